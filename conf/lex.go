@@ -1,0 +1,494 @@
+package conf
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+)
+
+// Token is one word of a configuration line.
+type Token struct {
+	Text   string
+	Quoted bool // came from "…" or '…'
+}
+
+// lexer turns files into lines of tokens, applying keepalived's preprocessing:
+// include (glob, relative to the including file, cycles detected), # and !
+// comments, @ID / @^ID conditional lines, $NAME=value definitions (multi-line with
+// a trailing backslash) and $NAME / ${NAME} substitution, ~SEQ(...) lines, quoted
+// strings with escapes, and braces split into their own tokens.
+type lexer struct {
+	configID string
+	diags    *diagList
+	defs     map[string][]string // a multi-line definition has several lines
+	stack    []string            // files being read, for cycle detection
+	files    []string
+	emit     func(toks []Token, pos Pos)
+	toks     []Token // reused buffer
+	depth    int     // substitution re-entry depth
+}
+
+const maxSubstDepth = 32
+
+func newLexer(configID string, diags *diagList, emit func([]Token, Pos)) *lexer {
+	return &lexer{configID: configID, diags: diags, defs: map[string][]string{}, emit: emit}
+}
+
+// readFile lexes one file. A file that cannot be read is fatal for the main file
+// and an error for an include (keepalived goes on without it).
+func (lx *lexer) readFile(path string, from Pos, main bool) {
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		abs = path
+	}
+	for _, f := range lx.stack {
+		if f == abs {
+			lx.diags.add(from, Error, "include", fmt.Sprintf("include cycle: %s is already being read", path))
+			return
+		}
+	}
+	if len(lx.stack) >= 32 {
+		lx.diags.add(from, Error, "include", "includes nested too deeply")
+		return
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		if main {
+			lx.diags.add(Pos{File: path}, Fatal, "", fmt.Sprintf("cannot read configuration: %v", err))
+		} else {
+			lx.diags.add(from, Error, "include", fmt.Sprintf("cannot read %s: %v", path, err))
+		}
+		return
+	}
+	lx.stack = append(lx.stack, abs)
+	lx.files = append(lx.files, path)
+	lx.lexText(string(data), path)
+	lx.stack = lx.stack[:len(lx.stack)-1]
+}
+
+func (lx *lexer) lexText(text, file string) {
+	line := 0
+	for len(text) > 0 {
+		var l string
+		if i := strings.IndexByte(text, '\n'); i >= 0 {
+			l, text = text[:i], text[i+1:]
+		} else {
+			l, text = text, ""
+		}
+		line++
+		pos := Pos{File: file, Line: line}
+		// A multi-line definition: "$NAME= \" followed by lines ending in "\".
+		if name, first, ok := multiLineDef(l); ok {
+			var body []string
+			if first != "" {
+				body = append(body, first)
+			}
+			for len(text) > 0 {
+				var m string
+				if i := strings.IndexByte(text, '\n'); i >= 0 {
+					m, text = text[:i], text[i+1:]
+				} else {
+					m, text = text, ""
+				}
+				line++
+				m = strings.TrimRight(m, " \t\r")
+				cont := strings.HasSuffix(m, "\\")
+				if cont {
+					m = strings.TrimRight(m[:len(m)-1], " \t")
+				}
+				body = append(body, m)
+				if !cont {
+					break
+				}
+			}
+			lx.defs[name] = body
+			continue
+		}
+		lx.line(l, pos)
+	}
+}
+
+// multiLineDef recognises "$NAME=… \" (a definition continued on following lines).
+func multiLineDef(l string) (name, first string, ok bool) {
+	s := strings.TrimSpace(l)
+	if len(s) < 3 || s[0] != '$' || !strings.HasSuffix(s, "\\") {
+		return "", "", false
+	}
+	eq := strings.IndexByte(s, '=')
+	if eq < 2 || !validDefName(s[1:eq]) {
+		return "", "", false
+	}
+	first = strings.TrimSpace(strings.TrimSuffix(s[eq+1:], "\\"))
+	return s[1:eq], first, true
+}
+
+func validDefName(n string) bool {
+	if n == "" || (n[0] >= '0' && n[0] <= '9') {
+		return false
+	}
+	for i := 0; i < len(n); i++ {
+		c := n[i]
+		if !(c == '_' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9') {
+			return false
+		}
+	}
+	return true
+}
+
+// line handles one logical line: conditionals, definitions, substitution, ~SEQ,
+// include, then tokenizes.
+func (lx *lexer) line(l string, pos Pos) {
+	s := strings.TrimLeft(l, " \t")
+	if len(s) == 0 {
+		return
+	}
+	// Conditional configuration: @ID rest / @^ID rest.
+	if s[0] == '@' {
+		neg := len(s) > 1 && s[1] == '^'
+		rest := s[1:]
+		if neg {
+			rest = s[2:]
+		}
+		end := strings.IndexAny(rest, " \t")
+		if end < 0 {
+			return // "@id" alone: nothing to include either way
+		}
+		id := rest[:end]
+		if (id == lx.configID) == neg {
+			return
+		}
+		s = strings.TrimLeft(rest[end:], " \t")
+	}
+	// Definition: $NAME=VALUE (no space before '=').
+	if s[0] == '$' {
+		if eq := strings.IndexByte(s, '='); eq > 1 && validDefName(s[1:eq]) {
+			lx.defs[s[1:eq]] = []string{strings.TrimRight(s[eq+1:], " \t\r")}
+			return
+		}
+	}
+	if strings.HasPrefix(s, "~SEQ") {
+		lx.seq(s, pos)
+		return
+	}
+	if strings.HasPrefix(s, "~LST") {
+		lx.diags.add(pos, Error, "~LST", "list blocks are not supported yet; line ignored")
+		return
+	}
+	if strings.IndexByte(s, '$') >= 0 && (len(lx.defs) > 0 || strings.Contains(s, "${_")) {
+		out, multi := lx.substitute(s, pos)
+		if multi != nil {
+			if lx.depth >= maxSubstDepth {
+				lx.diags.add(pos, Error, "", "definitions nested too deeply")
+				return
+			}
+			lx.depth++
+			for _, m := range multi {
+				lx.line(m, pos)
+			}
+			lx.depth--
+			return
+		}
+		s = out
+	}
+	toks, ok := lx.tokenize(s, pos)
+	if !ok || len(toks) == 0 {
+		return
+	}
+	if toks[0].Text == "include" && !toks[0].Quoted {
+		lx.include(append([]Token(nil), toks[1:]...), pos)
+		return
+	}
+	lx.emit(toks, pos)
+}
+
+// tokenize splits a line into tokens. Comments (# or !) end the line outside
+// quotes; { and } are tokens of their own.
+func (lx *lexer) tokenize(s string, pos Pos) ([]Token, bool) {
+	toks := lx.toks[:0]
+	i := 0
+	for i < len(s) {
+		c := s[i]
+		switch {
+		case c == ' ' || c == '\t' || c == '\r' || c == '\v' || c == '\f':
+			i++
+		case c == '#' || c == '!':
+			i = len(s)
+		case c == '{' || c == '}':
+			toks = append(toks, Token{Text: s[i : i+1]})
+			i++
+		case c == '"' || c == '\'':
+			q := c
+			j := i + 1
+			var b *strings.Builder
+			start := j
+			closed := false
+			for j < len(s) {
+				if s[j] == '\\' && j+1 < len(s) {
+					if b == nil {
+						b = &strings.Builder{}
+					}
+					b.WriteString(s[start:j])
+					b.WriteByte(unescape(s[j+1]))
+					j += 2
+					start = j
+					continue
+				}
+				if s[j] == q {
+					closed = true
+					break
+				}
+				j++
+			}
+			if !closed {
+				lx.diags.add(pos, Error, "", "unterminated quoted string")
+				lx.toks = toks
+				return nil, false
+			}
+			text := s[start:j]
+			if b != nil {
+				b.WriteString(text)
+				text = b.String()
+			}
+			toks = append(toks, Token{Text: text, Quoted: true})
+			i = j + 1
+		default:
+			j := i
+			for j < len(s) {
+				d := s[j]
+				if d == ' ' || d == '\t' || d == '\r' || d == '\v' || d == '\f' || d == '{' || d == '}' || d == '#' || d == '!' || d == '"' || d == '\'' {
+					break
+				}
+				j++
+			}
+			toks = append(toks, Token{Text: s[i:j]})
+			i = j
+		}
+	}
+	lx.toks = toks
+	return toks, true
+}
+
+func unescape(c byte) byte {
+	switch c {
+	case 'n':
+		return '\n'
+	case 't':
+		return '\t'
+	case 'r':
+		return '\r'
+	}
+	return c
+}
+
+// substitute replaces $NAME (followed by white space or end of line) and ${NAME};
+// undefined names stay as they are. Replacement is recursive (bounded). A
+// multi-line definition makes the result several lines (returned as multi).
+func (lx *lexer) substitute(s string, pos Pos) (string, []string) {
+	for round := 0; round < maxSubstDepth; round++ {
+		var b strings.Builder
+		changed := false
+		i := 0
+		for i < len(s) {
+			if s[i] != '$' {
+				j := strings.IndexByte(s[i:], '$')
+				if j < 0 {
+					b.WriteString(s[i:])
+					break
+				}
+				b.WriteString(s[i : i+j])
+				i += j
+				continue
+			}
+			name, next, braced := defRef(s, i)
+			if name == "" {
+				b.WriteByte('$')
+				i++
+				continue
+			}
+			val, ok := lx.lookup(name, pos)
+			if !ok || (!braced && next < len(s) && s[next] != ' ' && s[next] != '\t') {
+				b.WriteString(s[i:next])
+				i = next
+				continue
+			}
+			b.WriteString(val)
+			i = next
+			changed = true
+		}
+		s = b.String()
+		if !changed {
+			break
+		}
+		if round == maxSubstDepth-1 {
+			lx.diags.add(pos, Error, "", "definition substitution does not terminate")
+		}
+	}
+	if strings.IndexByte(s, '\n') >= 0 {
+		return "", strings.Split(s, "\n")
+	}
+	return s, nil
+}
+
+// defRef parses a reference at s[i]=='$'.
+func defRef(s string, i int) (name string, next int, braced bool) {
+	j := i + 1
+	if j < len(s) && s[j] == '{' {
+		k := strings.IndexByte(s[j:], '}')
+		if k < 0 {
+			return "", 0, false
+		}
+		inner := s[j+1 : j+k]
+		// ${_RANDOM MIN MAX} carries arguments.
+		if f := strings.Fields(inner); len(f) > 0 && f[0] == "_RANDOM" {
+			return inner, j + k + 1, true
+		}
+		if !validDefName(inner) {
+			return "", 0, false
+		}
+		return inner, j + k + 1, true
+	}
+	k := j
+	for k < len(s) && (s[k] == '_' || s[k] >= 'a' && s[k] <= 'z' || s[k] >= 'A' && s[k] <= 'Z' || s[k] >= '0' && s[k] <= '9') {
+		k++
+	}
+	if k == j || !validDefName(s[j:k]) {
+		return "", 0, false
+	}
+	return s[j:k], k, false
+}
+
+func (lx *lexer) lookup(name string, pos Pos) (string, bool) {
+	if v, ok := lx.defs[name]; ok {
+		return strings.Join(v, "\n"), true
+	}
+	switch {
+	case name == "_PWD":
+		return filepath.Dir(pos.File), true
+	case name == "_INSTANCE":
+		return lx.configID, true
+	case name == "_HASH":
+		return "#", true
+	case name == "_BANG":
+		return "!", true
+	case strings.HasPrefix(name, "_RANDOM"):
+		f := strings.Fields(name)
+		lo, hi := 0, 32767
+		if len(f) > 1 {
+			lo, _ = strconv.Atoi(f[1])
+		}
+		if len(f) > 2 {
+			hi, _ = strconv.Atoi(f[2])
+		}
+		if hi < lo {
+			lo, hi = hi, lo
+		}
+		return strconv.Itoa(lo + rand.IntN(hi-lo+1)), true
+	}
+	return "", false
+}
+
+// seq expands "~SEQ(var, start, step, end) rest" (and ~SEQx, hexadecimal).
+func (lx *lexer) seq(s string, pos Pos) {
+	hex := strings.HasPrefix(s, "~SEQx(")
+	open := strings.IndexByte(s, '(')
+	closeP := strings.IndexByte(s, ')')
+	if open < 0 || closeP < open {
+		lx.diags.add(pos, Error, "~SEQ", "malformed sequence: want ~SEQ(var, start, step, end)")
+		return
+	}
+	parts := strings.Split(s[open+1:closeP], ",")
+	for i := range parts {
+		parts[i] = strings.TrimSpace(parts[i])
+	}
+	rest := strings.TrimSpace(s[closeP+1:])
+	if len(parts) < 2 || len(parts) > 4 || !validDefName(parts[0]) {
+		lx.diags.add(pos, Error, "~SEQ", "malformed sequence: want ~SEQ(var, start, step, end)")
+		return
+	}
+	nums := make([]int64, 0, 3)
+	for _, p := range parts[1:] {
+		n, err := strconv.ParseInt(p, 0, 64)
+		if err != nil {
+			lx.diags.add(pos, Error, "~SEQ", fmt.Sprintf("bad number %q", p))
+			return
+		}
+		nums = append(nums, n)
+	}
+	var start, step, end int64
+	switch len(nums) {
+	case 1:
+		end = nums[0]
+		start, step = 1, 1
+		if end < 0 {
+			start, step = -1, -1
+		}
+	case 2:
+		start, end = nums[0], nums[1]
+		step = 1
+		if end < start {
+			step = -1
+		}
+	case 3:
+		start, step, end = nums[0], nums[1], nums[2]
+	}
+	if step == 0 || (step > 0 && start > end) || (step < 0 && start < end) {
+		return
+	}
+	if n := (end-start)/step + 1; n > 1_000_000 {
+		lx.diags.add(pos, Error, "~SEQ", "sequence longer than 1000000")
+		return
+	}
+	if lx.depth >= maxSubstDepth {
+		lx.diags.add(pos, Error, "~SEQ", "sequences nested too deeply")
+		return
+	}
+	lx.depth++
+	defer func() { lx.depth-- }()
+	for v := start; (step > 0 && v <= end) || (step < 0 && v >= end); v += step {
+		if hex {
+			lx.defs[parts[0]] = []string{strconv.FormatInt(v, 16)}
+		} else {
+			lx.defs[parts[0]] = []string{strconv.FormatInt(v, 10)}
+		}
+		lx.line(rest, pos)
+	}
+}
+
+// include reads each glob pattern, relative to the including file's directory.
+func (lx *lexer) include(args []Token, pos Pos) {
+	if len(args) == 0 {
+		lx.diags.add(pos, Error, "include", "missing file name")
+		return
+	}
+	for _, a := range args {
+		if a.Text == "{" || a.Text == "}" {
+			lx.diags.add(pos, Error, "include", "unexpected brace")
+			continue
+		}
+		pat := a.Text
+		if !filepath.IsAbs(pat) {
+			pat = filepath.Join(filepath.Dir(pos.File), pat)
+		}
+		matches, err := filepath.Glob(pat)
+		if err != nil {
+			lx.diags.add(pos, Error, "include", fmt.Sprintf("bad pattern %q: %v", a.Text, err))
+			continue
+		}
+		if len(matches) == 0 {
+			if strings.ContainsAny(a.Text, "*?[") {
+				lx.diags.add(pos, Warning, "include", fmt.Sprintf("no file matches %q", a.Text))
+			} else {
+				lx.diags.add(pos, Error, "include", fmt.Sprintf("cannot read %s: no such file", pat))
+			}
+			continue
+		}
+		sort.Strings(matches)
+		for _, m := range matches {
+			lx.readFile(m, pos, false)
+		}
+	}
+}

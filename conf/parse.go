@@ -1,0 +1,855 @@
+package conf
+
+import (
+	"fmt"
+	"math"
+	"net/netip"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Options control loading.
+type Options struct {
+	// ConfigID selects @ID conditional lines; empty means the short host name.
+	ConfigID string
+	// InterfaceExists, when set, is asked about every interface the file names;
+	// a missing one is fatal (keepalived cannot run it) unless dynamic_interfaces.
+	InterfaceExists func(name string) bool
+}
+
+// DefaultConfigID is keepalived's default config id: the host name up to the first dot.
+func DefaultConfigID() string {
+	h, err := os.Hostname()
+	if err != nil {
+		return ""
+	}
+	if i := strings.IndexByte(h, '.'); i >= 0 {
+		h = h[:i]
+	}
+	return h
+}
+
+// Load reads, parses and validates a configuration file. It never fails
+// outright: problems are diagnostics, and a Fatal one means the result must not
+// be run. The Config is always non-nil.
+func Load(path string, opt Options) (*Config, []Diag) {
+	if opt.ConfigID == "" {
+		opt.ConfigID = DefaultConfigID()
+	}
+	d := &diagList{}
+	tb := newTreeBuilder(d)
+	lx := newLexer(opt.ConfigID, d, tb.line)
+	lx.readFile(path, Pos{}, true)
+	root := tb.finish()
+	cfg := build(root, d)
+	cfg.Files = lx.files
+	validate(cfg, d, opt)
+	return cfg, d.list
+}
+
+// Parse is Load on text in memory (name is used in positions and for relative includes).
+func Parse(name string, text string, opt Options) (*Config, []Diag) {
+	d := &diagList{}
+	tb := newTreeBuilder(d)
+	lx := newLexer(opt.ConfigID, d, tb.line)
+	lx.files = []string{name}
+	lx.lexText(text, name)
+	root := tb.finish()
+	cfg := build(root, d)
+	cfg.Files = lx.files
+	validate(cfg, d, opt)
+	return cfg, d.list
+}
+
+// MaxLevel returns the most serious level among diags (Notice when empty).
+func MaxLevel(diags []Diag) Level {
+	m := Notice
+	for _, d := range diags {
+		if d.Level > m {
+			m = d.Level
+		}
+	}
+	return m
+}
+
+type parser struct {
+	d   *diagList
+	cfg *Config
+}
+
+func (p *parser) errf(n *Node, format string, a ...any) {
+	p.d.add(n.Pos, Error, n.Key, fmt.Sprintf(format, a...))
+}
+
+func (p *parser) warnf(n *Node, format string, a ...any) {
+	p.d.add(n.Pos, Warning, n.Key, fmt.Sprintf(format, a...))
+}
+
+func (p *parser) unknown(n *Node) {
+	p.d.add(n.Pos, Warning, "", fmt.Sprintf("unknown keyword '%s'", n.Key))
+}
+
+func (p *parser) notYet(n *Node) {
+	p.d.add(n.Pos, Notice, n.Key, "parsed, not supported yet")
+}
+
+func (p *parser) noBlock(n *Node) bool {
+	if n.HasBlock {
+		p.errf(n, "does not take a block")
+		return false
+	}
+	return true
+}
+
+func (p *parser) wantBlock(n *Node) bool {
+	if !n.HasBlock {
+		p.errf(n, "needs a { block }")
+		return false
+	}
+	return true
+}
+
+// nargs checks the argument count (max < 0: no maximum).
+func (p *parser) nargs(n *Node, min, max int) bool {
+	if len(n.Args) < min {
+		if min == 1 {
+			p.errf(n, "missing value")
+		} else {
+			p.errf(n, "needs %d arguments, got %d", min, len(n.Args))
+		}
+		return false
+	}
+	if max >= 0 && len(n.Args) > max {
+		p.warnf(n, "extra arguments ignored: %s", strings.Join(n.Words()[max:], " "))
+	}
+	return true
+}
+
+func (p *parser) str(n *Node) (string, bool) {
+	if !p.noBlock(n) || !p.nargs(n, 1, 1) {
+		return "", false
+	}
+	return n.Args[0].Text, true
+}
+
+// intIn parses argument i as an integer within [lo, hi].
+func (p *parser) intIn(n *Node, i int, lo, hi int64) (int64, bool) {
+	if len(n.Args) <= i {
+		p.errf(n, "missing value")
+		return 0, false
+	}
+	v, err := strconv.ParseInt(n.Args[i].Text, 10, 64)
+	if err != nil {
+		p.errf(n, "invalid number '%s'", n.Args[i].Text)
+		return 0, false
+	}
+	if v < lo || v > hi {
+		p.errf(n, "%d outside range [%d, %d]", v, lo, hi)
+		return 0, false
+	}
+	return v, true
+}
+
+func (p *parser) int1(n *Node, lo, hi int64) (int, bool) {
+	if !p.noBlock(n) || !p.nargs(n, 1, 1) {
+		return 0, false
+	}
+	v, ok := p.intIn(n, 0, lo, hi)
+	return int(v), ok
+}
+
+// seconds parses a (possibly fractional) number of seconds within [lo, hi].
+func (p *parser) seconds(n *Node, i int, lo, hi float64) (time.Duration, bool) {
+	if len(n.Args) <= i {
+		p.errf(n, "missing value")
+		return 0, false
+	}
+	v, err := strconv.ParseFloat(n.Args[i].Text, 64)
+	if err != nil || math.IsNaN(v) || math.IsInf(v, 0) {
+		p.errf(n, "invalid time '%s'", n.Args[i].Text)
+		return 0, false
+	}
+	if v < lo || v > hi {
+		p.errf(n, "%s outside range [%g, %g] seconds", n.Args[i].Text, lo, hi)
+		return 0, false
+	}
+	return time.Duration(math.Round(v*1e6)) * time.Microsecond, true
+}
+
+func (p *parser) dur(n *Node, lo, hi float64) (time.Duration, bool) {
+	if !p.noBlock(n) || !p.nargs(n, 1, 1) {
+		return 0, false
+	}
+	return p.seconds(n, 0, lo, hi)
+}
+
+// boolOpt parses an optional on/off argument: none means true.
+func (p *parser) boolOpt(n *Node) bool {
+	if !p.noBlock(n) {
+		return false
+	}
+	if len(n.Args) == 0 {
+		return true
+	}
+	p.nargs(n, 0, 1)
+	switch strings.ToLower(n.Args[0].Text) {
+	case "on", "true", "yes", "1":
+		return true
+	case "off", "false", "no", "0":
+		return false
+	}
+	p.errf(n, "invalid boolean '%s' (want on|off|true|false|yes|no)", n.Args[0].Text)
+	return false
+}
+
+func (p *parser) boolPtr(n *Node) *bool {
+	b := p.boolOpt(n)
+	return &b
+}
+
+// addr parses an IP address argument.
+func (p *parser) addr(n *Node, s string) (netip.Addr, bool) {
+	a, err := netip.ParseAddr(s)
+	if err != nil || a.Zone() != "" {
+		p.errf(n, "invalid IP address '%s'", s)
+		return netip.Addr{}, false
+	}
+	return a, true
+}
+
+func (p *parser) addr1(n *Node) (netip.Addr, bool) {
+	s, ok := p.str(n)
+	if !ok {
+		return netip.Addr{}, false
+	}
+	return p.addr(n, s)
+}
+
+func (p *parser) port(n *Node, s string) (int, bool) {
+	v, err := strconv.Atoi(s)
+	if err != nil || v < 0 || v > 65535 {
+		p.errf(n, "invalid port '%s'", s)
+		return 0, false
+	}
+	return v, true
+}
+
+// script parses "<STRING>|<QUOTED-STRING> [username [groupname]]". A quoted
+// command is split into words (quotes inside it group words).
+func (p *parser) script(n *Node) *Script {
+	if !p.noBlock(n) || !p.nargs(n, 1, 3) {
+		return nil
+	}
+	s := &Script{Pos: n.Pos}
+	if n.Args[0].Quoted {
+		s.Args = splitCommand(n.Args[0].Text)
+	} else {
+		s.Args = []string{n.Args[0].Text}
+	}
+	if len(s.Args) == 0 {
+		p.errf(n, "empty command")
+		return nil
+	}
+	if len(n.Args) > 1 {
+		s.User = n.Args[1].Text
+	}
+	if len(n.Args) > 2 {
+		s.Group = n.Args[2].Text
+	}
+	return s
+}
+
+// splitCommand splits a command line at white space; '…' and "…" group words.
+func splitCommand(s string) []string {
+	var out []string
+	var cur strings.Builder
+	in := false
+	var q byte
+	has := false
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case q != 0:
+			if c == q {
+				q = 0
+			} else {
+				cur.WriteByte(c)
+			}
+		case c == '"' || c == '\'':
+			q = c
+			has = true
+		case c == ' ' || c == '\t' || c == '\n':
+			if in || has {
+				out = append(out, cur.String())
+				cur.Reset()
+			}
+			in, has = false, false
+			continue
+		default:
+			cur.WriteByte(c)
+		}
+		in = true
+	}
+	if in || has {
+		out = append(out, cur.String())
+	}
+	return out
+}
+
+// build turns the tree into a Config with keepalived's defaults.
+func build(root *Node, d *diagList) *Config {
+	p := &parser{d: d, cfg: &Config{}}
+	c := p.cfg
+	setGlobalDefaults(&c.Global)
+	// global_defs first, wherever it stands: instances take their defaults from it.
+	for _, n := range root.Children {
+		if n.Key == "global_defs" {
+			if p.wantBlock(n) {
+				p.global(n)
+			}
+		}
+	}
+	for _, n := range root.Children {
+		switch n.Key {
+		case "global_defs":
+		case "vrrp_script":
+			if s := p.vrrpScript(n); s != nil {
+				c.Scripts = append(c.Scripts, s)
+			}
+		case "vrrp_sync_group":
+			if g := p.syncGroup(n); g != nil {
+				c.SyncGroups = append(c.SyncGroups, g)
+			}
+		case "vrrp_instance":
+			if in := p.instance(n); in != nil {
+				c.Instances = append(c.Instances, in)
+			}
+		case "virtual_server_group":
+			if g := p.vsGroup(n); g != nil {
+				c.VSGroups = append(c.VSGroups, g)
+			}
+		case "virtual_server":
+			if vs := p.virtualServer(n); vs != nil {
+				c.VirtualServers = append(c.VirtualServers, vs)
+			}
+		case "static_ipaddress":
+			if p.wantBlock(n) {
+				for _, ch := range n.Children {
+					if v, ok := p.vip(ch); ok {
+						c.StaticAddresses = append(c.StaticAddresses, v)
+					}
+				}
+			}
+		case "static_routes":
+			if p.wantBlock(n) {
+				for _, ch := range n.Children {
+					c.StaticRoutes = append(c.StaticRoutes, Route{Words: append([]string{ch.Key}, ch.Words()...), Pos: ch.Pos})
+				}
+			}
+		case "SSL":
+			p.notYet(n)
+		default:
+			if notYetTop[n.Key] {
+				p.notYet(n)
+			} else {
+				p.unknown(n)
+			}
+		}
+	}
+	return c
+}
+
+// Top-level keywords keepalived has that lvsd parses past without acting on them.
+var notYetTop = map[string]bool{
+	"static_rules": true, "vrrp_track_process": true, "vrrp_track_file": true,
+	"track_file": true, "bfd_instance": true, "net_namespace": true, "linkbeat_use_polling": true,
+	"garp_group": true, "instance": true, "use_pid_dir": true, "namespace_with_ipsets": true,
+}
+
+func setGlobalDefaults(g *Global) {
+	host, _ := os.Hostname()
+	g.RouterID = host
+	g.NotificationEmailFrom = "keepalived@" + host
+	g.SMTPPort = 25
+	g.SMTPHeloName = host
+	g.SMTPConnectTimeout = 30 * time.Second
+	g.VRRPVersion = 2
+	g.VRRPMcastGroup4 = netip.MustParseAddr("224.0.0.18")
+	g.VRRPGarpMasterDelay = 5 * time.Second
+	g.VRRPGarpMasterRepeat = 5
+	g.VRRPGarpLowerPrioDelay = -1 // resolved to the master delay after parsing
+	g.VRRPGarpLowerPrioRepeat = -1
+	g.VRRPGarpMasterRefreshRepeat = 1
+	g.MaxAutoPriority = -1
+}
+
+func (p *parser) global(n *Node) {
+	g := &p.cfg.Global
+	g.Pos = n.Pos
+	for _, ch := range n.Children {
+		switch ch.Key {
+		case "router_id":
+			if v, ok := p.str(ch); ok {
+				g.RouterID = v
+			}
+		case "notification_email":
+			if p.wantBlock(ch) {
+				for _, e := range ch.Children {
+					g.NotificationEmail = append(g.NotificationEmail, e.Key)
+					g.NotificationEmail = append(g.NotificationEmail, e.Words()...)
+				}
+			}
+		case "notification_email_from":
+			if v, ok := p.str(ch); ok {
+				g.NotificationEmailFrom = v
+			}
+		case "smtp_server":
+			if p.noBlock(ch) && p.nargs(ch, 1, 2) {
+				g.SMTPServer = ch.Args[0].Text
+				if len(ch.Args) > 1 {
+					if v, ok := p.port(ch, ch.Args[1].Text); ok {
+						g.SMTPPort = v
+					}
+				}
+			}
+		case "smtp_helo_name":
+			if v, ok := p.str(ch); ok {
+				g.SMTPHeloName = v
+			}
+		case "smtp_connect_timeout":
+			if v, ok := p.dur(ch, 1, 3600); ok {
+				g.SMTPConnectTimeout = v
+			}
+		case "smtp_alert":
+			g.SMTPAlert = p.boolPtr(ch)
+		case "smtp_alert_vrrp":
+			g.SMTPAlertVRRP = p.boolPtr(ch)
+		case "smtp_alert_checker":
+			g.SMTPAlertChecker = p.boolPtr(ch)
+		case "script_user":
+			if p.noBlock(ch) && p.nargs(ch, 1, 2) {
+				g.ScriptUser = ch.Args[0].Text
+				if len(ch.Args) > 1 {
+					g.ScriptGroup = ch.Args[1].Text
+				}
+			}
+		case "enable_script_security":
+			g.EnableScriptSecurity = p.boolOpt(ch)
+		case "vrrp_version":
+			if v, ok := p.int1(ch, 2, 3); ok {
+				g.VRRPVersion = v
+			}
+		case "vrrp_mcast_group4":
+			if a, ok := p.addr1(ch); ok {
+				if !a.Is4() || !a.IsMulticast() {
+					p.errf(ch, "'%s' is not an IPv4 multicast address", a)
+				} else {
+					g.VRRPMcastGroup4 = a
+				}
+			}
+		case "vrrp_garp_master_delay":
+			if v, ok := p.dur(ch, 0, 255); ok {
+				g.VRRPGarpMasterDelay = v
+			}
+		case "vrrp_garp_master_repeat":
+			if v, ok := p.int1(ch, 1, 255); ok {
+				g.VRRPGarpMasterRepeat = v
+			}
+		case "vrrp_garp_lower_prio_delay":
+			if v, ok := p.dur(ch, 0, 255); ok {
+				g.VRRPGarpLowerPrioDelay = v
+			}
+		case "vrrp_garp_lower_prio_repeat":
+			if v, ok := p.int1(ch, 0, 255); ok {
+				g.VRRPGarpLowerPrioRepeat = v
+			}
+		case "vrrp_garp_master_refresh":
+			if v, ok := p.dur(ch, 0, 1<<31); ok {
+				g.VRRPGarpMasterRefresh = v
+			}
+		case "vrrp_garp_master_refresh_repeat":
+			if v, ok := p.int1(ch, 1, 255); ok {
+				g.VRRPGarpMasterRefreshRepeat = v
+			}
+		case "vrrp_garp_interval":
+			if v, ok := p.dur(ch, 0, 1); ok {
+				g.VRRPGarpInterval = v
+			}
+		case "vrrp_strict":
+			g.VRRPStrict = p.boolOpt(ch)
+		case "vrrp_skip_check_adv_addr":
+			g.VRRPSkipCheckAdvAddr = p.boolOpt(ch)
+		case "vrrp_check_unicast_src":
+			g.VRRPCheckUnicastSrc = p.boolOpt(ch)
+		case "vrrp_lower_prio_no_advert":
+			g.VRRPLowerPrioNoAdvert = p.boolOpt(ch)
+		case "vrrp_higher_prio_send_advert":
+			g.VRRPHigherPrioSendAdvert = p.boolOpt(ch)
+		case "vrrp_startup_delay":
+			if v, ok := p.dur(ch, 0, 3600); ok {
+				g.VRRPStartupDelay = v
+			}
+		case "lvs_sync_daemon":
+			p.lvsSyncDaemon(ch)
+		case "lvs_timeouts":
+			p.lvsTimeouts(ch)
+		case "lvs_flush":
+			g.LVSFlush = p.boolOpt(ch)
+		case "lvs_flush_onstop", "lvs_flush_on_stop":
+			if p.noBlock(ch) && p.nargs(ch, 0, 1) {
+				g.LVSFlushOnStop = "all"
+				if len(ch.Args) == 1 {
+					switch strings.ToUpper(ch.Args[0].Text) {
+					case "VS":
+						g.LVSFlushOnStop = "vs"
+					case "NO", "OFF", "FALSE":
+						g.LVSFlushOnStop = ""
+					default:
+						p.errf(ch, "invalid value '%s' (want VS or nothing)", ch.Args[0].Text)
+					}
+				}
+			}
+		case "max_auto_priority":
+			if p.noBlock(ch) && p.nargs(ch, 0, 1) {
+				g.MaxAutoPriority = 99
+				if len(ch.Args) == 1 {
+					if v, ok := p.intIn(ch, 0, -1, 99); ok {
+						g.MaxAutoPriority = int(v)
+					}
+				}
+			}
+		case "dynamic_interfaces":
+			if p.noBlock(ch) && p.nargs(ch, 0, 1) {
+				g.DynamicInterfaces = true
+				if len(ch.Args) == 1 && ch.Args[0].Text != "allow_if_changes" {
+					p.errf(ch, "invalid value '%s' (want allow_if_changes or nothing)", ch.Args[0].Text)
+				}
+			}
+		case "lvs_id":
+			// keepalived 1.x name of router_id.
+			if v, ok := p.str(ch); ok {
+				g.RouterID = v
+			}
+		default:
+			if notYetGlobal[ch.Key] {
+				p.notYet(ch)
+			} else {
+				p.unknown(ch)
+			}
+		}
+	}
+	if g.VRRPGarpLowerPrioDelay < 0 {
+		g.VRRPGarpLowerPrioDelay = g.VRRPGarpMasterDelay
+	}
+	if g.VRRPGarpLowerPrioRepeat < 0 {
+		g.VRRPGarpLowerPrioRepeat = g.VRRPGarpMasterRepeat
+	}
+}
+
+// global_defs keywords keepalived has that lvsd does not act on (yet).
+var notYetGlobal = func() map[string]bool {
+	m := map[string]bool{}
+	for _, k := range strings.Fields(`notify_fifo notify_fifo_script vrrp_notify_fifo vrrp_notify_fifo_script
+		lvs_notify_fifo lvs_notify_fifo_script default_interface vrrp_mcast_group6 vrrp_gna_interval
+		vrrp_min_garp vrrp_garp_extra_if vrrp_down_timer_adverts vrrp_iptables vrrp_ipsets vrrp_nftables
+		nftables nftables_priority nftables_ifindex nftables_counters nft_ipvs vrrp_check_unicast_src
+		vrrp_priority checker_priority bfd_priority vrrp_no_swap checker_no_swap bfd_no_swap
+		vrrp_rt_priority checker_rt_priority bfd_rt_priority vrrp_cpu_affinity checker_cpu_affinity
+		bfd_cpu_affinity vrrp_rlimit_rttime checker_rlimit_rttime bfd_rlimit_rttime snmp_socket
+		enable_snmp_vrrp enable_snmp_keepalived enable_snmp_rfc enable_snmp_rfcv2 enable_snmp_rfcv3
+		enable_snmp_checker enable_traps enable_dbus dbus_service_name dbus_no_interface_name
+		script_user_set vrrp_netlink_cmd_rcv_bufs vrrp_netlink_cmd_rcv_bufs_force
+		vrrp_netlink_monitor_rcv_bufs vrrp_netlink_monitor_rcv_bufs_force lvs_netlink_cmd_rcv_bufs
+		lvs_netlink_cmd_rcv_bufs_force lvs_netlink_monitor_rcv_bufs lvs_netlink_monitor_rcv_bufs_force
+		process_monitor_rcv_bufs process_monitor_rcv_bufs_force rs_init_notifies no_checker_emails
+		vrrp_rx_bufs_policy vrrp_rx_bufs_multiplier umask tmp_config_directory instance
+		net_namespace net_namespace_ipvs namespace_with_ipsets process_names process_name
+		vrrp_process_name ipvs_process_name startup_script startup_script_timeout shutdown_script
+		shutdown_script_timeout vrrp_startup_delay log_unknown_vrrp_peers vrrp_owner_ignore_adverts
+		random_seed vmac_prefix vmac_addr_prefix use_symlink_paths config_save_dir reload_check_config
+		reload_time_file reload_repeat reload_file data_use_instance fifo_write_vrrp_states_on_reload
+		always_use_vrrp_priority disable_local_igmp child_wait_time checker_log_all_failures
+		vrrp_garp_lower_prio_delay vrrp_garp_lower_prio_repeat vrrp_track_process
+		linkbeat_use_polling linkbeat_interfaces smtp_helo_name vrrp_skip_check_adv_addr`) {
+		m[k] = true
+	}
+	return m
+}()
+
+func (p *parser) lvsSyncDaemon(n *Node) {
+	if !p.noBlock(n) || !p.nargs(n, 2, -1) {
+		return
+	}
+	s := &LVSSyncDaemon{Interface: n.Args[0].Text, Instance: n.Args[1].Text, SyncID: -1, Port: 8848, Pos: n.Pos}
+	w := n.Words()
+	for i := 2; i < len(w); i++ {
+		kw := w[i]
+		val := func() (string, bool) {
+			if i+1 >= len(w) {
+				p.errf(n, "'%s' needs a value", kw)
+				return "", false
+			}
+			i++
+			return w[i], true
+		}
+		switch kw {
+		case "id":
+			if v, ok := val(); ok {
+				if x, err := strconv.Atoi(v); err != nil || x < 0 || x > 255 {
+					p.errf(n, "invalid sync id '%s' (0-255)", v)
+				} else {
+					s.SyncID = x
+				}
+			}
+		case "maxlen":
+			if v, ok := val(); ok {
+				if x, err := strconv.Atoi(v); err != nil || x < 1 || x > 65507 {
+					p.errf(n, "invalid maxlen '%s' (1-65507)", v)
+				} else {
+					s.MaxLen = x
+				}
+			}
+		case "port":
+			if v, ok := val(); ok {
+				if x, ok := p.port(n, v); ok && x > 0 {
+					s.Port = x
+				}
+			}
+		case "ttl":
+			if v, ok := val(); ok {
+				if x, err := strconv.Atoi(v); err != nil || x < 1 || x > 255 {
+					p.errf(n, "invalid ttl '%s' (1-255)", v)
+				} else {
+					s.TTL = x
+				}
+			}
+		case "group":
+			if v, ok := val(); ok {
+				if a, ok := p.addr(n, v); ok {
+					if !a.IsMulticast() {
+						p.errf(n, "group '%s' is not a multicast address", v)
+					} else {
+						s.Group = a
+					}
+				}
+			}
+		default:
+			p.errf(n, "unknown option '%s'", kw)
+		}
+	}
+	p.cfg.Global.LVSSyncDaemon = s
+}
+
+func (p *parser) lvsTimeouts(n *Node) {
+	if !p.noBlock(n) || !p.nargs(n, 2, -1) {
+		return
+	}
+	t := &p.cfg.Global.LVSTimeouts
+	t.Pos = n.Pos
+	w := n.Words()
+	for i := 0; i < len(w); i += 2 {
+		if i+1 >= len(w) {
+			p.errf(n, "'%s' needs a value", w[i])
+			return
+		}
+		v, err := strconv.ParseUint(w[i+1], 10, 31)
+		if err != nil || v == 0 {
+			p.errf(n, "invalid timeout '%s'", w[i+1])
+			continue
+		}
+		d := time.Duration(v) * time.Second
+		switch w[i] {
+		case "tcp":
+			t.TCP = d
+		case "tcpfin":
+			t.TCPFin = d
+		case "udp":
+			t.UDP = d
+		default:
+			p.errf(n, "unknown timeout '%s' (want tcp, tcpfin or udp)", w[i])
+		}
+	}
+}
+
+func (p *parser) vrrpScript(n *Node) *VRRPScript {
+	if !p.wantBlock(n) || !p.nargs(n, 1, 1) {
+		return nil
+	}
+	s := &VRRPScript{Name: n.Args[0].Text, Interval: time.Second, Rise: 1, Fall: 1, Pos: n.Pos}
+	timeoutSet := false
+	for _, ch := range n.Children {
+		switch ch.Key {
+		case "script":
+			if sc := p.script(ch); sc != nil {
+				s.Script = *sc
+			}
+		case "interval":
+			if v, ok := p.dur(ch, 0.001, 1<<31); ok {
+				s.Interval = v
+			}
+		case "timeout":
+			if v, ok := p.dur(ch, 0.001, 1<<31); ok {
+				s.Timeout, timeoutSet = v, true
+			}
+		case "weight":
+			if p.noBlock(ch) && p.nargs(ch, 1, 2) {
+				if v, ok := p.intIn(ch, 0, -254, 254); ok {
+					s.Weight = int(v)
+				}
+				if len(ch.Args) == 2 {
+					if ch.Args[1].Text == "reverse" {
+						s.Reverse = true
+					} else {
+						p.errf(ch, "invalid option '%s' (want reverse)", ch.Args[1].Text)
+					}
+				}
+			}
+		case "rise":
+			if v, ok := p.int1(ch, 1, 1<<31-1); ok {
+				s.Rise = v
+			}
+		case "fall":
+			if v, ok := p.int1(ch, 1, 1<<31-1); ok {
+				s.Fall = v
+			}
+		case "user":
+			if p.noBlock(ch) && p.nargs(ch, 1, 2) {
+				s.Script.User = ch.Args[0].Text
+				if len(ch.Args) > 1 {
+					s.Script.Group = ch.Args[1].Text
+				}
+			}
+		case "init_fail":
+			s.InitFail = p.boolOpt(ch)
+		default:
+			p.unknown(ch)
+		}
+	}
+	if !timeoutSet {
+		s.Timeout = s.Interval
+	}
+	if len(s.Script.Args) == 0 {
+		p.d.add(n.Pos, Error, "vrrp_script", fmt.Sprintf("no script set for vrrp_script %s - removing", s.Name))
+		return nil
+	}
+	return s
+}
+
+func (p *parser) notify(n *Node, nt *Notify) bool {
+	switch n.Key {
+	case "notify_master":
+		nt.Master = p.script(n)
+	case "notify_backup":
+		nt.Backup = p.script(n)
+	case "notify_fault":
+		nt.Fault = p.script(n)
+	case "notify_stop":
+		nt.Stop = p.script(n)
+	case "notify":
+		nt.Any = p.script(n)
+	default:
+		return false
+	}
+	return true
+}
+
+func (p *parser) trackInterfaces(n *Node) []TrackInterface {
+	if !p.wantBlock(n) {
+		return nil
+	}
+	var out []TrackInterface
+	for _, ch := range n.Children {
+		t := TrackInterface{Name: ch.Key, Pos: ch.Pos}
+		w := ch.Words()
+		if len(w) >= 2 && w[0] == "weight" {
+			v, err := strconv.Atoi(w[1])
+			if err != nil || v < -254 || v > 254 {
+				p.errf(ch, "invalid weight '%s' (-254..254)", w[1])
+				continue
+			}
+			t.Weight = v
+			if len(w) > 2 {
+				if w[2] == "reverse" {
+					t.Reverse = true
+				} else if w[2] != "noreverse" {
+					p.errf(ch, "invalid option '%s'", w[2])
+				}
+			}
+		} else if len(w) > 0 {
+			p.errf(ch, "unexpected '%s' (want: NAME [weight N [reverse]])", w[0])
+			continue
+		}
+		out = append(out, t)
+	}
+	return out
+}
+
+func (p *parser) trackScripts(n *Node) []TrackScript {
+	if !p.wantBlock(n) {
+		return nil
+	}
+	var out []TrackScript
+	for _, ch := range n.Children {
+		t := TrackScript{Name: ch.Key, Pos: ch.Pos}
+		w := ch.Words()
+		if len(w) >= 2 && w[0] == "weight" {
+			v, err := strconv.Atoi(w[1])
+			if err != nil || v < -254 || v > 254 {
+				p.errf(ch, "invalid weight '%s' (-254..254)", w[1])
+				continue
+			}
+			t.Weight = &v
+			if len(w) > 2 {
+				if w[2] == "reverse" {
+					t.Reverse = true
+				} else if w[2] != "noreverse" {
+					p.errf(ch, "invalid option '%s'", w[2])
+				}
+			}
+		} else if len(w) > 0 {
+			p.errf(ch, "unexpected '%s' (want: NAME [weight N [reverse]])", w[0])
+			continue
+		}
+		out = append(out, t)
+	}
+	return out
+}
+
+func (p *parser) syncGroup(n *Node) *SyncGroup {
+	if !p.wantBlock(n) || !p.nargs(n, 1, 1) {
+		return nil
+	}
+	g := &SyncGroup{Name: n.Args[0].Text, Pos: n.Pos}
+	for _, ch := range n.Children {
+		if p.notify(ch, &g.Notify) {
+			continue
+		}
+		switch ch.Key {
+		case "group":
+			if p.wantBlock(ch) {
+				for _, m := range ch.Children {
+					// keepalived takes one name per line and warns on the rest.
+					g.Group = append(g.Group, m.Key)
+					for _, extra := range m.Args {
+						p.d.add(m.Pos, Warning, "", fmt.Sprintf("unknown keyword '%s'", extra.Text))
+					}
+				}
+			}
+		case "smtp_alert":
+			g.SMTPAlert = p.boolPtr(ch)
+		case "track_interface":
+			g.TrackInterface = p.trackInterfaces(ch)
+		case "track_script":
+			g.TrackScript = p.trackScripts(ch)
+		case "global_tracking":
+			g.GlobalTracking = p.boolOpt(ch)
+		case "sync_group_tracking_weight", "notify_priority_changes", "track_file", "track_process", "track_bfd":
+			p.notYet(ch)
+		default:
+			p.unknown(ch)
+		}
+	}
+	return g
+}

@@ -1,0 +1,176 @@
+package conf
+
+import (
+	"fmt"
+	"strings"
+)
+
+// Level is how serious a diagnostic is.
+type Level int
+
+const (
+	// Notice: lvsd parsed it but does not act on it yet.
+	Notice Level = iota
+	// Warning: reported as keepalived reports it (unknown keyword, ignored value).
+	Warning
+	// Error: a value or an element was rejected; the rest still runs.
+	Error
+	// Fatal: the configuration cannot run.
+	Fatal
+)
+
+func (l Level) String() string {
+	switch l {
+	case Notice:
+		return "notice"
+	case Warning:
+		return "warning"
+	case Error:
+		return "error"
+	}
+	return "fatal"
+}
+
+// MarshalText makes levels readable in JSON.
+func (l Level) MarshalText() ([]byte, error) { return []byte(l.String()), nil }
+
+// Diag is one diagnostic: where, how serious, which keyword, what is wrong.
+type Diag struct {
+	Pos     Pos    `json:"pos"`
+	Level   Level  `json:"level"`
+	Keyword string `json:"keyword,omitempty"`
+	Msg     string `json:"msg"`
+}
+
+// String formats as "file:line: level: keyword: message".
+func (d Diag) String() string {
+	var b strings.Builder
+	if d.Pos.File != "" || d.Pos.Line != 0 {
+		if d.Pos.Line > 0 {
+			fmt.Fprintf(&b, "%s:%d: ", d.Pos.File, d.Pos.Line)
+		} else {
+			fmt.Fprintf(&b, "%s: ", d.Pos.File)
+		}
+	}
+	b.WriteString(d.Level.String())
+	b.WriteString(": ")
+	if d.Keyword != "" {
+		b.WriteString(d.Keyword)
+		b.WriteString(": ")
+	}
+	b.WriteString(d.Msg)
+	return b.String()
+}
+
+type diagList struct{ list []Diag }
+
+func (d *diagList) add(pos Pos, lvl Level, kw, msg string) {
+	d.list = append(d.list, Diag{Pos: pos, Level: lvl, Keyword: kw, Msg: msg})
+}
+
+// Node is one statement: a keyword, its arguments and, for a block, its children.
+type Node struct {
+	Key      string
+	Args     []Token
+	Pos      Pos
+	HasBlock bool
+	Children []*Node
+}
+
+// Words returns the arguments as plain strings.
+func (n *Node) Words() []string {
+	w := make([]string, len(n.Args))
+	for i, a := range n.Args {
+		w[i] = a.Text
+	}
+	return w
+}
+
+// treeBuilder assembles lexer lines into a tree of Nodes. A line is split at {
+// and }; a { alone (at the start of a line) opens the block of the statement just
+// before it, as keepalived allows.
+type treeBuilder struct {
+	root  Node
+	stack []*Node
+	diags *diagList
+	slab  []Node
+}
+
+func newTreeBuilder(d *diagList) *treeBuilder {
+	tb := &treeBuilder{diags: d}
+	tb.root.HasBlock = true
+	tb.stack = []*Node{&tb.root}
+	return tb
+}
+
+func (tb *treeBuilder) newNode() *Node {
+	if len(tb.slab) == 0 {
+		tb.slab = make([]Node, 1024)
+	}
+	n := &tb.slab[0]
+	tb.slab = tb.slab[1:]
+	return n
+}
+
+func (tb *treeBuilder) top() *Node { return tb.stack[len(tb.stack)-1] }
+
+func (tb *treeBuilder) flush(cur []Token, pos Pos) *Node {
+	if len(cur) == 0 {
+		return nil
+	}
+	n := tb.newNode()
+	n.Key = cur[0].Text
+	if len(cur) > 1 {
+		n.Args = append([]Token(nil), cur[1:]...)
+	}
+	n.Pos = pos
+	p := tb.top()
+	p.Children = append(p.Children, n)
+	return n
+}
+
+func (tb *treeBuilder) line(toks []Token, pos Pos) {
+	start := 0
+	for i, t := range toks {
+		if t.Quoted || (t.Text != "{" && t.Text != "}") {
+			continue
+		}
+		cur := toks[start:i]
+		start = i + 1
+		if t.Text == "{" {
+			n := tb.flush(cur, pos)
+			if n == nil {
+				// "{" with nothing before it on this line: it opens the previous statement.
+				p := tb.top()
+				if len(p.Children) == 0 || p.Children[len(p.Children)-1].HasBlock {
+					tb.diags.add(pos, Error, "", "unexpected '{'")
+					n = tb.newNode()
+					n.Key = "{"
+					n.Pos = pos
+					// Parse the block anyway, detached, so the braces still balance.
+				} else {
+					n = p.Children[len(p.Children)-1]
+				}
+			}
+			n.HasBlock = true
+			tb.stack = append(tb.stack, n)
+			continue
+		}
+		tb.flush(cur, pos)
+		if len(tb.stack) == 1 {
+			tb.diags.add(pos, Error, "", "unmatched '}'")
+			continue
+		}
+		tb.stack = tb.stack[:len(tb.stack)-1]
+	}
+	tb.flush(toks[start:], pos)
+}
+
+func (tb *treeBuilder) finish() *Node {
+	for len(tb.stack) > 1 {
+		n := tb.top()
+		tb.diags.add(n.Pos, Error, n.Key, "block is not closed: missing '}'")
+		tb.stack = tb.stack[:len(tb.stack)-1]
+	}
+	return &tb.root
+}

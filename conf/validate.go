@@ -1,0 +1,457 @@
+package conf
+
+import (
+	"fmt"
+	"net/netip"
+	"strings"
+	"time"
+)
+
+// validate checks what single keywords cannot: ranges that depend on other
+// keywords, references between blocks, duplicates, and interfaces. Elements that
+// cannot work are removed (with an Error), as keepalived removes them.
+func validate(c *Config, d *diagList, opt Options) {
+	v := &validator{c: c, d: d, opt: opt}
+	v.scripts()
+	v.instances()
+	v.syncGroups()
+	v.virtualServers()
+	v.global()
+	v.interfaces()
+}
+
+type validator struct {
+	c   *Config
+	d   *diagList
+	opt Options
+}
+
+func (v *validator) errf(pos Pos, kw, format string, a ...any) {
+	v.d.add(pos, Error, kw, fmt.Sprintf(format, a...))
+}
+
+func (v *validator) warnf(pos Pos, kw, format string, a ...any) {
+	v.d.add(pos, Warning, kw, fmt.Sprintf(format, a...))
+}
+
+func (v *validator) scripts() {
+	seen := map[string]Pos{}
+	out := v.c.Scripts[:0]
+	for _, s := range v.c.Scripts {
+		if p, dup := seen[s.Name]; dup {
+			v.errf(s.Pos, "vrrp_script", "vrrp_script %s already defined at %s - ignoring", s.Name, p)
+			continue
+		}
+		seen[s.Name] = s.Pos
+		out = append(out, s)
+	}
+	v.c.Scripts = out
+}
+
+func (c *Config) script(name string) *VRRPScript {
+	for _, s := range c.Scripts {
+		if s.Name == name {
+			return s
+		}
+	}
+	return nil
+}
+
+// Instance returns the vrrp_instance named name, or nil.
+func (c *Config) Instance(name string) *VRRPInstance {
+	for _, in := range c.Instances {
+		if in.Name == name {
+			return in
+		}
+	}
+	return nil
+}
+
+func (v *validator) trackScripts(owner string, list []TrackScript) []TrackScript {
+	out := list[:0]
+	for _, t := range list {
+		if v.c.script(t.Name) == nil {
+			v.warnf(t.Pos, "track_script", "(%s) track script %s not found, ignoring", owner, t.Name)
+			continue
+		}
+		out = append(out, t)
+	}
+	return out
+}
+
+func (v *validator) instances() {
+	names := map[string]Pos{}
+	type vridKey struct {
+		ifname string
+		vrid   int
+		v6     bool
+	}
+	vrids := map[vridKey]*VRRPInstance{}
+	out := v.c.Instances[:0]
+	for _, in := range v.c.Instances {
+		if p, dup := names[in.Name]; dup {
+			v.errf(in.Pos, "vrrp_instance", "vrrp_instance %s already defined at %s - ignoring", in.Name, p)
+			continue
+		}
+		if in.VRID == 0 {
+			v.errf(in.Pos, "virtual_router_id", "(%s) virtual_router_id missing - removing instance", in.Name)
+			continue
+		}
+		if in.Interface == "" {
+			v.errf(in.Pos, "interface", "(%s) no interface specified - removing instance", in.Name)
+			continue
+		}
+		// advert_int: v2 whole seconds 1-255; v3 centiseconds 0.01-40.95.
+		switch in.Version {
+		case 2:
+			if in.AdvertInt < time.Second {
+				v.errf(in.advertPosOr(), "advert_int", "(%s) advert_int %s is below 1s for VRRPv2 - using 1s", in.Name, in.AdvertInt)
+				in.AdvertInt = time.Second
+			} else if in.AdvertInt%time.Second != 0 {
+				r := in.AdvertInt.Round(time.Second)
+				v.warnf(in.advertPosOr(), "advert_int", "(%s) VRRPv2 advert_int must be whole seconds - rounding %s to %s", in.Name, in.AdvertInt, r)
+				in.AdvertInt = r
+			}
+		case 3:
+			if in.AdvertInt > 4095*10*time.Millisecond {
+				v.errf(in.advertPosOr(), "advert_int", "(%s) advert_int %s above 40.95s for VRRPv3 - using 40.95s", in.Name, in.AdvertInt)
+				in.AdvertInt = 4095 * 10 * time.Millisecond
+			} else if in.AdvertInt%(10*time.Millisecond) != 0 {
+				r := in.AdvertInt.Round(10 * time.Millisecond)
+				if r == 0 {
+					r = 10 * time.Millisecond
+				}
+				v.warnf(in.advertPosOr(), "advert_int", "(%s) VRRPv3 advert_int is in centiseconds - rounding %s to %s", in.Name, in.AdvertInt, r)
+				in.AdvertInt = r
+			}
+			if in.Auth.Type != "" {
+				v.warnf(in.Auth.Pos, "authentication", "(%s) cannot use authentication with VRRPv3 - ignoring", in.Name)
+				in.Auth = Auth{}
+			}
+		}
+		if in.Auth.Type == "PASS" && in.Auth.Pass == "" {
+			v.errf(in.Auth.Pos, "auth_pass", "(%s) auth_type PASS without auth_pass - authentication disabled", in.Name)
+			in.Auth = Auth{}
+		}
+		if in.Auth.Type == "AH" {
+			if in.State == "MASTER" {
+				v.warnf(in.Auth.Pos, "authentication", "(%s) initial state master is incompatible with AH authentication - clearing", in.Name)
+				in.State = "BACKUP"
+			}
+			v.d.add(in.Auth.Pos, Notice, "auth_type", "AH authentication parsed, not supported yet")
+		}
+		if in.NoPreempt && in.State == "MASTER" {
+			v.warnf(in.Pos, "nopreempt", "(%s) nopreempt will not work with initial state MASTER - clearing state", in.Name)
+			in.State = "BACKUP"
+		}
+		if in.Priority == 255 && in.State == "BACKUP" {
+			v.warnf(in.Pos, "priority", "(%s) priority 255 is the address owner; initial state BACKUP ignored", in.Name)
+		}
+		if in.Strict {
+			if in.Auth.Type != "" {
+				v.errf(in.Auth.Pos, "authentication", "(%s) strict mode does not support authentication - ignoring", in.Name)
+				in.Auth = Auth{}
+			}
+			if len(in.UnicastPeers) > 0 {
+				v.errf(in.Pos, "unicast_peer", "(%s) strict mode does not support unicast peers", in.Name)
+			}
+		}
+		if len(in.UnicastPeers) > 0 && in.UnicastSrcIP.IsValid() {
+			for _, p := range in.UnicastPeers {
+				if p.Addr.Is4() != in.UnicastSrcIP.Is4() {
+					v.errf(p.Pos, "unicast_peer", "(%s) peer %s and unicast_src_ip %s differ in address family", in.Name, p.Addr, in.UnicastSrcIP)
+				}
+			}
+		}
+		seenVIP := map[netip.Addr]bool{}
+		vips := in.VIPs[:0]
+		for _, a := range in.VIPs {
+			if seenVIP[a.Prefix.Addr()] {
+				v.warnf(a.Pos, "virtual_ipaddress", "(%s) address %s listed twice - ignoring the second", in.Name, a.Prefix.Addr())
+				continue
+			}
+			seenVIP[a.Prefix.Addr()] = true
+			vips = append(vips, a)
+		}
+		in.VIPs = vips
+		in.TrackScript = v.trackScripts(in.Name, in.TrackScript)
+		v6 := len(in.VIPs) > 0 && in.VIPs[0].Prefix.Addr().Is6()
+		k := vridKey{in.Interface, in.VRID, v6}
+		if other, dup := vrids[k]; dup {
+			v.errf(in.Pos, "virtual_router_id", "(%s) VRID %d is already used on %s by %s (%s) - removing instance", in.Name, in.VRID, in.Interface, other.Name, other.Pos)
+			continue
+		}
+		vrids[k] = in
+		names[in.Name] = in.Pos
+		out = append(out, in)
+	}
+	v.c.Instances = out
+}
+
+func (in *VRRPInstance) advertPosOr() Pos {
+	if in.advertPos.Line != 0 {
+		return in.advertPos
+	}
+	return in.Pos
+}
+
+func (v *validator) syncGroups() {
+	member := map[string]string{}
+	out := v.c.SyncGroups[:0]
+	for _, g := range v.c.SyncGroups {
+		members := g.Group[:0]
+		for _, name := range g.Group {
+			in := v.c.Instance(name)
+			if in == nil {
+				v.errf(g.Pos, "group", "vrrp_sync_group %s: vrrp_instance %s does not exist - removing it from the group", g.Name, name)
+				continue
+			}
+			if other, ok := member[name]; ok {
+				v.errf(g.Pos, "group", "vrrp_instance %s is already in sync group %s - removing it from %s", name, other, g.Name)
+				continue
+			}
+			member[name] = g.Name
+			in.SyncGroup = g.Name
+			members = append(members, name)
+		}
+		g.Group = members
+		g.TrackScript = v.trackScripts(g.Name, g.TrackScript)
+		if len(g.Group) == 0 {
+			v.errf(g.Pos, "vrrp_sync_group", "vrrp_sync_group %s has no (valid) members - removing", g.Name)
+			continue
+		}
+		if len(g.Group) == 1 {
+			v.warnf(g.Pos, "vrrp_sync_group", "sync group %s has only 1 virtual router - this probably isn't what you want", g.Name)
+		}
+		out = append(out, g)
+	}
+	v.c.SyncGroups = out
+}
+
+func (v *validator) global() {
+	g := &v.c.Global
+	if s := g.LVSSyncDaemon; s != nil {
+		if v.c.Instance(s.Instance) == nil {
+			v.errf(s.Pos, "lvs_sync_daemon", "vrrp_instance %s does not exist - lvs_sync_daemon disabled", s.Instance)
+			g.LVSSyncDaemon = nil
+		}
+	}
+}
+
+// checkerNeedsPort reports whether a checker type connects to a port.
+func checkerNeedsPort(t string) bool {
+	switch t {
+	case CheckTCP, CheckHTTP, CheckSSL, CheckSMTP, CheckUDP, CheckExpect:
+		return true
+	}
+	return false
+}
+
+func (v *validator) virtualServers() {
+	groups := map[string]*VirtualServerGroup{}
+	gout := v.c.VSGroups[:0]
+	for _, g := range v.c.VSGroups {
+		if _, dup := groups[g.Name]; dup {
+			v.errf(g.Pos, "virtual_server_group", "virtual_server_group %s already defined - ignoring", g.Name)
+			continue
+		}
+		if len(g.Addrs) == 0 && len(g.Fwmarks) == 0 {
+			v.warnf(g.Pos, "virtual_server_group", "virtual_server_group %s is empty", g.Name)
+		}
+		groups[g.Name] = g
+		gout = append(gout, g)
+	}
+	v.c.VSGroups = gout
+
+	type vsKey struct {
+		kind  VSKind
+		addr  netip.Addr
+		port  int
+		mark  uint32
+		group string
+		proto string
+	}
+	seen := map[vsKey]*VirtualServer{}
+	out := v.c.VirtualServers[:0]
+	for _, vs := range v.c.VirtualServers {
+		proto := vs.Protocol
+		if vs.Kind == VSByFwmark {
+			proto = ""
+		}
+		k := vsKey{vs.Kind, vs.Addr, vs.Port, vs.Fwmark, vs.Group, proto}
+		if other, dup := seen[k]; dup {
+			v.errf(vs.Pos, "virtual_server", "virtual server %s %s already defined at %s - ignoring", vs, vs.Protocol, other.Pos)
+			continue
+		}
+		if vs.Kind == VSByGroup {
+			if _, ok := groups[vs.Group]; !ok {
+				v.errf(vs.Pos, "virtual_server", "virtual_server_group %s does not exist - removing virtual server", vs.Group)
+				continue
+			}
+		}
+		if vs.Kind == VSByAddr && vs.Port == 0 && !vs.Persistent {
+			v.errf(vs.Pos, "virtual_server", "virtual server %s: the port can only be omitted if the service is persistent - removing", vs)
+			continue
+		}
+		if vs.PersistenceGranularity.IsValid() && !vs.Persistent {
+			v.warnf(vs.Pos, "persistence_granularity", "virtual server %s: persistence_granularity without persistence_timeout has no effect", vs)
+		}
+		if vs.PersistenceGranularity.IsValid() && vs.Kind == VSByAddr && vs.PersistenceGranularity.Is4() != vs.Addr.Is4() {
+			v.errf(vs.Pos, "persistence_granularity", "virtual server %s: granularity mask family differs from the address - ignoring", vs)
+			vs.PersistenceGranularity = netip.Addr{}
+		}
+		for _, f := range vs.SchedFlags {
+			if (strings.HasPrefix(f, "sh-") && vs.Scheduler != "sh") || (strings.HasPrefix(f, "mh-") && vs.Scheduler != "mh") {
+				v.warnf(vs.Pos, f, "virtual server %s: %s has no effect with scheduler %s", vs, f, vs.Scheduler)
+			}
+		}
+		if vs.OPS && vs.Protocol != "UDP" && vs.Kind != VSByFwmark {
+			v.warnf(vs.Pos, "ops", "virtual server %s: one-packet scheduling only applies to UDP - ignoring", vs)
+			vs.OPS = false
+		}
+		if vs.Hysteresis >= vs.Quorum && vs.Hysteresis > 0 {
+			v.warnf(vs.Pos, "hysteresis", "virtual server %s: hysteresis %d >= quorum %d - setting to %d", vs, vs.Hysteresis, vs.Quorum, vs.Quorum-1)
+			vs.Hysteresis = vs.Quorum - 1
+		}
+		rsSeen := map[netip.AddrPort]bool{}
+		rsOut := vs.RealServers[:0]
+		for _, rs := range vs.RealServers {
+			ap := netip.AddrPortFrom(rs.Addr, uint16(rs.Port))
+			if rsSeen[ap] {
+				v.errf(rs.Pos, "real_server", "virtual server %s: real server %s already defined - ignoring", vs, ap)
+				continue
+			}
+			rsSeen[ap] = true
+			if vs.Kind == VSByAddr && rs.Forwarding.Method != "TUN" && rs.Addr.Is4() != vs.Addr.Is4() {
+				v.errf(rs.Pos, "real_server", "virtual server %s: real server %s is of another address family - ignoring", vs, rs.Addr)
+				continue
+			}
+			if rs.Forwarding.Method == "DR" && rs.Port != 0 && vs.Port != 0 && rs.Port != vs.Port {
+				v.warnf(rs.Pos, "real_server", "virtual server %s: DR cannot map port %d to %d; the virtual port is used", vs, vs.Port, rs.Port)
+			}
+			chk := rs.Checkers[:0]
+			for _, c := range rs.Checkers {
+				if checkerNeedsPort(c.Type) && c.ConnectPort == 0 {
+					v.errf(c.Pos, c.Type, "real server %s of %s: checker has no port to use (set connect_port) - removing checker", rs.Addr, vs)
+					continue
+				}
+				if c.Type == CheckMisc && c.MiscPath == nil {
+					v.errf(c.Pos, c.Type, "real server %s of %s: MISC_CHECK without misc_path - removing checker", rs.Addr, vs)
+					continue
+				}
+				if (c.Type == CheckHTTP || c.Type == CheckSSL) && len(c.URLs) == 0 {
+					v.errf(c.Pos, c.Type, "real server %s of %s: %s without url - removing checker", rs.Addr, vs, c.Type)
+					continue
+				}
+				if c.Type == CheckExpect && c.Expect == "" && c.ExpectRegex == "" {
+					v.errf(c.Pos, c.Type, "real server %s of %s: EXPECT_CHECK needs expect or expect_regex - removing checker", rs.Addr, vs)
+					continue
+				}
+				if c.Type == CheckDNS || c.Type == CheckSMTP || c.Type == CheckUDP || c.Type == CheckPing {
+					v.d.add(c.Pos, Notice, c.Type, "parsed, not supported yet")
+				}
+				chk = append(chk, c)
+			}
+			rs.Checkers = chk
+			rsOut = append(rsOut, rs)
+		}
+		vs.RealServers = rsOut
+		seen[k] = vs
+		out = append(out, vs)
+	}
+	v.c.VirtualServers = out
+}
+
+// Interfaces returns every interface name the configuration uses, with where.
+func (c *Config) Interfaces() map[string]Pos {
+	m := map[string]Pos{}
+	add := func(name string, pos Pos) {
+		if name == "" {
+			return
+		}
+		if _, ok := m[name]; !ok {
+			m[name] = pos
+		}
+	}
+	for _, in := range c.Instances {
+		add(in.Interface, in.Pos)
+		for _, t := range in.TrackInterface {
+			add(t.Name, t.Pos)
+		}
+		for _, a := range append(append([]VIP(nil), in.VIPs...), in.ExcludedVIPs...) {
+			add(a.Dev, a.Pos)
+		}
+		for _, r := range append(append([]Route(nil), in.Routes...), in.Rules...) {
+			add(r.dev(), r.Pos)
+		}
+	}
+	for _, g := range c.SyncGroups {
+		for _, t := range g.TrackInterface {
+			add(t.Name, t.Pos)
+		}
+	}
+	for _, a := range c.StaticAddresses {
+		add(a.Dev, a.Pos)
+	}
+	for _, r := range c.StaticRoutes {
+		add(r.dev(), r.Pos)
+	}
+	if s := c.Global.LVSSyncDaemon; s != nil {
+		add(s.Interface, s.Pos)
+	}
+	return m
+}
+
+func (r Route) dev() string {
+	for i := 0; i+1 < len(r.Words); i++ {
+		if r.Words[i] == "dev" || r.Words[i] == "oif" || r.Words[i] == "iif" {
+			return r.Words[i+1]
+		}
+	}
+	return ""
+}
+
+func (v *validator) interfaces() {
+	if v.opt.InterfaceExists == nil || v.c.Global.DynamicInterfaces {
+		return
+	}
+	for name, pos := range v.c.Interfaces() {
+		if !v.opt.InterfaceExists(name) {
+			v.d.add(pos, Fatal, "interface", fmt.Sprintf("interface %s does not exist (set dynamic_interfaces to allow it)", name))
+		}
+	}
+}
+
+// Scripts returns every script the configuration would execute.
+func (c *Config) AllScripts() []*Script {
+	var out []*Script
+	for _, s := range c.Scripts {
+		out = append(out, &s.Script)
+	}
+	for _, g := range c.SyncGroups {
+		out = append(out, g.Notify.Scripts()...)
+	}
+	for _, in := range c.Instances {
+		out = append(out, in.Notify.Scripts()...)
+	}
+	for _, vs := range c.VirtualServers {
+		for _, s := range []*Script{vs.QuorumUp, vs.QuorumDown} {
+			if s != nil {
+				out = append(out, s)
+			}
+		}
+		for _, rs := range vs.RealServers {
+			for _, s := range []*Script{rs.NotifyUp, rs.NotifyDown} {
+				if s != nil {
+					out = append(out, s)
+				}
+			}
+			for _, ch := range rs.Checkers {
+				if ch.MiscPath != nil {
+					out = append(out, ch.MiscPath)
+				}
+			}
+		}
+	}
+	return out
+}
