@@ -1,0 +1,183 @@
+package main
+
+import (
+	"fmt"
+	"strings"
+)
+
+// options is the parsed command line. It mirrors keepalived's, plus lvsd's own.
+type options struct {
+	configFile      string
+	dontFork        bool
+	logConsole      bool
+	logDetail       bool
+	logFacility     string
+	configTest      bool
+	configTestFile  string
+	dumpConf        bool
+	vrrpOnly        bool
+	checkOnly       bool
+	pidFile         string
+	vrrpPidFile     string
+	checkPidFile    string
+	configID        string
+	version         bool
+	help            bool
+	dontReleaseVRRP bool
+	dontReleaseIPVS bool
+	metricsListen   string
+}
+
+const defaultConfigFile = "/etc/keepalived/keepalived.conf"
+
+// optSpec describes one option: its short and long names and whether it takes
+// an argument (argNone, argRequired, argOptional as in getopt_long).
+type optSpec struct {
+	short byte
+	long  string
+	arg   int
+	set   func(o *options, v string) error
+	help  string
+}
+
+const (
+	argNone = iota
+	argRequired
+	argOptional
+)
+
+var optSpecs = []optSpec{
+	{'f', "use-file", argRequired, func(o *options, v string) error { o.configFile = v; return nil }, "Use the specified configuration file"},
+	{'n', "dont-fork", argNone, func(o *options, _ string) error { o.dontFork = true; return nil }, "Don't fork the daemon process"},
+	{'l', "log-console", argNone, func(o *options, _ string) error { o.logConsole = true; return nil }, "Log messages to the local console"},
+	{'D', "log-detail", argNone, func(o *options, _ string) error { o.logDetail = true; return nil }, "Detailed log messages"},
+	{'S', "log-facility", argRequired, func(o *options, v string) error {
+		if _, err := parseFacility(v); err != nil {
+			return err
+		}
+		o.logFacility = v
+		return nil
+	}, "0-7|local0-7|user|daemon: syslog facility (default daemon)"},
+	{'t', "config-test", argOptional, func(o *options, v string) error { o.configTest = true; o.configTestFile = v; return nil }, "Check the configuration for obvious errors (optionally of FILE)"},
+	{'d', "dump-conf", argNone, func(o *options, _ string) error { o.dumpConf = true; return nil }, "Dump the parsed configuration as JSON (with -t)"},
+	{'P', "vrrp", argNone, func(o *options, _ string) error { o.vrrpOnly = true; return nil }, "Only run the VRRP subsystem"},
+	{'C', "check", argNone, func(o *options, _ string) error { o.checkOnly = true; return nil }, "Only run the health-checker and IPVS subsystems"},
+	{'p', "pid", argRequired, func(o *options, v string) error { o.pidFile = v; return nil }, "Use the specified pidfile"},
+	{'r', "vrrp_pid", argRequired, func(o *options, v string) error { o.vrrpPidFile = v; return nil }, "Accepted for compatibility (lvsd is one process)"},
+	{'c', "checkers_pid", argRequired, func(o *options, v string) error { o.checkPidFile = v; return nil }, "Accepted for compatibility (lvsd is one process)"},
+	{'i', "config-id", argRequired, func(o *options, v string) error { o.configID = v; return nil }, "Use the specified config id for @ID lines (default: short host name)"},
+	{'V', "dont-release-vrrp", argNone, func(o *options, _ string) error { o.dontReleaseVRRP = true; return nil }, "Don't remove VRRP VIPs on daemon stop"},
+	{'I', "dont-release-ipvs", argNone, func(o *options, _ string) error { o.dontReleaseIPVS = true; return nil }, "Don't remove IPVS topology on daemon stop"},
+	{'v', "version", argNone, func(o *options, _ string) error { o.version = true; return nil }, "Display the version number"},
+	{'h', "help", argNone, func(o *options, _ string) error { o.help = true; return nil }, "Display this help message"},
+	{0, "metrics-listen", argRequired, func(o *options, v string) error { o.metricsListen = v; return nil }, "ADDR: Prometheus metrics listen address (default :9165; empty disables)"},
+}
+
+// parseArgs parses args (without the program name) the way getopt_long does:
+// short options may be grouped (-nlD), a required argument may be attached
+// (-fFILE) or the next word, an optional one must be attached (-tFILE,
+// --config-test=FILE); "--" ends the options. Non-option words are an error.
+func parseArgs(args []string) (*options, error) {
+	o := &options{configFile: defaultConfigFile, metricsListen: ":9165"}
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		switch {
+		case a == "--":
+			if i+1 < len(args) {
+				return nil, fmt.Errorf("unexpected argument '%s'", args[i+1])
+			}
+			return o, nil
+		case strings.HasPrefix(a, "--"):
+			name, val, hasVal := strings.Cut(a[2:], "=")
+			spec := findLong(name)
+			if spec == nil {
+				return nil, fmt.Errorf("unrecognized option '--%s'", name)
+			}
+			switch spec.arg {
+			case argNone:
+				if hasVal {
+					return nil, fmt.Errorf("option '--%s' doesn't allow an argument", name)
+				}
+			case argRequired:
+				if !hasVal {
+					if i+1 >= len(args) {
+						return nil, fmt.Errorf("option '--%s' requires an argument", name)
+					}
+					i++
+					val = args[i]
+				}
+			}
+			if err := spec.set(o, val); err != nil {
+				return nil, fmt.Errorf("option '--%s': %v", name, err)
+			}
+		case len(a) > 1 && a[0] == '-':
+			for j := 1; j < len(a); j++ {
+				spec := findShort(a[j])
+				if spec == nil {
+					return nil, fmt.Errorf("invalid option -- '%c'", a[j])
+				}
+				val := ""
+				switch spec.arg {
+				case argRequired:
+					if j+1 < len(a) {
+						val = a[j+1:]
+					} else if i+1 < len(args) {
+						i++
+						val = args[i]
+					} else {
+						return nil, fmt.Errorf("option requires an argument -- '%c'", a[j])
+					}
+					j = len(a)
+				case argOptional:
+					val = a[j+1:]
+					j = len(a)
+				}
+				if err := spec.set(o, val); err != nil {
+					return nil, fmt.Errorf("option -%c: %v", spec.short, err)
+				}
+			}
+		default:
+			return nil, fmt.Errorf("unexpected argument '%s'", a)
+		}
+	}
+	return o, nil
+}
+
+func findLong(name string) *optSpec {
+	for i := range optSpecs {
+		if optSpecs[i].long == name {
+			return &optSpecs[i]
+		}
+	}
+	return nil
+}
+
+func findShort(c byte) *optSpec {
+	for i := range optSpecs {
+		if optSpecs[i].short == c && c != 0 {
+			return &optSpecs[i]
+		}
+	}
+	return nil
+}
+
+func usage(prog string) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "Usage: %s [OPTION...]\n", prog)
+	for _, s := range optSpecs {
+		left := ""
+		if s.short != 0 {
+			left = fmt.Sprintf("  -%c, --%s", s.short, s.long)
+		} else {
+			left = fmt.Sprintf("      --%s", s.long)
+		}
+		switch s.arg {
+		case argRequired:
+			left += " ARG"
+		case argOptional:
+			left += "[=FILE]"
+		}
+		fmt.Fprintf(&b, "%-34s %s\n", left, s.help)
+	}
+	return b.String()
+}

@@ -1,0 +1,226 @@
+// Command lvsd replaces keepalived on LVS/IPVS load-balancer directors: it reads
+// keepalived.conf unchanged, runs VRRP, programs IPVS and health-checks real
+// servers. The command line and signals follow keepalived's.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"runtime/debug"
+	"strconv"
+	"syscall"
+
+	"github.com/lvsd/lvsd/conf"
+)
+
+// Exit codes, as keepalived 2.2.7 uses them.
+const (
+	exitOK             = 0
+	exitProgramError   = 1
+	exitConfig         = 4 // the configuration cannot run
+	exitConfigTest     = 5 // errors reported, but it would run
+	exitConfigSecurity = 6 // scripts configured without enable_script_security
+)
+
+// version is set at build time with -ldflags "-X main.version=…".
+var version = "0.1.0-dev"
+
+func versionString() string {
+	s := "lvsd " + version
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		for _, kv := range bi.Settings {
+			if kv.Key == "vcs.revision" && len(kv.Value) >= 12 {
+				s += " (" + kv.Value[:12] + ")"
+			}
+		}
+		s += " " + bi.GoVersion
+	}
+	return s + "\nkeepalived.conf compatible (reference: keepalived 2.2.7)"
+}
+
+func main() {
+	os.Exit(run(os.Args[0], os.Args[1:], os.Stdout, os.Stderr))
+}
+
+func run(prog string, args []string, stdout, stderr io.Writer) int {
+	o, err := parseArgs(args)
+	if err != nil {
+		fmt.Fprintf(stderr, "%s: %v\n%s", filepath.Base(prog), err, usage(filepath.Base(prog)))
+		return exitProgramError
+	}
+	if o.help {
+		fmt.Fprint(stdout, usage(filepath.Base(prog)))
+		return exitOK
+	}
+	if o.version {
+		fmt.Fprintln(stdout, versionString())
+		return exitOK
+	}
+	if o.configTest {
+		return configTest(o, stdout, stderr)
+	}
+	if !o.dontFork && os.Getenv("LVSD_FOREGROUND") == "" {
+		return daemonize(prog, args, stderr)
+	}
+	log, err := newLogger(o, stderr)
+	if err != nil {
+		fmt.Fprintf(stderr, "lvsd: %v\n", err)
+		return exitProgramError
+	}
+	slog.SetDefault(log)
+	return serve(o, log)
+}
+
+// loadOptions are the conf.Options this command line implies.
+func loadOptions(o *options) conf.Options {
+	return conf.Options{
+		ConfigID: o.configID,
+		InterfaceExists: func(name string) bool {
+			_, err := net.InterfaceByName(name)
+			return err == nil
+		},
+	}
+}
+
+// configTest implements -t: report every diagnostic, exit as keepalived does.
+func configTest(o *options, stdout, stderr io.Writer) int {
+	file := o.configFile
+	if o.configTestFile != "" {
+		file = o.configTestFile
+	}
+	cfg, diags := conf.Load(file, loadOptions(o))
+	for _, d := range diags {
+		fmt.Fprintln(stderr, d)
+	}
+	if o.dumpConf {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(cfg); err != nil {
+			fmt.Fprintf(stderr, "lvsd: dump: %v\n", err)
+		}
+	}
+	return testExitCode(cfg, diags)
+}
+
+// testExitCode maps a load result to keepalived's -t exit codes.
+func testExitCode(cfg *conf.Config, diags []conf.Diag) int {
+	switch conf.MaxLevel(diags) {
+	case conf.Fatal:
+		return exitConfig
+	case conf.Error, conf.Warning:
+		return exitConfigTest
+	}
+	if !cfg.Global.EnableScriptSecurity && len(cfg.AllScripts()) > 0 {
+		return exitConfigSecurity
+	}
+	return exitOK
+}
+
+// daemonize starts lvsd again in a new session, detached, and returns at once,
+// which is what keepalived does without -n.
+func daemonize(prog string, args []string, stderr io.Writer) int {
+	self, err := os.Executable()
+	if err != nil {
+		self = prog
+	}
+	null, err := os.OpenFile(os.DevNull, os.O_RDWR, 0)
+	if err != nil {
+		fmt.Fprintf(stderr, "lvsd: %v\n", err)
+		return exitProgramError
+	}
+	defer null.Close()
+	env := append(os.Environ(), "LVSD_FOREGROUND=1")
+	p, err := os.StartProcess(self, append([]string{prog}, args...), &os.ProcAttr{
+		Env:   env,
+		Files: []*os.File{null, null, null},
+		Sys:   &syscall.SysProcAttr{Setsid: true},
+	})
+	if err != nil {
+		fmt.Fprintf(stderr, "lvsd: cannot start in the background: %v\n", err)
+		return exitProgramError
+	}
+	_ = p.Release()
+	return exitOK
+}
+
+// serve runs the daemon until SIGTERM/SIGINT. SIGHUP reloads: the new
+// configuration is validated first and the running one kept when it is bad.
+func serve(o *options, log *slog.Logger) int {
+	log.Info("starting", "version", version, "config", o.configFile)
+	cfg, diags := conf.Load(o.configFile, loadOptions(o))
+	logDiags(log, diags)
+	if conf.MaxLevel(diags) == conf.Fatal {
+		log.Error("configuration cannot run; stopping", "config", o.configFile)
+		return exitConfig
+	}
+	if o.pidFile != "" {
+		if err := writePidFile(o.pidFile); err != nil {
+			log.Error("pid file", "err", err)
+			return exitProgramError
+		}
+		defer os.Remove(o.pidFile)
+	}
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	sigs := make(chan os.Signal, 4)
+	signal.Notify(sigs, syscall.SIGHUP, syscall.SIGTERM, syscall.SIGINT)
+	defer signal.Stop(sigs)
+
+	log.Info("configuration loaded", "instances", len(cfg.Instances), "virtual_servers", len(cfg.VirtualServers))
+	for {
+		select {
+		case s := <-sigs:
+			switch s {
+			case syscall.SIGHUP:
+				next, diags := conf.Load(o.configFile, loadOptions(o))
+				logDiags(log, diags)
+				if conf.MaxLevel(diags) == conf.Fatal {
+					log.Error("reload rejected: configuration cannot run; keeping the running one")
+					continue
+				}
+				cfg = next
+				log.Info("configuration reloaded", "instances", len(cfg.Instances), "virtual_servers", len(cfg.VirtualServers))
+			default:
+				log.Info("stopping", "signal", s.String())
+				cancel()
+				return exitOK
+			}
+		case <-ctx.Done():
+			return exitOK
+		}
+	}
+}
+
+func logDiags(log *slog.Logger, diags []conf.Diag) {
+	for _, d := range diags {
+		lvl := slog.LevelInfo
+		switch d.Level {
+		case conf.Warning:
+			lvl = slog.LevelWarn
+		case conf.Error, conf.Fatal:
+			lvl = slog.LevelError
+		}
+		log.Log(context.Background(), lvl, d.String())
+	}
+}
+
+// writePidFile writes our pid, refusing to follow a symlink.
+func writePidFile(path string) error {
+	if fi, err := os.Lstat(path); err == nil && fi.Mode()&os.ModeSymlink != 0 {
+		return errors.New(path + " is a symbolic link; refusing to write it")
+	}
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, []byte(strconv.Itoa(os.Getpid())+"\n"), 0o644); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
+}
