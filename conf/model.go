@@ -452,3 +452,20 @@ type Checker struct {
 
 	Pos Pos `json:"pos"`
 }
+
+// Key identifies a virtual server stably across reloads and packages:
+// "TCP/192.0.2.1:80", "FWM/1" or "GROUP/name/TCP".
+func (vs *VirtualServer) Key() string {
+	switch vs.Kind {
+	case VSByFwmark:
+		return fmt.Sprintf("FWM/%d", vs.Fwmark)
+	case VSByGroup:
+		return "GROUP/" + vs.Group + "/" + vs.Protocol
+	}
+	return vs.Protocol + "/" + netip.AddrPortFrom(vs.Addr, uint16(vs.Port)).String()
+}
+
+// AddrPort is the real server's address and port.
+func (rs *RealServer) AddrPort() netip.AddrPort {
+	return netip.AddrPortFrom(rs.Addr, uint16(rs.Port))
+}
