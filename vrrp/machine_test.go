@@ -1,0 +1,632 @@
+package vrrp
+
+import (
+	"fmt"
+	"net/netip"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+)
+
+var (
+	ours   = srcA                              // 192.0.2.1
+	higher = netip.MustParseAddr("192.0.2.9")  // higher than ours
+	lower  = netip.MustParseAddr("192.0.2.0")  // lower than ours (as an address)
+	peer   = netip.MustParseAddr("192.0.2.50") // some peer
+)
+
+func baseCfg() MachineConfig {
+	return MachineConfig{
+		Name: "VI_1", Version: 2, Priority: 100, AdvertInterval: time.Second,
+		PrimaryIP: ours, GARPMasterDelay: 5 * time.Second, GARPMasterRepeat: 5,
+	}
+}
+
+// ms turns fractional milliseconds into a Duration exactly.
+func us(n int64) time.Duration { return time.Duration(n) * time.Microsecond }
+
+// Reference timer values, computed by hand:
+//
+//	v2 Skew_Time = (256-prio)/256 s; MDI = 3*advert_int + skew
+//	v3 Skew_Time = (256-prio)*Master_Adver_Interval/256
+var (
+	skew100   = us(609375)  // 156/256 s
+	mdi100    = us(3609375) // 3s + 156/256 s
+	skew200   = us(218750)  // 56/256 s
+	mdi200    = us(3218750) // 3s + 56/256 s
+	skew255   = us(3906)    // 1/256 s = 3906.25us: truncated to the ns below
+	v3mdi50cs = us(1804687) // 1.5s + 156*0.5/256 s = 1.8046875s
+	v3mdi2s   = us(7218750) // 6s + 156*2/256 s
+	mdi110    = us(3570312) // 3s + 146/256 s = 3.5703125s
+	skew110   = us(570312)  // 146/256 s = 570.3125ms
+	v3skew50  = us(304687)  // 156*0.5/256 s = 304.6875ms
+	skew254   = us(7812)    // 2/256 s = 7.8125ms
+	mdi254    = us(3007812) // 3s + 2/256 s
+	mdi255bk  = us(3003906) // 3s + 1/256 s
+	startPD2s = us(5609375) // MDI(100) + preempt_delay 2s
+)
+
+// exact durations (sub-microsecond parts) for values that are not whole µs
+func init() {
+	skew255 = time.Second / 256
+	v3mdi50cs = 1500*time.Millisecond + 156*500*time.Millisecond/256
+	mdi110 = 3*time.Second + 146*time.Second/256
+	skew110 = 146 * time.Second / 256
+	v3skew50 = 156 * 500 * time.Millisecond / 256
+	skew254 = 2 * time.Second / 256
+	mdi254 = 3*time.Second + 2*time.Second/256
+	mdi255bk = 3*time.Second + time.Second/256
+}
+
+func fmtActions(as []Action) string {
+	var b strings.Builder
+	for _, a := range as {
+		fmt.Fprintf(&b, "\n\t%T%+v", a, a)
+	}
+	return b.String()
+}
+
+type step struct {
+	advance time.Duration // move the fake clock before the event
+	ev      Event
+}
+
+func TestMachineTransitions(t *testing.T) {
+	v3 := func(c *MachineConfig) { c.Version = 3 }
+	owner := func(c *MachineConfig) { c.Priority = 255 }
+	startMaster := []step{{ev: Start{}}, {ev: TimerFired{TimerMasterDown}}}
+	armedMaster := []Action{StopTimer{TimerAdvert}, StopTimer{TimerGARPDelay}}
+
+	cases := []struct {
+		name      string
+		mods      []func(*MachineConfig)
+		setup     []step
+		adv       time.Duration
+		ev        Event
+		want      []Action
+		wantState State
+	}{
+		// --- Initialize
+		{
+			name: "start backup: remove leftovers, MDT = 3*adv + skew",
+			ev:   Start{},
+			want: []Action{RemoveVIPs{}, SetTimer{TimerMasterDown, mdi100}, Transition{StateInit, StateBackup, 100}},
+		},
+		{
+			name: "start state MASTER non-owner: still BACKUP (keepalived 2.x)",
+			mods: []func(*MachineConfig){func(c *MachineConfig) { c.InitialState = StateMaster }},
+			ev:   Start{},
+			want: []Action{RemoveVIPs{}, SetTimer{TimerMasterDown, mdi100}, Transition{StateInit, StateBackup, 100}},
+		},
+		{
+			name: "start owner state MASTER: master at once",
+			mods: []func(*MachineConfig){owner, func(c *MachineConfig) { c.InitialState = StateMaster }},
+			ev:   Start{},
+			want: []Action{AddVIPs{}, SendAdvert{255}, SendGARP{5}, Transition{StateInit, StateMaster, 255},
+				SetTimer{TimerAdvert, time.Second}, SetTimer{TimerGARPDelay, 5 * time.Second}},
+		},
+		{
+			name: "start owner, state not configured: master at once",
+			mods: []func(*MachineConfig){owner},
+			ev:   Start{},
+			want: []Action{AddVIPs{}, SendAdvert{255}, SendGARP{5}, Transition{StateInit, StateMaster, 255},
+				SetTimer{TimerAdvert, time.Second}, SetTimer{TimerGARPDelay, 5 * time.Second}},
+		},
+		{
+			name: "start owner state BACKUP: backup with owner skew",
+			mods: []func(*MachineConfig){owner, func(c *MachineConfig) { c.InitialState = StateBackup }},
+			ev:   Start{},
+			want: []Action{RemoveVIPs{}, SetTimer{TimerMasterDown, mdi255bk}, Transition{StateInit, StateBackup, 255}},
+		},
+		{
+			name:  "start with interface down: FAULT",
+			setup: []step{{ev: InterfaceChanged{Up: false}}},
+			ev:    Start{},
+			want:  []Action{RemoveVIPs{}, Transition{StateInit, StateFault, 100}},
+		},
+		{
+			name:  "start with weight-0 tracker down: FAULT",
+			setup: []step{{ev: TrackingChanged{Fault: true}}},
+			ev:    Start{},
+			want:  []Action{RemoveVIPs{}, Transition{StateInit, StateFault, 100}},
+		},
+		{
+			name: "start with preempt_delay: first MDT extended by the delay",
+			mods: []func(*MachineConfig){func(c *MachineConfig) { c.PreemptDelay = 2 * time.Second }},
+			ev:   Start{},
+			want: []Action{RemoveVIPs{}, SetTimer{TimerMasterDown, startPD2s}, Transition{StateInit, StateBackup, 100}},
+		},
+		{
+			name:  "start with tracking weight: skew uses effective priority",
+			setup: []step{{ev: TrackingChanged{Weight: 100}}},
+			ev:    Start{},
+			want:  []Action{RemoveVIPs{}, SetTimer{TimerMasterDown, mdi200}, Transition{StateInit, StateBackup, 200}},
+		},
+		{
+			name: "v3 start: skew from Master_Adver_Interval",
+			mods: []func(*MachineConfig){v3, func(c *MachineConfig) { c.AdvertInterval = 500 * time.Millisecond }},
+			ev:   Start{},
+			want: []Action{RemoveVIPs{}, SetTimer{TimerMasterDown, v3mdi50cs}, Transition{StateInit, StateBackup, 100}},
+		},
+		// --- BACKUP
+		{
+			name:  "backup: Master_Down_Timer fires -> MASTER",
+			setup: []step{{ev: Start{}}},
+			ev:    TimerFired{TimerMasterDown},
+			want: []Action{AddVIPs{}, SendAdvert{100}, SendGARP{5}, Transition{StateBackup, StateMaster, 100},
+				SetTimer{TimerAdvert, time.Second}, SetTimer{TimerGARPDelay, 5 * time.Second}},
+		},
+		{
+			name:      "backup: higher priority advert resets MDT",
+			setup:     []step{{ev: Start{}}},
+			ev:        AdvertReceived{Src: peer, Priority: 150, Interval: time.Second},
+			want:      []Action{SetTimer{TimerMasterDown, mdi100}},
+			wantState: StateBackup,
+		},
+		{
+			name:      "backup: equal priority advert resets MDT (no address tie-break in backup)",
+			setup:     []step{{ev: Start{}}},
+			ev:        AdvertReceived{Src: lower, Priority: 100, Interval: time.Second},
+			want:      []Action{SetTimer{TimerMasterDown, mdi100}},
+			wantState: StateBackup,
+		},
+		{
+			name:      "backup: lower priority advert with preempt is discarded, timer keeps running",
+			setup:     []step{{ev: Start{}}},
+			ev:        AdvertReceived{Src: peer, Priority: 50, Interval: time.Second},
+			want:      nil,
+			wantState: StateBackup,
+		},
+		{
+			name:      "backup nopreempt: lower priority advert resets MDT",
+			mods:      []func(*MachineConfig){func(c *MachineConfig) { c.Nopreempt = true }},
+			setup:     []step{{ev: Start{}}},
+			ev:        AdvertReceived{Src: peer, Priority: 50, Interval: time.Second},
+			want:      []Action{SetTimer{TimerMasterDown, mdi100}},
+			wantState: StateBackup,
+		},
+		{
+			name:      "backup: priority 0 -> MDT = Skew_Time (fast takeover)",
+			setup:     []step{{ev: Start{}}},
+			ev:        AdvertReceived{Src: peer, Priority: 0, Interval: time.Second},
+			want:      []Action{SetTimer{TimerMasterDown, skew100}},
+			wantState: StateBackup,
+		},
+		{
+			name:      "backup v3: adopts the master's interval for Master_Adver_Interval",
+			mods:      []func(*MachineConfig){v3},
+			setup:     []step{{ev: Start{}}},
+			ev:        AdvertReceived{Src: peer, Priority: 150, Interval: 2 * time.Second},
+			want:      []Action{SetTimer{TimerMasterDown, v3mdi2s}},
+			wantState: StateBackup,
+		},
+		{
+			name:      "backup v3: priority 0 skew uses the adopted interval",
+			mods:      []func(*MachineConfig){v3},
+			setup:     []step{{ev: Start{}}, {ev: AdvertReceived{Src: peer, Priority: 150, Interval: 500 * time.Millisecond}}},
+			ev:        AdvertReceived{Src: peer, Priority: 0, Interval: 500 * time.Millisecond},
+			want:      []Action{SetTimer{TimerMasterDown, v3skew50}},
+			wantState: StateBackup,
+		},
+		{
+			name:      "backup v2: advertised interval is not adopted",
+			setup:     []step{{ev: Start{}}},
+			ev:        AdvertReceived{Src: peer, Priority: 150, Interval: 2 * time.Second},
+			want:      []Action{SetTimer{TimerMasterDown, mdi100}},
+			wantState: StateBackup,
+		},
+		{
+			name:      "backup preempt_delay: lower advert accepted while the delay runs",
+			mods:      []func(*MachineConfig){func(c *MachineConfig) { c.PreemptDelay = 10 * time.Second }},
+			setup:     []step{{ev: Start{}}, {ev: AdvertReceived{Src: peer, Priority: 50, Interval: time.Second}}},
+			adv:       9 * time.Second,
+			ev:        AdvertReceived{Src: peer, Priority: 50, Interval: time.Second},
+			want:      []Action{SetTimer{TimerMasterDown, mdi100}},
+			wantState: StateBackup,
+		},
+		{
+			name:      "backup preempt_delay: lower advert discarded once the delay expired",
+			mods:      []func(*MachineConfig){func(c *MachineConfig) { c.PreemptDelay = 10 * time.Second }},
+			setup:     []step{{ev: Start{}}, {ev: AdvertReceived{Src: peer, Priority: 50, Interval: time.Second}}},
+			adv:       10 * time.Second,
+			ev:        AdvertReceived{Src: peer, Priority: 50, Interval: time.Second},
+			want:      nil,
+			wantState: StateBackup,
+		},
+		{
+			name: "backup preempt_delay: a higher advert stops the delay",
+			mods: []func(*MachineConfig){func(c *MachineConfig) { c.PreemptDelay = 10 * time.Second }},
+			setup: []step{{ev: Start{}}, {ev: AdvertReceived{Src: peer, Priority: 50, Interval: time.Second}},
+				{advance: 5 * time.Second, ev: AdvertReceived{Src: peer, Priority: 150, Interval: time.Second}}},
+			adv:       6 * time.Second, // 11s after the first lower advert: a fresh delay runs
+			ev:        AdvertReceived{Src: peer, Priority: 50, Interval: time.Second},
+			want:      []Action{SetTimer{TimerMasterDown, mdi100}},
+			wantState: StateBackup,
+		},
+		{
+			name:      "backup: interface down -> FAULT",
+			setup:     []step{{ev: Start{}}},
+			ev:        InterfaceChanged{Up: false},
+			want:      []Action{StopTimer{TimerMasterDown}, Transition{StateBackup, StateFault, 100}},
+			wantState: StateFault,
+		},
+		{
+			name:      "backup: weight-0 tracker fails -> FAULT",
+			setup:     []step{{ev: Start{}}},
+			ev:        TrackingChanged{Fault: true},
+			want:      []Action{StopTimer{TimerMasterDown}, Transition{StateBackup, StateFault, 100}},
+			wantState: StateFault,
+		},
+		{
+			name:      "backup: priority rises -> running MDT shortened by the skew difference",
+			setup:     []step{{ev: Start{}}},
+			adv:       time.Second,
+			ev:        TrackingChanged{Weight: 100},
+			want:      []Action{SetTimer{TimerMasterDown, mdi100 - time.Second - (skew100 - skew200)}},
+			wantState: StateBackup,
+		},
+		{
+			name:      "backup: priority falls -> timer untouched",
+			setup:     []step{{ev: Start{}}},
+			ev:        TrackingChanged{Weight: -10},
+			want:      nil,
+			wantState: StateBackup,
+		},
+		{
+			name:      "backup: lowered priority used at next reset",
+			setup:     []step{{ev: Start{}}, {ev: TrackingChanged{Weight: 10}}},
+			ev:        AdvertReceived{Src: peer, Priority: 150, Interval: time.Second},
+			want:      []Action{SetTimer{TimerMasterDown, mdi110}},
+			wantState: StateBackup,
+		},
+		{
+			name:  "backup: sync group forces MASTER",
+			setup: []step{{ev: Start{}}},
+			ev:    SyncMaster{},
+			want: []Action{StopTimer{TimerMasterDown}, AddVIPs{}, SendAdvert{100}, SendGARP{5}, Transition{StateBackup, StateMaster, 100},
+				SetTimer{TimerAdvert, time.Second}, SetTimer{TimerGARPDelay, 5 * time.Second}},
+		},
+		{
+			name:      "backup: sync group fault -> FAULT",
+			setup:     []step{{ev: Start{}}},
+			ev:        SyncFault{Fault: true},
+			want:      []Action{StopTimer{TimerMasterDown}, Transition{StateBackup, StateFault, 100}},
+			wantState: StateFault,
+		},
+		{
+			name:      "backup: stale MDT after reset is ignored by state (advert timer not armed)",
+			setup:     []step{{ev: Start{}}},
+			ev:        TimerFired{TimerAdvert},
+			want:      nil,
+			wantState: StateBackup,
+		},
+		{
+			name:      "backup: shutdown",
+			setup:     []step{{ev: Start{}}},
+			ev:        Shutdown{},
+			want:      []Action{StopTimer{TimerMasterDown}, Transition{StateBackup, StateStopped, 100}},
+			wantState: StateStopped,
+		},
+		// --- MASTER
+		{
+			name:  "master: advert timer -> advert, re-armed",
+			setup: startMaster,
+			ev:    TimerFired{TimerAdvert},
+			want:  []Action{SendAdvert{100}, SetTimer{TimerAdvert, time.Second}},
+		},
+		{
+			name:  "master: garp_master_delay -> second burst",
+			setup: startMaster,
+			ev:    TimerFired{TimerGARPDelay},
+			want:  []Action{SendGARP{5}},
+		},
+		{
+			name: "master: garp_master_refresh periodic",
+			mods: []func(*MachineConfig){func(c *MachineConfig) {
+				c.GARPMasterRefresh, c.GARPMasterRefreshRepeat = time.Minute, 2
+			}},
+			setup: startMaster,
+			ev:    TimerFired{TimerGARPRefresh},
+			want:  []Action{SendGARP{2}, SetTimer{TimerGARPRefresh, time.Minute}},
+		},
+		{
+			name:  "master: lower priority advert -> answers at once",
+			setup: startMaster,
+			ev:    AdvertReceived{Src: peer, Priority: 50, Interval: time.Second},
+			want:  []Action{SendAdvert{100}},
+		},
+		{
+			name:  "master: lower_prio_no_advert",
+			mods:  []func(*MachineConfig){func(c *MachineConfig) { c.LowerPrioNoAdvert = true }},
+			setup: startMaster,
+			ev:    AdvertReceived{Src: peer, Priority: 50, Interval: time.Second},
+			want:  nil,
+		},
+		{
+			name: "master: lower priority advert with garp_lower_prio_repeat",
+			mods: []func(*MachineConfig){func(c *MachineConfig) {
+				c.GARPLowerPrioRepeat, c.GARPLowerPrioDelay = 3, 5*time.Second
+			}},
+			setup: startMaster,
+			ev:    AdvertReceived{Src: peer, Priority: 50, Interval: time.Second},
+			want:  []Action{SendAdvert{100}, SendGARP{3}, SetTimer{TimerGARPLowerPrio, 5 * time.Second}},
+		},
+		{
+			name:      "master: higher priority -> BACKUP",
+			setup:     startMaster,
+			ev:        AdvertReceived{Src: peer, Priority: 150, Interval: time.Second},
+			want:      append([]Action{RemoveVIPs{}}, append(armedMaster, SetTimer{TimerMasterDown, mdi100}, Transition{StateMaster, StateBackup, 100})...),
+			wantState: StateBackup,
+		},
+		{
+			name:      "master: equal priority from higher address -> BACKUP",
+			setup:     startMaster,
+			ev:        AdvertReceived{Src: higher, Priority: 100, Interval: time.Second},
+			want:      append([]Action{RemoveVIPs{}}, append(armedMaster, SetTimer{TimerMasterDown, mdi100}, Transition{StateMaster, StateBackup, 100})...),
+			wantState: StateBackup,
+		},
+		{
+			name:  "master: equal priority from lower address -> stays, answers",
+			setup: startMaster,
+			ev:    AdvertReceived{Src: lower, Priority: 100, Interval: time.Second},
+			want:  []Action{SendAdvert{100}},
+		},
+		{
+			name:  "master: our own address at our priority -> ignored",
+			setup: startMaster,
+			ev:    AdvertReceived{Src: ours, Priority: 100, Interval: time.Second},
+			want:  nil,
+		},
+		{
+			name:      "master: higher_prio_send_advert",
+			mods:      []func(*MachineConfig){func(c *MachineConfig) { c.HigherPrioSendAdvert = true }},
+			setup:     startMaster,
+			ev:        AdvertReceived{Src: peer, Priority: 150, Interval: time.Second},
+			want:      append([]Action{SendAdvert{100}, RemoveVIPs{}}, append(armedMaster, SetTimer{TimerMasterDown, mdi100}, Transition{StateMaster, StateBackup, 100})...),
+			wantState: StateBackup,
+		},
+		{
+			name:      "master v3: higher priority -> BACKUP with the master's interval",
+			mods:      []func(*MachineConfig){v3},
+			setup:     startMaster,
+			ev:        AdvertReceived{Src: peer, Priority: 150, Interval: 2 * time.Second},
+			want:      append([]Action{RemoveVIPs{}}, append(armedMaster, SetTimer{TimerMasterDown, v3mdi2s}, Transition{StateMaster, StateBackup, 100})...),
+			wantState: StateBackup,
+		},
+		{
+			name:  "master: priority 0 received -> advert at once, Adver_Timer reset",
+			setup: startMaster,
+			ev:    AdvertReceived{Src: peer, Priority: 0, Interval: time.Second},
+			want:  []Action{SendAdvert{100}, SetTimer{TimerAdvert, time.Second}},
+		},
+		{
+			name:      "master owner hears another owner: lowers itself to 254 and yields to the higher address",
+			mods:      []func(*MachineConfig){owner},
+			setup:     []step{{ev: Start{}}},
+			ev:        AdvertReceived{Src: higher, Priority: 255, Interval: time.Second},
+			want:      append([]Action{RemoveVIPs{}}, append(armedMaster, SetTimer{TimerMasterDown, mdi254}, Transition{StateMaster, StateBackup, 254})...),
+			wantState: StateBackup,
+		},
+		{
+			name:      "master: interface down -> priority 0, VIPs removed, FAULT",
+			setup:     startMaster,
+			ev:        InterfaceChanged{Up: false},
+			want:      append([]Action{SendAdvert{0}, RemoveVIPs{}}, append(armedMaster, Transition{StateMaster, StateFault, 100})...),
+			wantState: StateFault,
+		},
+		{
+			name:      "master: weight-0 tracker fails -> priority 0, FAULT",
+			setup:     startMaster,
+			ev:        TrackingChanged{Fault: true},
+			want:      append([]Action{SendAdvert{0}, RemoveVIPs{}}, append(armedMaster, Transition{StateMaster, StateFault, 100})...),
+			wantState: StateFault,
+		},
+		{
+			name:  "master: priority change -> used by the next advert, no transition",
+			setup: append(startMaster, step{ev: TrackingChanged{Weight: -60}}),
+			ev:    TimerFired{TimerAdvert},
+			want:  []Action{SendAdvert{40}, SetTimer{TimerAdvert, time.Second}},
+		},
+		{
+			name:      "master: sync group backup -> BACKUP without priority 0",
+			setup:     startMaster,
+			ev:        SyncBackup{},
+			want:      append([]Action{RemoveVIPs{}}, append(armedMaster, SetTimer{TimerMasterDown, mdi100}, Transition{StateMaster, StateBackup, 100})...),
+			wantState: StateBackup,
+		},
+		{
+			name:      "master: shutdown -> priority 0, VIPs removed",
+			setup:     startMaster,
+			ev:        Shutdown{},
+			want:      append([]Action{SendAdvert{0}, RemoveVIPs{}}, append(armedMaster, Transition{StateMaster, StateStopped, 100})...),
+			wantState: StateStopped,
+		},
+		{
+			name:  "master: stale MDT fire ignored",
+			setup: startMaster,
+			ev:    TimerFired{TimerMasterDown},
+			want:  nil,
+		},
+		// --- FAULT
+		{
+			name:      "fault: interface up -> BACKUP with MDT",
+			setup:     []step{{ev: Start{}}, {ev: InterfaceChanged{Up: false}}},
+			ev:        InterfaceChanged{Up: true},
+			want:      []Action{SetTimer{TimerMasterDown, mdi100}, Transition{StateFault, StateBackup, 100}},
+			wantState: StateBackup,
+		},
+		{
+			name:  "fault: owner recovers -> MASTER at once",
+			mods:  []func(*MachineConfig){owner},
+			setup: []step{{ev: Start{}}, {ev: InterfaceChanged{Up: false}}},
+			ev:    InterfaceChanged{Up: true},
+			want: []Action{AddVIPs{}, SendAdvert{255}, SendGARP{5}, Transition{StateFault, StateMaster, 255},
+				SetTimer{TimerAdvert, time.Second}, SetTimer{TimerGARPDelay, 5 * time.Second}},
+		},
+		{
+			name:      "fault: interface up but tracker still failing -> stays FAULT",
+			setup:     []step{{ev: Start{}}, {ev: InterfaceChanged{Up: false}}, {ev: TrackingChanged{Fault: true}}},
+			ev:        InterfaceChanged{Up: true},
+			want:      nil,
+			wantState: StateFault,
+		},
+		{
+			name:      "fault: own fault cleared but group still faulty -> stays FAULT",
+			setup:     []step{{ev: Start{}}, {ev: InterfaceChanged{Up: false}}, {ev: SyncFault{Fault: true}}},
+			ev:        InterfaceChanged{Up: true},
+			want:      nil,
+			wantState: StateFault,
+		},
+		{
+			name:      "fault: adverts ignored",
+			setup:     []step{{ev: Start{}}, {ev: InterfaceChanged{Up: false}}},
+			ev:        AdvertReceived{Src: peer, Priority: 0, Interval: time.Second},
+			want:      nil,
+			wantState: StateFault,
+		},
+		{
+			name:      "fault: sync master ignored",
+			setup:     []step{{ev: Start{}}, {ev: InterfaceChanged{Up: false}}},
+			ev:        SyncMaster{},
+			want:      nil,
+			wantState: StateFault,
+		},
+		{
+			name:      "fault: shutdown",
+			setup:     []step{{ev: Start{}}, {ev: InterfaceChanged{Up: false}}},
+			ev:        Shutdown{},
+			want:      []Action{Transition{StateFault, StateStopped, 100}},
+			wantState: StateStopped,
+		},
+		// --- STOP
+		{
+			name:      "stopped: everything ignored",
+			setup:     append(startMaster, step{ev: Shutdown{}}),
+			ev:        Start{},
+			want:      nil,
+			wantState: StateStopped,
+		},
+		{
+			name:      "init: events before start only recorded",
+			ev:        AdvertReceived{Src: peer, Priority: 0, Interval: time.Second},
+			want:      nil,
+			wantState: StateInit,
+		},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			cfg := baseCfg()
+			for _, mod := range c.mods {
+				mod(&cfg)
+			}
+			clk := newFakeClock()
+			m, err := NewMachine(cfg, clk)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, s := range c.setup {
+				clk.Advance(s.advance)
+				m.Handle(s.ev)
+			}
+			clk.Advance(c.adv)
+			before := m.State()
+			got := m.Handle(c.ev)
+			if !reflect.DeepEqual(got, c.want) {
+				t.Fatalf("actions:%s\nwant:%s", fmtActions(got), fmtActions(c.want))
+			}
+			// The state must be the one announced by the last Transition
+			// (or unchanged without one), and the explicit one if given.
+			want := before
+			for _, a := range got {
+				if tr, ok := a.(Transition); ok {
+					want = tr.To
+				}
+			}
+			if c.wantState != StateInit && c.wantState != want {
+				t.Fatalf("case expects %v but the actions announce %v", c.wantState, want)
+			}
+			if m.State() != want {
+				t.Fatalf("state %v, want %v", m.State(), want)
+			}
+		})
+	}
+}
+
+func TestSkewAndMasterDownInterval(t *testing.T) {
+	cases := []struct {
+		version  uint8
+		prio     uint8
+		interval time.Duration
+		skew     time.Duration
+		mdi      time.Duration
+	}{
+		{2, 100, time.Second, skew100, mdi100},
+		{2, 100, 5 * time.Second, skew100, 15*time.Second + skew100}, // v2 skew does not scale with the interval
+		{2, 200, time.Second, skew200, mdi200},
+		{2, 254, time.Second, skew254, mdi254},
+		{2, 1, time.Second, 255 * time.Second / 256, 3*time.Second + 255*time.Second/256},
+		{3, 100, time.Second, skew100, mdi100},
+		{3, 100, 500 * time.Millisecond, v3skew50, v3mdi50cs},
+		{3, 100, 2 * time.Second, 2 * skew100, v3mdi2s},
+		{3, 255, 10 * time.Millisecond, 10 * time.Millisecond / 256, 30*time.Millisecond + 10*time.Millisecond/256},
+	}
+	for _, c := range cases {
+		cfg := baseCfg()
+		cfg.Version, cfg.Priority, cfg.AdvertInterval = c.version, c.prio, c.interval
+		m, err := NewMachine(cfg, newFakeClock())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := m.SkewTime(c.prio); got != c.skew {
+			t.Errorf("v%d prio %d int %v: skew %v, want %v", c.version, c.prio, c.interval, got, c.skew)
+		}
+		if got := m.MasterDownInterval(); got != c.mdi {
+			t.Errorf("v%d prio %d int %v: MDI %v, want %v", c.version, c.prio, c.interval, got, c.mdi)
+		}
+	}
+}
+
+func TestNormalize(t *testing.T) {
+	c := baseCfg()
+	c.Priority, c.Nopreempt = 255, true
+	if err := c.Normalize(); err != nil || c.Nopreempt {
+		t.Errorf("owner keeps nopreempt: %v %v", err, c.Nopreempt)
+	}
+	c = baseCfg()
+	c.InitialState, c.Nopreempt, c.PreemptDelay = StateMaster, true, time.Second
+	if err := c.Normalize(); err != nil || c.Nopreempt || c.PreemptDelay != 0 {
+		t.Errorf("state MASTER keeps nopreempt/preempt_delay: %+v", c)
+	}
+	c = baseCfg()
+	c.Nopreempt, c.PreemptDelay = true, time.Second
+	if err := c.Normalize(); err != nil || c.PreemptDelay != 0 {
+		t.Errorf("nopreempt keeps preempt_delay: %+v", c)
+	}
+	for name, mod := range map[string]func(*MachineConfig){
+		"version 1":       func(c *MachineConfig) { c.Version = 1 },
+		"priority 0":      func(c *MachineConfig) { c.Priority = 0 },
+		"v2 sub-second":   func(c *MachineConfig) { c.AdvertInterval = 500 * time.Millisecond },
+		"state FAULT":     func(c *MachineConfig) { c.InitialState = StateFault },
+		"negative delays": func(c *MachineConfig) { c.GARPMasterDelay = -1 },
+	} {
+		c := baseCfg()
+		mod(&c)
+		if _, err := NewMachine(c, newFakeClock()); err == nil {
+			t.Errorf("%s: accepted", name)
+		}
+	}
+}
+
+func TestStateAndTimerStrings(t *testing.T) {
+	for s, want := range map[State]string{StateInit: "INIT", StateBackup: "BACKUP", StateMaster: "MASTER", StateFault: "FAULT", StateStopped: "STOP", 9: "state(9)"} {
+		if s.String() != want {
+			t.Errorf("%d: %q", s, s.String())
+		}
+	}
+	for tm := range numTimers + 1 {
+		if tm.String() == "" {
+			t.Errorf("timer %d has no name", tm)
+		}
+	}
+}

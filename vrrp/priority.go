@@ -1,0 +1,102 @@
+package vrrp
+
+import "fmt"
+
+// EffectivePriority is the base priority plus the tracking weight, clamped
+// to 1..254 as keepalived does; the address owner (255) never changes.
+func EffectivePriority(base uint8, weight int) uint8 {
+	if base == PriorityOwner {
+		return PriorityOwner
+	}
+	p := int(base) + weight
+	switch {
+	case p < 1:
+		return 1
+	case p > PriorityOwner-1:
+		return PriorityOwner - 1
+	}
+	return uint8(p)
+}
+
+// Track is one tracked object of an instance (track_interface,
+// track_script, ...), keepalived style:
+//
+//   - Weight 0: the instance is in FAULT while the object is down.
+//   - Weight > 0: Weight is added to the priority while the object is up.
+//   - Weight < 0: Weight is added (it lowers the priority) while it is down.
+//
+// Reverse inverts the object's status before applying these rules (weight 0
+// reverse: FAULT while up).
+type Track struct {
+	Name    string
+	Weight  int // -254..254
+	Reverse bool
+	// InitUp is the status assumed until the first report.
+	InitUp bool
+}
+
+// Tracker aggregates the status of an instance's tracked objects into a
+// weight and a fault flag. It is not safe for concurrent use: it belongs to
+// the goroutine that owns the instance.
+type Tracker struct {
+	tracks []Track
+	up     []bool
+}
+
+// NewTracker returns a tracker for the given objects. Names must be unique.
+func NewTracker(tracks []Track) (*Tracker, error) {
+	t := &Tracker{tracks: append([]Track(nil), tracks...), up: make([]bool, len(tracks))}
+	seen := map[string]bool{}
+	for i, tr := range tracks {
+		if seen[tr.Name] {
+			return nil, fmt.Errorf("vrrp: tracked object %q listed twice", tr.Name)
+		}
+		if tr.Weight < -254 || tr.Weight > 254 {
+			return nil, fmt.Errorf("vrrp: tracked object %q: weight %d out of -254..254", tr.Name, tr.Weight)
+		}
+		seen[tr.Name] = true
+		t.up[i] = tr.InitUp
+	}
+	return t, nil
+}
+
+// Set records the status of a tracked object and reports whether the
+// aggregate (weight or fault) changed. Unknown names are ignored.
+func (t *Tracker) Set(name string, up bool) bool {
+	w0, f0 := t.Status()
+	for i := range t.tracks {
+		if t.tracks[i].Name == name {
+			t.up[i] = up
+		}
+	}
+	w1, f1 := t.Status()
+	return w0 != w1 || f0 != f1
+}
+
+// Status returns the summed weight and whether any weight-0 object is down.
+func (t *Tracker) Status() (weight int, fault bool) {
+	for i, tr := range t.tracks {
+		ok := t.up[i] != tr.Reverse
+		switch {
+		case tr.Weight == 0:
+			if !ok {
+				fault = true
+			}
+		case tr.Weight > 0:
+			if ok {
+				weight += tr.Weight
+			}
+		default:
+			if !ok {
+				weight += tr.Weight
+			}
+		}
+	}
+	return weight, fault
+}
+
+// Event returns the TrackingChanged event for the current status.
+func (t *Tracker) Event() TrackingChanged {
+	w, f := t.Status()
+	return TrackingChanged{Weight: w, Fault: f}
+}

@@ -1,0 +1,135 @@
+package vrrp
+
+import "fmt"
+
+// GroupTransition is emitted (with Member -1) when the state of a sync
+// group changes: MASTER when all members are master, FAULT while any member
+// is faulty, BACKUP otherwise.
+type GroupTransition struct {
+	Name     string
+	From, To State
+}
+
+func (GroupTransition) isAction() {}
+
+// MemberAction is an action of one member of a group (Member is its index),
+// or of the group itself (Member -1).
+type MemberAction struct {
+	Member int
+	Action Action
+}
+
+// Group drives the machines of a vrrp_sync_group so that they move
+// together, as keepalived does:
+//
+//   - a member that becomes MASTER makes every BACKUP member MASTER;
+//   - a member that goes from MASTER to BACKUP makes every MASTER member
+//     BACKUP;
+//   - while any member is faulty (interface or weight-0 tracker) every
+//     member is in FAULT; when the last fault clears they all leave FAULT.
+//
+// A Group is pure and owned by one goroutine, which also owns its members:
+// forced transitions are applied synchronously, so the members never
+// disagree between two events.
+type Group struct {
+	Name    string
+	members []*Machine
+	fault   bool
+	state   State
+}
+
+// NewGroup returns a group of at least two machines.
+func NewGroup(name string, members []*Machine) (*Group, error) {
+	if len(members) < 2 {
+		return nil, fmt.Errorf("vrrp: sync group %s needs at least two instances", name)
+	}
+	return &Group{Name: name, members: members, state: StateInit}, nil
+}
+
+// Members returns the machines of the group.
+func (g *Group) Members() []*Machine { return g.members }
+
+// State returns the group state.
+func (g *Group) State() State { return g.state }
+
+// Dispatch feeds ev to member i and applies the group rules; it returns the
+// actions of all members (and of the group) in the order they occurred.
+func (g *Group) Dispatch(i int, ev Event) []MemberAction {
+	type item struct {
+		member int
+		ev     Event
+	}
+	queue := []item{{i, ev}}
+	var out []MemberAction
+	// Each member reacts to a forced event with at most one transition,
+	// so the cascade is short; the bound only guards against a bug.
+	for n := 0; len(queue) > 0 && n < 8*len(g.members)+8; n++ {
+		it := queue[0]
+		queue = queue[1:]
+		acts := g.members[it.member].Handle(it.ev)
+		for _, a := range acts {
+			out = append(out, MemberAction{Member: it.member, Action: a})
+		}
+		// Fault first: it overrides everything else.
+		anyFault := false
+		for _, m := range g.members {
+			anyFault = anyFault || m.OwnFault()
+		}
+		if anyFault != g.fault {
+			g.fault = anyFault
+			for j := range g.members {
+				queue = append(queue, item{j, SyncFault{Fault: anyFault}})
+			}
+			continue
+		}
+		for _, a := range acts {
+			tr, ok := a.(Transition)
+			if !ok {
+				continue
+			}
+			var force Event
+			switch {
+			case tr.To == StateMaster:
+				force = SyncMaster{}
+			case tr.From == StateMaster && tr.To == StateBackup:
+				force = SyncBackup{}
+			}
+			if force == nil {
+				continue
+			}
+			for j := range g.members {
+				if j != it.member {
+					queue = append(queue, item{j, force})
+				}
+			}
+		}
+	}
+	if st := g.compute(); st != g.state {
+		out = append(out, MemberAction{Member: -1, Action: GroupTransition{Name: g.Name, From: g.state, To: st}})
+		g.state = st
+	}
+	return out
+}
+
+func (g *Group) compute() State {
+	if g.fault {
+		return StateFault
+	}
+	all := func(s State) bool {
+		for _, m := range g.members {
+			if m.State() != s {
+				return false
+			}
+		}
+		return true
+	}
+	switch {
+	case all(StateMaster):
+		return StateMaster
+	case all(StateInit):
+		return StateInit
+	case all(StateStopped):
+		return StateStopped
+	}
+	return StateBackup
+}
