@@ -311,6 +311,13 @@ func build(root *Node, d *diagList) *Config {
 			}
 		}
 	}
+	// Resolved here, not in global(): without global_defs they still default to the master's.
+	if g := &c.Global; g.VRRPGarpLowerPrioDelay < 0 {
+		g.VRRPGarpLowerPrioDelay = g.VRRPGarpMasterDelay
+	}
+	if g := &c.Global; g.VRRPGarpLowerPrioRepeat < 0 {
+		g.VRRPGarpLowerPrioRepeat = g.VRRPGarpMasterRepeat
+	}
 	for _, n := range root.Children {
 		switch n.Key {
 		case "global_defs":
@@ -539,12 +546,6 @@ func (p *parser) global(n *Node) {
 				p.unknown(ch)
 			}
 		}
-	}
-	if g.VRRPGarpLowerPrioDelay < 0 {
-		g.VRRPGarpLowerPrioDelay = g.VRRPGarpMasterDelay
-	}
-	if g.VRRPGarpLowerPrioRepeat < 0 {
-		g.VRRPGarpLowerPrioRepeat = g.VRRPGarpMasterRepeat
 	}
 }
 
