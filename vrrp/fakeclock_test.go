@@ -97,3 +97,17 @@ func (c *fakeClock) Pending() int {
 	}
 	return n
 }
+
+// Next returns the earliest live deadline.
+func (c *fakeClock) Next() (time.Time, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var best time.Time
+	ok := false
+	for _, t := range c.timers {
+		if !t.dead && (!ok || t.at.Before(best)) {
+			best, ok = t.at, true
+		}
+	}
+	return best, ok
+}

@@ -155,6 +155,7 @@ func (Transition) isAction() {}
 // MachineConfig is the protocol configuration of one instance.
 type MachineConfig struct {
 	Name           string
+	VRID           uint8 // virtual_router_id 1..255
 	Version        uint8 // 2 or 3
 	Priority       uint8 // base priority 1..255; 255 is the address owner
 	AdvertInterval time.Duration
@@ -189,6 +190,9 @@ type MachineConfig struct {
 func (c *MachineConfig) Normalize() error {
 	if c.Version != 2 && c.Version != 3 {
 		return ErrVersion
+	}
+	if c.VRID == 0 {
+		return errors.New("vrrp: virtual_router_id must be 1..255")
 	}
 	if c.Priority == 0 {
 		return errors.New("vrrp: priority must be 1..255")

@@ -18,7 +18,7 @@ var (
 
 func baseCfg() MachineConfig {
 	return MachineConfig{
-		Name: "VI_1", Version: 2, Priority: 100, AdvertInterval: time.Second,
+		Name: "VI_1", VRID: 51, Version: 2, Priority: 100, AdvertInterval: time.Second,
 		PrimaryIP: ours, GARPMasterDelay: 5 * time.Second, GARPMasterRepeat: 5,
 	}
 }
@@ -606,6 +606,7 @@ func TestNormalize(t *testing.T) {
 	for name, mod := range map[string]func(*MachineConfig){
 		"version 1":       func(c *MachineConfig) { c.Version = 1 },
 		"priority 0":      func(c *MachineConfig) { c.Priority = 0 },
+		"vrid 0":          func(c *MachineConfig) { c.VRID = 0 },
 		"v2 sub-second":   func(c *MachineConfig) { c.AdvertInterval = 500 * time.Millisecond },
 		"state FAULT":     func(c *MachineConfig) { c.InitialState = StateFault },
 		"negative delays": func(c *MachineConfig) { c.GARPMasterDelay = -1 },

@@ -1,0 +1,555 @@
+package vrrp
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+)
+
+// VIP is one virtual address of an instance.
+type VIP struct {
+	Addr  netip.Prefix // address and prefix length, e.g. 192.0.2.100/24
+	Dev   string       // interface; empty: the instance's interface
+	Brd   netip.Addr   // broadcast; invalid: none
+	Scope uint8        // RT_SCOPE_* (0 global, 200 site, 253 link, 254 host)
+	Label string       // e.g. "eth0:1"
+}
+
+// AdvertSender sends VRRP packets (the IP payload; the kernel builds the IP
+// header with TTL 255 and TOS 0xc0).
+type AdvertSender interface {
+	SendAdvert(payload []byte, src, dst netip.Addr) error
+}
+
+// AddrManager adds and removes addresses on interfaces. Adding an address
+// that is present and removing one that is absent are not errors.
+type AddrManager interface {
+	AddAddr(v VIP) error
+	DelAddr(v VIP) error
+}
+
+// GARPSender sends one gratuitous ARP for ip on the instance's interface.
+type GARPSender interface {
+	SendGARP(ip netip.Addr) error
+}
+
+// InstanceConfig is the configuration of one vrrp_instance.
+type InstanceConfig struct {
+	Machine   MachineConfig // Machine.PrimaryIP is the advert source address
+	Interface string
+	VIPs      []VIP
+	AuthType  AuthType // v2 only
+	AuthPass  string
+	// Group is the multicast destination (default 224.0.0.18).
+	Group netip.Addr
+	// UnicastPeers switches to unicast: adverts go to each peer.
+	UnicastPeers []netip.Addr
+	// CheckUnicastSrc drops unicast adverts from non-peers.
+	CheckUnicastSrc bool
+	Tracks          []Track
+}
+
+// Member is an instance of a Runner with its kernel access.
+type Member struct {
+	Config InstanceConfig
+	Sender AdvertSender
+	Addrs  AddrManager
+	GARP   GARPSender // nil: no gratuitous ARP
+}
+
+// Stats are the counters of one instance; safe for concurrent reading.
+type Stats struct {
+	Drops         [dropMax]atomic.Uint64 // by DropReason
+	AdvertRcvd    atomic.Uint64          // accepted adverts
+	AddrListErr   atomic.Uint64          // accepted despite an address-list mismatch
+	PriZeroRcvd   atomic.Uint64
+	AdvertSent    atomic.Uint64
+	PriZeroSent   atomic.Uint64
+	SendErrors    atomic.Uint64
+	AddrErrors    atomic.Uint64
+	GARPSent      atomic.Uint64
+	BecomeMaster  atomic.Uint64
+	ReleaseMaster atomic.Uint64
+	VIPRestored   atomic.Uint64 // VIPs deleted by someone else while MASTER and put back
+	OwnPackets    atomic.Uint64 // our own adverts seen and ignored
+}
+
+// Notification reports a transition of an instance (Group empty) or of a
+// sync group (Instance empty).
+type Notification struct {
+	Instance string
+	Group    string
+	From, To State
+	Priority uint8
+}
+
+// RunnerOptions are optional settings of a Runner.
+type RunnerOptions struct {
+	Clock  Clock        // default SystemClock
+	Logger *slog.Logger // default slog.Default()
+	// Notify is called from the runner goroutine on every transition; it
+	// must not block.
+	Notify func(Notification)
+}
+
+// Runner runs one instance, or the instances of one sync group, in a single
+// goroutine that owns their state. Other goroutines talk to it through its
+// methods, which post events.
+type Runner struct {
+	name    string
+	clock   Clock
+	log     *slog.Logger
+	notify  func(Notification)
+	members []*member
+	group   *Group // nil for a single instance
+	events  chan runnerEvent
+	done    chan struct{}
+	started atomic.Bool
+
+	mu     sync.Mutex
+	status []InstanceStatus
+}
+
+type member struct {
+	cfg     InstanceConfig
+	dev     Member
+	m       *Machine
+	exp     Expect
+	tracker *Tracker
+	vips    []netip.Addr
+	dsts    []netip.Addr
+	timers  [numTimers]Timer
+	gen     [numTimers]uint64
+	vipsSet bool
+	stats   *Stats
+}
+
+type runnerEvent struct {
+	member int
+	ev     Event
+	gen    uint64 // TimerFired only
+
+	// one of the following instead of ev
+	packet      []byte
+	info        PacketInfo
+	trackName   string
+	trackUp     bool
+	addrDeleted *netip.Prefix
+	flush       chan struct{} // closed once every earlier event is handled
+}
+
+// InstanceStatus is a snapshot of one instance.
+type InstanceStatus struct {
+	Name       string
+	State      State
+	Priority   uint8
+	MasterAddr netip.Addr
+	Stats      *Stats
+}
+
+// ErrStopped is returned by Run when called twice.
+var ErrStopped = errors.New("vrrp: runner already ran")
+
+// NewRunner builds a runner. With one member it runs a plain instance; with
+// more it runs them as the sync group name.
+func NewRunner(name string, members []Member, opts RunnerOptions) (*Runner, error) {
+	if len(members) == 0 {
+		return nil, errors.New("vrrp: runner without instances")
+	}
+	r := &Runner{
+		name: name, clock: opts.Clock, log: opts.Logger, notify: opts.Notify,
+		events: make(chan runnerEvent, 256), done: make(chan struct{}),
+	}
+	if r.clock == nil {
+		r.clock = SystemClock{}
+	}
+	if r.log == nil {
+		r.log = slog.Default()
+	}
+	var machines []*Machine
+	for _, mb := range members {
+		c := mb.Config
+		if mb.Sender == nil || mb.Addrs == nil {
+			return nil, fmt.Errorf("vrrp: instance %s: sender and address manager are required", c.Machine.Name)
+		}
+		m, err := NewMachine(c.Machine, r.clock)
+		if err != nil {
+			return nil, fmt.Errorf("vrrp: instance %s: %w", c.Machine.Name, err)
+		}
+		if !c.Machine.PrimaryIP.Is4() {
+			return nil, fmt.Errorf("vrrp: instance %s: no IPv4 source address", c.Machine.Name)
+		}
+		if c.Machine.Version == 3 && c.AuthType != AuthNone {
+			return nil, fmt.Errorf("vrrp: instance %s: VRRPv3 has no authentication", c.Machine.Name)
+		}
+		tr, err := NewTracker(c.Tracks)
+		if err != nil {
+			return nil, fmt.Errorf("vrrp: instance %s: %w", c.Machine.Name, err)
+		}
+		mm := &member{cfg: c, dev: mb, m: m, tracker: tr, stats: &Stats{}}
+		for _, v := range c.VIPs {
+			if !v.Addr.Addr().Is4() {
+				return nil, fmt.Errorf("vrrp: instance %s: VIP %v is not IPv4", c.Machine.Name, v.Addr)
+			}
+			mm.vips = append(mm.vips, v.Addr.Addr())
+		}
+		if len(mm.vips) > MaxAddrs {
+			return nil, fmt.Errorf("vrrp: instance %s: more than %d VIPs", c.Machine.Name, MaxAddrs)
+		}
+		if len(c.UnicastPeers) > 0 {
+			mm.dsts = c.UnicastPeers
+		} else if c.Group.IsValid() {
+			mm.dsts = []netip.Addr{c.Group}
+		} else {
+			mm.dsts = []netip.Addr{MulticastGroup}
+		}
+		mm.exp = Expect{
+			Version: c.Machine.Version, VRID: c.Machine.VRID, Interval: c.Machine.AdvertInterval,
+			AuthType: c.AuthType, AuthData: Password(c.AuthPass), Addrs: mm.vips,
+			Unicast: len(c.UnicastPeers) > 0,
+		}
+		if c.CheckUnicastSrc {
+			mm.exp.Peers = c.UnicastPeers
+		}
+		r.members = append(r.members, mm)
+		machines = append(machines, m)
+	}
+	if len(members) > 1 {
+		g, err := NewGroup(name, machines)
+		if err != nil {
+			return nil, err
+		}
+		r.group = g
+	}
+	r.publish()
+	return r, nil
+}
+
+// Name returns the runner's name.
+func (r *Runner) Name() string { return r.name }
+
+// Stats returns the counters of member i.
+func (r *Runner) Stats(i int) *Stats { return r.members[i].stats }
+
+// Status returns a snapshot of the instances.
+func (r *Runner) Status() []InstanceStatus {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]InstanceStatus(nil), r.status...)
+}
+
+func (r *Runner) publish() {
+	st := make([]InstanceStatus, len(r.members))
+	for i, mm := range r.members {
+		addr, _ := mm.m.Master()
+		st[i] = InstanceStatus{Name: mm.cfg.Machine.Name, State: mm.m.State(), Priority: mm.m.Priority(), MasterAddr: addr, Stats: mm.stats}
+	}
+	r.mu.Lock()
+	r.status = st
+	r.mu.Unlock()
+}
+
+func (r *Runner) post(e runnerEvent) {
+	select {
+	case r.events <- e:
+	case <-r.done:
+	}
+}
+
+// HandlePacket delivers a received VRRP packet (IP payload) to member i;
+// it is called by the receive loop of the member's socket (see Dispatcher).
+func (r *Runner) HandlePacket(i int, payload []byte, info PacketInfo) {
+	r.post(runnerEvent{member: i, packet: payload, info: info})
+}
+
+// SetInterface reports the link state of member i's interface.
+func (r *Runner) SetInterface(i int, up bool) {
+	r.post(runnerEvent{member: i, ev: InterfaceChanged{Up: up}})
+}
+
+// SetTrack reports the status of a tracked object to every member that
+// tracks it.
+func (r *Runner) SetTrack(name string, up bool) {
+	r.post(runnerEvent{member: -1, trackName: name, trackUp: up})
+}
+
+// AddrDeleted reports that an address was deleted from an interface; a
+// member that is MASTER and owns it puts it back.
+func (r *Runner) AddrDeleted(p netip.Prefix) {
+	r.post(runnerEvent{member: -1, addrDeleted: &p})
+}
+
+// Run starts the instances and runs until ctx is done; then it shuts them
+// down gracefully (a master sends priority 0 and removes its VIPs) and
+// returns.
+func (r *Runner) Run(ctx context.Context) error {
+	if !r.started.CompareAndSwap(false, true) {
+		return ErrStopped
+	}
+	defer close(r.done)
+	for i, mm := range r.members {
+		r.dispatch(i, mm.tracker.Event())
+	}
+	for i := range r.members {
+		r.dispatch(i, Start{})
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			for i := range r.members {
+				r.dispatch(i, Shutdown{})
+			}
+			for _, mm := range r.members {
+				for t := range numTimers {
+					if mm.timers[t] != nil {
+						mm.timers[t].Stop()
+					}
+				}
+			}
+			return nil
+		case e := <-r.events:
+			r.handle(e)
+		}
+	}
+}
+
+// Flush returns once the runner has handled every event posted before the
+// call (or has stopped).
+func (r *Runner) Flush() {
+	ch := make(chan struct{})
+	r.post(runnerEvent{member: -1, flush: ch})
+	select {
+	case <-ch:
+	case <-r.done:
+	}
+}
+
+func (r *Runner) handle(e runnerEvent) {
+	switch {
+	case e.flush != nil:
+		close(e.flush)
+	case e.packet != nil:
+		r.receive(e.member, e.packet, e.info)
+	case e.trackName != "":
+		for i, mm := range r.members {
+			if mm.tracker.Set(e.trackName, e.trackUp) {
+				r.dispatch(i, mm.tracker.Event())
+			}
+		}
+	case e.addrDeleted != nil:
+		for _, mm := range r.members {
+			if !mm.vipsSet || mm.m.State() != StateMaster {
+				continue
+			}
+			for _, v := range mm.cfg.VIPs {
+				if v.Addr.Addr() == e.addrDeleted.Addr() {
+					if err := mm.dev.Addrs.AddAddr(v); err != nil {
+						mm.stats.AddrErrors.Add(1)
+						r.log.Warn("vrrp: restoring VIP", "instance", mm.cfg.Machine.Name, "vip", v.Addr, "err", err)
+						continue
+					}
+					mm.stats.VIPRestored.Add(1)
+					r.log.Warn("vrrp: VIP deleted by someone else, restored", "instance", mm.cfg.Machine.Name, "vip", v.Addr)
+				}
+			}
+		}
+	default:
+		if tf, ok := e.ev.(TimerFired); ok {
+			mm := r.members[e.member]
+			if tf.Timer >= numTimers || e.gen != mm.gen[tf.Timer] {
+				return // stale: re-armed or stopped since
+			}
+		}
+		r.dispatch(e.member, e.ev)
+	}
+}
+
+func (r *Runner) receive(i int, payload []byte, info PacketInfo) {
+	mm := r.members[i]
+	if info.Src == mm.cfg.Machine.PrimaryIP {
+		mm.stats.OwnPackets.Add(1)
+		return
+	}
+	a, drop := Decode(payload, info)
+	if drop == DropNone {
+		chk := mm.exp.Validate(a, info)
+		drop = chk.Drop
+		if drop == DropNone {
+			mm.stats.AdvertRcvd.Add(1)
+			if chk.AddrListMismatch {
+				mm.stats.AddrListErr.Add(1)
+				r.log.Info("vrrp: advert address list differs from ours (accepted)", "instance", mm.cfg.Machine.Name, "from", info.Src, "addrs", a.Addrs)
+			}
+			if chk.PriorityZero {
+				mm.stats.PriZeroRcvd.Add(1)
+			}
+			r.dispatch(i, AdvertReceived{Src: info.Src, Priority: a.Priority, Interval: a.Interval})
+			return
+		}
+	}
+	mm.stats.Drops[drop].Add(1)
+	r.log.Debug("vrrp: advert dropped", "instance", mm.cfg.Machine.Name, "from", info.Src, "reason", drop)
+}
+
+// dispatch feeds an event to member i (through the group if any) and
+// carries out the actions.
+func (r *Runner) dispatch(i int, ev Event) {
+	if r.group == nil {
+		for _, a := range r.members[i].m.Handle(ev) {
+			r.do(i, a)
+		}
+	} else {
+		for _, ma := range r.group.Dispatch(i, ev) {
+			r.do(ma.Member, ma.Action)
+		}
+	}
+	r.publish()
+}
+
+func (r *Runner) do(i int, a Action) {
+	if i < 0 {
+		if gt, ok := a.(GroupTransition); ok {
+			r.log.Info("vrrp: sync group transition", "group", gt.Name, "from", gt.From, "to", gt.To)
+			if r.notify != nil {
+				r.notify(Notification{Group: gt.Name, From: gt.From, To: gt.To})
+			}
+		}
+		return
+	}
+	mm := r.members[i]
+	name := mm.cfg.Machine.Name
+	switch a := a.(type) {
+	case SendAdvert:
+		r.sendAdvert(mm, a.Priority)
+	case AddVIPs:
+		for _, v := range mm.cfg.VIPs {
+			if err := mm.dev.Addrs.AddAddr(v); err != nil {
+				mm.stats.AddrErrors.Add(1)
+				r.log.Error("vrrp: adding VIP", "instance", name, "vip", v.Addr, "err", err)
+			}
+		}
+		mm.vipsSet = true
+	case RemoveVIPs:
+		for _, v := range mm.cfg.VIPs {
+			if err := mm.dev.Addrs.DelAddr(v); err != nil {
+				mm.stats.AddrErrors.Add(1)
+				r.log.Error("vrrp: removing VIP", "instance", name, "vip", v.Addr, "err", err)
+			}
+		}
+		mm.vipsSet = false
+	case SendGARP:
+		if mm.dev.GARP == nil {
+			return
+		}
+		for range a.Count {
+			for _, ip := range mm.vips {
+				if err := mm.dev.GARP.SendGARP(ip); err != nil {
+					r.log.Warn("vrrp: gratuitous ARP", "instance", name, "vip", ip, "err", err)
+					continue
+				}
+				mm.stats.GARPSent.Add(1)
+			}
+		}
+	case SetTimer:
+		if mm.timers[a.Timer] != nil {
+			mm.timers[a.Timer].Stop()
+		}
+		mm.gen[a.Timer]++
+		gen, t := mm.gen[a.Timer], a.Timer
+		mm.timers[a.Timer] = r.clock.AfterFunc(a.After, func() {
+			r.post(runnerEvent{member: i, ev: TimerFired{Timer: t}, gen: gen})
+		})
+	case StopTimer:
+		if mm.timers[a.Timer] != nil {
+			mm.timers[a.Timer].Stop()
+			mm.timers[a.Timer] = nil
+		}
+		mm.gen[a.Timer]++
+	case Transition:
+		switch {
+		case a.To == StateMaster:
+			mm.stats.BecomeMaster.Add(1)
+		case a.From == StateMaster:
+			mm.stats.ReleaseMaster.Add(1)
+		}
+		r.log.Info("vrrp: transition", "instance", name, "from", a.From, "to", a.To, "priority", a.Priority)
+		if r.notify != nil {
+			r.notify(Notification{Instance: name, From: a.From, To: a.To, Priority: a.Priority})
+		}
+	}
+}
+
+func (r *Runner) sendAdvert(mm *member, prio uint8) {
+	c := mm.cfg
+	adv := Advert{
+		Version: c.Machine.Version, Type: TypeAdvertisement, VRID: c.Machine.VRID, Priority: prio,
+		Interval: c.Machine.AdvertInterval, Addrs: mm.vips,
+	}
+	if c.Machine.Version == 2 {
+		adv.AuthType, adv.AuthData = c.AuthType, Password(c.AuthPass)
+	}
+	src := c.Machine.PrimaryIP
+	for _, dst := range mm.dsts {
+		b, err := adv.Marshal(src, dst)
+		if err == nil {
+			err = mm.dev.Sender.SendAdvert(b, src, dst)
+		}
+		if err != nil {
+			mm.stats.SendErrors.Add(1)
+			r.log.Warn("vrrp: sending advert", "instance", c.Machine.Name, "dst", dst, "err", err)
+			continue
+		}
+		mm.stats.AdvertSent.Add(1)
+		if prio == PriorityStop {
+			mm.stats.PriZeroSent.Add(1)
+		}
+	}
+}
+
+// Dispatcher demultiplexes the packets of one socket to the instances on
+// it by VRID. Packets for a VRID nobody runs are counted, not errors.
+type Dispatcher struct {
+	mu          sync.RWMutex
+	routes      map[uint8]route
+	UnknownVRID atomic.Uint64
+	TooShort    atomic.Uint64
+}
+
+type route struct {
+	r *Runner
+	i int
+}
+
+// Register routes VRID vrid to member i of r.
+func (d *Dispatcher) Register(vrid uint8, r *Runner, i int) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.routes == nil {
+		d.routes = map[uint8]route{}
+	}
+	if _, dup := d.routes[vrid]; dup {
+		return fmt.Errorf("vrrp: VRID %d registered twice on one socket", vrid)
+	}
+	d.routes[vrid] = route{r, i}
+	return nil
+}
+
+// Handle routes one packet; payload must not be reused by the caller.
+func (d *Dispatcher) Handle(payload []byte, info PacketInfo) {
+	if len(payload) < 2 {
+		d.TooShort.Add(1)
+		return
+	}
+	d.mu.RLock()
+	rt, ok := d.routes[payload[1]]
+	d.mu.RUnlock()
+	if !ok {
+		d.UnknownVRID.Add(1)
+		return
+	}
+	rt.r.HandlePacket(rt.i, payload, info)
+}
