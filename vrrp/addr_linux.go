@@ -1,0 +1,149 @@
+package vrrp
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+
+	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
+)
+
+// NetlinkAddrs adds and removes VIPs with rtnetlink in the current network
+// namespace, honouring dev, brd, scope and label.
+type NetlinkAddrs struct {
+	// DefaultDev is used for VIPs without Dev (the instance interface).
+	DefaultDev string
+}
+
+func (n *NetlinkAddrs) nl(v VIP) (netlink.Link, *netlink.Addr, error) {
+	dev := v.Dev
+	if dev == "" {
+		dev = n.DefaultDev
+	}
+	link, err := netlink.LinkByName(dev)
+	if err != nil {
+		return nil, nil, fmt.Errorf("vrrp: VIP %v: interface %q: %w", v.Addr, dev, err)
+	}
+	a := &netlink.Addr{
+		IPNet: &net.IPNet{IP: v.Addr.Addr().AsSlice(), Mask: net.CIDRMask(v.Addr.Bits(), 32)},
+		Scope: int(v.Scope),
+		Label: v.Label,
+	}
+	if v.Brd.IsValid() {
+		a.Broadcast = v.Brd.AsSlice()
+	}
+	return link, a, nil
+}
+
+// AddAddr adds v; an address already present is not an error.
+func (n *NetlinkAddrs) AddAddr(v VIP) error {
+	link, a, err := n.nl(v)
+	if err != nil {
+		return err
+	}
+	if err := netlink.AddrAdd(link, a); err != nil && !errors.Is(err, unix.EEXIST) {
+		return fmt.Errorf("vrrp: adding %v to %s: %w", v.Addr, link.Attrs().Name, err)
+	}
+	return nil
+}
+
+// DelAddr removes v; an absent address is not an error.
+func (n *NetlinkAddrs) DelAddr(v VIP) error {
+	link, a, err := n.nl(v)
+	if err != nil {
+		return err
+	}
+	if err := netlink.AddrDel(link, a); err != nil && !errors.Is(err, unix.EADDRNOTAVAIL) && !errors.Is(err, unix.ENOENT) {
+		return fmt.Errorf("vrrp: removing %v from %s: %w", v.Addr, link.Attrs().Name, err)
+	}
+	return nil
+}
+
+// WatchAddrDeleted calls fn for every IPv4 address deleted in the current
+// network namespace until ctx is done.
+func WatchAddrDeleted(ctx context.Context, fn func(netip.Prefix)) error {
+	ch := make(chan netlink.AddrUpdate, 64)
+	done := make(chan struct{})
+	if err := netlink.AddrSubscribe(ch, done); err != nil {
+		return fmt.Errorf("vrrp: address subscription: %w", err)
+	}
+	go func() {
+		defer close(done)
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case u, ok := <-ch:
+				if !ok {
+					return
+				}
+				if u.NewAddr {
+					continue
+				}
+				ip, ok := netip.AddrFromSlice(u.LinkAddress.IP)
+				if !ok || !ip.Unmap().Is4() {
+					continue
+				}
+				bits, _ := u.LinkAddress.Mask.Size()
+				fn(netip.PrefixFrom(ip.Unmap(), bits))
+			}
+		}
+	}()
+	return nil
+}
+
+// WatchLink calls fn with the operational state (up or not) of the named
+// interface now and on every change, until ctx is done.
+func WatchLink(ctx context.Context, ifname string, fn func(up bool)) error {
+	ch := make(chan netlink.LinkUpdate, 64)
+	done := make(chan struct{})
+	if err := netlink.LinkSubscribeWithOptions(ch, done, netlink.LinkSubscribeOptions{ListExisting: true}); err != nil {
+		return fmt.Errorf("vrrp: link subscription: %w", err)
+	}
+	go func() {
+		defer close(done)
+		last, known := false, false
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case u, ok := <-ch:
+				if !ok {
+					return
+				}
+				if u.Attrs().Name != ifname {
+					continue
+				}
+				up := u.Attrs().Flags&net.FlagUp != 0 && u.Attrs().OperState != netlink.OperDown &&
+					u.Attrs().OperState != netlink.OperLowerLayerDown
+				if !known || up != last {
+					known, last = true, up
+					fn(up)
+				}
+			}
+		}
+	}()
+	return nil
+}
+
+// PrimaryIPv4 returns the first IPv4 address of the named interface, the
+// default advert source as in keepalived.
+func PrimaryIPv4(ifname string) (netip.Addr, error) {
+	link, err := netlink.LinkByName(ifname)
+	if err != nil {
+		return netip.Addr{}, err
+	}
+	addrs, err := netlink.AddrList(link, netlink.FAMILY_V4)
+	if err != nil {
+		return netip.Addr{}, err
+	}
+	for _, a := range addrs {
+		if ip, ok := netip.AddrFromSlice(a.IP); ok && ip.Unmap().Is4() {
+			return ip.Unmap(), nil
+		}
+	}
+	return netip.Addr{}, fmt.Errorf("vrrp: %s has no IPv4 address", ifname)
+}

@@ -1,0 +1,29 @@
+package vrrp
+
+import (
+	"bytes"
+	"net"
+	"net/netip"
+	"testing"
+)
+
+// Captured from keepalived v2.2.7 taking over 192.0.2.101 on an interface
+// with MAC 0e:58:ff:1b:c7:66 (ARP part of the frame; the Ethernet
+// destination was ff:ff:ff:ff:ff:ff).
+func TestGARPPayloadMatchesKeepalived(t *testing.T) {
+	mac, _ := net.ParseMAC("0e:58:ff:1b:c7:66")
+	got, err := GARPPayload(mac, netip.MustParseAddr("192.0.2.101"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := mustHex(t, "0001 0800 0604 0001 0e58ff1bc766 c0000265 ffffffffffff c0000265")
+	if !bytes.Equal(got, want) {
+		t.Fatalf("got %x\nwant %x", got, want)
+	}
+	if _, err := GARPPayload(mac[:4], netip.MustParseAddr("192.0.2.1")); err == nil {
+		t.Error("short MAC accepted")
+	}
+	if _, err := GARPPayload(mac, netip.MustParseAddr("2001:db8::1")); err == nil {
+		t.Error("IPv6 accepted")
+	}
+}

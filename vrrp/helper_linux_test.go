@@ -1,0 +1,183 @@
+package vrrp
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/netip"
+	"os"
+	"os/signal"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// The netns tests run the engine in helper processes: the test binary
+// re-executes itself inside "ip netns exec" with helperEnv set, so that a
+// master can really be killed with SIGKILL.
+const helperEnv = "LVSD_VRRP_HELPER"
+
+type helperConfig struct {
+	Interface     string
+	Name          string
+	VRID          uint8
+	Version       uint8
+	Priority      uint8
+	AdvertMillis  int
+	VIP           string
+	Brd           string
+	Label         string
+	GARPDelayMS   int
+	GARPRepeat    int
+	LifetimeMS    int
+	UnicastPeers  []string
+	InitialMaster bool
+}
+
+// helperLine is one line of the helper's stdout.
+type helperLine struct {
+	Event    string // "ready", "transition", "stats", "error"
+	From, To string
+	Priority uint8
+	At       time.Time
+	Stats    map[string]uint64 `json:",omitempty"`
+	Err      string            `json:",omitempty"`
+}
+
+func TestMain(m *testing.M) {
+	if cfg := os.Getenv(helperEnv); cfg != "" {
+		os.Exit(helperMain(cfg))
+	}
+	os.Exit(m.Run())
+}
+
+func helperMain(cfgJSON string) int {
+	var mu sync.Mutex
+	enc := json.NewEncoder(os.Stdout)
+	emit := func(l helperLine) {
+		mu.Lock()
+		defer mu.Unlock()
+		l.At = time.Now()
+		_ = enc.Encode(l)
+	}
+	fail := func(err error) int {
+		emit(helperLine{Event: "error", Err: err.Error()})
+		return 1
+	}
+	var hc helperConfig
+	if err := json.Unmarshal([]byte(cfgJSON), &hc); err != nil {
+		return fail(err)
+	}
+	src, err := PrimaryIPv4(hc.Interface)
+	if err != nil {
+		return fail(err)
+	}
+	vip := VIP{Addr: netip.MustParsePrefix(hc.VIP), Label: hc.Label}
+	if hc.Brd != "" {
+		vip.Brd = netip.MustParseAddr(hc.Brd)
+	}
+	ic := InstanceConfig{
+		Machine: MachineConfig{
+			Name: hc.Name, VRID: hc.VRID, Version: hc.Version, Priority: hc.Priority,
+			AdvertInterval: time.Duration(hc.AdvertMillis) * time.Millisecond, PrimaryIP: src,
+			GARPMasterDelay: time.Duration(hc.GARPDelayMS) * time.Millisecond, GARPMasterRepeat: hc.GARPRepeat,
+		},
+		Interface: hc.Interface,
+		VIPs:      []VIP{vip},
+	}
+	if hc.InitialMaster {
+		ic.Machine.InitialState = StateMaster
+	}
+	for _, p := range hc.UnicastPeers {
+		ic.UnicastPeers = append(ic.UnicastPeers, netip.MustParseAddr(p))
+	}
+	conn, err := ListenConn(ConnConfig{Interface: hc.Interface, Unicast: len(ic.UnicastPeers) > 0})
+	if err != nil {
+		return fail(err)
+	}
+	defer conn.Close()
+	garp, err := NewPacketGARP(hc.Interface)
+	if err != nil {
+		return fail(err)
+	}
+	defer garp.Close()
+	r, err := NewRunner(hc.Name, []Member{{Config: ic, Sender: conn, Addrs: &NetlinkAddrs{DefaultDev: hc.Interface}, GARP: garp}},
+		RunnerOptions{
+			Logger: slog.New(slog.NewTextHandler(os.Stderr, nil)),
+			Notify: func(n Notification) {
+				emit(helperLine{Event: "transition", From: n.From.String(), To: n.To.String(), Priority: n.Priority})
+			},
+		})
+	if err != nil {
+		return fail(err)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	ctx, cancel := context.WithTimeout(ctx, time.Duration(hc.LifetimeMS)*time.Millisecond)
+	defer cancel()
+	var d Dispatcher
+	if err := d.Register(hc.VRID, r, 0); err != nil {
+		return fail(err)
+	}
+	go func() { _ = conn.Serve(ctx, d.Handle) }()
+	if err := WatchAddrDeleted(ctx, r.AddrDeleted); err != nil {
+		return fail(err)
+	}
+	if err := WatchLink(ctx, hc.Interface, func(up bool) { r.SetInterface(0, up) }); err != nil {
+		return fail(err)
+	}
+	emit(helperLine{Event: "ready"})
+	if err := r.Run(ctx); err != nil {
+		return fail(err)
+	}
+	s := r.Stats(0)
+	emit(helperLine{Event: "stats", Stats: map[string]uint64{
+		"advert_sent": s.AdvertSent.Load(), "advert_rcvd": s.AdvertRcvd.Load(),
+		"pri_zero_sent": s.PriZeroSent.Load(), "vip_restored": s.VIPRestored.Load(),
+		"garp_sent": s.GARPSent.Load(), "own_packets": s.OwnPackets.Load(),
+	}})
+	return 0
+}
+
+// helperProc is a running helper.
+type helperProc struct {
+	name  string
+	lines chan helperLine
+	done  chan struct{}
+	kill  func(sig syscall.Signal)
+}
+
+func (h *helperProc) await(t *testing.T, timeout time.Duration, ok func(helperLine) bool) helperLine {
+	t.Helper()
+	deadline := time.After(timeout)
+	for {
+		select {
+		case l, open := <-h.lines:
+			if !open {
+				t.Fatalf("%s: helper exited while waiting", h.name)
+			}
+			if l.Event == "error" {
+				t.Fatalf("%s: helper error: %s", h.name, l.Err)
+			}
+			if ok(l) {
+				return l
+			}
+		case <-deadline:
+			t.Fatalf("%s: nothing matching after %v", h.name, timeout)
+		}
+	}
+}
+
+func isTo(state string) func(helperLine) bool {
+	return func(l helperLine) bool { return l.Event == "transition" && l.To == state }
+}
+
+func fmtStderr(name string, r io.Reader) {
+	b, _ := io.ReadAll(r)
+	if len(b) > 0 {
+		fmt.Fprintf(os.Stderr, "--- %s stderr:\n%s", name, b)
+	}
+}
