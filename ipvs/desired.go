@@ -1,0 +1,368 @@
+package ipvs
+
+import (
+	"fmt"
+	"math/bits"
+	"net/netip"
+	"time"
+
+	"github.com/lvsd/lvsd/conf"
+)
+
+// maxGroupServices bounds the services one virtual_server_group range line
+// can expand to (a /16 of IPv4 addresses), so that a typo cannot ask the
+// kernel for millions of services.
+const maxGroupServices = 65536
+
+// maxWeight is the largest weight keepalived gives IPVS.
+const maxWeight = 65535
+
+// Desired is the desired IPVS table and where each entry comes from.
+type Desired struct {
+	Table Table
+	// Origin tells, for each service, the virtual server that asked for it.
+	Origin map[ServiceKey]string
+	// DestOrigin tells, for each destination, the real (or sorry) server.
+	DestOrigin map[ServiceKey]map[DestKey]DestOrigin
+	// VS lists the virtual servers by conf key with their services.
+	VS map[string][]ServiceKey
+	// Problems are configuration entries that could not be honoured
+	// (conflicting services, oversized ranges).
+	Problems []string
+}
+
+// DestOrigin is the configuration and health behind a desired destination.
+type DestOrigin struct {
+	RS    netip.AddrPort // the real_server (or sorry_server) line
+	Sorry bool           // it is the sorry server
+	Up    bool           // the real server is healthy (the sorry server: in use)
+}
+
+// ComputeDesired returns the IPVS table the configuration asks for given the
+// health of the real servers. It is a pure function: health is read, never
+// changed; a virtual server missing from health is taken as healthy with
+// quorum up.
+//
+// For each virtual server (keepalived's semantics):
+//   - a healthy real server is a destination with its effective weight (the
+//     dynamic weight of a misc_dynamic check, else the configured one);
+//   - an unhealthy one is absent, or present with weight 0 when
+//     inhibit_on_failure is set;
+//   - when quorum is down and a sorry_server is configured, the sorry server
+//     replaces the real servers (inhibited ones stay with weight 0);
+//   - with sorry_server_inhibit the sorry server is always present, with
+//     weight 0 while unused.
+func ComputeDesired(cfg *conf.Config, health map[string]*VSHealth) *Desired {
+	d := &Desired{
+		Table:      Table{},
+		Origin:     map[ServiceKey]string{},
+		DestOrigin: map[ServiceKey]map[DestKey]DestOrigin{},
+		VS:         map[string][]ServiceKey{},
+	}
+	if cfg == nil {
+		return d
+	}
+	groups := map[string]*conf.VirtualServerGroup{}
+	for _, g := range cfg.VSGroups {
+		groups[g.Name] = g
+	}
+	for _, vs := range cfg.VirtualServers {
+		key := vs.Key()
+		keys, problems := serviceKeys(vs, groups)
+		d.Problems = append(d.Problems, problems...)
+		h := health[key]
+		if h == nil {
+			h = &VSHealth{QuorumUp: true}
+		}
+		dests, origins := destsFor(vs, h)
+		for _, sk := range keys {
+			if other, dup := d.Origin[sk]; dup {
+				d.Problems = append(d.Problems, fmt.Sprintf("virtual server %s: service %s is already programmed for %s - ignoring it here", vs, sk, other))
+				continue
+			}
+			svc := serviceFor(vs, sk)
+			ts := &TableService{Service: svc, Dests: make(map[DestKey]Destination, len(dests))}
+			om := make(map[DestKey]DestOrigin, len(dests))
+			for i, rd := range dests {
+				dst := placeDest(sk, rd)
+				if _, dup := ts.Dests[dst.DestKey]; dup && !origins[i].Sorry {
+					continue
+				}
+				ts.Dests[dst.DestKey] = dst
+				om[dst.DestKey] = origins[i]
+			}
+			d.Table[sk] = ts
+			d.Origin[sk] = key
+			d.DestOrigin[sk] = om
+			d.VS[key] = append(d.VS[key], sk)
+		}
+	}
+	return d
+}
+
+// serviceKeys expands a virtual server into kernel service keys.
+func serviceKeys(vs *conf.VirtualServer, groups map[string]*conf.VirtualServerGroup) ([]ServiceKey, []string) {
+	proto, ok := ParseProtocol(vs.Protocol)
+	if !ok {
+		proto = TCP
+	}
+	switch vs.Kind {
+	case conf.VSByFwmark:
+		return []ServiceKey{{Family: fwmarkFamily(vs, ""), Fwmark: vs.Fwmark}}, nil
+	case conf.VSByGroup:
+		g := groups[vs.Group]
+		if g == nil {
+			return nil, []string{fmt.Sprintf("virtual server %s: virtual_server_group %s does not exist", vs, vs.Group)}
+		}
+		var keys []ServiceKey
+		var problems []string
+		for _, e := range g.Addrs {
+			n := 0
+			for a := e.First; a.IsValid() && !e.Last.Less(a); a = a.Next() {
+				if n == maxGroupServices {
+					problems = append(problems, fmt.Sprintf("virtual_server_group %s (%s): range %s-%s has more than %d addresses - truncated",
+						g.Name, e.Pos, e.First, e.Last, maxGroupServices))
+					break
+				}
+				keys = append(keys, ServiceKey{Family: FamilyOf(a), Proto: proto, Addr: a, Port: uint16(e.Port)})
+				n++
+			}
+		}
+		for _, f := range g.Fwmarks {
+			keys = append(keys, ServiceKey{Family: fwmarkFamily(vs, f.Family), Fwmark: f.Mark})
+		}
+		return keys, problems
+	}
+	return []ServiceKey{{Family: FamilyOf(vs.Addr), Proto: proto, Addr: vs.Addr.Unmap(), Port: uint16(vs.Port)}}, nil
+}
+
+// fwmarkFamily is the address family of a firewall-mark service: the one
+// configured (group entry, then ip_family), else an IPv6 granularity's, else
+// the family of the non-tunnelled real servers, else that of all the real
+// servers when they agree, else IPv4.
+func fwmarkFamily(vs *conf.VirtualServer, entry string) Family {
+	switch entry {
+	case "inet":
+		return INET
+	case "inet6":
+		return INET6
+	}
+	switch vs.IPFamily {
+	case "inet":
+		return INET
+	case "inet6":
+		return INET6
+	}
+	if g := vs.PersistenceGranularity; g.IsValid() && g.Is6() {
+		return INET6
+	}
+	servers := append([]*conf.RealServer(nil), vs.RealServers...)
+	if vs.SorryServer != nil {
+		servers = append(servers, vs.SorryServer)
+	}
+	for _, rs := range servers {
+		if rs.Forwarding.Method != "TUN" {
+			return FamilyOf(rs.Addr)
+		}
+	}
+	if len(servers) > 0 {
+		f := FamilyOf(servers[0].Addr)
+		for _, rs := range servers[1:] {
+			if FamilyOf(rs.Addr) != f {
+				return INET
+			}
+		}
+		return f
+	}
+	return INET
+}
+
+// schedFlags maps the configured scheduler flags to service flags. sh-* and
+// mh-* only apply to their scheduler (the configuration warns otherwise).
+func schedFlags(vs *conf.VirtualServer) Flags {
+	var f Flags
+	for _, s := range vs.SchedFlags {
+		switch s {
+		case "flag-1":
+			f |= FlagSched1
+		case "flag-2":
+			f |= FlagSched2
+		case "flag-3":
+			f |= FlagSched3
+		case "sh-fallback":
+			if vs.Scheduler == "sh" {
+				f |= FlagSched1
+			}
+		case "sh-port":
+			if vs.Scheduler == "sh" {
+				f |= FlagSched2
+			}
+		case "mh-fallback":
+			if vs.Scheduler == "mh" {
+				f |= FlagSched1
+			}
+		case "mh-port":
+			if vs.Scheduler == "mh" {
+				f |= FlagSched2
+			}
+		}
+	}
+	return f
+}
+
+// serviceFor returns the service attributes of a virtual server for one key.
+func serviceFor(vs *conf.VirtualServer, k ServiceKey) Service {
+	s := Service{ServiceKey: k, Scheduler: vs.Scheduler, Flags: schedFlags(vs)}
+	if s.Scheduler == "" {
+		s.Scheduler = "wlc"
+	}
+	if vs.OPS {
+		s.Flags |= FlagOnePacket
+	}
+	if k.Family == INET6 {
+		s.Netmask = 128
+	} else {
+		s.Netmask = 0xffffffff
+	}
+	if vs.Persistent {
+		s.Flags |= FlagPersistent
+		s.Timeout = uint32(vs.PersistenceTimeout / time.Second)
+		if s.Timeout == 0 {
+			s.Timeout = 360
+		}
+		if g := vs.PersistenceGranularity; g.IsValid() {
+			ones := maskOnes(g)
+			if k.Family == INET6 {
+				s.Netmask = uint32(ones)
+			} else if g.Is4() {
+				b := g.As4()
+				s.Netmask = uint32(b[0])<<24 | uint32(b[1])<<16 | uint32(b[2])<<8 | uint32(b[3])
+			} else if ones <= 32 {
+				s.Netmask = ^uint32(0) << (32 - ones)
+			}
+		}
+	}
+	return s
+}
+
+// maskOnes counts the leading one bits of a netmask.
+func maskOnes(m netip.Addr) int {
+	n := 0
+	for _, b := range m.AsSlice() {
+		if b == 0xff {
+			n += 8
+			continue
+		}
+		n += bits.LeadingZeros8(^b)
+		break
+	}
+	return n
+}
+
+// forwarding maps a configured method to the kernel's.
+func forwarding(f conf.Forwarding) (Forward, TunnelType, uint16, TunnelFlags) {
+	switch f.Method {
+	case "DR":
+		return Route, 0, 0, 0
+	case "TUN":
+		var tt TunnelType
+		switch f.TunnelType {
+		case "gue":
+			tt = TunGUE
+		case "gre":
+			tt = TunGRE
+		}
+		var tf TunnelFlags
+		switch f.TunnelCsum {
+		case "csum":
+			tf = TunCsum
+		case "remcsum":
+			tf = TunRemCsum
+		}
+		port := uint16(0)
+		if tt == TunGUE {
+			port = uint16(f.TunnelPort)
+		}
+		return Tunnel, tt, port, tf
+	}
+	return Masq, 0, 0, 0
+}
+
+// destFromRS is a destination before it is placed in a service (its port
+// may depend on the service's).
+func destFromRS(rs *conf.RealServer, weight int) Destination {
+	fwd, tt, tp, tf := forwarding(rs.Forwarding)
+	return Destination{
+		DestKey:    DestKey{Addr: rs.Addr.Unmap(), Port: uint16(rs.Port)},
+		Fwd:        fwd,
+		Weight:     clampWeight(weight),
+		UThreshold: uint32(max(rs.UThreshold, 0)),
+		LThreshold: uint32(max(rs.LThreshold, 0)),
+		TunType:    tt,
+		TunPort:    tp,
+		TunFlags:   tf,
+	}
+}
+
+// placeDest fits a destination to a service: direct routing and tunnelling
+// cannot change the port, so, as ipvsadm does, the destination gets the
+// service's port (fwmark and port-0 services keep the configured one).
+func placeDest(k ServiceKey, d Destination) Destination {
+	if k.Fwmark == 0 && k.Port != 0 && (d.Fwd == Route || d.Fwd == Tunnel) {
+		d.Port = k.Port
+	}
+	return d
+}
+
+func clampWeight(w int) int {
+	if w < 0 {
+		return 0
+	}
+	if w > maxWeight {
+		return maxWeight
+	}
+	return w
+}
+
+// destsFor returns the destinations of a virtual server for its health.
+func destsFor(vs *conf.VirtualServer, h *VSHealth) ([]Destination, []DestOrigin) {
+	var dests []Destination
+	var origins []DestOrigin
+	sorryActive := vs.SorryServer != nil && !h.QuorumUp
+	for _, rs := range vs.RealServers {
+		st := h.rs(rs)
+		switch {
+		case sorryActive:
+			if rs.InhibitOnFailure {
+				dests = append(dests, destFromRS(rs, 0))
+				origins = append(origins, DestOrigin{RS: rs.AddrPort(), Up: st.Up})
+			}
+		case st.Up:
+			dests = append(dests, destFromRS(rs, EffectiveWeight(rs, st)))
+			origins = append(origins, DestOrigin{RS: rs.AddrPort(), Up: true})
+		case rs.InhibitOnFailure:
+			dests = append(dests, destFromRS(rs, 0))
+			origins = append(origins, DestOrigin{RS: rs.AddrPort()})
+		}
+	}
+	if ss := vs.SorryServer; ss != nil {
+		switch {
+		case sorryActive:
+			dests = append(dests, destFromRS(ss, ss.Weight))
+			origins = append(origins, DestOrigin{RS: ss.AddrPort(), Sorry: true, Up: true})
+		case ss.InhibitOnFailure || vs.SorryServerInhibit:
+			// Present with weight 0, unless a real server has the same address.
+			dup := false
+			for _, d := range dests {
+				if d.DestKey == (DestKey{Addr: ss.Addr.Unmap(), Port: uint16(ss.Port)}) {
+					dup = true
+				}
+			}
+			if !dup {
+				dests = append(dests, destFromRS(ss, 0))
+				origins = append(origins, DestOrigin{RS: ss.AddrPort(), Sorry: true})
+			}
+		}
+	}
+	return dests, origins
+}

@@ -1,0 +1,95 @@
+package ipvs
+
+import (
+	"net/netip"
+	"time"
+)
+
+// Kernel is the access to the IPVS table the reconciler needs. NewKernel
+// returns the real one (generic netlink); tests use a fake.
+//
+// Errors that mean "already so" are not errors: creating an existing entry
+// and removing a missing one are reported (the reconciler repairs its
+// picture), but stopping a sync daemon that is not running, or starting one
+// that already runs, returns nil.
+type Kernel interface {
+	// Services lists every service of the table with its counters.
+	Services() ([]ServiceInfo, error)
+	// Destinations lists the destinations of a service with their counters.
+	Destinations(ServiceKey) ([]DestInfo, error)
+
+	CreateService(Service) error
+	UpdateService(Service) error
+	RemoveService(ServiceKey) error
+	CreateDestination(ServiceKey, Destination) error
+	UpdateDestination(ServiceKey, Destination) error
+	RemoveDestination(ServiceKey, DestKey) error
+
+	// Timeouts reads the connection timeouts; SetTimeouts changes the
+	// non-zero ones.
+	Timeouts() (Timeouts, error)
+	SetTimeouts(Timeouts) error
+
+	// SyncDaemons lists the running connection-synchronisation daemons.
+	SyncDaemons() ([]SyncDaemon, error)
+	StartSyncDaemon(SyncDaemon) error
+	StopSyncDaemon(SyncState) error
+
+	// Flush removes every service of the table.
+	Flush() error
+	Close() error
+}
+
+// ServiceInfo is a service as listed, with its counters.
+type ServiceInfo struct {
+	Service
+	Stats Stats
+}
+
+// DestInfo is a destination as listed, with its counters.
+type DestInfo struct {
+	Destination
+	ActiveConns   uint32
+	InactiveConns uint32
+	PersistConns  uint32
+	Stats         Stats
+}
+
+// Timeouts are IPVS's connection timeouts (ipvsadm --set); zero leaves a
+// value as it is.
+type Timeouts struct {
+	TCP    time.Duration `json:"tcp"`
+	TCPFin time.Duration `json:"tcpfin"`
+	UDP    time.Duration `json:"udp"`
+}
+
+// SyncState is the role of a sync daemon (IP_VS_STATE_*).
+type SyncState uint32
+
+// Sync daemon roles.
+const (
+	SyncMaster SyncState = 1
+	SyncBackup SyncState = 2
+)
+
+func (s SyncState) String() string {
+	switch s {
+	case SyncMaster:
+		return "master"
+	case SyncBackup:
+		return "backup"
+	}
+	return "none"
+}
+
+// SyncDaemon is a connection-synchronisation daemon's parameters; zero
+// values leave the kernel's defaults.
+type SyncDaemon struct {
+	State     SyncState  `json:"state"`
+	Interface string     `json:"interface"`
+	SyncID    uint32     `json:"sync_id"`
+	MaxLen    uint16     `json:"maxlen,omitempty"`
+	Group     netip.Addr `json:"group,omitempty"`
+	Port      uint16     `json:"port,omitempty"`
+	TTL       uint8      `json:"ttl,omitempty"`
+}

@@ -1,0 +1,780 @@
+package ipvs
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/lvsd/lvsd/conf"
+)
+
+// DefaultRepairInterval is how often the kernel table is re-read and drift
+// repaired when Options.RepairInterval is zero.
+const DefaultRepairInterval = 10 * time.Second
+
+// Options tune a Reconciler.
+type Options struct {
+	// Logger receives the reconciler's messages (default slog.Default()).
+	Logger *slog.Logger
+	// DontRelease leaves the IPVS table as it is on stop
+	// (keepalived's -I/--dont-release-ipvs).
+	DontRelease bool
+	// RepairInterval is the period at which the kernel table is re-read and
+	// owned entries changed by hand are restored. Zero means
+	// DefaultRepairInterval; negative disables periodic repair.
+	RepairInterval time.Duration
+	// RunScript runs a quorum_up/quorum_down script. Nil: the command is
+	// started without a shell and not waited for.
+	RunScript func(s *conf.Script)
+}
+
+// Counters count what the reconciler did since it was created.
+type Counters struct {
+	ServicesCreated uint64 `json:"services_created"`
+	ServicesUpdated uint64 `json:"services_updated"`
+	ServicesRemoved uint64 `json:"services_removed"`
+	DestsCreated    uint64 `json:"dests_created"`
+	DestsUpdated    uint64 `json:"dests_updated"`
+	DestsRemoved    uint64 `json:"dests_removed"`
+	// Errors counts failed kernel operations (mutations and reads).
+	Errors uint64 `json:"errors"`
+	// DriftRepairs counts operations that restored an owned entry changed
+	// or removed behind lvsd's back.
+	DriftRepairs uint64 `json:"drift_repairs"`
+	// Reconciles counts diff passes; Reloads configurations applied.
+	Reconciles uint64 `json:"reconciles"`
+	Reloads    uint64 `json:"reloads"`
+	// HealthEvents counts the health events received; HealthIgnored those
+	// naming an unknown virtual or real server.
+	HealthEvents  uint64 `json:"health_events"`
+	HealthIgnored uint64 `json:"health_ignored"`
+	// QuorumChanges counts quorum transitions (scripts run).
+	QuorumChanges uint64 `json:"quorum_changes"`
+}
+
+// Mutations is the number of kernel table mutations.
+func (c Counters) Mutations() uint64 {
+	return c.ServicesCreated + c.ServicesUpdated + c.ServicesRemoved + c.DestsCreated + c.DestsUpdated + c.DestsRemoved
+}
+
+func (c *Counters) count(k OpKind) {
+	switch k {
+	case OpCreateService:
+		c.ServicesCreated++
+	case OpUpdateService:
+		c.ServicesUpdated++
+	case OpRemoveService:
+		c.ServicesRemoved++
+	case OpCreateDest:
+		c.DestsCreated++
+	case OpUpdateDest:
+		c.DestsUpdated++
+	case OpRemoveDest:
+		c.DestsRemoved++
+	}
+}
+
+type healthKey struct {
+	vs string
+	rs netip.AddrPort
+}
+
+// Reconciler keeps the kernel's IPVS table equal to what the configuration
+// and the real servers' health ask for. One goroutine (Run) owns its state;
+// the other methods are safe for concurrent use and never block on the
+// kernel.
+type Reconciler struct {
+	k    Kernel
+	opts Options
+	log  *slog.Logger
+
+	// Inputs, under mu.
+	mu            sync.Mutex
+	pendingCfg    *conf.Config
+	pendingHealth map[healthKey]HealthEvent
+	healthOrder   []healthKey
+	pendingRole   *bool
+	pendingRepair bool
+	running       bool
+	counters      Counters // published copy
+	last          *Snapshot
+	wake          chan struct{}
+	snapReq       chan chan *Snapshot
+	done          chan struct{}
+
+	// State owned by the Run goroutine, which holds state while it works
+	// (Snapshot takes it when Run is not running).
+	state        sync.Mutex
+	cfg          *conf.Config
+	vsIndex      map[string]*conf.VirtualServer
+	health       map[string]*VSHealth
+	desired      *Desired
+	kernel       Table // lvsd's picture of the kernel: last read plus applied ops
+	kstats       kernelStats
+	owned        Ownership
+	failed       map[string]string // entry → last error, for retries and log dedup
+	problems     map[string]bool
+	initChanges  []quorumChange
+	c            Counters
+	syncMaster   bool
+	syncStarted  map[SyncState]SyncDaemon
+	origTimeouts *Timeouts
+	setTimeouts  Timeouts // configured timeouts applied
+}
+
+type kernelStats struct {
+	svc  map[ServiceKey]Stats
+	dest map[ServiceKey]map[DestKey]DestInfo
+}
+
+// New returns a reconciler for cfg over k. Nothing touches the kernel
+// before Run.
+func New(cfg *conf.Config, k Kernel, opts Options) *Reconciler {
+	log := opts.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	r := &Reconciler{
+		k:             k,
+		opts:          opts,
+		log:           log,
+		pendingHealth: map[healthKey]HealthEvent{},
+		wake:          make(chan struct{}, 1),
+		snapReq:       make(chan chan *Snapshot),
+		kernel:        Table{},
+		owned:         NewOwnership(),
+		failed:        map[string]string{},
+		problems:      map[string]bool{},
+		syncStarted:   map[SyncState]SyncDaemon{},
+	}
+	r.setConfig(cfg)
+	r.health, r.initChanges = buildHealth(cfg, nil)
+	r.desired = ComputeDesired(cfg, r.health)
+	return r
+}
+
+func (r *Reconciler) setConfig(cfg *conf.Config) {
+	if cfg == nil {
+		cfg = &conf.Config{}
+	}
+	r.cfg = cfg
+	r.vsIndex = map[string]*conf.VirtualServer{}
+	for _, vs := range cfg.VirtualServers {
+		if _, dup := r.vsIndex[vs.Key()]; !dup {
+			r.vsIndex[vs.Key()] = vs
+		}
+	}
+}
+
+func (r *Reconciler) poke() {
+	select {
+	case r.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Apply replaces the configuration (a reload). Only the difference reaches
+// the kernel: unchanged services and destinations get no mutation and keep
+// their counters and connections. Health and quorum state carry over for
+// the virtual and real servers that remain. It returns at once.
+func (r *Reconciler) Apply(cfg *conf.Config) {
+	if cfg == nil {
+		return
+	}
+	r.mu.Lock()
+	r.pendingCfg = cfg
+	r.mu.Unlock()
+	r.poke()
+}
+
+// SetHealth records a health checker's verdict. Events are coalesced per
+// real server (the latest wins; a dynamic weight is kept unless replaced).
+// It never blocks.
+func (r *Reconciler) SetHealth(ev HealthEvent) {
+	k := healthKey{ev.VS, ev.RS}
+	r.mu.Lock()
+	if old, ok := r.pendingHealth[k]; ok {
+		if ev.Weight < 0 {
+			ev.Weight = old.Weight
+		}
+	} else {
+		r.healthOrder = append(r.healthOrder, k)
+	}
+	r.pendingHealth[k] = ev
+	r.mu.Unlock()
+	r.poke()
+}
+
+// SetSyncDaemonRole follows the VRRP state of the instance named by
+// lvs_sync_daemon: master runs the master sync daemon only, otherwise the
+// backup one only (until the first call the role is backup, as a VRRP
+// instance starts). Without an instance both run; without lvs_sync_daemon
+// nothing does.
+func (r *Reconciler) SetSyncDaemonRole(master bool) {
+	r.mu.Lock()
+	r.pendingRole = &master
+	r.mu.Unlock()
+	r.poke()
+}
+
+// RepairNow asks for a drift-repair pass (re-read the kernel, restore owned
+// entries) without waiting for the next period. It returns at once.
+func (r *Reconciler) RepairNow() {
+	r.mu.Lock()
+	r.pendingRepair = true
+	r.mu.Unlock()
+	r.poke()
+}
+
+// Counters returns the operation counters.
+func (r *Reconciler) Counters() Counters {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.counters
+}
+
+func (r *Reconciler) publish() {
+	r.mu.Lock()
+	r.counters = r.c
+	r.mu.Unlock()
+}
+
+// Run programs the kernel and keeps it programmed until ctx ends; then it
+// removes what lvsd added (unless Options.DontRelease) and returns nil. It
+// does not close the Kernel. Kernel errors are logged and counted, never
+// fatal: failed operations are retried at the next pass.
+func (r *Reconciler) Run(ctx context.Context) error {
+	r.mu.Lock()
+	if r.running || r.done != nil {
+		r.mu.Unlock()
+		return errors.New("ipvs: reconciler already run")
+	}
+	r.running = true
+	r.done = make(chan struct{})
+	r.mu.Unlock()
+	defer func() {
+		r.mu.Lock()
+		r.running = false
+		r.mu.Unlock()
+		close(r.done)
+	}()
+
+	r.state.Lock()
+	r.start()
+	r.state.Unlock()
+	interval := r.opts.RepairInterval
+	if interval == 0 {
+		interval = DefaultRepairInterval
+	}
+	var tick <-chan time.Time
+	if interval > 0 {
+		t := time.NewTicker(interval)
+		defer t.Stop()
+		tick = t.C
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			r.state.Lock()
+			r.processPending()
+			r.stop()
+			r.state.Unlock()
+			return nil
+		case <-r.wake:
+			r.state.Lock()
+			r.processPending()
+			r.state.Unlock()
+		case <-tick:
+			r.state.Lock()
+			r.processPending()
+			r.repair()
+			r.state.Unlock()
+		case reply := <-r.snapReq:
+			r.state.Lock()
+			r.processPending()
+			reply <- r.snapshot(true)
+			r.state.Unlock()
+		}
+		r.publish()
+	}
+}
+
+// start flushes (lvs_flush), sets the timeouts, reads the kernel, adopts
+// the entries the configuration names and programs the rest.
+func (r *Reconciler) start() {
+	if r.cfg.Global.LVSFlush {
+		if err := r.k.Flush(); err != nil {
+			r.kernelError("flush", err)
+		} else {
+			r.log.Info("ipvs: table flushed (lvs_flush)")
+		}
+	}
+	r.applyTimeouts()
+	r.takePending() // health and configuration known before the first programming
+	if err := r.readKernel(); err != nil {
+		r.kernelError("read", err)
+	}
+	adopt(r.desired.Table, r.kernel, r.owned)
+	r.reconcile("start")
+	for _, ch := range r.initChanges {
+		r.quorumNotify(ch)
+	}
+	r.initChanges = nil
+	r.ensureSync()
+	r.publish()
+}
+
+// stop runs the omega notifications and releases the table.
+func (r *Reconciler) stop() {
+	for _, vs := range r.cfg.VirtualServers {
+		if vs.Omega {
+			r.log.Info("ipvs: shutting down virtual server", "vs", vs.String())
+			r.runScript(vs.QuorumDown)
+		}
+	}
+	if !r.opts.DontRelease {
+		if r.cfg.Global.LVSFlushOnStop == "all" {
+			if err := r.k.Flush(); err != nil {
+				r.kernelError("flush", err)
+			}
+			r.kernel, r.owned = Table{}, NewOwnership()
+		} else {
+			// Removing a service removes its destinations with it.
+			for _, k := range r.kernel.Keys() {
+				if r.owned.OwnsService(k) {
+					r.do(Op{Kind: OpRemoveService, Service: r.kernel[k].Service}, false)
+				}
+			}
+		}
+	}
+	for st := range r.syncStarted {
+		if err := r.k.StopSyncDaemon(st); err != nil {
+			r.kernelError("stop sync daemon "+st.String(), err)
+		}
+		delete(r.syncStarted, st)
+	}
+	r.publish()
+}
+
+// takePending moves the queued inputs into the state: configuration first,
+// then health events (against the new configuration), then the sync role.
+// It reports whether anything came.
+func (r *Reconciler) takePending() bool {
+	r.mu.Lock()
+	cfg := r.pendingCfg
+	r.pendingCfg = nil
+	events := make([]HealthEvent, 0, len(r.healthOrder))
+	for _, k := range r.healthOrder {
+		events = append(events, r.pendingHealth[k])
+	}
+	r.pendingHealth = map[healthKey]HealthEvent{}
+	r.healthOrder = nil
+	role := r.pendingRole
+	r.pendingRole = nil
+	r.mu.Unlock()
+
+	got := false
+	var changes []quorumChange
+	if cfg != nil {
+		got = true
+		r.c.Reloads++
+		oldSync := r.syncConfig()
+		r.setConfig(cfg)
+		var ch []quorumChange
+		r.health, ch = buildHealth(cfg, r.health)
+		changes = append(changes, ch...)
+		r.applyTimeouts()
+		if r.syncConfig() != oldSync {
+			r.stopAllSync()
+		}
+	}
+	for _, ev := range events {
+		got = true
+		r.c.HealthEvents++
+		vs := r.vsIndex[ev.VS]
+		h := r.health[ev.VS]
+		if vs == nil || h == nil || h.RS[ev.RS] == nil {
+			r.c.HealthIgnored++
+			r.log.Debug("ipvs: health event for an unknown server", "vs", ev.VS, "rs", ev.RS.String())
+			continue
+		}
+		if changed, ch := applyHealth(vs, h, ev); changed {
+			r.log.Info("ipvs: real server health", "vs", vs.String(), "rs", ev.RS.String(), "up", ev.Up, "weight", ev.Weight)
+			if ch != nil {
+				changes = append(changes, *ch)
+			}
+		}
+	}
+	if role != nil {
+		got = true
+		r.syncMaster = *role
+	}
+	if got {
+		r.desired = ComputeDesired(r.cfg, r.health)
+	}
+	for _, ch := range changes {
+		r.quorumNotify(ch)
+	}
+	return got
+}
+
+func (r *Reconciler) processPending() {
+	if r.takePending() {
+		r.reconcile("update")
+		r.ensureSync()
+	}
+	r.mu.Lock()
+	rep := r.pendingRepair
+	r.pendingRepair = false
+	r.mu.Unlock()
+	if rep {
+		r.repair()
+	}
+}
+
+func (r *Reconciler) quorumNotify(ch quorumChange) {
+	r.c.QuorumChanges++
+	vs := ch.VS
+	switch {
+	case ch.Up:
+		r.log.Info("ipvs: gained quorum", "vs", vs.String(), "quorum", vs.Quorum, "hysteresis", vs.Hysteresis, "weight", ch.Sum)
+		r.runScript(vs.QuorumUp)
+	default:
+		msg := "ipvs: lost quorum"
+		if ch.Init {
+			msg = "ipvs: starting with quorum down"
+		}
+		r.log.Info(msg, "vs", vs.String(), "quorum", vs.Quorum, "hysteresis", vs.Hysteresis, "weight", ch.Sum, "sorry_server", vs.SorryServer != nil)
+		r.runScript(vs.QuorumDown)
+	}
+}
+
+func (r *Reconciler) runScript(s *conf.Script) {
+	if s == nil {
+		return
+	}
+	if r.opts.RunScript != nil {
+		r.opts.RunScript(s)
+		return
+	}
+	execScript(r.log, &r.cfg.Global, s)
+}
+
+// reconcile applies the diff between the desired table and lvsd's picture
+// of the kernel. When an operation shows that picture was wrong (creating
+// an existing entry, editing or removing a missing one), the kernel is read
+// again and the diff redone once.
+func (r *Reconciler) reconcile(reason string) {
+	r.logProblems()
+	for attempt := 0; attempt < 2; attempt++ {
+		r.c.Reconciles++
+		ops := Diff(r.desired.Table, r.kernel, r.owned)
+		if len(ops) > 0 {
+			r.log.Debug("ipvs: reconciling", "reason", reason, "ops", len(ops))
+		}
+		stale := false
+		for _, op := range ops {
+			if r.do(op, false) {
+				stale = true
+			}
+		}
+		if !stale {
+			return
+		}
+		if err := r.readKernel(); err != nil {
+			r.kernelError("read", err)
+			return
+		}
+		adopt(r.desired.Table, r.kernel, r.owned)
+		reason = "resync"
+	}
+}
+
+// repair re-reads the kernel and restores owned entries that were changed
+// or removed behind lvsd's back.
+func (r *Reconciler) repair() {
+	if err := r.readKernel(); err != nil {
+		r.kernelError("read", err)
+		return
+	}
+	adopt(r.desired.Table, r.kernel, r.owned)
+	r.c.Reconciles++
+	for _, op := range Diff(r.desired.Table, r.kernel, r.owned) {
+		if _, retry := r.failed[opEntry(op)]; !retry {
+			r.c.DriftRepairs++
+			r.log.Warn("ipvs: drift: restoring an entry changed outside lvsd", "op", op.String())
+		}
+		r.do(op, true)
+	}
+}
+
+func opEntry(op Op) string {
+	switch op.Kind {
+	case OpCreateService, OpUpdateService, OpRemoveService:
+		return op.Service.ServiceKey.String()
+	}
+	return op.Service.ServiceKey.String() + " -> " + op.Dest.DestKey.String()
+}
+
+// do performs one operation. It reports whether the error shows lvsd's
+// picture of the kernel is stale.
+func (r *Reconciler) do(op Op, repair bool) (stale bool) {
+	k := op.Service.ServiceKey
+	var err error
+	switch op.Kind {
+	case OpCreateService:
+		err = r.k.CreateService(op.Service)
+	case OpUpdateService:
+		err = r.k.UpdateService(op.Service)
+	case OpRemoveService:
+		err = r.k.RemoveService(k)
+	case OpCreateDest:
+		err = r.k.CreateDestination(k, op.Dest)
+	case OpUpdateDest:
+		err = r.k.UpdateDestination(k, op.Dest)
+	case OpRemoveDest:
+		err = r.k.RemoveDestination(k, op.Dest.DestKey)
+	}
+	entry := opEntry(op)
+	if err != nil {
+		r.c.Errors++
+		msg := err.Error()
+		if r.failed[entry] != msg {
+			r.log.Warn("ipvs: kernel operation failed", "op", op.String(), "err", err)
+		}
+		r.failed[entry] = msg
+		switch {
+		case errors.Is(err, syscall.EEXIST):
+			return true
+		case errors.Is(err, syscall.ENOENT), errors.Is(err, syscall.ESRCH):
+			if op.Kind == OpRemoveService || op.Kind == OpRemoveDest {
+				// Already gone: that is what we wanted.
+				applyOp(r.kernel, r.owned, op)
+				delete(r.failed, entry)
+				return false
+			}
+			return true
+		}
+		return false
+	}
+	if _, was := r.failed[entry]; was {
+		r.log.Info("ipvs: kernel operation succeeded after failing", "op", op.String())
+		delete(r.failed, entry)
+	}
+	r.c.count(op.Kind)
+	applyOp(r.kernel, r.owned, op)
+	if !repair {
+		r.log.Debug("ipvs: "+op.String(), "op", op.Kind.String())
+	}
+	return false
+}
+
+func (r *Reconciler) kernelError(what string, err error) {
+	r.c.Errors++
+	key := "kernel " + what
+	if r.failed[key] != err.Error() {
+		r.log.Error("ipvs: kernel "+what+" failed", "err", err)
+	}
+	r.failed[key] = err.Error()
+}
+
+func (r *Reconciler) logProblems() {
+	seen := map[string]bool{}
+	for _, p := range r.desired.Problems {
+		seen[p] = true
+		if !r.problems[p] {
+			r.log.Warn("ipvs: " + p)
+		}
+	}
+	r.problems = seen
+}
+
+// readKernel replaces lvsd's picture of the kernel with the kernel's table:
+// every service, and the destinations of those lvsd wants or owns. Owned
+// entries that disappeared are forgotten.
+func (r *Reconciler) readKernel() error {
+	t, st, err := r.read(func(k ServiceKey) bool {
+		_, want := r.desired.Table[k]
+		return want || r.owned.OwnsService(k) || r.owned.Dests[k] != nil
+	})
+	if err != nil {
+		return err
+	}
+	delete(r.failed, "kernel read")
+	r.kernel, r.kstats = t, st
+	for k := range r.owned.Services {
+		if _, ok := t[k]; !ok {
+			r.owned.removeService(k)
+		}
+	}
+	for k, m := range r.owned.Dests {
+		s := t[k]
+		for d := range m {
+			if s == nil {
+				r.owned.removeDest(k, d)
+			} else if _, ok := s.Dests[d]; !ok {
+				r.owned.removeDest(k, d)
+			}
+		}
+	}
+	return nil
+}
+
+// read lists the kernel's table; destinations are read for the services
+// withDests selects.
+func (r *Reconciler) read(withDests func(ServiceKey) bool) (Table, kernelStats, error) {
+	svcs, err := r.k.Services()
+	if err != nil {
+		return nil, kernelStats{}, err
+	}
+	t := make(Table, len(svcs))
+	st := kernelStats{svc: map[ServiceKey]Stats{}, dest: map[ServiceKey]map[DestKey]DestInfo{}}
+	for _, s := range svcs {
+		ts := &TableService{Service: s.Service, Dests: map[DestKey]Destination{}}
+		t[s.ServiceKey] = ts
+		st.svc[s.ServiceKey] = s.Stats
+		if !withDests(s.ServiceKey) {
+			continue
+		}
+		dests, err := r.k.Destinations(s.ServiceKey)
+		if err != nil {
+			return nil, kernelStats{}, fmt.Errorf("destinations of %s: %w", s.ServiceKey, err)
+		}
+		dm := make(map[DestKey]DestInfo, len(dests))
+		for _, d := range dests {
+			ts.Dests[d.DestKey] = d.Destination
+			dm[d.DestKey] = d
+		}
+		st.dest[s.ServiceKey] = dm
+	}
+	return t, st, nil
+}
+
+// applyTimeouts sets lvs_timeouts. A value dropped from the configuration
+// goes back to what the kernel had when lvsd started.
+func (r *Reconciler) applyTimeouts() {
+	lt := r.cfg.Global.LVSTimeouts
+	want := Timeouts{TCP: lt.TCP, TCPFin: lt.TCPFin, UDP: lt.UDP}
+	if want == r.setTimeouts {
+		return
+	}
+	if r.origTimeouts == nil {
+		orig, err := r.k.Timeouts()
+		if err != nil {
+			r.kernelError("read timeouts", err)
+		} else {
+			r.origTimeouts = &orig
+		}
+	}
+	var set Timeouts
+	pick := func(w, old time.Duration, orig func(*Timeouts) time.Duration) time.Duration {
+		switch {
+		case w != 0 && w != old:
+			return w
+		case w == 0 && old != 0 && r.origTimeouts != nil:
+			return orig(r.origTimeouts)
+		}
+		return 0
+	}
+	set.TCP = pick(want.TCP, r.setTimeouts.TCP, func(t *Timeouts) time.Duration { return t.TCP })
+	set.TCPFin = pick(want.TCPFin, r.setTimeouts.TCPFin, func(t *Timeouts) time.Duration { return t.TCPFin })
+	set.UDP = pick(want.UDP, r.setTimeouts.UDP, func(t *Timeouts) time.Duration { return t.UDP })
+	if set == (Timeouts{}) {
+		r.setTimeouts = want
+		return
+	}
+	if err := r.k.SetTimeouts(set); err != nil {
+		r.kernelError("set timeouts", err)
+		return
+	}
+	r.log.Info("ipvs: timeouts set", "tcp", set.TCP, "tcpfin", set.TCPFin, "udp", set.UDP)
+	r.setTimeouts = want
+}
+
+// syncConfig is the sync daemon the configuration asks for (State unset).
+func (r *Reconciler) syncConfig() SyncDaemon {
+	s := r.cfg.Global.LVSSyncDaemon
+	if s == nil {
+		return SyncDaemon{}
+	}
+	d := SyncDaemon{Interface: s.Interface, MaxLen: uint16(s.MaxLen), Group: s.Group, Port: uint16(s.Port), TTL: uint8(s.TTL)}
+	switch {
+	case s.SyncID >= 0:
+		d.SyncID = uint32(s.SyncID)
+	case s.Instance != "":
+		if in := r.cfg.Instance(s.Instance); in != nil {
+			d.SyncID = uint32(in.VRID)
+		}
+	}
+	return d
+}
+
+// wantedSync returns the daemons that should run.
+func (r *Reconciler) wantedSync() map[SyncState]SyncDaemon {
+	base := r.syncConfig()
+	out := map[SyncState]SyncDaemon{}
+	if base.Interface == "" {
+		return out
+	}
+	var states []SyncState
+	switch {
+	case r.cfg.Global.LVSSyncDaemon.Instance == "":
+		states = []SyncState{SyncMaster, SyncBackup}
+	case r.syncMaster:
+		states = []SyncState{SyncMaster}
+	default:
+		states = []SyncState{SyncBackup}
+	}
+	for _, st := range states {
+		d := base
+		d.State = st
+		out[st] = d
+	}
+	return out
+}
+
+// ensureSync stops the sync daemons that should not run and starts the
+// missing ones (stop first: the kernel binds the same port for both).
+func (r *Reconciler) ensureSync() {
+	want := r.wantedSync()
+	for st, d := range r.syncStarted {
+		if w, ok := want[st]; !ok || w != d {
+			if err := r.k.StopSyncDaemon(st); err != nil {
+				r.kernelError("stop sync daemon "+st.String(), err)
+				continue
+			}
+			r.log.Info("ipvs: sync daemon stopped", "state", st.String())
+			delete(r.syncStarted, st)
+		}
+	}
+	for _, st := range []SyncState{SyncMaster, SyncBackup} {
+		d, ok := want[st]
+		if !ok {
+			continue
+		}
+		if _, running := r.syncStarted[st]; running {
+			continue
+		}
+		if err := r.k.StartSyncDaemon(d); err != nil {
+			r.kernelError("start sync daemon "+st.String(), err)
+			continue
+		}
+		delete(r.failed, "kernel start sync daemon "+st.String())
+		r.log.Info("ipvs: sync daemon started", "state", st.String(), "interface", d.Interface, "sync_id", d.SyncID)
+		r.syncStarted[st] = d
+	}
+}
+
+func (r *Reconciler) stopAllSync() {
+	for st := range r.syncStarted {
+		if err := r.k.StopSyncDaemon(st); err != nil {
+			r.kernelError("stop sync daemon "+st.String(), err)
+		}
+		delete(r.syncStarted, st)
+	}
+}
