@@ -30,12 +30,43 @@ type lexer struct {
 	emit     func(toks []Token, pos Pos)
 	toks     []Token // reused buffer
 	depth    int     // substitution re-entry depth
+	expanded int     // lines produced by definitions and ~SEQ, against maxExp
+	maxExp   int     // expansion budget (maxExpanded unless a test lowers it)
+	runaway  bool    // expansion stopped: nesting too deep or budget spent
 }
 
-const maxSubstDepth = 32
+const (
+	maxSubstDepth = 32
+	// maxExpanded bounds the lines definitions and sequences may produce, and
+	// maxLineLen the length of a substituted line, so that no input (recursive
+	// definitions, nested ~SEQ) can make the lexer run away.
+	maxExpanded = 1_000_000
+	maxLineLen  = 1 << 20
+)
+
+// budget counts one expanded line; false (reported once) when the budget is spent.
+func (lx *lexer) budget(pos Pos) bool {
+	if lx.runaway {
+		return false
+	}
+	lx.expanded++
+	if lx.expanded > lx.maxExp {
+		lx.stop(pos, fmt.Sprintf("definitions and sequences expand to more than %d lines; the rest is ignored", lx.maxExp))
+		return false
+	}
+	return true
+}
+
+// stop ends all further expansion, reporting why once.
+func (lx *lexer) stop(pos Pos, msg string) {
+	if !lx.runaway {
+		lx.runaway = true
+		lx.diags.add(pos, Error, "", msg)
+	}
+}
 
 func newLexer(configID string, diags *diagList, emit func([]Token, Pos)) *lexer {
-	return &lexer{configID: configID, diags: diags, defs: map[string][]string{}, emit: emit}
+	return &lexer{configID: configID, diags: diags, defs: map[string][]string{}, emit: emit, maxExp: maxExpanded}
 }
 
 // readFile lexes one file. A file that cannot be read is fatal for the main file
@@ -182,11 +213,14 @@ func (lx *lexer) line(l string, pos Pos) {
 		out, multi := lx.substitute(s, pos)
 		if multi != nil {
 			if lx.depth >= maxSubstDepth {
-				lx.diags.add(pos, Error, "", "definitions nested too deeply")
+				lx.stop(pos, "definitions nested too deeply (recursive definition?); expansion stopped")
 				return
 			}
 			lx.depth++
 			for _, m := range multi {
+				if !lx.budget(pos) {
+					break
+				}
 				lx.line(m, pos)
 			}
 			lx.depth--
@@ -320,6 +354,10 @@ func (lx *lexer) substitute(s string, pos Pos) (string, []string) {
 			changed = true
 		}
 		s = b.String()
+		if len(s) > maxLineLen {
+			lx.diags.add(pos, Error, "", fmt.Sprintf("definition substitution makes a line longer than %d bytes; line ignored", maxLineLen))
+			return "", []string{}
+		}
 		if !changed {
 			break
 		}
@@ -443,7 +481,7 @@ func (lx *lexer) seq(s string, pos Pos) {
 		return
 	}
 	if lx.depth >= maxSubstDepth {
-		lx.diags.add(pos, Error, "~SEQ", "sequences nested too deeply")
+		lx.stop(pos, "sequences nested too deeply; expansion stopped")
 		return
 	}
 	lx.depth++
@@ -453,6 +491,9 @@ func (lx *lexer) seq(s string, pos Pos) {
 			lx.defs[parts[0]] = []string{strconv.FormatInt(v, 16)}
 		} else {
 			lx.defs[parts[0]] = []string{strconv.FormatInt(v, 10)}
+		}
+		if !lx.budget(pos) {
+			return
 		}
 		lx.line(rest, pos)
 	}

@@ -51,9 +51,15 @@ func Load(path string, opt Options) (*Config, []Diag) {
 
 // Parse is Load on text in memory (name is used in positions and for relative includes).
 func Parse(name string, text string, opt Options) (*Config, []Diag) {
+	return parseText(name, text, opt, maxExpanded)
+}
+
+// parseText is Parse with an expansion budget (fuzzing lowers it).
+func parseText(name string, text string, opt Options, maxExp int) (*Config, []Diag) {
 	d := &diagList{}
 	tb := newTreeBuilder(d)
 	lx := newLexer(opt.ConfigID, d, tb.line)
+	lx.maxExp = maxExp
 	lx.files = []string{name}
 	lx.lexText(text, name)
 	root := tb.finish()
