@@ -1,0 +1,254 @@
+package healthcheck
+
+import (
+	"container/heap"
+	"context"
+	"errors"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/lvsd/lvsd/conf"
+)
+
+// Apply switches to a new configuration (a reload). Checkers whose
+// configuration is unchanged keep their state and timing; removed ones stop
+// (a running attempt finishes and is ignored); new ones start after a random
+// delay in [0, warmup]. A real server added by the reload gets its initial
+// event; a kept one gets an event only when its state or weight changes; a
+// removed one gets none.
+func (s *Scheduler) Apply(cfg *conf.Config) {
+	if cfg == nil {
+		cfg = &conf.Config{}
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	now := s.clock.Now()
+	g := cfg.Global
+	s.global = g
+	old := s.servers
+	servers := make(map[rsKey]*rsState, len(old))
+	var order []*rsState
+	for _, vs := range cfg.VirtualServers {
+		for _, rc := range vs.RealServers {
+			key := rsKey{vs: vs.Key(), rs: rc.AddrPort()}
+			if _, dup := servers[key]; dup {
+				continue // conf drops duplicates; never check one twice
+			}
+			r := old[key]
+			isNew := r == nil
+			if isNew {
+				r = &rsState{key: key, weight: -1, notify: &notifyQueue{}}
+			}
+			r.cfg = rc
+			r.notifyUp = newNotifyScript("notify_up", rc.NotifyUp, &g)
+			r.notifyDown = newNotifyScript("notify_down", rc.NotifyDown, &g)
+			s.applyCheckers(r, rc, &g, isNew, now)
+			servers[key] = r
+			order = append(order, r)
+
+			up, w := r.allUp(), r.dynWeight()
+			switch {
+			case isNew:
+				r.up, r.weight, r.reason = up, w, initialReason(r)
+				if s.running {
+					r.since = now
+					s.emit(r, now, r.reason)
+				}
+			case up != r.up || w != r.weight:
+				reason := "configuration reloaded"
+				if s.running && up != r.up {
+					r.transitions++
+					r.since = now
+					r.reason = reason
+					s.log.Warn("real server "+strings.ToUpper(upDown(up)), "vs", key.vs, "rs", key.rs.String(), "reason", reason)
+					s.notifyChange(r, up)
+				}
+				r.up, r.weight = up, w
+				if s.running {
+					s.emit(r, now, reason)
+				}
+			}
+			if !s.running {
+				r.reason = initialReason(r)
+			}
+		}
+	}
+	for k, r := range old {
+		if servers[k] == nil {
+			for _, c := range r.checks {
+				s.remove(c)
+			}
+		}
+	}
+	s.servers, s.order = servers, order
+	s.nudge()
+}
+
+// applyCheckers matches the configured checkers of a real server with those
+// it had: same fingerprint, same checker. s.mu is held.
+func (s *Scheduler) applyCheckers(r *rsState, rc *conf.RealServer, g *conf.Global, isNew bool, now time.Time) {
+	prev := r.checks
+	used := make([]bool, len(prev))
+	var checks []*checkState
+	var ignored []string
+	for _, cc := range rc.Checkers {
+		if !supported(cc.Type) {
+			ignored = append(ignored, cc.Type)
+			continue
+		}
+		fp := fingerprint(cc, rc, g)
+		var c *checkState
+		for i, pc := range prev {
+			if !used[i] && pc.fp == fp {
+				used[i], c = true, pc
+				break
+			}
+		}
+		if c == nil {
+			c = s.newCheck(r, cc, rc, g, fp)
+			if s.running {
+				s.schedule(c, now.Add(s.jitter(c.warmup)))
+			}
+		}
+		c.cfg = cc
+		checks = append(checks, c)
+	}
+	for i, pc := range prev {
+		if !used[i] {
+			s.remove(pc)
+		}
+	}
+	r.checks, r.ignored = checks, ignored
+}
+
+func (s *Scheduler) newCheck(r *rsState, cc *conf.Checker, rc *conf.RealServer, g *conf.Global, fp string) *checkState {
+	t := cc.Timers
+	c := &checkState{
+		rs: r, fp: fp, cfg: cc, name: checkerName(cc, rc),
+		interval: t.DelayLoop, delayBeforeRetry: t.DelayBeforeRetry, warmup: t.Warmup, retry: t.Retry,
+		dynamic: cc.Type == conf.CheckMisc && cc.MiscDynamic,
+		weight:  -1, idx: -1,
+	}
+	if c.interval < time.Millisecond {
+		c.interval = time.Millisecond
+	}
+	if c.delayBeforeRetry < 0 {
+		c.delayBeforeRetry = time.Second
+	}
+	if c.warmup < 0 {
+		c.warmup = c.interval
+	}
+	if c.retry < 0 {
+		c.retry = 1
+		if cc.Type == conf.CheckMisc {
+			c.retry = 0
+		}
+	}
+	c.up = !alpha(cc, rc)
+	p, err := s.newProber(cc, rc, g)
+	if err != nil {
+		s.log.Error("checker cannot run: it stays down", "vs", r.key.vs, "rs", r.key.rs.String(), "checker", c.name, "err", err)
+		p = errProbe{err}
+		c.up = false
+	}
+	c.p = p
+	return c
+}
+
+// remove stops a checker. s.mu is held.
+func (s *Scheduler) remove(c *checkState) {
+	c.removed = true
+	if c.idx >= 0 {
+		heap.Remove(&s.heap, c.idx)
+	}
+}
+
+func initialReason(r *rsState) string {
+	switch {
+	case len(r.checks) == 0 && len(r.ignored) == 0:
+		return "initial state: no health checker"
+	case len(r.checks) == 0:
+		return "initial state: only checkers lvsd does not run yet (" + strings.Join(r.ignored, ", ") + "): always up"
+	case !r.allUp():
+		return "initial state: down until its checkers succeed (alpha)"
+	}
+	return "initial state"
+}
+
+// errProbe is a checker that cannot run (e.g. a regex RE2 rejects): always down.
+type errProbe struct{ err error }
+
+func (p errProbe) probe(context.Context) result { return fail("cannot run: %v", p.err) }
+
+// notifyScript is a resolved notify_up or notify_down.
+type notifyScript struct {
+	which string
+	sc    *script
+	err   error
+}
+
+func newNotifyScript(which string, s *conf.Script, g *conf.Global) notifyScript {
+	ns := notifyScript{which: which}
+	if s == nil {
+		return ns
+	}
+	ns.sc, ns.err = newScript(s, g)
+	if ns.err != nil {
+		ns.sc = nil
+		ns.err = errors.New(which + ": " + ns.err.Error())
+	}
+	return ns
+}
+
+// notifyQueue runs a real server's notify scripts one after the other.
+type notifyQueue struct {
+	mu      sync.Mutex
+	pending []*script
+	busy    bool
+}
+
+// notifyChange runs notify_up or notify_down in the background. s.mu is held.
+func (s *Scheduler) notifyChange(r *rsState, up bool) {
+	ns := r.notifyDown
+	if up {
+		ns = r.notifyUp
+	}
+	if ns.err != nil {
+		s.log.Error("cannot run "+ns.which, "vs", r.key.vs, "rs", r.key.rs.String(), "err", ns.err)
+		return
+	}
+	if ns.sc == nil || !s.running {
+		return
+	}
+	q := r.notify
+	q.mu.Lock()
+	q.pending = append(q.pending, ns.sc)
+	if q.busy {
+		q.mu.Unlock()
+		return
+	}
+	q.busy = true
+	q.mu.Unlock()
+	s.wg.Add(1)
+	go s.runNotify(s.ctx, r.key, q)
+}
+
+func (s *Scheduler) runNotify(ctx context.Context, key rsKey, q *notifyQueue) {
+	defer s.wg.Done()
+	for {
+		q.mu.Lock()
+		if len(q.pending) == 0 {
+			q.busy = false
+			q.mu.Unlock()
+			return
+		}
+		sc := q.pending[0]
+		q.pending = q.pending[1:]
+		q.mu.Unlock()
+		e := sc.run(ctx, s.opts.NotifyTimeout)
+		if e.err != nil || e.timedOut || e.code != 0 {
+			s.log.Warn("notify script failed", "vs", key.vs, "rs", key.rs.String(), "script", sc.args[0], "result", e.String())
+		}
+	}
+}

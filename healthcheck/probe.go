@@ -1,0 +1,182 @@
+package healthcheck
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/lvsd/lvsd/conf"
+)
+
+// result is the outcome of one check attempt.
+type result struct {
+	ok     bool
+	reason string // why the attempt failed (or what succeeded)
+	weight int    // MISC_CHECK misc_dynamic weight (exit status - 2); -1 when none
+}
+
+func pass(reason string) result { return result{ok: true, reason: reason, weight: -1} }
+
+func fail(format string, a ...any) result {
+	return result{reason: fmt.Sprintf(format, a...), weight: -1}
+}
+
+// prober runs one check attempt. It honours ctx (shutdown) and its own timeouts,
+// and is called from one goroutine at a time per checker.
+type prober interface {
+	probe(ctx context.Context) result
+}
+
+// supported reports whether lvsd runs checkers of type t; the others are
+// parsed but ignored (their real server counts them as up).
+func supported(t string) bool {
+	switch t {
+	case conf.CheckTCP, conf.CheckHTTP, conf.CheckSSL, conf.CheckMisc, conf.CheckExpect:
+		return true
+	}
+	return false
+}
+
+// newProber builds the prober of a checker of a supported type.
+func newProber(c *conf.Checker, rs *conf.RealServer, g *conf.Global) (prober, error) {
+	switch c.Type {
+	case conf.CheckTCP:
+		return &tcpProbe{conn: newConnector(c, rs)}, nil
+	case conf.CheckHTTP, conf.CheckSSL:
+		return newHTTPProbe(c, rs)
+	case conf.CheckMisc:
+		return newMiscProbe(c, g)
+	case conf.CheckExpect:
+		return newExpectProbe(c, rs)
+	}
+	return nil, fmt.Errorf("%s is not supported", c.Type)
+}
+
+// connector opens the TCP connection of a checker with its connection options
+// (connect_ip, connect_port, bindto, bind_port, bind_if, fwmark).
+type connector struct {
+	addr    string // host:port to dial
+	dialer  net.Dialer
+	timeout time.Duration // connect_timeout
+}
+
+func newConnector(c *conf.Checker, rs *conf.RealServer) *connector {
+	ip := c.ConnectIP
+	if !ip.IsValid() {
+		ip = rs.Addr
+	}
+	if c.BindIf != "" && ip.Is6() && ip.IsLinkLocalUnicast() && ip.Zone() == "" {
+		ip = ip.WithZone(c.BindIf)
+	}
+	timeout := c.Timers.ConnectTimeout
+	if timeout <= 0 {
+		timeout = 5 * time.Second
+	}
+	cn := &connector{
+		addr:    netip.AddrPortFrom(ip, uint16(c.ConnectPort)).String(),
+		timeout: timeout,
+		dialer:  net.Dialer{Timeout: timeout, KeepAlive: -1},
+	}
+	if c.BindTo.IsValid() || c.BindPort != 0 {
+		la := &net.TCPAddr{Port: c.BindPort}
+		if c.BindTo.IsValid() {
+			la.IP = c.BindTo.AsSlice()
+			la.Zone = c.BindTo.Zone()
+			if c.BindIf != "" && c.BindTo.Is6() && c.BindTo.IsLinkLocalUnicast() && la.Zone == "" {
+				la.Zone = c.BindIf
+			}
+		}
+		cn.dialer.LocalAddr = la
+	}
+	if c.Fwmark != 0 || c.BindIf != "" || c.BindPort != 0 {
+		mark, dev, reuse := int(c.Fwmark), c.BindIf, c.BindPort != 0
+		cn.dialer.Control = func(_, _ string, rc syscall.RawConn) error {
+			var serr error
+			err := rc.Control(func(fd uintptr) {
+				if reuse {
+					// A fixed source port is reused by every attempt; allow it
+					// while the previous connection is in TIME_WAIT.
+					if e := syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_REUSEADDR, 1); e != nil {
+						serr = os.NewSyscallError("setsockopt SO_REUSEADDR", e)
+						return
+					}
+				}
+				if mark != 0 {
+					if e := syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_MARK, mark); e != nil {
+						serr = os.NewSyscallError("setsockopt SO_MARK", e)
+						return
+					}
+				}
+				if dev != "" {
+					if e := syscall.BindToDevice(int(fd), dev); e != nil {
+						serr = os.NewSyscallError("setsockopt SO_BINDTODEVICE", e)
+					}
+				}
+			})
+			if err != nil {
+				return err
+			}
+			return serr
+		}
+	}
+	return cn
+}
+
+// dial connects within connect_timeout.
+func (cn *connector) dial(ctx context.Context) (net.Conn, error) {
+	return cn.dialer.DialContext(ctx, "tcp", cn.addr)
+}
+
+// describe shortens a network error for a log line and an event reason.
+func describe(err error) string {
+	if err == nil {
+		return ""
+	}
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		return "timeout"
+	}
+	if errors.Is(err, context.DeadlineExceeded) {
+		return "timeout"
+	}
+	if errors.Is(err, syscall.ECONNREFUSED) {
+		return "connection refused"
+	}
+	if errors.Is(err, syscall.ECONNRESET) {
+		return "connection reset"
+	}
+	if errors.Is(err, syscall.EHOSTUNREACH) {
+		return "host unreachable"
+	}
+	if errors.Is(err, syscall.ENETUNREACH) {
+		return "network unreachable"
+	}
+	s := err.Error()
+	// "dial tcp 127.0.0.1:1: connect: ..." → "connect: ..."
+	if i := strings.LastIndex(s, ": "); i >= 0 && strings.HasPrefix(s, "dial ") {
+		if j := strings.Index(s, ": "); j >= 0 && j < i {
+			return s[j+2:]
+		}
+	}
+	return s
+}
+
+// tcpProbe is TCP_CHECK: a connection that completes within connect_timeout.
+type tcpProbe struct {
+	conn *connector
+}
+
+func (p *tcpProbe) probe(ctx context.Context) result {
+	c, err := p.conn.dial(ctx)
+	if err != nil {
+		return fail("connect to %s: %s", p.conn.addr, describe(err))
+	}
+	c.Close()
+	return pass("connected to " + p.conn.addr)
+}

@@ -1,0 +1,461 @@
+package healthcheck
+
+import (
+	"container/heap"
+	"context"
+	"errors"
+	"log/slog"
+	"math/rand/v2"
+	"net/netip"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/lvsd/lvsd/conf"
+)
+
+// Event is a change of a real server's state: its initial state when the
+// scheduler starts (or when a reload adds it), then every change of Up or
+// Weight.
+type Event struct {
+	VS     string         // conf VirtualServer.Key()
+	RS     netip.AddrPort // conf RealServer.AddrPort()
+	Up     bool
+	Weight int // weight set by misc_dynamic checkers; -1 when none (use the configured weight)
+	Reason string
+	At     time.Time
+}
+
+// Observation describes one check attempt, for metrics and benchmarks.
+type Observation struct {
+	VS       string
+	RS       netip.AddrPort
+	Type     string // checker type, e.g. TCP_CHECK
+	Due      time.Time
+	Start    time.Time
+	Duration time.Duration
+	OK       bool
+	Retry    bool // the attempt was a retry after a failure
+	Reason   string
+}
+
+// Options tune a Scheduler; the zero value is usable.
+type Options struct {
+	// Workers bounds the checks running at once (default 1024). A check due
+	// while all are busy waits for the first free one.
+	Workers int
+	// Clock is the time source (default SystemClock).
+	Clock Clock
+	// Logger receives transitions (default slog.Default()).
+	Logger *slog.Logger
+	// NotifyTimeout bounds notify_up / notify_down scripts (default 30s).
+	NotifyTimeout time.Duration
+	// Observe, when set, is called after every check attempt, from the
+	// goroutine that ran it; it must be quick and safe for concurrent use.
+	Observe func(Observation)
+}
+
+// DefaultWorkers is the default of Options.Workers.
+const DefaultWorkers = 1024
+
+// batchSlack lets one wake-up start the checks due within it.
+const batchSlack = time.Millisecond
+
+// Scheduler runs the health checks of a configuration: one goroutine keeps the
+// checkers in a heap ordered by due time and starts each due check in a
+// goroutine of its own, at most Options.Workers at once.
+type Scheduler struct {
+	opts  Options
+	clock Clock
+	log   *slog.Logger
+
+	events chan Event
+	evMu   sync.Mutex
+	evq    []Event
+	evSig  chan struct{}
+
+	wake    chan struct{}
+	results chan completion
+	started atomic.Bool
+	wg      sync.WaitGroup // running checks and notify scripts
+
+	mu       sync.Mutex
+	global   conf.Global
+	servers  map[rsKey]*rsState
+	order    []*rsState
+	heap     checkHeap
+	ready    []*checkState // due, waiting for a free worker
+	inflight int
+	running  bool
+	ctx      context.Context
+	seq      uint64
+
+	// run goroutine only
+	timer   Timer
+	armed   bool
+	armedAt time.Time
+
+	// test hooks
+	randN     func(n int64) int64
+	newProber func(c *conf.Checker, rs *conf.RealServer, g *conf.Global) (prober, error)
+}
+
+type completion struct {
+	c          *checkState
+	res        result
+	start, end time.Time
+}
+
+// New builds the scheduler of cfg; nothing runs before Run.
+func New(cfg *conf.Config, opts Options) *Scheduler {
+	return newScheduler(cfg, opts, nil)
+}
+
+func newScheduler(cfg *conf.Config, opts Options, mk func(*conf.Checker, *conf.RealServer, *conf.Global) (prober, error)) *Scheduler {
+	if opts.Workers <= 0 {
+		opts.Workers = DefaultWorkers
+	}
+	if opts.Clock == nil {
+		opts.Clock = SystemClock{}
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	if opts.NotifyTimeout <= 0 {
+		opts.NotifyTimeout = 30 * time.Second
+	}
+	if mk == nil {
+		mk = newProber
+	}
+	s := &Scheduler{
+		opts:      opts,
+		clock:     opts.Clock,
+		log:       opts.Logger,
+		events:    make(chan Event, 64),
+		evSig:     make(chan struct{}, 1),
+		wake:      make(chan struct{}, 1),
+		results:   make(chan completion, opts.Workers),
+		servers:   map[rsKey]*rsState{},
+		randN:     rand.Int64N,
+		newProber: mk,
+	}
+	s.Apply(cfg)
+	return s
+}
+
+// Events delivers real server state changes. It is closed when Run returns.
+// Events are queued without bound and never dropped while Run runs.
+func (s *Scheduler) Events() <-chan Event { return s.events }
+
+// Run checks until ctx is done. It first emits the initial state of every real
+// server, then starts each checker after a random delay in [0, warmup]. It
+// returns nil once ctx is done and the running checks have stopped.
+func (s *Scheduler) Run(ctx context.Context) error {
+	if !s.started.CompareAndSwap(false, true) {
+		return errors.New("healthcheck: Run called twice")
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	fwdDone := make(chan struct{})
+	go func() {
+		defer close(fwdDone)
+		s.forward(ctx)
+	}()
+
+	s.mu.Lock()
+	s.start(ctx, s.clock.Now())
+	s.mu.Unlock()
+
+	for {
+		s.mu.Lock()
+		now := s.clock.Now()
+		if s.armed && !now.Before(s.armedAt) {
+			s.armed = false
+		}
+		s.popDue(now)
+		for s.inflight < s.opts.Workers {
+			c, ok := s.takeReady()
+			if !ok {
+				break
+			}
+			s.wg.Add(1)
+			go s.execute(ctx, c, c.cfg.Type, c.p, c.due, c.isRetry)
+		}
+		next, any := s.nextDue()
+		s.mu.Unlock()
+		if any {
+			s.arm(now, next)
+		}
+
+		select {
+		case <-ctx.Done():
+			s.mu.Lock()
+			s.running = false
+			s.mu.Unlock()
+			if s.timer != nil {
+				s.timer.Stop()
+			}
+			s.wg.Wait()
+			<-fwdDone
+			return nil
+		case <-s.wake:
+		case r := <-s.results:
+			s.mu.Lock()
+			s.complete(r)
+			for i := 0; i < s.opts.Workers; i++ { // drain what else has finished
+				select {
+				case r = <-s.results:
+					s.complete(r)
+					continue
+				default:
+				}
+				break
+			}
+			s.mu.Unlock()
+		}
+	}
+}
+
+// arm makes sure the run loop wakes up at next.
+func (s *Scheduler) arm(now, next time.Time) {
+	if s.armed && !next.Before(s.armedAt) {
+		return
+	}
+	if s.timer != nil {
+		s.timer.Stop()
+	}
+	s.armed, s.armedAt = true, next
+	s.timer = s.clock.AfterFunc(next.Sub(now), s.nudge)
+}
+
+func (s *Scheduler) nudge() {
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
+}
+
+// execute runs one attempt; it owns no state but the prober.
+func (s *Scheduler) execute(ctx context.Context, c *checkState, typ string, p prober, due time.Time, retry bool) {
+	defer s.wg.Done()
+	start := s.clock.Now()
+	res := p.probe(ctx)
+	end := s.clock.Now()
+	if s.opts.Observe != nil {
+		s.opts.Observe(Observation{VS: c.rs.key.vs, RS: c.rs.key.rs, Type: typ, Due: due,
+			Start: start, Duration: end.Sub(start), OK: res.ok, Retry: retry, Reason: res.reason})
+	}
+	// Never blocks: results has room for every running check.
+	s.results <- completion{c: c, res: res, start: start, end: end}
+}
+
+// start schedules every checker and emits the initial states. s.mu is held.
+func (s *Scheduler) start(ctx context.Context, now time.Time) {
+	s.running, s.ctx = true, ctx
+	for _, r := range s.order {
+		r.since = now
+		r.reason = initialReason(r)
+		for _, c := range r.checks {
+			s.schedule(c, now.Add(s.jitter(c.warmup)))
+		}
+		s.emit(r, now, r.reason)
+	}
+}
+
+func (s *Scheduler) jitter(max time.Duration) time.Duration {
+	if max <= 0 {
+		return 0
+	}
+	return time.Duration(s.randN(int64(max) + 1))
+}
+
+func (s *Scheduler) schedule(c *checkState, due time.Time) {
+	c.due = due
+	s.seq++
+	c.seq = s.seq
+	heap.Push(&s.heap, c)
+}
+
+// popDue moves the checkers due by now to the ready queue.
+func (s *Scheduler) popDue(now time.Time) {
+	limit := now.Add(batchSlack)
+	for len(s.heap) > 0 && !s.heap[0].due.After(limit) {
+		c := heap.Pop(&s.heap).(*checkState)
+		c.queued = true
+		s.ready = append(s.ready, c)
+	}
+}
+
+// takeReady hands out the next ready checker, marked running.
+func (s *Scheduler) takeReady() (*checkState, bool) {
+	for len(s.ready) > 0 {
+		c := s.ready[0]
+		s.ready[0] = nil
+		s.ready = s.ready[1:]
+		c.queued = false
+		if c.removed {
+			continue
+		}
+		c.running = true
+		s.inflight++
+		return c, true
+	}
+	s.ready = nil
+	return nil, false
+}
+
+func (s *Scheduler) nextDue() (time.Time, bool) {
+	if len(s.heap) == 0 {
+		return time.Time{}, false
+	}
+	return s.heap[0].due, true
+}
+
+// complete applies the outcome of an attempt. s.mu is held.
+func (s *Scheduler) complete(r completion) {
+	s.inflight--
+	c := r.c
+	c.running = false
+	if c.removed || !s.running {
+		return
+	}
+	c.checks++
+	c.lastStart, c.lastDur, c.lastOK, c.lastReason = r.start, r.end.Sub(r.start), r.res.ok, r.res.reason
+	wasUp := c.up
+	wasRetry := c.isRetry
+	retry, changed := c.record(r.res.ok)
+	if c.dynamic && r.res.ok && r.res.weight >= 0 {
+		c.weight = r.res.weight
+	}
+	switch {
+	case retry:
+		c.isRetry = true
+		s.schedule(c, r.end.Add(c.delayBeforeRetry))
+	case wasRetry:
+		c.isRetry = false
+		s.schedule(c, r.end.Add(c.interval))
+	default:
+		s.schedule(c, nextAfter(c.due, c.interval, r.end))
+	}
+
+	rs := c.rs
+	log := s.log.With("vs", rs.key.vs, "rs", rs.key.rs.String(), "checker", c.name)
+	if !r.res.ok && wasUp && c.cfg.LogAllFailures {
+		log.Info("health check failed", "reason", r.res.reason, "retry", c.retryIt, "of", c.retry)
+	}
+	var reason string
+	if changed {
+		c.transitions++
+		if c.up {
+			reason = c.name + " succeeded"
+			if r.res.reason != "" {
+				reason += ": " + r.res.reason
+			}
+		} else {
+			reason = c.name + " failed"
+			if c.retry > 0 && wasRetry {
+				reason += " after " + strconv.Itoa(c.retry) + " retries"
+			}
+			reason += ": " + r.res.reason
+		}
+	}
+	up, w := rs.allUp(), rs.dynWeight()
+	upChanged, wChanged := up != rs.up, w != rs.weight
+	switch {
+	case upChanged:
+		state := "DOWN"
+		if up {
+			state = "UP"
+		}
+		log.Warn("real server "+state, "reason", reason, "weight", w)
+	case changed:
+		log.Info("checker "+upDown(c.up)+", real server stays "+upDown(rs.up), "reason", reason)
+	case wChanged:
+		reason = c.name + " set weight " + strconv.Itoa(w)
+		log.Info("real server weight changed", "weight", w, "was", rs.weight)
+	}
+	if !upChanged && !wChanged {
+		return
+	}
+	rs.up, rs.weight = up, w
+	if upChanged {
+		rs.transitions++
+		rs.since = r.end
+		rs.reason = reason
+		s.notifyChange(rs, up)
+	}
+	s.emit(rs, r.end, reason)
+}
+
+func upDown(up bool) string {
+	if up {
+		return "up"
+	}
+	return "down"
+}
+
+// emit queues the event of rs's current state. s.mu is held.
+func (s *Scheduler) emit(rs *rsState, at time.Time, reason string) {
+	ev := Event{VS: rs.key.vs, RS: rs.key.rs, Up: rs.up, Weight: rs.weight, Reason: reason, At: at}
+	s.evMu.Lock()
+	s.evq = append(s.evq, ev)
+	s.evMu.Unlock()
+	select {
+	case s.evSig <- struct{}{}:
+	default:
+	}
+}
+
+// forward delivers queued events until ctx is done, then closes Events.
+func (s *Scheduler) forward(ctx context.Context) {
+	defer close(s.events)
+	for {
+		s.evMu.Lock()
+		q := s.evq
+		s.evq = nil
+		s.evMu.Unlock()
+		for _, ev := range q {
+			select {
+			case s.events <- ev:
+			case <-ctx.Done():
+				return
+			}
+		}
+		select {
+		case <-s.evSig:
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
+// checkHeap orders checkers by due time, then by when they were scheduled.
+type checkHeap []*checkState
+
+func (h checkHeap) Len() int { return len(h) }
+func (h checkHeap) Less(i, j int) bool {
+	if !h[i].due.Equal(h[j].due) {
+		return h[i].due.Before(h[j].due)
+	}
+	return h[i].seq < h[j].seq
+}
+func (h checkHeap) Swap(i, j int) {
+	h[i], h[j] = h[j], h[i]
+	h[i].idx = i
+	h[j].idx = j
+}
+func (h *checkHeap) Push(x any) {
+	c := x.(*checkState)
+	c.idx = len(*h)
+	*h = append(*h, c)
+}
+func (h *checkHeap) Pop() any {
+	old := *h
+	n := len(old)
+	c := old[n-1]
+	old[n-1] = nil
+	c.idx = -1
+	*h = old[:n-1]
+	return c
+}

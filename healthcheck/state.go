@@ -1,0 +1,184 @@
+package healthcheck
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/netip"
+	"time"
+
+	"github.com/lvsd/lvsd/conf"
+)
+
+// rsKey identifies a real server of a virtual server across reloads.
+type rsKey struct {
+	vs string // conf VirtualServer.Key()
+	rs netip.AddrPort
+}
+
+// rsState is a real server: up when every supported checker is up.
+type rsState struct {
+	key     rsKey
+	cfg     *conf.RealServer
+	checks  []*checkState
+	ignored []string // checker types lvsd does not run yet
+
+	up          bool
+	weight      int // -1: no misc_dynamic weight
+	transitions int
+	since       time.Time
+	reason      string
+
+	notifyUp, notifyDown notifyScript
+	notify               *notifyQueue // survives reloads: keeps scripts in order
+}
+
+// allUp reports whether every checker is up (true without checkers).
+func (r *rsState) allUp() bool {
+	for _, c := range r.checks {
+		if !c.up {
+			return false
+		}
+	}
+	return true
+}
+
+// dynWeight is the weight the misc_dynamic checkers set: keepalived adds each
+// one's (status - 2 - configured weight) to the configured weight, which with
+// one such checker is simply its status - 2. -1 when none has set one.
+func (r *rsState) dynWeight() int {
+	n, sum := 0, 0
+	for _, c := range r.checks {
+		if c.weight >= 0 {
+			n++
+			sum += c.weight - r.cfg.Weight
+		}
+	}
+	if n == 0 {
+		return -1
+	}
+	return max(r.cfg.Weight+sum, 0)
+}
+
+// checkState is one checker of a real server and its retry state.
+type checkState struct {
+	rs   *rsState
+	fp   string // configuration fingerprint: same fp, same checker across reloads
+	cfg  *conf.Checker
+	name string // "TCP_CHECK 192.0.2.1:80"
+	p    prober
+
+	interval, delayBeforeRetry, warmup time.Duration
+	retry                              int
+	dynamic                            bool
+
+	// keepalived's checker state: is_up, has_run, retry_it.
+	up      bool
+	hasRun  bool
+	retryIt int
+	weight  int // last misc_dynamic weight, -1: none
+
+	// scheduling
+	due     time.Time
+	isRetry bool // the next attempt is a retry
+	seq     uint64
+	idx     int // index in the heap, -1 when not there
+	queued  bool
+	running bool
+	removed bool
+
+	// status
+	lastStart   time.Time
+	lastDur     time.Duration
+	lastOK      bool
+	lastReason  string
+	failures    int // failed attempts in a row
+	transitions int
+	checks      uint64
+}
+
+// record applies the outcome of an attempt to the checker, as keepalived's
+// checkers do: a success brings it up at once; a failure of an up checker is
+// retried retry times, each after delay_before_retry, before it goes down; a
+// down checker is not retried. It reports whether to retry and whether the
+// checker changed state.
+func (c *checkState) record(ok bool) (retry, changed bool) {
+	if ok {
+		c.failures = 0
+		c.retryIt = 0
+		changed = !c.up
+		c.up, c.hasRun = true, true
+		return false, changed
+	}
+	c.failures++
+	if (c.up || !c.hasRun) && c.retryIt >= c.retry {
+		c.retryIt = 0
+		changed = c.up
+		c.up, c.hasRun = false, true
+		return false, changed
+	}
+	c.hasRun = true
+	if c.up {
+		c.retryIt++
+		return true, false
+	}
+	return false, false
+}
+
+// nextAfter is the first due+k*period (k >= 1) after now: a check that overran
+// its period skips the periods it missed instead of running twice.
+func nextAfter(due time.Time, period time.Duration, now time.Time) time.Time {
+	n := due.Add(period)
+	if n.After(now) {
+		return n
+	}
+	k := now.Sub(due)/period + 1
+	return due.Add(k * period)
+}
+
+// alpha tells whether a checker starts down: its own alpha, else the real
+// server's (which conf inherits from the virtual server).
+func alpha(c *conf.Checker, rs *conf.RealServer) bool {
+	if c.Alpha != nil {
+		return *c.Alpha
+	}
+	return rs.Alpha
+}
+
+// fingerprint identifies a checker's configuration, positions aside.
+func fingerprint(c *conf.Checker, rs *conf.RealServer, g *conf.Global) string {
+	cc := *c
+	cc.Pos = conf.Pos{}
+	var urls []conf.URL
+	for _, u := range c.URLs {
+		u.Pos = conf.Pos{}
+		urls = append(urls, u)
+	}
+	cc.URLs = urls
+	if c.MiscPath != nil {
+		mp := *c.MiscPath
+		mp.Pos = conf.Pos{}
+		cc.MiscPath = &mp
+	}
+	b, _ := json.Marshal(struct {
+		C           conf.Checker
+		Alpha       bool
+		RSAddr      netip.Addr
+		User, Group string
+	}{cc, alpha(c, rs), rs.Addr, g.ScriptUser, g.ScriptGroup})
+	return string(b)
+}
+
+// checkerName names a checker in logs and reasons.
+func checkerName(c *conf.Checker, rs *conf.RealServer) string {
+	if c.Type == conf.CheckMisc {
+		if c.MiscPath != nil && len(c.MiscPath.Args) > 0 {
+			return c.Type + " " + c.MiscPath.Args[0]
+		}
+		return c.Type
+	}
+	ip := c.ConnectIP
+	if !ip.IsValid() {
+		ip = rs.Addr
+	}
+	return fmt.Sprintf("%s %s", c.Type, netip.AddrPortFrom(ip, uint16(c.ConnectPort)))
+}
