@@ -208,4 +208,6 @@ func eventsString(evs []Event) string {
 	return b.String()
 }
 
-func itoa(n int) string { return strings.TrimSpace(strings.Replace(time.Duration(n).String(), "ns", "", 1)) }
+func itoa(n int) string {
+	return strings.TrimSpace(strings.Replace(time.Duration(n).String(), "ns", "", 1))
+}
