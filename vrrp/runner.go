@@ -42,8 +42,11 @@ type InstanceConfig struct {
 	Machine   MachineConfig // Machine.PrimaryIP is the advert source address
 	Interface string
 	VIPs      []VIP
-	AuthType  AuthType // v2 only
-	AuthPass  string
+	// ExcludedVIPs (virtual_ipaddress_excluded) are added and removed with
+	// the VIPs but not carried in adverts.
+	ExcludedVIPs []VIP
+	AuthType     AuthType // v2 only
+	AuthPass     string
 	// Group is the multicast destination (default 224.0.0.18).
 	Group netip.Addr
 	// UnicastPeers switches to unicast: adverts go to each peer.
@@ -120,7 +123,8 @@ type member struct {
 	m       *Machine
 	exp     Expect
 	tracker *Tracker
-	vips    []netip.Addr
+	vips    []netip.Addr // advertised
+	all     []VIP        // VIPs and excluded VIPs
 	dsts    []netip.Addr
 	timers  [numTimers]Timer
 	gen     [numTimers]uint64
@@ -197,6 +201,12 @@ func NewRunner(name string, members []Member, opts RunnerOptions) (*Runner, erro
 			}
 			mm.vips = append(mm.vips, v.Addr.Addr())
 		}
+		for _, v := range c.ExcludedVIPs {
+			if !v.Addr.Addr().Is4() {
+				return nil, fmt.Errorf("vrrp: instance %s: VIP %v is not IPv4", c.Machine.Name, v.Addr)
+			}
+		}
+		mm.all = append(append([]VIP(nil), c.VIPs...), c.ExcludedVIPs...)
 		if len(mm.vips) > MaxAddrs {
 			return nil, fmt.Errorf("vrrp: instance %s: more than %d VIPs", c.Machine.Name, MaxAddrs)
 		}
@@ -345,7 +355,7 @@ func (r *Runner) handle(e runnerEvent) {
 			if !mm.vipsSet || mm.m.State() != StateMaster {
 				continue
 			}
-			for _, v := range mm.cfg.VIPs {
+			for _, v := range mm.all {
 				if v.Addr.Addr() == e.addrDeleted.Addr() {
 					if err := mm.dev.Addrs.AddAddr(v); err != nil {
 						mm.stats.AddrErrors.Add(1)
@@ -426,7 +436,7 @@ func (r *Runner) do(i int, a Action) {
 	case SendAdvert:
 		r.sendAdvert(mm, a.Priority)
 	case AddVIPs:
-		for _, v := range mm.cfg.VIPs {
+		for _, v := range mm.all {
 			if err := mm.dev.Addrs.AddAddr(v); err != nil {
 				mm.stats.AddrErrors.Add(1)
 				r.log.Error("vrrp: adding VIP", "instance", name, "vip", v.Addr, "err", err)
@@ -434,7 +444,7 @@ func (r *Runner) do(i int, a Action) {
 		}
 		mm.vipsSet = true
 	case RemoveVIPs:
-		for _, v := range mm.cfg.VIPs {
+		for _, v := range mm.all {
 			if err := mm.dev.Addrs.DelAddr(v); err != nil {
 				mm.stats.AddrErrors.Add(1)
 				r.log.Error("vrrp: removing VIP", "instance", name, "vip", v.Addr, "err", err)
@@ -446,7 +456,8 @@ func (r *Runner) do(i int, a Action) {
 			return
 		}
 		for range a.Count {
-			for _, ip := range mm.vips {
+			for _, v := range mm.all {
+				ip := v.Addr.Addr()
 				if err := mm.dev.GARP.SendGARP(ip); err != nil {
 					r.log.Warn("vrrp: gratuitous ARP", "instance", name, "vip", ip, "err", err)
 					continue

@@ -1,0 +1,244 @@
+package vrrp
+
+import (
+	"fmt"
+	"net/netip"
+	"strings"
+
+	"github.com/lvsd/lvsd/conf"
+)
+
+// RunnerSpec is one unit the Engine runs: a sync group, or a standalone
+// instance (Group false, one instance).
+type RunnerSpec struct {
+	Name      string
+	Group     bool
+	Instances []InstanceConfig
+	// Interfaces lists, per instance, the interfaces whose link state is
+	// reported with Runner.SetInterface (the instance's own interface,
+	// unless dont_track_primary).
+	OwnInterface []string
+}
+
+// Track names used for tracked objects: TrackInterfaceName(ifname) and
+// TrackScriptName(script); the Engine reports their status with SetTrack.
+func TrackInterfaceName(ifname string) string { return "interface:" + ifname }
+
+// TrackScriptName is the track name of a vrrp_script.
+func TrackScriptName(script string) string { return "script:" + script }
+
+var scopes = map[string]uint8{"": 0, "global": 0, "site": 200, "link": 253, "host": 254, "nowhere": 255}
+
+func convVIP(v conf.VIP) (VIP, error) {
+	if !v.Prefix.Addr().Is4() {
+		return VIP{}, fmt.Errorf("%s: VIP %v: only IPv4 is supported", v.Pos, v.Prefix)
+	}
+	sc, ok := scopes[strings.ToLower(v.Scope)]
+	if !ok {
+		return VIP{}, fmt.Errorf("%s: VIP %v: unknown scope %q", v.Pos, v.Prefix, v.Scope)
+	}
+	return VIP{Addr: v.Prefix, Dev: v.Dev, Brd: v.Brd, Scope: sc, Label: v.Label}, nil
+}
+
+// FromConfig turns a parsed configuration into runner specs. Warnings
+// name the configured features that are accepted but not implemented.
+func FromConfig(c *conf.Config) ([]RunnerSpec, []string, error) {
+	var warns []string
+	warn := func(format string, a ...any) { warns = append(warns, fmt.Sprintf(format, a...)) }
+	scripts := map[string]*conf.VRRPScript{}
+	for _, s := range c.Scripts {
+		scripts[s.Name] = s
+	}
+	g := c.Global
+	inGroup := map[string]*conf.SyncGroup{}
+	for _, sg := range c.SyncGroups {
+		for _, name := range sg.Group {
+			inGroup[name] = sg
+		}
+	}
+	tracks := func(owner string, tis []conf.TrackInterface, tss []conf.TrackScript, zeroWeights bool) ([]Track, error) {
+		var out []Track
+		for _, ti := range tis {
+			w := ti.Weight
+			if zeroWeights {
+				w = 0
+			}
+			out = append(out, Track{Name: TrackInterfaceName(ti.Name), Weight: w, Reverse: ti.Reverse, InitUp: true})
+		}
+		for _, ts := range tss {
+			s, ok := scripts[ts.Name]
+			if !ok {
+				return nil, fmt.Errorf("%s: %s: track_script %q: no such vrrp_script", ts.Pos, owner, ts.Name)
+			}
+			w := s.Weight
+			if ts.Weight != nil {
+				w = *ts.Weight
+			}
+			if zeroWeights {
+				w = 0
+			}
+			out = append(out, Track{Name: TrackScriptName(ts.Name), Weight: w, Reverse: ts.Reverse || s.Reverse, InitUp: !s.InitFail})
+		}
+		return out, nil
+	}
+
+	byName := map[string]InstanceConfig{}
+	own := map[string]string{}
+	for _, in := range c.Instances {
+		if in.VRID < 1 || in.VRID > 255 {
+			return nil, nil, fmt.Errorf("%s: %s: virtual_router_id %d out of 1..255", in.Pos, in.Name, in.VRID)
+		}
+		if in.Priority < 1 || in.Priority > 255 {
+			return nil, nil, fmt.Errorf("%s: %s: priority %d out of 1..255", in.Pos, in.Name, in.Priority)
+		}
+		mc := MachineConfig{
+			Name: in.Name, VRID: uint8(in.VRID), Version: uint8(in.Version), Priority: uint8(in.Priority),
+			AdvertInterval: in.AdvertInt, Nopreempt: in.NoPreempt, PreemptDelay: in.PreemptDelay,
+			GARPMasterDelay: in.GARP.MasterDelay, GARPMasterRepeat: in.GARP.MasterRepeat,
+			GARPMasterRefresh: in.GARP.MasterRefresh, GARPMasterRefreshRepeat: in.GARP.MasterRefreshRepeat,
+			GARPLowerPrioRepeat: in.GARP.LowerPrioRepeat, GARPLowerPrioDelay: in.GARP.LowerPrioDelay,
+			LowerPrioNoAdvert:    in.LowerPrioNoAdvert || g.VRRPLowerPrioNoAdvert,
+			HigherPrioSendAdvert: in.HigherPrioSendAdvert || g.VRRPHigherPrioSendAdvert,
+		}
+		switch strings.ToUpper(in.State) {
+		case "":
+		case "MASTER":
+			mc.InitialState = StateMaster
+		case "BACKUP":
+			mc.InitialState = StateBackup
+		default:
+			return nil, nil, fmt.Errorf("%s: %s: state %q", in.Pos, in.Name, in.State)
+		}
+		switch {
+		case in.UnicastSrcIP.IsValid():
+			mc.PrimaryIP = in.UnicastSrcIP
+		case in.McastSrcIP.IsValid():
+			mc.PrimaryIP = in.McastSrcIP
+		}
+		ic := InstanceConfig{Machine: mc, Interface: in.Interface, Group: in.McastDstIP}
+		if !ic.Group.IsValid() {
+			ic.Group = g.VRRPMcastGroup4
+		}
+		switch strings.ToUpper(in.Auth.Type) {
+		case "":
+		case "PASS":
+			ic.AuthType, ic.AuthPass = AuthPass, in.Auth.Pass
+		default:
+			return nil, nil, fmt.Errorf("%s: %s: auth_type %s is not supported", in.Auth.Pos, in.Name, in.Auth.Type)
+		}
+		if ic.Machine.Version == 3 && ic.AuthType != AuthNone {
+			warn("%s: %s: VRRPv3 has no authentication; ignored (as keepalived)", in.Pos, in.Name)
+			ic.AuthType, ic.AuthPass = AuthNone, ""
+		}
+		for _, v := range in.VIPs {
+			vv, err := convVIP(v)
+			if err != nil {
+				return nil, nil, fmt.Errorf("%s: %w", in.Name, err)
+			}
+			ic.VIPs = append(ic.VIPs, vv)
+		}
+		for _, v := range in.ExcludedVIPs {
+			vv, err := convVIP(v)
+			if err != nil {
+				return nil, nil, fmt.Errorf("%s: %w", in.Name, err)
+			}
+			ic.ExcludedVIPs = append(ic.ExcludedVIPs, vv)
+		}
+		if len(ic.VIPs) > MaxAddrs {
+			// keepalived moves the excess to the excluded list.
+			warn("%s: %s: more than %d VIPs; the excess is not advertised", in.Pos, in.Name, MaxAddrs)
+			ic.ExcludedVIPs = append(ic.ExcludedVIPs, ic.VIPs[MaxAddrs:]...)
+			ic.VIPs = ic.VIPs[:MaxAddrs]
+		}
+		for _, p := range in.UnicastPeers {
+			if !p.Addr.Is4() {
+				return nil, nil, fmt.Errorf("%s: %s: unicast_peer %v: only IPv4 is supported", p.Pos, in.Name, p.Addr)
+			}
+			ic.UnicastPeers = append(ic.UnicastPeers, p.Addr)
+			if p.MinTTL != 0 || p.MaxTTL != 0 {
+				ic.CheckUnicastSrc = true
+				warn("%s: %s: unicast_peer min_ttl/max_ttl not implemented (source check only)", p.Pos, in.Name)
+			}
+		}
+		ic.CheckUnicastSrc = ic.CheckUnicastSrc || g.VRRPCheckUnicastSrc
+		_, grouped := inGroup[in.Name]
+		tr, err := tracks(in.Name, in.TrackInterface, in.TrackScript, grouped)
+		if err != nil {
+			return nil, nil, err
+		}
+		ic.Tracks = tr
+		for what, set := range map[string]bool{
+			"use_vmac": in.UseVMAC, "virtual_routes": len(in.Routes) > 0, "virtual_rules": len(in.Rules) > 0,
+			"no_accept": !in.Accept, "strict_mode": in.Strict || g.VRRPStrict, "promote_secondaries": in.PromoteSecondaries,
+		} {
+			if set {
+				warn("%s: %s: %s is not implemented; ignored", in.Pos, in.Name, what)
+			}
+		}
+		if !in.DontTrackPrimary {
+			own[in.Name] = in.Interface
+		}
+		if _, dup := byName[in.Name]; dup {
+			return nil, nil, fmt.Errorf("%s: vrrp_instance %s defined twice", in.Pos, in.Name)
+		}
+		byName[in.Name] = ic
+	}
+
+	var specs []RunnerSpec
+	done := map[string]bool{}
+	for _, sg := range c.SyncGroups {
+		if len(sg.Group) < 2 {
+			warn("%s: sync group %s has fewer than two instances; ignored", sg.Pos, sg.Name)
+			continue
+		}
+		gt, err := tracks(sg.Name, sg.TrackInterface, sg.TrackScript, false)
+		if err != nil {
+			return nil, nil, err
+		}
+		spec := RunnerSpec{Name: sg.Name, Group: true}
+		for _, name := range sg.Group {
+			ic, ok := byName[name]
+			if !ok {
+				return nil, nil, fmt.Errorf("%s: sync group %s: no vrrp_instance %s", sg.Pos, sg.Name, name)
+			}
+			if done[name] {
+				return nil, nil, fmt.Errorf("%s: vrrp_instance %s is in two sync groups", sg.Pos, name)
+			}
+			done[name] = true
+			ic.Tracks = append(ic.Tracks, gt...)
+			spec.Instances = append(spec.Instances, ic)
+			spec.OwnInterface = append(spec.OwnInterface, own[name])
+		}
+		specs = append(specs, spec)
+	}
+	for _, in := range c.Instances {
+		if done[in.Name] {
+			continue
+		}
+		specs = append(specs, RunnerSpec{Name: in.Name, Instances: []InstanceConfig{byName[in.Name]}, OwnInterface: []string{own[in.Name]}})
+	}
+	// Validate what the runner would reject, early and with names.
+	seen := map[string]string{}
+	for _, s := range specs {
+		for _, ic := range s.Instances {
+			c := ic.Machine
+			if err := c.Normalize(); err != nil {
+				return nil, nil, fmt.Errorf("%s: %w", c.Name, err)
+			}
+			key := fmt.Sprintf("%s/%d/%v", ic.Interface, c.VRID, len(ic.UnicastPeers) > 0)
+			if other, dup := seen[key]; dup {
+				return nil, nil, fmt.Errorf("%s and %s: VRID %d used twice on %s", other, c.Name, c.VRID, ic.Interface)
+			}
+			seen[key] = c.Name
+		}
+	}
+	return specs, warns, nil
+}
+
+// defaultGroup returns the multicast group of an instance.
+func (ic *InstanceConfig) defaultGroup() netip.Addr {
+	if ic.Group.IsValid() {
+		return ic.Group
+	}
+	return MulticastGroup
+}
