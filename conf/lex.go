@@ -8,6 +8,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"unsafe"
 )
 
 // Token is one word of a configuration line.
@@ -97,7 +98,12 @@ func (lx *lexer) readFile(path string, from Pos, main bool) {
 	}
 	lx.stack = append(lx.stack, abs)
 	lx.files = append(lx.files, path)
-	lx.lexText(string(data), path)
+	if len(data) == 0 {
+		lx.stack = lx.stack[:len(lx.stack)-1]
+		return
+	}
+	// The buffer is never written again: tokens can share it instead of a copy.
+	lx.lexText(unsafe.String(&data[0], len(data)), path)
 	lx.stack = lx.stack[:len(lx.stack)-1]
 }
 

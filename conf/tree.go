@@ -94,6 +94,7 @@ type treeBuilder struct {
 	stack []*Node
 	diags *diagList
 	slab  []Node
+	toks  []Token // arguments are carved from here: one allocation per 4096
 }
 
 func newTreeBuilder(d *diagList) *treeBuilder {
@@ -120,8 +121,13 @@ func (tb *treeBuilder) flush(cur []Token, pos Pos) *Node {
 	}
 	n := tb.newNode()
 	n.Key = cur[0].Text
-	if len(cur) > 1 {
-		n.Args = append([]Token(nil), cur[1:]...)
+	if args := cur[1:]; len(args) > 0 {
+		if len(tb.toks) < len(args) {
+			tb.toks = make([]Token, max(4096, len(args)))
+		}
+		n.Args = tb.toks[:len(args):len(args)]
+		copy(n.Args, args)
+		tb.toks = tb.toks[len(args):]
 	}
 	n.Pos = pos
 	p := tb.top()

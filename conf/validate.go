@@ -272,6 +272,7 @@ func (v *validator) virtualServers() {
 		proto string
 	}
 	seen := map[vsKey]*VirtualServer{}
+	rsSeen := map[netip.AddrPort]bool{}
 	out := v.c.VirtualServers[:0]
 	for _, vs := range v.c.VirtualServers {
 		proto := vs.Protocol
@@ -313,7 +314,7 @@ func (v *validator) virtualServers() {
 			v.warnf(vs.Pos, "hysteresis", "virtual server %s: hysteresis %d >= quorum %d - setting to %d", vs, vs.Hysteresis, vs.Quorum, vs.Quorum-1)
 			vs.Hysteresis = vs.Quorum - 1
 		}
-		rsSeen := map[netip.AddrPort]bool{}
+		clear(rsSeen)
 		rsOut := vs.RealServers[:0]
 		for _, rs := range vs.RealServers {
 			ap := netip.AddrPortFrom(rs.Addr, uint16(rs.Port))
