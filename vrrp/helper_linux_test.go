@@ -13,6 +13,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/lvsd/lvsd/conf"
 )
 
 // The netns tests run the engine in helper processes: the test binary
@@ -35,6 +37,9 @@ type helperConfig struct {
 	LifetimeMS    int
 	UnicastPeers  []string
 	InitialMaster bool
+	// ConfText, when set, runs an Engine from this keepalived-syntax
+	// configuration instead of a single hand-built instance.
+	ConfText string
 }
 
 // helperLine is one line of the helper's stdout.
@@ -70,6 +75,9 @@ func helperMain(cfgJSON string) int {
 	var hc helperConfig
 	if err := json.Unmarshal([]byte(cfgJSON), &hc); err != nil {
 		return fail(err)
+	}
+	if hc.ConfText != "" {
+		return helperEngine(hc, emit, fail)
 	}
 	src, err := PrimaryIPv4(hc.Interface)
 	if err != nil {
@@ -180,4 +188,32 @@ func fmtStderr(name string, r io.Reader) {
 	if len(b) > 0 {
 		fmt.Fprintf(os.Stderr, "--- %s stderr:\n%s", name, b)
 	}
+}
+
+func helperEngine(hc helperConfig, emit func(helperLine), fail func(error) int) int {
+	c, diags := conf.Parse("helper.conf", hc.ConfText, conf.Options{})
+	if conf.MaxLevel(diags) >= conf.Error {
+		return fail(fmt.Errorf("config: %v", diags))
+	}
+	e, _, err := NewEngine(c, EngineOptions{
+		Logger: slog.New(slog.NewTextHandler(os.Stderr, nil)),
+		Notify: func(n Notification) {
+			if n.Instance != "" {
+				emit(helperLine{Event: "transition", From: n.From.String(), To: n.To.String(), Priority: n.Priority})
+			}
+		},
+	})
+	if err != nil {
+		return fail(err)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	ctx, cancel := context.WithTimeout(ctx, 120*time.Second)
+	defer cancel()
+	emit(helperLine{Event: "ready"})
+	if err := e.Run(ctx); err != nil {
+		return fail(err)
+	}
+	emit(helperLine{Event: "stats"})
+	return 0
 }

@@ -1,0 +1,123 @@
+package vrrp
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+func keepalivedConf(prio int) string {
+	return fmt.Sprintf(`vrrp_instance VI_1 {
+  state BACKUP
+  interface eth0
+  virtual_router_id 61
+  priority %d
+  advert_int 1
+  garp_master_delay 1
+  authentication {
+    auth_type PASS
+    auth_pass s3cret
+  }
+  virtual_ipaddress {
+    192.0.2.200/24
+  }
+}
+`, prio)
+}
+
+type lockedBuf struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuf) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuf) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// startKeepalived runs keepalived (VRRP only, foreground, console log) in ns.
+func startKeepalived(t *testing.T, ns string, prio int) (*lockedBuf, func(syscall.Signal), chan struct{}) {
+	t.Helper()
+	bin, err := exec.LookPath("keepalived")
+	if err != nil {
+		t.Fatal("LVSD_INTEGRATION is set but keepalived is not installed")
+	}
+	dir := t.TempDir()
+	cf := filepath.Join(dir, "k.conf")
+	if err := os.WriteFile(cf, []byte(keepalivedConf(prio)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command("ip", "netns", "exec", ns, bin, "-n", "-l", "-D", "-P", "-f", cf,
+		"-p", filepath.Join(dir, "k.pid"), "-r", filepath.Join(dir, "v.pid"))
+	out := &lockedBuf{}
+	cmd.Stdout, cmd.Stderr = out, out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(done) }()
+	kill := func(sig syscall.Signal) { _ = cmd.Process.Signal(sig) }
+	t.Cleanup(func() {
+		kill(syscall.SIGKILL)
+		<-done
+		if t.Failed() {
+			fmt.Fprintf(os.Stderr, "--- keepalived output:\n%s", out.String())
+		}
+	})
+	return out, kill, done
+}
+
+// Our Engine, configured from keepalived syntax, against the real
+// keepalived on the wire (VRRPv2 with PASS authentication).
+func TestNetnsInteropKeepalived(t *testing.T) {
+	requireIntegration(t)
+	n := newTestNet(t)
+	const vip = "192.0.2.200"
+
+	// Phase 1: keepalived (200) is master; our engine (100) stays BACKUP,
+	// which needs it to accept keepalived's adverts.
+	kout, kkill, kdone := startKeepalived(t, n.b, 200)
+	waitFor(t, 8*time.Second, "keepalived MASTER", func() bool { return strings.Contains(kout.String(), "Entering MASTER STATE") })
+	ours := startHelper(t, n.a, "ours", helperConfig{ConfText: keepalivedConf(100)})
+	ours.await(t, 2*time.Second, isTo("BACKUP"))
+	ours.expectNone(t, 5*time.Second, isTo("MASTER"))
+	if strings.Contains(n.addrs(t, n.a), vip) {
+		t.Fatal("VIP on our backup")
+	}
+
+	// keepalived stops gracefully (priority 0): we take over quickly.
+	kkill(syscall.SIGTERM)
+	start := time.Now()
+	ours.await(t, 3*time.Second, isTo("MASTER"))
+	if d := time.Since(start); d > time.Second {
+		t.Fatalf("takeover after keepalived's priority 0 took %v", d)
+	}
+	<-kdone
+	waitFor(t, 2*time.Second, "VIP on our master", func() bool { return strings.Contains(n.addrs(t, n.a), vip) })
+
+	// Phase 2: keepalived (50) starts while we are master: it must accept
+	// our adverts and stay BACKUP.
+	kout2, _, _ := startKeepalived(t, n.b, 50)
+	waitFor(t, 3*time.Second, "keepalived BACKUP", func() bool { return strings.Contains(kout2.String(), "Entering BACKUP STATE") })
+	time.Sleep(5 * time.Second)
+	if s := kout2.String(); strings.Contains(s, "Entering MASTER STATE") || strings.Contains(s, "invalid") || strings.Contains(s, "mismatch") {
+		t.Fatalf("keepalived did not accept our adverts:\n%s", s)
+	}
+	if strings.Contains(n.addrs(t, n.b), vip) {
+		t.Fatal("VIP on keepalived's backup")
+	}
+}
