@@ -1,0 +1,48 @@
+# lvsd — see README.md. `make lab` shows lvsd at work; `make test` runs every test.
+SHELL := /bin/bash
+export PATH := $(PATH):/usr/local/go/bin
+GO ?= go
+FUZZTIME ?= 30s
+# Root runs the real-kernel tiers too (network namespaces, the qemu lab).
+LVSD_INTEGRATION ?= $(shell [ "$$(id -u)" = 0 ] && echo 1)
+export LVSD_INTEGRATION
+
+.PHONY: all deps build test unit fuzz bench lab clean
+
+all: build
+
+deps:
+	@./scripts/deps.sh
+
+build:
+	CGO_ENABLED=0 $(GO) build -o bin/lvsd .
+
+# Every test: formatting, vet, unit + netns + VM tiers, then bounded fuzzing.
+test: deps
+	@unformatted=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	  if [ -n "$$unformatted" ]; then echo "gofmt needed:"; echo "$$unformatted"; exit 1; fi
+	$(GO) vet ./...
+	$(GO) test -timeout 40m -count=1 ./...
+	$(MAKE) --no-print-directory fuzz
+
+unit:
+	LVSD_INTEGRATION= $(GO) test -count=1 ./...
+
+# Each fuzz target runs for FUZZTIME (go test -fuzz takes one target at a time).
+fuzz:
+	@set -e; for t in conf:FuzzLex conf:FuzzParse vrrp:FuzzDecode; do \
+	  pkg=$${t%%:*}; fn=$${t##*:}; \
+	  if grep -qs "func $$fn(" $$pkg/*_test.go; then \
+	    echo "fuzz $$pkg $$fn for $(FUZZTIME)"; \
+	    $(GO) test ./$$pkg -run '^$$' -fuzz "^$$fn\$$" -fuzztime $(FUZZTIME) 2>&1 | tail -n 3; \
+	  fi; \
+	done
+
+bench: deps
+	./scripts/bench.sh
+
+lab: deps
+	$(GO) run ./integration/cmd/lab
+
+clean:
+	rm -rf bin

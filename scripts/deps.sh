@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Installs what lvsd's tests, lab and benchmarks need, only when something is
+# missing: Debian packages (as root) and Go modules. Idempotent and quiet.
+set -euo pipefail
+need=()
+have() { command -v "$1" >/dev/null 2>&1; }
+have ip               || need+=(iproute2)
+have keepalived       || need+=(keepalived)
+have ipvsadm          || need+=(ipvsadm)
+have tcpdump          || need+=(tcpdump)
+have qemu-system-x86_64 || need+=(qemu-system-x86)
+[ -x /bin/busybox ] || [ -x /usr/bin/busybox ] || need+=(busybox-static)
+have cpio             || need+=(cpio)
+have depmod           || need+=(kmod)
+have hyperfine        || need+=(hyperfine)
+have python3          || need+=(python3)
+have setpriv          || need+=(util-linux)
+if [ ${#need[@]} -gt 0 ]; then
+  if [ "$(id -u)" -eq 0 ] && have apt-get; then
+    echo "deps: installing ${need[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+  else
+    echo "deps: missing ${need[*]} (run as root on Debian to install them)" >&2
+  fi
+fi
+if have go; then
+  go mod download
+else
+  echo "deps: Go is not installed (https://go.dev/dl; or Debian's golang package)" >&2
+  exit 1
+fi
