@@ -178,6 +178,14 @@ func serve(o *options, log *slog.Logger) int {
 	defer signal.Stop(sigs)
 
 	log.Info("configuration loaded", "instances", len(cfg.Instances), "virtual_servers", len(cfg.VirtualServers))
+	d := &daemon{o: o, log: log}
+	if err := d.start(ctx, cfg); err != nil {
+		log.Error("cannot start", "err", err)
+		cancel()
+		d.wait()
+		return exitConfig
+	}
+	defer d.wait()
 	for {
 		select {
 		case s := <-sigs:
@@ -190,14 +198,17 @@ func serve(o *options, log *slog.Logger) int {
 					continue
 				}
 				cfg = next
+				d.reload(cfg)
 				log.Info("configuration reloaded", "instances", len(cfg.Instances), "virtual_servers", len(cfg.VirtualServers))
 			default:
 				log.Info("stopping", "signal", s.String())
 				cancel()
 				return exitOK
 			}
-		case <-ctx.Done():
-			return exitOK
+		case err := <-d.errs:
+			log.Error("stopping: a subsystem failed", "err", err)
+			cancel()
+			return exitProgramError
 		}
 	}
 }

@@ -11,9 +11,21 @@ echo "## Configuration parse: 10,000 virtual servers x 10 real servers with TCP_
 echo
 echo "$(date -u +%F), $(nproc) cores, $(keepalived --version 2>&1 | head -1)"
 echo
-hyperfine --warmup 1 --runs 7 -N -i --export-markdown "$tmp/parse.md" \
+echo "Load average at start: $(cut -d' ' -f1-3 /proc/loadavg) (wall times stretch under load; user+system CPU does not)."
+echo
+hyperfine --warmup 1 --runs 7 -N -i --export-markdown "$tmp/parse.md" --export-json "$tmp/parse.json" \
   "$tmp/lvsd -t -f $tmp/big.conf" "keepalived -t -f $tmp/big.conf" >/dev/null
 sed "s#$tmp/##g" "$tmp/parse.md"
+echo
+python3 - "$tmp/parse.json" "$tmp/" <<'PY'
+import json, sys
+r = json.load(open(sys.argv[1]))["results"]
+print("| Command | mean user+system CPU [ms] | max RSS [MB] |")
+print("|:---|---:|---:|")
+for x in r:
+    rss = max(x.get("memory_usage_byte") or [0]) / 1e6
+    print(f"| `{x['command'].replace(sys.argv[2], '')}` | {1000*(x['user']+x['system']):.0f} | {rss:.0f} |")
+PY
 echo
 echo '`conf.Load` alone (go test -bench):'
 echo

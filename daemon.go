@@ -1,0 +1,122 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"sync"
+
+	"github.com/lvsd/lvsd/conf"
+	"github.com/lvsd/lvsd/healthcheck"
+	"github.com/lvsd/lvsd/ipvs"
+	"github.com/lvsd/lvsd/vrrp"
+)
+
+// daemon wires the subsystems together. It owns no shared state of its own:
+// each subsystem's goroutine owns its state; the daemon only forwards events
+// (health → IPVS, VRRP transitions → the IPVS sync daemon's role).
+type daemon struct {
+	o   *options
+	log *slog.Logger
+
+	vrrp *vrrp.Engine
+	hc   *healthcheck.Scheduler
+	rec  *ipvs.Reconciler
+
+	wg   sync.WaitGroup
+	errs chan error
+}
+
+func (d *daemon) runVRRP() bool  { return !d.o.checkOnly || d.o.vrrpOnly }
+func (d *daemon) runCheck() bool { return !d.o.vrrpOnly || d.o.checkOnly }
+
+// start builds and starts the subsystems the command line asks for.
+func (d *daemon) start(ctx context.Context, cfg *conf.Config) error {
+	d.errs = make(chan error, 4)
+	if d.runCheck() && len(cfg.VirtualServers) > 0 {
+		k, err := ipvs.NewKernel()
+		if err != nil {
+			// keepalived's checker process stops here too; VRRP goes on.
+			d.log.Error("IPVS is not available: virtual servers are not programmed and not checked", "err", err)
+		} else {
+			d.rec = ipvs.New(cfg, k, ipvs.Options{Logger: d.log.With("subsystem", "ipvs"), DontRelease: d.o.dontReleaseIPVS})
+			d.hc = healthcheck.New(cfg, healthcheck.Options{Logger: d.log.With("subsystem", "check")})
+			d.goRun(ctx, "ipvs", d.rec.Run)
+			d.goRun(ctx, "check", d.hc.Run)
+			d.wg.Add(1)
+			go func() {
+				defer d.wg.Done()
+				d.forwardHealth(ctx)
+			}()
+		}
+	}
+	if d.runVRRP() && len(cfg.Instances) > 0 {
+		syncInst := ""
+		if s := cfg.Global.LVSSyncDaemon; s != nil {
+			syncInst = s.Instance
+		}
+		eng, warnings, err := vrrp.NewEngine(cfg, vrrp.EngineOptions{
+			Logger: d.log.With("subsystem", "vrrp"),
+			Notify: func(n vrrp.Notification) {
+				if n.Instance != "" && n.Instance == syncInst && d.rec != nil {
+					d.rec.SetSyncDaemonRole(n.To == vrrp.StateMaster)
+				}
+			},
+		})
+		for _, w := range warnings {
+			d.log.Warn(w, "subsystem", "vrrp")
+		}
+		if err != nil {
+			return err
+		}
+		d.vrrp = eng
+		d.goRun(ctx, "vrrp", eng.Run)
+	}
+	return nil
+}
+
+func (d *daemon) goRun(ctx context.Context, name string, run func(context.Context) error) {
+	d.wg.Add(1)
+	go func() {
+		defer d.wg.Done()
+		if err := run(ctx); err != nil && !errors.Is(err, context.Canceled) {
+			d.log.Error("subsystem stopped", "subsystem", name, "err", err)
+			select {
+			case d.errs <- err:
+			default:
+			}
+		}
+	}()
+}
+
+// forwardHealth turns checker verdicts into IPVS health.
+func (d *daemon) forwardHealth(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case ev, ok := <-d.hc.Events():
+			if !ok {
+				return
+			}
+			d.rec.SetHealth(ipvs.HealthEvent{VS: ev.VS, RS: ev.RS, Up: ev.Up, Weight: ev.Weight})
+		}
+	}
+}
+
+// reload applies a validated configuration. IPVS and the checkers compute
+// their own difference.
+func (d *daemon) reload(cfg *conf.Config) {
+	if d.hc != nil {
+		d.hc.Apply(cfg)
+	}
+	if d.rec != nil {
+		d.rec.Apply(cfg)
+	}
+	if d.vrrp != nil {
+		d.log.Warn("VRRP changes in a reload are not applied yet; restart lvsd to change VRRP instances", "subsystem", "vrrp")
+	}
+}
+
+// wait blocks until every subsystem has stopped (after ctx is cancelled).
+func (d *daemon) wait() { d.wg.Wait() }
