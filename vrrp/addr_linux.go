@@ -117,8 +117,7 @@ func WatchLink(ctx context.Context, ifname string, fn func(up bool)) error {
 				if u.Attrs().Name != ifname {
 					continue
 				}
-				up := u.Attrs().Flags&net.FlagUp != 0 && u.Attrs().OperState != netlink.OperDown &&
-					u.Attrs().OperState != netlink.OperLowerLayerDown
+				up := linkUp(u.Link)
 				if !known || up != last {
 					known, last = true, up
 					fn(up)
@@ -146,4 +145,19 @@ func PrimaryIPv4(ifname string) (netip.Addr, error) {
 		}
 	}
 	return netip.Addr{}, fmt.Errorf("vrrp: %s has no IPv4 address", ifname)
+}
+
+func linkUp(l netlink.Link) bool {
+	a := l.Attrs()
+	return a.Flags&net.FlagUp != 0 && a.OperState != netlink.OperDown && a.OperState != netlink.OperLowerLayerDown
+}
+
+// LinkUp reports whether the named interface is up (administratively and
+// operationally).
+func LinkUp(ifname string) (bool, error) {
+	l, err := netlink.LinkByName(ifname)
+	if err != nil {
+		return false, err
+	}
+	return linkUp(l), nil
 }

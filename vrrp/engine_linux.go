@@ -69,7 +69,26 @@ func (e *Engine) Run(ctx context.Context) error {
 	links := map[string][]func(bool){}
 	for _, spec := range e.specs {
 		var members []Member
-		for _, ic := range spec.Instances {
+		for i, ic := range spec.Instances {
+			// Start from the real link states, not "up until told".
+			linkDown := false
+			if dev := spec.OwnInterface[i]; dev != "" {
+				up, err := LinkUp(dev)
+				if err != nil {
+					return fmt.Errorf("vrrp: instance %s: %w", ic.Machine.Name, err)
+				}
+				linkDown = !up
+			}
+			ic.Tracks = append([]Track(nil), ic.Tracks...)
+			for j, t := range ic.Tracks {
+				if name, ok := strings.CutPrefix(t.Name, TrackInterfaceName("")); ok {
+					up, err := LinkUp(name)
+					if err != nil {
+						return fmt.Errorf("vrrp: instance %s: track_interface: %w", ic.Machine.Name, err)
+					}
+					ic.Tracks[j].InitUp = up
+				}
+			}
 			if !ic.Machine.PrimaryIP.IsValid() {
 				ip, err := PrimaryIPv4(ic.Interface)
 				if err != nil {
@@ -98,7 +117,7 @@ func (e *Engine) Run(ctx context.Context) error {
 				}
 				garps[ic.Interface] = garp
 			}
-			members = append(members, Member{Config: ic, Sender: conn, Addrs: &NetlinkAddrs{DefaultDev: ic.Interface}, GARP: garp})
+			members = append(members, Member{Config: ic, Sender: conn, Addrs: &NetlinkAddrs{DefaultDev: ic.Interface}, GARP: garp, LinkDown: linkDown})
 		}
 		r, err := NewRunner(spec.Name, members, RunnerOptions{Logger: e.opts.Logger, Notify: e.opts.Notify})
 		if err != nil {

@@ -62,6 +62,8 @@ type Member struct {
 	Sender AdvertSender
 	Addrs  AddrManager
 	GARP   GARPSender // nil: no gratuitous ARP
+	// LinkDown starts the instance with its interface down (FAULT).
+	LinkDown bool
 }
 
 // Stats are the counters of one instance; safe for concurrent reading.
@@ -303,6 +305,9 @@ func (r *Runner) Run(ctx context.Context) error {
 	defer close(r.done)
 	for i, mm := range r.members {
 		r.dispatch(i, mm.tracker.Event())
+		if mm.dev.LinkDown {
+			r.dispatch(i, InterfaceChanged{Up: false})
+		}
 	}
 	for i := range r.members {
 		r.dispatch(i, Start{})

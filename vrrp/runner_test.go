@@ -473,3 +473,23 @@ func TestNewRunnerErrors(t *testing.T) {
 		t.Error("runner without kernel access accepted")
 	}
 }
+
+func TestRunnerStartsInFaultWithLinkDown(t *testing.T) {
+	clk := newFakeClock()
+	rec := &recorder{clk: clk, addrs: map[netip.Prefix]bool{}}
+	notes := make(chan Notification, 8)
+	r, err := NewRunner("x", []Member{{Config: instCfg(nil), Sender: rec, Addrs: rec, LinkDown: true}},
+		RunnerOptions{Clock: clk, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Notify: func(n Notification) { notes <- n }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); _ = r.Run(ctx) }()
+	r.Flush()
+	if n := <-notes; n.From != StateInit || n.To != StateFault {
+		t.Fatalf("first transition %+v, want INIT -> FAULT", n)
+	}
+	cancel()
+	<-done
+}
