@@ -31,23 +31,9 @@ virtual_server 192.0.2.1 80 {
 }`, a, path, extra)
 }
 
-// writeScript writes an executable shell script (run through its #! line:
-// no shell is involved in starting it).
-func writeScript(t *testing.T, dir, name, body string) string {
-	t.Helper()
-	p := filepath.Join(dir, name)
-	if err := os.WriteFile(p, []byte("#!/bin/sh\n"+body+"\n"), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	return p
-}
-
 func TestMisc(t *testing.T) {
 	t.Parallel()
-	dir := t.TempDir()
-	exit := func(code int) string {
-		return writeScript(t, dir, "exit"+strconv.Itoa(code), "exit "+strconv.Itoa(code))
-	}
+	exit := func(code int) string { return scriptPath("exit" + strconv.Itoa(code)) }
 	t.Run("exit 0", func(t *testing.T) {
 		t.Parallel()
 		r := startRun(t, miscConf(exit(0), true, ""), Options{})
@@ -91,9 +77,7 @@ func TestMisc(t *testing.T) {
 	})
 	t.Run("arguments without a shell", func(t *testing.T) {
 		t.Parallel()
-		// A shell would expand $HOME and split "a b"; exec passes them as they are.
-		script := writeScript(t, dir, "args", `[ "$#" = 2 ] && [ "$1" = 'a b' ] && [ "$2" = '$HOME' ]`)
-		r := startRun(t, miscConf(script+` 'a b' '\$HOME'`, true, ""), Options{})
+		r := startRun(t, miscConf(scriptPath("args")+` 'a b' '\$HOME'`, true, ""), Options{})
 		r.expect(t, false, 0)
 		ev := r.next(t, 2*time.Second)
 		if !ev.Up {
@@ -103,9 +87,8 @@ func TestMisc(t *testing.T) {
 	})
 	t.Run("hanging script killed at misc_timeout", func(t *testing.T) {
 		t.Parallel()
-		pidFile := filepath.Join(dir, "hang.pid")
-		script := writeScript(t, dir, "hang", "sleep 30 &\necho $! > "+pidFile+"\nwait")
-		r := startRun(t, miscConf(script, false, "misc_timeout 0.3"), Options{})
+		pidFile := filepath.Join(t.TempDir(), "hang.pid")
+		r := startRun(t, miscConf(scriptPath("hang")+" "+pidFile, false, "misc_timeout 0.3"), Options{})
 		r.expect(t, true, 0)
 		ev := r.expect(t, false, 300*time.Millisecond)
 		if !strings.Contains(ev.Reason, "timed out") {
@@ -142,14 +125,7 @@ func TestMiscUser(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("needs root to change user")
 	}
-	dir, err := os.MkdirTemp("", "lvsd-misc-user")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	os.Chmod(dir, 0o755)
-	script := writeScript(t, dir, "whoami", `[ "$(id -u)" = 65534 ] && [ "$(id -g)" = 65534 ]`)
-	r := startRun(t, miscConf(script, true, "user nobody nogroup"), Options{})
+	r := startRun(t, miscConf(scriptPath("whoami"), true, "user nobody nogroup"), Options{})
 	r.expect(t, false, 0)
 	if ev := r.next(t, 2*time.Second); !ev.Up {
 		t.Fatalf("script did not run as nobody:nogroup: %s / %s", ev.Reason, r.s.Snapshot()[0].Checkers[0].LastReason)

@@ -22,6 +22,20 @@ type runner struct {
 	t0     time.Time
 	cancel context.CancelFunc
 	done   chan error
+	once   sync.Once
+	err    error
+}
+
+// stop ends Run and waits (at most 5 s) for it to return.
+func (r *runner) stop(t *testing.T) {
+	r.once.Do(func() {
+		r.cancel()
+		select {
+		case r.err = <-r.done:
+		case <-time.After(5 * time.Second):
+			t.Error("Run did not return within 5s of its context's end")
+		}
+	})
 }
 
 // startRun runs the scheduler of a configuration until the test ends.
@@ -34,14 +48,7 @@ func startRun(t *testing.T, text string, opts Options) *runner {
 	ctx, cancel := context.WithCancel(context.Background())
 	r := &runner{s: s, cancel: cancel, done: make(chan error, 1), t0: time.Now()}
 	go func() { r.done <- s.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case <-r.done:
-		case <-time.After(5 * time.Second):
-			t.Error("Run did not return within 5s of its context's end")
-		}
-	})
+	t.Cleanup(func() { r.stop(t) })
 	return r
 }
 

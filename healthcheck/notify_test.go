@@ -14,17 +14,16 @@ import (
 // notify_down and notify_up run without blocking the checks, in order.
 func TestNotify(t *testing.T) {
 	t.Parallel()
-	dir := t.TempDir()
-	log := filepath.Join(dir, "log")
+	log := filepath.Join(t.TempDir(), "log")
 	// notify_down takes a second: the checks and events must not wait for it.
-	down := writeScript(t, dir, "down", "echo down $1 >> "+log+"\nsleep 1\necho down-done >> "+log)
-	up := writeScript(t, dir, "up", "echo up >> "+log)
+	down := scriptPath("notifydown") + " arg1 " + log
+	up := `"` + scriptPath("notifyup") + " " + log + `"`
 	port := closedPort(t)
 	text := fmt.Sprintf(`
 virtual_server 192.0.2.1 80 {
   delay_loop 0.5
   real_server 127.0.0.1 %d {
-    notify_down "%s arg1"
+    notify_down "%s"
     notify_up %s
     TCP_CHECK {
       connect_timeout 0.2
@@ -70,9 +69,8 @@ virtual_server 192.0.2.1 80 {
 // A hanging notify script is killed at NotifyTimeout.
 func TestNotifyTimeout(t *testing.T) {
 	t.Parallel()
-	dir := t.TempDir()
-	pidFile := filepath.Join(dir, "pid")
-	hang := writeScript(t, dir, "hang", "echo $$ > "+pidFile+"\nexec sleep 30")
+	pidFile := filepath.Join(t.TempDir(), "pid")
+	hang := `"` + scriptPath("hangself") + " " + pidFile + `"`
 	text := fmt.Sprintf(`
 virtual_server 192.0.2.1 80 {
   delay_loop 5
