@@ -233,6 +233,14 @@ func (lx *lexer) line(l string, pos Pos) {
 			return
 		}
 		s = out
+		// A definition may expand to a conditional line ("$IF_MAIN=@main" then
+		// "$IF_MAIN priority 240", as in keepalived.conf(5)): handle it again.
+		if t := strings.TrimLeft(s, " \t"); t != "" && t[0] == '@' && lx.depth < maxSubstDepth {
+			lx.depth++
+			lx.line(t, pos)
+			lx.depth--
+			return
+		}
 	}
 	toks, ok := lx.tokenize(s, pos)
 	if !ok || len(toks) == 0 {
