@@ -1,0 +1,303 @@
+package notify
+
+import (
+	"context"
+	"log/slog"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/lvsd/lvsd/conf"
+)
+
+// Event is one transition of an instance or a sync group.
+type Event struct {
+	Group    bool   // a vrrp_sync_group (else a vrrp_instance)
+	Name     string // its name
+	State    string // MASTER, BACKUP, FAULT or STOP
+	Priority int    // effective priority; keepalived passes 0 for a group
+}
+
+// Options are optional settings of a Notifier.
+type Options struct {
+	Logger *slog.Logger
+	// Timeout bounds each notify script (default 30s): a hung script must
+	// not hold the later notifications of its instance for ever.
+	Timeout time.Duration
+	// CloseWait bounds how long Close waits for queued work (default 5s);
+	// then running scripts are killed.
+	CloseWait time.Duration
+	// Now is the clock of the e-mail Date header (default time.Now).
+	Now func() time.Time
+}
+
+// maxQueue bounds the work queued for one instance or group, and for the
+// mailer; beyond it events are dropped (and logged).
+const maxQueue = 256
+
+type target struct {
+	notify conf.Notify
+	smtp   bool
+}
+
+type job struct {
+	what  string
+	cmd   *Command
+	extra []string
+}
+
+type queue struct {
+	jobs    []job
+	running bool
+}
+
+// Notifier runs notify scripts and sends smtp_alert e-mail. Post never
+// blocks: work is queued per instance or group and runs in order there,
+// each queue in its own goroutine while it has work.
+type Notifier struct {
+	opts Options
+	log  *slog.Logger
+
+	mu        sync.Mutex
+	global    conf.Global
+	instances map[string]target
+	groups    map[string]target
+	queues    map[string]*queue
+	lastMail  map[string]string
+	mail      []Mail
+	mailing   bool
+	closed    bool
+	wg        sync.WaitGroup
+	ctx       context.Context
+	cancel    context.CancelFunc
+}
+
+// New returns a notifier for the configuration.
+func New(c *conf.Config, opts Options) *Notifier {
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	if opts.Timeout <= 0 {
+		opts.Timeout = 30 * time.Second
+	}
+	if opts.CloseWait <= 0 {
+		opts.CloseWait = 5 * time.Second
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	n := &Notifier{opts: opts, log: opts.Logger, queues: map[string]*queue{}, lastMail: map[string]string{}}
+	n.ctx, n.cancel = context.WithCancel(context.Background())
+	n.Apply(c)
+	return n
+}
+
+// smtpEnabled is keepalived's default chain: the element's smtp_alert,
+// else global smtp_alert_vrrp, else global smtp_alert, else off.
+func smtpEnabled(own *bool, g *conf.Global) bool {
+	for _, b := range []*bool{own, g.SMTPAlertVRRP, g.SMTPAlert} {
+		if b != nil {
+			return *b
+		}
+	}
+	return false
+}
+
+// Apply switches to a new configuration; events posted afterwards use it.
+func (n *Notifier) Apply(c *conf.Config) {
+	inst := map[string]target{}
+	groups := map[string]target{}
+	for _, in := range c.Instances {
+		inst[in.Name] = target{notify: in.Notify, smtp: smtpEnabled(in.SMTPAlert, &c.Global)}
+	}
+	for _, sg := range c.SyncGroups {
+		groups[sg.Name] = target{notify: sg.Notify, smtp: smtpEnabled(sg.SMTPAlert, &c.Global)}
+	}
+	n.mu.Lock()
+	n.global, n.instances, n.groups = c.Global, inst, groups
+	n.mu.Unlock()
+}
+
+// Post queues the scripts and the e-mail of one transition.
+func (n *Notifier) Post(ev Event) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.closed {
+		return
+	}
+	kind, tg, ok := "INSTANCE", n.instances[ev.Name], false
+	if ev.Group {
+		kind = "GROUP"
+		tg, ok = n.groups[ev.Name]
+	} else {
+		_, ok = n.instances[ev.Name]
+	}
+	if !ok {
+		return
+	}
+	var specific *conf.Script
+	switch ev.State {
+	case "MASTER":
+		specific = tg.notify.Master
+	case "BACKUP":
+		specific = tg.notify.Backup
+	case "FAULT":
+		specific = tg.notify.Fault
+	case "STOP":
+		specific = tg.notify.Stop
+	default:
+		return
+	}
+	key := kind + " " + ev.Name
+	var jobs []job
+	// keepalived runs notify_<state> first, then notify.
+	if specific != nil {
+		jobs = n.resolve(jobs, key, "notify_"+lower(ev.State), specific, nil)
+	}
+	if tg.notify.Any != nil {
+		jobs = n.resolve(jobs, key, "notify", tg.notify.Any, []string{kind, ev.Name, ev.State, strconv.Itoa(ev.Priority)})
+	}
+	if len(jobs) > 0 {
+		n.enqueue(key, jobs)
+	}
+	if tg.smtp && n.lastMail[key] != ev.State {
+		if m, ok := VRRPMail(&n.global, ev, n.opts.Now()); ok {
+			n.lastMail[key] = ev.State
+			n.enqueueMail(m)
+		}
+	}
+}
+
+func lower(s string) string {
+	b := []byte(s)
+	for i, c := range b {
+		if c >= 'A' && c <= 'Z' {
+			b[i] = c + 'a' - 'A'
+		}
+	}
+	return string(b)
+}
+
+func (n *Notifier) resolve(jobs []job, key, what string, s *conf.Script, extra []string) []job {
+	cmd, err := Resolve(s, &n.global)
+	if err != nil {
+		n.log.Warn("notify: script not run", "for", key, "script", what, "pos", s.Pos.String(), "err", err)
+		return jobs
+	}
+	return append(jobs, job{what: what, cmd: cmd, extra: extra})
+}
+
+// enqueue is called with n.mu held.
+func (n *Notifier) enqueue(key string, jobs []job) {
+	q := n.queues[key]
+	if q == nil {
+		q = &queue{}
+		n.queues[key] = q
+	}
+	if len(q.jobs)+len(jobs) > maxQueue {
+		n.log.Error("notify: queue full; notification dropped", "for", key)
+		return
+	}
+	q.jobs = append(q.jobs, jobs...)
+	if q.running {
+		return
+	}
+	q.running = true
+	n.wg.Add(1)
+	go n.work(key, q)
+}
+
+func (n *Notifier) work(key string, q *queue) {
+	defer n.wg.Done()
+	for {
+		n.mu.Lock()
+		if len(q.jobs) == 0 {
+			q.running = false
+			n.mu.Unlock()
+			return
+		}
+		j := q.jobs[0]
+		q.jobs = q.jobs[1:]
+		if n.ctx.Err() != nil {
+			q.jobs = nil // shutting down: drop what is left
+		}
+		n.mu.Unlock()
+		if n.ctx.Err() != nil {
+			continue
+		}
+		r := j.cmd.Run(n.ctx, n.opts.Timeout, j.extra...)
+		lvl := slog.LevelDebug
+		if !r.OK() {
+			lvl = slog.LevelWarn
+		}
+		n.log.Log(context.Background(), lvl, "notify: script ran", "for", key, "script", j.what,
+			"cmd", j.cmd.Args[0], "user", j.cmd.User, "result", r.String(), "took", r.Duration)
+	}
+}
+
+func (n *Notifier) enqueueMail(m Mail) {
+	if len(n.mail) >= maxQueue {
+		n.log.Error("notify: mail queue full; alert dropped", "subject", m.Subject)
+		return
+	}
+	n.mail = append(n.mail, m)
+	if n.mailing {
+		return
+	}
+	n.mailing = true
+	n.wg.Add(1)
+	go n.mailer()
+}
+
+func (n *Notifier) mailer() {
+	defer n.wg.Done()
+	for {
+		n.mu.Lock()
+		if len(n.mail) == 0 {
+			n.mailing = false
+			n.mu.Unlock()
+			return
+		}
+		m := n.mail[0]
+		n.mail = n.mail[1:]
+		if n.ctx.Err() != nil {
+			n.mail = nil
+		}
+		n.mu.Unlock()
+		if n.ctx.Err() != nil {
+			continue
+		}
+		if err := m.Send(n.ctx); err != nil {
+			n.log.Warn("notify: smtp alert not sent", "server", m.Server, "subject", m.Subject, "err", err)
+		} else {
+			n.log.Info("notify: smtp alert sent", "server", m.Server, "subject", m.Subject)
+		}
+	}
+}
+
+// Flush waits until everything posted so far has run (for tests and for
+// orderly shutdown); it gives up after d.
+func (n *Notifier) Flush(d time.Duration) bool {
+	done := make(chan struct{})
+	go func() { n.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+		return true
+	case <-time.After(d):
+		return false
+	}
+}
+
+// Close stops accepting events, waits at most CloseWait for the queued
+// ones (the STOP notifications of a shutdown), then kills what still runs
+// and returns.
+func (n *Notifier) Close() {
+	n.mu.Lock()
+	n.closed = true
+	n.mu.Unlock()
+	if !n.Flush(n.opts.CloseWait) {
+		n.log.Warn("notify: notifications still running at shutdown; killing them")
+	}
+	n.cancel()
+	n.wg.Wait()
+}

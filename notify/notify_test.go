@@ -1,0 +1,439 @@
+package notify
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	gosmtp "github.com/emersion/go-smtp"
+
+	"github.com/lvsd/lvsd/conf"
+)
+
+// argvScript writes an executable shell script that appends its arguments
+// (one line per run, prefixed by tag) to out, after sleeping sleep.
+func argvScript(t *testing.T, dir, name, out, sleep string) string {
+	t.Helper()
+	p := filepath.Join(dir, name)
+	body := "#!/bin/sh\n"
+	if sleep != "" {
+		body += "sleep " + sleep + "\n"
+	}
+	body += fmt.Sprintf("echo \"%s $*\" >> %s\n", name, out)
+	if err := os.WriteFile(p, []byte(body), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func parseConf(t *testing.T, text string) *conf.Config {
+	t.Helper()
+	c, diags := conf.Parse("test.conf", text, conf.Options{})
+	if conf.MaxLevel(diags) >= conf.Error {
+		t.Fatalf("config: %v", diags)
+	}
+	return c
+}
+
+func readLines(t *testing.T, p string) []string {
+	t.Helper()
+	b, err := os.ReadFile(p)
+	if err != nil && !os.IsNotExist(err) {
+		t.Fatal(err)
+	}
+	s := strings.TrimSpace(string(b))
+	if s == "" {
+		return nil
+	}
+	return strings.Split(s, "\n")
+}
+
+func TestNotifyScriptsArgumentsAndOrder(t *testing.T) {
+	dir := t.TempDir()
+	out := filepath.Join(dir, "out")
+	m := argvScript(t, dir, "master.sh", out, "0.2")
+	b := argvScript(t, dir, "backup.sh", out, "")
+	f := argvScript(t, dir, "fault.sh", out, "")
+	s := argvScript(t, dir, "stop.sh", out, "")
+	any := argvScript(t, dir, "any.sh", out, "")
+	gm := argvScript(t, dir, "gmaster.sh", out, "")
+	c := parseConf(t, fmt.Sprintf(`
+vrrp_sync_group G1 {
+  group { VI_1 VI_2 }
+  notify_master %s
+  notify "%s grp"
+}
+vrrp_instance VI_1 {
+  interface eth0
+  virtual_router_id 1
+  priority 100
+  virtual_ipaddress { 192.0.2.1 }
+  notify_master "%s one 'two words'"
+  notify_backup %s
+  notify_fault %s
+  notify_stop %s
+  notify %s
+}
+vrrp_instance VI_2 {
+  interface eth0
+  virtual_router_id 2
+  priority 100
+  virtual_ipaddress { 192.0.2.2 }
+}
+`, gm, any, m, b, f, s, any))
+	n := New(c, Options{})
+	start := time.Now()
+	for _, ev := range []Event{
+		{Name: "VI_1", State: "BACKUP", Priority: 100},
+		{Name: "VI_1", State: "MASTER", Priority: 100},
+		{Group: true, Name: "G1", State: "MASTER"},
+		{Name: "VI_1", State: "FAULT", Priority: 100},
+		{Name: "VI_2", State: "MASTER", Priority: 100}, // nothing configured
+		{Name: "nope", State: "MASTER"},
+		{Name: "VI_1", State: "STOP", Priority: 100},
+	} {
+		n.Post(ev)
+	}
+	if d := time.Since(start); d > 100*time.Millisecond {
+		t.Fatalf("Post blocked for %v", d)
+	}
+	if !n.Flush(10 * time.Second) {
+		t.Fatal("notifications did not finish")
+	}
+	n.Close()
+	var inst, grp []string
+	for _, l := range readLines(t, out) {
+		if strings.HasPrefix(l, "gmaster.sh") || strings.Contains(l, "GROUP") {
+			grp = append(grp, l)
+		} else {
+			inst = append(inst, l)
+		}
+	}
+	want := []string{
+		"backup.sh ", "any.sh INSTANCE VI_1 BACKUP 100",
+		"master.sh one two words", "any.sh INSTANCE VI_1 MASTER 100",
+		"fault.sh ", "any.sh INSTANCE VI_1 FAULT 100",
+		"stop.sh ", "any.sh INSTANCE VI_1 STOP 100",
+	}
+	if strings.Join(inst, "|") != strings.Join(want, "|") {
+		t.Fatalf("instance notifications:\n%s\nwant:\n%s", strings.Join(inst, "\n"), strings.Join(want, "\n"))
+	}
+	wantG := []string{"gmaster.sh ", "any.sh grp GROUP G1 MASTER 0"}
+	if strings.Join(grp, "|") != strings.Join(wantG, "|") {
+		t.Fatalf("group notifications:\n%s\nwant:\n%s", strings.Join(grp, "\n"), strings.Join(wantG, "\n"))
+	}
+	// After Close nothing runs.
+	n.Post(Event{Name: "VI_1", State: "MASTER", Priority: 100})
+	time.Sleep(300 * time.Millisecond)
+	if l := readLines(t, out); len(l) != len(want)+len(wantG) {
+		t.Fatalf("ran after Close: %v", l)
+	}
+}
+
+func TestRunTimeoutKillsProcessGroup(t *testing.T) {
+	dir := t.TempDir()
+	pidf := filepath.Join(dir, "child.pid")
+	p := filepath.Join(dir, "hang.sh")
+	// The script ignores SIGTERM and leaves a child behind: both must go.
+	script := fmt.Sprintf("#!/bin/sh\ntrap '' TERM\nsleep 60 &\necho $! > %s\nwait\n", pidf)
+	if err := os.WriteFile(p, []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	old := KillGrace
+	KillGrace = 300 * time.Millisecond
+	defer func() { KillGrace = old }()
+	c := &Command{Args: []string{p}}
+	start := time.Now()
+	r := c.Run(context.Background(), 200*time.Millisecond)
+	took := time.Since(start)
+	t.Logf("timed-out script: %v after %v", r, took)
+	if !r.TimedOut || r.OK() || r.Code != -1 {
+		t.Fatalf("result %+v, want a timeout", r)
+	}
+	if took < 450*time.Millisecond || took > 3*time.Second {
+		t.Fatalf("took %v, want timeout+grace", took)
+	}
+	b, err := os.ReadFile(pidf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pid int
+	fmt.Sscan(string(b), &pid)
+	deadline := time.Now().Add(2 * time.Second)
+	for syscall.Kill(pid, 0) == nil {
+		// A zombie until init reaps it is fine; check its state.
+		st, _ := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+		if f := strings.Fields(string(st)); len(f) > 2 && f[2] == "Z" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("child %d of the timed-out script still runs", pid)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+
+	// Exit statuses: 0 is success, anything else is failure.
+	for code, ok := range map[int]bool{0: true, 1: false, 2: false} {
+		r := (&Command{Args: []string{"/bin/sh", "-c", fmt.Sprintf("exit %d", code)}}).Run(context.Background(), time.Second)
+		if r.OK() != ok || r.Code != code {
+			t.Fatalf("exit %d: %+v", code, r)
+		}
+	}
+	if r := (&Command{Args: []string{filepath.Join(dir, "missing")}}).Run(context.Background(), time.Second); r.OK() || r.Err == nil {
+		t.Fatalf("missing command: %+v", r)
+	}
+}
+
+func TestScriptUser(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("switching users needs root")
+	}
+	dir := t.TempDir()
+	// nobody must reach the script and write the output.
+	for d := dir; d != "/" && d != "."; d = filepath.Dir(d) {
+		if fi, err := os.Stat(d); err == nil && fi.Mode().Perm()&0o005 != 0o005 {
+			if err := os.Chmod(d, fi.Mode().Perm()|0o005); err != nil {
+				t.Fatal(err)
+			}
+			restore := fi.Mode().Perm()
+			t.Cleanup(func() { _ = os.Chmod(d, restore) })
+		}
+	}
+	if err := os.Chmod(dir, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(dir, "out")
+	if err := os.WriteFile(out, nil, 0o666); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(out, 0o666); err != nil {
+		t.Fatal(err)
+	}
+	p := filepath.Join(dir, "id.sh")
+	if err := os.WriteFile(p, []byte(fmt.Sprintf("#!/bin/sh\necho \"$(id -u) $(id -g) $*\" >> %s\n", out)), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	c := parseConf(t, fmt.Sprintf(`
+global_defs { script_user nobody }
+vrrp_instance VI_1 {
+  interface eth0
+  virtual_router_id 1
+  priority 100
+  virtual_ipaddress { 192.0.2.1 }
+  notify %s
+  notify_master %s root
+}
+`, p, p))
+	n := New(c, Options{})
+	n.Post(Event{Name: "VI_1", State: "MASTER", Priority: 100})
+	n.Close()
+	got := readLines(t, out)
+	want := []string{"0 0 ", "65534 65534 INSTANCE VI_1 MASTER 100"}
+	if strings.Join(got, "|") != strings.Join(want, "|") {
+		t.Fatalf("got %q, want %q (notify_master as root, notify as script_user nobody)", got, want)
+	}
+	if _, err := Resolve(&conf.Script{Args: []string{p}, User: "no-such-user-lvsd"}, nil); err == nil {
+		t.Fatal("an unknown user resolved")
+	}
+}
+
+// --- SMTP
+
+type received struct {
+	helo string
+	from string
+	to   []string
+	data string
+}
+
+type smtpSink struct {
+	mu   sync.Mutex
+	msgs []received
+	got  chan struct{}
+}
+
+type smtpSession struct {
+	s   *smtpSink
+	cur received
+}
+
+func (s *smtpSession) Reset()        { s.cur = received{helo: s.cur.helo} }
+func (s *smtpSession) Logout() error { return nil }
+func (s *smtpSession) Mail(from string, _ *gosmtp.MailOptions) error {
+	s.cur.from = from
+	return nil
+}
+func (s *smtpSession) Rcpt(to string, _ *gosmtp.RcptOptions) error {
+	s.cur.to = append(s.cur.to, to)
+	return nil
+}
+func (s *smtpSession) Data(r io.Reader) error {
+	b, err := io.ReadAll(r)
+	if err != nil {
+		return err
+	}
+	s.cur.data = string(b)
+	s.s.mu.Lock()
+	s.s.msgs = append(s.s.msgs, s.cur)
+	s.s.mu.Unlock()
+	s.s.got <- struct{}{}
+	return nil
+}
+
+// startSMTP runs a real SMTP server (go-smtp) on loopback.
+func startSMTP(t *testing.T) (*smtpSink, int) {
+	t.Helper()
+	sink := &smtpSink{got: make(chan struct{}, 64)}
+	srv := gosmtp.NewServer(gosmtp.BackendFunc(func(c *gosmtp.Conn) (gosmtp.Session, error) {
+		return &smtpSession{s: sink, cur: received{helo: c.Hostname()}}, nil
+	}))
+	srv.Domain = "mx.test"
+	srv.ReadTimeout, srv.WriteTimeout = 10*time.Second, 10*time.Second
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = srv.Serve(l) }()
+	t.Cleanup(func() { _ = srv.Close() })
+	return sink, l.Addr().(*net.TCPAddr).Port
+}
+
+func (s *smtpSink) wait(t *testing.T, n int) []received {
+	t.Helper()
+	deadline := time.After(10 * time.Second)
+	for {
+		s.mu.Lock()
+		if len(s.msgs) >= n {
+			out := append([]received(nil), s.msgs...)
+			s.mu.Unlock()
+			return out
+		}
+		s.mu.Unlock()
+		select {
+		case <-s.got:
+		case <-deadline:
+			t.Fatalf("%d mails received, want %d", len(s.msgs), n)
+		}
+	}
+}
+
+func TestSMTPAlert(t *testing.T) {
+	sink, port := startSMTP(t)
+	c := parseConf(t, fmt.Sprintf(`
+global_defs {
+  router_id lb1
+  notification_email {
+    ops@example.com
+    oncall@example.org
+  }
+  notification_email_from lvsd@example.net
+  smtp_server 127.0.0.1 %d
+  smtp_helo_name director1.example.net
+  smtp_connect_timeout 5
+  smtp_alert_vrrp
+}
+vrrp_sync_group G1 {
+  group { VI_1 VI_2 }
+}
+vrrp_instance VI_1 {
+  interface eth0
+  virtual_router_id 1
+  priority 100
+  virtual_ipaddress { 192.0.2.1 }
+}
+vrrp_instance VI_2 {
+  interface eth0
+  virtual_router_id 2
+  priority 100
+  virtual_ipaddress { 192.0.2.2 }
+  smtp_alert false
+}
+`, port))
+	date := time.Date(2026, 3, 4, 5, 6, 7, 0, time.FixedZone("", 3600))
+	n := New(c, Options{Now: func() time.Time { return date }})
+	defer n.Close()
+	n.Post(Event{Name: "VI_1", State: "MASTER", Priority: 100})
+	n.Post(Event{Name: "VI_1", State: "MASTER", Priority: 100}) // same state: no second mail
+	n.Post(Event{Name: "VI_2", State: "MASTER", Priority: 100}) // smtp_alert false
+	n.Post(Event{Group: true, Name: "G1", State: "FAULT"})
+	n.Post(Event{Name: "VI_1", State: "STOP", Priority: 100})
+	msgs := sink.wait(t, 3)
+	if !n.Flush(5 * time.Second) {
+		t.Fatal("mailer did not finish")
+	}
+	time.Sleep(100 * time.Millisecond)
+	if msgs = sink.wait(t, 3); len(msgs) != 3 {
+		t.Fatalf("%d mails, want 3", len(msgs))
+	}
+	subjects := []string{
+		"[lb1] VRRP Instance VI_1 - Entering MASTER state",
+		"[lb1] VRRP Group G1 - Entering FAULT state",
+		"[lb1] VRRP Instance VI_1 - Stopping",
+	}
+	bodies := []string{
+		"=> VRRP Instance is now owning VRRP VIPs <=",
+		"=> All VRRP group instances are now in FAULT state <=",
+		"=> VRRP Instance stopping <=",
+	}
+	for i, m := range msgs {
+		if m.helo != "director1.example.net" || m.from != "lvsd@example.net" ||
+			strings.Join(m.to, ",") != "ops@example.com,oncall@example.org" {
+			t.Fatalf("mail %d envelope: helo %q from %q to %q", i, m.helo, m.from, m.to)
+		}
+		for _, h := range []string{
+			"Date: Wed, 04 Mar 2026 05:06:07 +0100\r\n",
+			"From: lvsd@example.net\r\n",
+			"Subject: " + subjects[i] + "\r\n",
+			"To: ops@example.com, oncall@example.org\r\n",
+			"\r\n\r\n" + bodies[i] + "\r\n",
+		} {
+			if !strings.Contains(m.data, h) {
+				t.Fatalf("mail %d lacks %q:\n%s", i, h, m.data)
+			}
+		}
+	}
+}
+
+func TestSMTPUnreachableDoesNotBlock(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := l.Addr().(*net.TCPAddr).Port
+	l.Close() // nothing listens: connection refused
+	dir := t.TempDir()
+	out := filepath.Join(dir, "out")
+	any := argvScript(t, dir, "any.sh", out, "")
+	c := parseConf(t, fmt.Sprintf(`
+global_defs {
+  notification_email { ops@example.com }
+  smtp_server 127.0.0.1 %d
+  smtp_connect_timeout 1
+  smtp_alert
+}
+vrrp_instance VI_1 {
+  interface eth0
+  virtual_router_id 1
+  priority 100
+  virtual_ipaddress { 192.0.2.1 }
+  notify %s
+}
+`, port, any))
+	n := New(c, Options{})
+	n.Post(Event{Name: "VI_1", State: "MASTER", Priority: 90})
+	if !n.Flush(5 * time.Second) {
+		t.Fatal("did not finish")
+	}
+	n.Close()
+	if got := readLines(t, out); len(got) != 1 || got[0] != "any.sh INSTANCE VI_1 MASTER 90" {
+		t.Fatalf("script output %q", got)
+	}
+}
