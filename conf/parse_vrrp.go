@@ -38,6 +38,7 @@ func (p *parser) instance(n *Node) *VRRPInstance {
 		in.Accept = false
 	}
 	var advertNode *Node
+	versionSet := false
 	for _, ch := range n.Children {
 		if p.notify(ch, &in.Notify) {
 			continue
@@ -73,6 +74,7 @@ func (p *parser) instance(n *Node) *VRRPInstance {
 		case "version":
 			if v, ok := p.int1(ch, 2, 3); ok {
 				in.Version = v
+				versionSet = true
 			}
 		case "authentication":
 			p.auth(ch, &in.Auth)
@@ -211,6 +213,11 @@ func (p *parser) instance(n *Node) *VRRPInstance {
 	}
 	if advertNode != nil {
 		in.advertPos = advertNode.Pos
+	}
+	// As keepalived: an IPv6 instance without its own version is VRRPv3
+	// (global vrrp_version applies to IPv4 only; VRRPv2 has no IPv6).
+	if !versionSet && len(in.VIPs) > 0 && in.VIPs[0].Prefix.Addr().Is6() {
+		in.Version = 3
 	}
 	return in
 }
