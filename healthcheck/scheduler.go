@@ -76,9 +76,11 @@ type Scheduler struct {
 	evSig  chan struct{}
 
 	wake    chan struct{}
+	jobs    chan job // to idle workers
 	results chan completion
 	started atomic.Bool
-	wg      sync.WaitGroup // running checks and notify scripts
+	wg      sync.WaitGroup // workers and notify scripts
+	base    time.Time      // heap keys count from here
 
 	mu       sync.Mutex
 	global   conf.Global
@@ -95,6 +97,7 @@ type Scheduler struct {
 	timer   Timer
 	armed   bool
 	armedAt time.Time
+	workers int // started
 
 	// test hooks
 	randN     func(n int64) int64
@@ -105,6 +108,15 @@ type completion struct {
 	c          *checkState
 	res        result
 	start, end time.Time
+}
+
+// job is an attempt handed to a worker; it carries what the worker may read.
+type job struct {
+	c     *checkState
+	typ   string
+	p     prober
+	due   time.Time
+	retry bool
 }
 
 // New builds the scheduler of cfg; nothing runs before Run.
@@ -135,7 +147,9 @@ func newScheduler(cfg *conf.Config, opts Options, mk func(*conf.Checker, *conf.R
 		events:    make(chan Event, 64),
 		evSig:     make(chan struct{}, 1),
 		wake:      make(chan struct{}, 1),
+		jobs:      make(chan job),
 		results:   make(chan completion, opts.Workers),
+		base:      opts.Clock.Now(),
 		servers:   map[rsKey]*rsState{},
 		randN:     rand.Int64N,
 		newProber: mk,
@@ -179,8 +193,7 @@ func (s *Scheduler) Run(ctx context.Context) error {
 			if !ok {
 				break
 			}
-			s.wg.Add(1)
-			go s.execute(ctx, c, c.cfg.Type, c.p, c.due, c.isRetry)
+			s.dispatch(ctx, job{c: c, typ: c.cfg.Type, p: c.p, due: c.due, retry: c.isRetry})
 		}
 		next, any := s.nextDue()
 		s.mu.Unlock()
@@ -236,18 +249,49 @@ func (s *Scheduler) nudge() {
 	}
 }
 
-// execute runs one attempt; it owns no state but the prober.
-func (s *Scheduler) execute(ctx context.Context, c *checkState, typ string, p prober, due time.Time, retry bool) {
+// dispatch hands a job to an idle worker, or starts a worker for it. Workers
+// are started as needed, at most Options.Workers, and stay until Run ends: a
+// goroutine per attempt would grow a fresh stack every time.
+func (s *Scheduler) dispatch(ctx context.Context, j job) {
+	select {
+	case s.jobs <- j:
+		return
+	default:
+	}
+	if s.workers >= s.opts.Workers {
+		// inflight < Workers <= started workers: one is about to be idle
+		// (it has delivered its result and is coming back for a job).
+		s.jobs <- j
+		return
+	}
+	s.workers++
+	s.wg.Add(1)
+	go s.worker(ctx, j)
+}
+
+func (s *Scheduler) worker(ctx context.Context, j job) {
 	defer s.wg.Done()
+	for {
+		s.execute(ctx, j)
+		select {
+		case j = <-s.jobs:
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
+// execute runs one attempt; it owns no state but the job.
+func (s *Scheduler) execute(ctx context.Context, j job) {
 	start := s.clock.Now()
-	res := p.probe(ctx)
+	res := j.p.probe(ctx)
 	end := s.clock.Now()
 	if s.opts.Observe != nil {
-		s.opts.Observe(Observation{VS: c.rs.key.vs, RS: c.rs.key.rs, Type: typ, Due: due,
-			Start: start, Duration: end.Sub(start), OK: res.ok, Retry: retry, Reason: res.reason})
+		s.opts.Observe(Observation{VS: j.c.rs.key.vs, RS: j.c.rs.key.rs, Type: j.typ, Due: j.due,
+			Start: start, Duration: end.Sub(start), OK: res.ok, Retry: j.retry, Reason: res.reason})
 	}
 	// Never blocks: results has room for every running check.
-	s.results <- completion{c: c, res: res, start: start, end: end}
+	s.results <- completion{c: j.c, res: res, start: start, end: end}
 }
 
 // start schedules every checker and emits the initial states. s.mu is held.
@@ -272,6 +316,7 @@ func (s *Scheduler) jitter(max time.Duration) time.Duration {
 
 func (s *Scheduler) schedule(c *checkState, due time.Time) {
 	c.due = due
+	c.at = int64(due.Sub(s.base))
 	s.seq++
 	c.seq = s.seq
 	heap.Push(&s.heap, c)
@@ -279,8 +324,8 @@ func (s *Scheduler) schedule(c *checkState, due time.Time) {
 
 // popDue moves the checkers due by now to the ready queue.
 func (s *Scheduler) popDue(now time.Time) {
-	limit := now.Add(batchSlack)
-	for len(s.heap) > 0 && !s.heap[0].due.After(limit) {
+	limit := int64(now.Add(batchSlack).Sub(s.base))
+	for len(s.heap) > 0 && s.heap[0].at <= limit {
 		c := heap.Pop(&s.heap).(*checkState)
 		c.queued = true
 		s.ready = append(s.ready, c)
@@ -340,9 +385,9 @@ func (s *Scheduler) complete(r completion) {
 	}
 
 	rs := c.rs
-	log := s.log.With("vs", rs.key.vs, "rs", rs.key.rs.String(), "checker", c.name)
+	log := func() *slog.Logger { return s.log.With("vs", rs.key.vs, "rs", rs.key.rs.String(), "checker", c.name) }
 	if !r.res.ok && wasUp && c.cfg.LogAllFailures {
-		log.Info("health check failed", "reason", r.res.reason, "retry", c.retryIt, "of", c.retry)
+		log().Info("health check failed", "reason", r.res.reason, "retry", c.retryIt, "of", c.retry)
 	}
 	var reason string
 	if changed {
@@ -368,12 +413,12 @@ func (s *Scheduler) complete(r completion) {
 		if up {
 			state = "UP"
 		}
-		log.Warn("real server "+state, "reason", reason, "weight", w)
+		log().Warn("real server "+state, "reason", reason, "weight", w)
 	case changed:
-		log.Info("checker "+upDown(c.up)+", real server stays "+upDown(rs.up), "reason", reason)
+		log().Info("checker "+upDown(c.up)+", real server stays "+upDown(rs.up), "reason", reason)
 	case wChanged:
 		reason = c.name + " set weight " + strconv.Itoa(w)
-		log.Info("real server weight changed", "weight", w, "was", rs.weight)
+		log().Info("real server weight changed", "weight", w, "was", rs.weight)
 	}
 	if !upChanged && !wChanged {
 		return
@@ -435,8 +480,8 @@ type checkHeap []*checkState
 
 func (h checkHeap) Len() int { return len(h) }
 func (h checkHeap) Less(i, j int) bool {
-	if !h[i].due.Equal(h[j].due) {
-		return h[i].due.Before(h[j].due)
+	if h[i].at != h[j].at {
+		return h[i].at < h[j].at
 	}
 	return h[i].seq < h[j].seq
 }

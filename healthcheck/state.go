@@ -79,7 +79,8 @@ type checkState struct {
 
 	// scheduling
 	due     time.Time
-	isRetry bool // the next attempt is a retry
+	at      int64 // due, as the heap's key
+	isRetry bool  // the next attempt is a retry
 	seq     uint64
 	idx     int // index in the heap, -1 when not there
 	queued  bool
