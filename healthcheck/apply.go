@@ -97,19 +97,24 @@ func (s *Scheduler) applyCheckers(r *rsState, rc *conf.RealServer, g *conf.Globa
 			ignored = append(ignored, cc.Type)
 			continue
 		}
-		fp := fingerprint(cc, rc, g)
+		fp, set := fingerprint(cc, rc, g)
 		var c *checkState
-		for i, pc := range prev {
-			if !used[i] && pc.fp == fp {
-				used[i], c = true, pc
-				break
+		for pass := 0; pass < 2 && c == nil; pass++ { // the same settings first
+			for i, pc := range prev {
+				if !used[i] && pc.fp == fp && (pass == 1 || pc.set == set) {
+					used[i], c = true, pc
+					break
+				}
 			}
 		}
-		if c == nil {
-			c = s.newCheck(r, cc, rc, g, fp)
+		switch {
+		case c == nil:
+			c = s.newCheck(r, cc, rc, g, fp, set)
 			if s.running {
 				s.schedule(c, now.Add(s.jitter(c.warmup)))
 			}
+		case c.set != set:
+			s.resetSettings(c, cc, rc, g, set, now)
 		}
 		c.cfg = cc
 		checks = append(checks, c)
@@ -122,14 +127,41 @@ func (s *Scheduler) applyCheckers(r *rsState, rc *conf.RealServer, g *conf.Globa
 	r.checks, r.ignored = checks, ignored
 }
 
-func (s *Scheduler) newCheck(r *rsState, cc *conf.Checker, rc *conf.RealServer, g *conf.Global, fp string) *checkState {
-	t := cc.Timers
+func (s *Scheduler) newCheck(r *rsState, cc *conf.Checker, rc *conf.RealServer, g *conf.Global, fp, set string) *checkState {
 	c := &checkState{
-		rs: r, fp: fp, cfg: cc, name: checkerName(cc, rc),
-		interval: t.DelayLoop, delayBeforeRetry: t.DelayBeforeRetry, warmup: t.Warmup, retry: t.Retry,
+		rs: r, fp: fp, set: set, cfg: cc, name: checkerName(cc, rc),
 		dynamic: cc.Type == conf.CheckMisc && cc.MiscDynamic,
 		weight:  -1, idx: -1,
 	}
+	c.up = !alpha(cc, rc)
+	if !s.setTimers(c, cc, rc, g) {
+		c.up = false
+	}
+	return c
+}
+
+// resetSettings gives a kept checker its new timers (its state stays): the
+// next attempt comes no later than one new period from now. s.mu is held.
+func (s *Scheduler) resetSettings(c *checkState, cc *conf.Checker, rc *conf.RealServer, g *conf.Global, set string, now time.Time) {
+	c.set = set
+	if !s.setTimers(c, cc, rc, g) && c.up {
+		c.up = false
+		c.transitions++
+	}
+	if c.retryIt > c.retry {
+		c.retryIt = c.retry
+	}
+	if c.idx >= 0 && c.due.After(now.Add(c.interval)) && !c.isRetry {
+		heap.Remove(&s.heap, c.idx)
+		s.schedule(c, now.Add(c.interval))
+	}
+}
+
+// setTimers takes a checker's timers and builds its prober (the timeouts are
+// the prober's); it reports whether the prober can run.
+func (s *Scheduler) setTimers(c *checkState, cc *conf.Checker, rc *conf.RealServer, g *conf.Global) bool {
+	t := cc.Timers
+	c.interval, c.delayBeforeRetry, c.warmup, c.retry = t.DelayLoop, t.DelayBeforeRetry, t.Warmup, t.Retry
 	if c.interval < time.Millisecond {
 		c.interval = time.Millisecond
 	}
@@ -145,15 +177,14 @@ func (s *Scheduler) newCheck(r *rsState, cc *conf.Checker, rc *conf.RealServer, 
 			c.retry = 0
 		}
 	}
-	c.up = !alpha(cc, rc)
 	p, err := s.newProber(cc, rc, g)
 	if err != nil {
-		s.log.Error("checker cannot run: it stays down", "vs", r.key.vs, "rs", r.key.rs.String(), "checker", c.name, "err", err)
-		p = errProbe{err}
-		c.up = false
+		s.log.Error("checker cannot run: it stays down", "vs", c.rs.key.vs, "rs", c.rs.key.rs.String(), "checker", c.name, "err", err)
+		c.p = errProbe{err}
+		return false
 	}
 	c.p = p
-	return c
+	return true
 }
 
 // remove stops a checker. s.mu is held.

@@ -5,6 +5,7 @@ import (
 	"io"
 	"log/slog"
 	"net/netip"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -201,13 +202,9 @@ func eventsString(evs []Event) string {
 		}
 		if e.Weight >= 0 {
 			b.WriteString(" w=")
-			b.WriteString(itoa(e.Weight))
+			b.WriteString(strconv.Itoa(e.Weight))
 		}
 		b.WriteString("; ")
 	}
 	return b.String()
-}
-
-func itoa(n int) string {
-	return strings.TrimSpace(strings.Replace(time.Duration(n).String(), "ns", "", 1))
 }

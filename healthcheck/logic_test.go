@@ -384,3 +384,27 @@ virtual_server 192.0.2.1 80 {
 		t.Fatalf("removed checkers still ran: %v %v", durs(tcp.starts), durs(tcp2.starts))
 	}
 }
+
+// A reload that changes only timers keeps the checker's state (as keepalived)
+// and applies the new period from now on.
+func TestLogicApplyNewTimersKeepState(t *testing.T) {
+	tcp := &fakeProbe{outcome: always(false)}
+	h := newHarness(t, mustParse(t, oneTCP), map[string]*fakeProbe{"TCP_CHECK 10.0.0.1:80": tcp})
+	h.start()
+	h.runUntil(at(3 * time.Second)) // down at 2s, next attempt due at 7s
+	h.events = nil
+	h.s.Apply(mustParse(t, strings.Replace(oneTCP, "delay_loop 5", "delay_loop 2", 1)))
+	h.collect()
+	if len(h.events) != 0 {
+		t.Fatalf("events after a timer change: %s", eventsString(h.events))
+	}
+	h.runUntil(at(8 * time.Second))
+	// Due at 7s, pulled in to 3s+2s=5s, then every 2s.
+	want := []time.Duration{0, time.Second, 2 * time.Second, 5 * time.Second, 7 * time.Second}
+	if got := durs(tcp.starts); !sameDurs(got, want) {
+		t.Fatalf("attempts at %v, want %v", got, want)
+	}
+	if st := h.s.Snapshot()[0]; st.Up || st.Transitions != 1 {
+		t.Fatalf("state lost across the reload: %+v", st)
+	}
+}

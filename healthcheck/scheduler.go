@@ -260,8 +260,14 @@ func (s *Scheduler) dispatch(ctx context.Context, j job) {
 	}
 	if s.workers >= s.opts.Workers {
 		// inflight < Workers <= started workers: one is about to be idle
-		// (it has delivered its result and is coming back for a job).
-		s.jobs <- j
+		// (it has delivered its result and is coming back for a job),
+		// unless Run is ending.
+		select {
+		case s.jobs <- j:
+		case <-ctx.Done():
+			s.inflight--
+			j.c.running = false
+		}
 		return
 	}
 	s.workers++

@@ -62,7 +62,8 @@ func (r *rsState) dynWeight() int {
 // checkState is one checker of a real server and its retry state.
 type checkState struct {
 	rs   *rsState
-	fp   string // configuration fingerprint: same fp, same checker across reloads
+	fp   string // identity across reloads (see fingerprint)
+	set  string // settings
 	cfg  *conf.Checker
 	name string // "TCP_CHECK 192.0.2.1:80"
 	p    prober
@@ -145,8 +146,11 @@ func alpha(c *conf.Checker, rs *conf.RealServer) bool {
 	return rs.Alpha
 }
 
-// fingerprint identifies a checker's configuration, positions aside.
-func fingerprint(c *conf.Checker, rs *conf.RealServer, g *conf.Global) string {
+// fingerprint identifies what a checker checks; settings adds how (timers,
+// alpha, logging). Across a reload a checker with the same fingerprint is the
+// same checker and keeps its state, as in keepalived; when only its settings
+// changed it takes the new ones.
+func fingerprint(c *conf.Checker, rs *conf.RealServer, g *conf.Global) (identity, settings string) {
 	cc := *c
 	cc.Pos = conf.Pos{}
 	var urls []conf.URL
@@ -160,13 +164,20 @@ func fingerprint(c *conf.Checker, rs *conf.RealServer, g *conf.Global) string {
 		mp.Pos = conf.Pos{}
 		cc.MiscPath = &mp
 	}
-	b, _ := json.Marshal(struct {
+	timers, alpha, logAll := cc.Timers, cc.Alpha, cc.LogAllFailures
+	cc.Timers, cc.Alpha, cc.LogAllFailures = conf.CheckTimers{}, nil, false
+	id, _ := json.Marshal(struct {
 		C           conf.Checker
-		Alpha       bool
 		RSAddr      netip.Addr
 		User, Group string
-	}{cc, alpha(c, rs), rs.Addr, g.ScriptUser, g.ScriptGroup})
-	return string(b)
+	}{cc, rs.Addr, g.ScriptUser, g.ScriptGroup})
+	set, _ := json.Marshal(struct {
+		T       conf.CheckTimers
+		A       *bool
+		L       bool
+		RSAlpha bool
+	}{timers, alpha, logAll, rs.Alpha})
+	return string(id), string(set)
 }
 
 // checkerName names a checker in logs and reasons.
