@@ -42,9 +42,9 @@
 //
 // # Scheduling
 //
-// One goroutine keeps every checker in a heap by due time and starts each due
-// attempt in a goroutine of its own, at most Options.Workers at once; nothing
-// waits on a running check. The first attempt of a checker comes after a random
+// One goroutine keeps every checker in a heap by due time and hands each due
+// attempt to a worker goroutine, at most Options.Workers at once (workers are
+// started as needed and kept); nothing waits on a running check. The first attempt of a checker comes after a random
 // delay in [0, warmup]. Attempts are delay_loop apart, start to start: an
 // attempt still running when the next is due is not started twice, and the
 // periods it overran are skipped. Retries come delay_before_retry after the
@@ -55,7 +55,8 @@
 // New builds a Scheduler from a conf.Config; Run runs it, emitting the initial
 // state of every real server on Events, then every change of state or of
 // misc_dynamic weight. Apply reloads a configuration, keeping the state and the
-// timing of the checkers whose configuration did not change. Snapshot returns
+// timing of the checkers whose configuration did not change (and the state of
+// those whose timers alone changed, as keepalived). Snapshot returns
 // the state of every real server and checker for status pages and metrics.
 // Real servers are identified by conf's VirtualServer.Key() and
 // RealServer.AddrPort(): a virtual_server_group's real servers are checked once
