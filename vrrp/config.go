@@ -77,7 +77,15 @@ func FromConfig(c *conf.Config) ([]RunnerSpec, []string, error) {
 			if zeroWeights {
 				w = 0
 			}
-			out = append(out, Track{Name: TrackScriptName(ts.Name), Weight: w, Reverse: ts.Reverse || s.Reverse, InitUp: !s.InitFail})
+			rev := ts.Reverse || s.Reverse
+			// Until its first result a script counts neither way, as in
+			// keepalived: no weight added, none subtracted, no FAULT. With
+			// init_fail it starts failed.
+			initUp := (w <= 0) != rev
+			if s.InitFail {
+				initUp = false
+			}
+			out = append(out, Track{Name: TrackScriptName(ts.Name), Weight: w, Reverse: rev, InitUp: initUp})
 		}
 		return out, nil
 	}

@@ -6,11 +6,55 @@ import (
 	"fmt"
 	"log/slog"
 	"net/netip"
+	"slices"
 	"strings"
 	"sync"
 
 	"github.com/lvsd/lvsd/conf"
 )
+
+// PacketConn is a VRRP socket on one interface.
+type PacketConn interface {
+	AdvertSender
+	// Serve reads packets until ctx is done, handing each to handle.
+	Serve(ctx context.Context, handle func(payload []byte, info PacketInfo)) error
+	Close() error
+}
+
+// GARPConn sends gratuitous ARPs on one interface.
+type GARPConn interface {
+	GARPSender
+	Close() error
+}
+
+// Kernel is what the Engine needs from the system. The default is the
+// real one (raw sockets, AF_PACKET, rtnetlink); tests inject fakes.
+type Kernel interface {
+	Listen(cfg ConnConfig) (PacketConn, error)
+	GARP(ifname string) (GARPConn, error)
+	Addrs(defaultDev string) AddrManager
+	LinkUp(ifname string) (bool, error)
+	PrimaryIPv4(ifname string) (netip.Addr, error)
+	// WatchLink calls fn with the link state now and on every change.
+	WatchLink(ctx context.Context, ifname string, fn func(up bool)) error
+	WatchAddrDeleted(ctx context.Context, fn func(netip.Prefix)) error
+}
+
+type linuxKernel struct{}
+
+func (linuxKernel) Listen(cfg ConnConfig) (PacketConn, error) { return ListenConn(cfg) }
+func (linuxKernel) GARP(ifname string) (GARPConn, error)      { return NewPacketGARP(ifname) }
+func (linuxKernel) Addrs(dev string) AddrManager              { return &NetlinkAddrs{DefaultDev: dev} }
+func (linuxKernel) LinkUp(ifname string) (bool, error)        { return LinkUp(ifname) }
+func (linuxKernel) PrimaryIPv4(ifname string) (netip.Addr, error) {
+	return PrimaryIPv4(ifname)
+}
+func (linuxKernel) WatchLink(ctx context.Context, ifname string, fn func(bool)) error {
+	return WatchLink(ctx, ifname, fn)
+}
+func (linuxKernel) WatchAddrDeleted(ctx context.Context, fn func(netip.Prefix)) error {
+	return WatchAddrDeleted(ctx, fn)
+}
 
 // EngineOptions are optional settings of an Engine.
 type EngineOptions struct {
@@ -19,15 +63,38 @@ type EngineOptions struct {
 	// scripts, SNMP, metrics); it is called from runner goroutines and must
 	// not block.
 	Notify func(Notification)
+	// Kernel defaults to the real one.
+	Kernel Kernel
+	// Clock defaults to SystemClock.
+	Clock Clock
+	// ScriptExec makes the runner of a vrrp_script; default CommandExec.
+	ScriptExec func(ScriptConfig, *conf.Global) ScriptExec
 }
 
 // Engine runs every VRRP instance and sync group of a configuration in the
-// current network namespace.
+// current network namespace, and the vrrp_scripts they track. Its state
+// is owned by the goroutine of Run; Apply hands it a new configuration.
 type Engine struct {
-	specs   []RunnerSpec
 	opts    EngineOptions
-	mu      sync.Mutex
-	runners []*Runner
+	k       Kernel
+	clock   Clock
+	log     *slog.Logger
+	applyCh chan *applyReq
+	runDone chan struct{}
+
+	mu       sync.Mutex
+	pending  *applyReq // the configuration Run starts with
+	started  bool
+	runners  []*Runner
+	links    map[string][]func(bool)
+	scriptUp map[string]bool
+}
+
+type applyReq struct {
+	specs   []RunnerSpec
+	scripts map[string]ScriptConfig
+	global  conf.Global
+	done    chan error
 }
 
 // NewEngine converts the configuration (see FromConfig); nothing touches
@@ -40,7 +107,22 @@ func NewEngine(c *conf.Config, opts EngineOptions) (*Engine, []string, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
-	return &Engine{specs: specs, opts: opts}, warns, nil
+	e := &Engine{
+		opts: opts, k: opts.Kernel, clock: opts.Clock, log: opts.Logger,
+		applyCh: make(chan *applyReq), runDone: make(chan struct{}),
+		pending: &applyReq{specs: specs, scripts: scriptConfigs(c, specs), global: c.Global},
+		links:   map[string][]func(bool){}, scriptUp: map[string]bool{},
+	}
+	if e.k == nil {
+		e.k = linuxKernel{}
+	}
+	if e.clock == nil {
+		e.clock = SystemClock{}
+	}
+	if e.opts.ScriptExec == nil {
+		e.opts.ScriptExec = CommandExec
+	}
+	return e, warns, nil
 }
 
 type connKey struct {
@@ -49,89 +131,359 @@ type connKey struct {
 	group   netip.Addr
 }
 
-// Run opens the sockets, starts every runner and blocks until ctx is done;
-// then masters send priority 0 and release their VIPs, and Run returns.
+func (ic *InstanceConfig) connKey() connKey {
+	k := connKey{ifname: ic.Interface, unicast: len(ic.UnicastPeers) > 0}
+	if !k.unicast {
+		k.group = ic.defaultGroup()
+	}
+	return k
+}
+
+// identity is what must not change for a reload to keep a runner: the
+// unit's name and kind, and each instance's name, VRID, interface,
+// version and socket.
+func (s *RunnerSpec) identity() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s|%v", s.Name, s.Group)
+	for _, ic := range s.Instances {
+		k := ic.connKey()
+		fmt.Fprintf(&b, "|%s/%d/%s/v%d/%v/%v", ic.Machine.Name, ic.Machine.VRID, ic.Interface, ic.Machine.Version, k.unicast, k.group)
+	}
+	return b.String()
+}
+
+type handle struct {
+	spec   RunnerSpec
+	r      *Runner
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+type scriptHandle struct {
+	cfg    ScriptConfig
+	global conf.Global
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+// engineState is owned by the goroutine of Run.
+type engineState struct {
+	e        *Engine
+	ctx      context.Context // runners and scripts
+	serveCtx context.Context // sockets: closed after the runners stopped
+	conns    map[connKey]PacketConn
+	disps    map[connKey]*Dispatcher
+	garps    map[string]GARPConn
+	handles  map[string]*handle
+	order    []string
+	watched  map[string]bool
+	scripts  map[string]*scriptHandle
+	serveWG  sync.WaitGroup
+	errs     chan error
+}
+
+// Run opens the sockets, starts every runner and script and blocks until
+// ctx is done; then masters send priority 0 and release their VIPs, and
+// Run returns. Apply reconfigures it while it runs.
 func (e *Engine) Run(ctx context.Context) error {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	conns := map[connKey]*Conn{}
-	disps := map[connKey]*Dispatcher{}
-	garps := map[string]*PacketGARP{}
+	e.mu.Lock()
+	if e.started {
+		e.mu.Unlock()
+		return ErrStopped
+	}
+	e.started = true
+	first := e.pending
+	e.pending = nil
+	e.mu.Unlock()
+	defer close(e.runDone)
+
+	serveCtx, stopServe := context.WithCancel(context.Background())
+	runCtx, stopRun := context.WithCancel(ctx)
+	st := &engineState{
+		e: e, ctx: runCtx, serveCtx: serveCtx,
+		conns: map[connKey]PacketConn{}, disps: map[connKey]*Dispatcher{}, garps: map[string]GARPConn{},
+		handles: map[string]*handle{}, watched: map[string]bool{}, scripts: map[string]*scriptHandle{},
+		errs: make(chan error, 16),
+	}
 	defer func() {
-		for _, c := range conns {
+		stopRun()
+		st.stopAll()
+		stopServe()
+		st.serveWG.Wait()
+		for _, c := range st.conns {
 			c.Close()
 		}
-		for _, g := range garps {
+		for _, g := range st.garps {
 			g.Close()
 		}
 	}()
-	var runners []*Runner
-	links := map[string][]func(bool){}
-	for _, spec := range e.specs {
-		var members []Member
-		for i, ic := range spec.Instances {
-			// Start from the real link states, not "up until told".
-			linkDown := false
-			if dev := spec.OwnInterface[i]; dev != "" {
-				up, err := LinkUp(dev)
+	if err := e.k.WatchAddrDeleted(runCtx, func(p netip.Prefix) {
+		for _, r := range e.currentRunners() {
+			r.AddrDeleted(p)
+		}
+	}); err != nil {
+		return err
+	}
+	if err := st.apply(first); err != nil {
+		return err
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case req := <-e.applyCh:
+			req.done <- st.apply(req)
+		case err := <-st.errs:
+			return err
+		}
+	}
+}
+
+// Apply reconfigures the running engine without flapping: a runner whose
+// instances keep their name, VRID, interface, version and socket keeps its
+// state, timers and VIPs (VIPs added or removed are applied if it holds
+// them, see Runner.Reconfigure); removed instances stop (a master sends
+// priority 0 and releases its VIPs); new ones start; vrrp_scripts whose
+// configuration changed restart. On error the running configuration is
+// kept (except for what was applied before the error, which is logged).
+func (e *Engine) Apply(c *conf.Config) error {
+	specs, warns, err := FromConfig(c)
+	for _, w := range warns {
+		e.log.Warn(w)
+	}
+	if err != nil {
+		return err
+	}
+	req := &applyReq{specs: specs, scripts: scriptConfigs(c, specs), global: c.Global, done: make(chan error, 1)}
+	e.mu.Lock()
+	if !e.started {
+		e.pending = req
+		e.mu.Unlock()
+		return nil
+	}
+	e.mu.Unlock()
+	select {
+	case e.applyCh <- req:
+	case <-e.runDone:
+		return errors.New("vrrp: engine stopped")
+	}
+	return <-req.done
+}
+
+func (e *Engine) currentRunners() []*Runner {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.runners
+}
+
+// prepare resolves the source address and the initial status of the
+// tracked objects of a spec about to be started or reconfigured.
+func (st *engineState) prepare(spec *RunnerSpec) error {
+	e := st.e
+	insts := make([]InstanceConfig, len(spec.Instances))
+	for i, ic := range spec.Instances {
+		ic.Tracks = append([]Track(nil), ic.Tracks...)
+		for j, t := range ic.Tracks {
+			if name, ok := strings.CutPrefix(t.Name, TrackInterfaceName("")); ok {
+				up, err := e.k.LinkUp(name)
 				if err != nil {
-					return fmt.Errorf("vrrp: instance %s: %w", ic.Machine.Name, err)
+					return fmt.Errorf("vrrp: instance %s: track_interface: %w", ic.Machine.Name, err)
 				}
-				linkDown = !up
-			}
-			ic.Tracks = append([]Track(nil), ic.Tracks...)
-			for j, t := range ic.Tracks {
-				if name, ok := strings.CutPrefix(t.Name, TrackInterfaceName("")); ok {
-					up, err := LinkUp(name)
-					if err != nil {
-						return fmt.Errorf("vrrp: instance %s: track_interface: %w", ic.Machine.Name, err)
-					}
+				ic.Tracks[j].InitUp = up
+			} else if name, ok := strings.CutPrefix(t.Name, TrackScriptName("")); ok {
+				e.mu.Lock()
+				up, known := e.scriptUp[name]
+				e.mu.Unlock()
+				if known {
 					ic.Tracks[j].InitUp = up
 				}
 			}
-			if !ic.Machine.PrimaryIP.IsValid() {
-				ip, err := PrimaryIPv4(ic.Interface)
-				if err != nil {
-					return fmt.Errorf("vrrp: instance %s: %w", ic.Machine.Name, err)
-				}
-				ic.Machine.PrimaryIP = ip
-			}
-			k := connKey{ifname: ic.Interface, unicast: len(ic.UnicastPeers) > 0}
-			if !k.unicast {
-				k.group = ic.defaultGroup()
-			}
-			conn := conns[k]
-			if conn == nil {
-				var err error
-				conn, err = ListenConn(ConnConfig{Interface: k.ifname, Unicast: k.unicast, Group: k.group})
-				if err != nil {
-					return err
-				}
-				conns[k], disps[k] = conn, &Dispatcher{}
-			}
-			garp := garps[ic.Interface]
-			if garp == nil {
-				var err error
-				if garp, err = NewPacketGARP(ic.Interface); err != nil {
-					return err
-				}
-				garps[ic.Interface] = garp
-			}
-			members = append(members, Member{Config: ic, Sender: conn, Addrs: &NetlinkAddrs{DefaultDev: ic.Interface}, GARP: garp, LinkDown: linkDown})
 		}
-		r, err := NewRunner(spec.Name, members, RunnerOptions{Logger: e.opts.Logger, Notify: e.opts.Notify})
-		if err != nil {
-			return err
-		}
-		for i, ic := range spec.Instances {
-			k := connKey{ifname: ic.Interface, unicast: len(ic.UnicastPeers) > 0}
-			if !k.unicast {
-				k.group = ic.defaultGroup()
-			}
-			if err := disps[k].Register(ic.Machine.VRID, r, i); err != nil {
+		if !ic.Machine.PrimaryIP.IsValid() {
+			ip, err := e.k.PrimaryIPv4(ic.Interface)
+			if err != nil {
 				return fmt.Errorf("vrrp: instance %s: %w", ic.Machine.Name, err)
 			}
-			if dev := spec.OwnInterface[i]; dev != "" {
+			ic.Machine.PrimaryIP = ip
+		}
+		insts[i] = ic
+	}
+	spec.Instances = insts
+	return nil
+}
+
+func (st *engineState) apply(req *applyReq) error {
+	e := st.e
+	specs := make([]RunnerSpec, len(req.specs))
+	for i := range req.specs {
+		specs[i] = req.specs[i]
+		if err := st.prepare(&specs[i]); err != nil {
+			return err
+		}
+	}
+	// Keep, stop, start.
+	keep := map[string]*RunnerSpec{}
+	for i := range specs {
+		s := &specs[i]
+		if h := st.handles[s.Name]; h != nil && h.spec.identity() == s.identity() {
+			keep[s.Name] = s
+		}
+	}
+	for _, name := range slices.Clone(st.order) {
+		if keep[name] == nil {
+			st.stop(name)
+		}
+	}
+	for name, s := range keep {
+		h := st.handles[name]
+		if err := h.r.Reconfigure(s.Instances); err != nil {
+			e.log.Error("vrrp: cannot reconfigure in place; restarting", "unit", name, "err", err)
+			st.stop(name)
+			delete(keep, name)
+			continue
+		}
+		h.spec = *s
+	}
+	var firstErr error
+	for i := range specs {
+		s := &specs[i]
+		if keep[s.Name] != nil {
+			continue
+		}
+		if err := st.start(*s); err != nil {
+			e.log.Error("vrrp: cannot start", "unit", s.Name, "err", err)
+			if firstErr == nil {
+				firstErr = err
+			}
+		}
+	}
+	order := make([]string, 0, len(specs))
+	for _, s := range specs {
+		if st.handles[s.Name] != nil {
+			order = append(order, s.Name)
+		}
+	}
+	st.order = order
+	if err := st.relink(); err != nil && firstErr == nil {
+		firstErr = err
+	}
+	st.applyScripts(req)
+	return firstErr
+}
+
+func (st *engineState) start(spec RunnerSpec) error {
+	e := st.e
+	var members []Member
+	for i, ic := range spec.Instances {
+		linkDown := false
+		if dev := spec.OwnInterface[i]; dev != "" {
+			up, err := e.k.LinkUp(dev)
+			if err != nil {
+				return fmt.Errorf("vrrp: instance %s: %w", ic.Machine.Name, err)
+			}
+			linkDown = !up
+		}
+		k := ic.connKey()
+		conn := st.conns[k]
+		if conn == nil {
+			var err error
+			conn, err = e.k.Listen(ConnConfig{Interface: k.ifname, Unicast: k.unicast, Group: k.group})
+			if err != nil {
+				return err
+			}
+			d := &Dispatcher{}
+			st.conns[k], st.disps[k] = conn, d
+			st.serveWG.Add(1)
+			go func() {
+				defer st.serveWG.Done()
+				if err := conn.Serve(st.serveCtx, d.Handle); err != nil {
+					select {
+					case st.errs <- fmt.Errorf("vrrp: receiving on %s: %w", k.ifname, err):
+					default:
+					}
+				}
+			}()
+		}
+		garp := st.garps[ic.Interface]
+		if garp == nil {
+			var err error
+			if garp, err = e.k.GARP(ic.Interface); err != nil {
+				return err
+			}
+			st.garps[ic.Interface] = garp
+		}
+		members = append(members, Member{Config: ic, Sender: conn, Addrs: e.k.Addrs(ic.Interface), GARP: garp, LinkDown: linkDown})
+	}
+	r, err := NewRunner(spec.Name, members, RunnerOptions{Logger: e.log, Notify: e.opts.Notify, Clock: e.clock})
+	if err != nil {
+		return err
+	}
+	for i, ic := range spec.Instances {
+		if err := st.disps[ic.connKey()].Register(ic.Machine.VRID, r, i); err != nil {
+			for _, jc := range spec.Instances[:i] {
+				st.disps[jc.connKey()].Unregister(jc.Machine.VRID, r)
+			}
+			return fmt.Errorf("vrrp: instance %s: %w", ic.Machine.Name, err)
+		}
+	}
+	ctx, cancel := context.WithCancel(st.ctx)
+	h := &handle{spec: spec, r: r, cancel: cancel, done: make(chan struct{})}
+	go func() {
+		defer close(h.done)
+		_ = r.Run(ctx)
+	}()
+	st.handles[spec.Name] = h
+	e.mu.Lock()
+	e.runners = append(slices.Clone(e.runners), r)
+	e.mu.Unlock()
+	return nil
+}
+
+// stop shuts a runner down (priority 0 from a master, VIPs released) and
+// waits for it.
+func (st *engineState) stop(name string) {
+	h := st.handles[name]
+	if h == nil {
+		return
+	}
+	h.cancel()
+	<-h.done
+	for _, ic := range h.spec.Instances {
+		st.disps[ic.connKey()].Unregister(ic.Machine.VRID, h.r)
+	}
+	delete(st.handles, name)
+	st.order = slices.DeleteFunc(st.order, func(n string) bool { return n == name })
+	e := st.e
+	e.mu.Lock()
+	e.runners = slices.DeleteFunc(slices.Clone(e.runners), func(r *Runner) bool { return r == h.r })
+	e.mu.Unlock()
+	e.log.Info("vrrp: stopped", "unit", name)
+}
+
+func (st *engineState) stopAll() {
+	for _, name := range slices.Clone(st.order) {
+		h := st.handles[name]
+		h.cancel()
+	}
+	for _, name := range slices.Clone(st.order) {
+		<-st.handles[name].done
+	}
+	for _, s := range st.scripts {
+		s.cancel()
+		<-s.done
+	}
+}
+
+// relink points the link watchers at the current runners and watches the
+// interfaces not watched yet.
+func (st *engineState) relink() error {
+	e := st.e
+	links := map[string][]func(bool){}
+	for _, name := range st.order {
+		h := st.handles[name]
+		r := h.r
+		for i, ic := range h.spec.Instances {
+			if dev := h.spec.OwnInterface[i]; dev != "" {
 				links[dev] = append(links[dev], func(up bool) { r.SetInterface(i, up) })
 			}
 			for _, t := range ic.Tracks {
@@ -140,63 +492,64 @@ func (e *Engine) Run(ctx context.Context) error {
 				}
 			}
 		}
-		runners = append(runners, r)
 	}
 	e.mu.Lock()
-	e.runners = runners
+	e.links = links
 	e.mu.Unlock()
-
-	if err := WatchAddrDeleted(ctx, func(p netip.Prefix) {
-		for _, r := range runners {
-			r.AddrDeleted(p)
+	for name := range links {
+		if st.watched[name] {
+			continue
 		}
-	}); err != nil {
-		return err
-	}
-	for name, fns := range links {
-		if err := WatchLink(ctx, name, func(up bool) {
+		if err := e.k.WatchLink(st.serveCtx, name, func(up bool) {
+			e.mu.Lock()
+			fns := e.links[name]
+			e.mu.Unlock()
 			for _, fn := range fns {
 				fn(up)
 			}
 		}); err != nil {
 			return err
 		}
+		st.watched[name] = true
 	}
-	var wg sync.WaitGroup
-	errs := make(chan error, len(conns)+len(runners))
-	for k, c := range conns {
-		d := disps[k]
-		wg.Add(1)
+	return nil
+}
+
+func (st *engineState) applyScripts(req *applyReq) {
+	e := st.e
+	for name, sh := range st.scripts {
+		if cfg, ok := req.scripts[name]; ok && cfg.String() == sh.cfg.String() && sameScriptUser(sh.global, req.global) {
+			continue
+		}
+		sh.cancel()
+		<-sh.done
+		delete(st.scripts, name)
+	}
+	for name, cfg := range req.scripts {
+		if st.scripts[name] != nil {
+			continue
+		}
+		ctx, cancel := context.WithCancel(st.ctx)
+		sh := &scriptHandle{cfg: cfg, global: req.global, cancel: cancel, done: make(chan struct{})}
+		g := req.global
+		tr := NewScriptTracker(cfg, e.opts.ScriptExec(cfg, &g), e.clock, e.log)
 		go func() {
-			defer wg.Done()
-			if err := c.Serve(ctx, d.Handle); err != nil {
-				errs <- fmt.Errorf("vrrp: receiving on %s: %w", k.ifname, err)
-				cancel()
-			}
+			defer close(sh.done)
+			tr.Run(ctx, func(up bool) { e.SetScript(name, up) })
 		}()
+		st.scripts[name] = sh
 	}
-	for _, r := range runners {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if err := r.Run(ctx); err != nil {
-				errs <- err
-			}
-		}()
-	}
-	wg.Wait()
-	close(errs)
-	var all []error
-	for err := range errs {
-		all = append(all, err)
-	}
-	return errors.Join(all...)
+}
+
+func sameScriptUser(a, b conf.Global) bool {
+	return a.ScriptUser == b.ScriptUser && a.ScriptGroup == b.ScriptGroup
 }
 
 // SetScript reports the status of a vrrp_script to every instance that
 // tracks it.
 func (e *Engine) SetScript(name string, up bool) {
 	e.mu.Lock()
+	e.scriptUp[name] = up
 	rs := e.runners
 	e.mu.Unlock()
 	for _, r := range rs {
@@ -206,12 +559,16 @@ func (e *Engine) SetScript(name string, up bool) {
 
 // Status returns a snapshot of every instance.
 func (e *Engine) Status() []InstanceStatus {
-	e.mu.Lock()
-	rs := e.runners
-	e.mu.Unlock()
 	var out []InstanceStatus
-	for _, r := range rs {
+	for _, r := range e.currentRunners() {
 		out = append(out, r.Status()...)
 	}
 	return out
+}
+
+// flush waits until every runner handled the events posted so far.
+func (e *Engine) flush() {
+	for _, r := range e.currentRunners() {
+		r.Flush()
+	}
 }

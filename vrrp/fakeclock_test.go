@@ -111,3 +111,15 @@ func (c *fakeClock) Next() (time.Time, bool) {
 	}
 	return best, ok
 }
+
+// HasTimerAt reports whether a live timer is due exactly at t.
+func (c *fakeClock) HasTimerAt(t time.Time) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, x := range c.timers {
+		if !x.dead && x.at.Equal(t) {
+			return true
+		}
+	}
+	return false
+}

@@ -566,3 +566,35 @@ func (m *Machine) shutdown() {
 	m.stopAll()
 	m.transition(StateStopped)
 }
+
+// Reconfigure applies a new configuration (a reload) to a running machine
+// without a transition: the state, the timers and the master last heard
+// are kept. The new base priority takes effect at once (in BACKUP a higher
+// one shortens the running Master_Down_Timer, as a tracking change does);
+// a new advert_int from the next timer on. VRID and version cannot change.
+func (m *Machine) Reconfigure(cfg MachineConfig) ([]Action, error) {
+	if err := cfg.Normalize(); err != nil {
+		return nil, err
+	}
+	if cfg.VRID != m.cfg.VRID || cfg.Version != m.cfg.Version {
+		return nil, errors.New("vrrp: reconfigure cannot change the VRID or the version")
+	}
+	m.out = nil
+	if m.state == StateStopped {
+		return nil, nil
+	}
+	oldIP, oldPrio := m.cfg.PrimaryIP, m.cfg.Priority
+	m.cfg = cfg
+	// Keep the lowered priority of a duplicate address owner.
+	if !(oldPrio == PriorityOwner && cfg.Priority == PriorityOwner) {
+		m.basePrio = cfg.Priority
+	}
+	m.setWeight(m.weight)
+	if m.state == StateMaster {
+		if m.masterAddr == oldIP {
+			m.masterAddr = cfg.PrimaryIP
+		}
+		m.masterPrio = m.effPrio
+	}
+	return m.out, nil
+}

@@ -100,3 +100,14 @@ func (t *Tracker) Event() TrackingChanged {
 	w, f := t.Status()
 	return TrackingChanged{Weight: w, Fault: f}
 }
+
+// Up returns the status of a tracked object, and false when it is not
+// tracked.
+func (t *Tracker) Up(name string) (up, ok bool) {
+	for i := range t.tracks {
+		if t.tracks[i].Name == name {
+			return t.up[i], true
+		}
+	}
+	return false, false
+}

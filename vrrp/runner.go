@@ -146,6 +146,12 @@ type runnerEvent struct {
 	trackUp     bool
 	addrDeleted *netip.Prefix
 	flush       chan struct{} // closed once every earlier event is handled
+	reconf      *reconfReq
+}
+
+type reconfReq struct {
+	cfgs []InstanceConfig
+	done chan error
 }
 
 // InstanceStatus is a snapshot of one instance.
@@ -196,36 +202,9 @@ func NewRunner(name string, members []Member, opts RunnerOptions) (*Runner, erro
 		if err != nil {
 			return nil, fmt.Errorf("vrrp: instance %s: %w", c.Machine.Name, err)
 		}
-		mm := &member{cfg: c, dev: mb, m: m, tracker: tr, stats: &Stats{}}
-		for _, v := range c.VIPs {
-			if !v.Addr.Addr().Is4() {
-				return nil, fmt.Errorf("vrrp: instance %s: VIP %v is not IPv4", c.Machine.Name, v.Addr)
-			}
-			mm.vips = append(mm.vips, v.Addr.Addr())
-		}
-		for _, v := range c.ExcludedVIPs {
-			if !v.Addr.Addr().Is4() {
-				return nil, fmt.Errorf("vrrp: instance %s: VIP %v is not IPv4", c.Machine.Name, v.Addr)
-			}
-		}
-		mm.all = append(append([]VIP(nil), c.VIPs...), c.ExcludedVIPs...)
-		if len(mm.vips) > MaxAddrs {
-			return nil, fmt.Errorf("vrrp: instance %s: more than %d VIPs", c.Machine.Name, MaxAddrs)
-		}
-		if len(c.UnicastPeers) > 0 {
-			mm.dsts = c.UnicastPeers
-		} else if c.Group.IsValid() {
-			mm.dsts = []netip.Addr{c.Group}
-		} else {
-			mm.dsts = []netip.Addr{MulticastGroup}
-		}
-		mm.exp = Expect{
-			Version: c.Machine.Version, VRID: c.Machine.VRID, Interval: c.Machine.AdvertInterval,
-			AuthType: c.AuthType, AuthData: Password(c.AuthPass), Addrs: mm.vips,
-			Unicast: len(c.UnicastPeers) > 0,
-		}
-		if c.CheckUnicastSrc {
-			mm.exp.Peers = c.UnicastPeers
+		mm := &member{dev: mb, m: m, tracker: tr, stats: &Stats{}}
+		if err := mm.setConfig(c); err != nil {
+			return nil, err
 		}
 		r.members = append(r.members, mm)
 		machines = append(machines, m)
@@ -239,6 +218,171 @@ func NewRunner(name string, members []Member, opts RunnerOptions) (*Runner, erro
 	}
 	r.publish()
 	return r, nil
+}
+
+// setConfig sets the configuration and what derives from it (not the
+// machine, not the tracker).
+func (mm *member) setConfig(c InstanceConfig) error {
+	var vips []netip.Addr
+	for _, v := range c.VIPs {
+		if !v.Addr.Addr().Is4() {
+			return fmt.Errorf("vrrp: instance %s: VIP %v is not IPv4", c.Machine.Name, v.Addr)
+		}
+		vips = append(vips, v.Addr.Addr())
+	}
+	for _, v := range c.ExcludedVIPs {
+		if !v.Addr.Addr().Is4() {
+			return fmt.Errorf("vrrp: instance %s: VIP %v is not IPv4", c.Machine.Name, v.Addr)
+		}
+	}
+	if len(vips) > MaxAddrs {
+		return fmt.Errorf("vrrp: instance %s: more than %d VIPs", c.Machine.Name, MaxAddrs)
+	}
+	mm.cfg = c
+	mm.vips = vips
+	mm.all = append(append([]VIP(nil), c.VIPs...), c.ExcludedVIPs...)
+	if len(c.UnicastPeers) > 0 {
+		mm.dsts = c.UnicastPeers
+	} else if c.Group.IsValid() {
+		mm.dsts = []netip.Addr{c.Group}
+	} else {
+		mm.dsts = []netip.Addr{MulticastGroup}
+	}
+	mm.exp = Expect{
+		Version: c.Machine.Version, VRID: c.Machine.VRID, Interval: c.Machine.AdvertInterval,
+		AuthType: c.AuthType, AuthData: Password(c.AuthPass), Addrs: mm.vips,
+		Unicast: len(c.UnicastPeers) > 0,
+	}
+	if c.CheckUnicastSrc {
+		mm.exp.Peers = c.UnicastPeers
+	}
+	return nil
+}
+
+// Reconfigure applies a reloaded configuration to the running instances
+// (same number, in the same order) without a transition: VIPs that were
+// added or removed are added or removed (and the added ones announced) if
+// the instance holds its VIPs; unchanged ones are not touched. Priority,
+// timers, authentication, tracked objects (the status of those still
+// tracked is kept) and the other settings take effect in place. It returns
+// once applied, or with an error (nothing changed) when the runner is not
+// running.
+func (r *Runner) Reconfigure(cfgs []InstanceConfig) error {
+	req := &reconfReq{cfgs: cfgs, done: make(chan error, 1)}
+	select {
+	case r.events <- runnerEvent{member: -1, reconf: req}:
+	case <-r.done:
+		return ErrStopped
+	}
+	select {
+	case err := <-req.done:
+		return err
+	case <-r.done:
+		return ErrStopped
+	}
+}
+
+func (r *Runner) reconfigure(cfgs []InstanceConfig) error {
+	if len(cfgs) != len(r.members) {
+		return fmt.Errorf("vrrp: %s: reconfigure with %d instances, running %d", r.name, len(cfgs), len(r.members))
+	}
+	// Validate everything before changing anything.
+	trackers := make([]*Tracker, len(cfgs))
+	for i, c := range cfgs {
+		mm := r.members[i]
+		mc := c.Machine
+		if err := mc.Normalize(); err != nil {
+			return fmt.Errorf("vrrp: instance %s: %w", mc.Name, err)
+		}
+		if mc.Name != mm.cfg.Machine.Name || mc.VRID != mm.cfg.Machine.VRID || mc.Version != mm.cfg.Machine.Version || c.Interface != mm.cfg.Interface {
+			return fmt.Errorf("vrrp: instance %s: reconfigure cannot change the name, VRID, version or interface", mm.cfg.Machine.Name)
+		}
+		if !mc.PrimaryIP.Is4() {
+			return fmt.Errorf("vrrp: instance %s: no IPv4 source address", mc.Name)
+		}
+		if err := (&member{}).setConfig(c); err != nil {
+			return err
+		}
+		tr, err := NewTracker(c.Tracks)
+		if err != nil {
+			return fmt.Errorf("vrrp: instance %s: %w", mc.Name, err)
+		}
+		for _, t := range c.Tracks {
+			if up, ok := mm.tracker.Up(t.Name); ok {
+				tr.Set(t.Name, up)
+			}
+		}
+		trackers[i] = tr
+	}
+	for i, c := range cfgs {
+		mm := r.members[i]
+		name := c.Machine.Name
+		removed, added := diffVIPs(mm.all, append(append([]VIP(nil), c.VIPs...), c.ExcludedVIPs...))
+		_ = mm.setConfig(c)
+		if mm.vipsSet {
+			for _, v := range removed {
+				if err := mm.dev.Addrs.DelAddr(v); err != nil {
+					mm.stats.AddrErrors.Add(1)
+					r.log.Error("vrrp: removing VIP", "instance", name, "vip", v.Addr, "err", err)
+				}
+			}
+			for _, v := range added {
+				if err := mm.dev.Addrs.AddAddr(v); err != nil {
+					mm.stats.AddrErrors.Add(1)
+					r.log.Error("vrrp: adding VIP", "instance", name, "vip", v.Addr, "err", err)
+				}
+			}
+			if mm.dev.GARP != nil && len(added) > 0 && c.Machine.GARPMasterRepeat > 0 {
+				for range c.Machine.GARPMasterRepeat {
+					for _, v := range added {
+						if err := mm.dev.GARP.SendGARP(v.Addr.Addr()); err == nil {
+							mm.stats.GARPSent.Add(1)
+						}
+					}
+				}
+			}
+		}
+		acts, err := mm.m.Reconfigure(c.Machine)
+		if err != nil {
+			r.log.Error("vrrp: reconfigure", "instance", name, "err", err)
+		}
+		for _, a := range acts {
+			r.do(i, a)
+		}
+		old := mm.tracker.Event()
+		mm.tracker = trackers[i]
+		if ev := mm.tracker.Event(); ev != old {
+			r.dispatch(i, ev)
+		}
+		r.log.Info("vrrp: instance reconfigured", "instance", name, "state", mm.m.State(),
+			"vips_added", len(added), "vips_removed", len(removed))
+	}
+	r.publish()
+	return nil
+}
+
+// diffVIPs returns the VIPs of old missing from new, and of new missing
+// from old.
+func diffVIPs(old, new []VIP) (removed, added []VIP) {
+	in := func(v VIP, l []VIP) bool {
+		for _, w := range l {
+			if w == v {
+				return true
+			}
+		}
+		return false
+	}
+	for _, v := range old {
+		if !in(v, new) {
+			removed = append(removed, v)
+		}
+	}
+	for _, v := range new {
+		if !in(v, old) {
+			added = append(added, v)
+		}
+	}
+	return removed, added
 }
 
 // Name returns the runner's name.
@@ -347,6 +491,8 @@ func (r *Runner) handle(e runnerEvent) {
 	switch {
 	case e.flush != nil:
 		close(e.flush)
+	case e.reconf != nil:
+		e.reconf.done <- r.reconfigure(e.reconf.cfgs)
 	case e.packet != nil:
 		r.receive(e.member, e.packet, e.info)
 	case e.trackName != "":
@@ -568,4 +714,13 @@ func (d *Dispatcher) Handle(payload []byte, info PacketInfo) {
 		return
 	}
 	rt.r.HandlePacket(rt.i, payload, info)
+}
+
+// Unregister removes the route of VRID vrid if it goes to r.
+func (d *Dispatcher) Unregister(vrid uint8, r *Runner) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if rt, ok := d.routes[vrid]; ok && rt.r == r {
+		delete(d.routes, vrid)
+	}
 }
