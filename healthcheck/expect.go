@@ -49,7 +49,7 @@ func (p *expectProbe) matched(b []byte) bool {
 func (p *expectProbe) probe(ctx context.Context) result {
 	c, err := p.conn.dial(ctx)
 	if err != nil {
-		return fail("connect to %s: %s", p.conn.addr, describe(err))
+		return fail("connect: %s", describe(err))
 	}
 	defer c.Close()
 	stop := context.AfterFunc(ctx, func() { c.Close() })
@@ -58,7 +58,7 @@ func (p *expectProbe) probe(ctx context.Context) result {
 	c.SetDeadline(time.Now().Add(p.conn.timeout))
 	if len(p.send) > 0 {
 		if _, err := c.Write(p.send); err != nil {
-			return fail("send to %s: %s", p.conn.addr, describe(err))
+			return fail("send: %s", describe(err))
 		}
 	}
 	buf := make([]byte, 0, 512)
@@ -69,17 +69,17 @@ func (p *expectProbe) probe(ctx context.Context) result {
 		n, err := c.Read(buf[len(buf):cap(buf)])
 		buf = buf[:len(buf)+n]
 		if n > 0 && p.matched(buf) {
-			return pass("reply from " + p.conn.addr + " matched")
+			return pass("reply matched")
 		}
 		if err != nil {
 			if err == io.EOF {
-				return fail("reply from %s did not match (%d bytes, connection closed): %q", p.conn.addr, len(buf), truncate(string(buf), 60))
+				return fail("reply did not match (%d bytes, connection closed): %q", len(buf), truncate(string(buf), 60))
 			}
 			if len(buf) == 0 {
-				return fail("no reply from %s: %s", p.conn.addr, describe(err))
+				return fail("no reply: %s", describe(err))
 			}
-			return fail("reply from %s did not match (%d bytes, %s): %q", p.conn.addr, len(buf), describe(err), truncate(string(buf), 60))
+			return fail("reply did not match (%d bytes, %s): %q", len(buf), describe(err), truncate(string(buf), 60))
 		}
 	}
-	return fail("reply from %s did not match in %d bytes", p.conn.addr, maxExpectReply)
+	return fail("reply did not match in %d bytes", maxExpectReply)
 }

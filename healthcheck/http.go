@@ -157,7 +157,7 @@ func (p *httpProbe) get(ctx context.Context, u *urlCheck) result {
 	end, _ := ctx.Deadline()
 	raw, err := p.conn.dial(ctx)
 	if err != nil {
-		return fail("url %s: connect to %s: %s", u.path, p.conn.addr, describe(err))
+		return fail("url %s: connect: %s", u.path, describe(err))
 	}
 	// Closing the connection when ctx ends aborts a blocked read at shutdown.
 	stop := context.AfterFunc(ctx, func() { raw.Close() })
@@ -173,7 +173,7 @@ func (p *httpProbe) get(ctx context.Context, u *urlCheck) result {
 			CipherSuites:       allCipherSuites,
 		})
 		if err := tc.HandshakeContext(ctx); err != nil {
-			return fail("url %s: TLS handshake with %s: %s", u.path, p.conn.addr, describe(err))
+			return fail("url %s: TLS handshake: %s", u.path, describe(err))
 		}
 		conn = tc
 	}

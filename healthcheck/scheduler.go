@@ -405,7 +405,10 @@ func (s *Scheduler) complete(r completion) {
 			}
 		} else {
 			reason = c.name + " failed"
-			if c.retry > 0 && wasRetry {
+			switch {
+			case c.retry == 1 && wasRetry:
+				reason += " after 1 retry"
+			case c.retry > 1 && wasRetry:
 				reason += " after " + strconv.Itoa(c.retry) + " retries"
 			}
 			reason += ": " + r.res.reason
