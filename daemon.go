@@ -9,6 +9,7 @@ import (
 	"github.com/lvsd/lvsd/conf"
 	"github.com/lvsd/lvsd/healthcheck"
 	"github.com/lvsd/lvsd/ipvs"
+	"github.com/lvsd/lvsd/notify"
 	"github.com/lvsd/lvsd/vrrp"
 )
 
@@ -20,6 +21,7 @@ type daemon struct {
 	log *slog.Logger
 
 	vrrp *vrrp.Engine
+	nt   *notify.Notifier // notify scripts and smtp_alert of VRRP transitions
 	hc   *healthcheck.Scheduler
 	rec  *ipvs.Reconciler
 
@@ -55,9 +57,11 @@ func (d *daemon) start(ctx context.Context, cfg *conf.Config) error {
 		if s := cfg.Global.LVSSyncDaemon; s != nil {
 			syncInst = s.Instance
 		}
+		nt := notify.New(cfg, notify.Options{Logger: d.log.With("subsystem", "notify")})
 		eng, warnings, err := vrrp.NewEngine(cfg, vrrp.EngineOptions{
 			Logger: d.log.With("subsystem", "vrrp"),
 			Notify: func(n vrrp.Notification) {
+				nt.Post(notify.Event{Group: n.Group != "", Name: n.Instance + n.Group, State: n.To.String(), Priority: int(n.Priority)})
 				if n.Instance != "" && n.Instance == syncInst && d.rec != nil {
 					d.rec.SetSyncDaemonRole(n.To == vrrp.StateMaster)
 				}
@@ -69,8 +73,9 @@ func (d *daemon) start(ctx context.Context, cfg *conf.Config) error {
 		if err != nil {
 			return err
 		}
-		d.vrrp = eng
-		d.goRun(ctx, "vrrp", eng.Run)
+		d.vrrp, d.nt = eng, nt
+		// The STOP notifications of the shutdown run before Close returns.
+		d.goRun(ctx, "vrrp", func(ctx context.Context) error { defer nt.Close(); return eng.Run(ctx) })
 	}
 	return nil
 }
@@ -114,7 +119,10 @@ func (d *daemon) reload(cfg *conf.Config) {
 		d.rec.Apply(cfg)
 	}
 	if d.vrrp != nil {
-		d.log.Warn("VRRP changes in a reload are not applied yet; restart lvsd to change VRRP instances", "subsystem", "vrrp")
+		d.nt.Apply(cfg)
+		if err := d.vrrp.Apply(cfg); err != nil {
+			d.log.Error("VRRP reload", "subsystem", "vrrp", "err", err)
+		}
 	}
 }
 
