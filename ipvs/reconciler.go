@@ -104,6 +104,7 @@ type Reconciler struct {
 	counters      Counters // published copy
 	last          *Snapshot
 	wake          chan struct{}
+	ready         chan struct{}
 	snapReq       chan chan *Snapshot
 	done          chan struct{}
 
@@ -145,6 +146,7 @@ func New(cfg *conf.Config, k Kernel, opts Options) *Reconciler {
 		log:           log,
 		pendingHealth: map[healthKey]HealthEvent{},
 		wake:          make(chan struct{}, 1),
+		ready:         make(chan struct{}),
 		snapReq:       make(chan chan *Snapshot),
 		kernel:        Table{},
 		owned:         NewOwnership(),
@@ -222,6 +224,9 @@ func (r *Reconciler) SetSyncDaemonRole(master bool) {
 	r.poke()
 }
 
+// Ready is closed when Run has done its start-up programming.
+func (r *Reconciler) Ready() <-chan struct{} { return r.ready }
+
 // RepairNow asks for a drift-repair pass (re-read the kernel, restore owned
 // entries) without waiting for the next period. It returns at once.
 func (r *Reconciler) RepairNow() {
@@ -267,6 +272,7 @@ func (r *Reconciler) Run(ctx context.Context) error {
 	r.state.Lock()
 	r.start()
 	r.state.Unlock()
+	close(r.ready)
 	interval := r.opts.RepairInterval
 	if interval == 0 {
 		interval = DefaultRepairInterval
@@ -478,9 +484,20 @@ func (r *Reconciler) reconcile(reason string) {
 			r.log.Debug("ipvs: reconciling", "reason", reason, "ops", len(ops))
 		}
 		stale := false
+		notCreated := map[ServiceKey]bool{}
 		for _, op := range ops {
+			if notCreated[op.Service.ServiceKey] {
+				// Its service could not be created: retried with it.
+				r.failed[opEntry(op)] = "service not created"
+				continue
+			}
 			if r.do(op, false) {
 				stale = true
+			}
+			if op.Kind == OpCreateService {
+				if _, ok := r.kernel[op.Service.ServiceKey]; !ok {
+					notCreated[op.Service.ServiceKey] = true
+				}
 			}
 		}
 		if !stale {
