@@ -24,7 +24,7 @@ import (
 
 // imageFormat is bumped whenever the layout of the base image changes, so
 // cached images built by older code are rebuilt.
-const imageFormat = "lvsd-lab-base-v2"
+const imageFormat = "lvsd-lab-base-v3"
 
 // kernelMeta is the Debian metapackage whose dependency is the kernel used.
 const kernelMeta = "linux-image-cloud-amd64"
@@ -514,7 +514,9 @@ func buildBase(ctx context.Context, cache string, logf Logf) (*Image, error) {
 	t.add(&entry{Name: "dev/console", Mode: modeChr | 0o600, Major: 5, Minor: 1})
 	t.add(&entry{Name: "dev/null", Mode: modeChr | 0o666, Major: 1, Minor: 3})
 	t.symlink("var/run", "../run")
-	t.file("etc/passwd", 0o644, []byte("root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n"))
+	// tcpdump drops privileges to user "tcpdump": map it to root so that
+	// captures can be written anywhere in this throw-away VM.
+	t.file("etc/passwd", 0o644, []byte("root:x:0:0:root:/root:/bin/sh\ntcpdump:x:0:0:tcpdump:/:/bin/false\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n"))
 	t.file("etc/group", 0o644, []byte("root:x:0:\nnogroup:x:65534:\n"))
 	t.file("etc/hosts", 0o644, []byte("127.0.0.1 localhost\n"))
 	for _, f := range files {

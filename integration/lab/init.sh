@@ -25,7 +25,7 @@ done < /usr/lib/lvsd-lab/modules.list
 hostname lab
 # A syslog sink: daemons that log to syslog (keepalived) would otherwise
 # fall back to writing on the console.
-syslogd -O /results/syslog.log -s 4096
+syslogd -O /results/syslog.log || echo "lab: syslogd failed"
 /usr/bin/ip link set lo up
 read -r up _ < /proc/uptime
 echo "LVSD-LAB-BOOTED uptime=$up kernel=$KVER"

@@ -9,8 +9,10 @@
 # Every network namespace is named after its role; the bridges live in the
 # VM's root namespace, which has no other interface. Every wait is bounded.
 
-# busybox-static's sh runs its own applets before PATH: make sure "ip" is
-# iproute2's (netns support), not busybox's.
+# busybox-static's sh (and its timeout, xargs, ...) run busybox applets
+# before PATH: make sure "ip" is iproute2's (netns support), not busybox's.
+# Use /usr/bin/ip explicitly after timeout/xargs and for background jobs
+# whose $! matters (a function call in the background is a subshell).
 ip() { /usr/bin/ip "$@"; }
 
 LAB_VIP=192.0.2.100
@@ -18,8 +20,7 @@ LAB_PRIV_VIP=198.51.100.254
 LAB_CLIENT_IP=192.0.2.10
 LAB_RS_BASE=70          # rsN is 198.51.100.(70+N)
 LAB_RESULTS=/results
-LAB_RUN=/run/lab
-mkdir -p "$LAB_RUN" "$LAB_RESULTS"
+LAB_RUN=/run/lab        # pid and stop files (init creates it and /results)
 
 # say TEXT: a narration line with the VM uptime (the lab demo shows these).
 say() { read -r _u _ < /proc/uptime; echo "LAB: [$_u] $*"; }
@@ -187,7 +188,7 @@ snapshot() {
 # (answers by server name, failures) goes to /results/TAG-client.json.
 client_get() {
 	ip netns exec client labhelper get -url "http://$LAB_VIP/" -n "$2" -timeout 1s > "$LAB_RESULTS/$1-client.json"
-	say "$1: $2 requests to $LAB_VIP: $(cat "$LAB_RESULTS/$1-client.json")"
+	say "$1: client -> $LAB_VIP: $(report_line "$LAB_RESULTS/$1-client.json")"
 }
 
 # client_loop_start TAG / client_loop_stop TAG: requests in a loop (200 ms
@@ -202,7 +203,14 @@ client_loop_start() {
 client_loop_stop() {
 	touch "$LAB_RUN/$1.stop"
 	wait "$(cat "$LAB_RUN/$1-loop.pid")" 2>/dev/null
-	say "$1: client loop: $(cat "$LAB_RESULTS/$1-loop.json")"
+	say "$1: client loop: $(report_line "$LAB_RESULTS/$1-loop.json")"
+}
+
+# report_line FILE: a labhelper JSON report in one short line.
+report_line() {
+	sed -n 's/.*"requests":\([0-9]*\),"failed":\([0-9]*\),"answers":{\([^}]*\)}.*/\1 requests, \2 failed, answers {\3}/p' "$1" | tr -d '"' | tr '\n' ' '
+	sed -n 's/.*"longest_gap_ms":\([0-9]*\).*/longest gap between answers \1 ms/p' "$1"
+	echo
 }
 
 # vrrp_states NAME: the VRRP state changes logged by the director NAME.

@@ -115,8 +115,8 @@ director_start dirB "$DAEMON" /lab/files/dirB.conf || exit 12
 say "=== phase 1: both directors and both real servers up"
 wait_until 20 "p1: dirA holds both VIPs" holds_only dirA "$LAB_VIP" "$LAB_PRIV_VIP"
 wait_until 15 "p1: dirA and dirB IPVS list rs1 and rs2" both_listed dirA dirB
-timeout 4 tcpdump -l -n -i br-pub -c 2 vrrp > "$LAB_RESULTS/vrrp-adverts.txt" 2>/dev/null
-say "VRRP adverts on the public bridge:"; sed 's/^/    /' "$LAB_RESULTS/vrrp-adverts.txt"
+timeout 4 /usr/bin/ip netns exec dirB tcpdump -l -n -i eth0 -c 2 vrrp > "$LAB_RESULTS/vrrp-adverts.txt" 2> "$LAB_RESULTS/tcpdump.err"
+say "VRRP adverts seen by dirB on eth0 (tcpdump):"; sed 's/^/    /' "$LAB_RESULTS/vrrp-adverts.txt"
 say "VRRP states so far:"; show_states
 snapshot p1
 show_ipvs p1 dirA; show_ipvs p1 dirB

@@ -46,6 +46,9 @@ type Scenario struct {
 	CPUs     int
 	// WithLVSD requires the lvsd binary in the image.
 	WithLVSD bool
+	// Logf receives the lab's progress lines for this run (default: the
+	// Logf given to Build).
+	Logf Logf
 }
 
 // Result is what a scenario run returned.
@@ -186,6 +189,10 @@ var exitRe = regexp.MustCompile(`LVSD-LAB-EXIT (\d+) results=(\w+)`)
 // non-zero scenario exit status is not an error: see Result.ExitCode.
 func (img *Image) Run(ctx context.Context, sc Scenario) (*Result, error) {
 	res := &Result{ExitCode: -1, Files: map[string][]byte{}}
+	logf := img.logf
+	if sc.Logf != nil {
+		logf = sc.Logf
+	}
 	if sc.WithLVSD && img.LVSD == nil {
 		return res, fmt.Errorf("lab: scenario %q needs lvsd but it did not build: %v", sc.Name, img.LVSDError)
 	}
@@ -244,7 +251,7 @@ func (img *Image) Run(ctx context.Context, sc Scenario) (*Result, error) {
 	if err := cmd.Start(); err != nil {
 		return res, fmt.Errorf("lab: starting qemu: %w", err)
 	}
-	img.logf.printf("lab: %s: VM started (%s, %d MiB, %d CPUs, timeout %v)", sc.Name, res.Accel, mem, cpus, timeout)
+	logf.printf("lab: %s: VM started (%s, %d MiB, %d CPUs, timeout %v)", sc.Name, res.Accel, mem, cpus, timeout)
 
 	var console strings.Builder
 	var mu sync.Mutex
@@ -300,7 +307,7 @@ func (img *Image) Run(ctx context.Context, sc Scenario) (*Result, error) {
 	} else if m != nil && m[2] == "ok" {
 		return res, fmt.Errorf("lab: reading results: %w", err)
 	}
-	img.logf.printf("lab: %s: VM finished: exit=%d boot=%v scenario=%v total=%v", sc.Name, res.ExitCode,
+	logf.printf("lab: %s: VM finished: exit=%d boot=%v scenario=%v total=%v", sc.Name, res.ExitCode,
 		res.Boot.Round(time.Millisecond), res.Scenario.Round(time.Millisecond), res.Total.Round(time.Millisecond))
 	switch {
 	case res.TimedOut:
