@@ -426,8 +426,8 @@ func TestHealthQuorumHysteresis(t *testing.T) {
 		{ev: ev(vs, "10.0.0.1:80", false, -1), quorum: true, // 4: not below 3
 			want: lines("TCP 192.0.2.1:80 wlc", "  -> 10.0.0.2:80 masq w2", "  -> 10.0.0.3:80 masq w2")},
 		{ev: ev(vs, "10.0.0.2:80", false, -1), quorum: false, changes: "down", want: sorry}, // 2 < 3
-		{ev: ev(vs, "10.0.0.2:80", true, -1), quorum: false, want: sorry},                  // 4 < 5: still down
-		{ev: ev(vs, "10.0.0.1:80", true, -1), quorum: true, changes: "up", want: all},      // 6 >= 5
+		{ev: ev(vs, "10.0.0.2:80", true, -1), quorum: false, want: sorry},                   // 4 < 5: still down
+		{ev: ev(vs, "10.0.0.1:80", true, -1), quorum: true, changes: "up", want: all},       // 6 >= 5
 		// A dynamic weight counts toward quorum.
 		{ev: ev(vs, "10.0.0.1:80", true, 0), quorum: true,
 			want: lines("TCP 192.0.2.1:80 wlc", "  -> 10.0.0.1:80 masq w0", "  -> 10.0.0.2:80 masq w2", "  -> 10.0.0.3:80 masq w2")},
