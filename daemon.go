@@ -25,6 +25,11 @@ type daemon struct {
 	hc   *healthcheck.Scheduler
 	rec  *ipvs.Reconciler
 
+	// observe, when set before start, receives every health-check attempt
+	// (metrics); ipvsErr says why IPVS is not programmed (status pages).
+	observe func(healthcheck.Observation)
+	ipvsErr error
+
 	wg   sync.WaitGroup
 	errs chan error
 }
@@ -40,9 +45,10 @@ func (d *daemon) start(ctx context.Context, cfg *conf.Config) error {
 		if err != nil {
 			// keepalived's checker process stops here too; VRRP goes on.
 			d.log.Error("IPVS is not available: virtual servers are not programmed and not checked", "err", err)
+			d.ipvsErr = err
 		} else {
 			d.rec = ipvs.New(cfg, k, ipvs.Options{Logger: d.log.With("subsystem", "ipvs"), DontRelease: d.o.dontReleaseIPVS})
-			d.hc = healthcheck.New(cfg, healthcheck.Options{Logger: d.log.With("subsystem", "check")})
+			d.hc = healthcheck.New(cfg, healthcheck.Options{Logger: d.log.With("subsystem", "check"), Observe: d.observe})
 			d.goRun(ctx, "ipvs", d.rec.Run)
 			d.goRun(ctx, "check", d.hc.Run)
 			d.wg.Add(1)
