@@ -52,6 +52,7 @@ func (p *sleepProbe) probe(ctx context.Context) result {
 // Workers bounds the attempts running at once; an attempt that overruns its
 // period is never started twice.
 func TestRunWorkersBoundAndOverrun(t *testing.T) {
+	t.Parallel()
 	var now, peak atomic.Int32
 	probes := map[string]*sleepProbe{}
 	var b strings.Builder
@@ -121,13 +122,13 @@ func TestRunSlowChecksDoNotDelayOthers(t *testing.T) {
 		worst[o.OK] = max(worst[o.OK], o.Start.Sub(o.Due))
 		count[o.OK]++
 	}})
-	time.Sleep(2 * time.Second)
+	time.Sleep(1500 * time.Millisecond)
 	close(stop)
 	r.stop(t)
 	mu.Lock()
 	defer mu.Unlock()
 	t.Logf("fast: %d attempts, latest %v; slow (timing out): %d attempts, latest %v", count[true], worst[true], count[false], worst[false])
-	if count[true] < 100*2 || count[false] < 50 {
+	if count[true] < 100*2 || count[false] < 50 { // 0.5 s periods, up to 0.5 s warmup
 		t.Fatalf("too few attempts: %d fast, %d slow", count[true], count[false])
 	}
 	if worst[true] > 50*time.Millisecond {
