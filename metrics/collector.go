@@ -31,13 +31,43 @@ var CheckDurationBuckets = []float64{.0005, .001, .0025, .005, .01, .025, .05, .
 
 // Collector is a prometheus.Collector over status.Sources.
 type Collector struct {
-	src status.Sources
-
-	checkDuration *prometheus.HistogramVec
-	checks        *prometheus.CounterVec
+	src    status.Sources
+	checks *Checks
 
 	descs []*prometheus.Desc
 	d     descs
+}
+
+// Checks accumulates what no snapshot holds: the duration and result of
+// every health-check attempt. Its Observe is healthcheck.Options.Observe.
+type Checks struct {
+	duration *prometheus.HistogramVec
+	results  *prometheus.CounterVec
+}
+
+// NewChecks returns an empty Checks.
+func NewChecks() *Checks {
+	return &Checks{
+		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "lvsd_healthcheck_duration_seconds",
+			Help:    "Duration of health-check attempts, by checker type.",
+			Buckets: CheckDurationBuckets,
+		}, []string{"type"}),
+		results: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "lvsd_healthcheck_checks_total",
+			Help: "Health-check attempts, by checker type and result (success or failure).",
+		}, []string{"type", "result"}),
+	}
+}
+
+// Observe records one health-check attempt; it is safe for concurrent use.
+func (c *Checks) Observe(o healthcheck.Observation) {
+	c.duration.WithLabelValues(o.Type).Observe(o.Duration.Seconds())
+	result := "success"
+	if !o.OK {
+		result = "failure"
+	}
+	c.results.WithLabelValues(o.Type, result).Inc()
 }
 
 var (
@@ -76,20 +106,13 @@ type descs struct {
 	rsUp, rsTransitions, rsWeight                             *prometheus.Desc
 }
 
-// New returns a Collector reading src.
-func New(src status.Sources) *Collector {
-	c := &Collector{
-		src: src,
-		checkDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Name:    "lvsd_healthcheck_duration_seconds",
-			Help:    "Duration of health-check attempts, by checker type.",
-			Buckets: CheckDurationBuckets,
-		}, []string{"type"}),
-		checks: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "lvsd_healthcheck_checks_total",
-			Help: "Health-check attempts, by checker type and result (success or failure).",
-		}, []string{"type", "result"}),
+// New returns a Collector reading src and exporting checks (nil: a Checks
+// of its own, which nothing observes).
+func New(src status.Sources, checks *Checks) *Collector {
+	if checks == nil {
+		checks = NewChecks()
 	}
+	c := &Collector{src: src, checks: checks}
 	c.init()
 	return c
 }
@@ -165,23 +188,13 @@ func (c *Collector) init() {
 	}
 }
 
-// Observe records one health-check attempt; it is healthcheck.Options.Observe.
-func (c *Collector) Observe(o healthcheck.Observation) {
-	c.checkDuration.WithLabelValues(o.Type).Observe(o.Duration.Seconds())
-	result := "success"
-	if !o.OK {
-		result = "failure"
-	}
-	c.checks.WithLabelValues(o.Type, result).Inc()
-}
-
 // Describe implements prometheus.Collector.
 func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range c.descs {
 		ch <- d
 	}
-	c.checkDuration.Describe(ch)
-	c.checks.Describe(ch)
+	c.checks.duration.Describe(ch)
+	c.checks.results.Describe(ch)
 }
 
 func b2f(b bool) float64 {
@@ -333,8 +346,8 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 			}
 		}
 	}
-	c.checkDuration.Collect(ch)
-	c.checks.Collect(ch)
+	c.checks.duration.Collect(ch)
+	c.checks.results.Collect(ch)
 }
 
 // serviceLabelValues are node_exporter's labels of a service:

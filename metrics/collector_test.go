@@ -226,10 +226,11 @@ func gather(t *testing.T, c prometheus.Collector) map[string]float64 {
 
 func TestCollector(t *testing.T) {
 	src, _ := fakeSources(t)
-	c := New(src)
-	c.Observe(healthcheck.Observation{Type: "TCP_CHECK", Duration: 2 * time.Millisecond, OK: true})
-	c.Observe(healthcheck.Observation{Type: "TCP_CHECK", Duration: 3 * time.Second, OK: false})
-	c.Observe(healthcheck.Observation{Type: "HTTP_GET", Duration: 40 * time.Millisecond, OK: true})
+	checks := NewChecks()
+	c := New(src, checks)
+	checks.Observe(healthcheck.Observation{Type: "TCP_CHECK", Duration: 2 * time.Millisecond, OK: true})
+	checks.Observe(healthcheck.Observation{Type: "TCP_CHECK", Duration: 3 * time.Second, OK: false})
+	checks.Observe(healthcheck.Observation{Type: "HTTP_GET", Duration: 40 * time.Millisecond, OK: true})
 	got := gather(t, c)
 
 	want := map[string]float64{
@@ -421,7 +422,7 @@ func TestCollectorNoSubsystems(t *testing.T) {
 	cfg, _ := conf.Parse("t.conf", "virtual_server 192.0.2.1 80 {\n real_server 192.0.2.2 80 {\n }\n}\n", conf.Options{})
 	dm := status.NewDaemon("v", "go", "f", "h", started)
 	dm.SetIPVSUnavailable("no IPVS in this kernel")
-	got := gather(t, New(status.Sources{Daemon: dm, Config: func() *conf.Config { return cfg }}))
+	got := gather(t, New(status.Sources{Daemon: dm, Config: func() *conf.Config { return cfg }}, nil))
 	want := map[string]float64{
 		"keepalived_up": 1, `lvsd_build_info{goversion="go",version="v"}`: 1, "lvsd_start_time_seconds": 1700000000,
 		`lvsd_config_reloads_total{result="success"}`: 0, `lvsd_config_reloads_total{result="failure"}`: 0,
@@ -436,7 +437,7 @@ func TestCollectorNoSubsystems(t *testing.T) {
 // TestHandler scrapes the HTTP handler in the text format.
 func TestHandler(t *testing.T) {
 	src, _ := fakeSources(t)
-	srv := httptest.NewServer(Handler(New(src)))
+	srv := httptest.NewServer(Handler(New(src, nil)))
 	defer srv.Close()
 	resp, err := srv.Client().Get(srv.URL)
 	if err != nil {

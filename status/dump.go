@@ -159,8 +159,9 @@ func WriteData(w io.Writer, st *Status) error {
 			p("   Command = '%s'\n", s.Command)
 			p("   Status = %s\n", onOff(s.Good, "GOOD", "BAD"))
 			p("   State = idle\n")
-			if !s.Run {
-				p("   Note = not run by lvsd yet: initial status\n")
+			p("   Runs = %d, failed %d\n", s.Runs, s.Failures)
+			if !s.LastRun.IsZero() {
+				p("   Last run = %s (%s)\n", stamp(s.LastRun), onOff(s.LastOK, "ok", "failed: "+one(s.LastResult)))
 			}
 		}
 	}

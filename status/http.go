@@ -232,8 +232,8 @@ td.chk{white-space:normal;max-width:420px;font-size:13px}
 </tr>
 {{end}}</tbody></table>
 {{else}}<p class="note">No VRRP instance runs.</p>{{end}}
-{{if .Scripts}}<h3>VRRP scripts</h3><table id="scripts"><thead><tr><th>Script</th><th>Status</th><th>Command</th></tr></thead><tbody>
-{{range .Scripts}}<tr><td>{{.Name}}</td><td><span class="st {{if .Good}}up{{else}}down{{end}}">{{if .Good}}GOOD{{else}}BAD{{end}}</span>{{if not .Run}} <span class="note">(not run yet: initial status)</span>{{end}}</td><td>{{.Command}}</td></tr>
+{{if .Scripts}}<h3>VRRP scripts</h3><table id="scripts"><thead><tr><th>Script</th><th>Status</th><th>Runs</th><th>Failed</th><th>Last run</th><th>Command</th></tr></thead><tbody>
+{{range .Scripts}}<tr data-script="{{.Name}}"><td>{{.Name}}</td><td><span class="st {{if .Good}}up{{else}}down{{end}}">{{if .Good}}GOOD{{else}}BAD{{end}}</span></td><td class="num">{{.Runs}}</td><td class="num">{{.Failures}}</td><td>{{if .LastRun.IsZero}}not yet{{else}}{{if .LastOK}}ok{{else}}failed{{if .LastResult}}: {{.LastResult}}{{end}}{{end}}{{end}}</td><td>{{.Command}}</td></tr>
 {{end}}</tbody></table>{{end}}
 <h2>IPVS</h2>
 {{if .IPVS.Error}}<p class="err">{{.IPVS.Error}}</p>{{end}}

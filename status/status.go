@@ -13,7 +13,6 @@ import (
 	"net/netip"
 	"sort"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 
@@ -187,17 +186,6 @@ type Stats struct {
 
 // Drop returns the count for one reason.
 func (s *Stats) Drop(r vrrp.DropReason) uint64 { return s.Drops[r.String()] }
-
-// Script is a vrrp_script.
-type Script struct {
-	Name string `json:"name"`
-	// Good is the status VRRP tracking uses (keepalived's GOOD/BAD).
-	Good bool `json:"good"`
-	// Run tells whether lvsd runs the script; when it does not, Good is
-	// the initial status (BAD with init_fail, else GOOD).
-	Run     bool   `json:"run"`
-	Command string `json:"command"`
-}
 
 // IPVS tells whether the IPVS table is programmed.
 type IPVS struct {
@@ -409,20 +397,6 @@ func buildInstances(src Sources) []Instance {
 			}
 		}
 		out = append(out, inst)
-	}
-	return out
-}
-
-// ConfigScripts lists the vrrp_scripts of cfg with the status the VRRP
-// engine assumes for them: lvsd does not run vrrp_scripts yet, so a script
-// keeps its initial status (BAD with init_fail, else GOOD).
-func ConfigScripts(cfg *conf.Config) []Script {
-	if cfg == nil {
-		return nil
-	}
-	out := make([]Script, 0, len(cfg.Scripts))
-	for _, s := range cfg.Scripts {
-		out = append(out, Script{Name: s.Name, Good: !s.InitFail, Run: false, Command: strings.Join(s.Script.Args, " ")})
 	}
 	return out
 }
