@@ -174,9 +174,14 @@ func bench(n int, delay, duration time.Duration, nl, workers int) error {
 	if err != nil {
 		return err
 	}
+	var childCPU time.Duration
 	defer func() {
 		child.Process.Signal(syscall.SIGTERM)
 		child.Wait()
+		var ru syscall.Rusage
+		syscall.Getrusage(syscall.RUSAGE_CHILDREN, &ru)
+		childCPU = time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+		fmt.Printf("listeners:  %.2fs CPU (the other process, on the same machine)\n", childCPU.Seconds())
 	}()
 	cfg, err := config(n, ports, delay)
 	if err != nil {
@@ -255,9 +260,8 @@ loop:
 	for r, c := range reasons {
 		fmt.Printf("            %d× %s\n", c, r)
 	}
-	fmt.Printf("cpu:        %.2fs user %.2fs sys\n", userCPU.Seconds()-user0.Seconds(), (used - (userCPU - user0)).Seconds())
-	fmt.Printf("cpu:        %.2fs user+sys in %.1fs = %.1f%% of one CPU (%.1fµs per check)\n",
-		used.Seconds(), elapsed.Seconds(), 100*used.Seconds()/elapsed.Seconds(), float64(used.Microseconds())/float64(max(len(lateness), 1)))
+	fmt.Printf("cpu:        %.2fs user + %.2fs sys = %.2fs in %.1fs = %.1f%% of one CPU (%.1fµs per check)\n",
+		(userCPU - user0).Seconds(), (used - (userCPU - user0)).Seconds(), used.Seconds(), elapsed.Seconds(), 100*used.Seconds()/elapsed.Seconds(), float64(used.Microseconds())/float64(max(len(lateness), 1)))
 	fmt.Printf("memory:     RSS %.1f MiB (%.1f MiB before Run), peak %.1f MiB; Go heap in use %.1f MiB; max %d goroutines\n",
 		rss, rssBefore, hwm, float64(ms.HeapInuse)/(1<<20), maxG)
 	fmt.Printf("lateness:   p50 %v  p90 %v  p99 %v  p99.9 %v  max %v\n",
