@@ -27,8 +27,9 @@ type daemon struct {
 
 	// observe, when set before start, receives every health-check attempt
 	// (metrics); ipvsErr says why IPVS is not programmed (status pages).
-	observe func(healthcheck.Observation)
-	ipvsErr error
+	observe    func(healthcheck.Observation)
+	ipvsErr    error
+	scriptExec func(vrrp.ScriptConfig, *conf.Global) vrrp.ScriptExec // vrrp_script runner (nil: the default)
 
 	wg   sync.WaitGroup
 	errs chan error
@@ -65,7 +66,8 @@ func (d *daemon) start(ctx context.Context, cfg *conf.Config) error {
 		}
 		nt := notify.New(cfg, notify.Options{Logger: d.log.With("subsystem", "notify")})
 		eng, warnings, err := vrrp.NewEngine(cfg, vrrp.EngineOptions{
-			Logger: d.log.With("subsystem", "vrrp"),
+			Logger:     d.log.With("subsystem", "vrrp"),
+			ScriptExec: d.scriptExec,
 			Notify: func(n vrrp.Notification) {
 				nt.Post(notify.Event{Group: n.Group != "", Name: n.Instance + n.Group, State: n.To.String(), Priority: int(n.Priority)})
 				if n.Instance != "" && n.Instance == syncInst && d.rec != nil {

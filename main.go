@@ -17,6 +17,7 @@ import (
 	"runtime/debug"
 	"strconv"
 	"syscall"
+	"time"
 
 	"github.com/lvsd/lvsd/conf"
 )
@@ -155,8 +156,11 @@ func daemonize(prog string, args []string, stderr io.Writer) int {
 
 // serve runs the daemon until SIGTERM/SIGINT. SIGHUP reloads: the new
 // configuration is validated first and the running one kept when it is bad.
+// SIGUSR1 and SIGUSR2 write keepalived's state and counter dumps. With
+// systemd (Type=notify) it reports READY, RELOADING and STOPPING.
 func serve(o *options, log *slog.Logger) int {
 	log.Info("starting", "version", version, "config", o.configFile)
+	startedAt := time.Now()
 	cfg, diags := conf.Load(o.configFile, loadOptions(o))
 	logDiags(log, diags)
 	if conf.MaxLevel(diags) == conf.Fatal {
@@ -174,11 +178,13 @@ func serve(o *options, log *slog.Logger) int {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	sigs := make(chan os.Signal, 4)
-	signal.Notify(sigs, syscall.SIGHUP, syscall.SIGTERM, syscall.SIGINT)
+	signal.Notify(sigs, syscall.SIGHUP, syscall.SIGTERM, syscall.SIGINT, syscall.SIGUSR1, syscall.SIGUSR2)
 	defer signal.Stop(sigs)
 
 	log.Info("configuration loaded", "instances", len(cfg.Instances), "virtual_servers", len(cfg.VirtualServers))
+	op := newOps(o, log, cfg, startedAt)
 	d := &daemon{o: o, log: log}
+	op.wire(d)
 	if err := d.start(ctx, cfg); err != nil {
 		log.Error("cannot start", "err", err)
 		cancel()
@@ -186,20 +192,34 @@ func serve(o *options, log *slog.Logger) int {
 		return exitConfig
 	}
 	defer d.wait()
+	op.started(d)
+	op.listen(o.metricsListen)
+	defer op.close()
+	op.sdNotify("READY=1\nSTATUS=running")
+	defer op.sdNotify("STOPPING=1")
 	for {
 		select {
 		case s := <-sigs:
 			switch s {
 			case syscall.SIGHUP:
+				op.sdReloading()
 				next, diags := conf.Load(o.configFile, loadOptions(o))
 				logDiags(log, diags)
 				if conf.MaxLevel(diags) == conf.Fatal {
 					log.Error("reload rejected: configuration cannot run; keeping the running one")
+					op.reloaded(nil, fmt.Errorf("%s cannot run: %s", o.configFile, firstFatal(diags)))
+					op.sdNotify("READY=1\nSTATUS=running; the last reload was rejected, the previous configuration is kept")
 					continue
 				}
 				cfg = next
 				d.reload(cfg)
+				op.reloaded(cfg, nil)
 				log.Info("configuration reloaded", "instances", len(cfg.Instances), "virtual_servers", len(cfg.VirtualServers))
+				op.sdNotify("READY=1\nSTATUS=running")
+			case syscall.SIGUSR1:
+				op.dump(false)
+			case syscall.SIGUSR2:
+				op.dump(true)
 			default:
 				log.Info("stopping", "signal", s.String())
 				cancel()
@@ -211,6 +231,16 @@ func serve(o *options, log *slog.Logger) int {
 			return exitProgramError
 		}
 	}
+}
+
+// firstFatal is the first fatal diagnostic, for the reload's record.
+func firstFatal(diags []conf.Diag) string {
+	for _, d := range diags {
+		if d.Level == conf.Fatal {
+			return d.String()
+		}
+	}
+	return "fatal error"
 }
 
 func logDiags(log *slog.Logger, diags []conf.Diag) {

@@ -96,7 +96,7 @@ type descs struct {
 	authInvalid, authMismatch, authFailure, priZeroRcvd       *prometheus.Desc
 	priZeroSent, garpDelay                                    *prometheus.Desc
 	drops, priority, sendErrors, addrErrors, garpSent         *prometheus.Desc
-	vipRestored, ownPackets                                   *prometheus.Desc
+	vipRestored, ownPackets, scriptRuns                       *prometheus.Desc
 	ipvsUp, reconciles, operations, ipvsErrors, driftRepairs  *prometheus.Desc
 	healthEvents, quorumChanges, quorumUp, sorryActive        *prometheus.Desc
 	svcInfo, svcConns, svcPktsIn, svcPktsOut, svcBytesIn      *prometheus.Desc
@@ -152,6 +152,7 @@ func (c *Collector) init() {
 		garpSent:    c.desc("lvsd_vrrp_gratuitous_arp_sent_total", "Gratuitous ARPs sent.", "iname"),
 		vipRestored: c.desc("lvsd_vrrp_vip_restored_total", "Virtual addresses removed by someone else while MASTER and put back.", "iname"),
 		ownPackets:  c.desc("lvsd_vrrp_own_packets_total", "Our own adverts seen and ignored.", "iname"),
+		scriptRuns:  c.desc("lvsd_vrrp_script_runs_total", "Runs of a vrrp_script, by result (success or failure).", "name", "result"),
 
 		ipvsUp:        c.desc("lvsd_ipvs_up", "Whether the IPVS table is programmed and the kernel was read for this scrape."),
 		reconciles:    c.desc("lvsd_ipvs_reconciles_total", "Reconcile passes (desired vs kernel)."),
@@ -265,6 +266,8 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	}
 	for _, sc := range st.Scripts {
 		gauge(d.scriptStatus, b2f(sc.Good), sc.Name)
+		counter(d.scriptRuns, sc.Runs-sc.Failures, sc.Name, "success")
+		counter(d.scriptRuns, sc.Failures, sc.Name, "failure")
 	}
 
 	if st.IPVS.Running || st.IPVS.Error != "" {

@@ -1,6 +1,7 @@
 package metrics
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"net/http/httptest"
@@ -160,6 +161,19 @@ func fakeSources(t *testing.T) (status.Sources, *status.Daemon) {
 		{VS: "TCP/192.0.2.100:80", RS: netip.MustParseAddrPort("192.0.2.22:80"), Up: false, Weight: -1, Transitions: 3, Reason: "connection refused",
 			Checkers: []healthcheck.CheckerStatus{{Type: "TCP_CHECK", Up: false, LastOK: false, LastReason: "connection refused", Checks: 30, Failures: 4}}},
 	}
+	// chk_a ran three times (ok, failed, ok); chk_b never ran.
+	scripts := status.NewScriptRecorder()
+	results := []bool{true, false, true}
+	exec := scripts.ScriptExec(func(vrrp.ScriptConfig, *conf.Global) vrrp.ScriptExec {
+		return func(context.Context, time.Duration) (bool, string) {
+			ok := results[0]
+			results = results[1:]
+			return ok, ""
+		}
+	})(vrrp.ScriptConfig{Name: "chk_a", Rise: 1, Fall: 1}, &cfg.Global)
+	for range 3 {
+		exec(context.Background(), time.Second)
+	}
 	dm := status.NewDaemon("1.2.3", "go1.26.8", "/etc/keepalived/keepalived.conf", "lb1", started)
 	dm.RecordReload(started.Add(10*time.Second), nil)
 	dm.RecordReload(started.Add(20*time.Second), fmt.Errorf("bad"))
@@ -168,7 +182,7 @@ func fakeSources(t *testing.T) (status.Sources, *status.Daemon) {
 		Config:     func() *conf.Config { return cfg },
 		VRRPConfig: func() *conf.Config { return cfg },
 		VRRP:       func() []vrrp.InstanceStatus { return instances },
-		Scripts:    func() []status.Script { return status.ConfigScripts(cfg) },
+		Scripts:    func() []status.Script { return scripts.Scripts(cfg) },
 		Health:     func() []healthcheck.RealServerStatus { return health },
 		IPVS:       func() *ipvs.Snapshot { return snap },
 	}, dm
@@ -243,6 +257,10 @@ func TestCollector(t *testing.T) {
 		`lvsd_config_last_reload_success_timestamp_seconds`:                                                   1700000010,
 		`lvsd_config_last_reload_successful`:                                                                  0,
 		`keepalived_script_status{name="chk_a"}`:                                                              1,
+		`lvsd_vrrp_script_runs_total{name="chk_a",result="success"}`:                                          2,
+		`lvsd_vrrp_script_runs_total{name="chk_a",result="failure"}`:                                          1,
+		`lvsd_vrrp_script_runs_total{name="chk_b",result="success"}`:                                          0,
+		`lvsd_vrrp_script_runs_total{name="chk_b",result="failure"}`:                                          0,
 		`keepalived_script_status{name="chk_b"}`:                                                              0,
 		`lvsd_ipvs_up`:                                                                                        1,
 		`lvsd_ipvs_reconciles_total`:                                                                          10,
