@@ -15,6 +15,8 @@ have depmod           || need+=(kmod)
 have hyperfine        || need+=(hyperfine)
 have python3          || need+=(python3)
 have setpriv          || need+=(util-linux)
+have chromium         || need+=(chromium)
+have systemd-analyze  || need+=(systemd)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" -eq 0 ] && have apt-get; then
     echo "deps: installing ${need[*]}"
