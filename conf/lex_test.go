@@ -419,20 +419,3 @@ func TestLexMultiLineDefinitionLines(t *testing.T) {
 	diffLines(t, renderTree(root, func(p Pos) string { return lineNo(p) + ":" }),
 		[]string{"5: after 5", "6: a", "6: b", "6: c", "7: last 7"})
 }
-
-// TestLoadMainFileMissing: the main file that cannot be read is fatal, named
-// without a line.
-func TestLoadMainFileMissing(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "nope.conf")
-	cfg, diags := Load(path, Options{ConfigID: "x"})
-	if cfg == nil {
-		t.Fatal("nil Config")
-	}
-	if len(diags) != 1 || diags[0].Level != Fatal || diags[0].Pos != (Pos{File: path}) ||
-		!strings.HasPrefix(diags[0].String(), path+": fatal: cannot read configuration: ") {
-		t.Fatalf("diags: %v", diagStrings(diags))
-	}
-	if MaxLevel(diags) != Fatal {
-		t.Errorf("MaxLevel = %v", MaxLevel(diags))
-	}
-}

@@ -263,7 +263,8 @@ type VRRPInstance struct {
 	SyncGroup string `json:"sync_group,omitempty"`
 	Pos       Pos    `json:"pos"`
 
-	advertPos Pos // where advert_int was given, for version checks
+	advertPos    Pos // where advert_int was given, for version checks
+	noPreemptPos Pos // where nopreempt was given
 }
 
 // VSGroupAddr is an address (or range) line of a virtual_server_group.
@@ -348,6 +349,8 @@ type VirtualServer struct {
 	Timers                 CheckTimers   `json:"timers"`
 	RealServers            []*RealServer `json:"real_servers,omitempty"`
 	Pos                    Pos           `json:"pos"`
+
+	granularityPos Pos // where persistence_granularity was given
 }
 
 // String names the virtual server as keepalived does in its logs.

@@ -365,6 +365,7 @@ func (p *parser) virtualServer(n *Node) *VirtualServer {
 			if s, ok := p.str(ch); ok {
 				if a, ok := p.mask(ch, s); ok {
 					vs.PersistenceGranularity = a
+					vs.granularityPos = ch.Pos
 				}
 			}
 		case "persistence_engine":

@@ -38,7 +38,7 @@ func (p *parser) instance(n *Node) *VRRPInstance {
 		in.Accept = false
 	}
 	var advertNode *Node
-	versionSet := false
+	versionSet, prioritySet := false, false
 	for _, ch := range n.Children {
 		if p.notify(ch, &in.Notify) {
 			continue
@@ -64,6 +64,7 @@ func (p *parser) instance(n *Node) *VRRPInstance {
 		case "priority":
 			if v, ok := p.int1(ch, 1, 255); ok {
 				in.Priority = v
+				prioritySet = true
 			}
 		case "advert_int":
 			// Checked against the version in validate, once the version is known.
@@ -114,8 +115,10 @@ func (p *parser) instance(n *Node) *VRRPInstance {
 			in.TrackScript = p.trackScripts(ch)
 		case "nopreempt":
 			in.NoPreempt = p.boolOpt(ch)
+			in.noPreemptPos = ch.Pos
 		case "preempt":
 			in.NoPreempt = !p.boolOpt(ch)
+			in.noPreemptPos = ch.Pos
 		case "preempt_delay":
 			if v, ok := p.dur(ch, 0, 1000); ok {
 				in.PreemptDelay = v
@@ -218,6 +221,10 @@ func (p *parser) instance(n *Node) *VRRPInstance {
 	// (global vrrp_version applies to IPv4 only; VRRPv2 has no IPv6).
 	if !versionSet && len(in.VIPs) > 0 && in.VIPs[0].Prefix.Addr().Is6() {
 		in.Version = 3
+	}
+	// As keepalived: without a priority, state MASTER means the address owner.
+	if !prioritySet && in.State == "MASTER" {
+		in.Priority = 255
 	}
 	return in
 }

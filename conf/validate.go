@@ -3,6 +3,7 @@ package conf
 import (
 	"fmt"
 	"net/netip"
+	"sort"
 	"strings"
 	"time"
 )
@@ -134,15 +135,20 @@ func (v *validator) instances() {
 			in.Auth = Auth{}
 		}
 		if in.Auth.Type == "AH" {
-			if in.State == "MASTER" {
+			if in.State == "MASTER" && in.Priority != 255 {
 				v.warnf(in.Auth.Pos, "authentication", "(%s) initial state master is incompatible with AH authentication - clearing", in.Name)
 				in.State = "BACKUP"
 			}
 			v.d.add(in.Auth.Pos, Notice, "auth_type", "AH authentication parsed, not supported yet")
 		}
+		// As keepalived, nopreempt gives way (to the owner priority, then to state MASTER).
+		if in.NoPreempt && in.Priority == 255 {
+			v.warnf(in.noPreemptPos, "nopreempt", "(%s) nopreempt is incompatible with priority 255 - resetting nopreempt", in.Name)
+			in.NoPreempt = false
+		}
 		if in.NoPreempt && in.State == "MASTER" {
-			v.warnf(in.Pos, "nopreempt", "(%s) nopreempt will not work with initial state MASTER - clearing state", in.Name)
-			in.State = "BACKUP"
+			v.warnf(in.noPreemptPos, "nopreempt", "(%s) nopreempt will not work with initial state MASTER - clearing nopreempt", in.Name)
+			in.NoPreempt = false
 		}
 		if in.Priority == 255 && in.State == "BACKUP" {
 			v.warnf(in.Pos, "priority", "(%s) priority 255 is the address owner; initial state BACKUP ignored", in.Name)
@@ -291,14 +297,15 @@ func (v *validator) virtualServers() {
 			}
 		}
 		if vs.Kind == VSByAddr && vs.Port == 0 && !vs.Persistent {
-			v.errf(vs.Pos, "virtual_server", "virtual server %s: the port can only be omitted if the service is persistent - removing", vs)
-			continue
+			// As keepalived: a zero port makes the service persistent.
+			v.warnf(vs.Pos, "virtual_server", "virtual server %s: zero port only valid for persistent services - setting persistence_timeout 360", vs)
+			vs.Persistent, vs.PersistenceTimeout = true, 360*time.Second
 		}
 		if vs.PersistenceGranularity.IsValid() && !vs.Persistent {
-			v.warnf(vs.Pos, "persistence_granularity", "virtual server %s: persistence_granularity without persistence_timeout has no effect", vs)
+			v.warnf(vs.granularityPos, "persistence_granularity", "virtual server %s: persistence_granularity without persistence_timeout has no effect", vs)
 		}
 		if vs.PersistenceGranularity.IsValid() && vs.Kind == VSByAddr && vs.PersistenceGranularity.Is4() != vs.Addr.Is4() {
-			v.errf(vs.Pos, "persistence_granularity", "virtual server %s: granularity mask family differs from the address - ignoring", vs)
+			v.errf(vs.granularityPos, "persistence_granularity", "virtual server %s: granularity mask family differs from the address - ignoring", vs)
 			vs.PersistenceGranularity = netip.Addr{}
 		}
 		for _, f := range vs.SchedFlags {
@@ -416,9 +423,25 @@ func (v *validator) interfaces() {
 	if v.opt.InterfaceExists == nil || v.c.Global.DynamicInterfaces {
 		return
 	}
-	for name, pos := range v.c.Interfaces() {
+	ifs := v.c.Interfaces()
+	names := make([]string, 0, len(ifs))
+	for name := range ifs {
+		names = append(names, name)
+	}
+	// In file order, so that the report is the same from run to run.
+	sort.Slice(names, func(i, j int) bool {
+		a, b := ifs[names[i]], ifs[names[j]]
+		if a.File != b.File {
+			return a.File < b.File
+		}
+		if a.Line != b.Line {
+			return a.Line < b.Line
+		}
+		return names[i] < names[j]
+	})
+	for _, name := range names {
 		if !v.opt.InterfaceExists(name) {
-			v.d.add(pos, Fatal, "interface", fmt.Sprintf("interface %s does not exist (set dynamic_interfaces to allow it)", name))
+			v.d.add(ifs[name], Fatal, "interface", fmt.Sprintf("interface %s does not exist (set dynamic_interfaces to allow it)", name))
 		}
 	}
 }
