@@ -56,7 +56,11 @@ func TestMain(m *testing.M) {
 	if cfg := os.Getenv(helperEnv); cfg != "" {
 		os.Exit(helperMain(cfg))
 	}
-	os.Exit(m.Run())
+	code := m.Run()
+	if lvsdBuild.dir != "" {
+		os.RemoveAll(lvsdBuild.dir)
+	}
+	os.Exit(code)
 }
 
 func helperMain(cfgJSON string) int {
@@ -211,6 +215,32 @@ func helperEngine(hc helperConfig, emit func(helperLine), fail func(error) int) 
 	ctx, cancel := context.WithTimeout(ctx, 120*time.Second)
 	defer cancel()
 	emit(helperLine{Event: "ready"})
+	// A status line (state and counters of the first instance) every 250ms.
+	go func() {
+		tick := time.NewTicker(250 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+			}
+			st := e.Status()
+			if len(st) == 0 {
+				continue
+			}
+			s := st[0].Stats
+			m := map[string]uint64{
+				"state": uint64(st[0].State), "priority": uint64(st[0].Priority),
+				"advert_rcvd": s.AdvertRcvd.Load(), "advert_sent": s.AdvertSent.Load(),
+				"become_master": s.BecomeMaster.Load(), "release_master": s.ReleaseMaster.Load(),
+			}
+			for _, r := range DropReasons() {
+				m["drop_"+r.String()] = s.Drops[r].Load()
+			}
+			emit(helperLine{Event: "status", Stats: m})
+		}
+	}()
 	if err := e.Run(ctx); err != nil {
 		return fail(err)
 	}

@@ -121,3 +121,67 @@ func TestNetnsInteropKeepalived(t *testing.T) {
 		t.Fatal("VIP on keepalived's backup")
 	}
 }
+
+// A wrong password on one side: each rejects the other's adverts (and
+// counts them), both are MASTER, and neither flaps.
+func TestNetnsInteropWrongPassword(t *testing.T) {
+	requireIntegration(t)
+	n := newTestNet(t)
+	capA := startCapture(t, n.br, "va")
+	kout, _, _ := startKeepalived(t, n.b, 200)
+	waitFor(t, 8*time.Second, "keepalived MASTER", func() bool { return strings.Contains(kout.String(), "Entering MASTER STATE") })
+	ours := startHelper(t, n.a, "ours", helperConfig{ConfText: strings.Replace(keepalivedConf(100), "s3cret", "wrong", 1)})
+	ours.await(t, 2*time.Second, isTo("BACKUP"))
+	// Nothing valid is heard: MASTER after Master_Down_Interval.
+	ours.await(t, 5*time.Second, isTo("MASTER"))
+	first := ours.await(t, time.Second, func(l helperLine) bool { return l.Event == "status" })
+	// Stable for 6 adverts.
+	var last helperLine
+	deadline := time.Now().Add(6 * time.Second)
+	for time.Now().Before(deadline) {
+		l := ours.await(t, time.Second, func(l helperLine) bool { return l.Event == "status" || l.Event == "transition" })
+		if l.Event == "transition" {
+			t.Fatalf("flapped: %+v", l)
+		}
+		last = l
+	}
+	if last.Stats["state"] != uint64(StateMaster) || last.Stats["become_master"] != 1 || last.Stats["advert_rcvd"] != 0 {
+		t.Fatalf("our status %v", last.Stats)
+	}
+	rejected := last.Stats["drop_auth_failure"] - first.Stats["drop_auth_failure"]
+	t.Logf("ours: %d of keepalived's adverts rejected (auth_failure) in 6s (%v -> %v); keepalived log:\n%s", rejected, first.Stats, last.Stats, grepLines(kout.String(), "passw", "MASTER"))
+	// Every advert keepalived sent in the window was rejected and counted.
+	frames, _ := capA.snapshot()
+	sent := 0
+	for _, f := range frames {
+		if f.src.String() == "192.0.2.2" && f.at.After(first.At) && f.at.Before(last.At) {
+			sent++
+		}
+	}
+	if sent < 4 || rejected+1 < uint64(sent) || rejected > uint64(sent)+1 {
+		t.Fatalf("keepalived sent %d adverts in the window, %d rejected: %v", sent, rejected, last.Stats)
+	}
+	k := kout.String()
+	if c := strings.Count(k, "Entering MASTER STATE"); c != 1 || strings.Contains(k, "Entering BACKUP STATE") && strings.LastIndex(k, "Entering BACKUP STATE") > strings.Index(k, "Entering MASTER STATE") {
+		t.Fatalf("keepalived flapped:\n%s", k)
+	}
+	if !strings.Contains(strings.ToLower(k), "passw") {
+		t.Fatalf("keepalived did not report the bad password:\n%s", k)
+	}
+}
+
+func grepLines(s string, words ...string) string {
+	var out []string
+	for _, l := range strings.Split(s, "\n") {
+		for _, w := range words {
+			if strings.Contains(l, w) {
+				out = append(out, l)
+				break
+			}
+		}
+	}
+	if len(out) > 8 {
+		out = append(out[:8], "...")
+	}
+	return strings.Join(out, "\n")
+}
