@@ -468,6 +468,9 @@ func buildBase(ctx context.Context, cache string, logf Logf) (*Image, error) {
 	}
 	dir := filepath.Join(cache, "base-"+key)
 	if img, err := loadBase(dir); err == nil {
+		now := time.Now()
+		os.Chtimes(dir, now, now) // in use: keep it from pruning
+		pruneBases(cache, dir)
 		img.Cached = true
 		logf.printf("lab: base image %s from cache (kernel %s)", key, img.KernelVersion)
 		return img, nil
@@ -584,19 +587,24 @@ func buildBase(ctx context.Context, cache string, logf Logf) (*Image, error) {
 	if err := os.Rename(stage, dir); err != nil {
 		return nil, err
 	}
-	// Older base images are stale now: drop them.
-	old, _ := filepath.Glob(filepath.Join(cache, "base-*"))
-	for _, o := range old {
-		if o != dir {
-			os.RemoveAll(o)
-		}
-	}
+	pruneBases(cache, dir)
 	logf.printf("lab: base image built in %v (%d modules, %d host files)", time.Since(t0).Round(time.Millisecond), len(order), len(files))
 	img, err := loadBase(dir)
 	if err != nil {
 		return nil, err
 	}
 	return img, nil
+}
+
+// pruneBases drops base images other than keep that were not used for an
+// hour (a test process that is still running may use one).
+func pruneBases(cache, keep string) {
+	old, _ := filepath.Glob(filepath.Join(cache, "base-*"))
+	for _, o := range old {
+		if fi, err := os.Stat(o); err == nil && o != keep && time.Since(fi.ModTime()) > time.Hour {
+			os.RemoveAll(o)
+		}
+	}
 }
 
 func fmtPackages(p map[string]string) string {

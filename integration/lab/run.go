@@ -98,6 +98,10 @@ func (img *Image) chooseAccel(ctx context.Context) (string, error) {
 	} else {
 		img.logf.printf("lab: /dev/kvm opens but a KVM guest did not boot within %v (nested KVM?): using TCG emulation", time.Since(t0).Round(time.Second))
 	}
+	old, _ := filepath.Glob(filepath.Join(img.Dir, "accel-*"))
+	for _, o := range old {
+		os.Remove(o)
+	}
 	os.WriteFile(stamp, []byte(accel+"\n"), 0o644)
 	return accel, nil
 }
@@ -122,7 +126,7 @@ func (img *Image) probeKVM(ctx context.Context) bool {
 	if err := catFiles(initrd, img.Base, ov.Bytes()); err != nil {
 		return false
 	}
-	pctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	pctx, cancel := context.WithTimeout(ctx, 12*time.Second)
 	defer cancel()
 	args := append(qemuArgs(initrd, img.Kernel, "", 512, 1), "-enable-kvm", "-cpu", "host")
 	cmd := exec.CommandContext(pctx, qemu, args...)
