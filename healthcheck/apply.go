@@ -21,10 +21,23 @@ func (s *Scheduler) Apply(cfg *conf.Config) {
 	if cfg == nil {
 		cfg = &conf.Config{}
 	}
+	g := cfg.Global
+	// Fingerprints depend on the configuration alone: compute them before
+	// stopping the scheduler.
+	fps := map[*conf.Checker][2]string{}
+	for _, vs := range cfg.VirtualServers {
+		for _, rc := range vs.RealServers {
+			for _, cc := range rc.Checkers {
+				if supported(cc.Type) {
+					id, set := fingerprint(cc, rc, &g)
+					fps[cc] = [2]string{id, set}
+				}
+			}
+		}
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	now := s.clock.Now()
-	g := cfg.Global
 	s.global = g
 	old := s.servers
 	servers := make(map[rsKey]*rsState, len(old))
@@ -43,7 +56,7 @@ func (s *Scheduler) Apply(cfg *conf.Config) {
 			r.cfg = rc
 			r.notifyUp = newNotifyScript("notify_up", rc.NotifyUp, &g)
 			r.notifyDown = newNotifyScript("notify_down", rc.NotifyDown, &g)
-			s.applyCheckers(r, rc, &g, isNew, now)
+			s.applyCheckers(r, rc, &g, fps, now)
 			servers[key] = r
 			order = append(order, r)
 
@@ -87,7 +100,7 @@ func (s *Scheduler) Apply(cfg *conf.Config) {
 
 // applyCheckers matches the configured checkers of a real server with those
 // it had: same fingerprint, same checker. s.mu is held.
-func (s *Scheduler) applyCheckers(r *rsState, rc *conf.RealServer, g *conf.Global, isNew bool, now time.Time) {
+func (s *Scheduler) applyCheckers(r *rsState, rc *conf.RealServer, g *conf.Global, fps map[*conf.Checker][2]string, now time.Time) {
 	prev := r.checks
 	used := make([]bool, len(prev))
 	var checks []*checkState
@@ -97,7 +110,7 @@ func (s *Scheduler) applyCheckers(r *rsState, rc *conf.RealServer, g *conf.Globa
 			ignored = append(ignored, cc.Type)
 			continue
 		}
-		fp, set := fingerprint(cc, rc, g)
+		fp, set := fps[cc][0], fps[cc][1]
 		var c *checkState
 		for pass := 0; pass < 2 && c == nil; pass++ { // the same settings first
 			for i, pc := range prev {

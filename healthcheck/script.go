@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"os/user"
 	"strconv"
+	"sync"
 	"syscall"
 	"time"
 
@@ -38,19 +39,56 @@ func newScript(s *conf.Script, g *conf.Global) (*script, error) {
 		name, group = g.ScriptUser, g.ScriptGroup
 	}
 	if name == "" {
-		if _, err := user.Lookup("keepalived_script"); err == nil {
+		// keepalived's default user, when it exists.
+		if _, err := creds.get("keepalived_script", ""); err == nil {
 			name = "keepalived_script"
 		}
 	}
 	if name == "" {
 		return sc, nil
 	}
-	cred, err := credential(name, group)
+	cred, err := creds.get(name, group)
 	if err != nil {
 		return nil, err
 	}
 	sc.cred = cred
 	return sc, nil
+}
+
+// creds remembers user lookups for a few seconds: a reload resolves the user
+// of every script, and each lookup reads /etc/passwd and /etc/group.
+var creds = &credCache{m: map[[2]string]credEntry{}}
+
+const credTTL = 10 * time.Second
+
+type credCache struct {
+	mu sync.Mutex
+	m  map[[2]string]credEntry
+}
+
+type credEntry struct {
+	cred *syscall.Credential
+	err  error
+	at   time.Time
+}
+
+func (c *credCache) get(name, group string) (*syscall.Credential, error) {
+	k := [2]string{name, group}
+	now := time.Now()
+	c.mu.Lock()
+	e, ok := c.m[k]
+	c.mu.Unlock()
+	if ok && now.Sub(e.at) < credTTL {
+		return e.cred, e.err
+	}
+	cred, err := credential(name, group)
+	c.mu.Lock()
+	if len(c.m) > 1000 {
+		clear(c.m)
+	}
+	c.m[k] = credEntry{cred: cred, err: err, at: now}
+	c.mu.Unlock()
+	return cred, err
 }
 
 func credential(name, group string) (*syscall.Credential, error) {
