@@ -523,7 +523,7 @@ func TestKeywordsSetFields(t *testing.T) {
 		{"ha_suspend", virtServer("ha_suspend", realServer()), func(c *Config) any { return vs0(c).HASuspend }, true},
 		{"virtualhost", virtServer("virtualhost a.example", realServer()), func(c *Config) any { return vs0(c).VirtualHost }, "a.example"},
 		{"alpha omega", virtServer("alpha", "omega", realServer()), func(c *Config) any { return [2]bool{vs0(c).Alpha, vs0(c).Omega} }, [2]bool{true, true}},
-		{"quorum hysteresis", virtServer("quorum 3", "hysteresis 1", realServer()), func(c *Config) any { return [2]int{vs0(c).Quorum, vs0(c).Hysteresis} }, [2]int{3, 1}},
+		{"quorum hysteresis", virtServer("quorum 3", "hysteresis 1", realServer("weight 3")), func(c *Config) any { return [2]int{vs0(c).Quorum, vs0(c).Hysteresis} }, [2]int{3, 1}},
 		{"quorum_up quorum_down", virtServer("quorum_up \"/up.sh 1\"", "quorum_down /down.sh", realServer()),
 			func(c *Config) any { return [2][]string{vs0(c).QuorumUp.Args, vs0(c).QuorumDown.Args} }, [2][]string{{"/up.sh", "1"}, {"/down.sh"}}},
 		{"ip_family", "virtual_server fwmark 1 {\n ip_family inet6\n" + realServer() + "\n}", func(c *Config) any { return vs0(c).IPFamily }, "inet6"},
@@ -537,7 +537,7 @@ func TestKeywordsSetFields(t *testing.T) {
 
 		// real_server
 		{"weight", virtServer(realServer("weight 3")), func(c *Config) any { return rs0(c).Weight }, 3},
-		{"weight 0", virtServer(realServer("weight 0")), func(c *Config) any { return rs0(c).Weight }, 0},
+		{"weight 0", virtServer(realServer("weight 0"), "real_server 192.168.0.2 {\n}"), func(c *Config) any { return rs0(c).Weight }, 0},
 		{"real server inhibit_on_failure", virtServer(realServer("inhibit_on_failure")), func(c *Config) any { return rs0(c).InhibitOnFailure }, true},
 		{"notify_up notify_down", virtServer(realServer("notify_up /u.sh", "notify_down \"/d.sh a\"")),
 			func(c *Config) any { return [2][]string{rs0(c).NotifyUp.Args, rs0(c).NotifyDown.Args} }, [2][]string{{"/u.sh"}, {"/d.sh", "a"}}},

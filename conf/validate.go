@@ -317,10 +317,6 @@ func (v *validator) virtualServers() {
 			v.warnf(vs.Pos, "ops", "virtual server %s: one-packet scheduling only applies to UDP - ignoring", vs)
 			vs.OPS = false
 		}
-		if vs.Hysteresis >= vs.Quorum && vs.Hysteresis > 0 {
-			v.warnf(vs.Pos, "hysteresis", "virtual server %s: hysteresis %d >= quorum %d - setting to %d", vs, vs.Hysteresis, vs.Quorum, vs.Quorum-1)
-			vs.Hysteresis = vs.Quorum - 1
-		}
 		clear(rsSeen)
 		rsOut := vs.RealServers[:0]
 		for _, rs := range vs.RealServers {
@@ -364,6 +360,24 @@ func (v *validator) virtualServers() {
 			rsOut = append(rsOut, rs)
 		}
 		vs.RealServers = rsOut
+		// As keepalived: no real server, no virtual server; a quorum above the
+		// total weight could never be met.
+		if len(vs.RealServers) == 0 {
+			v.errf(vs.Pos, "virtual_server", "virtual server %s has no real servers - ignoring", vs)
+			continue
+		}
+		weight := 0
+		for _, rs := range vs.RealServers {
+			weight += rs.Weight
+		}
+		if vs.Quorum > weight {
+			v.warnf(vs.Pos, "quorum", "virtual server %s: quorum %d exceeds the total weight of its real servers %d - reducing quorum to %d", vs, vs.Quorum, weight, weight)
+			vs.Quorum = weight
+		}
+		if vs.Hysteresis >= vs.Quorum && vs.Hysteresis > 0 {
+			v.warnf(vs.Pos, "hysteresis", "virtual server %s: hysteresis %d >= quorum %d - setting to %d", vs, vs.Hysteresis, vs.Quorum, max(vs.Quorum-1, 0))
+			vs.Hysteresis = max(vs.Quorum-1, 0)
+		}
 		seen[k] = vs
 		out = append(out, vs)
 	}

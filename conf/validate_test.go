@@ -571,11 +571,11 @@ func TestValidateLVS(t *testing.T) {
 	runDiagCases(t, []diagCase{
 		{
 			name: "unknown scheduler",
-			conf: virtServer("lvs_sched foo #s", "quorum 2", realServer()),
+			conf: virtServer("lvs_sched foo #s", "persistence_timeout 100", realServer()),
 			want: []string{"s: error: lvs_sched: unknown scheduler 'foo'"},
 			check: func(t *testing.T, c *Config) {
-				if vs := vs0(c); vs.Scheduler != "wlc" || vs.Quorum != 2 {
-					t.Errorf("scheduler %q quorum %d, want wlc and 2", vs.Scheduler, vs.Quorum)
+				if vs := vs0(c); vs.Scheduler != "wlc" || vs.PersistenceTimeout != 100*time.Second {
+					t.Errorf("scheduler %q persistence %v, want wlc and 100s", vs.Scheduler, vs.PersistenceTimeout)
 				}
 			},
 		},
@@ -685,7 +685,7 @@ func TestValidateLVS(t *testing.T) {
 		},
 		{
 			name: "hysteresis not below quorum",
-			conf: "virtual_server 10.0.0.1 80 { #v\n quorum 2\n hysteresis 2\n" + realServer() + "\n}",
+			conf: "virtual_server 10.0.0.1 80 { #v\n quorum 2\n hysteresis 2\n" + realServer("weight 5") + "\n}",
 			want: []string{"v: warning: hysteresis: virtual server 10.0.0.1:80: hysteresis 2 >= quorum 2 - setting to 1"},
 			check: func(t *testing.T, c *Config) {
 				if vs0(c).Hysteresis != 1 {
@@ -695,11 +695,39 @@ func TestValidateLVS(t *testing.T) {
 		},
 		{
 			name: "virtual server defined twice",
-			conf: virtServer(realServer()) + "virtual_server 10.0.0.1 80 { #d\n}\nvirtual_server 10.0.0.1 80 {\n protocol UDP\n}",
+			conf: virtServer(realServer()) + "virtual_server 10.0.0.1 80 { #d\n" + realServer() + "\n}\nvirtual_server 10.0.0.1 80 {\n protocol UDP\n" + realServer() + "\n}",
 			want: []string{"d: error: virtual_server: virtual server 10.0.0.1:80 TCP already defined at test.conf:1 - ignoring"},
 			check: func(t *testing.T, c *Config) {
 				if len(c.VirtualServers) != 2 || c.VirtualServers[1].Protocol != "UDP" {
 					t.Errorf("%d virtual servers", len(c.VirtualServers))
+				}
+			},
+		},
+		{
+			name: "no real servers",
+			conf: "virtual_server 10.0.0.1 80 { #v\n sorry_server 10.0.0.9 80\n}\n" +
+				"virtual_server 10.0.0.2 80 { #w\n real_server fd00::1 80 { #r\n }\n}\n" + virtServer(realServer()),
+			want: []string{
+				"v: error: virtual_server: virtual server 10.0.0.1:80 has no real servers - ignoring",
+				"r: error: real_server: virtual server 10.0.0.2:80: real server fd00::1 is of another address family - ignoring",
+				"w: error: virtual_server: virtual server 10.0.0.2:80 has no real servers - ignoring",
+			},
+			check: func(t *testing.T, c *Config) {
+				if len(c.VirtualServers) != 1 || vs0(c).Addr != addr("10.0.0.1") || len(vs0(c).RealServers) != 1 {
+					t.Errorf("virtual servers %v, want the third only", c.VirtualServers)
+				}
+			},
+		},
+		{
+			name: "quorum above the total weight",
+			conf: "virtual_server 10.0.0.1 80 { #v\n quorum 10\n hysteresis 5\n" + realServer("weight 2") + "\nreal_server 192.168.0.2 8080 {\n weight 3\n}\n}",
+			want: []string{
+				"v: warning: quorum: virtual server 10.0.0.1:80: quorum 10 exceeds the total weight of its real servers 5 - reducing quorum to 5",
+				"v: warning: hysteresis: virtual server 10.0.0.1:80: hysteresis 5 >= quorum 5 - setting to 4",
+			},
+			check: func(t *testing.T, c *Config) {
+				if vs := vs0(c); vs.Quorum != 5 || vs.Hysteresis != 4 {
+					t.Errorf("quorum %d hysteresis %d, want 5 and 4", vs.Quorum, vs.Hysteresis)
 				}
 			},
 		},
