@@ -114,6 +114,7 @@ func TestValidateVRRPInstance(t *testing.T) {
 				"v: error: virtual_router_id: invalid number 'ten'",
 				"i: error: virtual_router_id: (VI_1) virtual_router_id missing - removing instance",
 			},
+			check: func(t *testing.T, c *Config) { wantInstances(t, c) },
 		},
 		{
 			name:  "no interface",
@@ -235,6 +236,11 @@ func TestValidateVRRPInstance(t *testing.T) {
 			name: "unknown auth_type",
 			conf: vrrpInst("authentication {\n auth_type MD5 #t\n}"),
 			want: []string{"t: error: auth_type: unknown authentication type 'MD5' (want PASS or AH)"},
+			check: func(t *testing.T, c *Config) {
+				if a := inst0(c).Auth.Type; a != "" {
+					t.Errorf("auth_type %q", a)
+				}
+			},
 		},
 		{
 			name: "AH with state MASTER",
@@ -297,6 +303,11 @@ func TestValidateVRRPInstance(t *testing.T) {
 			name: "priority 255 with state BACKUP",
 			conf: "vrrp_instance VI_1 { #i\n interface eth0\n virtual_router_id 1\n priority 255\n state BACKUP\n}",
 			want: []string{"i: warning: priority: (VI_1) priority 255 is the address owner; initial state BACKUP ignored"},
+			check: func(t *testing.T, c *Config) {
+				if in := inst0(c); in.Priority != 255 || in.State != "BACKUP" {
+					t.Errorf("priority %d state %q: the model keeps what was written", in.Priority, in.State)
+				}
+			},
 		},
 		{
 			name: "unknown state",
@@ -384,6 +395,11 @@ func TestValidateVRRPInstance(t *testing.T) {
 			name: "unicast peer of another family",
 			conf: vrrpInst("unicast_src_ip 10.0.0.1", "unicast_peer {\n fd00::2 #p\n}"),
 			want: []string{"p: error: unicast_peer: (VI_1) peer fd00::2 and unicast_src_ip 10.0.0.1 differ in address family"},
+			check: func(t *testing.T, c *Config) {
+				if len(inst0(c).UnicastPeers) != 1 {
+					t.Errorf("peers %v", inst0(c).UnicastPeers)
+				}
+			},
 		},
 		{
 			name: "VIP listed twice",
@@ -563,6 +579,11 @@ func TestValidateSyncGroups(t *testing.T) {
 			name: "track_script of a group not found",
 			conf: two + "vrrp_sync_group G1 {\n group {\n  VI_1\n  VI_2\n }\n track_script {\n  nochk #t\n }\n}",
 			want: []string{"t: warning: track_script: (G1) track script nochk not found, ignoring"},
+			check: func(t *testing.T, c *Config) {
+				if len(c.SyncGroups[0].TrackScript) != 0 {
+					t.Errorf("track_script %v", c.SyncGroups[0].TrackScript)
+				}
+			},
 		},
 	})
 }
@@ -631,6 +652,11 @@ func TestValidateLVS(t *testing.T) {
 			name: "granularity without persistence",
 			conf: virtServer("persistence_granularity 255.255.255.0 #g", realServer()),
 			want: []string{"g: warning: persistence_granularity: virtual server 10.0.0.1:80: persistence_granularity without persistence_timeout has no effect"},
+			check: func(t *testing.T, c *Config) {
+				if vs := vs0(c); vs.Persistent || vs.PersistenceGranularity != addr("255.255.255.0") {
+					t.Errorf("persistent %v granularity %v", vs.Persistent, vs.PersistenceGranularity)
+				}
+			},
 		},
 		{
 			name: "granularity of the other family",
@@ -650,6 +676,11 @@ func TestValidateLVS(t *testing.T) {
 				"b: error: persistence_granularity: invalid netmask '0'",
 				"c: error: persistence_granularity: invalid netmask 'x'",
 			},
+			check: func(t *testing.T, c *Config) {
+				if g := vs0(c).PersistenceGranularity; g.IsValid() {
+					t.Errorf("granularity %v", g)
+				}
+			},
 		},
 		{
 			name: "persistence_timeout out of range",
@@ -668,6 +699,11 @@ func TestValidateLVS(t *testing.T) {
 			want: []string{
 				"p: error: protocol: unknown protocol 'ICMP' (want TCP, UDP or SCTP)",
 				"f: warning: protocol: virtual server FWM 1: protocol specified for fwmark - protocol will be ignored",
+			},
+			check: func(t *testing.T, c *Config) {
+				if p := vs0(c).Protocol; p != "TCP" {
+					t.Errorf("protocol %q", p)
+				}
 			},
 		},
 		{
@@ -745,6 +781,12 @@ func TestValidateLVS(t *testing.T) {
 			name: "DR cannot map ports",
 			conf: virtServer("lvs_method DR", "real_server 192.168.0.1 8080 { #r\n}"),
 			want: []string{"r: warning: real_server: virtual server 10.0.0.1:80: DR cannot map port 80 to 8080; the virtual port is used"},
+			check: func(t *testing.T, c *Config) {
+				// The model keeps the written port (checkers connect to it); IPVS uses the virtual one.
+				if rs := rs0(c); rs.Port != 8080 || rs.Forwarding.Method != "DR" {
+					t.Errorf("real server %v port %d", rs.Forwarding, rs.Port)
+				}
+			},
 		},
 		{
 			name: "lvs_sync_daemon for an instance that does not exist",
@@ -804,6 +846,11 @@ func TestValidateCheckers(t *testing.T) {
 			name: "EXPECT_CHECK without expect",
 			conf: virtServer(realServer("EXPECT_CHECK { #e\n send x\n}")),
 			want: []string{"e: error: EXPECT_CHECK: real server 192.168.0.1 of 10.0.0.1:80: EXPECT_CHECK needs expect or expect_regex - removing checker"},
+			check: func(t *testing.T, c *Config) {
+				if len(rs0(c).Checkers) != 0 {
+					t.Error("checker kept")
+				}
+			},
 		},
 		{
 			name: "bad checker values",
@@ -948,6 +995,11 @@ func TestValidateGeneric(t *testing.T) {
 				"r: error: real_server: block is not closed: missing '}'",
 				"v: error: virtual_server: block is not closed: missing '}'",
 			},
+			check: func(t *testing.T, c *Config) {
+				if len(c.VirtualServers) != 1 || rs0(c).Addr != addr("10.0.0.2") {
+					t.Errorf("the unclosed blocks were not parsed as far as they go: %v", c.VirtualServers)
+				}
+			},
 		},
 		{
 			name: "opening brace with nothing to open",
@@ -970,6 +1022,12 @@ func TestValidateGeneric(t *testing.T) {
 				"p: error: priority: does not take a block",
 				"v: error: virtual_ipaddress_excluded: needs a { block }",
 				"t: error: track_interface: needs a { block }",
+			},
+			check: func(t *testing.T, c *Config) {
+				in := inst0(c)
+				if in.Priority != 100 || len(in.ExcludedVIPs) != 0 || len(in.TrackInterface) != 0 || c.Global.RouterID == "x" {
+					t.Errorf("rejected statements took effect: %+v", in)
+				}
 			},
 		},
 		{
@@ -1019,6 +1077,7 @@ func TestValidateInterfaces(t *testing.T) {
 				"a: fatal: interface: interface eth4 does not exist",
 				"r: fatal: interface: interface eth5 does not exist",
 			},
+			check: func(t *testing.T, c *Config) { wantInstances(t, c, "VI_1", "VI_2") }, // reported, not removed
 		},
 		{
 			name: "not with dynamic_interfaces",
