@@ -135,7 +135,7 @@ func TestConfigTestExitCodes(t *testing.T) {
 }
 
 func TestDumpConf(t *testing.T) {
-	p := writeConf(t, "virtual_server 192.0.2.1 80 {\n lb_algo rr\n real_server 198.51.100.1 8080 {\n  weight 3\n  TCP_CHECK {\n  }\n }\n}\n")
+	p := writeConf(t, "virtual_server 192.0.2.1 80 {\nprotocol TCP\n lb_algo rr\n lb_kind NAT\n real_server 198.51.100.1 8080 {\n  weight 3\n  TCP_CHECK {\n  }\n }\n}\n")
 	var out, errb bytes.Buffer
 	if code := run("lvsd", []string{"-d", "-t", "-f", p}, &out, &errb); code != exitOK {
 		t.Fatalf("exit %d: %s", code, errb.String())

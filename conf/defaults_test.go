@@ -17,7 +17,7 @@ func parseClean(t *testing.T, text string) *Config {
 	t.Helper()
 	cfg, diags := Parse("test.conf", text, Options{ConfigID: "test"})
 	for _, d := range diags {
-		if d.Level > Notice {
+		if d.Level > Notice && !isDefaultingWarning(d) {
 			t.Fatalf("unexpected diagnostic: %v\nin:\n%s", d, text)
 		}
 	}
@@ -41,8 +41,10 @@ func vrrpScript(lines ...string) string {
 
 // virtServer is "virtual_server 10.0.0.1 80" with body lines; realServer and
 // checkerBlock nest inside it.
+// virtServer names protocol, scheduler and forwarding method, whose absence
+// keepalived warns about (TestDefaultsVirtualServerWarnings covers that).
 func virtServer(lines ...string) string {
-	return "virtual_server 10.0.0.1 80 {\n" + strings.Join(lines, "\n") + "\n}\n"
+	return "virtual_server 10.0.0.1 80 {\nprotocol TCP\nlb_algo wlc\nlb_kind NAT\n" + strings.Join(lines, "\n") + "\n}\n"
 }
 
 func realServer(lines ...string) string {
@@ -179,6 +181,35 @@ func TestDefaultsVRRPInstance(t *testing.T) {
 		{"lower_prio_no_advert from global", globalDefs("vrrp_lower_prio_no_advert") + vrrpInst(), func(c *Config) any { return inst0(c).LowerPrioNoAdvert }, true},
 		{"higher_prio_send_advert from global", globalDefs("vrrp_higher_prio_send_advert true") + vrrpInst(), func(c *Config) any { return inst0(c).HigherPrioSendAdvert }, true},
 	})
+}
+
+// TestDefaultsVirtualServerWarnings: without protocol, scheduler and forwarding
+// method keepalived 2.2.7 warns and uses UDP, wlc and NAT; so does lvsd.
+func TestDefaultsVirtualServerWarnings(t *testing.T) {
+	text := "virtual_server 10.0.0.1 80 {\n" + realServer() + "\n}\nvirtual_server fwmark 7 {\n" + realServer("lvs_method DR") + "\n}\n"
+	cfg, diags := Parse("test.conf", text, Options{ConfigID: "test"})
+	want := []string{
+		"test.conf:1: warning: protocol: virtual server 10.0.0.1:80: no protocol set - defaulting to UDP",
+		"test.conf:1: warning: lvs_sched: virtual server 10.0.0.1:80: no scheduler set, setting default 'wlc'",
+		"test.conf:1: warning: lvs_method: virtual server 10.0.0.1:80: no forwarding method set, setting default NAT",
+		"test.conf:6: warning: lvs_sched: virtual server FWM 7: no scheduler set, setting default 'wlc'",
+	}
+	var got []string
+	for _, d := range diags {
+		if d.Level > Notice {
+			got = append(got, d.String())
+		}
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Fatalf("diagnostics:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	vs := cfg.VirtualServers[0]
+	if vs.Protocol != "UDP" || vs.Scheduler != "wlc" || vs.Forwarding.Method != "NAT" {
+		t.Fatalf("defaults: protocol %s scheduler %s forwarding %s", vs.Protocol, vs.Scheduler, vs.Forwarding.Method)
+	}
+	if fw := cfg.VirtualServers[1]; fw.Scheduler != "wlc" || fw.RealServers[0].Forwarding.Method != "DR" {
+		t.Fatalf("fwmark: %+v", fw)
+	}
 }
 
 func TestDefaultsVirtualServer(t *testing.T) {
@@ -608,8 +639,8 @@ func TestSMTPCheckHosts(t *testing.T) {
 			c.Type, c.Pos.Line, c.ConnectIP, c.ConnectPort, c.BindTo, c.HeloName, c.Timers.ConnectTimeout))
 	}
 	want := []string{
-		"SMTP_CHECK line 7: 10.0.0.5:25 bind invalid IP helo lvsd.example timeout 3s",
-		"SMTP_CHECK line 11: 10.0.0.6:2525 bind 10.0.0.9 helo lvsd.example timeout 3s",
+		"SMTP_CHECK line 10: 10.0.0.5:25 bind invalid IP helo lvsd.example timeout 3s",
+		"SMTP_CHECK line 14: 10.0.0.6:2525 bind 10.0.0.9 helo lvsd.example timeout 3s",
 	}
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Errorf("SMTP_CHECK hosts:\n got %q\nwant %q\nin:\n%s", got, want, text)

@@ -75,11 +75,22 @@ func diffLines(t *testing.T, got, want []string) {
 }
 
 func diagStrings(diags []Diag) []string {
-	out := make([]string, len(diags))
-	for i, d := range diags {
-		out[i] = d.String()
+	out := make([]string, 0, len(diags))
+	for _, d := range diags {
+		if !isDefaultingWarning(d) {
+			out = append(out, d.String())
+		}
 	}
 	return out
+}
+
+// isDefaultingWarning matches keepalived's warnings for a virtual server that
+// names no protocol, scheduler or forwarding method. Tests that are about
+// something else ignore them; TestDefaultsVirtualServerWarnings asserts them.
+func isDefaultingWarning(d Diag) bool {
+	return d.Level == Warning && (strings.HasSuffix(d.Msg, "no protocol set - defaulting to UDP") ||
+		strings.HasSuffix(d.Msg, "no scheduler set, setting default 'wlc'") ||
+		strings.HasSuffix(d.Msg, "no forwarding method set, setting default NAT"))
 }
 
 // writeFiles creates files (path relative to dir → content) and returns dir.

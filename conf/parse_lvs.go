@@ -2,6 +2,7 @@ package conf
 
 import (
 	"encoding/hex"
+	"fmt"
 	"net/netip"
 	"strconv"
 	"strings"
@@ -293,7 +294,7 @@ func (p *parser) virtualServer(n *Node) *VirtualServer {
 	if !p.wantBlock(n) || !p.nargs(n, 1, 2) {
 		return nil
 	}
-	vs := &VirtualServer{Protocol: "TCP", Scheduler: "wlc", Forwarding: Forwarding{Method: "NAT"}, Quorum: 1, Pos: n.Pos}
+	vs := &VirtualServer{Forwarding: Forwarding{Method: "NAT"}, Quorum: 1, Pos: n.Pos}
 	switch n.Args[0].Text {
 	case "fwmark":
 		vs.Kind = VSByFwmark
@@ -329,7 +330,7 @@ func (p *parser) virtualServer(n *Node) *VirtualServer {
 	var rsNodes []*Node
 	sorryMethod := Forwarding{}
 	var sorryNode, sorryMethodNode *Node
-	inhibitSet := false
+	inhibitSet, fwdSet := false, false
 	for _, ch := range n.Children {
 		if p.timer(ch, &ts) {
 			continue
@@ -351,6 +352,7 @@ func (p *parser) virtualServer(n *Node) *VirtualServer {
 			vs.OPS = p.boolOpt(ch)
 		case "lb_kind", "lvs_method":
 			p.forwarding(ch, &vs.Forwarding)
+			fwdSet = true
 		case "persistence_timeout":
 			if p.noBlock(ch) && p.nargs(ch, 0, 1) {
 				vs.Persistent = true
@@ -433,6 +435,21 @@ func (p *parser) virtualServer(n *Node) *VirtualServer {
 		}
 	}
 	_ = inhibitSet
+	// keepalived 2.2.7's defaults, with its warnings (so -t answers 5 as it does).
+	if vs.Protocol == "" {
+		vs.Protocol = "TCP" // not used by an fwmark service
+		if vs.Kind != VSByFwmark {
+			p.d.add(n.Pos, Warning, "protocol", fmt.Sprintf("virtual server %s: no protocol set - defaulting to UDP", vs))
+			vs.Protocol = "UDP"
+		}
+	}
+	if vs.Scheduler == "" {
+		p.d.add(n.Pos, Warning, "lvs_sched", fmt.Sprintf("virtual server %s: no scheduler set, setting default 'wlc'", vs))
+		vs.Scheduler = "wlc"
+	}
+	if !fwdSet && !rsForwarding(rsNodes) {
+		p.d.add(n.Pos, Warning, "lvs_method", fmt.Sprintf("virtual server %s: no forwarding method set, setting default NAT", vs))
+	}
 	if vs.Kind == VSByFwmark && protoNode != nil {
 		p.warnf(protoNode, "virtual server %s: protocol specified for fwmark - protocol will be ignored", vs)
 	}
@@ -461,6 +478,18 @@ func (p *parser) virtualServer(n *Node) *VirtualServer {
 		}
 	}
 	return vs
+}
+
+// rsForwarding reports whether any real_server block sets its own forwarding method.
+func rsForwarding(rsNodes []*Node) bool {
+	for _, rn := range rsNodes {
+		for _, ch := range rn.Children {
+			if ch.Key == "lvs_method" || ch.Key == "lb_kind" {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 func contains(list []string, s string) bool {

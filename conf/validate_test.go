@@ -708,7 +708,7 @@ func TestValidateLVS(t *testing.T) {
 		},
 		{
 			name: "scheduler flags and ops that do not apply",
-			conf: "virtual_server 10.0.0.1 80 { #v\n sh-port\n ops\n" + realServer() + "\n}",
+			conf: "virtual_server 10.0.0.1 80 { #v\n protocol TCP\n sh-port\n ops\n" + realServer() + "\n}",
 			want: []string{
 				"v: warning: sh-port: virtual server 10.0.0.1:80: sh-port has no effect with scheduler wlc",
 				"v: warning: ops: virtual server 10.0.0.1:80: one-packet scheduling only applies to UDP - ignoring",
@@ -731,7 +731,7 @@ func TestValidateLVS(t *testing.T) {
 		},
 		{
 			name: "virtual server defined twice",
-			conf: virtServer(realServer()) + "virtual_server 10.0.0.1 80 { #d\n" + realServer() + "\n}\nvirtual_server 10.0.0.1 80 {\n protocol UDP\n" + realServer() + "\n}",
+			conf: virtServer(realServer()) + "virtual_server 10.0.0.1 80 { #d\n protocol TCP\n" + realServer() + "\n}\nvirtual_server 10.0.0.1 80 {\n protocol UDP\n" + realServer() + "\n}",
 			want: []string{"d: error: virtual_server: virtual server 10.0.0.1:80 TCP already defined at test.conf:1 - ignoring"},
 			check: func(t *testing.T, c *Config) {
 				if len(c.VirtualServers) != 2 || c.VirtualServers[1].Protocol != "UDP" {

@@ -32,6 +32,7 @@ func (p *peerRecorder) list() []string {
 func connConf(rs string, port int, opts string) string {
 	return fmt.Sprintf(`
 virtual_server 192.0.2.1 80 {
+    protocol TCP
   delay_loop 0.2
   alpha
   real_server %s %d {
@@ -100,6 +101,7 @@ func TestIPv6(t *testing.T) {
 	port := ln.Addr().(*net.TCPAddr).Port
 	text := fmt.Sprintf(`
 virtual_server 2001:db8::1 80 {
+    protocol TCP
   delay_loop 1
   alpha
   real_server ::1 %d {

@@ -17,6 +17,7 @@ func expectConf(port int, alpha bool, body string) string {
 	}
 	return fmt.Sprintf(`
 virtual_server 192.0.2.1 6379 {
+    protocol TCP
   delay_loop 1
   %s
   real_server 127.0.0.1 %d {

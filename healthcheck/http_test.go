@@ -57,6 +57,7 @@ func httpConf(typ string, port int, alpha bool, body string) string {
 	}
 	return fmt.Sprintf(`
 virtual_server 192.0.2.1 80 {
+    protocol TCP
   delay_loop 1
   %s
   real_server 127.0.0.1 %d {

@@ -8,6 +8,7 @@ import (
 
 const oneTCP = `
 virtual_server 192.0.2.1 80 {
+    protocol TCP
   delay_loop 5
   real_server 10.0.0.1 80 {
     TCP_CHECK {
@@ -104,6 +105,7 @@ func TestLogicAlpha(t *testing.T) {
 func TestLogicCheckerAlphaOverrides(t *testing.T) {
 	cfg := mustParse(t, `
 virtual_server 192.0.2.1 80 {
+    protocol TCP
   delay_loop 5
   alpha
   real_server 10.0.0.1 80 {
@@ -156,6 +158,7 @@ func TestLogicWarmup(t *testing.T) {
 
 const twoCheckers = `
 virtual_server 192.0.2.1 80 {
+    protocol TCP
   delay_loop 5
   real_server 10.0.0.1 80 {
     notify_up /bin/true
@@ -200,6 +203,7 @@ func TestLogicAllCheckersMustBeUp(t *testing.T) {
 func TestLogicDynamicWeight(t *testing.T) {
 	cfg := mustParse(t, `
 virtual_server 192.0.2.1 80 {
+    protocol TCP
   delay_loop 1
   real_server 10.0.0.1 80 {
     weight 3
@@ -239,6 +243,7 @@ virtual_server 192.0.2.1 80 {
 func TestLogicUnsupportedAlwaysUp(t *testing.T) {
 	cfg := mustParse(t, `
 virtual_server 192.0.2.1 53 {
+    protocol TCP
   protocol UDP
   delay_loop 5
   alpha
@@ -273,6 +278,7 @@ virtual_server_group web {
   192.0.2.10-20 80
 }
 virtual_server group web {
+    protocol TCP
   delay_loop 5
   real_server 10.0.0.1 80 {
     TCP_CHECK {
@@ -323,6 +329,7 @@ func TestLogicApply(t *testing.T) {
 	// Add an HTTP_GET to the real server and a new real server.
 	cfg2 := mustParse(t, `
 virtual_server 192.0.2.1 80 {
+    protocol TCP
   delay_loop 5
   real_server 10.0.0.1 80 {
     TCP_CHECK {
@@ -360,6 +367,7 @@ virtual_server 192.0.2.1 80 {
 	// Remove the TCP_CHECK: the real server comes up (its HTTP_GET is up).
 	cfg3 := mustParse(t, `
 virtual_server 192.0.2.1 80 {
+    protocol TCP
   delay_loop 5
   real_server 10.0.0.1 80 {
     HTTP_GET {

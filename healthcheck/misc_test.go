@@ -18,6 +18,7 @@ func miscConf(path string, alpha bool, extra string) string {
 	}
 	return fmt.Sprintf(`
 virtual_server 192.0.2.1 80 {
+    protocol TCP
   delay_loop 1
   %s
   real_server 127.0.0.1 80 {

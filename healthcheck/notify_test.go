@@ -21,6 +21,7 @@ func TestNotify(t *testing.T) {
 	port := closedPort(t)
 	text := fmt.Sprintf(`
 virtual_server 192.0.2.1 80 {
+    protocol TCP
   delay_loop 0.5
   real_server 127.0.0.1 %d {
     notify_down "%s"
@@ -73,6 +74,7 @@ func TestNotifyTimeout(t *testing.T) {
 	hang := `"` + scriptPath("hangself") + " " + pidFile + `"`
 	text := fmt.Sprintf(`
 virtual_server 192.0.2.1 80 {
+    protocol TCP
   delay_loop 5
   real_server 127.0.0.1 %d {
     notify_down %s

@@ -56,7 +56,7 @@ func TestRunWorkersBoundAndOverrun(t *testing.T) {
 	var now, peak atomic.Int32
 	probes := map[string]*sleepProbe{}
 	var b strings.Builder
-	b.WriteString("virtual_server 192.0.2.1 80 {\n  delay_loop 0.1\n")
+	b.WriteString("virtual_server 192.0.2.1 80 {\nprotocol TCP\n  delay_loop 0.1\n")
 	for i := 0; i < 20; i++ {
 		fmt.Fprintf(&b, "  real_server 10.0.0.%d 80 {\n    TCP_CHECK {\n      warmup 0\n    }\n  }\n", i+1)
 	}
@@ -97,7 +97,7 @@ func TestRunSlowChecksDoNotDelayOthers(t *testing.T) {
 	t.Parallel()
 	slow, fast := blackhole(t), listen(t, nil)
 	var b strings.Builder
-	b.WriteString("virtual_server 192.0.2.1 80 {\n  delay_loop 0.5\n")
+	b.WriteString("virtual_server 192.0.2.1 80 {\nprotocol TCP\n  delay_loop 0.5\n")
 	for i := 0; i < 150; i++ {
 		port, timeout := fast, "0.4"
 		if i%3 == 0 {
@@ -143,7 +143,7 @@ func TestRunApplyWhileRunning(t *testing.T) {
 	up, down := listen(t, nil), closedPort(t)
 	cfg := func(n, port int, delay string) string {
 		var b strings.Builder
-		fmt.Fprintf(&b, "virtual_server 192.0.2.1 80 {\n  delay_loop %s\n", delay)
+		fmt.Fprintf(&b, "virtual_server 192.0.2.1 80 {\nprotocol TCP\n  delay_loop %s\n", delay)
 		for i := 0; i < n; i++ {
 			fmt.Fprintf(&b, "  real_server 10.0.0.%d 80 {\n    TCP_CHECK {\n      connect_ip 127.0.0.1\n      connect_port %d\n      connect_timeout 0.2\n      retry 0\n      warmup 0.05\n    }\n  }\n", i+1, port)
 		}

@@ -14,7 +14,7 @@ import (
 // loopback listeners' ports in turn.
 func scaleConf(n int, ports []int, delayLoop string) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "virtual_server 192.0.2.1 80 {\n  delay_loop %s\n", delayLoop)
+	fmt.Fprintf(&b, "virtual_server 192.0.2.1 80 {\nprotocol TCP\n  delay_loop %s\n", delayLoop)
 	for i := 0; i < n; i++ {
 		fmt.Fprintf(&b, "  real_server 10.%d.%d.%d 80 {\n    TCP_CHECK {\n      connect_ip 127.0.0.1\n      connect_port %d\n      connect_timeout 1\n    }\n  }\n",
 			i>>16&255, i>>8&255, i&255, ports[i%len(ports)])

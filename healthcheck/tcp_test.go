@@ -12,6 +12,7 @@ import (
 func tcpConf(port int, vsExtra string) string {
 	return fmt.Sprintf(`
 virtual_server 192.0.2.1 80 {
+    protocol TCP
   delay_loop 1
   %s
   real_server 127.0.0.1 %d {

@@ -40,6 +40,7 @@ func TestDesiredTable(t *testing.T) {
 		{
 			name: "NAT service with weights",
 			conf: `virtual_server 192.0.2.1 80 {
+				protocol TCP
 				lvs_sched wrr
 				lvs_method NAT
 				protocol TCP
@@ -53,6 +54,7 @@ func TestDesiredTable(t *testing.T) {
 		{
 			name: "default scheduler and weight, UDP",
 			conf: `virtual_server 192.0.2.1 53 {
+				protocol TCP
 				protocol UDP
 				ops
 				real_server 10.0.0.1 53 { }
@@ -63,6 +65,7 @@ func TestDesiredTable(t *testing.T) {
 		{
 			name: "DR takes the virtual port, per real server method",
 			conf: `virtual_server 192.0.2.1 80 {
+				protocol TCP
 				lb_kind DR
 				real_server 10.0.0.1 80 { }
 				real_server 10.0.0.2 { }
@@ -76,6 +79,7 @@ func TestDesiredTable(t *testing.T) {
 		{
 			name: "tunnels: ipip, gue with port and checksum, gre",
 			conf: `virtual_server 192.0.2.1 80 {
+				protocol TCP
 				lvs_method TUN
 				real_server 10.0.0.1 80 { }
 				real_server 10.0.0.2 80 { lvs_method TUN type gue port 6080 csum }
@@ -105,6 +109,7 @@ func TestDesiredTable(t *testing.T) {
 		{
 			name: "persistence default timeout, port-less service",
 			conf: `virtual_server 192.0.2.1 {
+				protocol TCP
 				persistence_timeout
 				lvs_method DR
 				real_server 10.0.0.1 { }
@@ -115,12 +120,14 @@ func TestDesiredTable(t *testing.T) {
 		{
 			name: "mh flags only with mh, flag-N always",
 			conf: `virtual_server 192.0.2.1 80 {
+				protocol TCP
 				lvs_sched mh
 				mh-port
 				flag-3
 				real_server 10.0.0.1 80 { }
 			}
 			virtual_server 192.0.2.2 80 {
+			    protocol TCP
 				lvs_sched rr
 				sh-port
 				real_server 10.0.0.1 80 { }
@@ -133,6 +140,7 @@ func TestDesiredTable(t *testing.T) {
 		{
 			name: "IPv6 service and fwmark family from real servers",
 			conf: `virtual_server 2001:db8::1 443 {
+				protocol TCP
 				lvs_sched rr
 				real_server 2001:db8:1::1 443 { }
 			}
@@ -162,6 +170,7 @@ func TestDesiredTable(t *testing.T) {
 				fwmark 5
 			}
 			virtual_server group web {
+			    protocol TCP
 				lvs_sched rr
 				lvs_method DR
 				real_server 10.0.0.1 80 { weight 2 }
@@ -191,10 +200,12 @@ func TestDesiredTable(t *testing.T) {
 				192.0.2.53 53
 			}
 			virtual_server group dns {
+			    protocol TCP
 				protocol UDP
 				real_server 10.0.0.1 53 { }
 			}
 			virtual_server group dns {
+			    protocol TCP
 				protocol TCP
 				real_server 10.0.0.2 53 { }
 			}`,
@@ -206,6 +217,7 @@ func TestDesiredTable(t *testing.T) {
 		{
 			name: "sorry server with inhibit is present at weight 0 while unused",
 			conf: `virtual_server 192.0.2.1 80 {
+				protocol TCP
 				sorry_server 10.0.0.99 80
 				sorry_server_inhibit
 				real_server 10.0.0.1 80 { }
@@ -217,6 +229,7 @@ func TestDesiredTable(t *testing.T) {
 		{
 			name: "sorry server without inhibit is absent while unused",
 			conf: `virtual_server 192.0.2.1 80 {
+				protocol TCP
 				sorry_server 10.0.0.99 80
 				real_server 10.0.0.1 80 { }
 			}`,
@@ -226,6 +239,7 @@ func TestDesiredTable(t *testing.T) {
 		{
 			name: "thresholds",
 			conf: `virtual_server 192.0.2.1 80 {
+				protocol TCP
 				real_server 10.0.0.1 80 {
 					uthreshold 100
 					lthreshold 10
@@ -251,9 +265,11 @@ func TestDesiredConflictingServices(t *testing.T) {
 		192.0.2.1-2 80
 	}
 	virtual_server 192.0.2.2 80 {
+	    protocol TCP
 		real_server 10.0.0.9 80 { }
 	}
 	virtual_server group g {
+	    protocol TCP
 		real_server 10.0.0.1 80 { }
 	}`)
 	d := ComputeDesired(cfg, nil)
@@ -275,6 +291,7 @@ func TestDesiredHugeRangeIsBounded(t *testing.T) {
 		10.0.0.0/8 80
 	}
 	virtual_server group big {
+	    protocol TCP
 		real_server 192.0.2.1 80 { }
 	}`)
 	d := ComputeDesired(cfg, nil)
@@ -335,6 +352,7 @@ func ev(vs, rs string, up bool, w int) *HealthEvent {
 
 func TestHealthInhibitAndRemoval(t *testing.T) {
 	cfg := parse(t, `virtual_server 192.0.2.1 80 {
+		protocol TCP
 		real_server 10.0.0.1 80 { weight 2 }
 		real_server 10.0.0.2 80 {
 			weight 3
@@ -357,6 +375,7 @@ func TestHealthInhibitAndRemoval(t *testing.T) {
 
 func TestHealthInhibitInheritedFromVirtualServer(t *testing.T) {
 	cfg := parse(t, `virtual_server 192.0.2.1 80 {
+		protocol TCP
 		inhibit_on_failure
 		real_server 10.0.0.1 80 { }
 		real_server 10.0.0.2 80 { inhibit_on_failure off }
@@ -373,6 +392,7 @@ func TestHealthInhibitInheritedFromVirtualServer(t *testing.T) {
 
 func TestHealthSorryServer(t *testing.T) {
 	cfg := parse(t, `virtual_server 192.0.2.1 80 {
+		protocol TCP
 		sorry_server 10.0.0.99 8080
 		real_server 10.0.0.1 80 { }
 		real_server 10.0.0.2 80 { inhibit_on_failure }
@@ -394,6 +414,7 @@ func TestHealthSorryServer(t *testing.T) {
 
 func TestHealthSorryServerInhibitAndMethod(t *testing.T) {
 	cfg := parse(t, `virtual_server 192.0.2.1 80 {
+		protocol TCP
 		lvs_method DR
 		sorry_server 10.0.0.99 80
 		sorry_server_inhibit
@@ -411,6 +432,7 @@ func TestHealthSorryServerInhibitAndMethod(t *testing.T) {
 func TestHealthQuorumHysteresis(t *testing.T) {
 	// quorum 4, hysteresis 1: gained at >= 5, lost below 3.
 	cfg := parse(t, `virtual_server 192.0.2.1 80 {
+		protocol TCP
 		quorum 4
 		hysteresis 1
 		sorry_server 10.0.0.99 80
@@ -438,6 +460,7 @@ func TestHealthQuorumHysteresis(t *testing.T) {
 
 func TestHealthQuorumWithoutSorryServerKeepsServers(t *testing.T) {
 	cfg := parse(t, `virtual_server 192.0.2.1 80 {
+		protocol TCP
 		quorum 3
 		real_server 10.0.0.1 80 { weight 2 }
 		real_server 10.0.0.2 80 { weight 2 }
@@ -452,6 +475,7 @@ func TestHealthQuorumWithoutSorryServerKeepsServers(t *testing.T) {
 
 func TestHealthDynamicWeights(t *testing.T) {
 	cfg := parse(t, `virtual_server 192.0.2.1 80 {
+		protocol TCP
 		real_server 10.0.0.1 80 { weight 5 }
 	}`)
 	vs := "TCP/192.0.2.1:80"
@@ -466,6 +490,7 @@ func TestHealthDynamicWeights(t *testing.T) {
 
 func TestHealthAlphaStartsDown(t *testing.T) {
 	cfg := parse(t, `virtual_server 192.0.2.1 80 {
+		protocol TCP
 		alpha
 		sorry_server 10.0.0.99 80
 		real_server 10.0.0.1 80 {
@@ -488,6 +513,7 @@ func TestHealthAlphaStartsDown(t *testing.T) {
 
 func TestHealthAlphaSorryAtStart(t *testing.T) {
 	cfg := parse(t, `virtual_server 192.0.2.1 80 {
+		protocol TCP
 		alpha
 		sorry_server 10.0.0.99 80
 		real_server 10.0.0.1 80 {
@@ -505,6 +531,7 @@ func TestHealthAlphaSorryAtStart(t *testing.T) {
 			want: lines("TCP 192.0.2.1:80 wlc", "  -> 10.0.0.99:80 masq w1")},
 	})
 	cfg2 := parse(t, `virtual_server 192.0.2.1 80 {
+		protocol TCP
 		alpha
 		sorry_server 10.0.0.99 80
 		real_server 10.0.0.1 80 {
@@ -522,6 +549,7 @@ func TestHealthAlphaSorryAtStart(t *testing.T) {
 
 func TestHealthCarriedAcrossReload(t *testing.T) {
 	cfg := parse(t, `virtual_server 192.0.2.1 80 {
+		protocol TCP
 		real_server 10.0.0.1 80 { weight 1 }
 		real_server 10.0.0.2 80 { weight 1 }
 		real_server 10.0.0.3 80 { weight 4 }
@@ -534,6 +562,7 @@ func TestHealthCarriedAcrossReload(t *testing.T) {
 	// Reload: 10.0.0.3's weight changes (its dynamic weight is dropped),
 	// 10.0.0.4 is new (up: no checker).
 	cfg2 := parse(t, `virtual_server 192.0.2.1 80 {
+		protocol TCP
 		real_server 10.0.0.1 80 { weight 1 }
 		real_server 10.0.0.2 80 { weight 1 }
 		real_server 10.0.0.3 80 { weight 5 }
@@ -551,6 +580,7 @@ func TestHealthCarriedAcrossReload(t *testing.T) {
 
 func TestHealthIgnoresUnknownServers(t *testing.T) {
 	cfg := parse(t, `virtual_server 192.0.2.1 80 {
+		protocol TCP
 		real_server 10.0.0.1 80 { }
 	}`)
 	vs := cfg.VirtualServers[0]

@@ -52,6 +52,7 @@ vrrp_instance VI_2 {
   }
 }
 virtual_server 192.0.2.100 80 {
+    protocol TCP
   lb_algo wrr
   lb_kind DR
   protocol TCP
@@ -437,7 +438,7 @@ func close(a, b float64) bool {
 // TestCollectorNoSubsystems: with nothing running the daemon metrics are
 // still there, and an unavailable IPVS says so.
 func TestCollectorNoSubsystems(t *testing.T) {
-	cfg, _ := conf.Parse("t.conf", "virtual_server 192.0.2.1 80 {\n real_server 192.0.2.2 80 {\n }\n}\n", conf.Options{})
+	cfg, _ := conf.Parse("t.conf", "virtual_server 192.0.2.1 80 {\nprotocol TCP\n real_server 192.0.2.2 80 {\n }\n}\n", conf.Options{})
 	dm := status.NewDaemon("v", "go", "f", "h", started)
 	dm.SetIPVSUnavailable("no IPVS in this kernel")
 	got := gather(t, New(status.Sources{Daemon: dm, Config: func() *conf.Config { return cfg }}, nil))
