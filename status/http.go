@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"html/template"
 	"net/http"
 	"strings"
@@ -68,6 +69,19 @@ setInterval(tick,INTERVAL);
 	pageCSP = "default-src 'none'; script-src 'sha256-" + scriptHash(refreshScript) + "'; style-src 'unsafe-inline'; connect-src 'self'; img-src 'self' data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
 )
 
+// humanDuration writes d as "3d 4h 5m", "4h 5m 6s" or "5m 6s".
+func humanDuration(d time.Duration) string {
+	d = d.Round(time.Second)
+	days, h, m, s := int(d/(24*time.Hour)), int(d/time.Hour)%24, int(d/time.Minute)%60, int(d/time.Second)%60
+	switch {
+	case days > 0:
+		return fmt.Sprintf("%dd %dh %dm", days, h, m)
+	case h > 0:
+		return fmt.Sprintf("%dh %dm %ds", h, m, s)
+	}
+	return fmt.Sprintf("%dm %ds", m, s)
+}
+
 func itoa(n int) string {
 	b, _ := json.Marshal(n)
 	return string(b)
@@ -110,7 +124,7 @@ type pageRow struct {
 func newPage(st *Status) page {
 	p := page{Status: st, Script: template.JS(refreshScript), HasIPVS: st.IPVS.Running, RefreshMS: int(RefreshInterval / time.Millisecond)}
 	if !st.Started.IsZero() {
-		p.Uptime = st.Time.Sub(st.Started).Round(time.Second).String()
+		p.Uptime = humanDuration(st.Time.Sub(st.Started))
 	}
 	for _, vs := range st.VirtualServers {
 		pv := pageVS{VirtualServer: vs}
@@ -205,6 +219,7 @@ td.num{text-align:right;font-variant-numeric:tabular-nums}
 .st.fault,.st.down,.st.no,.st.stop{background:#c62828}
 .st.init,.st.unknown{background:#757575}
 .note{color:#555;font-size:13px}
+footer{padding:0 18px 18px}
 .bad{color:#ffb4b4}
 .err{color:#c62828;font-weight:600}
 td.chk{white-space:normal;max-width:420px;font-size:13px}
@@ -238,9 +253,9 @@ td.chk{white-space:normal;max-width:420px;font-size:13px}
 <h2>IPVS</h2>
 {{if .IPVS.Error}}<p class="err">{{.IPVS.Error}}</p>{{end}}
 {{if .IPVS.Counters}}<p class="note">reconciles {{.IPVS.Counters.Reconciles}} · kernel errors {{.IPVS.Counters.Errors}} · drift repairs {{.IPVS.Counters.DriftRepairs}}{{if not .IPVS.Fresh}} · kernel not read for this page{{end}}</p>{{end}}
-{{range .VS}}<h3 data-vs="{{.Key}}">{{.Name}} <span class="note">{{.Protocol}} · {{.Scheduler}} · {{.Method}}{{if .QuorumUp}} · quorum {{if deref .QuorumUp}}up{{else}}<span class="err">down</span>{{end}} ({{.WeightSum}}/{{.Quorum}}){{end}}{{if .SorryActive}} · <span class="err">sorry server in use</span>{{end}}</span></h3>
+{{range .VS}}<h3 data-vs="{{.Key}}">{{.Name}} <span class="note">{{.Protocol}} · {{.Scheduler}} · {{.Method}}{{if .QuorumUp}} · quorum {{if deref .QuorumUp}}up{{else}}<span class="err">down</span>{{end}} (weight {{.WeightSum}}, quorum {{.Quorum}}){{end}}{{if .SorryActive}} · <span class="err">sorry server in use</span>{{end}}</span></h3>
 <table class="ipvs">
-<thead><tr><th>Service</th><th>Real server</th><th>Health</th><th>Checks</th><th>Weight</th><th>Desired</th><th>Kernel</th><th>Active</th><th>Inactive</th><th>In sync</th></tr></thead>
+<thead><tr><th>Service</th><th>Real server</th><th>Health</th><th>Checks</th><th>Weight (conf)</th><th>Desired</th><th>Kernel</th><th>Active</th><th>Inactive</th><th>In sync</th></tr></thead>
 <tbody>
 {{range .Rows}}<tr data-rs="{{.Dest}}" data-health="{{.Health}}">
 <td>{{.Service}}</td><td>{{.Dest}}</td><td><span class="st {{.Health}}">{{.Health}}</span></td><td class="chk">{{.Checkers}}</td>
@@ -253,6 +268,7 @@ td.chk{white-space:normal;max-width:420px;font-size:13px}
 {{range .OtherServices}}<tr><td>{{.Name}}</td><td>{{if .Owned}}lvsd (to be removed){{else}}not lvsd{{end}}</td><td class="num">{{len .Dests}}</td></tr>
 {{end}}</tbody></table>{{end}}
 </main>
+<footer class="note">Read-only. The same data: <a href="/status">/status</a> (JSON) · <a href="/metrics">/metrics</a> (Prometheus) · SIGUSR1/SIGUSR2 dumps.</footer>
 <script>{{.Script}}</script>
 </body>
 </html>

@@ -43,6 +43,7 @@ vrrp_instance VI_DB {
   }
 }
 virtual_server 192.0.2.100 80 {
+    protocol TCP
   lb_algo wrr
   lb_kind DR
   protocol TCP
@@ -349,7 +350,19 @@ func TestPage(t *testing.T) {
 	if m == nil || !strings.Contains(csp, "'sha256-"+scriptHash(m[1])+"'") {
 		t.Errorf("CSP %q does not allow the inline script", csp)
 	}
-	if regexp.MustCompile(`(src|href)=`).MatchString(body) {
+	if regexp.MustCompile(`(src|href)="(https?:)?//`).MatchString(body) {
 		t.Errorf("page references external resources")
+	}
+}
+
+func TestHumanDuration(t *testing.T) {
+	for d, want := range map[time.Duration]string{
+		59 * time.Second: "0m 59s",
+		3*time.Hour + 4*time.Minute + 5*time.Second: "3h 4m 5s",
+		50*time.Hour + 30*time.Minute:               "2d 2h 30m",
+	} {
+		if got := humanDuration(d); got != want {
+			t.Errorf("%v: %q, want %q", d, got, want)
+		}
 	}
 }
