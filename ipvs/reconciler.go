@@ -569,10 +569,14 @@ func (r *Reconciler) do(op Op, repair bool) (stale bool) {
 		case errors.Is(err, syscall.EEXIST):
 			return true
 		case errors.Is(err, syscall.ENOENT), errors.Is(err, syscall.ESRCH):
-			if op.Kind == OpRemoveService || op.Kind == OpRemoveDest {
+			switch op.Kind {
+			case OpRemoveService, OpRemoveDest:
 				// Already gone: that is what we wanted.
 				applyOp(r.kernel, r.owned, op)
 				delete(r.failed, entry)
+				return false
+			case OpCreateService:
+				// No such scheduler (or persistence engine): not a stale picture.
 				return false
 			}
 			return true

@@ -2,11 +2,11 @@ package ipvs
 
 import (
 	"context"
-	"errors"
 	"io"
 	"log/slog"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -100,6 +100,7 @@ func (h *harness) wantMutations(want ...string) {
 }
 
 const twoServers = `virtual_server 192.0.2.1 80 {
+	protocol TCP
 	lvs_sched wrr
 	real_server 10.0.0.1 80 {
 		weight 1
@@ -228,6 +229,7 @@ func TestReconcilerReloadOnlyTheDifference(t *testing.T) {
 
 	// Scheduler, persistence and flags change: edits, never re-creation.
 	h.r.Apply(parse(t, `virtual_server 192.0.2.1 80 {
+	protocol TCP
 	lvs_sched sh
 	sh-port
 	persistence_timeout 300
@@ -254,6 +256,7 @@ virtual_server fwmark 1 {
 
 func TestReconcilerHealthEvents(t *testing.T) {
 	cfg := parse(t, `virtual_server 192.0.2.1 80 {
+	protocol TCP
 	quorum 2
 	quorum_up "/bin/up web"
 	quorum_down "/bin/down web"
@@ -376,13 +379,15 @@ func TestReconcilerPeriodicRepair(t *testing.T) {
 
 func TestReconcilerErrorsAreRetried(t *testing.T) {
 	k := newFakeKernel()
-	k.fail["sched:twos"] = errors.New("no such scheduler")
+	k.fail["sched:twos"] = syscall.ENOENT // the kernel has no such scheduler
 	cfg := parse(t, `virtual_server 192.0.2.1 80 {
+	protocol TCP
 	lvs_sched twos
 	real_server 10.0.0.1 80 {
 	}
 }
 virtual_server 192.0.2.2 80 {
+	protocol TCP
 	real_server 10.0.0.1 80 {
 	}
 }`)
@@ -505,12 +510,14 @@ vrrp_instance VI_1 {
 
 func TestReconcilerOmega(t *testing.T) {
 	cfg := parse(t, `virtual_server 192.0.2.1 80 {
+	protocol TCP
 	omega
 	quorum_down /bin/down
 	real_server 10.0.0.1 80 {
 	}
 }
 virtual_server 192.0.2.2 80 {
+	protocol TCP
 	quorum_down /bin/down2
 	real_server 10.0.0.1 80 {
 	}
