@@ -65,7 +65,7 @@ type EngineOptions struct {
 	Notify func(Notification)
 	// Kernel defaults to the real one.
 	Kernel Kernel
-	// Clock defaults to SystemClock.
+	// Clock defaults to PreciseClock.
 	Clock Clock
 	// ScriptExec makes the runner of a vrrp_script; default CommandExec.
 	ScriptExec func(ScriptConfig, *conf.Global) ScriptExec
@@ -117,7 +117,7 @@ func NewEngine(c *conf.Config, opts EngineOptions) (*Engine, []string, error) {
 		e.k = linuxKernel{}
 	}
 	if e.clock == nil {
-		e.clock = SystemClock{}
+		e.clock = PreciseClock{}
 	}
 	if e.opts.ScriptExec == nil {
 		e.opts.ScriptExec = CommandExec

@@ -150,16 +150,19 @@ func TestNetnsInteropWrongPassword(t *testing.T) {
 	}
 	rejected := last.Stats["drop_auth_failure"] - first.Stats["drop_auth_failure"]
 	t.Logf("ours: %d of keepalived's adverts rejected (auth_failure) in 6s (%v -> %v); keepalived log:\n%s", rejected, first.Stats, last.Stats, grepLines(kout.String(), "passw", "MASTER"))
-	// Every advert keepalived sent in the window was rejected and counted.
+	// Every advert of keepalived that reached us was rejected and counted.
+	// (keepalived 2.2.7 as MASTER restarts its advert timer on each
+	// rejected packet: with our adverts arriving just before its timer
+	// expires it may go silent. That is keepalived's side.)
 	frames, _ := capA.snapshot()
 	sent := 0
 	for _, f := range frames {
-		if f.src.String() == "192.0.2.2" && f.at.After(first.At) && f.at.Before(last.At) {
+		if f.src.String() == "192.0.2.2" && f.at.Before(last.At) {
 			sent++
 		}
 	}
-	if sent < 4 || rejected+1 < uint64(sent) || rejected > uint64(sent)+1 {
-		t.Fatalf("keepalived sent %d adverts in the window, %d rejected: %v", sent, rejected, last.Stats)
+	if total := last.Stats["drop_auth_failure"]; sent < 3 || total+1 < uint64(sent) || total > uint64(sent) || last.Stats["advert_rcvd"] != 0 {
+		t.Fatalf("%d adverts of keepalived reached us, %d rejected for the password: %v", sent, total, last.Stats)
 	}
 	k := kout.String()
 	if c := strings.Count(k, "Entering MASTER STATE"); c != 1 || strings.Contains(k, "Entering BACKUP STATE") && strings.LastIndex(k, "Entering BACKUP STATE") > strings.Index(k, "Entering MASTER STATE") {

@@ -406,7 +406,9 @@ func (m *Machine) becomeMaster() {
 	m.masterInt = m.cfg.AdvertInterval
 	m.preemptAt = time.Time{}
 	m.masterAddr, m.masterPrio = m.cfg.PrimaryIP, m.effPrio
-	m.emit(AddVIPs{}, SendAdvert{Priority: m.effPrio})
+	// RFC 3768 6.4.2 order, as keepalived: the advertisement first (it
+	// stops the other routers' timers at once), then the addresses.
+	m.emit(SendAdvert{Priority: m.effPrio}, AddVIPs{})
 	if m.cfg.GARPMasterRepeat > 0 {
 		m.emit(SendGARP{Count: m.cfg.GARPMasterRepeat})
 	}

@@ -103,14 +103,14 @@ func TestMachineTransitions(t *testing.T) {
 			name: "start owner state MASTER: master at once",
 			mods: []func(*MachineConfig){owner, func(c *MachineConfig) { c.InitialState = StateMaster }},
 			ev:   Start{},
-			want: []Action{AddVIPs{}, SendAdvert{255}, SendGARP{5}, Transition{StateInit, StateMaster, 255},
+			want: []Action{SendAdvert{255}, AddVIPs{}, SendGARP{5}, Transition{StateInit, StateMaster, 255},
 				SetTimer{TimerAdvert, time.Second}, SetTimer{TimerGARPDelay, 5 * time.Second}},
 		},
 		{
 			name: "start owner, state not configured: master at once",
 			mods: []func(*MachineConfig){owner},
 			ev:   Start{},
-			want: []Action{AddVIPs{}, SendAdvert{255}, SendGARP{5}, Transition{StateInit, StateMaster, 255},
+			want: []Action{SendAdvert{255}, AddVIPs{}, SendGARP{5}, Transition{StateInit, StateMaster, 255},
 				SetTimer{TimerAdvert, time.Second}, SetTimer{TimerGARPDelay, 5 * time.Second}},
 		},
 		{
@@ -154,7 +154,7 @@ func TestMachineTransitions(t *testing.T) {
 			name:  "backup: Master_Down_Timer fires -> MASTER",
 			setup: []step{{ev: Start{}}},
 			ev:    TimerFired{TimerMasterDown},
-			want: []Action{AddVIPs{}, SendAdvert{100}, SendGARP{5}, Transition{StateBackup, StateMaster, 100},
+			want: []Action{SendAdvert{100}, AddVIPs{}, SendGARP{5}, Transition{StateBackup, StateMaster, 100},
 				SetTimer{TimerAdvert, time.Second}, SetTimer{TimerGARPDelay, 5 * time.Second}},
 		},
 		{
@@ -284,7 +284,7 @@ func TestMachineTransitions(t *testing.T) {
 			name:  "backup: sync group forces MASTER",
 			setup: []step{{ev: Start{}}},
 			ev:    SyncMaster{},
-			want: []Action{StopTimer{TimerMasterDown}, AddVIPs{}, SendAdvert{100}, SendGARP{5}, Transition{StateBackup, StateMaster, 100},
+			want: []Action{StopTimer{TimerMasterDown}, SendAdvert{100}, AddVIPs{}, SendGARP{5}, Transition{StateBackup, StateMaster, 100},
 				SetTimer{TimerAdvert, time.Second}, SetTimer{TimerGARPDelay, 5 * time.Second}},
 		},
 		{
@@ -461,7 +461,7 @@ func TestMachineTransitions(t *testing.T) {
 			mods:  []func(*MachineConfig){owner},
 			setup: []step{{ev: Start{}}, {ev: InterfaceChanged{Up: false}}},
 			ev:    InterfaceChanged{Up: true},
-			want: []Action{AddVIPs{}, SendAdvert{255}, SendGARP{5}, Transition{StateFault, StateMaster, 255},
+			want: []Action{SendAdvert{255}, AddVIPs{}, SendGARP{5}, Transition{StateFault, StateMaster, 255},
 				SetTimer{TimerAdvert, time.Second}, SetTimer{TimerGARPDelay, 5 * time.Second}},
 		},
 		{
