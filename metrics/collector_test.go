@@ -6,6 +6,8 @@ import (
 	"io"
 	"net/http/httptest"
 	"net/netip"
+	"os"
+	"regexp"
 	"sort"
 	"strings"
 	"testing"
@@ -419,7 +421,7 @@ func TestCollector(t *testing.T) {
 		switch {
 		case !ok:
 			t.Errorf("missing %s (want %v)", k, v)
-		case !close(g, v):
+		case !near(g, v):
 			t.Errorf("%s = %v, want %v", k, g, v)
 		}
 	}
@@ -430,7 +432,7 @@ func TestCollector(t *testing.T) {
 	}
 }
 
-func close(a, b float64) bool {
+func near(a, b float64) bool {
 	d := a - b
 	return d < 1e-9 && d > -1e-9
 }
@@ -476,5 +478,31 @@ func TestHandler(t *testing.T) {
 		if !strings.Contains(string(body), line) {
 			t.Errorf("scrape lacks %q", line)
 		}
+	}
+}
+
+// TestDocumented: docs/lvsd.md lists every metric the Collector describes.
+func TestDocumented(t *testing.T) {
+	doc, err := os.ReadFile("../docs/lvsd.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ch := make(chan *prometheus.Desc, 200)
+	New(status.Sources{}, nil).Describe(ch)
+	close(ch)
+	re := regexp.MustCompile(`fqName: "([^"]+)"`)
+	n := 0
+	for d := range ch {
+		m := re.FindStringSubmatch(d.String())
+		if m == nil {
+			t.Fatalf("no name in %s", d)
+		}
+		n++
+		if !strings.Contains(string(doc), "| `"+m[1]+"` |") {
+			t.Errorf("docs/lvsd.md does not list %s", m[1])
+		}
+	}
+	if n < 60 {
+		t.Errorf("only %d metrics described", n)
 	}
 }
