@@ -1,7 +1,6 @@
 package integration_test
 
 import (
-	"os"
 	"sort"
 	"testing"
 
@@ -48,13 +47,8 @@ func TestNATFailoverKeepalived(t *testing.T) {
 }
 
 // TestNATFailoverLVSD is the same scenario with lvsd as both directors
-// (lvsd -n -l -f FILE -p PIDFILE). It is EXPECTED TO FAIL until lvsd has
-// VRRP, IPVS and health checks (issues 4, 5, 6), so it only runs with
-// LVSD_LAB_LVSD=1.
+// (lvsd -n -l -f FILE -p PIDFILE), with the same assertions.
 func TestNATFailoverLVSD(t *testing.T) {
-	if os.Getenv("LVSD_LAB_LVSD") == "" {
-		t.Skip("expected to fail until lvsd has VRRP, IPVS and health checks (issues 4, 5, 6); set LVSD_LAB_LVSD=1 to run it")
-	}
 	im := needLab(t)
 	sc, err := lab.NATFailover("lvsd")
 	if err != nil {

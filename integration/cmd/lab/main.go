@@ -1,6 +1,6 @@
 // Command lab is the lvsd lab demo (make lab): it boots the real-kernel lab
-// VM with the reference NAT director pair — keepalived on both directors,
-// or lvsd with LVSD_LAB_LVSD=1 — and narrates what happens: VRRP states,
+// VM with the reference NAT director pair — lvsd on both directors, or
+// keepalived with LVSD_LAB_KEEPALIVED=1 — and narrates what happens: VRRP states,
 // ipvsadm -Ln on both directors, the client's requests spread over the real
 // servers, a real server failing and coming back, the master director
 // failing, and the client-visible outage in milliseconds.
@@ -57,9 +57,9 @@ func main() {
 	verbose := flag.Bool("v", false, "show the whole VM console")
 	timeout := flag.Duration("timeout", 4*time.Minute, "VM time limit")
 	flag.Parse()
-	daemon := "keepalived"
-	if os.Getenv("LVSD_LAB_LVSD") != "" {
-		daemon = "lvsd"
+	daemon := "lvsd"
+	if os.Getenv("LVSD_LAB_KEEPALIVED") != "" {
+		daemon = "keepalived"
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -76,9 +76,6 @@ func run(ctx context.Context, daemon string, verbose bool, timeout time.Duration
 		return 2
 	}
 	fmt.Printf("lab: image ready in %v (kernel %s, %s)\n", img.BuildTime.Round(time.Millisecond), img.KernelVersion, img.Accel)
-	if daemon == "lvsd" {
-		fmt.Println("lab: NOTE: lvsd is expected to fail here until it has VRRP, IPVS and health checks (issues 4, 5, 6)")
-	}
 	sc, err := lab.NATFailover(daemon)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
