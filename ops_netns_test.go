@@ -123,6 +123,15 @@ func hasAddr(t *testing.T, ns, addr string) bool {
 const vrrpConf = `global_defs {
   router_id %s
 }
+vrrp_script chk_ok {
+  script /bin/true
+  interval 1
+}
+vrrp_script chk_bad {
+  script /bin/false
+  interval 1
+  weight -10
+}
 vrrp_instance VI_1 {
   state BACKUP
   interface eth0
@@ -131,6 +140,10 @@ vrrp_instance VI_1 {
   advert_int 1
   virtual_ipaddress {
     192.0.2.100/24
+  }
+  track_script {
+    chk_ok
+    chk_bad
   }
 }
 `
@@ -352,6 +365,24 @@ func TestNetnsMetricsFailover(t *testing.T) {
 	if v := a.value(t, "keepalived_become_master_total", "iname", "VI_1", "state", "MASTER"); v != 1 {
 		t.Errorf("lb-a become_master = %v, want 1", v)
 	}
+	// The vrrp_scripts run: chk_bad fails and takes 10 off the priority.
+	waitUntil(t, 5*time.Second, "chk_bad's verdict on lb-b", func() bool {
+		return b.value(t, "lvsd_vrrp_priority", "iname", "VI_1") == 90
+	})
+	for _, x := range []struct {
+		name   string
+		status float64
+	}{{"chk_ok", 1}, {"chk_bad", 0}} {
+		if v := b.value(t, "keepalived_script_status", "name", x.name); v != x.status {
+			t.Errorf("lb-b keepalived_script_status{name=%s} = %v, want %v", x.name, v, x.status)
+		}
+	}
+	if v := b.value(t, "lvsd_vrrp_script_runs_total", "name", "chk_bad", "result", "failure"); v < 1 {
+		t.Errorf("chk_bad failures = %v", v)
+	}
+	if v := b.value(t, "lvsd_vrrp_script_runs_total", "name", "chk_ok", "result", "success"); v < 1 {
+		t.Errorf("chk_ok successes = %v", v)
+	}
 
 	// Adverts received by the backup vs adverts seen on its bridge port.
 	t0 := time.Now()
@@ -416,7 +447,7 @@ func TestNetnsMetricsFailover(t *testing.T) {
 	if v := b.value(t, "keepalived_become_master_total", "iname", "VI_1", "state", "MASTER"); v != 1 {
 		t.Errorf("lb-b become_master = %v, want 1", v)
 	}
-	if v := b.value(t, "lvsd_vrrp_priority", "iname", "VI_1"); v != 100 {
+	if v := b.value(t, "lvsd_vrrp_priority", "iname", "VI_1"); v != 90 {
 		t.Errorf("lb-b priority %v", v)
 	}
 }
