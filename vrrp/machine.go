@@ -77,6 +77,9 @@ type AdvertReceived struct {
 	Src      netip.Addr
 	Priority uint8
 	Interval time.Duration // the advertised interval (adopted in v3)
+	// At is when the advert arrived (kernel timestamp); zero when unknown.
+	// The Master_Down_Timer it restarts counts from then.
+	At time.Time
 }
 
 // TimerFired reports that a timer armed by SetTimer expired.
@@ -440,14 +443,14 @@ func (m *Machine) backupAdvert(e AdvertReceived) {
 	switch {
 	case e.Priority == PriorityStop:
 		// The master is leaving: take over after Skew_Time.
-		m.setTimer(TimerMasterDown, m.SkewTime(m.effPrio))
+		m.setTimer(TimerMasterDown, m.SkewTime(m.effPrio)-m.age(e.At))
 	case m.cfg.Nopreempt || e.Priority >= m.effPrio ||
 		(m.cfg.PreemptDelay > 0 && (m.preemptAt.IsZero() || m.clock.Now().Before(m.preemptAt))):
 		if m.cfg.Version == 3 && e.Interval > 0 {
 			m.masterInt = e.Interval
 		}
 		m.masterAddr, m.masterPrio = e.Src, e.Priority
-		m.setTimer(TimerMasterDown, m.MasterDownInterval())
+		m.setTimer(TimerMasterDown, m.MasterDownInterval()-m.age(e.At))
 		if m.cfg.PreemptDelay > 0 {
 			if e.Priority >= m.effPrio {
 				m.preemptAt = time.Time{}
@@ -459,6 +462,20 @@ func (m *Machine) backupAdvert(e AdvertReceived) {
 		// Lower priority and we may preempt: discard; the
 		// Master_Down_Timer keeps running and we take over when it fires.
 	}
+}
+
+// age is how long ago a packet that arrived at t was received: the time
+// it waited in the socket and the queues. Bounded by the advert interval
+// (a clock step must not fire a timer at once); 0 when t is unknown.
+func (m *Machine) age(t time.Time) time.Duration {
+	if t.IsZero() {
+		return 0
+	}
+	a := m.clock.Now().Sub(t)
+	if a < 0 || a > m.masterInt {
+		return 0
+	}
+	return a
 }
 
 func (m *Machine) masterAdvert(e AdvertReceived) {

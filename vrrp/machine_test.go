@@ -631,3 +631,30 @@ func TestStateAndTimerStrings(t *testing.T) {
 		}
 	}
 }
+
+// The Master_Down_Timer counts from the advert's arrival (kernel
+// timestamp), not from when it was handled.
+func TestMachineTimerFromArrival(t *testing.T) {
+	clk := newFakeClock()
+	m, err := NewMachine(baseCfg(), clk)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.Handle(Start{})
+	arrived := clk.Now()
+	clk.Advance(3 * time.Millisecond)
+	acts := m.Handle(AdvertReceived{Src: netip.MustParseAddr("192.0.2.2"), Priority: 150, Interval: time.Second, At: arrived})
+	want := SetTimer{Timer: TimerMasterDown, After: 3*time.Second + time.Duration(156)*time.Second/256 - 3*time.Millisecond}
+	if len(acts) != 1 || acts[0] != want {
+		t.Fatalf("actions %v, want %v", acts, want)
+	}
+	acts = m.Handle(AdvertReceived{Src: netip.MustParseAddr("192.0.2.2"), Priority: 0, Interval: time.Second, At: arrived})
+	if want := (SetTimer{Timer: TimerMasterDown, After: skew100 - 3*time.Millisecond}); len(acts) != 1 || acts[0] != want {
+		t.Fatalf("priority 0: actions %v, want %v", acts, want)
+	}
+	// A timestamp from a stepped clock is ignored.
+	acts = m.Handle(AdvertReceived{Src: netip.MustParseAddr("192.0.2.2"), Priority: 150, Interval: time.Second, At: arrived.Add(-time.Hour)})
+	if want := (SetTimer{Timer: TimerMasterDown, After: mdi100}); len(acts) != 1 || acts[0] != want {
+		t.Fatalf("old timestamp: actions %v, want %v", acts, want)
+	}
+}

@@ -95,6 +95,9 @@ type PacketInfo struct {
 	Dst     netip.Addr // IP destination address
 	TTL     int        // IP TTL; -1 when unknown
 	IfIndex int        // receiving interface; 0 when unknown
+	// At is when the kernel received the packet (SO_TIMESTAMPNS); zero
+	// when unknown. Timers started by the packet count from it.
+	At time.Time
 }
 
 // Len is the length of the VRRP packet (without IP header).

@@ -548,7 +548,7 @@ func (r *Runner) receive(i int, payload []byte, info PacketInfo) {
 			if chk.PriorityZero {
 				mm.stats.PriZeroRcvd.Add(1)
 			}
-			r.dispatch(i, AdvertReceived{Src: info.Src, Priority: a.Priority, Interval: a.Interval})
+			r.dispatch(i, AdvertReceived{Src: info.Src, Priority: a.Priority, Interval: a.Interval, At: info.At})
 			return
 		}
 	}

@@ -9,6 +9,7 @@ import (
 	"os"
 	"syscall"
 	"time"
+	"unsafe"
 
 	"golang.org/x/net/ipv4"
 	"golang.org/x/sys/unix"
@@ -21,6 +22,7 @@ import (
 // packets are read from control messages.
 type Conn struct {
 	pc      *ipv4.PacketConn
+	raw     syscall.RawConn
 	ifi     *net.Interface
 	unicast bool
 }
@@ -48,6 +50,12 @@ func ListenConn(cfg ConnConfig) (*Conn, error) {
 			}
 			if serr = unix.SetsockoptInt(int(fd), unix.IPPROTO_IP, unix.IP_MULTICAST_ALL, 0); serr != nil {
 				serr = os.NewSyscallError("IP_MULTICAST_ALL", serr)
+				return
+			}
+			// Receive timestamps: the Master_Down_Timer counts from the
+			// arrival of the advert, not from when we got to it.
+			if serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_TIMESTAMPNS, 1); serr != nil {
+				serr = os.NewSyscallError("SO_TIMESTAMPNS", serr)
 			}
 		})
 		if err != nil {
@@ -61,6 +69,12 @@ func ListenConn(cfg ConnConfig) (*Conn, error) {
 	}
 	pc := ipv4.NewPacketConn(c)
 	conn := &Conn{pc: pc, ifi: ifi, unicast: cfg.Unicast}
+	if sc, ok := c.(syscall.Conn); ok {
+		if conn.raw, err = sc.SyscallConn(); err != nil {
+			pc.Close()
+			return nil, fmt.Errorf("vrrp: raw socket on %s: %w", cfg.Interface, err)
+		}
+	}
 	fail := func(what string, err error) (*Conn, error) {
 		pc.Close()
 		return nil, fmt.Errorf("vrrp: socket on %s: %s: %w", cfg.Interface, what, err)
@@ -107,15 +121,27 @@ func (c *Conn) SendAdvert(payload []byte, src, dst netip.Addr) error {
 }
 
 // Serve reads packets until ctx is done and hands each one (a fresh
-// buffer) to handle. Reads wake up at least every pollInterval to notice ctx.
+// buffer) to handle. Reads wake up at least every pollInterval to notice
+// ctx. It reads the whole IPv4 packet with recvmsg: TTL, source and
+// destination come from the header, the interface from IP_PKTINFO and the
+// arrival time from SO_TIMESTAMPNS.
 func (c *Conn) Serve(ctx context.Context, handle func(payload []byte, info PacketInfo)) error {
 	const pollInterval = 200 * time.Millisecond
 	buf := make([]byte, 65536)
+	oob := make([]byte, 512)
 	for ctx.Err() == nil {
 		if err := c.pc.SetReadDeadline(time.Now().Add(pollInterval)); err != nil {
 			return err
 		}
-		n, cm, src, err := c.pc.ReadFrom(buf)
+		var n, oobn int
+		var rerr error
+		err := c.raw.Read(func(fd uintptr) bool {
+			n, oobn, _, _, rerr = unix.Recvmsg(int(fd), buf, oob, 0)
+			return rerr != unix.EAGAIN && rerr != unix.EINTR
+		})
+		if err == nil {
+			err = rerr
+		}
 		if err != nil {
 			if errors.Is(err, os.ErrDeadlineExceeded) {
 				continue
@@ -125,21 +151,36 @@ func (c *Conn) Serve(ctx context.Context, handle func(payload []byte, info Packe
 			}
 			return err
 		}
-		info := PacketInfo{TTL: -1}
-		if ipa, ok := src.(*net.IPAddr); ok {
-			info.Src, _ = netip.AddrFromSlice(ipa.IP.To4())
+		payload, info, err := SplitIPv4(buf[:n])
+		if err != nil {
+			continue
 		}
-		if cm != nil {
-			info.TTL = cm.TTL
-			info.IfIndex = cm.IfIndex
-			info.Dst, _ = netip.AddrFromSlice(cm.Dst.To4())
-		}
+		parseOOB(oob[:oobn], &info)
 		if info.IfIndex != 0 && info.IfIndex != c.ifi.Index {
 			continue
 		}
-		handle(append([]byte(nil), buf[:n]...), info)
+		handle(append([]byte(nil), payload...), info)
 	}
 	return nil
+}
+
+// parseOOB reads the receiving interface and the kernel timestamp from the
+// control messages.
+func parseOOB(oob []byte, info *PacketInfo) {
+	msgs, err := unix.ParseSocketControlMessage(oob)
+	if err != nil {
+		return
+	}
+	for _, m := range msgs {
+		switch {
+		case m.Header.Level == unix.IPPROTO_IP && m.Header.Type == unix.IP_PKTINFO && len(m.Data) >= unix.SizeofInet4Pktinfo:
+			pi := (*unix.Inet4Pktinfo)(unsafe.Pointer(&m.Data[0]))
+			info.IfIndex = int(pi.Ifindex)
+		case m.Header.Level == unix.SOL_SOCKET && m.Header.Type == unix.SO_TIMESTAMPNS && len(m.Data) >= int(unsafe.Sizeof(unix.Timespec{})):
+			ts := (*unix.Timespec)(unsafe.Pointer(&m.Data[0]))
+			info.At = time.Unix(int64(ts.Sec), int64(ts.Nsec))
+		}
+	}
 }
 
 // Close closes the socket.
