@@ -62,42 +62,68 @@ func ComputeDesired(cfg *conf.Config, health map[string]*VSHealth) *Desired {
 	if cfg == nil {
 		return d
 	}
+	groups := groupIndex(cfg)
+	for _, vs := range cfg.VirtualServers {
+		d.add(vs, groups, health[vs.Key()])
+	}
+	return d
+}
+
+func groupIndex(cfg *conf.Config) map[string]*conf.VirtualServerGroup {
 	groups := map[string]*conf.VirtualServerGroup{}
 	for _, g := range cfg.VSGroups {
 		groups[g.Name] = g
 	}
-	for _, vs := range cfg.VirtualServers {
-		key := vs.Key()
-		keys, problems := serviceKeys(vs, groups)
-		d.Problems = append(d.Problems, problems...)
-		h := health[key]
-		if h == nil {
-			h = &VSHealth{QuorumUp: true}
+	return groups
+}
+
+// add adds the services of a virtual server for its health (nil: healthy).
+func (d *Desired) add(vs *conf.VirtualServer, groups map[string]*conf.VirtualServerGroup, h *VSHealth) {
+	key := vs.Key()
+	keys, problems := serviceKeys(vs, groups)
+	d.Problems = append(d.Problems, problems...)
+	if h == nil {
+		h = &VSHealth{QuorumUp: true}
+	}
+	dests, origins := destsFor(vs, h)
+	for _, sk := range keys {
+		if other, dup := d.Origin[sk]; dup {
+			d.Problems = append(d.Problems, fmt.Sprintf("virtual server %s: service %s is already programmed for %s - ignoring it here", vs, sk, other))
+			continue
 		}
-		dests, origins := destsFor(vs, h)
-		for _, sk := range keys {
-			if other, dup := d.Origin[sk]; dup {
-				d.Problems = append(d.Problems, fmt.Sprintf("virtual server %s: service %s is already programmed for %s - ignoring it here", vs, sk, other))
+		svc := serviceFor(vs, sk)
+		ts := &TableService{Service: svc, Dests: make(map[DestKey]Destination, len(dests))}
+		om := make(map[DestKey]DestOrigin, len(dests))
+		for i, rd := range dests {
+			dst := placeDest(sk, rd)
+			if _, dup := ts.Dests[dst.DestKey]; dup && !origins[i].Sorry {
 				continue
 			}
-			svc := serviceFor(vs, sk)
-			ts := &TableService{Service: svc, Dests: make(map[DestKey]Destination, len(dests))}
-			om := make(map[DestKey]DestOrigin, len(dests))
-			for i, rd := range dests {
-				dst := placeDest(sk, rd)
-				if _, dup := ts.Dests[dst.DestKey]; dup && !origins[i].Sorry {
-					continue
-				}
-				ts.Dests[dst.DestKey] = dst
-				om[dst.DestKey] = origins[i]
-			}
-			d.Table[sk] = ts
-			d.Origin[sk] = key
-			d.DestOrigin[sk] = om
-			d.VS[key] = append(d.VS[key], sk)
+			ts.Dests[dst.DestKey] = dst
+			om[dst.DestKey] = origins[i]
 		}
+		d.Table[sk] = ts
+		d.Origin[sk] = key
+		d.DestOrigin[sk] = om
+		d.VS[key] = append(d.VS[key], sk)
 	}
-	return d
+}
+
+// update recomputes the services of one virtual server after a health
+// change and returns their keys. The keys of a virtual server do not depend
+// on health, so this equals a full ComputeDesired when the configuration
+// has no conflicting services (the caller recomputes everything otherwise).
+func (d *Desired) update(vs *conf.VirtualServer, groups map[string]*conf.VirtualServerGroup, h *VSHealth) []ServiceKey {
+	key := vs.Key()
+	old := d.VS[key]
+	for _, sk := range old {
+		delete(d.Table, sk)
+		delete(d.Origin, sk)
+		delete(d.DestOrigin, sk)
+	}
+	delete(d.VS, key)
+	d.add(vs, groups, h)
+	return d.VS[key]
 }
 
 // serviceKeys expands a virtual server into kernel service keys.

@@ -592,3 +592,59 @@ func TestHealthIgnoresUnknownServers(t *testing.T) {
 		t.Error("an event repeating the state reported a change")
 	}
 }
+
+// TestDesiredIncrementalUpdate checks that recomputing one virtual server
+// after a health change equals a full recomputation.
+func TestDesiredIncrementalUpdate(t *testing.T) {
+	cfg := parse(t, `virtual_server_group g {
+		192.0.2.10-12 80
+		fwmark 3
+	}
+	virtual_server group g {
+		protocol TCP
+		lvs_method DR
+		sorry_server 10.0.0.99 80
+		real_server 10.0.0.1 80 {
+			weight 2
+		}
+		real_server 10.0.0.2 80 {
+			inhibit_on_failure
+		}
+	}
+	virtual_server 192.0.2.1 80 {
+		protocol TCP
+		quorum 2
+		real_server 10.0.0.1 80 {
+		}
+		real_server 10.0.0.3 80 {
+		}
+	}`)
+	h, _ := buildHealth(cfg, nil)
+	d := ComputeDesired(cfg, h)
+	groups := groupIndex(cfg)
+	index := map[string]*conf.VirtualServer{}
+	for _, vs := range cfg.VirtualServers {
+		index[vs.Key()] = vs
+	}
+	events := []*HealthEvent{
+		ev("GROUP/g/TCP", "10.0.0.1:80", false, -1),
+		ev("TCP/192.0.2.1:80", "10.0.0.3:80", false, -1),
+		ev("GROUP/g/TCP", "10.0.0.2:80", false, -1),
+		ev("GROUP/g/TCP", "10.0.0.1:80", true, 5),
+		ev("TCP/192.0.2.1:80", "10.0.0.3:80", true, -1),
+	}
+	for i, e := range events {
+		vs := index[e.VS]
+		if changed, _ := applyHealth(vs, h[e.VS], *e); !changed {
+			t.Fatalf("event %d changed nothing", i)
+		}
+		keys := d.update(vs, groups, h[e.VS])
+		if len(keys) != len(d.VS[e.VS]) {
+			t.Errorf("event %d: %d keys", i, len(keys))
+		}
+		full := ComputeDesired(cfg, h)
+		if got, want := d.Table.String(), full.Table.String(); got != want {
+			t.Fatalf("event %d: incremental:\n%s\nfull:\n%s", i, got, want)
+		}
+	}
+}

@@ -123,39 +123,52 @@ func (o Ownership) Clone() Ownership {
 // Identical tables give no operation. The result is deterministic: by kind
 // (see OpKind), then by service and destination key.
 func Diff(desired, kernel Table, owned Ownership) []Op {
+	all := make(Table, len(desired)+len(kernel))
+	for k := range desired {
+		all[k] = nil
+	}
+	for k := range kernel {
+		all[k] = nil
+	}
+	return diffKeys(desired, kernel, owned, all.Keys())
+}
+
+// diffKeys is Diff restricted to the services keys (sorted) name.
+func diffKeys(desired, kernel Table, owned Ownership, keys []ServiceKey) []Op {
 	var ops []Op
-	for _, k := range desired.Keys() {
-		ds := desired[k]
-		ks, ok := kernel[k]
-		if !ok {
+	for _, k := range keys {
+		ds, want := desired[k]
+		ks, have := kernel[k]
+		switch {
+		case !want && !have:
+		case !want:
+			if owned.OwnsService(k) {
+				ops = append(ops, Op{Kind: OpRemoveService, Service: ks.Service})
+			}
+		case !have:
 			ops = append(ops, Op{Kind: OpCreateService, Service: ds.Service})
 			for _, dk := range ds.DestKeys() {
 				ops = append(ops, Op{Kind: OpCreateDest, Service: ds.Service, Dest: ds.Dests[dk]})
 			}
-			continue
-		}
-		if !ds.Service.sameAttrs(ks.Service) {
-			ops = append(ops, Op{Kind: OpUpdateService, Service: ds.Service})
-		}
-		for _, dk := range ds.DestKeys() {
-			dd := ds.Dests[dk]
-			kd, ok := ks.Dests[dk]
-			switch {
-			case !ok:
-				ops = append(ops, Op{Kind: OpCreateDest, Service: ds.Service, Dest: dd})
-			case !dd.sameAttrs(kd):
-				ops = append(ops, Op{Kind: OpUpdateDest, Service: ds.Service, Dest: dd})
+		default:
+			if !ds.Service.sameAttrs(ks.Service) {
+				ops = append(ops, Op{Kind: OpUpdateService, Service: ds.Service})
 			}
-		}
-		for _, dk := range ks.DestKeys() {
-			if _, want := ds.Dests[dk]; !want && owned.OwnsDest(k, dk) {
-				ops = append(ops, Op{Kind: OpRemoveDest, Service: ds.Service, Dest: ks.Dests[dk]})
+			for _, dk := range ds.DestKeys() {
+				dd := ds.Dests[dk]
+				kd, ok := ks.Dests[dk]
+				switch {
+				case !ok:
+					ops = append(ops, Op{Kind: OpCreateDest, Service: ds.Service, Dest: dd})
+				case !dd.sameAttrs(kd):
+					ops = append(ops, Op{Kind: OpUpdateDest, Service: ds.Service, Dest: dd})
+				}
 			}
-		}
-	}
-	for _, k := range kernel.Keys() {
-		if _, want := desired[k]; !want && owned.OwnsService(k) {
-			ops = append(ops, Op{Kind: OpRemoveService, Service: kernel[k].Service})
+			for _, dk := range ks.DestKeys() {
+				if _, want := ds.Dests[dk]; !want && owned.OwnsDest(k, dk) {
+					ops = append(ops, Op{Kind: OpRemoveDest, Service: ds.Service, Dest: ks.Dests[dk]})
+				}
+			}
 		}
 	}
 	sort.SliceStable(ops, func(i, j int) bool { return ops[i].Kind < ops[j].Kind })

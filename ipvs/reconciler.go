@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/netip"
+	"sort"
 	"sync"
 	"syscall"
 	"time"
@@ -113,6 +114,7 @@ type Reconciler struct {
 	state        sync.Mutex
 	cfg          *conf.Config
 	vsIndex      map[string]*conf.VirtualServer
+	groups       map[string]*conf.VirtualServerGroup
 	health       map[string]*VSHealth
 	desired      *Desired
 	kernel       Table // lvsd's picture of the kernel: last read plus applied ops
@@ -165,6 +167,7 @@ func (r *Reconciler) setConfig(cfg *conf.Config) {
 		cfg = &conf.Config{}
 	}
 	r.cfg = cfg
+	r.groups = groupIndex(cfg)
 	r.vsIndex = map[string]*conf.VirtualServer{}
 	for _, vs := range cfg.VirtualServers {
 		if _, dup := r.vsIndex[vs.Key()]; !dup {
@@ -322,11 +325,12 @@ func (r *Reconciler) start() {
 	}
 	r.applyTimeouts()
 	r.takePending() // health and configuration known before the first programming
+	r.desired = ComputeDesired(r.cfg, r.health)
 	if err := r.readKernel(); err != nil {
 		r.kernelError("read", err)
 	}
 	adopt(r.desired.Table, r.kernel, r.owned)
-	r.reconcile("start")
+	r.reconcile("start", nil)
 	for _, ch := range r.initChanges {
 		r.quorumNotify(ch)
 	}
@@ -367,10 +371,21 @@ func (r *Reconciler) stop() {
 	r.publish()
 }
 
+// pass is what takePending found to do.
+type pass struct {
+	full bool         // the whole desired table changed (configuration)
+	keys []ServiceKey // else: the services whose desired state changed
+	sync bool         // the sync daemon role or configuration changed
+}
+
+func (p pass) empty() bool { return !p.full && len(p.keys) == 0 && !p.sync }
+
 // takePending moves the queued inputs into the state: configuration first,
 // then health events (against the new configuration), then the sync role.
-// It reports whether anything came.
-func (r *Reconciler) takePending() bool {
+// A health event that changes nothing (the healthcheck's initial "up" for a
+// server without checkers, a repeated verdict) costs nothing; one that does
+// recomputes only its virtual server's services.
+func (r *Reconciler) takePending() pass {
 	r.mu.Lock()
 	cfg := r.pendingCfg
 	r.pendingCfg = nil
@@ -384,10 +399,10 @@ func (r *Reconciler) takePending() bool {
 	r.pendingRole = nil
 	r.mu.Unlock()
 
-	got := false
+	var p pass
 	var changes []quorumChange
 	if cfg != nil {
-		got = true
+		p.full, p.sync = true, true
 		r.c.Reloads++
 		oldSync := r.syncConfig()
 		r.setConfig(cfg)
@@ -399,8 +414,9 @@ func (r *Reconciler) takePending() bool {
 			r.stopAllSync()
 		}
 	}
+	dirty := map[string]bool{}
+	var dirtyOrder []string
 	for _, ev := range events {
-		got = true
 		r.c.HealthEvents++
 		vs := r.vsIndex[ev.VS]
 		h := r.health[ev.VS]
@@ -414,25 +430,49 @@ func (r *Reconciler) takePending() bool {
 			if ch != nil {
 				changes = append(changes, *ch)
 			}
+			if !dirty[ev.VS] {
+				dirty[ev.VS] = true
+				dirtyOrder = append(dirtyOrder, ev.VS)
+			}
 		}
 	}
 	if role != nil {
-		got = true
+		p.sync = p.sync || r.syncMaster != *role
 		r.syncMaster = *role
 	}
-	if got {
+	switch {
+	case p.full || (len(dirty) > 0 && len(r.desired.Problems) > 0):
+		p.full = true
 		r.desired = ComputeDesired(r.cfg, r.health)
+	case len(dirty) > 0:
+		seen := map[ServiceKey]bool{}
+		for _, key := range dirtyOrder {
+			for _, sk := range r.desired.update(r.vsIndex[key], r.groups, r.health[key]) {
+				if !seen[sk] {
+					seen[sk] = true
+					p.keys = append(p.keys, sk)
+				}
+			}
+		}
+		sort.Slice(p.keys, func(i, j int) bool { return p.keys[i].less(p.keys[j]) })
 	}
 	for _, ch := range changes {
 		r.quorumNotify(ch)
 	}
-	return got
+	return p
 }
 
 func (r *Reconciler) processPending() {
-	if r.takePending() {
-		r.reconcile("update")
-		r.ensureSync()
+	if p := r.takePending(); !p.empty() {
+		switch {
+		case p.full:
+			r.reconcile("update", nil)
+		case len(p.keys) > 0:
+			r.reconcile("health", p.keys)
+		}
+		if p.sync {
+			r.ensureSync()
+		}
 	}
 	r.mu.Lock()
 	rep := r.pendingRepair
@@ -472,14 +512,20 @@ func (r *Reconciler) runScript(s *conf.Script) {
 }
 
 // reconcile applies the diff between the desired table and lvsd's picture
-// of the kernel. When an operation shows that picture was wrong (creating
-// an existing entry, editing or removing a missing one), the kernel is read
-// again and the diff redone once.
-func (r *Reconciler) reconcile(reason string) {
+// of the kernel, for the services keys names (nil: all). When an operation
+// shows that picture was wrong (creating an existing entry, editing or
+// removing a missing one), the kernel is read again and the whole diff
+// redone once.
+func (r *Reconciler) reconcile(reason string, keys []ServiceKey) {
 	r.logProblems()
 	for attempt := 0; attempt < 2; attempt++ {
 		r.c.Reconciles++
-		ops := Diff(r.desired.Table, r.kernel, r.owned)
+		var ops []Op
+		if keys == nil {
+			ops = Diff(r.desired.Table, r.kernel, r.owned)
+		} else {
+			ops = diffKeys(r.desired.Table, r.kernel, r.owned, keys)
+		}
 		if len(ops) > 0 {
 			r.log.Debug("ipvs: reconciling", "reason", reason, "ops", len(ops))
 		}
@@ -508,7 +554,7 @@ func (r *Reconciler) reconcile(reason string) {
 			return
 		}
 		adopt(r.desired.Table, r.kernel, r.owned)
-		reason = "resync"
+		reason, keys = "resync", nil
 	}
 }
 

@@ -293,12 +293,18 @@ func TestReconcilerHealthEvents(t *testing.T) {
 	if len(s.VirtualServers) != 1 || !s.VirtualServers[0].QuorumUp || s.VirtualServers[0].WeightSum != 2 {
 		t.Errorf("vs status: %+v", s.VirtualServers)
 	}
+	// A verdict repeating the state costs no diff pass.
+	rc := s.Counters.Reconciles
+	h.r.SetHealth(*ev(vs, "10.0.0.1:80", true, -1))
+	if s := h.r.Snapshot(); s.Counters.Reconciles != rc {
+		t.Errorf("a repeated verdict ran %d diff passes", s.Counters.Reconciles-rc)
+	}
 	// Unknown servers are counted and ignored.
 	h.r.SetHealth(*ev(vs, "10.9.9.9:80", false, -1))
 	h.r.SetHealth(*ev("TCP/192.0.2.9:80", "10.0.0.1:80", false, -1))
 	s = h.r.Snapshot()
 	h.wantMutations()
-	if s.Counters.HealthIgnored != 2 || s.Counters.HealthEvents != 4 {
+	if s.Counters.HealthIgnored != 2 || s.Counters.HealthEvents != 5 {
 		t.Errorf("counters: %+v", s.Counters)
 	}
 }
