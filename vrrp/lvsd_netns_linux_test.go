@@ -460,3 +460,76 @@ func TestLvsdNATPairSyncGroup(t *testing.T) {
 		b.waitState(t, inst, "BACKUP", 2*time.Second)
 	}
 }
+
+// The lvsd binary runs notify scripts (MASTER, then STOP on SIGTERM, as
+// script_user) and a vrrp_script whose failure lowers the advertised
+// priority.
+func TestLvsdNotifyAndTrackScript(t *testing.T) {
+	requireIntegration(t)
+	n := newTestNet(t)
+	capA := startCapture(t, n.br, "va")
+	dir := t.TempDir()
+	if err := os.Chmod(dir, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	for d := filepath.Dir(dir); d != "/"; d = filepath.Dir(d) {
+		if fi, err := os.Stat(d); err == nil && fi.Mode().Perm()&0o005 != 0o005 {
+			_ = os.Chmod(d, fi.Mode().Perm()|0o005)
+			restore := fi.Mode().Perm()
+			t.Cleanup(func() { _ = os.Chmod(d, restore) })
+		}
+	}
+	out := filepath.Join(dir, "notify.out")
+	script := filepath.Join(dir, "notify.sh")
+	if err := os.WriteFile(script, []byte(fmt.Sprintf("#!/bin/sh\necho \"$(id -un) $*\" >> %s\n", out)), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	okFile := filepath.Join(dir, "ok")
+	if err := os.WriteFile(okFile, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	conf := fmt.Sprintf(`global_defs {
+  router_id lvsdA
+  script_user nobody
+  enable_script_security
+}
+vrrp_script chk {
+  script "/usr/bin/test -e %s"
+  interval 0.2
+  fall 2
+  rise 2
+  weight -60
+}
+`, okFile) + lvsdConf(150, fmt.Sprintf("  track_script {\n    chk\n  }\n  notify %s\n  notify_stop \"%s stop-arg\"\n", script, script))
+	a := startLvsd(t, n.a, "A", conf)
+	a.waitState(t, "VI_1", "MASTER", 6*time.Second)
+	waitFor(t, 2*time.Second, "notify MASTER", func() bool {
+		b, _ := os.ReadFile(out)
+		return strings.Contains(string(b), "nobody INSTANCE VI_1 MASTER 150\n")
+	})
+	prio := func() uint8 {
+		frames, _ := capA.snapshot()
+		if len(frames) == 0 {
+			return 0
+		}
+		return frames[len(frames)-1].adv.Priority
+	}
+	os.Remove(okFile)
+	waitFor(t, 3*time.Second, "priority 90 after the script fails", func() bool { return prio() == 90 })
+	if err := os.WriteFile(okFile, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 3*time.Second, "priority 150 after the script recovers", func() bool { return prio() == 150 })
+	a.signal(syscall.SIGTERM)
+	select {
+	case <-a.done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("lvsd did not stop")
+	}
+	b, _ := os.ReadFile(out)
+	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+	want := []string{"nobody INSTANCE VI_1 BACKUP 150", "nobody INSTANCE VI_1 MASTER 150", "nobody stop-arg", "nobody INSTANCE VI_1 STOP 150"}
+	if strings.Join(lines, "|") != strings.Join(want, "|") {
+		t.Fatalf("notifications:\n%s\nwant:\n%s", strings.Join(lines, "\n"), strings.Join(want, "\n"))
+	}
+}
