@@ -104,6 +104,8 @@ func smtpEnabled(own *bool, g *conf.Global) bool {
 }
 
 // Apply switches to a new configuration; events posted afterwards use it.
+// Call it before the VRRP engine's Apply: the new instances' first
+// transitions follow at once.
 func (n *Notifier) Apply(c *conf.Config) {
 	inst := map[string]target{}
 	groups := map[string]target{}
@@ -114,6 +116,18 @@ func (n *Notifier) Apply(c *conf.Config) {
 		groups[sg.Name] = target{notify: sg.Notify, smtp: smtpEnabled(sg.SMTPAlert, &c.Global)}
 	}
 	n.mu.Lock()
+	// Instances and groups removed by this reload keep their scripts for
+	// the STOP they are about to report (until the next reload).
+	for name, tg := range n.instances {
+		if _, ok := inst[name]; !ok {
+			inst[name] = tg
+		}
+	}
+	for name, tg := range n.groups {
+		if _, ok := groups[name]; !ok {
+			groups[name] = tg
+		}
+	}
 	n.global, n.instances, n.groups = c.Global, inst, groups
 	n.mu.Unlock()
 }

@@ -437,3 +437,23 @@ vrrp_instance VI_1 {
 		t.Fatalf("script output %q", got)
 	}
 }
+
+// A reload that removes an instance keeps its scripts for its STOP.
+func TestApplyKeepsRemovedForStop(t *testing.T) {
+	dir := t.TempDir()
+	out := filepath.Join(dir, "out")
+	any := argvScript(t, dir, "any.sh", out, "")
+	inst := func(name string, vrid int) string {
+		return fmt.Sprintf("vrrp_instance %s {\n interface eth0\n virtual_router_id %d\n priority 100\n virtual_ipaddress { 192.0.2.%d }\n notify %s\n}\n", name, vrid, vrid, any)
+	}
+	n := New(parseConf(t, inst("VI_1", 1)+inst("VI_2", 2)), Options{})
+	n.Apply(parseConf(t, inst("VI_1", 1)+inst("VI_3", 3)))
+	n.Post(Event{Name: "VI_2", State: "STOP", Priority: 100})
+	n.Post(Event{Name: "VI_3", State: "BACKUP", Priority: 100})
+	n.Close()
+	got := readLines(t, out)
+	if strings.Join(got, "|") != "any.sh INSTANCE VI_2 STOP 100|any.sh INSTANCE VI_3 BACKUP 100" &&
+		strings.Join(got, "|") != "any.sh INSTANCE VI_3 BACKUP 100|any.sh INSTANCE VI_2 STOP 100" {
+		t.Fatalf("got %q", got)
+	}
+}
