@@ -38,8 +38,10 @@ fuzz:
 	  fi; \
 	done
 
+# Benchmarks side by side with keepalived (Markdown on stdout, for docs/BENCHMARKS.md).
 bench: deps
 	./scripts/bench.sh
+	./scripts/bench-failover.sh
 
 lab: deps
 	$(GO) run ./integration/cmd/lab
