@@ -762,33 +762,45 @@ func (p *parser) notify(n *Node, nt *Notify) bool {
 	return true
 }
 
+// trackLine parses one line of a track_* block: "NAME [weight N [reverse|noreverse]]".
+// weight is nil when not given.
+func (p *parser) trackLine(ch *Node) (weight *int, reverse bool, ok bool) {
+	w := ch.Words()
+	if len(w) == 0 {
+		return nil, false, true
+	}
+	if len(w) < 2 || w[0] != "weight" {
+		p.errf(ch, "unexpected '%s' (want: NAME [weight N [reverse]])", w[0])
+		return nil, false, false
+	}
+	v, err := strconv.Atoi(w[1])
+	if err != nil || v < -254 || v > 254 {
+		p.errf(ch, "invalid weight '%s' (-254..254)", w[1])
+		return nil, false, false
+	}
+	if len(w) > 2 {
+		if w[2] == "reverse" {
+			reverse = true
+		} else if w[2] != "noreverse" {
+			p.errf(ch, "invalid option '%s'", w[2])
+		}
+	}
+	return &v, reverse, true
+}
+
 func (p *parser) trackInterfaces(n *Node) []TrackInterface {
 	if !p.wantBlock(n) {
 		return nil
 	}
 	var out []TrackInterface
 	for _, ch := range n.Children {
-		t := TrackInterface{Name: ch.Key, Pos: ch.Pos}
-		w := ch.Words()
-		if len(w) >= 2 && w[0] == "weight" {
-			v, err := strconv.Atoi(w[1])
-			if err != nil || v < -254 || v > 254 {
-				p.errf(ch, "invalid weight '%s' (-254..254)", w[1])
-				continue
+		if weight, reverse, ok := p.trackLine(ch); ok {
+			t := TrackInterface{Name: ch.Key, Reverse: reverse, Pos: ch.Pos}
+			if weight != nil {
+				t.Weight = *weight
 			}
-			t.Weight = v
-			if len(w) > 2 {
-				if w[2] == "reverse" {
-					t.Reverse = true
-				} else if w[2] != "noreverse" {
-					p.errf(ch, "invalid option '%s'", w[2])
-				}
-			}
-		} else if len(w) > 0 {
-			p.errf(ch, "unexpected '%s' (want: NAME [weight N [reverse]])", w[0])
-			continue
+			out = append(out, t)
 		}
-		out = append(out, t)
 	}
 	return out
 }
@@ -799,27 +811,9 @@ func (p *parser) trackScripts(n *Node) []TrackScript {
 	}
 	var out []TrackScript
 	for _, ch := range n.Children {
-		t := TrackScript{Name: ch.Key, Pos: ch.Pos}
-		w := ch.Words()
-		if len(w) >= 2 && w[0] == "weight" {
-			v, err := strconv.Atoi(w[1])
-			if err != nil || v < -254 || v > 254 {
-				p.errf(ch, "invalid weight '%s' (-254..254)", w[1])
-				continue
-			}
-			t.Weight = &v
-			if len(w) > 2 {
-				if w[2] == "reverse" {
-					t.Reverse = true
-				} else if w[2] != "noreverse" {
-					p.errf(ch, "invalid option '%s'", w[2])
-				}
-			}
-		} else if len(w) > 0 {
-			p.errf(ch, "unexpected '%s' (want: NAME [weight N [reverse]])", w[0])
-			continue
+		if weight, reverse, ok := p.trackLine(ch); ok {
+			out = append(out, TrackScript{Name: ch.Key, Weight: weight, Reverse: reverse, Pos: ch.Pos})
 		}
-		out = append(out, t)
 	}
 	return out
 }
