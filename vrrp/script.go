@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"github.com/lvsd/lvsd/conf"
-	"github.com/lvsd/lvsd/notify"
+	"github.com/lvsd/lvsd/internal/execscript"
 )
 
 // ScriptConfig is one vrrp_script as a ScriptTracker runs it.
@@ -100,11 +100,12 @@ func NewScriptTracker(cfg ScriptConfig, exec ScriptExec, clock Clock, log *slog.
 	return &ScriptTracker{cfg: cfg, exec: exec, clock: clock, log: log}
 }
 
-// CommandExec runs a vrrp_script's command line without a shell as its
-// user (the script's, else global_defs script_user), killing its process
-// group on timeout. An unknown user makes every run fail.
+// CommandExec runs a vrrp_script's command line through execscript: without
+// a shell, as its user (the script's, else global_defs script_user, else
+// keepalived_script), killing its process group on timeout or when ctx
+// ends. An unknown user makes every run fail.
 func CommandExec(cfg ScriptConfig, g *conf.Global) ScriptExec {
-	cmd, err := notify.Resolve(&conf.Script{Args: cfg.Args, User: cfg.User, Group: cfg.Group}, g)
+	cmd, err := execscript.Resolve(&conf.Script{Args: cfg.Args, User: cfg.User, Group: cfg.Group}, g)
 	if err != nil {
 		return func(context.Context, time.Duration) (bool, string) { return false, err.Error() }
 	}
