@@ -1,3 +1,8 @@
+// Package notify runs what keepalived runs on a VRRP transition: the
+// notify_master|backup|fault|stop and notify scripts of instances and sync
+// groups, and smtp_alert e-mail. Scripts run through execscript: without a
+// shell, as their configured user, in a process group of their own that is
+// killed on timeout and at shutdown.
 package notify
 
 import (
@@ -8,6 +13,7 @@ import (
 	"time"
 
 	"github.com/lvsd/lvsd/conf"
+	"github.com/lvsd/lvsd/internal/execscript"
 )
 
 // Event is one transition of an instance or a sync group.
@@ -42,7 +48,7 @@ type target struct {
 
 type job struct {
 	what  string
-	cmd   *Command
+	cmd   *execscript.Command
 	extra []string
 }
 
@@ -193,7 +199,7 @@ func lower(s string) string {
 }
 
 func (n *Notifier) resolve(jobs []job, key, what string, s *conf.Script, extra []string) []job {
-	cmd, err := Resolve(s, &n.global)
+	cmd, err := execscript.Resolve(s, &n.global)
 	if err != nil {
 		n.log.Warn("notify: script not run", "for", key, "script", what, "pos", s.Pos.String(), "err", err)
 		return jobs

@@ -1,7 +1,6 @@
 package notify
 
 import (
-	"context"
 	"fmt"
 	"io"
 	"net"
@@ -9,13 +8,13 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
 	gosmtp "github.com/emersion/go-smtp"
 
 	"github.com/lvsd/lvsd/conf"
+	"github.com/lvsd/lvsd/internal/execscript"
 )
 
 // argvScript writes an executable shell script that appends its arguments
@@ -138,60 +137,6 @@ vrrp_instance VI_2 {
 	}
 }
 
-func TestRunTimeoutKillsProcessGroup(t *testing.T) {
-	dir := t.TempDir()
-	pidf := filepath.Join(dir, "child.pid")
-	p := filepath.Join(dir, "hang.sh")
-	// The script ignores SIGTERM and leaves a child behind: both must go.
-	script := fmt.Sprintf("#!/bin/sh\ntrap '' TERM\nsleep 60 &\necho $! > %s\nwait\n", pidf)
-	if err := os.WriteFile(p, []byte(script), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	old := KillGrace
-	KillGrace = 300 * time.Millisecond
-	defer func() { KillGrace = old }()
-	c := &Command{Args: []string{p}}
-	start := time.Now()
-	r := c.Run(context.Background(), 200*time.Millisecond)
-	took := time.Since(start)
-	t.Logf("timed-out script: %v after %v", r, took)
-	if !r.TimedOut || r.OK() || r.Code != -1 {
-		t.Fatalf("result %+v, want a timeout", r)
-	}
-	if took < 450*time.Millisecond || took > 3*time.Second {
-		t.Fatalf("took %v, want timeout+grace", took)
-	}
-	b, err := os.ReadFile(pidf)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var pid int
-	fmt.Sscan(string(b), &pid)
-	deadline := time.Now().Add(2 * time.Second)
-	for syscall.Kill(pid, 0) == nil {
-		// A zombie until init reaps it is fine; check its state.
-		st, _ := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-		if f := strings.Fields(string(st)); len(f) > 2 && f[2] == "Z" {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("child %d of the timed-out script still runs", pid)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-
-	// Exit statuses: 0 is success, anything else is failure.
-	for code, ok := range map[int]bool{0: true, 1: false, 2: false} {
-		r := (&Command{Args: []string{"/bin/sh", "-c", fmt.Sprintf("exit %d", code)}}).Run(context.Background(), time.Second)
-		if r.OK() != ok || r.Code != code {
-			t.Fatalf("exit %d: %+v", code, r)
-		}
-	}
-	if r := (&Command{Args: []string{filepath.Join(dir, "missing")}}).Run(context.Background(), time.Second); r.OK() || r.Err == nil {
-		t.Fatalf("missing command: %+v", r)
-	}
-}
-
 func TestScriptUser(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("switching users needs root")
@@ -240,7 +185,7 @@ vrrp_instance VI_1 {
 	if strings.Join(got, "|") != strings.Join(want, "|") {
 		t.Fatalf("got %q, want %q (notify_master as root, notify as script_user nobody)", got, want)
 	}
-	if _, err := Resolve(&conf.Script{Args: []string{p}, User: "no-such-user-lvsd"}, nil); err == nil {
+	if _, err := execscript.Resolve(&conf.Script{Args: []string{p}, User: "no-such-user-lvsd"}, nil); err == nil {
 		t.Fatal("an unknown user resolved")
 	}
 }
