@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/lvsd/lvsd/conf"
+	"github.com/lvsd/lvsd/internal/execscript"
 )
 
 // Apply switches to a new configuration (a reload). Checkers whose
@@ -228,7 +229,7 @@ func (p errProbe) probe(context.Context) result { return fail("cannot run: %v", 
 // notifyScript is a resolved notify_up or notify_down.
 type notifyScript struct {
 	which string
-	sc    *script
+	cmd   *execscript.Command
 	err   error
 }
 
@@ -237,9 +238,9 @@ func newNotifyScript(which string, s *conf.Script, g *conf.Global) notifyScript 
 	if s == nil {
 		return ns
 	}
-	ns.sc, ns.err = newScript(s, g)
+	ns.cmd, ns.err = execscript.Resolve(s, g)
 	if ns.err != nil {
-		ns.sc = nil
+		ns.cmd = nil
 		ns.err = errors.New(which + ": " + ns.err.Error())
 	}
 	return ns
@@ -248,7 +249,7 @@ func newNotifyScript(which string, s *conf.Script, g *conf.Global) notifyScript 
 // notifyQueue runs a real server's notify scripts one after the other.
 type notifyQueue struct {
 	mu      sync.Mutex
-	pending []*script
+	pending []*execscript.Command
 	busy    bool
 }
 
@@ -262,12 +263,12 @@ func (s *Scheduler) notifyChange(r *rsState, up bool) {
 		s.log.Error("cannot run "+ns.which, "vs", r.key.vs, "rs", r.key.rs.String(), "err", ns.err)
 		return
 	}
-	if ns.sc == nil || !s.running {
+	if ns.cmd == nil || !s.running {
 		return
 	}
 	q := r.notify
 	q.mu.Lock()
-	q.pending = append(q.pending, ns.sc)
+	q.pending = append(q.pending, ns.cmd)
 	if q.busy {
 		q.mu.Unlock()
 		return
@@ -287,12 +288,11 @@ func (s *Scheduler) runNotify(ctx context.Context, key rsKey, q *notifyQueue) {
 			q.mu.Unlock()
 			return
 		}
-		sc := q.pending[0]
+		cmd := q.pending[0]
 		q.pending = q.pending[1:]
 		q.mu.Unlock()
-		e := sc.run(ctx, s.opts.NotifyTimeout)
-		if e.err != nil || e.timedOut || e.code != 0 {
-			s.log.Warn("notify script failed", "vs", key.vs, "rs", key.rs.String(), "script", sc.args[0], "result", e.String())
+		if e := cmd.Run(ctx, s.opts.NotifyTimeout); !e.OK() {
+			s.log.Warn("notify script failed", "vs", key.vs, "rs", key.rs.String(), "script", cmd.Args[0], "result", e.String())
 		}
 	}
 }
