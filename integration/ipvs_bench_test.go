@@ -4,7 +4,7 @@ package integration_test
 // servers × 10 real servers programmed at start by lvsd, by keepalived and
 // by `ipvsadm -R`, and by the ipvs.Reconciler in-process; then a reload
 // changing one real server's weight. TestIPVSBenchLab (host, needs
-// LVSD_INTEGRATION=1 and LVSD_LAB_BENCH=1) runs TestIPVSInVMBench inside
+// LVSD_INTEGRATION=1 and LVSD_LAB_BENCH=1) runs TestIPVSBenchInVM inside
 // the VM and reports its numbers.
 
 import (
@@ -14,9 +14,11 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sort"
 	"strconv"
 	"strings"
 	"syscall"
@@ -123,6 +125,37 @@ func waitTable(t *testing.T, limit time.Duration, what string, cond func(s, d, w
 	}
 }
 
+// waitDest polls, every 20 ms and cheaply (one netlink dump of one
+// service), until destination rs of virtual server vs has weight w (any
+// weight when w < 0). Every tool adds the destinations of a service after
+// it and the last virtual server's last destination last, so that one
+// showing up means the table is complete (waitFull then checks it all).
+func waitDest(t *testing.T, k ipvs.Kernel, limit time.Duration, what string, vs, rs int, w int) bool {
+	sk := ipvs.ServiceKey{Family: ipvs.INET, Proto: ipvs.TCP, Addr: netip.MustParseAddr(benchVSAddr(vs)), Port: 80}
+	want := netip.MustParseAddr(benchRSAddr(vs, rs))
+	start := time.Now()
+	for {
+		dests, _ := k.Destinations(sk)
+		for _, d := range dests {
+			if d.Addr == want && (w < 0 || d.Weight == w) {
+				return true
+			}
+		}
+		if time.Since(start) > limit {
+			t.Errorf("%s: not reached in %v", what, limit)
+			return false
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// waitFull waits for the last destination, then checks the whole table.
+func waitFull(t *testing.T, k ipvs.Kernel, what string) {
+	if waitDest(t, k, 5*time.Minute, what, benchVS-1, benchRS-1, -1) {
+		waitTable(t, 30*time.Second, what+" (complete)", func(s, d, _ int) bool { return s == benchVS && d == benchVS*benchRS })
+	}
+}
+
 // BenchResult is one tool's numbers (milliseconds).
 type BenchResult struct {
 	Tool      string  `json:"tool"`
@@ -130,6 +163,7 @@ type BenchResult struct {
 	ReloadMS  float64 `json:"reload_ms"`           // reload signal (or call) until the changed weight is in the kernel
 	StopMS    float64 `json:"stop_ms,omitempty"`   // SIGTERM until the table is empty (daemons)
 	Mutations int64   `json:"mutations,omitempty"` // kernel mutations of the reload (in-process only)
+	CPUMS     float64 `json:"cpu_ms"`              // CPU time (user+system) of the whole run
 	Note      string  `json:"note,omitempty"`
 }
 
@@ -155,6 +189,7 @@ func benchDaemon(t *testing.T, k ipvs.Kernel, tool string, dir string) BenchResu
 	}
 	cmd.Stdout, cmd.Stderr = logf, logf
 	start := time.Now()
+	procStart := start
 	if err := cmd.Start(); err != nil {
 		t.Errorf("%s: %v", tool, err)
 		return res
@@ -163,8 +198,9 @@ func benchDaemon(t *testing.T, k ipvs.Kernel, tool string, dir string) BenchResu
 		cmd.Process.Kill()
 		cmd.Wait()
 	}()
-	waitTable(t, 5*time.Minute, tool+" start", func(s, d, _ int) bool { return s == benchVS && d == benchVS*benchRS })
+	waitDest(t, k, 5*time.Minute, tool+" start", benchVS-1, benchRS-1, -1)
 	res.StartMS = ms(time.Since(start))
+	waitFull(t, k, tool+" start")
 
 	time.Sleep(2 * time.Second) // let it settle (checkers, first repair pass)
 	if err := os.WriteFile(confPath, []byte(benchConfig(77)), 0o644); err != nil {
@@ -173,7 +209,7 @@ func benchDaemon(t *testing.T, k ipvs.Kernel, tool string, dir string) BenchResu
 	// keepalived reloads the checker child on SIGHUP to the parent; lvsd is one process.
 	start = time.Now()
 	cmd.Process.Signal(syscall.SIGHUP)
-	waitTable(t, 5*time.Minute, tool+" reload", func(_, _, w0 int) bool { return w0 == 77 })
+	waitDest(t, k, 5*time.Minute, tool+" reload", 0, 0, 77)
 	res.ReloadMS = ms(time.Since(start))
 	if _, d, _, _ := procTable(); d != benchVS*benchRS {
 		t.Errorf("%s: %d destinations after the reload", tool, d)
@@ -190,6 +226,14 @@ func benchDaemon(t *testing.T, k ipvs.Kernel, tool string, dir string) BenchResu
 		t.Errorf("%s did not exit in 5 minutes after SIGTERM", tool)
 	}
 	res.StopMS = ms(time.Since(start))
+	if ps := cmd.ProcessState; ps != nil {
+		res.CPUMS = ms(ps.UserTime() + ps.SystemTime()) // with its waited-for children
+	}
+	if tool == "lvsd" {
+		if at, ok := loggedAt(logf.Name(), `msg="ipvs: table programmed"`); ok {
+			res.Note = fmt.Sprintf("its log says the table was programmed at +%.0f ms", ms(at.Sub(procStart)))
+		}
+	}
 	if s, d, _, _ := procTable(); s != 0 || d != 0 {
 		// keepalived removes destinations one by one; its parent kills the
 		// checker process when that takes too long.
@@ -201,21 +245,14 @@ func benchDaemon(t *testing.T, k ipvs.Kernel, tool string, dir string) BenchResu
 	return res
 }
 
-// TestIPVSInVMBench runs the benchmark (inside the VM, with
-// LVSD_IPVS_BENCH=1) and writes /results/ipvs-bench.json.
-func TestIPVSInVMBench(t *testing.T) {
-	if os.Getenv("LVSD_IPVS_BENCH") == "" {
-		t.Skip("the IPVS benchmark runs inside the lab VM (TestIPVSBenchLab)")
-	}
-	k := vmKernel(t)
-	dir := t.TempDir()
-	var results []BenchResult
-
-	// ipvsadm -R.
+// benchIPVSADM programs the table with ipvsadm -R; its "reload" is one
+// ipvsadm -e (an operator knowing the one change).
+func benchIPVSADM(t *testing.T, k ipvs.Kernel, dir string) BenchResult {
 	rules := filepath.Join(dir, "rules")
 	os.WriteFile(rules, []byte(benchRules()), 0o644)
 	k.Flush()
 	in, _ := os.Open(rules)
+	defer in.Close()
 	start := time.Now()
 	cmd := exec.Command("ipvsadm", "-R")
 	cmd.Stdin = in
@@ -223,66 +260,161 @@ func TestIPVSInVMBench(t *testing.T) {
 		t.Errorf("ipvsadm -R: %v: %s", err, out)
 	}
 	r := BenchResult{Tool: "ipvsadm -R", StartMS: ms(time.Since(start))}
-	in.Close()
-	waitTable(t, time.Minute, "ipvsadm -R", func(s, d, _ int) bool { return s == benchVS && d == benchVS*benchRS })
+	if ps := cmd.ProcessState; ps != nil {
+		r.CPUMS = ms(ps.UserTime() + ps.SystemTime())
+	}
+	waitFull(t, k, "ipvsadm -R")
 	start = time.Now()
 	if out, err := exec.Command("ipvsadm", "-e", "-t", benchVSAddr(0)+":80", "-r", benchRSAddr(0, 0)+":80", "-m", "-w", "77").CombinedOutput(); err != nil {
 		t.Errorf("ipvsadm -e: %v: %s", err, out)
 	}
 	r.ReloadMS = ms(time.Since(start))
-	r.Note = "reload = one ipvsadm -e (a human knowing the one change); a full re-apply is ipvsadm -C + -R"
-	results = append(results, r)
-
-	// The reconciler in-process (no process start, no configuration parse).
+	start = time.Now()
 	k.Flush()
-	start = time.Now()
+	r.StopMS = ms(time.Since(start))
+	r.Note = "reload: one ipvsadm -e; stop: ipvsadm -C"
+	return r
+}
+
+// benchInProcess runs the ipvs.Reconciler in this process: start excludes
+// parsing the configuration, the reload includes it.
+func benchInProcess(t *testing.T, k ipvs.Kernel) BenchResult {
+	k.Flush()
 	cfg := vmParse(t, benchConfig(1))
-	results = append(results, BenchResult{Tool: "conf.Parse (1,000 VS)", StartMS: ms(time.Since(start))})
-	start = time.Now()
+	cpu0 := selfCPU()
+	start := time.Now()
 	rec := ipvs.New(cfg, k, ipvs.Options{Logger: quietVMLogger(), RepairInterval: -1})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- rec.Run(ctx) }()
 	<-rec.Ready()
-	r = BenchResult{Tool: "ipvs.Reconciler (in-process)", StartMS: ms(time.Since(start))}
-	waitTable(t, time.Minute, "reconciler", func(s, d, _ int) bool { return s == benchVS && d == benchVS*benchRS })
+	r := BenchResult{Tool: "ipvs.Reconciler in-process", StartMS: ms(time.Since(start))}
+	waitFull(t, k, "reconciler")
 	c0 := rec.Counters()
 	start = time.Now()
-	cfg2 := vmParse(t, benchConfig(77))
-	parse := time.Since(start)
-	rec.Apply(cfg2)
-	waitTable(t, time.Minute, "reconciler reload", func(_, _, w0 int) bool { return w0 == 77 })
+	rec.Apply(vmParse(t, benchConfig(77)))
+	waitDest(t, k, time.Minute, "reconciler reload", 0, 0, 77)
 	r.ReloadMS = ms(time.Since(start))
 	s := rec.Snapshot()
 	r.Mutations = int64(s.Counters.Mutations() - c0.Mutations())
 	if r.Mutations != 1 {
 		t.Errorf("in-process reload: %d mutations, want 1", r.Mutations)
 	}
-	r.Note = fmt.Sprintf("start excludes, reload includes parsing the configuration (%.0f ms)", ms(parse))
 	start = time.Now()
 	cancel()
 	<-done
 	r.StopMS = ms(time.Since(start))
-	results = append(results, r)
+	r.CPUMS = ms(selfCPU() - cpu0)
+	r.Note = "start without, reload with parsing the configuration"
+	return r
+}
 
-	// The daemons.
-	for _, tool := range []string{"lvsd", "keepalived"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			t.Errorf("%s not in the VM: %v", tool, err)
+// loggedAt returns the time of the first slog line of file containing msg.
+func loggedAt(file, msg string) (time.Time, bool) {
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return time.Time{}, false
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if !strings.Contains(l, msg) || !strings.HasPrefix(l, "time=") {
 			continue
 		}
-		results = append(results, benchDaemon(t, k, tool, dir))
+		f := strings.Fields(l)
+		if at, err := time.Parse(time.RFC3339Nano, strings.TrimPrefix(f[0], "time=")); err == nil {
+			return at, true
+		}
 	}
-	b, _ := json.MarshalIndent(results, "", "  ")
+	return time.Time{}, false
+}
+
+// selfCPU is this process's CPU time so far.
+func selfCPU() time.Duration {
+	var ru syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// benchReps is how many times each tool runs (LVSD_LAB_BENCH_REPS, default 3).
+func benchReps() int {
+	if n, err := strconv.Atoi(os.Getenv("LVSD_LAB_BENCH_REPS")); err == nil && n > 0 {
+		return n
+	}
+	return 3
+}
+
+// BenchSummary is the median of a tool's runs, with every run.
+type BenchSummary struct {
+	Median BenchResult   `json:"median"`
+	Runs   []BenchResult `json:"runs"`
+}
+
+func median(v []float64) float64 {
+	c := append([]float64(nil), v...)
+	sort.Float64s(c)
+	return c[len(c)/2]
+}
+
+func summarize(runs []BenchResult) BenchSummary {
+	var st, re, sp []float64
+	notes := map[string]bool{}
+	m := runs[0]
+	for _, r := range runs {
+		st, re, sp = append(st, r.StartMS), append(re, r.ReloadMS), append(sp, r.StopMS)
+		if r.Note != "" && r.Note != m.Note {
+			notes[r.Note] = true
+		}
+	}
+	var cpu []float64
+	for _, r := range runs {
+		cpu = append(cpu, r.CPUMS)
+	}
+	m.StartMS, m.ReloadMS, m.StopMS, m.CPUMS = median(st), median(re), median(sp), median(cpu)
+	for n := range notes {
+		m.Note += "; " + n
+	}
+	return BenchSummary{Median: m, Runs: runs}
+}
+
+// TestIPVSBenchInVM runs the benchmark (inside the VM, with
+// LVSD_IPVS_BENCH=1) and writes /results/ipvs-bench.json.
+func TestIPVSBenchInVM(t *testing.T) {
+	if os.Getenv("LVSD_IPVS_BENCH") == "" {
+		t.Skip("the IPVS benchmark runs inside the lab VM (TestIPVSBenchLab)")
+	}
+	k := vmKernel(t)
+	dir := t.TempDir()
+	start := time.Now()
+	vmParse(t, benchConfig(1))
+	parse := ms(time.Since(start))
+	tools := []struct {
+		name string
+		run  func() BenchResult
+	}{
+		{"ipvsadm -R", func() BenchResult { return benchIPVSADM(t, k, dir) }},
+		{"in-process", func() BenchResult { return benchInProcess(t, k) }},
+		{"lvsd", func() BenchResult { return benchDaemon(t, k, "lvsd", dir) }},
+		{"keepalived", func() BenchResult { return benchDaemon(t, k, "keepalived", dir) }},
+	}
+	runs := map[string][]BenchResult{}
+	for rep := 0; rep < benchReps(); rep++ {
+		for _, tool := range tools {
+			r := tool.run()
+			t.Logf("run %d: %-28s start %9.1f ms  reload %8.1f ms  stop %8.1f ms  %s", rep+1, r.Tool, r.StartMS, r.ReloadMS, r.StopMS, r.Note)
+			runs[tool.name] = append(runs[tool.name], r)
+		}
+	}
+	var out []BenchSummary
+	out = append(out, BenchSummary{Median: BenchResult{Tool: "conf.Parse of the 1,000 VS file", StartMS: parse}})
+	for _, tool := range tools {
+		out = append(out, summarize(runs[tool.name]))
+	}
+	b, _ := json.MarshalIndent(out, "", "  ")
 	os.WriteFile(filepath.Join(inVMResults(), "ipvs-bench.json"), b, 0o644)
-	for _, r := range results {
-		t.Logf("%-30s start %9.1f ms  reload %8.1f ms  stop %8.1f ms  %s", r.Tool, r.StartMS, r.ReloadMS, r.StopMS, r.Note)
-	}
 }
 
 func quietVMLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
 
-// TestIPVSBenchLab runs TestIPVSInVMBench in the lab VM and reports its
+// TestIPVSBenchLab runs TestIPVSBenchInVM in the lab VM and reports its
 // numbers. Long: it needs LVSD_LAB_BENCH=1 on top of LVSD_INTEGRATION=1.
 func TestIPVSBenchLab(t *testing.T) {
 	if os.Getenv("LVSD_LAB_BENCH") == "" {
@@ -296,25 +428,35 @@ func TestIPVSBenchLab(t *testing.T) {
 cp /lab/files/integration.test /tmp/integration.test && chmod +x /tmp/integration.test || exit 13
 ip netns add bench && ip -n bench link set lo up || exit 10
 LVSD_IPVS_INVM=1 LVSD_IPVS_BENCH=1 LVSD_IPVS_RESULTS=/results /usr/bin/ip netns exec bench \
-	/tmp/integration.test -test.run '^TestIPVSInVMBench$' -test.v -test.count 1 -test.timeout 20m > /results/ipvs-bench.txt 2>&1
+	/tmp/integration.test -test.run '^TestIPVSBenchInVM$' -test.v -test.count 1 -test.timeout 38m > /results/ipvs-bench.txt 2>&1
 echo $? > /results/ipvs-bench.rc
 grep -E '^(--- |PASS|FAIL)|start .* ms' /results/ipvs-bench.txt
 exit 0
 `,
 		Files:    map[string][]byte{"integration.test": bin},
-		Timeout:  25 * time.Minute,
+		Timeout:  40 * time.Minute,
 		WithLVSD: true,
 		MemoryMB: 2048,
 	}, "ipvs-bench.txt", "ipvs-bench-lvsd.log", "ipvs-bench-keepalived.log")
 	if rc := strings.TrimSpace(res.File("ipvs-bench.rc")); rc != "0" {
 		t.Errorf("in-VM benchmark exit status %q:\n%s", rc, tail(res.File("ipvs-bench.txt"), 60))
 	}
-	var results []BenchResult
+	var results []BenchSummary
 	if err := json.Unmarshal(res.Files["ipvs-bench.json"], &results); err != nil {
 		t.Fatalf("ipvs-bench.json: %v", err)
 	}
+	for _, l := range strings.Split(res.File("ipvs-bench-lvsd.log"), "\n") {
+		if strings.Contains(l, "ipvs") || strings.Contains(l, "starting") || strings.Contains(l, "loaded") {
+			t.Logf("lvsd log: %s", l)
+		}
+	}
 	t.Logf("IPVS programming, %d virtual servers × %d real servers, kernel %s, accel %s:", benchVS, benchRS, im.KernelVersion, res.Accel)
-	for _, r := range results {
-		t.Logf("  %-30s start %9.1f ms  reload(1 weight) %8.1f ms  stop %8.1f ms  %s", r.Tool, r.StartMS, r.ReloadMS, r.StopMS, r.Note)
+	t.Logf("medians of %d runs:", len(results[len(results)-1].Runs))
+	for _, sm := range results {
+		r := sm.Median
+		t.Logf("  %-30s start %9.1f ms  reload(1 weight) %8.1f ms  stop %8.1f ms  cpu %8.1f ms  %s", r.Tool, r.StartMS, r.ReloadMS, r.StopMS, r.CPUMS, r.Note)
+		for i, x := range sm.Runs {
+			t.Logf("      run %d: start %9.1f  reload %8.1f  stop %8.1f  cpu %8.1f  %s", i+1, x.StartMS, x.ReloadMS, x.StopMS, x.CPUMS, x.Note)
+		}
 	}
 }

@@ -1,9 +1,6 @@
 package ipvs
 
-import (
-	"fmt"
-	"sort"
-)
+import "fmt"
 
 // OpKind is the kind of a kernel mutation.
 type OpKind int
@@ -135,7 +132,8 @@ func Diff(desired, kernel Table, owned Ownership) []Op {
 
 // diffKeys is Diff restricted to the services keys (sorted) name.
 func diffKeys(desired, kernel Table, owned Ownership, keys []ServiceKey) []Op {
-	var ops []Op
+	var by [numOpKinds][]Op
+	add := func(op Op) { by[op.Kind] = append(by[op.Kind], op) }
 	for _, k := range keys {
 		ds, want := desired[k]
 		ks, have := kernel[k]
@@ -143,35 +141,45 @@ func diffKeys(desired, kernel Table, owned Ownership, keys []ServiceKey) []Op {
 		case !want && !have:
 		case !want:
 			if owned.OwnsService(k) {
-				ops = append(ops, Op{Kind: OpRemoveService, Service: ks.Service})
+				add(Op{Kind: OpRemoveService, Service: ks.Service})
 			}
 		case !have:
-			ops = append(ops, Op{Kind: OpCreateService, Service: ds.Service})
+			add(Op{Kind: OpCreateService, Service: ds.Service})
 			for _, dk := range ds.DestKeys() {
-				ops = append(ops, Op{Kind: OpCreateDest, Service: ds.Service, Dest: ds.Dests[dk]})
+				add(Op{Kind: OpCreateDest, Service: ds.Service, Dest: ds.Dests[dk]})
 			}
 		default:
 			if !ds.Service.sameAttrs(ks.Service) {
-				ops = append(ops, Op{Kind: OpUpdateService, Service: ds.Service})
+				add(Op{Kind: OpUpdateService, Service: ds.Service})
 			}
 			for _, dk := range ds.DestKeys() {
 				dd := ds.Dests[dk]
 				kd, ok := ks.Dests[dk]
 				switch {
 				case !ok:
-					ops = append(ops, Op{Kind: OpCreateDest, Service: ds.Service, Dest: dd})
+					add(Op{Kind: OpCreateDest, Service: ds.Service, Dest: dd})
 				case !dd.sameAttrs(kd):
-					ops = append(ops, Op{Kind: OpUpdateDest, Service: ds.Service, Dest: dd})
+					add(Op{Kind: OpUpdateDest, Service: ds.Service, Dest: dd})
 				}
 			}
 			for _, dk := range ks.DestKeys() {
 				if _, want := ds.Dests[dk]; !want && owned.OwnsDest(k, dk) {
-					ops = append(ops, Op{Kind: OpRemoveDest, Service: ds.Service, Dest: ks.Dests[dk]})
+					add(Op{Kind: OpRemoveDest, Service: ds.Service, Dest: ks.Dests[dk]})
 				}
 			}
 		}
 	}
-	sort.SliceStable(ops, func(i, j int) bool { return ops[i].Kind < ops[j].Kind })
+	n := 0
+	for _, l := range by {
+		n += len(l)
+	}
+	if n == 0 {
+		return nil
+	}
+	ops := make([]Op, 0, n)
+	for _, l := range by {
+		ops = append(ops, l...)
+	}
 	return ops
 }
 

@@ -251,3 +251,19 @@ func (f *fakeKernel) handService(s Service, dests ...Destination) {
 }
 
 var _ Kernel = (*fakeKernel)(nil)
+
+// batchFake is the fake kernel with ApplyOps, as the real one: the
+// reconciler then sends each phase of operations as one batch.
+type batchFake struct {
+	*fakeKernel
+	batches []int // sizes
+}
+
+func (b *batchFake) ApplyOps(ops []Op) []error {
+	b.mu.Lock()
+	b.batches = append(b.batches, len(ops))
+	b.mu.Unlock()
+	return applyEach(b.fakeKernel, ops)
+}
+
+var _ BatchKernel = (*batchFake)(nil)

@@ -1,6 +1,7 @@
 package ipvs
 
 import (
+	"errors"
 	"net/netip"
 	"time"
 )
@@ -38,6 +39,41 @@ type Kernel interface {
 	// Flush removes every service of the table.
 	Flush() error
 	Close() error
+}
+
+// BatchKernel is a Kernel that performs many operations in one exchange
+// (NewKernel's does). ApplyOps performs them in order and returns one error
+// per operation; a failed operation does not stop the next ones.
+type BatchKernel interface {
+	Kernel
+	ApplyOps(ops []Op) []error
+}
+
+// errUnknownOutcome marks operations whose acknowledgement never came: the
+// reconciler re-reads the kernel.
+var errUnknownOutcome = errors.New("netlink: no acknowledgement (outcome unknown)")
+
+// applyEach performs operations one by one.
+func applyEach(k Kernel, ops []Op) []error {
+	errs := make([]error, len(ops))
+	for i, op := range ops {
+		sk := op.Service.ServiceKey
+		switch op.Kind {
+		case OpCreateService:
+			errs[i] = k.CreateService(op.Service)
+		case OpUpdateService:
+			errs[i] = k.UpdateService(op.Service)
+		case OpRemoveService:
+			errs[i] = k.RemoveService(sk)
+		case OpCreateDest:
+			errs[i] = k.CreateDestination(sk, op.Dest)
+		case OpUpdateDest:
+			errs[i] = k.UpdateDestination(sk, op.Dest)
+		case OpRemoveDest:
+			errs[i] = k.RemoveDestination(sk, op.Dest.DestKey)
+		}
+	}
+	return errs
 }
 
 // ServiceInfo is a service as listed, with its counters.

@@ -50,6 +50,7 @@ type netlinkKernel struct {
 	c   cfipvs.Client
 	g   *genetlink.Conn
 	fam genetlink.Family
+	b   *batcher // nil: one operation per round trip
 }
 
 // NewKernel opens the kernel's IPVS interface. It fails when the kernel has
@@ -70,7 +71,19 @@ func NewKernel() (Kernel, error) {
 		closeClient(c)
 		return nil, fmt.Errorf("ipvs: generic netlink family %s: %w", genlName, err)
 	}
-	return &netlinkKernel{c: c, g: g, fam: fam}, nil
+	k := &netlinkKernel{c: c, g: g, fam: fam}
+	if b, err := newBatcher(fam.ID); err == nil {
+		k.b = b
+	}
+	return k, nil
+}
+
+// ApplyOps performs operations in order, many per netlink exchange.
+func (k *netlinkKernel) ApplyOps(ops []Op) []error {
+	if k.b == nil {
+		return applyEach(k, ops)
+	}
+	return k.b.apply(ops)
 }
 
 func closeClient(c cfipvs.Client) {
@@ -81,6 +94,9 @@ func closeClient(c cfipvs.Client) {
 
 func (k *netlinkKernel) Close() error {
 	closeClient(k.c)
+	if k.b != nil {
+		k.b.close()
+	}
 	return k.g.Close()
 }
 

@@ -93,6 +93,8 @@ type Reconciler struct {
 	k    Kernel
 	opts Options
 	log  *slog.Logger
+	// debug: the logger takes debug messages (each operation is logged).
+	debug bool
 
 	// Inputs, under mu.
 	mu            sync.Mutex
@@ -120,7 +122,8 @@ type Reconciler struct {
 	kernel       Table // lvsd's picture of the kernel: last read plus applied ops
 	kstats       kernelStats
 	owned        Ownership
-	failed       map[string]string // entry → last error, for retries and log dedup
+	failed       map[entry]string  // last error of an entry, for retries and log dedup
+	kfailed      map[string]string // last error of other kernel calls, for log dedup
 	problems     map[string]bool
 	initChanges  []quorumChange
 	c            Counters
@@ -152,10 +155,12 @@ func New(cfg *conf.Config, k Kernel, opts Options) *Reconciler {
 		snapReq:       make(chan chan *Snapshot),
 		kernel:        Table{},
 		owned:         NewOwnership(),
-		failed:        map[string]string{},
+		failed:        map[entry]string{},
+		kfailed:       map[string]string{},
 		problems:      map[string]bool{},
 		syncStarted:   map[SyncState]SyncDaemon{},
 	}
+	r.debug = log.Enabled(context.Background(), slog.LevelDebug)
 	r.setConfig(cfg)
 	r.health, r.initChanges = buildHealth(cfg, nil)
 	r.desired = ComputeDesired(cfg, r.health)
@@ -325,12 +330,20 @@ func (r *Reconciler) start() {
 	}
 	r.applyTimeouts()
 	r.takePending() // health and configuration known before the first programming
-	r.desired = ComputeDesired(r.cfg, r.health)
+	t0 := time.Now()
 	if err := r.readKernel(); err != nil {
 		r.kernelError("read", err)
 	}
 	adopt(r.desired.Table, r.kernel, r.owned)
+	before := r.c
 	r.reconcile("start", nil)
+	dests := 0
+	for _, s := range r.desired.Table {
+		dests += len(s.Dests)
+	}
+	r.log.Info("ipvs: table programmed", "services", len(r.desired.Table), "destinations", dests,
+		"mutations", r.c.Mutations()-before.Mutations(), "errors", r.c.Errors-before.Errors,
+		"adopted", len(r.owned.Services), "took", time.Since(t0).Round(time.Millisecond))
 	for _, ch := range r.initChanges {
 		r.quorumNotify(ch)
 	}
@@ -355,11 +368,13 @@ func (r *Reconciler) stop() {
 			r.kernel, r.owned = Table{}, NewOwnership()
 		} else {
 			// Removing a service removes its destinations with it.
+			var ops []Op
 			for _, k := range r.kernel.Keys() {
 				if r.owned.OwnsService(k) {
-					r.do(Op{Kind: OpRemoveService, Service: r.kernel[k].Service}, false)
+					ops = append(ops, Op{Kind: OpRemoveService, Service: r.kernel[k].Service})
 				}
 			}
+			r.execute(ops, false)
 		}
 	}
 	for st := range r.syncStarted {
@@ -529,24 +544,7 @@ func (r *Reconciler) reconcile(reason string, keys []ServiceKey) {
 		if len(ops) > 0 {
 			r.log.Debug("ipvs: reconciling", "reason", reason, "ops", len(ops))
 		}
-		stale := false
-		notCreated := map[ServiceKey]bool{}
-		for _, op := range ops {
-			if notCreated[op.Service.ServiceKey] {
-				// Its service could not be created: retried with it.
-				r.failed[opEntry(op)] = "service not created"
-				continue
-			}
-			if r.do(op, false) {
-				stale = true
-			}
-			if op.Kind == OpCreateService {
-				if _, ok := r.kernel[op.Service.ServiceKey]; !ok {
-					notCreated[op.Service.ServiceKey] = true
-				}
-			}
-		}
-		if !stale {
+		if !r.execute(ops, false) {
 			return
 		}
 		if err := r.readKernel(); err != nil {
@@ -567,44 +565,105 @@ func (r *Reconciler) repair() {
 	}
 	adopt(r.desired.Table, r.kernel, r.owned)
 	r.c.Reconciles++
-	for _, op := range Diff(r.desired.Table, r.kernel, r.owned) {
+	ops := Diff(r.desired.Table, r.kernel, r.owned)
+	for _, op := range ops {
 		if _, retry := r.failed[opEntry(op)]; !retry {
 			r.c.DriftRepairs++
 			r.log.Warn("ipvs: drift: restoring an entry changed outside lvsd", "op", op.String())
 		}
-		r.do(op, true)
 	}
+	r.execute(ops, true)
 }
 
-func opEntry(op Op) string {
+// opPhase groups operations: services created or edited, then
+// destinations, then services removed.
+func opPhase(k OpKind) int {
+	switch k {
+	case OpCreateService, OpUpdateService:
+		return 0
+	case OpRemoveService:
+		return 2
+	}
+	return 1
+}
+
+// execute performs operations (in Diff's order) in three phases, each in
+// one exchange when the kernel batches (BatchKernel). The destinations of
+// a service that could not be created are not attempted (they are retried
+// with it). It reports whether an error showed lvsd's picture of the
+// kernel to be stale.
+func (r *Reconciler) execute(ops []Op, repair bool) (stale bool) {
+	notCreated := map[ServiceKey]bool{}
+	for ph := 0; ph < 3; ph++ {
+		var batch []Op
+		for _, op := range ops {
+			if opPhase(op.Kind) != ph {
+				continue
+			}
+			if notCreated[op.Service.ServiceKey] {
+				r.failed[opEntry(op)] = "service not created"
+				continue
+			}
+			batch = append(batch, op)
+		}
+		if len(batch) == 0 {
+			continue
+		}
+		var errs []error
+		if bk, ok := r.k.(BatchKernel); ok {
+			errs = bk.ApplyOps(batch)
+		} else {
+			errs = applyEach(r.k, batch)
+		}
+		for i, op := range batch {
+			if r.record(op, errs[i], repair) {
+				stale = true
+			}
+			if op.Kind == OpCreateService {
+				if _, ok := r.kernel[op.Service.ServiceKey]; !ok {
+					notCreated[op.Service.ServiceKey] = true
+				}
+			}
+		}
+	}
+	return stale
+}
+
+// entry identifies a kernel entry: a service, or a destination of one.
+type entry struct {
+	svc    ServiceKey
+	dest   DestKey
+	isDest bool
+}
+
+func opEntry(op Op) entry {
 	switch op.Kind {
 	case OpCreateService, OpUpdateService, OpRemoveService:
-		return op.Service.ServiceKey.String()
+		return entry{svc: op.Service.ServiceKey}
 	}
-	return op.Service.ServiceKey.String() + " -> " + op.Dest.DestKey.String()
+	return entry{svc: op.Service.ServiceKey, dest: op.Dest.DestKey, isDest: true}
 }
 
-// do performs one operation. It reports whether the error shows lvsd's
-// picture of the kernel is stale.
-func (r *Reconciler) do(op Op, repair bool) (stale bool) {
-	k := op.Service.ServiceKey
-	var err error
-	switch op.Kind {
-	case OpCreateService:
-		err = r.k.CreateService(op.Service)
-	case OpUpdateService:
-		err = r.k.UpdateService(op.Service)
-	case OpRemoveService:
-		err = r.k.RemoveService(k)
-	case OpCreateDest:
-		err = r.k.CreateDestination(k, op.Dest)
-	case OpUpdateDest:
-		err = r.k.UpdateDestination(k, op.Dest)
-	case OpRemoveDest:
-		err = r.k.RemoveDestination(k, op.Dest.DestKey)
+// record books the result of one operation. It reports whether the error
+// shows lvsd's picture of the kernel is stale.
+func (r *Reconciler) record(op Op, err error, repair bool) (stale bool) {
+	if err == nil && len(r.failed) == 0 {
+		r.c.count(op.Kind)
+		applyOp(r.kernel, r.owned, op)
+		if !repair && r.debug {
+			r.log.Debug("ipvs: "+op.String(), "op", op.Kind.String())
+		}
+		return false
 	}
 	entry := opEntry(op)
 	if err != nil {
+		gone := errors.Is(err, syscall.ENOENT) || errors.Is(err, syscall.ESRCH)
+		if gone && (op.Kind == OpRemoveService || op.Kind == OpRemoveDest) {
+			// Already gone: that is what we wanted.
+			applyOp(r.kernel, r.owned, op)
+			delete(r.failed, entry)
+			return false
+		}
 		r.c.Errors++
 		msg := err.Error()
 		if r.failed[entry] != msg {
@@ -612,30 +671,26 @@ func (r *Reconciler) do(op Op, repair bool) (stale bool) {
 		}
 		r.failed[entry] = msg
 		switch {
+		case errors.Is(err, errUnknownOutcome):
+			return true
 		case errors.Is(err, syscall.EEXIST):
 			return true
-		case errors.Is(err, syscall.ENOENT), errors.Is(err, syscall.ESRCH):
-			switch op.Kind {
-			case OpRemoveService, OpRemoveDest:
-				// Already gone: that is what we wanted.
-				applyOp(r.kernel, r.owned, op)
-				delete(r.failed, entry)
-				return false
-			case OpCreateService:
-				// No such scheduler (or persistence engine): not a stale picture.
-				return false
-			}
-			return true
+		case gone:
+			// Creating a service: no such scheduler (or persistence
+			// engine), not a stale picture. Otherwise the entry is missing.
+			return op.Kind != OpCreateService
 		}
 		return false
 	}
-	if _, was := r.failed[entry]; was {
-		r.log.Info("ipvs: kernel operation succeeded after failing", "op", op.String())
-		delete(r.failed, entry)
+	if len(r.failed) > 0 {
+		if _, was := r.failed[entry]; was {
+			r.log.Info("ipvs: kernel operation succeeded after failing", "op", op.String())
+			delete(r.failed, entry)
+		}
 	}
 	r.c.count(op.Kind)
 	applyOp(r.kernel, r.owned, op)
-	if !repair {
+	if !repair && r.debug {
 		r.log.Debug("ipvs: "+op.String(), "op", op.Kind.String())
 	}
 	return false
@@ -644,10 +699,10 @@ func (r *Reconciler) do(op Op, repair bool) (stale bool) {
 func (r *Reconciler) kernelError(what string, err error) {
 	r.c.Errors++
 	key := "kernel " + what
-	if r.failed[key] != err.Error() {
+	if r.kfailed[key] != err.Error() {
 		r.log.Error("ipvs: kernel "+what+" failed", "err", err)
 	}
-	r.failed[key] = err.Error()
+	r.kfailed[key] = err.Error()
 }
 
 func (r *Reconciler) logProblems() {
@@ -672,7 +727,7 @@ func (r *Reconciler) readKernel() error {
 	if err != nil {
 		return err
 	}
-	delete(r.failed, "kernel read")
+	delete(r.kfailed, "kernel read")
 	r.kernel, r.kstats = t, st
 	for k := range r.owned.Services {
 		if _, ok := t[k]; !ok {
@@ -831,7 +886,7 @@ func (r *Reconciler) ensureSync() {
 			r.kernelError("start sync daemon "+st.String(), err)
 			continue
 		}
-		delete(r.failed, "kernel start sync daemon "+st.String())
+		delete(r.kfailed, "kernel start sync daemon "+st.String())
 		r.log.Info("ipvs: sync daemon started", "state", st.String(), "interface", d.Interface, "sync_id", d.SyncID)
 		r.syncStarted[st] = d
 	}

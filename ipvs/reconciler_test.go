@@ -2,6 +2,7 @@ package ipvs
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"strings"
@@ -17,6 +18,7 @@ import (
 type harness struct {
 	t       *testing.T
 	k       *fakeKernel
+	bk      *batchFake // nil: the reconciler talks to k op by op
 	r       *Reconciler
 	cancel  context.CancelFunc
 	done    chan error
@@ -43,7 +45,18 @@ func newHarness(t *testing.T, cfg *conf.Config, k *fakeKernel, opts Options) *ha
 		h.scripts = append(h.scripts, strings.Join(s.Args, " "))
 		h.mu.Unlock()
 	}
-	h.r = New(cfg, k, opts)
+	h.bk = &batchFake{fakeKernel: k}
+	var kk Kernel = h.bk
+	h.r = New(cfg, kk, opts)
+	return h
+}
+
+// newUnbatchedHarness is newHarness over a kernel without ApplyOps.
+func newUnbatchedHarness(t *testing.T, cfg *conf.Config, opts Options) *harness {
+	h := newHarness(t, cfg, nil, opts)
+	opts = h.r.opts
+	h.r = New(cfg, h.k, opts)
+	h.bk = nil
 	return h
 }
 
@@ -569,5 +582,46 @@ func TestReconcilerRunTwice(t *testing.T) {
 	h.start()
 	if err := h.r.Run(context.Background()); err == nil {
 		t.Error("second Run accepted")
+	}
+}
+
+// TestReconcilerUnbatched runs start, reload, health and drift repair over
+// a kernel without ApplyOps (one operation per call): same mutations.
+func TestReconcilerUnbatched(t *testing.T) {
+	h := newUnbatchedHarness(t, parse(t, twoServers), Options{})
+	h.start()
+	h.wantMutations(
+		"create-service TCP 192.0.2.1:80 wrr",
+		"create-service FWM 1 wlc persistent timeout 60",
+		"create-dest TCP 192.0.2.1:80 -> 10.0.0.1:80 masq w1",
+		"create-dest TCP 192.0.2.1:80 -> 10.0.0.2:80 masq w3",
+		"create-dest FWM 1 -> 10.0.0.1:0 route w1")
+	h.r.Apply(parse(t, strings.Replace(twoServers, "weight 3", "weight 5", 1)))
+	h.r.SetHealth(*ev("TCP/192.0.2.1:80", "10.0.0.1:80", false, -1))
+	h.r.Snapshot()
+	h.wantMutations(
+		"update-dest TCP 192.0.2.1:80 -> 10.0.0.2:80 masq w5",
+		"remove-dest TCP 192.0.2.1:80 -> 10.0.0.1:80")
+	h.k.RemoveService(fwmKey(1))
+	h.k.mutations()
+	h.r.RepairNow()
+	if s := h.r.Snapshot(); s.Counters.DriftRepairs != 2 {
+		t.Errorf("drift repairs %d", s.Counters.DriftRepairs)
+	}
+	h.wantMutations("create-service FWM 1 wlc persistent timeout 60", "create-dest FWM 1 -> 10.0.0.1:0 route w1")
+	h.stop()
+	h.wantMutations("remove-service TCP 192.0.2.1:80", "remove-service FWM 1")
+}
+
+// TestReconcilerBatchesByPhase checks that a start-up sends one batch of
+// services and one of destinations.
+func TestReconcilerBatchesByPhase(t *testing.T) {
+	h := newHarness(t, parse(t, twoServers), nil, Options{})
+	h.start()
+	h.bk.mu.Lock()
+	got := fmt.Sprint(h.bk.batches)
+	h.bk.mu.Unlock()
+	if got != "[2 3]" {
+		t.Errorf("batches %s, want [2 3] (services, then destinations)", got)
 	}
 }
