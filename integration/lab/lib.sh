@@ -187,7 +187,7 @@ snapshot() {
 # client_get TAG N: N HTTP requests from the client to the VIP; the report
 # (answers by server name, failures) goes to /results/TAG-client.json.
 client_get() {
-	ip netns exec client labhelper get -url "http://$LAB_VIP/" -n "$2" -timeout 1s > "$LAB_RESULTS/$1-client.json"
+	ip netns exec client labhelper get -url "http://$LAB_VIP/" -n "$2" -timeout 3s > "$LAB_RESULTS/$1-client.json"
 	say "$1: client -> $LAB_VIP: $(report_line "$LAB_RESULTS/$1-client.json")"
 }
 
