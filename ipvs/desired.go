@@ -27,8 +27,10 @@ type Desired struct {
 	// VS lists the virtual servers by conf key with their services.
 	VS map[string][]ServiceKey
 	// Problems are configuration entries that could not be honoured
-	// (conflicting services, oversized ranges).
+	// (conflicting services, oversized ranges, persistence engines).
 	Problems []string
+
+	conflict bool // a service was wanted by two virtual servers
 }
 
 // DestOrigin is the configuration and health behind a desired destination.
@@ -82,12 +84,16 @@ func (d *Desired) add(vs *conf.VirtualServer, groups map[string]*conf.VirtualSer
 	key := vs.Key()
 	keys, problems := serviceKeys(vs, groups)
 	d.Problems = append(d.Problems, problems...)
+	if vs.PersistenceEngine != "" {
+		d.Problems = append(d.Problems, fmt.Sprintf("virtual server %s: persistence_engine %s is not supported yet - ignored", vs, vs.PersistenceEngine))
+	}
 	if h == nil {
 		h = &VSHealth{QuorumUp: true}
 	}
 	dests, origins := destsFor(vs, h)
 	for _, sk := range keys {
 		if other, dup := d.Origin[sk]; dup {
+			d.conflict = true
 			d.Problems = append(d.Problems, fmt.Sprintf("virtual server %s: service %s is already programmed for %s - ignoring it here", vs, sk, other))
 			continue
 		}
@@ -113,6 +119,7 @@ func (d *Desired) add(vs *conf.VirtualServer, groups map[string]*conf.VirtualSer
 // change and returns their keys. The keys of a virtual server do not depend
 // on health, so this equals a full ComputeDesired when the configuration
 // has no conflicting services (the caller recomputes everything otherwise).
+// Problems are not touched (they do not depend on health either).
 func (d *Desired) update(vs *conf.VirtualServer, groups map[string]*conf.VirtualServerGroup, h *VSHealth) []ServiceKey {
 	key := vs.Key()
 	old := d.VS[key]
@@ -122,7 +129,9 @@ func (d *Desired) update(vs *conf.VirtualServer, groups map[string]*conf.Virtual
 		delete(d.DestOrigin, sk)
 	}
 	delete(d.VS, key)
+	problems := d.Problems
 	d.add(vs, groups, h)
+	d.Problems = problems
 	return d.VS[key]
 }
 

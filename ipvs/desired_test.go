@@ -648,3 +648,20 @@ func TestDesiredIncrementalUpdate(t *testing.T) {
 		}
 	}
 }
+
+func TestDesiredPersistenceEngineReported(t *testing.T) {
+	cfg := parse(t, `virtual_server 192.0.2.1 5060 {
+		protocol UDP
+		persistence_timeout 60
+		persistence_engine sip
+		real_server 10.0.0.1 5060 {
+		}
+	}`)
+	d := ComputeDesired(cfg, nil)
+	if len(d.Problems) != 1 || !strings.Contains(d.Problems[0], "persistence_engine sip is not supported") {
+		t.Errorf("problems %q", d.Problems)
+	}
+	if got := d.Table.String(); got != lines("UDP 192.0.2.1:5060 wlc persistent timeout 60", "  -> 10.0.0.1:5060 masq w1") {
+		t.Errorf("table:\n%s", got)
+	}
+}

@@ -456,7 +456,7 @@ func (r *Reconciler) takePending() pass {
 		r.syncMaster = *role
 	}
 	switch {
-	case p.full || (len(dirty) > 0 && len(r.desired.Problems) > 0):
+	case p.full || (len(dirty) > 0 && r.desired.conflict):
 		p.full = true
 		r.desired = ComputeDesired(r.cfg, r.health)
 	case len(dirty) > 0:

@@ -11,9 +11,11 @@
 //   - desired.go: config + health → the desired Table (pure).
 //   - health.go: health, dynamic weights and the quorum state machine.
 //   - diff.go: desired vs kernel → the minimal list of operations (pure).
-//   - kernel.go / netlink.go: the Kernel interface and its implementation
-//     over github.com/cloudflare/ipvs plus a small generic-netlink piece for
-//     timeouts, the sync daemon and flush.
+//   - kernel.go / netlink.go / batch_linux.go: the Kernel interface and its
+//     implementation: reads through github.com/cloudflare/ipvs, mutations
+//     batched on a raw generic netlink socket (one sendmsg per phase,
+//     acknowledgements only for errors and the last message), and a small
+//     generic-netlink piece for timeouts, the sync daemon and flush.
 //   - reconciler.go: the goroutine that owns the state.
 package ipvs
 
