@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"strings"
 	"sync"
 	"syscall"
@@ -623,5 +624,40 @@ func TestReconcilerBatchesByPhase(t *testing.T) {
 	h.bk.mu.Unlock()
 	if got != "[2 3]" {
 		t.Errorf("batches %s, want [2 3] (services, then destinations)", got)
+	}
+}
+
+// TestReconcilerRunsScriptsWithoutShell runs quorum_down for real (the
+// default runner): the command gets its arguments verbatim, without a shell.
+func TestReconcilerRunsScriptsWithoutShell(t *testing.T) {
+	dir := t.TempDir()
+	out := dir + "/quorum"
+	cfg := parse(t, `virtual_server 192.0.2.1 80 {
+	protocol TCP
+	quorum_down "/bin/sh -c 'echo down $0 > `+out+`' 'a;b'"
+	real_server 10.0.0.1 80 {
+	}
+}`)
+	k := newFakeKernel()
+	r := New(cfg, k, Options{Logger: quietLogger(), RepairInterval: -1})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go r.Run(ctx)
+	<-r.Ready()
+	r.SetHealth(*ev("TCP/192.0.2.1:80", "10.0.0.1:80", false, -1))
+	r.Snapshot()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		b, err := os.ReadFile(out)
+		if err == nil && len(b) > 0 {
+			if string(b) != "down a;b\n" {
+				t.Errorf("script wrote %q", b)
+			}
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("quorum_down did not run")
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }
