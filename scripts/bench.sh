@@ -20,12 +20,13 @@ echo
 python3 - "$tmp/parse.json" "$tmp/" <<'PY'
 import json, sys
 r = json.load(open(sys.argv[1]))["results"]
-print("| Command | mean user+system CPU [ms] | max RSS [MB] |")
-print("|:---|---:|---:|")
+print("| Command | mean user+system CPU [ms] |")
+print("|:---|---:|")
 for x in r:
-    rss = max(x.get("memory_usage_byte") or [0]) / 1e6
-    print(f"| `{x['command'].replace(sys.argv[2], '')}` | {1000*(x['user']+x['system']):.0f} | {rss:.0f} |")
+    print(f"| `{x['command'].replace(sys.argv[2], '')}` | {1000*(x['user']+x['system']):.0f} |")
 PY
+echo
+echo "Peak RSS (one run each, /usr/bin/time): lvsd $(/usr/bin/time -f %M "$tmp/lvsd" -t -f "$tmp/big.conf" 2>&1 >/dev/null | tail -1) KiB, keepalived $(/usr/bin/time -f %M keepalived -t -f "$tmp/big.conf" 2>&1 >/dev/null | tail -1) KiB."
 echo
 echo '`conf.Load` alone (go test -bench):'
 echo

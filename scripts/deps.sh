@@ -14,6 +14,7 @@ dpkg-query -W -f='${Status}' busybox-static 2>/dev/null | grep -q 'ok installed'
 have cpio             || need+=(cpio)
 have depmod           || need+=(kmod)
 have hyperfine        || need+=(hyperfine)
+[ -x /usr/bin/time ]  || need+=(time)
 have python3          || need+=(python3)
 have setpriv          || need+=(util-linux)
 have chromium         || need+=(chromium)
