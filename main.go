@@ -167,6 +167,7 @@ func serve(o *options, log *slog.Logger) int {
 		log.Error("configuration cannot run; stopping", "config", o.configFile)
 		return exitConfig
 	}
+	running := diags // the diagnostics of the configuration in force
 	if o.pidFile != "" {
 		if err := writePidFile(o.pidFile); err != nil {
 			log.Error("pid file", "err", err)
@@ -211,7 +212,13 @@ func serve(o *options, log *slog.Logger) int {
 					op.sdNotify("READY=1\nSTATUS=running; the last reload was rejected, the previous configuration is kept")
 					continue
 				}
-				cfg = next
+				if bad := newErrors(running, diags); len(bad) > 0 {
+					log.Error("reload rejected: the configuration has new errors; keeping the running one", "errors", len(bad), "first", bad[0].String())
+					op.reloaded(nil, fmt.Errorf("%s has new errors: %s", o.configFile, bad[0]))
+					op.sdNotify("READY=1\nSTATUS=running; the last reload was rejected, the previous configuration is kept")
+					continue
+				}
+				cfg, running = next, diags
 				d.reload(cfg)
 				op.reloaded(cfg, nil)
 				log.Info("configuration reloaded", "instances", len(cfg.Instances), "virtual_servers", len(cfg.VirtualServers))
@@ -231,6 +238,35 @@ func serve(o *options, log *slog.Logger) int {
 			return exitProgramError
 		}
 	}
+}
+
+// newErrors returns the error diagnostics of a reloaded configuration that
+// the running one did not have, compared without their position (moving
+// lines does not make an error new). A reload bringing new errors is
+// rejected: an error drops a value or an element, and applying it would
+// take that out of service (a syntax error, an unclosed block, can swallow
+// the rest of the file). Errors the running configuration already had were
+// accepted at start, as keepalived accepts them, and do not block reloads.
+func newErrors(running, next []conf.Diag) []conf.Diag {
+	key := func(d conf.Diag) string { return d.Keyword + "\x00" + d.Msg }
+	seen := map[string]int{}
+	for _, d := range running {
+		if d.Level >= conf.Error {
+			seen[key(d)]++
+		}
+	}
+	var out []conf.Diag
+	for _, d := range next {
+		if d.Level < conf.Error {
+			continue
+		}
+		if k := key(d); seen[k] > 0 {
+			seen[k]--
+			continue
+		}
+		out = append(out, d)
+	}
+	return out
 }
 
 // firstFatal is the first fatal diagnostic, for the reload's record.
