@@ -49,10 +49,6 @@ type Scenario struct {
 	// Logf receives the lab's progress lines for this run (default: the
 	// Logf given to Build).
 	Logf Logf
-	// KernelArgs are appended to the kernel command line (e.g.
-	// "clocksource=tsc tsc=reliable": under TCG the kernel otherwise picks
-	// the HPET, and every clock read is a system call).
-	KernelArgs string
 }
 
 // Result is what a scenario run returned.
@@ -238,13 +234,6 @@ func (img *Image) Run(ctx context.Context, sc Scenario) (*Result, error) {
 		return res, err
 	}
 	args := qemuArgs(initrd, img.Kernel, disk, mem, cpus)
-	if sc.KernelArgs != "" {
-		for i := range args[:len(args)-1] {
-			if args[i] == "-append" {
-				args[i+1] += " " + sc.KernelArgs
-			}
-		}
-	}
 	res.Accel = img.Accel
 	if res.Accel == "kvm" {
 		args = append(args, "-enable-kvm", "-cpu", "host")
