@@ -71,7 +71,7 @@ both_listed() { for d in dirA dirB; do ipvs_has "$d" "$RS1" && ipvs_has "$d" "$R
 # without a fork: forking ip every 100 ms is too slow under TCG.
 fib() { while read -r _l; do echo "$_l"; done < "/proc/$1/net/fib_trie"; }
 vip_sample() { echo "ns dirA"; fib "$PIDA"; echo "ns dirB"; fib "$PIDB"; }
-transitions() { grep -c 'vrrp: transition' "$LAB_RESULTS/$1-lvsd.log"; }
+transitions() { grep -c 'Entering [A-Z]* STATE' "$LAB_RESULTS/$1-lvsd.log"; }
 log_has() { grep -q "$2" "$LAB_RESULTS/$1-lvsd.log"; }
 reloads() { grep -c 'configuration reloaded' "$LAB_RESULTS/dirA-lvsd.log"; }
 # settled: no reload logged for a second (queued SIGHUPs all handled).

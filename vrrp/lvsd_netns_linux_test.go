@@ -96,7 +96,7 @@ func (p *lvsdProc) rewrite(t *testing.T, confText string) {
 	}
 }
 
-var transitionRE = regexp.MustCompile(`msg="vrrp: transition".* instance=(\S+) from=(\S+) to=(\S+)`)
+var transitionRE = regexp.MustCompile(`msg="\(\S+\) Entering [A-Z]+ STATE".* instance=(\S+) from=(\S+) to=(\S+)`)
 
 type logTransition struct{ instance, from, to string }
 

@@ -638,7 +638,8 @@ func (r *Runner) do(i int, a Action) {
 		case a.From == StateMaster:
 			mm.stats.ReleaseMaster.Add(1)
 		}
-		r.log.Info("vrrp: transition", "instance", name, "from", a.From, "to", a.To, "priority", a.Priority)
+		// keepalived's wording, so log searches and alerts written for it still match.
+		r.log.Info("("+name+") Entering "+a.To.String()+" STATE", "instance", name, "from", a.From, "to", a.To, "priority", a.Priority)
 		if r.notify != nil {
 			r.notify(Notification{Instance: name, From: a.From, To: a.To, Priority: a.Priority})
 		}

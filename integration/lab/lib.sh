@@ -215,5 +215,5 @@ report_line() {
 
 # vrrp_states NAME: the VRRP state changes logged by the director NAME.
 vrrp_states() {
-	grep -hiE 'entering [a-z]+ state|state (master|backup|fault)|vrrp: transition' "$LAB_RESULTS/$1"-*.log 2>/dev/null | sed "s/^/$1: /"
+	grep -hiE 'entering [a-z]+ state|state (master|backup|fault)' "$LAB_RESULTS/$1"-*.log 2>/dev/null | sed "s/^/$1: /"
 }
