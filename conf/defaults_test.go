@@ -521,6 +521,36 @@ func TestKeywordsSetFields(t *testing.T) {
 			func(c *Config) any { v := inst0(c).ExcludedVIPs[0]; return [2]any{v.Prefix, v.Dev} }, [2]any{netip.MustParsePrefix("192.168.1.1/24"), "eth2"}},
 		{"static_ipaddress", "static_ipaddress {\n 10.9.0.1/24 dev eth0 scope global\n}",
 			func(c *Config) any { v := c.StaticAddresses[0]; return [3]any{v.Prefix, v.Dev, v.Scope} }, [3]any{netip.MustParsePrefix("10.9.0.1/24"), "eth0", "global"}},
+		{"virtual_routes", vrrpInst("virtual_routes {",
+			" src 192.0.2.1 to 198.51.100.0/24 via 192.0.2.254 dev eth1 metric 5",
+			" 203.0.113.0/24 gw 192.0.2.253 table 100 proto static onlink no_track",
+			" 203.0.113.7 dev eth0 scope link preference 7 table main",
+			" default via 192.0.2.254 table 200",
+			" blackhole 198.51.100.128/25 table 100",
+			" unreachable to 2001:db8::/32 protocol 99",
+			"}"),
+			func(c *Config) any {
+				var out []any
+				for _, r := range inst0(c).Routes {
+					out = append(out, *r.Parsed, r.Parsed.String())
+				}
+				return append(out, inst0(c).Routes[0].Words)
+			},
+			[]any{
+				VRoute{Dst: netip.MustParsePrefix("198.51.100.0/24"), Src: addr("192.0.2.1"), Via: addr("192.0.2.254"), Dev: "eth1", Metric: 5},
+				"198.51.100.0/24 src 192.0.2.1 via 192.0.2.254 dev eth1 metric 5",
+				VRoute{Dst: netip.MustParsePrefix("203.0.113.0/24"), Via: addr("192.0.2.253"), Table: 100, Proto: 4, OnLink: true, NoTrack: true},
+				"203.0.113.0/24 via 192.0.2.253 table 100 proto 4 onlink",
+				VRoute{Dst: netip.MustParsePrefix("203.0.113.7/32"), Dev: "eth0", Scope: "link", Metric: 7, Table: 254},
+				"203.0.113.7/32 dev eth0 scope link table 254 metric 7",
+				VRoute{Dst: netip.MustParsePrefix("0.0.0.0/0"), Via: addr("192.0.2.254"), Table: 200},
+				"0.0.0.0/0 via 192.0.2.254 table 200",
+				VRoute{Type: "blackhole", Dst: netip.MustParsePrefix("198.51.100.128/25"), Table: 100},
+				"blackhole 198.51.100.128/25 table 100",
+				VRoute{Type: "unreachable", Dst: netip.MustParsePrefix("2001:db8::/32"), Proto: 99},
+				"unreachable 2001:db8::/32 proto 99",
+				[]string{"src", "192.0.2.1", "to", "198.51.100.0/24", "via", "192.0.2.254", "dev", "eth1", "metric", "5"},
+			}},
 		{"static_routes", "static_routes {\n 10.8.0.0/16 via 10.9.0.254 dev eth0\n}",
 			func(c *Config) any { return c.StaticRoutes[0].Words }, []string{"10.8.0.0/16", "via", "10.9.0.254", "dev", "eth0"}},
 

@@ -197,10 +197,12 @@ type VIP struct {
 	Pos     Pos          `json:"pos"`
 }
 
-// Route is one line of virtual_routes or static_routes, kept as words for now.
+// Route is one line of virtual_routes, virtual_rules or static_routes, as
+// words; for virtual_routes also parsed (Parsed nil when the line is in error).
 type Route struct {
-	Words []string `json:"words"`
-	Pos   Pos      `json:"pos"`
+	Words  []string `json:"words"`
+	Parsed *VRoute  `json:"route,omitempty"`
+	Pos    Pos      `json:"pos"`
 }
 
 // UnicastPeer is one line of unicast_peer.

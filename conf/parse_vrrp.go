@@ -98,9 +98,11 @@ func (p *parser) instance(n *Node) *VRRPInstance {
 		case "virtual_routes":
 			if p.wantBlock(ch) {
 				for _, r := range ch.Children {
-					in.Routes = append(in.Routes, Route{Words: append([]string{r.Key}, r.Words()...), Pos: r.Pos})
+					// A line in error is dropped, as a bad VIP.
+					if vr := p.vroute(r); vr != nil {
+						in.Routes = append(in.Routes, Route{Words: append([]string{r.Key}, r.Words()...), Parsed: vr, Pos: r.Pos})
+					}
 				}
-				p.notYet(ch)
 			}
 		case "virtual_rules":
 			if p.wantBlock(ch) {

@@ -456,6 +456,54 @@ func TestValidateAddresses(t *testing.T) {
 			},
 		},
 		{
+			name: "bad virtual_routes",
+			conf: vrrpInst("virtual_routes {",
+				" 198.51.100.0/24 via 192.0.2.300 #a",
+				" 198.51.100.1/24 dev eth0 #b",
+				" 198.51.100.0/33 #c",
+				" src x 198.51.100.0/24 #d",
+				" 198.51.100.0/24 via 192.0.2.254 color red #e",
+				" 198.51.100.0/24 via 192.0.2.254 or 192.0.2.253 dev eth1 #f",
+				" 198.51.100.0/24 table x #g",
+				" 198.51.100.0/24 metric -1 #h",
+				" 198.51.100.0/24 scope galaxy #i",
+				" blackhole 198.51.100.0/24 via 192.0.2.254 #j",
+				" 198.51.100.0/24 via 2001:db8::1 #k",
+				" via 192.0.2.254 dev eth0 #l",
+				" 198.51.100.0/24 dev #m",
+				" 198.51.100.0/24 proto 256 #n",
+				" 198.51.100.0/24 dev eth0 onlink #o",
+				" 198.51.100.0/24 blackhole #p",
+				" 198.51.100.0/24 nexthop via 192.0.2.1 #q",
+				" 203.0.113.0/24 via 192.0.2.254",
+				"}"),
+			want: []string{
+				"a: error: virtual_routes: via: invalid IP address '192.0.2.300'",
+				"b: error: virtual_routes: invalid prefix '198.51.100.1/24': host bits set",
+				"c: error: virtual_routes: invalid prefix length '33' for 198.51.100.0",
+				"d: error: virtual_routes: src: invalid IP address 'x'",
+				"e: error: virtual_routes: unknown route option 'color'",
+				"f: error: virtual_routes: multipath routes ('or 192.0.2.253') are not supported",
+				"g: error: virtual_routes: invalid table 'x'",
+				"h: error: virtual_routes: invalid metric '-1'",
+				"i: error: virtual_routes: invalid scope 'galaxy'",
+				"j: error: virtual_routes: a blackhole route takes no via, dev or onlink",
+				"k: error: virtual_routes: via 2001:db8::1 is not of the family of 198.51.100.0/24",
+				"l: error: virtual_routes: route without a destination",
+				"m: error: virtual_routes: 'dev' needs a value",
+				"n: error: virtual_routes: invalid proto '256'",
+				"o: error: virtual_routes: onlink needs a gateway (via)",
+				"p: error: virtual_routes: 'blackhole' must come before the destination",
+				"q: error: virtual_routes: multipath routes ('nexthop') are not supported",
+			},
+			check: func(t *testing.T, c *Config) {
+				// Lines in error are dropped.
+				if r := inst0(c).Routes; len(r) != 1 || r[0].Parsed.String() != "203.0.113.0/24 via 192.0.2.254" {
+					t.Errorf("routes %+v", r)
+				}
+			},
+		},
+		{
 			name: "bad instance addresses",
 			conf: vrrpInst("mcast_src_ip 10.0.0 #a", "mcast_dst_ip 10.0.0.1 #b", "unicast_src_ip x #c",
 				"unicast_peer {\n 10.0.0.256 #d\n 10.0.0.3 ttl #e\n 10.0.0.4 min_ttl 300 #f\n}"),
@@ -943,7 +991,7 @@ func TestValidateGeneric(t *testing.T) {
 		{
 			name: "parsed, not supported yet",
 			conf: "vrrp_track_process p { #a\n}\n" + globalDefs("notify_fifo /run/fifo #b") +
-				vrrpInst("track_file { #c\n f\n}", "use_vmac #d", "virtual_routes { #e\n 10.1.0.0/16 via 10.0.0.254\n}",
+				vrrpInst("track_file { #c\n f\n}", "use_vmac #d", "virtual_rules { #e\n from 10.1.0.0/16 table 1\n}",
 					"virtual_ipaddress {\n 10.0.0.2 preferred_lft 0 #f\n}") +
 				virtServer("snmp_name web #g", realServer("FILE_CHECK { #h\n}", "TCP_CHECK {\n}")),
 			want: []string{
@@ -951,13 +999,13 @@ func TestValidateGeneric(t *testing.T) {
 				"a: notice: vrrp_track_process: parsed, not supported yet",
 				"c: notice: track_file: parsed, not supported yet",
 				"d: notice: use_vmac: parsed, not supported yet",
-				"e: notice: virtual_routes: parsed, not supported yet",
+				"e: notice: virtual_rules: parsed, not supported yet",
 				"f: notice: preferred_lft: parsed, not supported yet",
 				"g: notice: snmp_name: parsed, not supported yet",
 				"h: notice: FILE_CHECK: parsed, not supported yet",
 			},
 			check: func(t *testing.T, c *Config) {
-				if !inst0(c).UseVMAC || len(inst0(c).Routes) != 1 || len(inst0(c).VIPs) != 2 || len(rs0(c).Checkers) != 1 {
+				if !inst0(c).UseVMAC || len(inst0(c).Rules) != 1 || len(inst0(c).VIPs) != 2 || len(rs0(c).Checkers) != 1 {
 					t.Errorf("parsed-but-unsupported keywords lost what they carry: %+v", inst0(c))
 				}
 			},
