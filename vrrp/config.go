@@ -3,6 +3,7 @@ package vrrp
 import (
 	"fmt"
 	"net/netip"
+	"strconv"
 	"strings"
 
 	"github.com/lvsd/lvsd/conf"
@@ -38,6 +39,40 @@ func convVIP(v conf.VIP) (VIP, error) {
 		return VIP{}, fmt.Errorf("%s: VIP %v: unknown scope %q", v.Pos, v.Prefix, v.Scope)
 	}
 	return VIP{Addr: v.Prefix, Dev: v.Dev, Brd: v.Brd, Scope: sc, Label: v.Label}, nil
+}
+
+var routeTypes = map[string]uint8{"": RouteUnicast, "unicast": RouteUnicast, "blackhole": RouteBlackhole, "unreachable": RouteUnreachable, "prohibit": RouteProhibit}
+
+func convRoute(r conf.Route) (Route, error) {
+	v := r.Parsed
+	if v == nil {
+		return Route{}, fmt.Errorf("%s: route %q: not parsed", r.Pos, strings.Join(r.Words, " "))
+	}
+	out := Route{Dst: v.Dst, Src: v.Src, Via: v.Via, Dev: v.Dev, Table: v.Table, Metric: v.Metric, Proto: v.Proto, OnLink: v.OnLink}
+	t, ok := routeTypes[v.Type]
+	if !ok {
+		return Route{}, fmt.Errorf("%s: route %v: unknown type %q", r.Pos, v, v.Type)
+	}
+	out.Type = t
+	if out.Table == 0 {
+		out.Table = TableMain
+	}
+	if out.Proto == 0 {
+		out.Proto = ProtoKeepalived
+	}
+	switch sc, known := scopes[strings.ToLower(v.Scope)]; {
+	case v.Scope == "" && t == RouteUnicast && !v.Via.IsValid() && v.Dst.Addr().Is4():
+		out.Scope = scopes["link"] // as ip route: a route without gateway is on the link
+	case known:
+		out.Scope = sc
+	default:
+		n, err := strconv.ParseUint(v.Scope, 10, 8)
+		if err != nil {
+			return Route{}, fmt.Errorf("%s: route %v: unknown scope %q", r.Pos, v, v.Scope)
+		}
+		out.Scope = uint8(n)
+	}
+	return out, nil
 }
 
 // FromConfig turns a parsed configuration into runner specs. Warnings
@@ -152,6 +187,13 @@ func FromConfig(c *conf.Config) ([]RunnerSpec, []string, error) {
 			}
 			ic.ExcludedVIPs = append(ic.ExcludedVIPs, vv)
 		}
+		for _, r := range in.Routes {
+			rt, err := convRoute(r)
+			if err != nil {
+				return nil, nil, fmt.Errorf("%s: %w", in.Name, err)
+			}
+			ic.Routes = append(ic.Routes, rt)
+		}
 		if len(ic.VIPs) > MaxAddrs {
 			// keepalived moves the excess to the excluded list.
 			warn("%s: %s: more than %d VIPs; the excess is not advertised", in.Pos, in.Name, MaxAddrs)
@@ -176,7 +218,7 @@ func FromConfig(c *conf.Config) ([]RunnerSpec, []string, error) {
 		}
 		ic.Tracks = tr
 		for what, set := range map[string]bool{
-			"use_vmac": in.UseVMAC, "virtual_routes": len(in.Routes) > 0, "virtual_rules": len(in.Rules) > 0,
+			"use_vmac": in.UseVMAC, "virtual_rules": len(in.Rules) > 0,
 			"no_accept": !in.Accept, "strict_mode": in.Strict || g.VRRPStrict, "promote_secondaries": in.PromoteSecondaries,
 		} {
 			if set {

@@ -33,6 +33,7 @@ type Kernel interface {
 	Listen(cfg ConnConfig) (PacketConn, error)
 	GARP(ifname string) (GARPConn, error)
 	Addrs(defaultDev string) AddrManager
+	Routes() RouteManager
 	LinkUp(ifname string) (bool, error)
 	PrimaryIPv4(ifname string) (netip.Addr, error)
 	// WatchLink calls fn with the link state now and on every change.
@@ -45,6 +46,7 @@ type linuxKernel struct{}
 func (linuxKernel) Listen(cfg ConnConfig) (PacketConn, error) { return ListenConn(cfg) }
 func (linuxKernel) GARP(ifname string) (GARPConn, error)      { return NewPacketGARP(ifname) }
 func (linuxKernel) Addrs(dev string) AddrManager              { return &NetlinkAddrs{DefaultDev: dev} }
+func (linuxKernel) Routes() RouteManager                      { return NetlinkRoutes{} }
 func (linuxKernel) LinkUp(ifname string) (bool, error)        { return LinkUp(ifname) }
 func (linuxKernel) PrimaryIPv4(ifname string) (netip.Addr, error) {
 	return PrimaryIPv4(ifname)
@@ -412,7 +414,7 @@ func (st *engineState) start(spec RunnerSpec) error {
 			}
 			st.garps[ic.Interface] = garp
 		}
-		members = append(members, Member{Config: ic, Sender: conn, Addrs: e.k.Addrs(ic.Interface), GARP: garp, LinkDown: linkDown})
+		members = append(members, Member{Config: ic, Sender: conn, Addrs: e.k.Addrs(ic.Interface), Routes: e.k.Routes(), GARP: garp, LinkDown: linkDown})
 	}
 	r, err := NewRunner(spec.Name, members, RunnerOptions{Logger: e.log, Notify: e.opts.Notify, Clock: e.clock})
 	if err != nil {

@@ -16,10 +16,11 @@ import (
 
 // fakeKernel records what the Engine does, with the fake clock's time.
 type fakeKernel struct {
-	mu    sync.Mutex
-	clk   *fakeClock
-	log   []string
-	addrs map[string]bool
+	mu     sync.Mutex
+	clk    *fakeClock
+	log    []string
+	addrs  map[string]bool
+	routes map[string]bool
 }
 
 func (k *fakeKernel) rec(format string, a ...any) {
@@ -81,11 +82,32 @@ func (a fakeAddrs) DelAddr(v VIP) error {
 	return nil
 }
 
+type fakeRoutes struct{ k *fakeKernel }
+
+func (f fakeRoutes) AddRoute(r Route) error {
+	f.k.mu.Lock()
+	if f.k.routes == nil {
+		f.k.routes = map[string]bool{}
+	}
+	f.k.routes[r.String()] = true
+	f.k.mu.Unlock()
+	f.k.rec("route add %v", r)
+	return nil
+}
+func (f fakeRoutes) DelRoute(r Route) error {
+	f.k.mu.Lock()
+	delete(f.k.routes, r.String())
+	f.k.mu.Unlock()
+	f.k.rec("route del %v", r)
+	return nil
+}
+
 func (k *fakeKernel) Listen(cfg ConnConfig) (PacketConn, error) {
 	return &fakeConn{k: k, ifn: cfg.Interface}, nil
 }
 func (k *fakeKernel) GARP(string) (GARPConn, error) { return fakeGARP{k}, nil }
 func (k *fakeKernel) Addrs(string) AddrManager      { return fakeAddrs{k} }
+func (k *fakeKernel) Routes() RouteManager          { return fakeRoutes{k} }
 func (k *fakeKernel) LinkUp(string) (bool, error)   { return true, nil }
 func (k *fakeKernel) PrimaryIPv4(string) (netip.Addr, error) {
 	return netip.MustParseAddr("192.0.2.1"), nil

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/netip"
+	"strings"
 	"sync"
 	"sync/atomic"
 )
@@ -17,6 +18,77 @@ type VIP struct {
 	Brd   netip.Addr   // broadcast; invalid: none
 	Scope uint8        // RT_SCOPE_* (0 global, 200 site, 253 link, 254 host)
 	Label string       // e.g. "eth0:1"
+}
+
+// Route types (the kernel's RTN_* values).
+const (
+	RouteUnicast     uint8 = 1
+	RouteBlackhole   uint8 = 6
+	RouteUnreachable uint8 = 7
+	RouteProhibit    uint8 = 8
+)
+
+// ProtoKeepalived is the route protocol of virtual routes unless the
+// configuration names another (RTPROT_KEEPALIVED, "proto keepalived").
+const ProtoKeepalived uint8 = 18
+
+// TableMain is the main routing table.
+const TableMain uint32 = 254
+
+// Route is one virtual route of an instance (virtual_routes). Its fields
+// are what the kernel matches a deletion against, so a route is removed
+// only if it is still ours (same protocol, table, metric, next hop).
+type Route struct {
+	Type   uint8        // RouteUnicast, RouteBlackhole, RouteUnreachable, RouteProhibit
+	Dst    netip.Prefix // destination
+	Src    netip.Addr   // preferred source; invalid: none
+	Via    netip.Addr   // gateway; invalid: none
+	Dev    string       // output interface; empty: none (the kernel picks it)
+	Scope  uint8        // RT_SCOPE_*
+	Table  uint32       // TableMain by default
+	Metric uint32
+	Proto  uint8 // ProtoKeepalived by default
+	OnLink bool
+}
+
+// String is the route in ip-route words.
+func (r Route) String() string {
+	var b strings.Builder
+	switch r.Type {
+	case RouteBlackhole:
+		b.WriteString("blackhole ")
+	case RouteUnreachable:
+		b.WriteString("unreachable ")
+	case RouteProhibit:
+		b.WriteString("prohibit ")
+	}
+	b.WriteString(r.Dst.String())
+	if r.Src.IsValid() {
+		fmt.Fprintf(&b, " src %v", r.Src)
+	}
+	if r.Via.IsValid() {
+		fmt.Fprintf(&b, " via %v", r.Via)
+	}
+	if r.Dev != "" {
+		b.WriteString(" dev " + r.Dev)
+	}
+	if r.Table != TableMain && r.Table != 0 {
+		fmt.Fprintf(&b, " table %d", r.Table)
+	}
+	if r.Metric != 0 {
+		fmt.Fprintf(&b, " metric %d", r.Metric)
+	}
+	if r.OnLink {
+		b.WriteString(" onlink")
+	}
+	return b.String()
+}
+
+// RouteManager adds and removes routes. Adding a route that is present
+// and removing one that is absent are not errors.
+type RouteManager interface {
+	AddRoute(r Route) error
+	DelRoute(r Route) error
 }
 
 // AdvertSender sends VRRP packets (the IP payload; the kernel builds the IP
@@ -54,6 +126,9 @@ type InstanceConfig struct {
 	// CheckUnicastSrc drops unicast adverts from non-peers.
 	CheckUnicastSrc bool
 	Tracks          []Track
+	// Routes (virtual_routes) are added after the VIPs when the instance
+	// becomes MASTER and removed before them when it leaves MASTER.
+	Routes []Route
 }
 
 // Member is an instance of a Runner with its kernel access.
@@ -61,7 +136,8 @@ type Member struct {
 	Config InstanceConfig
 	Sender AdvertSender
 	Addrs  AddrManager
-	GARP   GARPSender // nil: no gratuitous ARP
+	Routes RouteManager // required when the instance has routes
+	GARP   GARPSender   // nil: no gratuitous ARP
 	// LinkDown starts the instance with its interface down (FAULT).
 	LinkDown bool
 }
@@ -76,6 +152,7 @@ type Stats struct {
 	PriZeroSent   atomic.Uint64
 	SendErrors    atomic.Uint64
 	AddrErrors    atomic.Uint64
+	RouteErrors   atomic.Uint64
 	GARPSent      atomic.Uint64
 	BecomeMaster  atomic.Uint64
 	ReleaseMaster atomic.Uint64
@@ -187,6 +264,9 @@ func NewRunner(name string, members []Member, opts RunnerOptions) (*Runner, erro
 		c := mb.Config
 		if mb.Sender == nil || mb.Addrs == nil {
 			return nil, fmt.Errorf("vrrp: instance %s: sender and address manager are required", c.Machine.Name)
+		}
+		if len(c.Routes) > 0 && mb.Routes == nil {
+			return nil, fmt.Errorf("vrrp: instance %s: routes without a route manager", c.Machine.Name)
 		}
 		m, err := NewMachine(c.Machine, r.clock)
 		if err != nil {
@@ -303,6 +383,9 @@ func (r *Runner) reconfigure(cfgs []InstanceConfig) error {
 		if err := (&member{}).setConfig(c); err != nil {
 			return err
 		}
+		if len(c.Routes) > 0 && mm.dev.Routes == nil {
+			return fmt.Errorf("vrrp: instance %s: routes without a route manager", mc.Name)
+		}
 		tr, err := NewTracker(c.Tracks)
 		if err != nil {
 			return fmt.Errorf("vrrp: instance %s: %w", mc.Name, err)
@@ -318,8 +401,10 @@ func (r *Runner) reconfigure(cfgs []InstanceConfig) error {
 		mm := r.members[i]
 		name := c.Machine.Name
 		removed, added := diffVIPs(mm.all, append(append([]VIP(nil), c.VIPs...), c.ExcludedVIPs...))
+		rtRemoved, rtAdded := diff(mm.cfg.Routes, c.Routes)
 		_ = mm.setConfig(c)
 		if mm.vipsSet {
+			r.delRoutes(mm, rtRemoved)
 			for _, v := range removed {
 				if err := mm.dev.Addrs.DelAddr(v); err != nil {
 					mm.stats.AddrErrors.Add(1)
@@ -332,6 +417,7 @@ func (r *Runner) reconfigure(cfgs []InstanceConfig) error {
 					r.log.Error("vrrp: adding VIP", "instance", name, "vip", v.Addr, "err", err)
 				}
 			}
+			r.addRoutes(mm, rtAdded)
 			if mm.dev.GARP != nil && len(added) > 0 && c.Machine.GARPMasterRepeat > 0 {
 				for range c.Machine.GARPMasterRepeat {
 					for _, v := range added {
@@ -355,7 +441,8 @@ func (r *Runner) reconfigure(cfgs []InstanceConfig) error {
 			r.dispatch(i, ev)
 		}
 		r.log.Info("vrrp: instance reconfigured", "instance", name, "state", mm.m.State(),
-			"vips_added", len(added), "vips_removed", len(removed))
+			"vips_added", len(added), "vips_removed", len(removed),
+			"routes_added", len(rtAdded), "routes_removed", len(rtRemoved))
 	}
 	r.publish()
 	return nil
@@ -363,8 +450,12 @@ func (r *Runner) reconfigure(cfgs []InstanceConfig) error {
 
 // diffVIPs returns the VIPs of old missing from new, and of new missing
 // from old.
-func diffVIPs(old, new []VIP) (removed, added []VIP) {
-	in := func(v VIP, l []VIP) bool {
+func diffVIPs(old, new []VIP) (removed, added []VIP) { return diff(old, new) }
+
+// diff returns the elements of old missing from new, and of new missing
+// from old.
+func diff[T comparable](old, new []T) (removed, added []T) {
+	in := func(v T, l []T) bool {
 		for _, w := range l {
 			if w == v {
 				return true
@@ -383,6 +474,26 @@ func diffVIPs(old, new []VIP) (removed, added []VIP) {
 		}
 	}
 	return removed, added
+}
+
+// addRoutes adds routes of mm, logging failures.
+func (r *Runner) addRoutes(mm *member, routes []Route) {
+	for _, rt := range routes {
+		if err := mm.dev.Routes.AddRoute(rt); err != nil {
+			mm.stats.RouteErrors.Add(1)
+			r.log.Error("vrrp: adding route", "instance", mm.cfg.Machine.Name, "route", rt.String(), "err", err)
+		}
+	}
+}
+
+// delRoutes removes routes of mm, logging failures.
+func (r *Runner) delRoutes(mm *member, routes []Route) {
+	for _, rt := range routes {
+		if err := mm.dev.Routes.DelRoute(rt); err != nil {
+			mm.stats.RouteErrors.Add(1)
+			r.log.Error("vrrp: removing route", "instance", mm.cfg.Machine.Name, "route", rt.String(), "err", err)
+		}
+	}
 }
 
 // Name returns the runner's name.
@@ -593,8 +704,11 @@ func (r *Runner) do(i int, a Action) {
 				r.log.Error("vrrp: adding VIP", "instance", name, "vip", v.Addr, "err", err)
 			}
 		}
+		r.addRoutes(mm, mm.cfg.Routes)
 		mm.vipsSet = true
 	case RemoveVIPs:
+		// Routes first: they may use a VIP as source.
+		r.delRoutes(mm, mm.cfg.Routes)
 		for _, v := range mm.all {
 			if err := mm.dev.Addrs.DelAddr(v); err != nil {
 				mm.stats.AddrErrors.Add(1)
