@@ -109,4 +109,9 @@ func TestLvsdVirtualRoutes(t *testing.T) {
 	if _, none := holdsRoutes(t, n.a); !none {
 		t.Fatalf("routes left on the stopped A:\n%s%s", routeShow(t, n.a, "100"), routeShow(t, n.a, "main"))
 	}
+	for _, p := range []*lvsdProc{a, b} {
+		if out := p.out.String(); strings.Contains(out, "adding route") || strings.Contains(out, "removing route") {
+			t.Errorf("lvsd %s logged route errors:\n%s", p.name, grepLines(out, "route"))
+		}
+	}
 }
