@@ -118,8 +118,16 @@ func (d *daemon) forwardHealth(ctx context.Context) {
 }
 
 // reload applies a validated configuration. IPVS and the checkers compute
-// their own difference.
+// their own difference. A subsystem the running configuration did not need
+// (no virtual servers, or no VRRP instances, at start) is not started by a
+// reload yet: that is said once per reload.
 func (d *daemon) reload(cfg *conf.Config) {
+	if d.rec == nil && d.ipvsErr == nil && d.runCheck() && len(cfg.VirtualServers) > 0 {
+		d.log.Warn("the reloaded configuration has virtual servers but lvsd started without any: restart lvsd to program IPVS and run the health checks", "virtual_servers", len(cfg.VirtualServers))
+	}
+	if d.vrrp == nil && d.runVRRP() && len(cfg.Instances) > 0 {
+		d.log.Warn("the reloaded configuration has VRRP instances but lvsd started without any: restart lvsd to run them", "instances", len(cfg.Instances))
+	}
 	if d.hc != nil {
 		d.hc.Apply(cfg)
 	}
