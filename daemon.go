@@ -66,8 +66,9 @@ func (d *daemon) start(ctx context.Context, cfg *conf.Config) error {
 		}
 		nt := notify.New(cfg, notify.Options{Logger: d.log.With("subsystem", "notify")})
 		eng, warnings, err := vrrp.NewEngine(cfg, vrrp.EngineOptions{
-			Logger:     d.log.With("subsystem", "vrrp"),
-			ScriptExec: d.scriptExec,
+			Logger:      d.log.With("subsystem", "vrrp"),
+			ScriptExec:  d.scriptExec,
+			DontRelease: d.o.dontReleaseVRRP,
 			Notify: func(n vrrp.Notification) {
 				nt.Post(notify.Event{Group: n.Group != "", Name: n.Instance + n.Group, State: n.To.String(), Priority: int(n.Priority)})
 				if n.Instance != "" && n.Instance == syncInst && d.rec != nil {

@@ -71,6 +71,11 @@ type EngineOptions struct {
 	Clock Clock
 	// ScriptExec makes the runner of a vrrp_script; default CommandExec.
 	ScriptExec func(ScriptConfig, *conf.Global) ScriptExec
+	// DontRelease (keepalived's -V/--dont-release-vrrp): when Run returns,
+	// masters leave their VIPs and virtual_routes in place and send no
+	// priority 0 advert, as keepalived does. Instances removed by a reload
+	// are still released.
+	DontRelease bool
 }
 
 // Engine runs every VRRP instance and sync group of a configuration in the
@@ -185,8 +190,8 @@ type engineState struct {
 }
 
 // Run opens the sockets, starts every runner and script and blocks until
-// ctx is done; then masters send priority 0 and release their VIPs, and
-// Run returns. Apply reconfigures it while it runs.
+// ctx is done; then masters send priority 0 and release their VIPs (unless
+// DontRelease), and Run returns. Apply reconfigures it while it runs.
 func (e *Engine) Run(ctx context.Context) error {
 	e.mu.Lock()
 	if e.started {
@@ -416,7 +421,7 @@ func (st *engineState) start(spec RunnerSpec) error {
 		}
 		members = append(members, Member{Config: ic, Sender: conn, Addrs: e.k.Addrs(ic.Interface), Routes: e.k.Routes(), GARP: garp, LinkDown: linkDown})
 	}
-	r, err := NewRunner(spec.Name, members, RunnerOptions{Logger: e.log, Notify: e.opts.Notify, Clock: e.clock})
+	r, err := NewRunner(spec.Name, members, RunnerOptions{Logger: e.log, Notify: e.opts.Notify, Clock: e.clock, KeepOnStop: e.opts.DontRelease})
 	if err != nil {
 		return err
 	}
@@ -448,6 +453,7 @@ func (st *engineState) stop(name string) {
 	if h == nil {
 		return
 	}
+	h.r.SetKeepOnStop(false) // removed by a reload: released even with DontRelease
 	h.cancel()
 	<-h.done
 	for _, ic := range h.spec.Instances {

@@ -119,12 +119,14 @@ func (k *fakeKernel) WatchLink(_ context.Context, _ string, fn func(bool)) error
 func (k *fakeKernel) WatchAddrDeleted(context.Context, func(netip.Prefix)) error { return nil }
 
 type engineHarness struct {
-	t     *testing.T
-	clk   *fakeClock
-	k     *fakeKernel
-	e     *Engine
-	notes chan Notification
-	done  chan error
+	t       *testing.T
+	clk     *fakeClock
+	k       *fakeKernel
+	e       *Engine
+	notes   chan Notification
+	done    chan error
+	cancel  context.CancelFunc
+	stopped bool
 }
 
 func confText(t *testing.T, text string) *conf.Config {
@@ -138,30 +140,49 @@ func confText(t *testing.T, text string) *conf.Config {
 
 func newEngineHarness(t *testing.T, text string, exec func(ScriptConfig, *conf.Global) ScriptExec) *engineHarness {
 	t.Helper()
+	return newEngineHarnessOpts(t, text, exec, nil)
+}
+
+// newEngineHarnessOpts is newEngineHarness with mod applied to the options.
+func newEngineHarnessOpts(t *testing.T, text string, exec func(ScriptConfig, *conf.Global) ScriptExec, mod func(*EngineOptions)) *engineHarness {
+	t.Helper()
 	h := &engineHarness{t: t, clk: newFakeClock(), notes: make(chan Notification, 256), done: make(chan error, 1)}
 	h.k = &fakeKernel{clk: h.clk, addrs: map[string]bool{}}
-	e, _, err := NewEngine(confText(t, text), EngineOptions{
+	opts := EngineOptions{
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
 		Notify: func(n Notification) { h.notes <- n },
 		Kernel: h.k, Clock: h.clk, ScriptExec: exec,
-	})
+	}
+	if mod != nil {
+		mod(&opts)
+	}
+	e, _, err := NewEngine(confText(t, text), opts)
 	if err != nil {
 		t.Fatal(err)
 	}
 	h.e = e
 	ctx, cancel := context.WithCancel(context.Background())
+	h.cancel = cancel
 	go func() { h.done <- e.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case <-h.done:
-		case <-time.After(5 * time.Second):
-			t.Error("engine did not stop")
-		}
-	})
+	t.Cleanup(h.stop)
 	waitFor(t, 2*time.Second, "runners", func() bool { return len(e.Status()) > 0 })
 	e.flush()
 	return h
+}
+
+// stop stops the engine (daemon stop) and waits for Run to return; a
+// second call is a no-op.
+func (h *engineHarness) stop() {
+	if h.stopped {
+		return
+	}
+	h.stopped = true
+	h.cancel()
+	select {
+	case <-h.done:
+	case <-time.After(5 * time.Second):
+		h.t.Error("engine did not stop")
+	}
 }
 
 func (h *engineHarness) advance(d time.Duration) {

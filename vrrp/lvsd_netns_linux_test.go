@@ -60,8 +60,9 @@ type lvsdProc struct {
 	conf string
 }
 
-// startLvsd runs the lvsd binary in ns with the configuration text.
-func startLvsd(t *testing.T, ns, name, confText string) *lvsdProc {
+// startLvsd runs the lvsd binary in ns with the configuration text, and
+// args before the usual options.
+func startLvsd(t *testing.T, ns, name, confText string, args ...string) *lvsdProc {
 	t.Helper()
 	bin := lvsdBinary(t)
 	dir := t.TempDir()
@@ -70,7 +71,9 @@ func startLvsd(t *testing.T, ns, name, confText string) *lvsdProc {
 		t.Fatal(err)
 	}
 	p := &lvsdProc{name: name, out: &lockedBuf{}, done: make(chan struct{}), conf: cf}
-	p.cmd = exec.Command("ip", "netns", "exec", ns, bin, "-P", "-n", "-l", "-f", cf, "-p", filepath.Join(dir, name+".pid"), "--metrics-listen", "")
+	argv := append([]string{"netns", "exec", ns, bin}, args...)
+	argv = append(argv, "-P", "-n", "-l", "-f", cf, "-p", filepath.Join(dir, name+".pid"), "--metrics-listen", "")
+	p.cmd = exec.Command("ip", argv...)
 	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
 	if err := p.cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -297,6 +300,40 @@ func TestLvsdSIGTERMAndPreempt(t *testing.T) {
 				return hasAddr(t, n.a, "eth0", "192.0.2.100") && !hasAddr(t, n.b, "eth0", "192.0.2.100")
 			})
 		})
+	}
+}
+
+// -V (--dont-release-vrrp): on SIGTERM a MASTER leaves its VIP and its
+// virtual_routes in place and, as keepalived, sends no priority 0 advert.
+func TestLvsdDontReleaseVRRP(t *testing.T) {
+	requireIntegration(t)
+	n := newTestNet(t)
+	capA := startCapture(t, n.br, "va")
+	a := startLvsd(t, n.a, "A", lvsdConf(150, "  virtual_routes {\n    198.51.100.0/24 via 192.0.2.254\n  }\n"), "-V")
+	a.waitState(t, "VI_1", "MASTER", 6*time.Second)
+	waitFor(t, time.Second, "VIP on A", func() bool { return hasAddr(t, n.a, "eth0", "192.0.2.100") })
+	const route = "198.51.100.0/24 via 192.0.2.254"
+	hasRoute := func() bool { return strings.Contains(ipCmd(t, "-n", n.a, "-4", "route", "show"), route) }
+	waitFor(t, time.Second, "route on A", hasRoute)
+
+	a.signal(syscall.SIGTERM)
+	select {
+	case <-a.done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("lvsd A did not exit on SIGTERM")
+	}
+	if !hasAddr(t, n.a, "eth0", "192.0.2.100") {
+		t.Fatalf("-V: VIP released on stop:\n%s", n.addrs(t, n.a))
+	}
+	if !hasRoute() {
+		t.Fatalf("-V: route released on stop:\n%s", ipCmd(t, "-n", n.a, "-4", "route", "show"))
+	}
+	time.Sleep(100 * time.Millisecond)
+	frames, _ := capA.snapshot()
+	for _, f := range advertsFrom(frames, netip.MustParseAddr("192.0.2.1")) {
+		if f.adv.Priority == 0 {
+			t.Fatal("-V: priority 0 advert sent on stop")
+		}
 	}
 }
 

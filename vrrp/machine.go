@@ -103,8 +103,11 @@ type (
 )
 
 // Shutdown stops the instance: a master sends priority 0 and releases its
-// addresses.
-type Shutdown struct{}
+// addresses. With Keep (keepalived's --dont-release-vrrp on daemon stop) a
+// master does neither, as keepalived skips restore_vrrp_interfaces: the
+// addresses and routes stay and a backup takes over after
+// Master_Down_Interval.
+type Shutdown struct{ Keep bool }
 
 func (Start) isEvent()            {}
 func (AdvertReceived) isEvent()   {}
@@ -367,7 +370,7 @@ func (m *Machine) Handle(ev Event) []Action {
 			m.leaveMasterToBackup()
 		}
 	case Shutdown:
-		m.shutdown()
+		m.shutdown(e.Keep)
 	}
 	return m.out
 }
@@ -578,8 +581,8 @@ func (m *Machine) enterFault() {
 	m.transition(StateFault)
 }
 
-func (m *Machine) shutdown() {
-	if m.state == StateMaster {
+func (m *Machine) shutdown(keep bool) {
+	if m.state == StateMaster && !keep {
 		m.emit(SendAdvert{Priority: PriorityStop}, RemoveVIPs{})
 	}
 	m.stopAll()

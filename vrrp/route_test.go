@@ -1,6 +1,7 @@
 package vrrp
 
 import (
+	"fmt"
 	"net/netip"
 	"strings"
 	"testing"
@@ -169,5 +170,36 @@ func TestRunnerRoutesNeedManager(t *testing.T) {
 	_, err = NewRunner("VI_1", []Member{{Config: ic, Sender: &fakeConn{k: k}, Addrs: fakeAddrs{k}}}, RunnerOptions{})
 	if err == nil || !strings.Contains(err.Error(), "route manager") {
 		t.Fatalf("err %v", err)
+	}
+}
+
+// On daemon stop a MASTER releases its routes and VIPs after a priority 0
+// advert; with DontRelease (-V) it does none of this, as keepalived skips
+// restore_vrrp_interfaces with --dont-release-vrrp.
+func TestEngineStopDontRelease(t *testing.T) {
+	const r1 = "198.51.100.0/24 via 192.0.2.254 table 100"
+	for _, keep := range []bool{false, true} {
+		t.Run(fmt.Sprint("DontRelease=", keep), func(t *testing.T) {
+			h := newEngineHarnessOpts(t, routeText(), nil, func(o *EngineOptions) { o.DontRelease = keep })
+			h.advance(5 * time.Second)
+			if s := h.states(); s["VI_1"] != "MASTER/100" {
+				t.Fatalf("states %v", s)
+			}
+			h.k.take()
+			h.stop()
+			got := strings.Join(h.k.take(), "\n")
+			want := strings.Join([]string{"advert vrid=1 prio=0 addrs=192.0.2.100", "route del " + r1, "del 192.0.2.100/24"}, "\n")
+			if keep {
+				want = ""
+			}
+			if got != want {
+				t.Fatalf("kernel calls on stop:\n%s\nwant:\n%s", got, want)
+			}
+			h.k.mu.Lock()
+			defer h.k.mu.Unlock()
+			if h.k.addrs["192.0.2.100/24"] != keep || h.k.routes[r1] != keep {
+				t.Fatalf("after stop: addrs %v routes %v", h.k.addrs, h.k.routes)
+			}
+		})
 	}
 }

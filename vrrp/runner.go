@@ -176,6 +176,9 @@ type RunnerOptions struct {
 	// Notify is called from the runner goroutine on every transition; it
 	// must not block.
 	Notify func(Notification)
+	// KeepOnStop: when Run returns, a master leaves its VIPs and routes in
+	// place and sends no priority 0 advert (--dont-release-vrrp).
+	KeepOnStop bool
 }
 
 // Runner runs one instance, or the instances of one sync group, in a single
@@ -191,6 +194,7 @@ type Runner struct {
 	events  chan runnerEvent
 	done    chan struct{}
 	started atomic.Bool
+	keep    atomic.Bool // RunnerOptions.KeepOnStop
 
 	mu     sync.Mutex
 	status []InstanceStatus
@@ -253,6 +257,7 @@ func NewRunner(name string, members []Member, opts RunnerOptions) (*Runner, erro
 		name: name, clock: opts.Clock, log: opts.Logger, notify: opts.Notify,
 		events: make(chan runnerEvent, 256), done: make(chan struct{}),
 	}
+	r.keep.Store(opts.KeepOnStop)
 	if r.clock == nil {
 		r.clock = SystemClock{}
 	}
@@ -571,7 +576,7 @@ func (r *Runner) Run(ctx context.Context) error {
 		select {
 		case <-ctx.Done():
 			for i := range r.members {
-				r.dispatch(i, Shutdown{})
+				r.dispatch(i, Shutdown{Keep: r.keep.Load()})
 			}
 			for _, mm := range r.members {
 				for t := range numTimers {
@@ -586,6 +591,10 @@ func (r *Runner) Run(ctx context.Context) error {
 		}
 	}
 }
+
+// SetKeepOnStop changes RunnerOptions.KeepOnStop; call it before
+// cancelling the context of Run.
+func (r *Runner) SetKeepOnStop(keep bool) { r.keep.Store(keep) }
 
 // Flush returns once the runner has handled every event posted before the
 // call (or has stopped).
