@@ -64,6 +64,7 @@ type connector struct {
 	addr    string // host:port to dial
 	dialer  net.Dialer
 	timeout time.Duration // connect_timeout
+	raw     *rawConnect   // the lean connect of TCP_CHECK; nil: use dialer
 }
 
 // ipBindAddressNoPort is Linux's IP_BIND_ADDRESS_NO_PORT: a socket bound to
@@ -99,34 +100,14 @@ func newConnector(c *conf.Checker, rs *conf.RealServer) *connector {
 		}
 		cn.dialer.LocalAddr = la
 	}
+	mark, dev, reuse, noPort := int(c.Fwmark), c.BindIf, c.BindPort != 0, c.BindTo.IsValid() && c.BindPort == 0
+	cn.raw = newRawConnect(ip, c.ConnectPort, c.BindTo, c.BindPort, sockopts{mark: mark, dev: dev, reuse: reuse, noPort: noPort})
 	if c.Fwmark != 0 || c.BindIf != "" || c.BindTo.IsValid() || c.BindPort != 0 {
-		mark, dev, reuse, noPort := int(c.Fwmark), c.BindIf, c.BindPort != 0, c.BindTo.IsValid() && c.BindPort == 0
+		so := sockopts{mark: mark, dev: dev, reuse: reuse, noPort: noPort}
 		cn.dialer.Control = func(_, _ string, rc syscall.RawConn) error {
 			var serr error
 			err := rc.Control(func(fd uintptr) {
-				if reuse {
-					// A fixed source port is reused by every attempt; allow it
-					// while the previous connection is in TIME_WAIT.
-					if e := syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_REUSEADDR, 1); e != nil {
-						serr = os.NewSyscallError("setsockopt SO_REUSEADDR", e)
-						return
-					}
-				}
-				if noPort {
-					// Best effort (Linux 4.2+).
-					syscall.SetsockoptInt(int(fd), syscall.IPPROTO_IP, ipBindAddressNoPort, 1)
-				}
-				if mark != 0 {
-					if e := syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_MARK, mark); e != nil {
-						serr = os.NewSyscallError("setsockopt SO_MARK", e)
-						return
-					}
-				}
-				if dev != "" {
-					if e := syscall.BindToDevice(int(fd), dev); e != nil {
-						serr = os.NewSyscallError("setsockopt SO_BINDTODEVICE", e)
-					}
-				}
+				serr = so.apply(int(fd))
 			})
 			if err != nil {
 				return err
@@ -135,6 +116,40 @@ func newConnector(c *conf.Checker, rs *conf.RealServer) *connector {
 		}
 	}
 	return cn
+}
+
+// sockopts are the socket options of a checker's connection, set before it
+// binds and connects.
+type sockopts struct {
+	mark   int    // SO_MARK (fwmark)
+	dev    string // SO_BINDTODEVICE (bind_if)
+	reuse  bool   // SO_REUSEADDR (bind_port)
+	noPort bool   // IP_BIND_ADDRESS_NO_PORT (bindto without bind_port)
+}
+
+func (so *sockopts) apply(fd int) error {
+	if so.reuse {
+		// A fixed source port is reused by every attempt; allow it
+		// while the previous connection is in TIME_WAIT.
+		if e := syscall.SetsockoptInt(fd, syscall.SOL_SOCKET, syscall.SO_REUSEADDR, 1); e != nil {
+			return os.NewSyscallError("setsockopt SO_REUSEADDR", e)
+		}
+	}
+	if so.noPort {
+		// Best effort (Linux 4.2+).
+		syscall.SetsockoptInt(fd, syscall.IPPROTO_IP, ipBindAddressNoPort, 1)
+	}
+	if so.mark != 0 {
+		if e := syscall.SetsockoptInt(fd, syscall.SOL_SOCKET, syscall.SO_MARK, so.mark); e != nil {
+			return os.NewSyscallError("setsockopt SO_MARK", e)
+		}
+	}
+	if so.dev != "" {
+		if e := syscall.BindToDevice(fd, so.dev); e != nil {
+			return os.NewSyscallError("setsockopt SO_BINDTODEVICE", e)
+		}
+	}
+	return nil
 }
 
 // dial connects within connect_timeout. (Not Dialer.DialTCP: without a local
@@ -184,6 +199,12 @@ type tcpProbe struct {
 }
 
 func (p *tcpProbe) probe(ctx context.Context) result {
+	if r := p.conn.raw; r != nil {
+		if err := r.connect(ctx, p.conn.timeout); err != nil {
+			return fail("connect: %s", describe(err))
+		}
+		return pass("")
+	}
 	c, err := p.conn.dial(ctx)
 	if err != nil {
 		return fail("connect: %s", describe(err))
