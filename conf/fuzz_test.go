@@ -30,6 +30,7 @@ func seedFuzz(f *testing.F) {
 		"~SEQ(A,0,999999) ~SEQ(B,0,999999) x ${A}${B}\n",
 		"vrrp_instance X{{{{{{{{{{\n}}}}}}}}}}}}}\n",
 		"include *\ninclude /dev/null\ninclude /proc/self/fd/0\n",
+		"include * *", // once read this package's sources through the glob
 		"\"unterminated\n'x\\\n@^ @ @@ $ ${ ${} ${_RANDOM 9 1}\n",
 		"virtual_server 1.2.3.4-9/33 {\nreal_server ::1 99999 {\nHTTP_GET { url { status_code 99-1 } }\n}\n}\n",
 	} {
@@ -53,6 +54,7 @@ func FuzzLex(f *testing.F) {
 			}
 		})
 		lx.maxExp = 10000
+		lx.fsRead, lx.glob = noFile, noGlob // includes must not read this machine's files
 		lx.lexText(text, "fuzz.conf")
 		if lines > lx.maxExp+len(text)+1 {
 			t.Fatalf("%d lines from %d bytes: the expansion budget did not hold", lines, len(text))
@@ -64,7 +66,7 @@ func FuzzLex(f *testing.F) {
 func FuzzParse(f *testing.F) {
 	seedFuzz(f)
 	f.Fuzz(func(t *testing.T, text string) {
-		cfg, diags := parseText("fuzz.conf", text, Options{ConfigID: "fuzz", InterfaceExists: func(string) bool { return true }}, 10000)
+		cfg, diags := parseText("fuzz.conf", text, Options{ConfigID: "fuzz", InterfaceExists: func(string) bool { return true }}, 10000, true)
 		if cfg == nil {
 			t.Fatal("nil config")
 		}

@@ -34,6 +34,10 @@ type lexer struct {
 	expanded int     // lines produced by definitions and ~SEQ, against maxExp
 	maxExp   int     // expansion budget (maxExpanded unless a test lowers it)
 	runaway  bool    // expansion stopped: nesting too deep or budget spent
+
+	// The file system, replaceable so that fuzzing never reads real files.
+	fsRead func(string) ([]byte, error)
+	glob   func(string) ([]string, error)
 }
 
 const (
@@ -67,7 +71,8 @@ func (lx *lexer) stop(pos Pos, msg string) {
 }
 
 func newLexer(configID string, diags *diagList, emit func([]Token, Pos)) *lexer {
-	return &lexer{configID: configID, diags: diags, defs: map[string][]string{}, emit: emit, maxExp: maxExpanded}
+	return &lexer{configID: configID, diags: diags, defs: map[string][]string{}, emit: emit, maxExp: maxExpanded,
+		fsRead: os.ReadFile, glob: filepath.Glob}
 }
 
 // readFile lexes one file. A file that cannot be read is fatal for the main file
@@ -87,7 +92,7 @@ func (lx *lexer) readFile(path string, from Pos, main bool) {
 		lx.diags.add(from, Error, "include", "includes nested too deeply")
 		return
 	}
-	data, err := os.ReadFile(path)
+	data, err := lx.fsRead(path)
 	if err != nil {
 		if main {
 			lx.diags.add(Pos{File: path}, Fatal, "", fmt.Sprintf("cannot read configuration: %v", err))
@@ -528,7 +533,7 @@ func (lx *lexer) include(args []Token, pos Pos) {
 		if !filepath.IsAbs(pat) {
 			pat = filepath.Join(filepath.Dir(pos.File), pat)
 		}
-		matches, err := filepath.Glob(pat)
+		matches, err := lx.glob(pat)
 		if err != nil {
 			lx.diags.add(pos, Error, "include", fmt.Sprintf("bad pattern %q: %v", a.Text, err))
 			continue

@@ -54,12 +54,16 @@ func Parse(name string, text string, opt Options) (*Config, []Diag) {
 	return parseText(name, text, opt, maxExpanded)
 }
 
-// parseText is Parse with an expansion budget (fuzzing lowers it).
-func parseText(name string, text string, opt Options, maxExp int) (*Config, []Diag) {
+// parseText is Parse with an expansion budget and, when noFiles, no file
+// system (fuzzing: an include then finds nothing).
+func parseText(name string, text string, opt Options, maxExp int, noFiles ...bool) (*Config, []Diag) {
 	d := &diagList{}
 	tb := newTreeBuilder(d)
 	lx := newLexer(opt.ConfigID, d, tb.line)
 	lx.maxExp = maxExp
+	if len(noFiles) > 0 && noFiles[0] {
+		lx.fsRead, lx.glob = noFile, noGlob
+	}
 	lx.files = []string{name}
 	lx.lexText(text, name)
 	root := tb.finish()
@@ -68,6 +72,9 @@ func parseText(name string, text string, opt Options, maxExp int) (*Config, []Di
 	validate(cfg, d, opt)
 	return cfg, d.list
 }
+
+func noFile(string) ([]byte, error)   { return nil, os.ErrNotExist }
+func noGlob(string) ([]string, error) { return nil, nil }
 
 // MaxLevel returns the most serious level among diags (Notice when empty).
 func MaxLevel(diags []Diag) Level {
