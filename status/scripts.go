@@ -29,14 +29,15 @@ type Script struct {
 // ScriptRecorder watches the vrrp_script runs of a vrrp.Engine (through
 // EngineOptions.ScriptExec) and keeps each script's status for status pages
 // and metrics. The engine does not publish its script status; the recorder
-// applies the same rise/fall rule to the same results (see scriptState).
+// feeds the same results to the tracker's own rise/fall counter
+// (vrrp.ScriptState), so the two cannot disagree.
 type ScriptRecorder struct {
 	mu sync.Mutex
 	m  map[string]*scriptRec
 }
 
 type scriptRec struct {
-	st       scriptState
+	st       *vrrp.ScriptState
 	good     bool
 	runs     uint64
 	failures uint64
@@ -57,7 +58,7 @@ func (r *ScriptRecorder) ScriptExec(next func(vrrp.ScriptConfig, *conf.Global) v
 	}
 	return func(cfg vrrp.ScriptConfig, g *conf.Global) vrrp.ScriptExec {
 		inner := next(cfg, g)
-		rec := &scriptRec{st: newScriptState(cfg.Rise, cfg.Fall, cfg.InitFail), good: !cfg.InitFail}
+		rec := &scriptRec{st: vrrp.NewScriptState(cfg.Rise, cfg.Fall, cfg.InitFail), good: !cfg.InitFail}
 		r.mu.Lock()
 		r.m[cfg.Name] = rec
 		r.mu.Unlock()
@@ -67,7 +68,7 @@ func (r *ScriptRecorder) ScriptExec(next func(vrrp.ScriptConfig, *conf.Global) v
 				return ok, detail // the tracker ignores a run cut short by its stop
 			}
 			r.mu.Lock()
-			if report, up := rec.st.record(ok); report {
+			if report, up := rec.st.Record(ok); report {
 				rec.good = up
 			}
 			rec.runs++
@@ -105,45 +106,3 @@ func (r *ScriptRecorder) Scripts(cfg *conf.Config) []Script {
 
 // ConfigScripts lists the vrrp_scripts of cfg with their initial status.
 func ConfigScripts(cfg *conf.Config) []Script { return (*ScriptRecorder)(nil).Scripts(cfg) }
-
-// scriptState is keepalived's rise/fall counter as the vrrp package's
-// ScriptTracker applies it (vrrp's scriptState, which is unexported); it
-// goes once vrrp.Engine publishes its script status.
-type scriptState struct {
-	rise, fall int
-	result     int
-	init       bool // no result yet (and not init_fail)
-}
-
-func newScriptState(rise, fall int, initFail bool) scriptState {
-	rise, fall = max(rise, 1), max(fall, 1)
-	s := scriptState{rise: rise, fall: fall, result: rise - 1, init: !initFail}
-	if initFail {
-		s.result = 0
-	}
-	return s
-}
-
-// record accounts one run; it reports whether the tracker tells the
-// instances, and the status it tells.
-func (s *scriptState) record(ok bool) (report, up bool) {
-	first := s.init
-	s.init = false
-	if ok {
-		switch {
-		case s.result < s.rise-1:
-			s.result++
-		case s.result != s.rise+s.fall-1:
-			report = s.result < s.rise
-			s.result = s.rise + s.fall - 1
-		}
-	} else {
-		if s.result > s.rise {
-			s.result--
-		} else {
-			report = s.result == s.rise || first
-			s.result = 0
-		}
-	}
-	return report, s.result >= s.rise
-}

@@ -28,30 +28,31 @@ type ScriptConfig struct {
 // timeout are failures).
 type ScriptExec func(ctx context.Context, timeout time.Duration) (ok bool, detail string)
 
-// scriptState is keepalived's rise/fall counter: result runs from 0 to
+// ScriptState is keepalived's rise/fall counter: result runs from 0 to
 // rise+fall-1 and the script is up while result >= rise. It starts at
 // rise-1 (one success is enough, and the first failure counts at once), or
 // at 0 with init_fail.
-type scriptState struct {
+type ScriptState struct {
 	rise, fall int
 	result     int
 	init       bool // no result yet (and not init_fail)
 }
 
-func newScriptState(rise, fall int, initFail bool) *scriptState {
+func NewScriptState(rise, fall int, initFail bool) *ScriptState {
 	rise, fall = max(rise, 1), max(fall, 1)
-	s := &scriptState{rise: rise, fall: fall, result: rise - 1, init: !initFail}
+	s := &ScriptState{rise: rise, fall: fall, result: rise - 1, init: !initFail}
 	if initFail {
 		s.result = 0
 	}
 	return s
 }
 
-func (s *scriptState) up() bool { return s.result >= s.rise }
+// Up reports the status the tracking instances see.
+func (s *ScriptState) Up() bool { return s.result >= s.rise }
 
-// record accounts one run; it reports whether the status must be (re)told
+// Record accounts one run; it reports whether the status must be (re)told
 // to the instances, and the status.
-func (s *scriptState) record(ok bool) (report, up bool) {
+func (s *ScriptState) Record(ok bool) (report, up bool) {
 	first := s.init
 	s.init = false
 	if ok {
@@ -70,7 +71,7 @@ func (s *scriptState) record(ok bool) (report, up bool) {
 			s.result = 0
 		}
 	}
-	return report, s.up()
+	return report, s.Up()
 }
 
 // ScriptTracker runs one vrrp_script every interval in its own goroutine,
@@ -120,7 +121,7 @@ func CommandExec(cfg ScriptConfig, g *conf.Global) ScriptExec {
 // ctx is done. report is called from this goroutine with the first result
 // and on every change.
 func (t *ScriptTracker) Run(ctx context.Context, report func(up bool)) {
-	st := newScriptState(t.cfg.Rise, t.cfg.Fall, t.cfg.InitFail)
+	st := NewScriptState(t.cfg.Rise, t.cfg.Fall, t.cfg.InitFail)
 	wake := make(chan struct{}, 1)
 	next := t.clock.Now()
 	for {
@@ -129,7 +130,7 @@ func (t *ScriptTracker) Run(ctx context.Context, report func(up bool)) {
 		if ctx.Err() != nil {
 			return
 		}
-		if tell, up := st.record(ok); tell {
+		if tell, up := st.Record(ok); tell {
 			word := "failed"
 			if up {
 				word = "succeeded"

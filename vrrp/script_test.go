@@ -30,10 +30,10 @@ func TestScriptStateRiseFall(t *testing.T) {
 		{3, 1, true, "fss", "---"},
 		{1, 1, true, "f", "-"}, // already down: nothing new to tell
 	} {
-		st := newScriptState(tc.rise, tc.fall, tc.initFail)
+		st := NewScriptState(tc.rise, tc.fall, tc.initFail)
 		var got strings.Builder
 		for _, r := range tc.runs {
-			report, up := st.record(r == 's')
+			report, up := st.Record(r == 's')
 			switch {
 			case !report:
 				got.WriteByte('-')
