@@ -711,3 +711,16 @@ func TestVSGroupRanges(t *testing.T) {
 		t.Errorf("group entries:\n got:\n\t%s\nwant:\n\t%s", strings.Join(got, "\n\t"), strings.Join(want, "\n\t"))
 	}
 }
+
+// TestParseDefaultConfigID: without -i, Parse (like Load) takes the short host
+// name as the config id, for @ID lines and ${_INSTANCE}.
+func TestParseDefaultConfigID(t *testing.T) {
+	id := DefaultConfigID()
+	if id == "" {
+		t.Skip("no host name")
+	}
+	cfg, _ := Parse("t.conf", "global_defs {\n @"+id+" router_id mine\n @^"+id+" router_id other\n}\n", Options{})
+	if cfg.Global.RouterID != "mine" {
+		t.Fatalf("router_id %q, want the @%s line's", cfg.Global.RouterID, id)
+	}
+}

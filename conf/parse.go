@@ -31,13 +31,19 @@ func DefaultConfigID() string {
 	return h
 }
 
+// withDefaults fills the config id with the short host name, as keepalived.
+func (o Options) withDefaults() Options {
+	if o.ConfigID == "" {
+		o.ConfigID = DefaultConfigID()
+	}
+	return o
+}
+
 // Load reads, parses and validates a configuration file. It never fails
 // outright: problems are diagnostics, and a Fatal one means the result must not
 // be run. The Config is always non-nil.
 func Load(path string, opt Options) (*Config, []Diag) {
-	if opt.ConfigID == "" {
-		opt.ConfigID = DefaultConfigID()
-	}
+	opt = opt.withDefaults()
 	d := &diagList{}
 	tb := newTreeBuilder(d)
 	lx := newLexer(opt.ConfigID, d, tb.line)
@@ -57,6 +63,7 @@ func Parse(name string, text string, opt Options) (*Config, []Diag) {
 // parseText is Parse with an expansion budget and, when noFiles, no file
 // system (fuzzing: an include then finds nothing).
 func parseText(name string, text string, opt Options, maxExp int, noFiles ...bool) (*Config, []Diag) {
+	opt = opt.withDefaults()
 	d := &diagList{}
 	tb := newTreeBuilder(d)
 	lx := newLexer(opt.ConfigID, d, tb.line)
