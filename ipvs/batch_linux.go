@@ -6,11 +6,11 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"net/netip"
 	"syscall"
 	"time"
 
 	"github.com/mdlayher/netlink"
-	"github.com/mdlayher/netlink/nlenc"
 	"golang.org/x/sys/unix"
 )
 
@@ -98,15 +98,17 @@ func (b *batcher) apply(ops []Op) []error {
 		end := start
 		lastHdr := -1
 		for end < len(ops) && len(buf) < maxBatchBytes {
-			payload, err := encodeOp(ops[end])
+			at := len(buf)
+			var err error
+			buf, err = appendOpMessage(buf, b.family, b.seq+1, ops[end])
 			if err != nil {
+				buf = buf[:at]
 				errs[end] = err
 				end++
 				continue
 			}
 			b.seq++
-			lastHdr = len(buf)
-			buf = appendMessage(buf, b.family, b.seq, payload)
+			lastHdr = at
 			idx[b.seq] = end
 			end++
 		}
@@ -177,29 +179,10 @@ func (b *batcher) collect(first, last uint32, idx map[uint32]int, errs []error) 
 	}
 }
 
-// appendMessage appends a netlink message carrying a generic netlink
-// header and payload.
-func appendMessage(buf []byte, family uint16, seq uint32, payload []byte) []byte {
-	const hdr = unix.NLMSG_HDRLEN + unix.GENL_HDRLEN
-	total := hdr + len(payload) - 1 // payload[0] is the command, in the header
-	var h [hdr]byte
-	binary.NativeEndian.PutUint32(h[0:], uint32(total))
-	binary.NativeEndian.PutUint16(h[4:], family)
-	binary.NativeEndian.PutUint16(h[6:], unix.NLM_F_REQUEST)
-	binary.NativeEndian.PutUint32(h[8:], seq)
-	binary.NativeEndian.PutUint32(h[12:], 0)
-	buf = append(buf, h[:]...)
-	buf[len(buf)-4] = payload[0] // command
-	buf[len(buf)-3] = genlVersion
-	buf = append(buf, payload[1:]...)
-	for len(buf)%4 != 0 {
-		buf = append(buf, 0)
-	}
-	return buf
-}
-
-// encodeOp returns the command byte followed by the attributes of an op.
-func encodeOp(op Op) ([]byte, error) {
+// appendOpMessage appends the netlink message of an op: the netlink and
+// generic netlink headers, then the op's attributes, encoded in place (a
+// batch of thousands of ops allocates nothing per op).
+func appendOpMessage(buf []byte, family uint16, seq uint32, op Op) ([]byte, error) {
 	var cmd byte
 	switch op.Kind {
 	case OpCreateService:
@@ -215,65 +198,119 @@ func encodeOp(op Op) ([]byte, error) {
 	case OpRemoveDest:
 		cmd = cmdDelDest
 	default:
-		return nil, fmt.Errorf("ipvs: unknown operation %v", op.Kind)
+		return buf, fmt.Errorf("ipvs: unknown operation %v", op.Kind)
 	}
-	ae := netlink.NewAttributeEncoder()
-	ae.Do(cmdAttrService, func() ([]byte, error) { return encodeService(op.Service) })
+	at := len(buf)
+	var h [unix.NLMSG_HDRLEN + unix.GENL_HDRLEN]byte
+	binary.NativeEndian.PutUint16(h[4:], family)
+	binary.NativeEndian.PutUint16(h[6:], unix.NLM_F_REQUEST)
+	binary.NativeEndian.PutUint32(h[8:], seq)
+	h[unix.NLMSG_HDRLEN] = cmd
+	h[unix.NLMSG_HDRLEN+1] = genlVersion
+	buf = append(buf, h[:]...)
+	n := len(buf)
+	buf = appendService(buf, op.Service)
+	buf = closeNest(buf, n, cmdAttrService)
 	if op.Kind == OpCreateDest || op.Kind == OpUpdateDest || op.Kind == OpRemoveDest {
-		ae.Do(cmdAttrDest, func() ([]byte, error) { return encodeDest(op.Dest) })
+		n = len(buf)
+		buf = appendDest(buf, op.Dest)
+		buf = closeNest(buf, n, cmdAttrDest)
 	}
-	b, err := ae.Encode()
-	if err != nil {
-		return nil, err
-	}
-	return append([]byte{cmd}, b...), nil
+	binary.NativeEndian.PutUint32(buf[at:], uint32(len(buf)-at))
+	return buf, nil
 }
 
-func be16(v uint16) []byte { return []byte{byte(v >> 8), byte(v)} }
+// Netlink attributes, appended in place: a 4-byte header (length, type),
+// the payload, padding to 4 bytes. The length excludes the padding.
 
-// encodeService encodes a service as the kernel parses it (and as
+func appendAttr(buf []byte, typ uint16, payload ...byte) []byte {
+	var h [4]byte
+	binary.NativeEndian.PutUint16(h[0:], uint16(4+len(payload)))
+	binary.NativeEndian.PutUint16(h[2:], typ)
+	buf = append(append(buf, h[:]...), payload...)
+	for n := len(payload); n%4 != 0; n++ {
+		buf = append(buf, 0)
+	}
+	return buf
+}
+
+func appendU16(buf []byte, typ uint16, v uint16) []byte {
+	var p [2]byte
+	binary.NativeEndian.PutUint16(p[:], v)
+	return appendAttr(buf, typ, p[:]...)
+}
+
+func appendU32(buf []byte, typ uint16, v uint32) []byte {
+	var p [4]byte
+	binary.NativeEndian.PutUint32(p[:], v)
+	return appendAttr(buf, typ, p[:]...)
+}
+
+// appendAddr appends an address attribute: 4 bytes for IPv4, 16 for IPv6,
+// none for the zero Addr.
+func appendAddr(buf []byte, typ uint16, a netip.Addr) []byte {
+	switch {
+	case a.Is4():
+		b := a.As4()
+		return appendAttr(buf, typ, b[:]...)
+	case a.Is6():
+		b := a.As16()
+		return appendAttr(buf, typ, b[:]...)
+	}
+	return appendAttr(buf, typ)
+}
+
+// closeNest turns what was appended since off into the payload of an
+// attribute of type typ (the nested attributes of a service or
+// destination), shifting it right by the attribute header.
+func closeNest(buf []byte, off int, typ uint16) []byte {
+	n := len(buf) - off
+	buf = append(buf, 0, 0, 0, 0)
+	copy(buf[off+4:], buf[off:off+n])
+	binary.NativeEndian.PutUint16(buf[off:], uint16(4+n))
+	binary.NativeEndian.PutUint16(buf[off+2:], typ)
+	return buf
+}
+
+// appendService encodes a service as the kernel parses it (and as
 // github.com/cloudflare/ipvs does): flags with an all-ones mask, the IPv4
 // netmask as an address, the IPv6 one as a prefix length.
-func encodeService(s Service) ([]byte, error) {
-	ae := netlink.NewAttributeEncoder()
-	ae.Uint16(svcAttrAF, uint16(s.Family))
+func appendService(buf []byte, s Service) []byte {
+	buf = appendU16(buf, svcAttrAF, uint16(s.Family))
 	if s.Fwmark != 0 {
-		ae.Uint32(svcAttrFwmark, s.Fwmark)
+		buf = appendU32(buf, svcAttrFwmark, s.Fwmark)
 	} else {
-		ae.Uint16(svcAttrProtocol, uint16(s.Proto))
-		ae.Bytes(svcAttrAddr, s.Addr.AsSlice())
-		ae.Bytes(svcAttrPort, be16(s.Port))
+		buf = appendU16(buf, svcAttrProtocol, uint16(s.Proto))
+		buf = appendAddr(buf, svcAttrAddr, s.Addr)
+		buf = appendAttr(buf, svcAttrPort, byte(s.Port>>8), byte(s.Port))
 	}
-	ae.String(svcAttrSchedName, s.Scheduler)
-	flags := make([]byte, 8)
-	binary.NativeEndian.PutUint32(flags, uint32(s.Flags))
+	buf = appendAttr(buf, svcAttrSchedName, append([]byte(s.Scheduler), 0)...)
+	var flags [8]byte
+	binary.NativeEndian.PutUint32(flags[:], uint32(s.Flags))
 	binary.NativeEndian.PutUint32(flags[4:], 0xffffffff)
-	ae.Bytes(svcAttrFlags, flags)
-	ae.Uint32(svcAttrTimeout, s.Timeout)
+	buf = appendAttr(buf, svcAttrFlags, flags[:]...)
+	buf = appendU32(buf, svcAttrTimeout, s.Timeout)
 	switch {
 	case s.Family == INET6 && s.Netmask > 0:
-		b := make([]byte, 4)
-		nlenc.PutUint32(b, min(s.Netmask, 128))
-		ae.Bytes(svcAttrNetmask, b)
+		buf = appendU32(buf, svcAttrNetmask, min(s.Netmask, 128))
 	case s.Family == INET && s.Netmask != 0:
-		b := make([]byte, 4)
-		binary.BigEndian.PutUint32(b, s.Netmask)
-		ae.Bytes(svcAttrNetmask, b)
+		var m [4]byte
+		binary.BigEndian.PutUint32(m[:], s.Netmask)
+		buf = appendAttr(buf, svcAttrNetmask, m[:]...)
 	}
-	return ae.Encode()
+	return buf
 }
 
-func encodeDest(d Destination) ([]byte, error) {
-	ae := netlink.NewAttributeEncoder()
-	ae.Uint16(destAttrAddrFam, uint16(FamilyOf(d.Addr)))
-	ae.Bytes(destAttrAddr, d.Addr.AsSlice())
-	ae.Bytes(destAttrPort, be16(d.Port))
-	ae.Uint32(destAttrFwdMethod, uint32(d.Fwd))
-	ae.Uint32(destAttrWeight, uint32(max(d.Weight, 0)))
-	ae.Uint32(destAttrUThresh, d.UThreshold)
-	ae.Uint32(destAttrLThresh, d.LThreshold)
-	ae.Uint8(destAttrTunType, uint8(d.TunType))
-	ae.Bytes(destAttrTunPort, be16(d.TunPort))
-	ae.Uint16(destAttrTunFlags, uint16(d.TunFlags))
-	return ae.Encode()
+func appendDest(buf []byte, d Destination) []byte {
+	buf = appendU16(buf, destAttrAddrFam, uint16(FamilyOf(d.Addr)))
+	buf = appendAddr(buf, destAttrAddr, d.Addr)
+	buf = appendAttr(buf, destAttrPort, byte(d.Port>>8), byte(d.Port))
+	buf = appendU32(buf, destAttrFwdMethod, uint32(d.Fwd))
+	buf = appendU32(buf, destAttrWeight, uint32(max(d.Weight, 0)))
+	buf = appendU32(buf, destAttrUThresh, d.UThreshold)
+	buf = appendU32(buf, destAttrLThresh, d.LThreshold)
+	buf = appendAttr(buf, destAttrTunType, uint8(d.TunType))
+	buf = appendAttr(buf, destAttrTunPort, byte(d.TunPort>>8), byte(d.TunPort))
+	buf = appendU16(buf, destAttrTunFlags, uint16(d.TunFlags))
+	return buf
 }
