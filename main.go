@@ -204,7 +204,9 @@ func serve(o *options, log *slog.Logger) int {
 			switch s {
 			case syscall.SIGHUP:
 				op.sdReloading()
+				t0 := time.Now()
 				next, diags := conf.Load(o.configFile, loadOptions(o))
+				parsed := time.Since(t0)
 				logDiags(log, diags)
 				if conf.MaxLevel(diags) == conf.Fatal {
 					log.Error("reload rejected: configuration cannot run; keeping the running one")
@@ -221,7 +223,8 @@ func serve(o *options, log *slog.Logger) int {
 				cfg, running = next, diags
 				d.reload(cfg)
 				op.reloaded(cfg, nil)
-				log.Info("configuration reloaded", "instances", len(cfg.Instances), "virtual_servers", len(cfg.VirtualServers))
+				log.Info("configuration reloaded", "instances", len(cfg.Instances), "virtual_servers", len(cfg.VirtualServers),
+					"parse", parsed.Round(10*time.Microsecond), "took", time.Since(t0).Round(10*time.Microsecond))
 				op.sdNotify("READY=1\nSTATUS=running")
 			case syscall.SIGUSR1:
 				op.dump(false)

@@ -388,9 +388,10 @@ func (r *Reconciler) stop() {
 
 // pass is what takePending found to do.
 type pass struct {
-	full bool         // the whole desired table changed (configuration)
-	keys []ServiceKey // else: the services whose desired state changed
-	sync bool         // the sync daemon role or configuration changed
+	full   bool         // the whole desired table changed (configuration)
+	keys   []ServiceKey // else: the services whose desired state changed
+	sync   bool         // the sync daemon role or configuration changed
+	reload bool         // a new configuration was taken
 }
 
 func (p pass) empty() bool { return !p.full && len(p.keys) == 0 && !p.sync }
@@ -417,7 +418,7 @@ func (r *Reconciler) takePending() pass {
 	var p pass
 	var changes []quorumChange
 	if cfg != nil {
-		p.full, p.sync = true, true
+		p.full, p.sync, p.reload = true, true, true
 		r.c.Reloads++
 		oldSync := r.syncConfig()
 		r.setConfig(cfg)
@@ -478,10 +479,16 @@ func (r *Reconciler) takePending() pass {
 }
 
 func (r *Reconciler) processPending() {
+	t0 := time.Now()
+	before := r.c
 	if p := r.takePending(); !p.empty() {
 		switch {
 		case p.full:
 			r.reconcile("update", nil)
+			if p.reload {
+				r.log.Info("ipvs: configuration applied", "mutations", r.c.Mutations()-before.Mutations(),
+					"errors", r.c.Errors-before.Errors, "took", time.Since(t0).Round(10*time.Microsecond))
+			}
 		case len(p.keys) > 0:
 			r.reconcile("health", p.keys)
 		}
