@@ -10,6 +10,7 @@ import (
 	"strings"
 	"syscall"
 	"time"
+	"unsafe"
 
 	"github.com/lvsd/lvsd/conf"
 )
@@ -131,21 +132,22 @@ func (so *sockopts) apply(fd int) error {
 	if so.reuse {
 		// A fixed source port is reused by every attempt; allow it
 		// while the previous connection is in TIME_WAIT.
-		if e := syscall.SetsockoptInt(fd, syscall.SOL_SOCKET, syscall.SO_REUSEADDR, 1); e != nil {
+		if e := rawSetsockoptInt(fd, syscall.SOL_SOCKET, syscall.SO_REUSEADDR, 1); e != nil {
 			return os.NewSyscallError("setsockopt SO_REUSEADDR", e)
 		}
 	}
 	if so.noPort {
 		// Best effort (Linux 4.2+).
-		syscall.SetsockoptInt(fd, syscall.IPPROTO_IP, ipBindAddressNoPort, 1)
+		rawSetsockoptInt(fd, syscall.IPPROTO_IP, ipBindAddressNoPort, 1)
 	}
 	if so.mark != 0 {
-		if e := syscall.SetsockoptInt(fd, syscall.SOL_SOCKET, syscall.SO_MARK, so.mark); e != nil {
+		if e := rawSetsockoptInt(fd, syscall.SOL_SOCKET, syscall.SO_MARK, so.mark); e != nil {
 			return os.NewSyscallError("setsockopt SO_MARK", e)
 		}
 	}
 	if so.dev != "" {
-		if e := syscall.BindToDevice(fd, so.dev); e != nil {
+		b := []byte(so.dev)
+		if e := rawSetsockopt(fd, syscall.SOL_SOCKET, syscall.SO_BINDTODEVICE, unsafe.Pointer(&b[0]), uintptr(len(b))); e != nil {
 			return os.NewSyscallError("setsockopt SO_BINDTODEVICE", e)
 		}
 	}

@@ -18,16 +18,48 @@ import (
 // getsockname/getpeername), which is most of the CPU of a check.
 //
 // A rawConnect is used by one goroutine at a time (that of its checker).
+//
+// Its system calls are raw (syscall.RawSyscall): none of them blocks (the
+// socket is non-blocking), and a raw call skips the runtime's bookkeeping
+// around a system call, which wakes its monitor thread each time the
+// process comes back from idle.
 type rawConnect struct {
 	family int
-	sa     syscall.Sockaddr // the destination
-	la     syscall.Sockaddr // bindto / bind_port; nil: none
+	sa     rawSockaddr // the destination
+	la     rawSockaddr // bindto / bind_port; len 0: none
 	opts   sockopts
 	addr   *net.TCPAddr // the destination and source, for error messages
 	src    *net.TCPAddr
-	// quick: the last connection was up by the time connect returned (a
-	// local destination), so look before waiting for it in the poller.
-	quick bool
+}
+
+// rawSockaddr is a socket address as the kernel takes it.
+type rawSockaddr struct {
+	buf [syscall.SizeofSockaddrInet6]byte
+	len uintptr
+}
+
+func newRawSockaddr(ip netip.Addr, port int) rawSockaddr {
+	var a rawSockaddr
+	if ip.Is4() {
+		sa := (*syscall.RawSockaddrInet4)(unsafe.Pointer(&a.buf[0]))
+		sa.Family = syscall.AF_INET
+		sa.Addr = ip.As4()
+		setPort(&sa.Port, port)
+		a.len = syscall.SizeofSockaddrInet4
+	} else {
+		sa := (*syscall.RawSockaddrInet6)(unsafe.Pointer(&a.buf[0]))
+		sa.Family = syscall.AF_INET6
+		sa.Addr = ip.As16()
+		setPort(&sa.Port, port)
+		a.len = syscall.SizeofSockaddrInet6
+	}
+	return a
+}
+
+// setPort stores port in network byte order.
+func setPort(p *uint16, port int) {
+	b := (*[2]byte)(unsafe.Pointer(p))
+	b[0], b[1] = byte(port>>8), byte(port)
 }
 
 // newRawConnect returns nil where the lean path does not apply as is (scoped
@@ -41,31 +73,23 @@ func newRawConnect(ip netip.Addr, port int, bindTo netip.Addr, bindPort int, so 
 		return nil
 	}
 	r := &rawConnect{opts: so, addr: net.TCPAddrFromAddrPort(netip.AddrPortFrom(ip, uint16(port)))}
-	if ip.Is4() {
-		r.family = syscall.AF_INET
-		r.sa = &syscall.SockaddrInet4{Port: port, Addr: ip.As4()}
-	} else {
+	r.family = syscall.AF_INET
+	if ip.Is6() {
 		r.family = syscall.AF_INET6
-		r.sa = &syscall.SockaddrInet6{Port: port, Addr: ip.As16()}
 	}
+	r.sa = newRawSockaddr(ip, port)
 	if bindTo.IsValid() || bindPort != 0 {
 		r.src = &net.TCPAddr{Port: bindPort}
 		if bindTo.IsValid() {
 			r.src.IP = bindTo.AsSlice()
 		}
-		if r.family == syscall.AF_INET {
-			sa := &syscall.SockaddrInet4{Port: bindPort}
-			if bindTo.IsValid() {
-				sa.Addr = bindTo.As4()
+		if !bindTo.IsValid() {
+			bindTo = netip.IPv4Unspecified()
+			if r.family == syscall.AF_INET6 {
+				bindTo = netip.IPv6Unspecified()
 			}
-			r.la = sa
-		} else {
-			sa := &syscall.SockaddrInet6{Port: bindPort}
-			if bindTo.IsValid() {
-				sa.Addr = bindTo.As16()
-			}
-			r.la = sa
 		}
+		r.la = newRawSockaddr(bindTo, bindPort)
 	}
 	return r
 }
@@ -83,7 +107,9 @@ var errCanceled = errors.New("operation was canceled")
 var aLongTimeAgo = time.Unix(1, 0)
 
 // connect opens a TCP connection within timeout (or ctx's deadline if
-// sooner) and closes it. Its errors read as net.Dialer's.
+// sooner) and closes it. Its errors read as net.Dialer's. It waits for a
+// pending connection in Go's netpoller (the scheduler's own loop does not
+// call it: it begins the connection and watches it in its poller).
 func (r *rawConnect) connect(ctx context.Context, timeout time.Duration) error {
 	if err := ctx.Err(); err != nil {
 		return r.opError(ctxError(err))
@@ -92,35 +118,9 @@ func (r *rawConnect) connect(ctx context.Context, timeout time.Duration) error {
 	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
 		deadline = d
 	}
-	fd, err := syscall.Socket(r.family, syscall.SOCK_STREAM|syscall.SOCK_NONBLOCK|syscall.SOCK_CLOEXEC, 0)
-	if err != nil {
-		return r.opError(os.NewSyscallError("socket", err))
-	}
-	if err := r.opts.apply(fd); err != nil {
-		syscall.Close(fd)
-		return r.opError(err)
-	}
-	if r.la != nil {
-		if err := syscall.Bind(fd, r.la); err != nil {
-			syscall.Close(fd)
-			return r.opError(os.NewSyscallError("bind", err))
-		}
-	}
-	switch err := syscall.Connect(fd, r.sa); err {
-	case nil, syscall.EISCONN:
-		syscall.Close(fd)
-		return nil
-	case syscall.EINPROGRESS, syscall.EALREADY, syscall.EINTR:
-	default:
-		syscall.Close(fd)
-		return r.opError(os.NewSyscallError("connect", err))
-	}
-	if r.quick {
-		if done, err := r.outcome(fd); done {
-			syscall.Close(fd)
-			return err
-		}
-		r.quick = false
+	fd, done, err := r.begin()
+	if done {
+		return err
 	}
 	// Wait for the outcome in the netpoller: the socket becomes writable
 	// when the connection is up or has failed.
@@ -138,13 +138,8 @@ func (r *rawConnect) connect(ctx context.Context, timeout time.Duration) error {
 		return r.opError(err)
 	}
 	var cerr error
-	first := true
 	err = rc.Write(func(fd uintptr) bool {
 		done, err := r.outcome(int(fd))
-		if done && first && err == nil {
-			r.quick = true
-		}
-		first = false
 		cerr = err
 		return done
 	})
@@ -158,6 +153,90 @@ func (r *rawConnect) connect(ctx context.Context, timeout time.Duration) error {
 		return r.opError(cerr)
 	}
 	return nil
+}
+
+// begin starts a connection without blocking: socket, options, bind,
+// connect, and one look at its state. When done, the socket is closed and
+// err is the outcome (nil: up); otherwise fd is the socket of the pending
+// connection, to watch for writability, then settle or abandon.
+func (r *rawConnect) begin() (fd int, done bool, err error) {
+	fd, err = rawSocket(r.family)
+	if err != nil {
+		return -1, true, r.opError(err)
+	}
+	if err := r.opts.apply(fd); err != nil {
+		closeFD(fd)
+		return -1, true, r.opError(err)
+	}
+	if r.la.len != 0 {
+		if _, _, e := syscall.RawSyscall(syscall.SYS_BIND, uintptr(fd), uintptr(unsafe.Pointer(&r.la.buf[0])), r.la.len); e != 0 {
+			closeFD(fd)
+			return -1, true, r.opError(os.NewSyscallError("bind", e))
+		}
+	}
+	_, _, e := syscall.RawSyscall(syscall.SYS_CONNECT, uintptr(fd), uintptr(unsafe.Pointer(&r.sa.buf[0])), r.sa.len)
+	switch e {
+	case 0, syscall.EISCONN:
+		closeFD(fd)
+		return -1, true, nil
+	case syscall.EINPROGRESS, syscall.EALREADY, syscall.EINTR:
+	default:
+		closeFD(fd)
+		return -1, true, r.opError(os.NewSyscallError("connect", e))
+	}
+	if done, err := r.settle(fd); done {
+		return -1, true, err
+	}
+	return fd, false, nil
+}
+
+// settle looks at the pending connection on fd: when it is settled, it
+// closes fd and returns the outcome.
+func (r *rawConnect) settle(fd int) (bool, error) {
+	done, err := r.outcome(fd)
+	if !done {
+		return false, nil
+	}
+	closeFD(fd)
+	if err != nil {
+		return true, r.opError(err)
+	}
+	return true, nil
+}
+
+// abandon closes a pending connection that timed out and returns the error
+// net.Dialer reports then.
+func (r *rawConnect) abandon(fd int) error {
+	closeFD(fd)
+	return r.opError(os.ErrDeadlineExceeded)
+}
+
+func rawSocket(family int) (int, error) {
+	fd, _, e := syscall.RawSyscall(syscall.SYS_SOCKET, uintptr(family), syscall.SOCK_STREAM|syscall.SOCK_NONBLOCK|syscall.SOCK_CLOEXEC, 0)
+	if e != 0 {
+		return -1, os.NewSyscallError("socket", e)
+	}
+	return int(fd), nil
+}
+
+// closeFD closes a socket whose connection is pending or settled: it does
+// not block (no SO_LINGER).
+func closeFD(fd int) {
+	syscall.RawSyscall(syscall.SYS_CLOSE, uintptr(fd), 0, 0)
+}
+
+// rawSetsockopt sets a socket option whose value is at p, n bytes long.
+func rawSetsockopt(fd, level, opt int, p unsafe.Pointer, n uintptr) error {
+	_, _, e := syscall.RawSyscall6(syscall.SYS_SETSOCKOPT, uintptr(fd), uintptr(level), uintptr(opt), uintptr(p), n, 0)
+	if e != 0 {
+		return e
+	}
+	return nil
+}
+
+func rawSetsockoptInt(fd, level, opt, v int) error {
+	i := int32(v)
+	return rawSetsockopt(fd, level, opt, unsafe.Pointer(&i), 4)
 }
 
 // outcome reports whether the connection on fd is settled, and its error.
@@ -175,12 +254,15 @@ func (r *rawConnect) outcome(fd int) (bool, error) {
 	case tcpSynSent:
 		return false, nil
 	case tcpClose:
-		v, err := syscall.GetsockoptInt(fd, syscall.SOL_SOCKET, syscall.SO_ERROR)
-		if err != nil {
-			return true, os.NewSyscallError("getsockopt", err)
+		var v int32
+		n = 4
+		_, _, e := syscall.RawSyscall6(syscall.SYS_GETSOCKOPT, uintptr(fd), syscall.SOL_SOCKET, syscall.SO_ERROR,
+			uintptr(unsafe.Pointer(&v)), uintptr(unsafe.Pointer(&n)), 0)
+		if e != 0 {
+			return true, os.NewSyscallError("getsockopt", e)
 		}
 		if v == 0 {
-			v = int(syscall.ECONNRESET) // closed, its error already taken
+			v = int32(syscall.ECONNRESET) // closed, its error already taken
 		}
 		return true, os.NewSyscallError("connect", syscall.Errno(v))
 	}
