@@ -42,9 +42,14 @@
 //
 // # Scheduling
 //
-// One goroutine keeps every checker in a heap by due time and hands each due
-// attempt to a worker goroutine, at most Options.Workers at once (workers are
-// started as needed and kept); nothing waits on a running check. The first attempt of a checker comes after a random
+// One goroutine keeps every checker in a heap by due time. It runs each due
+// TCP_CHECK itself, as keepalived's checker does: a non-blocking connect and
+// a look at its state, the connections still pending watched in an epoll
+// instance along with a timerfd for the next due time (the loop waits in
+// Go's netpoller on that instance, so an attempt costs no goroutine hand-off).
+// It hands the other attempts to worker goroutines. At most Options.Workers
+// attempts run at once (workers are started as needed and kept); nothing
+// waits on a running check. The first attempt of a checker comes after a random
 // delay in [0, warmup]. Attempts are delay_loop apart, start to start: an
 // attempt still running when the next is due is not started twice, and the
 // periods it overran are skipped. Retries come delay_before_retry after the

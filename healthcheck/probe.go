@@ -202,15 +202,58 @@ type tcpProbe struct {
 
 func (p *tcpProbe) probe(ctx context.Context) result {
 	if r := p.conn.raw; r != nil {
-		if err := r.connect(ctx, p.conn.timeout); err != nil {
-			return fail("connect: %s", describe(err))
-		}
-		return pass("")
+		return connectResult(r.connect(ctx, p.conn.timeout))
 	}
 	c, err := p.conn.dial(ctx)
 	if err != nil {
-		return fail("connect: %s", describe(err))
+		return connectResult(err)
 	}
 	c.Close()
 	return pass("")
 }
+
+func connectResult(err error) result {
+	if err != nil {
+		return fail("connect: %s", describe(err))
+	}
+	return pass("")
+}
+
+// quickProber is a prober whose attempt starts without blocking (TCP_CHECK's
+// lean connect): the scheduler runs it in its own loop, and watches a
+// connection still pending in its poller instead of handing the attempt to
+// a worker. It is used by one goroutine at a time, as probe.
+type quickProber interface {
+	prober
+	// quick reports whether begin applies (else: probe).
+	quick() bool
+	// begin starts an attempt. done: res is its outcome. Otherwise fd is
+	// the socket of the pending connection, which fails after timeout: the
+	// caller calls settle when the socket has an event, or abandon.
+	begin() (res result, fd int, timeout time.Duration, done bool)
+	// settle looks at the pending connection on fd; done: res is the
+	// outcome and fd is closed.
+	settle(fd int) (res result, done bool)
+	// abandon closes fd, whose connection timed out, and says so.
+	abandon(fd int) result
+}
+
+func (p *tcpProbe) quick() bool { return p.conn.raw != nil }
+
+func (p *tcpProbe) begin() (result, int, time.Duration, bool) {
+	fd, done, err := p.conn.raw.begin()
+	if done {
+		return connectResult(err), -1, 0, true
+	}
+	return result{}, fd, p.conn.timeout, false
+}
+
+func (p *tcpProbe) settle(fd int) (result, bool) {
+	done, err := p.conn.raw.settle(fd)
+	if !done {
+		return result{}, false
+	}
+	return connectResult(err), true
+}
+
+func (p *tcpProbe) abandon(fd int) result { return connectResult(p.conn.raw.abandon(fd)) }

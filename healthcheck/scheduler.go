@@ -52,7 +52,8 @@ type Options struct {
 	// NotifyTimeout bounds notify_up / notify_down scripts (default 30s).
 	NotifyTimeout time.Duration
 	// Observe, when set, is called after every check attempt, from the
-	// goroutine that ran it; it must be quick and safe for concurrent use.
+	// goroutine that ran it (the scheduler's own for TCP_CHECK); it must be
+	// quick and safe for concurrent use.
 	Observe func(Observation)
 }
 
@@ -63,8 +64,9 @@ const DefaultWorkers = 1024
 const batchSlack = time.Millisecond
 
 // Scheduler runs the health checks of a configuration: one goroutine keeps the
-// checkers in a heap ordered by due time and starts each due check in a
-// goroutine of its own, at most Options.Workers at once.
+// checkers in a heap ordered by due time, runs each due TCP_CHECK itself
+// (watching the connections still pending in its poller) and hands the other
+// checks to worker goroutines, at most Options.Workers attempts at once.
 type Scheduler struct {
 	opts  Options
 	clock Clock
@@ -98,6 +100,14 @@ type Scheduler struct {
 	armed   bool
 	armedAt time.Time
 	workers int // started
+
+	// poll is the poller Run waits in, if any (SystemClock on Linux); the
+	// rest is its run goroutine's only.
+	poll    atomic.Pointer[poller]
+	pending map[int]*pendingConn // by socket
+	pendq   pendingHeap          // by deadline
+	settled []completion         // to apply
+	quick   []job
 
 	// test hooks
 	randN     func(n int64) int64
@@ -181,6 +191,40 @@ func (s *Scheduler) Run(ctx context.Context) error {
 	s.start(ctx, s.clock.Now())
 	s.mu.Unlock()
 
+	if _, ok := s.clock.(SystemClock); ok {
+		p, err := newPoller()
+		if err == nil {
+			err = s.runPolled(ctx, p)
+			s.poll.Store(nil)
+			if err == nil || ctx.Err() != nil {
+				s.mu.Lock()
+				s.running = false
+				s.mu.Unlock()
+				for fd := range s.pending {
+					closeFD(fd)
+				}
+				s.wg.Wait()
+				p.close()
+				<-fwdDone
+				return nil
+			}
+			// Not expected: the poller failed. Its pending attempts
+			// fail, and the loop below takes over.
+			s.log.Error("health checks: poller failed, waiting on timers and channels instead", "err", err)
+			s.mu.Lock()
+			for fd, pc := range s.pending {
+				closeFD(fd)
+				s.complete(completion{c: pc.j.c, res: fail("connect: %v", err), start: pc.start, end: s.clock.Now()})
+			}
+			s.pending, s.pendq = nil, nil
+			s.applyOutcomes()
+			s.mu.Unlock()
+			p.close()
+		} else {
+			s.log.Debug("health checks wait on timers and channels", "reason", err)
+		}
+	}
+
 	for {
 		s.mu.Lock()
 		now := s.clock.Now()
@@ -243,6 +287,10 @@ func (s *Scheduler) arm(now, next time.Time) {
 }
 
 func (s *Scheduler) nudge() {
+	if p := s.poll.Load(); p != nil {
+		p.wake()
+		return
+	}
 	select {
 	case s.wake <- struct{}{}:
 	default:
@@ -292,12 +340,178 @@ func (s *Scheduler) execute(ctx context.Context, j job) {
 	start := s.clock.Now()
 	res := j.p.probe(ctx)
 	end := s.clock.Now()
+	s.observe(j, res, start, end)
+	// Never blocks: results has room for every running check.
+	s.results <- completion{c: j.c, res: res, start: start, end: end}
+	if p := s.poll.Load(); p != nil {
+		p.wake()
+	}
+}
+
+func (s *Scheduler) observe(j job, res result, start, end time.Time) {
 	if s.opts.Observe != nil {
 		s.opts.Observe(Observation{VS: j.c.rs.key.vs, RS: j.c.rs.key.rs, Type: j.typ, Due: j.due,
 			Start: start, Duration: end.Sub(start), OK: res.ok, Retry: j.retry, Reason: res.reason})
 	}
-	// Never blocks: results has room for every running check.
-	s.results <- completion{c: j.c, res: res, start: start, end: end}
+}
+
+// pendingConn is an attempt of a quickProber whose connection is pending.
+type pendingConn struct {
+	j        job
+	p        quickProber
+	fd       int
+	start    time.Time
+	deadline time.Time
+	idx      int // in pendq
+}
+
+// runPolled is Run's loop in a poller: TCP_CHECKs (quickProbers) run in this
+// loop, from the socket to the outcome, with the connections still pending
+// watched by the poller; the other checks go to workers, which wake the
+// poller with their results. It returns once ctx is done.
+func (s *Scheduler) runPolled(ctx context.Context, p *poller) error {
+	s.pending = map[int]*pendingConn{}
+	s.poll.Store(p)
+	stop := context.AfterFunc(ctx, p.wake)
+	defer stop()
+	return p.run(s.connEvent, func() (time.Time, bool) {
+		if ctx.Err() != nil {
+			return time.Time{}, true
+		}
+		now := s.clock.Now()
+		s.expire(now)
+
+		s.mu.Lock()
+		s.applyOutcomes()
+		s.popDue(now)
+		s.quick = s.quick[:0]
+		for s.inflight < s.opts.Workers {
+			c, ok := s.takeReady()
+			if !ok {
+				break
+			}
+			j := job{c: c, typ: c.cfg.Type, p: c.p, due: c.due, retry: c.isRetry}
+			if qp, ok := j.p.(quickProber); ok && qp.quick() {
+				s.quick = append(s.quick, j)
+				continue
+			}
+			s.dispatch(ctx, j)
+		}
+		if len(s.quick) > 0 {
+			s.mu.Unlock()
+			for i := range s.quick {
+				s.begin(p, s.quick[i])
+				s.quick[i] = job{}
+			}
+			s.mu.Lock()
+			s.applyOutcomes()
+		}
+		next, any := s.nextDue()
+		s.mu.Unlock()
+
+		if len(s.pendq) > 0 && (!any || s.pendq[0].deadline.Before(next)) {
+			next, any = s.pendq[0].deadline, true
+		}
+		if !any {
+			return time.Time{}, false
+		}
+		return next, false
+	})
+}
+
+// begin starts a quick attempt: its outcome goes to s.settled, or its
+// pending connection to the poller.
+func (s *Scheduler) begin(p *poller, j job) {
+	qp := j.p.(quickProber)
+	start := s.clock.Now()
+	res, fd, timeout, done := qp.begin()
+	if !done {
+		if err := p.watch(fd); err != nil {
+			closeFD(fd)
+			res, done = fail("connect: %s", err), true
+		}
+	}
+	if done {
+		s.finish(j, res, start)
+		return
+	}
+	pc := &pendingConn{j: j, p: qp, fd: fd, start: start, deadline: start.Add(timeout)}
+	s.pending[fd] = pc
+	heap.Push(&s.pendq, pc)
+}
+
+// connEvent is the poller's event on a pending connection's socket.
+func (s *Scheduler) connEvent(fd int) {
+	pc := s.pending[fd]
+	if pc == nil {
+		return
+	}
+	res, done := pc.p.settle(fd)
+	if !done {
+		return
+	}
+	delete(s.pending, fd)
+	heap.Remove(&s.pendq, pc.idx)
+	s.finish(pc.j, res, pc.start)
+}
+
+// expire abandons the pending connections whose connect_timeout is over.
+func (s *Scheduler) expire(now time.Time) {
+	for len(s.pendq) > 0 && !now.Before(s.pendq[0].deadline) {
+		pc := heap.Pop(&s.pendq).(*pendingConn)
+		delete(s.pending, pc.fd)
+		s.finish(pc.j, pc.p.abandon(pc.fd), pc.start)
+	}
+}
+
+func (s *Scheduler) finish(j job, res result, start time.Time) {
+	end := s.clock.Now()
+	s.observe(j, res, start, end)
+	s.settled = append(s.settled, completion{c: j.c, res: res, start: start, end: end})
+}
+
+// applyOutcomes completes the attempts that have finished, the workers' and
+// the loop's own. s.mu is held.
+func (s *Scheduler) applyOutcomes() {
+	for i, r := range s.settled {
+		s.complete(r)
+		s.settled[i] = completion{}
+	}
+	s.settled = s.settled[:0]
+	for {
+		select {
+		case r := <-s.results:
+			s.complete(r)
+			continue
+		default:
+		}
+		return
+	}
+}
+
+// pendingHeap orders pending connections by deadline.
+type pendingHeap []*pendingConn
+
+func (h pendingHeap) Len() int           { return len(h) }
+func (h pendingHeap) Less(i, j int) bool { return h[i].deadline.Before(h[j].deadline) }
+func (h pendingHeap) Swap(i, j int) {
+	h[i], h[j] = h[j], h[i]
+	h[i].idx = i
+	h[j].idx = j
+}
+func (h *pendingHeap) Push(x any) {
+	pc := x.(*pendingConn)
+	pc.idx = len(*h)
+	*h = append(*h, pc)
+}
+func (h *pendingHeap) Pop() any {
+	old := *h
+	n := len(old)
+	pc := old[n-1]
+	old[n-1] = nil
+	pc.idx = -1
+	*h = old[:n-1]
+	return pc
 }
 
 // start schedules every checker and emits the initial states. s.mu is held.
