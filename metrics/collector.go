@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -43,6 +44,19 @@ type Collector struct {
 type Checks struct {
 	duration *prometheus.HistogramVec
 	results  *prometheus.CounterVec
+	series   sync.Map // seriesKey → *checkSeries
+}
+
+// checkSeries are the series of one checker type and result, looked up
+// once: Observe runs for every attempt.
+type checkSeries struct {
+	duration prometheus.Observer
+	results  prometheus.Counter
+}
+
+type seriesKey struct {
+	typ string
+	ok  bool
 }
 
 // NewChecks returns an empty Checks.
@@ -62,12 +76,21 @@ func NewChecks() *Checks {
 
 // Observe records one health-check attempt; it is safe for concurrent use.
 func (c *Checks) Observe(o healthcheck.Observation) {
-	c.duration.WithLabelValues(o.Type).Observe(o.Duration.Seconds())
-	result := "success"
-	if !o.OK {
-		result = "failure"
+	k := seriesKey{o.Type, o.OK}
+	v, ok := c.series.Load(k)
+	if !ok {
+		result := "success"
+		if !o.OK {
+			result = "failure"
+		}
+		v, _ = c.series.LoadOrStore(k, &checkSeries{
+			duration: c.duration.WithLabelValues(o.Type),
+			results:  c.results.WithLabelValues(o.Type, result),
+		})
 	}
-	c.results.WithLabelValues(o.Type, result).Inc()
+	s := v.(*checkSeries)
+	s.duration.Observe(o.Duration.Seconds())
+	s.results.Inc()
 }
 
 var (
