@@ -361,8 +361,8 @@ func clampWeight(w int) int {
 
 // destsFor returns the destinations of a virtual server for its health.
 func destsFor(vs *conf.VirtualServer, h *VSHealth) ([]Destination, []DestOrigin) {
-	var dests []Destination
-	var origins []DestOrigin
+	dests := make([]Destination, 0, len(vs.RealServers)+1)
+	origins := make([]DestOrigin, 0, len(vs.RealServers)+1)
 	sorryActive := vs.SorryServer != nil && !h.QuorumUp
 	for _, rs := range vs.RealServers {
 		st := h.rs(rs)

@@ -152,6 +152,9 @@ func diffKeys(desired, kernel Table, owned Ownership, keys []ServiceKey) []Op {
 			if !ds.Service.sameAttrs(ks.Service) {
 				add(Op{Kind: OpUpdateService, Service: ds.Service})
 			}
+			if sameDests(ds, ks) {
+				continue // the common case of a reload or repair: nothing to sort
+			}
 			for _, dk := range ds.DestKeys() {
 				dd := ds.Dests[dk]
 				kd, ok := ks.Dests[dk]
@@ -181,6 +184,20 @@ func diffKeys(desired, kernel Table, owned Ownership, keys []ServiceKey) []Op {
 		ops = append(ops, l...)
 	}
 	return ops
+}
+
+// sameDests reports whether two services have the same destinations with
+// the same attributes.
+func sameDests(a, b *TableService) bool {
+	if len(a.Dests) != len(b.Dests) {
+		return false
+	}
+	for k, d := range a.Dests {
+		if o, ok := b.Dests[k]; !ok || !d.sameAttrs(o) {
+			return false
+		}
+	}
+	return true
 }
 
 // applyOp records a successful operation in a table (the reconciler's

@@ -22,7 +22,7 @@ package ipvs
 import (
 	"fmt"
 	"net/netip"
-	"sort"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -361,8 +361,27 @@ func (t Table) Keys() []ServiceKey {
 	for k := range t {
 		keys = append(keys, k)
 	}
-	sort.Slice(keys, func(i, j int) bool { return keys[i].less(keys[j]) })
+	slices.SortFunc(keys, ServiceKey.cmp)
 	return keys
+}
+
+// cmp orders service keys as less does.
+func (k ServiceKey) cmp(o ServiceKey) int {
+	switch {
+	case k.less(o):
+		return -1
+	case o.less(k):
+		return 1
+	}
+	return 0
+}
+
+// cmp orders destination keys by address, then port.
+func (k DestKey) cmp(o DestKey) int {
+	if c := k.Addr.Compare(o.Addr); c != 0 {
+		return c
+	}
+	return int(k.Port) - int(o.Port)
 }
 
 // DestKeys returns the destination keys of a service in a stable order.
@@ -371,7 +390,7 @@ func (s *TableService) DestKeys() []DestKey {
 	for k := range s.Dests {
 		keys = append(keys, k)
 	}
-	sort.Slice(keys, func(i, j int) bool { return keys[i].less(keys[j]) })
+	slices.SortFunc(keys, DestKey.cmp)
 	return keys
 }
 
