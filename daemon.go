@@ -51,7 +51,18 @@ func (d *daemon) start(ctx context.Context, cfg *conf.Config) error {
 			d.rec = ipvs.New(cfg, k, ipvs.Options{Logger: d.log.With("subsystem", "ipvs"), DontRelease: d.o.dontReleaseIPVS})
 			d.hc = healthcheck.New(cfg, healthcheck.Options{Logger: d.log.With("subsystem", "check"), Observe: d.observe})
 			d.goRun(ctx, "ipvs", d.rec.Run)
-			d.goRun(ctx, "check", d.hc.Run)
+			// The checks start once the table is programmed: the reconciler
+			// starts from the initial states the checkers would report
+			// (alpha: down, else up), and the start-up programming of a
+			// large table is not slowed down by thousands of such events.
+			d.goRun(ctx, "check", func(ctx context.Context) error {
+				select {
+				case <-d.rec.Ready():
+				case <-ctx.Done():
+					return nil
+				}
+				return d.hc.Run(ctx)
+			})
 			d.wg.Add(1)
 			go func() {
 				defer d.wg.Done()
@@ -141,6 +152,17 @@ func (d *daemon) reload(cfg *conf.Config) {
 			d.log.Error("VRRP reload", "subsystem", "vrrp", "err", err)
 		}
 	}
+}
+
+// programmed is closed once the start-up programming of IPVS is done (at
+// once without IPVS).
+func (d *daemon) programmed() <-chan struct{} {
+	if d.rec != nil {
+		return d.rec.Ready()
+	}
+	c := make(chan struct{})
+	close(c)
+	return c
 }
 
 // wait blocks until every subsystem has stopped (after ctx is cancelled).

@@ -15,7 +15,9 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime/debug"
+	"runtime/pprof"
 	"strconv"
+	"sync"
 	"syscall"
 	"time"
 
@@ -79,6 +81,18 @@ func run(prog string, args []string, stdout, stderr io.Writer) int {
 		return exitProgramError
 	}
 	slog.SetDefault(log)
+	if path := os.Getenv("LVSD_CPUPROFILE"); path != "" {
+		// For developers: a CPU profile of the whole run, written at exit.
+		if f, err := os.Create(path); err != nil {
+			log.Warn("LVSD_CPUPROFILE", "err", err)
+		} else if err := pprof.StartCPUProfile(f); err != nil {
+			log.Warn("LVSD_CPUPROFILE", "err", err)
+			f.Close()
+		} else {
+			defer f.Close()
+			defer pprof.StopCPUProfile()
+		}
+	}
 	return serve(o, log)
 }
 
@@ -161,6 +175,7 @@ func daemonize(prog string, args []string, stderr io.Writer) int {
 func serve(o *options, log *slog.Logger) int {
 	log.Info("starting", "version", version, "config", o.configFile)
 	startedAt := time.Now()
+	restoreGC := relaxGC()
 	cfg, diags := conf.Load(o.configFile, loadOptions(o))
 	logDiags(log, diags)
 	if conf.MaxLevel(diags) == conf.Fatal {
@@ -193,6 +208,10 @@ func serve(o *options, log *slog.Logger) int {
 		return exitConfig
 	}
 	defer d.wait()
+	go func() {
+		<-d.programmed()
+		restoreGC()
+	}()
 	op.started(d)
 	op.listen(o.metricsListen)
 	defer op.close()
@@ -204,6 +223,7 @@ func serve(o *options, log *slog.Logger) int {
 			switch s {
 			case syscall.SIGHUP:
 				op.sdReloading()
+				restore := relaxGC()
 				t0 := time.Now()
 				next, diags := conf.Load(o.configFile, loadOptions(o))
 				parsed := time.Since(t0)
@@ -212,12 +232,14 @@ func serve(o *options, log *slog.Logger) int {
 					log.Error("reload rejected: configuration cannot run; keeping the running one")
 					op.reloaded(nil, fmt.Errorf("%s cannot run: %s", o.configFile, firstFatal(diags)))
 					op.sdNotify("READY=1\nSTATUS=running; the last reload was rejected, the previous configuration is kept")
+					restore()
 					continue
 				}
 				if bad := newErrors(running, diags); len(bad) > 0 {
 					log.Error("reload rejected: the configuration has new errors; keeping the running one", "errors", len(bad), "first", bad[0].String())
 					op.reloaded(nil, fmt.Errorf("%s has new errors: %s", o.configFile, bad[0]))
 					op.sdNotify("READY=1\nSTATUS=running; the last reload was rejected, the previous configuration is kept")
+					restore()
 					continue
 				}
 				cfg, running = next, diags
@@ -226,6 +248,7 @@ func serve(o *options, log *slog.Logger) int {
 				log.Info("configuration reloaded", "instances", len(cfg.Instances), "virtual_servers", len(cfg.VirtualServers),
 					"parse", parsed.Round(10*time.Microsecond), "took", time.Since(t0).Round(10*time.Microsecond))
 				op.sdNotify("READY=1\nSTATUS=running")
+				restore()
 			case syscall.SIGUSR1:
 				op.dump(false)
 			case syscall.SIGUSR2:
@@ -241,6 +264,23 @@ func serve(o *options, log *slog.Logger) int {
 			return exitProgramError
 		}
 	}
+}
+
+// relaxGC raises the garbage collector's target while lvsd builds a
+// configuration and its derived state (parse, desired IPVS table, checkers):
+// nearly everything allocated then stays, and at the default target the
+// heap growing from nothing triggers a collection at each doubling. It
+// returns the function restoring the previous target; a target set higher
+// (or GOGC=off) is left alone.
+func relaxGC() (restore func()) {
+	const relaxed = 400
+	old := debug.SetGCPercent(relaxed)
+	if old < 0 || old >= relaxed {
+		debug.SetGCPercent(old)
+		return func() {}
+	}
+	var once sync.Once
+	return func() { once.Do(func() { debug.SetGCPercent(old) }) }
 }
 
 // newErrors returns the error diagnostics of a reloaded configuration that
