@@ -44,8 +44,9 @@ func (s *Scheduler) Apply(cfg *conf.Config) {
 	servers := make(map[rsKey]*rsState, len(old))
 	var order []*rsState
 	for _, vs := range cfg.VirtualServers {
+		vsKey := vs.Key()
 		for _, rc := range vs.RealServers {
-			key := rsKey{vs: vs.Key(), rs: rc.AddrPort()}
+			key := rsKey{vs: vsKey, rs: rc.AddrPort()}
 			if _, dup := servers[key]; dup {
 				continue // conf drops duplicates; never check one twice
 			}
