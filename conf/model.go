@@ -290,6 +290,8 @@ type VirtualServerGroup struct {
 	Addrs   []VSGroupAddr   `json:"addrs,omitempty"`
 	Fwmarks []VSGroupFwmark `json:"fwmarks,omitempty"`
 	Pos     Pos             `json:"pos"`
+	// Source identifies the block as written (see VirtualServer.Source).
+	Source uint64 `json:"-"`
 }
 
 // Forwarding is an LVS forwarding method (lb_kind / lvs_method).
@@ -351,6 +353,13 @@ type VirtualServer struct {
 	Timers                 CheckTimers   `json:"timers"`
 	RealServers            []*RealServer `json:"real_servers,omitempty"`
 	Pos                    Pos           `json:"pos"`
+	// Source identifies the virtual_server block as written: its keywords
+	// and arguments after includes, definitions and conditionals, not their
+	// positions. Two virtual servers with the same Source (and, for a
+	// group, groups of the same Source) are configured alike, so a reload
+	// can carry over what was derived from the old one. Comparable within
+	// one process only.
+	Source uint64 `json:"-"`
 
 	granularityPos Pos // where persistence_granularity was given
 }

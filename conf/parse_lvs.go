@@ -190,7 +190,7 @@ func (p *parser) vsGroup(n *Node) *VirtualServerGroup {
 	if !p.wantBlock(n) || !p.nargs(n, 1, 1) {
 		return nil
 	}
-	g := &VirtualServerGroup{Name: n.Args[0].Text, Pos: n.Pos}
+	g := &VirtualServerGroup{Name: n.Args[0].Text, Pos: n.Pos, Source: n.sourceHash()}
 	for _, ch := range n.Children {
 		if ch.Key == "fwmark" {
 			if !p.noBlock(ch) || !p.nargs(ch, 1, 2) {
@@ -294,7 +294,7 @@ func (p *parser) virtualServer(n *Node) *VirtualServer {
 	if !p.wantBlock(n) || !p.nargs(n, 1, 2) {
 		return nil
 	}
-	vs := &VirtualServer{Forwarding: Forwarding{Method: "NAT"}, Quorum: 1, Pos: n.Pos}
+	vs := &VirtualServer{Forwarding: Forwarding{Method: "NAT"}, Quorum: 1, Pos: n.Pos, Source: n.sourceHash()}
 	switch n.Args[0].Text {
 	case "fwmark":
 		vs.Kind = VSByFwmark

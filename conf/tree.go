@@ -1,7 +1,9 @@
 package conf
 
 import (
+	"encoding/binary"
 	"fmt"
+	"hash/maphash"
 	"strings"
 )
 
@@ -75,6 +77,46 @@ type Node struct {
 	Pos      Pos
 	HasBlock bool
 	Children []*Node
+}
+
+// sourceSeed seeds Source hashes: they compare blocks within one process.
+var sourceSeed = maphash.MakeSeed()
+
+// sourceHash identifies a block as written: its keywords and arguments
+// (after includes, definitions and conditionals are resolved), not where
+// they are. Equal hashes mean the same text, so the same meaning.
+func (n *Node) sourceHash() uint64 {
+	var h maphash.Hash
+	h.SetSeed(sourceSeed)
+	n.hashInto(&h)
+	return h.Sum64()
+}
+
+func (n *Node) hashInto(h *maphash.Hash) {
+	var b [binary.MaxVarintLen64]byte
+	str := func(s string) {
+		h.Write(b[:binary.PutUvarint(b[:], uint64(len(s)))])
+		h.WriteString(s)
+	}
+	str(n.Key)
+	h.Write(b[:binary.PutUvarint(b[:], uint64(len(n.Args)))])
+	for _, a := range n.Args {
+		str(a.Text)
+		if a.Quoted {
+			h.WriteByte(1)
+		} else {
+			h.WriteByte(0)
+		}
+	}
+	if !n.HasBlock {
+		h.WriteByte(0)
+		return
+	}
+	h.WriteByte(1)
+	h.Write(b[:binary.PutUvarint(b[:], uint64(len(n.Children)))])
+	for _, c := range n.Children {
+		c.hashInto(h)
+	}
 }
 
 // Words returns the arguments as plain strings.
