@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math/bits"
 	"net/netip"
+	"slices"
 	"time"
 
 	"github.com/lvsd/lvsd/conf"
@@ -30,7 +31,18 @@ type Desired struct {
 	// (conflicting services, oversized ranges, persistence engines).
 	Problems []string
 
-	conflict bool // a service was wanted by two virtual servers
+	conflict   bool                // a service was wanted by two virtual servers
+	vsProblems map[string][]string // Problems by virtual server (conf key)
+}
+
+func newDesired() *Desired {
+	return &Desired{
+		Table:      Table{},
+		Origin:     map[ServiceKey]string{},
+		DestOrigin: map[ServiceKey]map[DestKey]DestOrigin{},
+		VS:         map[string][]ServiceKey{},
+		vsProblems: map[string][]string{},
+	}
 }
 
 // DestOrigin is the configuration and health behind a desired destination.
@@ -55,12 +67,7 @@ type DestOrigin struct {
 //   - with sorry_server_inhibit the sorry server is always present, with
 //     weight 0 while unused.
 func ComputeDesired(cfg *conf.Config, health map[string]*VSHealth) *Desired {
-	d := &Desired{
-		Table:      Table{},
-		Origin:     map[ServiceKey]string{},
-		DestOrigin: map[ServiceKey]map[DestKey]DestOrigin{},
-		VS:         map[string][]ServiceKey{},
-	}
+	d := newDesired()
 	if cfg == nil {
 		return d
 	}
@@ -83,9 +90,12 @@ func groupIndex(cfg *conf.Config) map[string]*conf.VirtualServerGroup {
 func (d *Desired) add(vs *conf.VirtualServer, groups map[string]*conf.VirtualServerGroup, h *VSHealth) {
 	key := vs.Key()
 	keys, problems := serviceKeys(vs, groups)
-	d.Problems = append(d.Problems, problems...)
 	if vs.PersistenceEngine != "" {
-		d.Problems = append(d.Problems, fmt.Sprintf("virtual server %s: persistence_engine %s is not supported yet - ignored", vs, vs.PersistenceEngine))
+		problems = append(problems, fmt.Sprintf("virtual server %s: persistence_engine %s is not supported yet - ignored", vs, vs.PersistenceEngine))
+	}
+	d.Problems = append(d.Problems, problems...)
+	if len(problems) > 0 {
+		d.vsProblems[key] = problems
 	}
 	if h == nil {
 		h = &VSHealth{QuorumUp: true}
@@ -115,6 +125,61 @@ func (d *Desired) add(vs *conf.VirtualServer, groups map[string]*conf.VirtualSer
 	}
 }
 
+// carry returns the desired table of cfg for health, reusing d's services
+// for the virtual servers named in same: those configured as before (same
+// key, same Source, groups included) whose health carried over, so that
+// what d holds for them is what ComputeDesired would compute again. It also
+// returns the keys of the services whose desired state may differ from d's
+// (sorted). It reports false when only a full ComputeDesired is right: when
+// d or the new table has conflicting services.
+func (d *Desired) carry(cfg *conf.Config, health map[string]*VSHealth, same map[string]bool) (*Desired, []ServiceKey, bool) {
+	if d.conflict {
+		return nil, nil, false
+	}
+	n := newDesired()
+	groups := groupIndex(cfg)
+	changed := map[ServiceKey]bool{}
+	for _, vs := range cfg.VirtualServers {
+		key := vs.Key()
+		if !same[key] {
+			n.add(vs, groups, health[key])
+			if n.conflict {
+				return nil, nil, false
+			}
+			for _, sk := range n.VS[key] {
+				changed[sk] = true
+			}
+			continue
+		}
+		for _, sk := range d.VS[key] {
+			if _, dup := n.Origin[sk]; dup {
+				return nil, nil, false
+			}
+			n.Table[sk] = d.Table[sk]
+			n.Origin[sk] = key
+			n.DestOrigin[sk] = d.DestOrigin[sk]
+		}
+		n.VS[key] = d.VS[key]
+		if p := d.vsProblems[key]; len(p) > 0 {
+			n.Problems = append(n.Problems, p...)
+			n.vsProblems[key] = p
+		}
+	}
+	for key, sks := range d.VS {
+		if !same[key] {
+			for _, sk := range sks {
+				changed[sk] = true
+			}
+		}
+	}
+	keys := make([]ServiceKey, 0, len(changed))
+	for sk := range changed {
+		keys = append(keys, sk)
+	}
+	slices.SortFunc(keys, ServiceKey.cmp)
+	return n, keys, true
+}
+
 // update recomputes the services of one virtual server after a health
 // change and returns their keys. The keys of a virtual server do not depend
 // on health, so this equals a full ComputeDesired when the configuration
@@ -129,9 +194,12 @@ func (d *Desired) update(vs *conf.VirtualServer, groups map[string]*conf.Virtual
 		delete(d.DestOrigin, sk)
 	}
 	delete(d.VS, key)
-	problems := d.Problems
+	problems, vsProblems := d.Problems, d.vsProblems[key]
 	d.add(vs, groups, h)
 	d.Problems = problems
+	if len(vsProblems) > 0 {
+		d.vsProblems[key] = vsProblems
+	}
 	return d.VS[key]
 }
 

@@ -117,7 +117,13 @@ func updateQuorum(vs *conf.VirtualServer, h *VSHealth, init bool) *quorumChange 
 // keepalived starts them (alpha checkers: down; quorum computed from the
 // initial weights). It returns the quorum transitions to notify.
 func buildHealth(cfg *conf.Config, prev map[string]*VSHealth) (map[string]*VSHealth, []quorumChange) {
-	out := map[string]*VSHealth{}
+	return carryHealth(cfg, prev, nil)
+}
+
+// carryHealth is buildHealth that takes the health of the virtual servers
+// in same (configured as before, see sameVirtualServers) over as it is.
+func carryHealth(cfg *conf.Config, prev map[string]*VSHealth, same map[string]bool) (map[string]*VSHealth, []quorumChange) {
+	out := make(map[string]*VSHealth, len(prev))
 	var changes []quorumChange
 	if cfg == nil {
 		return out, nil
@@ -128,7 +134,14 @@ func buildHealth(cfg *conf.Config, prev map[string]*VSHealth) (map[string]*VSHea
 			continue
 		}
 		old := prev[key]
-		h := &VSHealth{RS: map[netip.AddrPort]*RSHealth{}}
+		if old != nil && same[key] {
+			if ch := updateQuorum(vs, old, true); ch != nil {
+				changes = append(changes, *ch)
+			}
+			out[key] = old
+			continue
+		}
+		h := &VSHealth{RS: make(map[netip.AddrPort]*RSHealth, len(vs.RealServers))}
 		for _, rs := range vs.RealServers {
 			ap := rs.AddrPort()
 			st := &RSHealth{Up: InitiallyUp(rs), Weight: -1, cfgWeight: rs.Weight}
@@ -154,6 +167,29 @@ func buildHealth(cfg *conf.Config, prev map[string]*VSHealth) (map[string]*VSHea
 		out[key] = h
 	}
 	return out, changes
+}
+
+// sameVirtualServers returns the keys of the virtual servers of cfg that are
+// configured exactly as in the running configuration (oldIndex, oldGroups):
+// the same key and Source, and for a group the same group Source. What was
+// derived from them (health, desired services) carries over a reload.
+func sameVirtualServers(cfg *conf.Config, oldIndex map[string]*conf.VirtualServer, oldGroups, newGroups map[string]*conf.VirtualServerGroup) map[string]bool {
+	same := make(map[string]bool, len(cfg.VirtualServers))
+	for _, vs := range cfg.VirtualServers {
+		o := oldIndex[vs.Key()]
+		// Source 0: built by hand, not parsed; never taken as unchanged.
+		if o == nil || vs.Source == 0 || o.Source != vs.Source {
+			continue
+		}
+		if vs.Kind == conf.VSByGroup {
+			og, ng := oldGroups[vs.Group], newGroups[vs.Group]
+			if og == nil || ng == nil || og.Source == 0 || og.Source != ng.Source {
+				continue
+			}
+		}
+		same[vs.Key()] = true
+	}
+	return same
 }
 
 // applyHealth records a health event. It reports whether anything changed

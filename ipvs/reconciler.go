@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"log/slog"
 	"net/netip"
+	"slices"
 	"sort"
+	"strconv"
 	"sync"
 	"syscall"
 	"time"
@@ -417,13 +419,16 @@ func (r *Reconciler) takePending() pass {
 
 	var p pass
 	var changes []quorumChange
+	var same map[string]bool // virtual servers configured as before
 	if cfg != nil {
 		p.full, p.sync, p.reload = true, true, true
 		r.c.Reloads++
 		oldSync := r.syncConfig()
+		oldIndex, oldGroups := r.vsIndex, r.groups
 		r.setConfig(cfg)
+		same = sameVirtualServers(cfg, oldIndex, oldGroups, r.groups)
 		var ch []quorumChange
-		r.health, ch = buildHealth(cfg, r.health)
+		r.health, ch = carryHealth(cfg, r.health, same)
 		changes = append(changes, ch...)
 		r.applyTimeouts()
 		if r.syncConfig() != oldSync {
@@ -456,12 +461,36 @@ func (r *Reconciler) takePending() pass {
 		p.sync = p.sync || r.syncMaster != *role
 		r.syncMaster = *role
 	}
+	if p.full && same != nil {
+		// A reload: recompute only the virtual servers that changed, and
+		// compare only their services (and those of entries that failed)
+		// with the kernel.
+		if d, keys, ok := r.desired.carry(r.cfg, r.health, same); ok {
+			r.desired, p.full, p.keys = d, false, keys
+			if len(r.failed) > 0 {
+				have := map[ServiceKey]bool{}
+				for _, k := range keys {
+					have[k] = true
+				}
+				for e := range r.failed {
+					if !have[e.svc] {
+						have[e.svc] = true
+						p.keys = append(p.keys, e.svc)
+					}
+				}
+				slices.SortFunc(p.keys, ServiceKey.cmp)
+			}
+		}
+	}
 	switch {
 	case p.full || (len(dirty) > 0 && r.desired.conflict):
-		p.full = true
+		p.full, p.keys = true, nil
 		r.desired = ComputeDesired(r.cfg, r.health)
 	case len(dirty) > 0:
-		seen := map[ServiceKey]bool{}
+		seen := make(map[ServiceKey]bool, len(p.keys))
+		for _, k := range p.keys {
+			seen[k] = true
+		}
 		for _, key := range dirtyOrder {
 			for _, sk := range r.desired.update(r.vsIndex[key], r.groups, r.health[key]) {
 				if !seen[sk] {
@@ -485,12 +514,18 @@ func (r *Reconciler) processPending() {
 		switch {
 		case p.full:
 			r.reconcile("update", nil)
-			if p.reload {
-				r.log.Info("ipvs: configuration applied", "mutations", r.c.Mutations()-before.Mutations(),
-					"errors", r.c.Errors-before.Errors, "took", time.Since(t0).Round(10*time.Microsecond))
-			}
+		case len(p.keys) > 0 && p.reload:
+			r.reconcile("update", p.keys)
 		case len(p.keys) > 0:
 			r.reconcile("health", p.keys)
+		}
+		if p.reload {
+			compared := "all"
+			if !p.full {
+				compared = strconv.Itoa(len(p.keys))
+			}
+			r.log.Info("ipvs: configuration applied", "mutations", r.c.Mutations()-before.Mutations(),
+				"errors", r.c.Errors-before.Errors, "services_compared", compared, "took", time.Since(t0).Round(10*time.Microsecond))
 		}
 		if p.sync {
 			r.ensureSync()

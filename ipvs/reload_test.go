@@ -1,0 +1,175 @@
+package ipvs
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"net/netip"
+	"strings"
+	"testing"
+
+	"github.com/lvsd/lvsd/conf"
+)
+
+const carryConf = `# reload test
+virtual_server_group web {
+	192.0.2.10 80
+	192.0.2.11 80
+}
+virtual_server 192.0.2.1 80 {
+	protocol TCP
+	lvs_sched wrr
+	real_server 10.0.0.1 80 {
+		weight 1
+		TCP_CHECK {
+		}
+	}
+	real_server 10.0.0.2 80 {
+		weight 2
+		TCP_CHECK {
+		}
+	}
+}
+virtual_server 192.0.2.2 80 {
+	protocol TCP
+	real_server 10.0.0.3 80 {
+		weight 3
+	}
+}
+virtual_server group web {
+	protocol TCP
+	real_server 10.0.0.4 80 {
+		weight 4
+	}
+}
+`
+
+// checkCarried asserts that the reconciler's desired state is what a full
+// computation gives, and that the kernel holds it.
+func checkCarried(t *testing.T, h *harness) {
+	t.Helper()
+	h.r.Snapshot()
+	h.r.state.Lock()
+	defer h.r.state.Unlock()
+	full := ComputeDesired(h.r.cfg, h.r.health)
+	if got, want := h.r.desired.Table.String(), full.Table.String(); got != want {
+		t.Fatalf("carried desired table:\n%s\nfull computation:\n%s", got, want)
+	}
+	if got, want := strings.Join(h.r.desired.Problems, "\n"), strings.Join(full.Problems, "\n"); got != want {
+		t.Fatalf("carried problems:\n%s\nfull computation:\n%s", got, want)
+	}
+	if got, want := h.k.table().String(), full.Table.String(); got != want {
+		t.Fatalf("kernel:\n%s\nwant:\n%s", got, want)
+	}
+}
+
+func TestReloadCarriesUnchangedVirtualServers(t *testing.T) {
+	h := newHarness(t, parse(t, carryConf), nil, Options{})
+	h.start()
+	h.r.SetHealth(*ev("TCP/192.0.2.1:80", "10.0.0.1:80", false, -1))
+	h.r.Snapshot()
+	h.k.mutations()
+
+	// Lines move (a comment on top), one weight changes elsewhere: the
+	// moved virtual servers are unchanged, the down server stays down,
+	// and the one change is the one mutation.
+	next := strings.Replace("# one more line\n"+carryConf, "weight 3", "weight 7", 1)
+	h.r.Apply(parse(t, next))
+	checkCarried(t, h)
+	h.wantMutations("update-dest TCP 192.0.2.2:80 -> 10.0.0.3:80 masq w7")
+	h.r.state.Lock()
+	up := h.r.health["TCP/192.0.2.1:80"].RS[netip.MustParseAddrPort("10.0.0.1:80")].Up
+	h.r.state.Unlock()
+	if up {
+		t.Error("the reload brought a down real server of an unchanged virtual server back up")
+	}
+
+	// A group changes: its virtual server is recomputed.
+	next = strings.Replace(next, "192.0.2.11 80\n", "192.0.2.11 80\n\t192.0.2.12 80\n", 1)
+	h.r.Apply(parse(t, next))
+	checkCarried(t, h)
+	h.wantMutations("create-service TCP 192.0.2.12:80 wlc", "create-dest TCP 192.0.2.12:80 -> 10.0.0.4:80 masq w4")
+
+	// A virtual server goes: its services go, the others stay.
+	next = strings.Replace(next, "virtual_server 192.0.2.2 80 {\n\tprotocol TCP\n\treal_server 10.0.0.3 80 {\n\t\tweight 7\n\t}\n}\n", "", 1)
+	h.r.Apply(parse(t, next))
+	checkCarried(t, h)
+	h.wantMutations("remove-service TCP 192.0.2.2:80")
+
+	// Health events in the same pass as a reload apply to the new state.
+	h.r.Apply(parse(t, next))
+	h.r.SetHealth(*ev("TCP/192.0.2.1:80", "10.0.0.1:80", true, -1))
+	checkCarried(t, h)
+	h.wantMutations("create-dest TCP 192.0.2.1:80 -> 10.0.0.1:80 masq w1")
+}
+
+// TestReloadCarryEqualsFullComputation reloads random variants of a
+// configuration, with health events between them, and checks every time
+// that carrying unchanged virtual servers over gives what computing
+// everything again gives, in the desired state and in the kernel.
+func TestReloadCarryEqualsFullComputation(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	variant := func() string {
+		var b strings.Builder
+		for i := 0; i < rng.IntN(3); i++ {
+			b.WriteString("# shift\n")
+		}
+		b.WriteString("virtual_server_group g {\n")
+		for i := 0; i < 1+rng.IntN(3); i++ {
+			fmt.Fprintf(&b, "\t192.0.2.%d 80\n", 20+i)
+		}
+		if rng.IntN(4) == 0 {
+			b.WriteString("\t192.0.2.1 80\n") // conflicts with virtual server 1
+		}
+		b.WriteString("}\n")
+		for v := 1; v <= 4; v++ {
+			if rng.IntN(6) == 0 {
+				continue // this one is gone
+			}
+			if v == 4 {
+				b.WriteString("virtual_server group g {\n\tprotocol TCP\n")
+			} else {
+				fmt.Fprintf(&b, "virtual_server 192.0.2.%d 80 {\n\tprotocol TCP\n", v)
+			}
+			if rng.IntN(3) == 0 {
+				b.WriteString("\tlvs_sched rr\n")
+			}
+			if rng.IntN(3) == 0 {
+				b.WriteString("\tinhibit_on_failure\n")
+			}
+			if rng.IntN(4) == 0 {
+				b.WriteString("\tquorum 3\n\tsorry_server 10.0.9.9 80\n")
+			}
+			for r := 1; r <= 3; r++ {
+				if rng.IntN(4) == 0 {
+					continue
+				}
+				fmt.Fprintf(&b, "\treal_server 10.0.%d.%d 80 {\n\t\tweight %d\n\t\tTCP_CHECK {\n\t\t}\n\t}\n", v, r, 1+rng.IntN(2))
+			}
+			b.WriteString("}\n")
+		}
+		return b.String()
+	}
+	lenient := func(text string) *conf.Config { // errors drop elements, as at run time
+		cfg, _ := conf.Parse("test.conf", text, conf.Options{ConfigID: "test"})
+		return cfg
+	}
+	h := newHarness(t, lenient(variant()), nil, Options{})
+	h.start()
+	keys := []string{"TCP/192.0.2.1:80", "TCP/192.0.2.2:80", "TCP/192.0.2.3:80", "GROUP/g/TCP"}
+	for round := 0; round < 300; round++ {
+		text := variant()
+		h.r.Apply(lenient(text))
+		for i := 0; i < rng.IntN(4); i++ {
+			v := 1 + rng.IntN(4)
+			h.r.SetHealth(*ev(keys[v-1], fmt.Sprintf("10.0.%d.%d:80", v, 1+rng.IntN(3)), rng.IntN(2) == 0, -1))
+		}
+		if t.Failed() {
+			break
+		}
+		checkCarried(t, h)
+		if t.Failed() {
+			t.Logf("round %d, configuration:\n%s", round, text)
+			break
+		}
+	}
+}
