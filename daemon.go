@@ -30,6 +30,7 @@ type daemon struct {
 	observe    func(healthcheck.Observation)
 	ipvsErr    error
 	scriptExec func(vrrp.ScriptConfig, *conf.Global) vrrp.ScriptExec // vrrp_script runner (nil: the default)
+	newKernel  func() (ipvs.Kernel, error)                           // the IPVS table (nil: ipvs.NewKernel)
 
 	wg   sync.WaitGroup
 	errs chan error
@@ -42,7 +43,11 @@ func (d *daemon) runCheck() bool { return !d.o.vrrpOnly || d.o.checkOnly }
 func (d *daemon) start(ctx context.Context, cfg *conf.Config) error {
 	d.errs = make(chan error, 4)
 	if d.runCheck() && len(cfg.VirtualServers) > 0 {
-		k, err := ipvs.NewKernel()
+		newKernel := d.newKernel
+		if newKernel == nil {
+			newKernel = ipvs.NewKernel
+		}
+		k, err := newKernel()
 		if err != nil {
 			// keepalived's checker process stops here too; VRRP goes on.
 			d.log.Error("IPVS is not available: virtual servers are not programmed and not checked", "err", err)
@@ -140,11 +145,11 @@ func (d *daemon) reload(cfg *conf.Config) {
 	if d.vrrp == nil && d.runVRRP() && len(cfg.Instances) > 0 {
 		d.log.Warn("the reloaded configuration has VRRP instances but lvsd started without any: restart lvsd to run them", "instances", len(cfg.Instances))
 	}
+	if d.rec != nil {
+		d.rec.Apply(cfg) // first: it returns at once and works in its own goroutine
+	}
 	if d.hc != nil {
 		d.hc.Apply(cfg)
-	}
-	if d.rec != nil {
-		d.rec.Apply(cfg)
 	}
 	if d.vrrp != nil {
 		d.nt.Apply(cfg)

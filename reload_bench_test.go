@@ -1,0 +1,218 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/lvsd/lvsd/conf"
+	"github.com/lvsd/lvsd/ipvs"
+)
+
+// memKernel is an in-memory IPVS table for the daemon's benchmarks: the
+// userland cost of lvsd without the kernel's (the lab measures that one).
+type memKernel struct {
+	mu        sync.Mutex
+	svcs      map[ipvs.ServiceKey]*ipvs.TableService
+	mutations int
+	changed   chan struct{} // signalled after every ApplyOps
+}
+
+func newMemKernel() *memKernel {
+	return &memKernel{svcs: map[ipvs.ServiceKey]*ipvs.TableService{}, changed: make(chan struct{}, 1)}
+}
+
+func (k *memKernel) Services() ([]ipvs.ServiceInfo, error) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	var out []ipvs.ServiceInfo
+	for _, s := range k.svcs {
+		out = append(out, ipvs.ServiceInfo{Service: s.Service})
+	}
+	return out, nil
+}
+
+func (k *memKernel) Destinations(sk ipvs.ServiceKey) ([]ipvs.DestInfo, error) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	s := k.svcs[sk]
+	if s == nil {
+		return nil, fmt.Errorf("no service %s", sk)
+	}
+	var out []ipvs.DestInfo
+	for _, d := range s.Dests {
+		out = append(out, ipvs.DestInfo{Destination: d})
+	}
+	return out, nil
+}
+
+func (k *memKernel) ApplyOps(ops []ipvs.Op) []error {
+	k.mu.Lock()
+	errs := make([]error, len(ops))
+	for i, op := range ops {
+		sk := op.Service.ServiceKey
+		s := k.svcs[sk]
+		switch op.Kind {
+		case ipvs.OpCreateService:
+			if s != nil {
+				errs[i] = fmt.Errorf("exists")
+				continue
+			}
+			k.svcs[sk] = &ipvs.TableService{Service: op.Service, Dests: map[ipvs.DestKey]ipvs.Destination{}}
+		case ipvs.OpUpdateService:
+			s.Service = op.Service
+		case ipvs.OpRemoveService:
+			delete(k.svcs, sk)
+		case ipvs.OpCreateDest, ipvs.OpUpdateDest:
+			s.Dests[op.Dest.DestKey] = op.Dest
+		case ipvs.OpRemoveDest:
+			delete(s.Dests, op.Dest.DestKey)
+		}
+		k.mutations++
+	}
+	k.mu.Unlock()
+	select {
+	case k.changed <- struct{}{}:
+	default:
+	}
+	return errs
+}
+
+func (k *memKernel) one(op ipvs.Op) error { return k.ApplyOps([]ipvs.Op{op})[0] }
+
+func (k *memKernel) CreateService(s ipvs.Service) error {
+	return k.one(ipvs.Op{Kind: ipvs.OpCreateService, Service: s})
+}
+func (k *memKernel) UpdateService(s ipvs.Service) error {
+	return k.one(ipvs.Op{Kind: ipvs.OpUpdateService, Service: s})
+}
+func (k *memKernel) RemoveService(sk ipvs.ServiceKey) error {
+	return k.one(ipvs.Op{Kind: ipvs.OpRemoveService, Service: ipvs.Service{ServiceKey: sk}})
+}
+func (k *memKernel) CreateDestination(sk ipvs.ServiceKey, d ipvs.Destination) error {
+	return k.one(ipvs.Op{Kind: ipvs.OpCreateDest, Service: ipvs.Service{ServiceKey: sk}, Dest: d})
+}
+func (k *memKernel) UpdateDestination(sk ipvs.ServiceKey, d ipvs.Destination) error {
+	return k.one(ipvs.Op{Kind: ipvs.OpUpdateDest, Service: ipvs.Service{ServiceKey: sk}, Dest: d})
+}
+func (k *memKernel) RemoveDestination(sk ipvs.ServiceKey, d ipvs.DestKey) error {
+	return k.one(ipvs.Op{Kind: ipvs.OpRemoveDest, Service: ipvs.Service{ServiceKey: sk}, Dest: ipvs.Destination{DestKey: d}})
+}
+func (k *memKernel) Timeouts() (ipvs.Timeouts, error)        { return ipvs.Timeouts{}, nil }
+func (k *memKernel) SetTimeouts(ipvs.Timeouts) error         { return nil }
+func (k *memKernel) SyncDaemons() ([]ipvs.SyncDaemon, error) { return nil, nil }
+func (k *memKernel) StartSyncDaemon(ipvs.SyncDaemon) error   { return nil }
+func (k *memKernel) StopSyncDaemon(ipvs.SyncState) error     { return nil }
+func (k *memKernel) Close() error                            { return nil }
+func (k *memKernel) Flush() error {
+	k.mu.Lock()
+	k.svcs = map[ipvs.ServiceKey]*ipvs.TableService{}
+	k.mu.Unlock()
+	return nil
+}
+
+// weight returns the weight of a destination (-1: absent).
+func (k *memKernel) weight(sk ipvs.ServiceKey, dk ipvs.DestKey) int {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if s := k.svcs[sk]; s != nil {
+		if d, ok := s.Dests[dk]; ok {
+			return d.Weight
+		}
+	}
+	return -1
+}
+
+// reloadBenchConfig is the lab benchmark's configuration (integration/
+// ipvs_bench_test.go): 1,000 virtual servers × 10 real servers, the first
+// real server's weight w0.
+func reloadBenchConfig(w0 int) string {
+	var b strings.Builder
+	b.WriteString("global_defs {\n\trouter_id bench\n}\n")
+	for i := 0; i < 1000; i++ {
+		fmt.Fprintf(&b, "virtual_server 10.100.%d.%d 80 {\n\tprotocol TCP\n\tlvs_sched wrr\n\tlvs_method NAT\n", i/250, i%250+1)
+		for j := 0; j < 10; j++ {
+			n, w := i*10+j, j+1
+			if n == 0 {
+				w = w0
+			}
+			fmt.Fprintf(&b, "\treal_server 10.200.%d.%d 80 {\n\t\tweight %d\n\t}\n", n/250, n%250+1, w)
+		}
+		b.WriteString("}\n")
+	}
+	return b.String()
+}
+
+// BenchmarkReloadOneWeight is lvsd's SIGHUP path natively, on the lab
+// benchmark's configuration with one real server's weight changed: read and
+// parse the file, check it against the running one, hand it to the
+// subsystems, until the reconciler has sent the change to the kernel (an
+// in-memory one here: the lab VM runs the real kernel, but emulated). Each
+// reload must cost exactly one mutation.
+func BenchmarkReloadOneWeight(b *testing.B) {
+	dir := b.TempDir()
+	path := filepath.Join(dir, "keepalived.conf")
+	texts := []string{reloadBenchConfig(1), reloadBenchConfig(77)}
+	if err := os.WriteFile(path, []byte(texts[0]), 0o644); err != nil {
+		b.Fatal(err)
+	}
+	o := &options{configFile: path, checkOnly: true}
+	cfg, running := conf.Load(path, loadOptions(o))
+	k := newMemKernel()
+	d := &daemon{o: o, log: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		newKernel: func() (ipvs.Kernel, error) { return k, nil }}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer func() { cancel(); d.wait() }()
+	if err := d.start(ctx, cfg); err != nil {
+		b.Fatal(err)
+	}
+	<-d.programmed()
+	sk := ipvs.ServiceKey{Family: ipvs.INET, Proto: ipvs.TCP, Addr: netip.MustParseAddr("10.100.0.1"), Port: 80}
+	dk := ipvs.DestKey{Addr: netip.MustParseAddr("10.200.0.1"), Port: 80}
+	time.Sleep(100 * time.Millisecond) // the checkers' initial events
+	k.mu.Lock()
+	m0 := k.mutations
+	k.mu.Unlock()
+	if m0 != 11000 {
+		b.Fatalf("start-up: %d mutations, want 11000", m0)
+	}
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		b.StopTimer()
+		next := (i + 1) % 2
+		if err := os.WriteFile(path, []byte(texts[next]), 0o644); err != nil {
+			b.Fatal(err)
+		}
+		want := []int{1, 77}[next]
+		b.StartTimer()
+
+		// What serve does on SIGHUP (without the logging and sd_notify).
+		restore := relaxGC()
+		cfg, diags := conf.Load(path, loadOptions(o))
+		if conf.MaxLevel(diags) == conf.Fatal || len(newErrors(running, diags)) > 0 {
+			b.Fatalf("reload rejected: %v", diags)
+		}
+		running = diags
+		d.reload(cfg)
+		restore()
+		for k.weight(sk, dk) != want {
+			<-k.changed
+		}
+	}
+	b.StopTimer()
+	k.mu.Lock()
+	got := k.mutations - m0
+	k.mu.Unlock()
+	b.ReportMetric(float64(got)/float64(b.N), "mutations/op")
+	if got != b.N {
+		b.Errorf("%d reloads made %d mutations, want 1 each", b.N, got)
+	}
+}
