@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 
 	"github.com/lvsd/lvsd/conf"
 	"github.com/lvsd/lvsd/healthcheck"
@@ -32,6 +33,10 @@ type daemon struct {
 	scriptExec func(vrrp.ScriptConfig, *conf.Global) vrrp.ScriptExec // vrrp_script runner (nil: the default)
 	newKernel  func() (ipvs.Kernel, error)                           // the IPVS table (nil: ipvs.NewKernel)
 
+	ctx       context.Context                 // of start: what a reload starts runs in it too
+	recShared atomic.Pointer[ipvs.Reconciler] // rec, for the VRRP engine's goroutine
+	syncInst  atomic.Pointer[string]          // the instance lvs_sync_daemon follows
+
 	wg   sync.WaitGroup
 	errs chan error
 }
@@ -39,70 +44,101 @@ type daemon struct {
 func (d *daemon) runVRRP() bool  { return !d.o.checkOnly || d.o.vrrpOnly }
 func (d *daemon) runCheck() bool { return !d.o.vrrpOnly || d.o.checkOnly }
 
-// start builds and starts the subsystems the command line asks for.
+// start builds and starts the subsystems the command line asks for and the
+// configuration needs.
 func (d *daemon) start(ctx context.Context, cfg *conf.Config) error {
 	d.errs = make(chan error, 4)
+	d.ctx = ctx
+	d.setSyncInstance(cfg)
 	if d.runCheck() && len(cfg.VirtualServers) > 0 {
-		newKernel := d.newKernel
-		if newKernel == nil {
-			newKernel = ipvs.NewKernel
-		}
-		k, err := newKernel()
-		if err != nil {
-			// keepalived's checker process stops here too; VRRP goes on.
-			d.log.Error("IPVS is not available: virtual servers are not programmed and not checked", "err", err)
-			d.ipvsErr = err
-		} else {
-			d.rec = ipvs.New(cfg, k, ipvs.Options{Logger: d.log.With("subsystem", "ipvs"), DontRelease: d.o.dontReleaseIPVS})
-			d.hc = healthcheck.New(cfg, healthcheck.Options{Logger: d.log.With("subsystem", "check"), Observe: d.observe})
-			d.goRun(ctx, "ipvs", d.rec.Run)
-			// The checks start once the table is programmed: the reconciler
-			// starts from the initial states the checkers would report
-			// (alpha: down, else up), and the start-up programming of a
-			// large table is not slowed down by thousands of such events.
-			d.goRun(ctx, "check", func(ctx context.Context) error {
-				select {
-				case <-d.rec.Ready():
-				case <-ctx.Done():
-					return nil
-				}
-				return d.hc.Run(ctx)
-			})
-			d.wg.Add(1)
-			go func() {
-				defer d.wg.Done()
-				d.forwardHealth(ctx)
-			}()
-		}
+		d.startIPVS(ctx, cfg)
 	}
 	if d.runVRRP() && len(cfg.Instances) > 0 {
-		syncInst := ""
-		if s := cfg.Global.LVSSyncDaemon; s != nil {
-			syncInst = s.Instance
-		}
-		nt := notify.New(cfg, notify.Options{Logger: d.log.With("subsystem", "notify")})
-		eng, warnings, err := vrrp.NewEngine(cfg, vrrp.EngineOptions{
-			Logger:      d.log.With("subsystem", "vrrp"),
-			ScriptExec:  d.scriptExec,
-			DontRelease: d.o.dontReleaseVRRP,
-			Notify: func(n vrrp.Notification) {
-				nt.Post(notify.Event{Group: n.Group != "", Name: n.Instance + n.Group, State: n.To.String(), Priority: int(n.Priority)})
-				if n.Instance != "" && n.Instance == syncInst && d.rec != nil {
-					d.rec.SetSyncDaemonRole(n.To == vrrp.StateMaster)
-				}
-			},
-		})
-		for _, w := range warnings {
-			d.log.Warn(w, "subsystem", "vrrp")
-		}
-		if err != nil {
+		if err := d.startVRRP(ctx, cfg); err != nil {
 			return err
 		}
-		d.vrrp, d.nt = eng, nt
-		// The STOP notifications of the shutdown run before Close returns.
-		d.goRun(ctx, "vrrp", func(ctx context.Context) error { defer nt.Close(); return eng.Run(ctx) })
 	}
 	return nil
+}
+
+// startIPVS starts the reconciler and the health checks. Without IPVS in
+// the kernel it logs why and leaves them off, as keepalived's checker
+// process stops; VRRP goes on.
+func (d *daemon) startIPVS(ctx context.Context, cfg *conf.Config) {
+	newKernel := d.newKernel
+	if newKernel == nil {
+		newKernel = ipvs.NewKernel
+	}
+	k, err := newKernel()
+	if err != nil {
+		d.log.Error("IPVS is not available: virtual servers are not programmed and not checked", "err", err)
+		d.ipvsErr = err
+		return
+	}
+	rec := ipvs.New(cfg, k, ipvs.Options{Logger: d.log.With("subsystem", "ipvs"), DontRelease: d.o.dontReleaseIPVS})
+	hc := healthcheck.New(cfg, healthcheck.Options{Logger: d.log.With("subsystem", "check"), Observe: d.observe})
+	d.rec, d.hc = rec, hc
+	d.recShared.Store(rec)
+	d.goRun(ctx, "ipvs", rec.Run)
+	// The checks start once the table is programmed: the reconciler
+	// starts from the initial states the checkers would report (alpha:
+	// down, else up), and the start-up programming of a large table is
+	// not slowed down by thousands of such events.
+	d.goRun(ctx, "check", func(ctx context.Context) error {
+		select {
+		case <-rec.Ready():
+		case <-ctx.Done():
+			return nil
+		}
+		return hc.Run(ctx)
+	})
+	d.wg.Add(1)
+	go func() {
+		defer d.wg.Done()
+		d.forwardHealth(ctx, hc, rec)
+	}()
+}
+
+// startVRRP starts the VRRP engine and its notifications.
+func (d *daemon) startVRRP(ctx context.Context, cfg *conf.Config) error {
+	nt := notify.New(cfg, notify.Options{Logger: d.log.With("subsystem", "notify")})
+	eng, warnings, err := vrrp.NewEngine(cfg, vrrp.EngineOptions{
+		Logger:      d.log.With("subsystem", "vrrp"),
+		ScriptExec:  d.scriptExec,
+		DontRelease: d.o.dontReleaseVRRP,
+		Notify: func(n vrrp.Notification) {
+			nt.Post(notify.Event{Group: n.Group != "", Name: n.Instance + n.Group, State: n.To.String(), Priority: int(n.Priority)})
+			if rec := d.recShared.Load(); rec != nil && n.Instance != "" && n.Instance == d.syncInstance() {
+				rec.SetSyncDaemonRole(n.To == vrrp.StateMaster)
+			}
+		},
+	})
+	for _, w := range warnings {
+		d.log.Warn(w, "subsystem", "vrrp")
+	}
+	if err != nil {
+		return err
+	}
+	d.vrrp, d.nt = eng, nt
+	// The STOP notifications of the shutdown run before Close returns.
+	d.goRun(ctx, "vrrp", func(ctx context.Context) error { defer nt.Close(); return eng.Run(ctx) })
+	return nil
+}
+
+// setSyncInstance records the VRRP instance lvs_sync_daemon follows.
+func (d *daemon) setSyncInstance(cfg *conf.Config) {
+	name := ""
+	if s := cfg.Global.LVSSyncDaemon; s != nil {
+		name = s.Instance
+	}
+	d.syncInst.Store(&name)
+}
+
+func (d *daemon) syncInstance() string {
+	if p := d.syncInst.Load(); p != nil {
+		return *p
+	}
+	return ""
 }
 
 func (d *daemon) goRun(ctx context.Context, name string, run func(context.Context) error) {
@@ -120,41 +156,53 @@ func (d *daemon) goRun(ctx context.Context, name string, run func(context.Contex
 }
 
 // forwardHealth turns checker verdicts into IPVS health.
-func (d *daemon) forwardHealth(ctx context.Context) {
+func (d *daemon) forwardHealth(ctx context.Context, hc *healthcheck.Scheduler, rec *ipvs.Reconciler) {
 	for {
 		select {
 		case <-ctx.Done():
 			return
-		case ev, ok := <-d.hc.Events():
+		case ev, ok := <-hc.Events():
 			if !ok {
 				return
 			}
-			d.rec.SetHealth(ipvs.HealthEvent{VS: ev.VS, RS: ev.RS, Up: ev.Up, Weight: ev.Weight})
+			rec.SetHealth(ipvs.HealthEvent{VS: ev.VS, RS: ev.RS, Up: ev.Up, Weight: ev.Weight})
 		}
 	}
 }
 
 // reload applies a validated configuration. IPVS and the checkers compute
-// their own difference. A subsystem the running configuration did not need
-// (no virtual servers, or no VRRP instances, at start) is not started by a
-// reload yet: that is said once per reload.
+// their own difference, and so does VRRP. A subsystem the running
+// configuration did not need (no virtual servers, or no VRRP instances) is
+// started when the new one needs it, as a restart would.
 func (d *daemon) reload(cfg *conf.Config) {
-	if d.rec == nil && d.ipvsErr == nil && d.runCheck() && len(cfg.VirtualServers) > 0 {
-		d.log.Warn("the reloaded configuration has virtual servers but lvsd started without any: restart lvsd to program IPVS and run the health checks", "virtual_servers", len(cfg.VirtualServers))
-	}
-	if d.vrrp == nil && d.runVRRP() && len(cfg.Instances) > 0 {
-		d.log.Warn("the reloaded configuration has VRRP instances but lvsd started without any: restart lvsd to run them", "instances", len(cfg.Instances))
-	}
+	d.setSyncInstance(cfg)
 	if d.rec != nil {
 		d.rec.Apply(cfg) // first: it returns at once and works in its own goroutine
 	}
 	if d.hc != nil {
 		d.hc.Apply(cfg)
 	}
+	if d.rec == nil && d.ipvsErr == nil && d.runCheck() && len(cfg.VirtualServers) > 0 {
+		d.log.Info("the configuration now has virtual servers: starting IPVS programming and health checks", "virtual_servers", len(cfg.VirtualServers))
+		d.startIPVS(d.ctx, cfg)
+		if d.rec != nil && d.vrrp != nil {
+			// The sync daemon follows its instance's current state.
+			for _, st := range d.vrrp.Status() {
+				if st.Name == d.syncInstance() && st.State == vrrp.StateMaster {
+					d.rec.SetSyncDaemonRole(true)
+				}
+			}
+		}
+	}
 	if d.vrrp != nil {
 		d.nt.Apply(cfg)
 		if err := d.vrrp.Apply(cfg); err != nil {
 			d.log.Error("VRRP reload", "subsystem", "vrrp", "err", err)
+		}
+	} else if d.runVRRP() && len(cfg.Instances) > 0 {
+		d.log.Info("the configuration now has VRRP instances: starting VRRP", "instances", len(cfg.Instances))
+		if err := d.startVRRP(d.ctx, cfg); err != nil {
+			d.log.Error("VRRP cannot start", "subsystem", "vrrp", "err", err)
 		}
 	}
 }

@@ -244,6 +244,7 @@ func serve(o *options, log *slog.Logger) int {
 				}
 				cfg, running = next, diags
 				d.reload(cfg)
+				op.started(d) // a reload can start IPVS or VRRP
 				op.reloaded(cfg, nil)
 				log.Info("configuration reloaded", "instances", len(cfg.Instances), "virtual_servers", len(cfg.VirtualServers),
 					"parse", parsed.Round(10*time.Microsecond), "took", time.Since(t0).Round(10*time.Microsecond))

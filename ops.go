@@ -16,8 +16,11 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/lvsd/lvsd/conf"
+	"github.com/lvsd/lvsd/healthcheck"
+	"github.com/lvsd/lvsd/ipvs"
 	"github.com/lvsd/lvsd/metrics"
 	"github.com/lvsd/lvsd/status"
+	"github.com/lvsd/lvsd/vrrp"
 )
 
 // ops is the operator-facing side of the daemon: the HTTP endpoint
@@ -30,7 +33,8 @@ type ops struct {
 	cfg     atomic.Pointer[conf.Config] // the configuration in force
 	scripts *status.ScriptRecorder
 	checks  *metrics.Checks
-	src     status.Sources
+	src     status.Sources                 // reads cur: the endpoint keeps it from the start
+	cur     atomic.Pointer[status.Sources] // the running subsystems' sources (a reload can start one)
 	srv     *http.Server
 	dumpDir string
 }
@@ -50,6 +54,41 @@ func newOps(o *options, log *slog.Logger, cfg *conf.Config, started time.Time) *
 		op.dumpDir = dir
 	}
 	op.cfg.Store(cfg)
+	op.cur.Store(&status.Sources{})
+	op.src = status.Sources{
+		Daemon: op.info,
+		Config: func() *conf.Config { return op.cfg.Load() },
+		VRRPConfig: func() *conf.Config {
+			if f := op.cur.Load().VRRPConfig; f != nil {
+				return f()
+			}
+			return nil
+		},
+		VRRP: func() []vrrp.InstanceStatus {
+			if f := op.cur.Load().VRRP; f != nil {
+				return f()
+			}
+			return nil
+		},
+		Scripts: func() []status.Script {
+			if f := op.cur.Load().Scripts; f != nil {
+				return f()
+			}
+			return nil
+		},
+		Health: func() []healthcheck.RealServerStatus {
+			if f := op.cur.Load().Health; f != nil {
+				return f()
+			}
+			return nil
+		},
+		IPVS: func() *ipvs.Snapshot {
+			if f := op.cur.Load().IPVS; f != nil {
+				return f()
+			}
+			return nil
+		},
+	}
 	return op
 }
 
@@ -59,25 +98,30 @@ func (op *ops) wire(d *daemon) {
 	d.scriptExec = op.scripts.ScriptExec(nil)
 }
 
-// started records what the daemon runs; call after start.
+// started records what the daemon runs; call after start and after each
+// reload (which can start a subsystem).
 func (op *ops) started(d *daemon) {
-	if d.ipvsErr != nil {
+	switch {
+	case d.ipvsErr != nil:
 		op.info.SetIPVSUnavailable("IPVS is not available: virtual servers are not programmed and not checked: " + d.ipvsErr.Error())
+	case !d.runCheck():
+		op.info.SetIPVSUnavailable("IPVS is not programmed by this process (-P: VRRP only)")
 	}
 	current := func() *conf.Config { return op.cfg.Load() }
-	op.src = status.Sources{Daemon: op.info, Config: current}
+	cur := &status.Sources{}
 	if d.vrrp != nil {
 		// A reload applies VRRP changes too: the engine runs the
 		// configuration in force.
-		op.src.VRRP, op.src.VRRPConfig = d.vrrp.Status, current
-		op.src.Scripts = func() []status.Script { return op.scripts.Scripts(current()) }
+		cur.VRRP, cur.VRRPConfig = d.vrrp.Status, current
+		cur.Scripts = func() []status.Script { return op.scripts.Scripts(current()) }
 	}
 	if d.hc != nil {
-		op.src.Health = d.hc.Snapshot
+		cur.Health = d.hc.Snapshot
 	}
 	if d.rec != nil {
-		op.src.IPVS = d.rec.Snapshot
+		cur.IPVS = d.rec.Snapshot
 	}
+	op.cur.Store(cur)
 }
 
 // reloaded records a reload attempt: cfg is the new configuration, or nil

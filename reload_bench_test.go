@@ -15,6 +15,7 @@ import (
 
 	"github.com/lvsd/lvsd/conf"
 	"github.com/lvsd/lvsd/ipvs"
+	"github.com/lvsd/lvsd/status"
 )
 
 // memKernel is an in-memory IPVS table for the daemon's benchmarks: the
@@ -214,5 +215,46 @@ func BenchmarkReloadOneWeight(b *testing.B) {
 	b.ReportMetric(float64(got)/float64(b.N), "mutations/op")
 	if got != b.N {
 		b.Errorf("%d reloads made %d mutations, want 1 each", b.N, got)
+	}
+}
+
+// A reload bringing the first virtual server into a configuration that had
+// none starts the IPVS programming and the checks, and the status shows it.
+func TestReloadStartsIPVS(t *testing.T) {
+	o := &options{checkOnly: true}
+	parse := func(text string) *conf.Config {
+		cfg, diags := conf.Parse("t.conf", text, conf.Options{ConfigID: "t"})
+		if conf.MaxLevel(diags) >= conf.Error {
+			t.Fatalf("%v", diags)
+		}
+		return cfg
+	}
+	cfg := parse("global_defs {\n router_id t\n}\n")
+	k := newMemKernel()
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	op := newOps(o, log, cfg, time.Now())
+	d := &daemon{o: o, log: log, newKernel: func() (ipvs.Kernel, error) { return k, nil }}
+	op.wire(d)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer func() { cancel(); d.wait() }()
+	if err := d.start(ctx, cfg); err != nil {
+		t.Fatal(err)
+	}
+	op.started(d)
+	if d.rec != nil || status.Build(op.src).IPVS.Running {
+		t.Fatal("IPVS runs without a virtual server")
+	}
+	cfg = parse("virtual_server 192.0.2.1 80 {\n protocol TCP\n real_server 10.0.0.1 80 {\n  weight 3\n }\n}\n")
+	d.reload(cfg)
+	op.started(d)
+	op.reloaded(cfg, nil)
+	<-d.programmed()
+	sk := ipvs.ServiceKey{Family: ipvs.INET, Proto: ipvs.TCP, Addr: netip.MustParseAddr("192.0.2.1"), Port: 80}
+	if w := k.weight(sk, ipvs.DestKey{Addr: netip.MustParseAddr("10.0.0.1"), Port: 80}); w != 3 {
+		t.Fatalf("after the reload the kernel has weight %d, want 3", w)
+	}
+	st := status.Build(op.src)
+	if !st.IPVS.Running || len(st.VirtualServers) != 1 {
+		t.Fatalf("status after the reload: ipvs %+v, %d virtual servers", st.IPVS, len(st.VirtualServers))
 	}
 }

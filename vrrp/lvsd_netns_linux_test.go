@@ -395,6 +395,30 @@ func TestLvsdReloadAddsVIP(t *testing.T) {
 	})
 }
 
+// A reload bringing the first VRRP instance into a configuration that had
+// none starts VRRP, as a restart would.
+func TestLvsdReloadStartsVRRP(t *testing.T) {
+	requireIntegration(t)
+	n := newTestNet(t)
+	capA := startCapture(t, n.br, "va")
+	a := startLvsd(t, n.a, "A", "global_defs {\n  router_id lvsd1\n}\n")
+	time.Sleep(time.Second)
+	if frames, _ := capA.snapshot(); len(frames) != 0 || hasAddr(t, n.a, "eth0", "192.0.2.100") {
+		t.Fatal("VRRP runs without an instance")
+	}
+	a.rewrite(t, lvsdConf(150, ""))
+	a.signal(syscall.SIGHUP)
+	a.waitState(t, "VI_1", "MASTER", 6*time.Second)
+	waitFor(t, 3*time.Second, "the VIP", func() bool { return hasAddr(t, n.a, "eth0", "192.0.2.100") })
+	waitFor(t, 3*time.Second, "adverts", func() bool {
+		frames, _ := capA.snapshot()
+		return len(frames) > 0 && frames[len(frames)-1].adv.Priority == 150
+	})
+	if !strings.Contains(a.out.String(), "starting VRRP") {
+		t.Errorf("no log line says VRRP started:\n%s", a.out.String())
+	}
+}
+
 // Split brain: the bridge is partitioned, both become MASTER; healed, one
 // MASTER remains within 3 adverts.
 func TestLvsdSplitBrainHeal(t *testing.T) {
