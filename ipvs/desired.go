@@ -125,59 +125,63 @@ func (d *Desired) add(vs *conf.VirtualServer, groups map[string]*conf.VirtualSer
 	}
 }
 
-// carry returns the desired table of cfg for health, reusing d's services
-// for the virtual servers named in same: those configured as before (same
-// key, same Source, groups included) whose health carried over, so that
-// what d holds for them is what ComputeDesired would compute again. It also
-// returns the keys of the services whose desired state may differ from d's
-// (sorted). It reports false when only a full ComputeDesired is right: when
-// d or the new table has conflicting services.
-func (d *Desired) carry(cfg *conf.Config, health map[string]*VSHealth, same map[string]bool) (*Desired, []ServiceKey, bool) {
+// carry turns d, computed for the running configuration, into the desired
+// table of cfg (whose virtual servers have the keys keys) for health, in
+// place: the services of the virtual servers in same (configured as before:
+// same key, same Source, groups included, their health carried over) stay
+// as they are, the others are dropped or recomputed. It returns the keys of
+// the services whose desired state may have changed (sorted). It reports
+// false when only a full ComputeDesired is right (conflicting services in
+// the old or the new table); d is then unusable.
+func (d *Desired) carry(cfg *conf.Config, keys []string, health map[string]*VSHealth, same map[string]bool) ([]ServiceKey, bool) {
 	if d.conflict {
-		return nil, nil, false
+		return nil, false
 	}
-	n := newDesired()
-	groups := groupIndex(cfg)
 	changed := map[ServiceKey]bool{}
-	for _, vs := range cfg.VirtualServers {
-		key := vs.Key()
-		if !same[key] {
-			n.add(vs, groups, health[key])
-			if n.conflict {
-				return nil, nil, false
-			}
-			for _, sk := range n.VS[key] {
-				changed[sk] = true
-			}
+	for key, sks := range d.VS {
+		if same[key] {
 			continue
 		}
+		for _, sk := range sks {
+			delete(d.Table, sk)
+			delete(d.Origin, sk)
+			delete(d.DestOrigin, sk)
+			changed[sk] = true
+		}
+		delete(d.VS, key)
+		delete(d.vsProblems, key)
+	}
+	groups := groupIndex(cfg)
+	for i, vs := range cfg.VirtualServers {
+		key := keys[i]
+		if same[key] {
+			continue
+		}
+		d.add(vs, groups, health[key])
+		if d.conflict {
+			return nil, false
+		}
 		for _, sk := range d.VS[key] {
-			if _, dup := n.Origin[sk]; dup {
-				return nil, nil, false
-			}
-			n.Table[sk] = d.Table[sk]
-			n.Origin[sk] = key
-			n.DestOrigin[sk] = d.DestOrigin[sk]
-		}
-		n.VS[key] = d.VS[key]
-		if p := d.vsProblems[key]; len(p) > 0 {
-			n.Problems = append(n.Problems, p...)
-			n.vsProblems[key] = p
+			changed[sk] = true
 		}
 	}
-	for key, sks := range d.VS {
-		if !same[key] {
-			for _, sk := range sks {
-				changed[sk] = true
+	// Problems in the configuration's order, as ComputeDesired lists them.
+	d.Problems = nil
+	if len(d.vsProblems) > 0 {
+		seen := map[string]bool{}
+		for _, key := range keys {
+			if !seen[key] {
+				seen[key] = true
+				d.Problems = append(d.Problems, d.vsProblems[key]...)
 			}
 		}
 	}
-	keys := make([]ServiceKey, 0, len(changed))
+	out := make([]ServiceKey, 0, len(changed))
 	for sk := range changed {
-		keys = append(keys, sk)
+		out = append(out, sk)
 	}
-	slices.SortFunc(keys, ServiceKey.cmp)
-	return n, keys, true
+	slices.SortFunc(out, ServiceKey.cmp)
+	return out, true
 }
 
 // update recomputes the services of one virtual server after a health

@@ -117,27 +117,35 @@ func updateQuorum(vs *conf.VirtualServer, h *VSHealth, init bool) *quorumChange 
 // keepalived starts them (alpha checkers: down; quorum computed from the
 // initial weights). It returns the quorum transitions to notify.
 func buildHealth(cfg *conf.Config, prev map[string]*VSHealth) (map[string]*VSHealth, []quorumChange) {
-	return carryHealth(cfg, prev, nil)
+	if cfg == nil {
+		return map[string]*VSHealth{}, nil
+	}
+	return carryHealth(cfg, vsKeys(cfg), prev, nil)
 }
 
-// carryHealth is buildHealth that takes the health of the virtual servers
-// in same (configured as before, see sameVirtualServers) over as it is.
-func carryHealth(cfg *conf.Config, prev map[string]*VSHealth, same map[string]bool) (map[string]*VSHealth, []quorumChange) {
-	out := make(map[string]*VSHealth, len(prev))
-	var changes []quorumChange
-	if cfg == nil {
-		return out, nil
+// vsKeys returns the keys of cfg's virtual servers, in their order.
+func vsKeys(cfg *conf.Config) []string {
+	keys := make([]string, len(cfg.VirtualServers))
+	for i, vs := range cfg.VirtualServers {
+		keys[i] = vs.Key()
 	}
-	for _, vs := range cfg.VirtualServers {
-		key := vs.Key()
+	return keys
+}
+
+// carryHealth is buildHealth for the virtual servers' keys (vsKeys) that
+// takes the health of those in same (configured as before, see
+// sameVirtualServers) over as it is: their quorum state is already
+// consistent with it.
+func carryHealth(cfg *conf.Config, keys []string, prev map[string]*VSHealth, same map[string]bool) (map[string]*VSHealth, []quorumChange) {
+	out := make(map[string]*VSHealth, len(cfg.VirtualServers))
+	var changes []quorumChange
+	for i, vs := range cfg.VirtualServers {
+		key := keys[i]
 		if _, dup := out[key]; dup {
 			continue
 		}
 		old := prev[key]
 		if old != nil && same[key] {
-			if ch := updateQuorum(vs, old, true); ch != nil {
-				changes = append(changes, *ch)
-			}
 			out[key] = old
 			continue
 		}
@@ -173,10 +181,10 @@ func carryHealth(cfg *conf.Config, prev map[string]*VSHealth, same map[string]bo
 // configured exactly as in the running configuration (oldIndex, oldGroups):
 // the same key and Source, and for a group the same group Source. What was
 // derived from them (health, desired services) carries over a reload.
-func sameVirtualServers(cfg *conf.Config, oldIndex map[string]*conf.VirtualServer, oldGroups, newGroups map[string]*conf.VirtualServerGroup) map[string]bool {
+func sameVirtualServers(cfg *conf.Config, keys []string, oldIndex map[string]*conf.VirtualServer, oldGroups, newGroups map[string]*conf.VirtualServerGroup) map[string]bool {
 	same := make(map[string]bool, len(cfg.VirtualServers))
-	for _, vs := range cfg.VirtualServers {
-		o := oldIndex[vs.Key()]
+	for i, vs := range cfg.VirtualServers {
+		o := oldIndex[keys[i]]
 		// Source 0: built by hand, not parsed; never taken as unchanged.
 		if o == nil || vs.Source == 0 || o.Source != vs.Source {
 			continue
@@ -187,7 +195,7 @@ func sameVirtualServers(cfg *conf.Config, oldIndex map[string]*conf.VirtualServe
 				continue
 			}
 		}
-		same[vs.Key()] = true
+		same[keys[i]] = true
 	}
 	return same
 }

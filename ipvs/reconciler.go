@@ -118,6 +118,7 @@ type Reconciler struct {
 	state        sync.Mutex
 	cfg          *conf.Config
 	vsIndex      map[string]*conf.VirtualServer
+	vsKeys       []string // the keys of cfg.VirtualServers, in order
 	groups       map[string]*conf.VirtualServerGroup
 	health       map[string]*VSHealth
 	desired      *Desired
@@ -175,10 +176,11 @@ func (r *Reconciler) setConfig(cfg *conf.Config) {
 	}
 	r.cfg = cfg
 	r.groups = groupIndex(cfg)
-	r.vsIndex = map[string]*conf.VirtualServer{}
-	for _, vs := range cfg.VirtualServers {
-		if _, dup := r.vsIndex[vs.Key()]; !dup {
-			r.vsIndex[vs.Key()] = vs
+	r.vsKeys = vsKeys(cfg)
+	r.vsIndex = make(map[string]*conf.VirtualServer, len(cfg.VirtualServers))
+	for i, vs := range cfg.VirtualServers {
+		if _, dup := r.vsIndex[r.vsKeys[i]]; !dup {
+			r.vsIndex[r.vsKeys[i]] = vs
 		}
 	}
 }
@@ -426,9 +428,9 @@ func (r *Reconciler) takePending() pass {
 		oldSync := r.syncConfig()
 		oldIndex, oldGroups := r.vsIndex, r.groups
 		r.setConfig(cfg)
-		same = sameVirtualServers(cfg, oldIndex, oldGroups, r.groups)
+		same = sameVirtualServers(cfg, r.vsKeys, oldIndex, oldGroups, r.groups)
 		var ch []quorumChange
-		r.health, ch = carryHealth(cfg, r.health, same)
+		r.health, ch = carryHealth(cfg, r.vsKeys, r.health, same)
 		changes = append(changes, ch...)
 		r.applyTimeouts()
 		if r.syncConfig() != oldSync {
@@ -465,8 +467,8 @@ func (r *Reconciler) takePending() pass {
 		// A reload: recompute only the virtual servers that changed, and
 		// compare only their services (and those of entries that failed)
 		// with the kernel.
-		if d, keys, ok := r.desired.carry(r.cfg, r.health, same); ok {
-			r.desired, p.full, p.keys = d, false, keys
+		if keys, ok := r.desired.carry(r.cfg, r.vsKeys, r.health, same); ok {
+			p.full, p.keys = false, keys
 			if len(r.failed) > 0 {
 				have := map[ServiceKey]bool{}
 				for _, k := range keys {
