@@ -106,14 +106,15 @@ func (p *poller) close() {
 // run calls step until it returns stop, waiting before each call but the
 // first for an event: the deadline step returned (zero: none), a wake, or a
 // watched socket's. Before step, drain hands it the sockets that had events.
-func (p *poller) run(onFD func(fd int), step func() (deadline time.Time, stop bool)) error {
+// step also returns the time it last read (no later than its return).
+func (p *poller) run(onFD func(fd int), step func() (now, deadline time.Time, stop bool)) error {
 	return p.rc.Read(func(uintptr) bool {
 		for {
 			p.woken.Store(false)
 			if err := p.drain(onFD); err != nil {
 				panic(err) // EBADF / EINVAL: a bug
 			}
-			deadline, stop := step()
+			now, deadline, stop := step()
 			if stop {
 				return true
 			}
@@ -121,7 +122,7 @@ func (p *poller) run(onFD func(fd int), step func() (deadline time.Time, stop bo
 				p.arm(0)
 				return false
 			}
-			if d := time.Until(deadline); d > 0 {
+			if d := deadline.Sub(now); d > 0 {
 				if !deadline.Equal(p.armed) {
 					p.arm(d)
 					p.armed = deadline

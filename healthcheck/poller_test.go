@@ -196,18 +196,19 @@ func TestPoller(t *testing.T) {
 	t0 := time.Now()
 	done := make(chan error, 1)
 	go func() {
-		done <- p.run(func(int) { t.Error("event of an unwatched socket") }, func() (time.Time, bool) {
+		done <- p.run(func(int) { t.Error("event of an unwatched socket") }, func() (time.Time, time.Time, bool) {
 			n := steps.Add(1)
+			now := time.Now()
 			mu.Lock()
-			times = append(times, time.Now())
+			times = append(times, now)
 			mu.Unlock()
 			switch {
 			case stop.Load():
-				return time.Time{}, true
+				return now, time.Time{}, true
 			case n == 1:
-				return t0.Add(100 * time.Millisecond), false
+				return now, t0.Add(100 * time.Millisecond), false
 			}
-			return time.Time{}, false // wait for a wake
+			return now, time.Time{}, false // wait for a wake
 		})
 	}()
 	time.Sleep(300 * time.Millisecond)

@@ -374,11 +374,14 @@ func (s *Scheduler) runPolled(ctx context.Context, p *poller) error {
 	s.poll.Store(p)
 	stop := context.AfterFunc(ctx, p.wake)
 	defer stop()
-	return p.run(s.connEvent, func() (time.Time, bool) {
+	// Time is read as seldom as it can be: once per wake-up and once per
+	// attempt (an attempt ends when the next one starts). Where the clock
+	// has no vDSO (an emulated machine), each read is two system calls.
+	return p.run(s.connEvent, func() (now time.Time, deadline time.Time, stop bool) {
 		if ctx.Err() != nil {
-			return time.Time{}, true
+			return now, time.Time{}, true
 		}
-		now := s.clock.Now()
+		now = s.clock.Now()
 		s.expire(now)
 
 		s.mu.Lock()
@@ -400,7 +403,7 @@ func (s *Scheduler) runPolled(ctx context.Context, p *poller) error {
 		if len(s.quick) > 0 {
 			s.mu.Unlock()
 			for i := range s.quick {
-				s.begin(p, s.quick[i])
+				now = s.begin(p, s.quick[i], now)
 				s.quick[i] = job{}
 			}
 			s.mu.Lock()
@@ -413,17 +416,16 @@ func (s *Scheduler) runPolled(ctx context.Context, p *poller) error {
 			next, any = s.pendq[0].deadline, true
 		}
 		if !any {
-			return time.Time{}, false
+			return now, time.Time{}, false
 		}
-		return next, false
+		return now, next, false
 	})
 }
 
-// begin starts a quick attempt: its outcome goes to s.settled, or its
-// pending connection to the poller.
-func (s *Scheduler) begin(p *poller, j job) {
+// begin starts a quick attempt at start: its outcome goes to s.settled, or
+// its pending connection to the poller. It returns the time it was done.
+func (s *Scheduler) begin(p *poller, j job, start time.Time) time.Time {
 	qp := j.p.(quickProber)
-	start := s.clock.Now()
 	res, fd, timeout, done := qp.begin()
 	if !done {
 		if err := p.watch(fd); err != nil {
@@ -431,13 +433,15 @@ func (s *Scheduler) begin(p *poller, j job) {
 			res, done = fail("connect: %s", err), true
 		}
 	}
+	end := s.clock.Now()
 	if done {
-		s.finish(j, res, start)
-		return
+		s.finish(j, res, start, end)
+		return end
 	}
 	pc := &pendingConn{j: j, p: qp, fd: fd, start: start, deadline: start.Add(timeout)}
 	s.pending[fd] = pc
 	heap.Push(&s.pendq, pc)
+	return end
 }
 
 // connEvent is the poller's event on a pending connection's socket.
@@ -452,7 +456,7 @@ func (s *Scheduler) connEvent(fd int) {
 	}
 	delete(s.pending, fd)
 	heap.Remove(&s.pendq, pc.idx)
-	s.finish(pc.j, res, pc.start)
+	s.finish(pc.j, res, pc.start, s.clock.Now())
 }
 
 // expire abandons the pending connections whose connect_timeout is over.
@@ -460,12 +464,11 @@ func (s *Scheduler) expire(now time.Time) {
 	for len(s.pendq) > 0 && !now.Before(s.pendq[0].deadline) {
 		pc := heap.Pop(&s.pendq).(*pendingConn)
 		delete(s.pending, pc.fd)
-		s.finish(pc.j, pc.p.abandon(pc.fd), pc.start)
+		s.finish(pc.j, pc.p.abandon(pc.fd), pc.start, now)
 	}
 }
 
-func (s *Scheduler) finish(j job, res result, start time.Time) {
-	end := s.clock.Now()
+func (s *Scheduler) finish(j job, res result, start, end time.Time) {
 	s.observe(j, res, start, end)
 	s.settled = append(s.settled, completion{c: j.c, res: res, start: start, end: end})
 }
