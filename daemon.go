@@ -76,10 +76,10 @@ func (d *daemon) startIPVS(ctx context.Context, cfg *conf.Config) {
 		return
 	}
 	rec := ipvs.New(cfg, k, ipvs.Options{Logger: d.log.With("subsystem", "ipvs"), DontRelease: d.o.dontReleaseIPVS})
+	d.goRun(ctx, "ipvs", rec.Run) // programming starts now; the checkers are built meanwhile
 	hc := healthcheck.New(cfg, healthcheck.Options{Logger: d.log.With("subsystem", "check"), Observe: d.observe})
 	d.rec, d.hc = rec, hc
 	d.recShared.Store(rec)
-	d.goRun(ctx, "ipvs", rec.Run)
 	// The checks start once the table is programmed: the reconciler
 	// starts from the initial states the checkers would report (alpha:
 	// down, else up), and the start-up programming of a large table is
