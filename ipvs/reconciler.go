@@ -165,9 +165,19 @@ func New(cfg *conf.Config, k Kernel, opts Options) *Reconciler {
 	}
 	r.debug = log.Enabled(context.Background(), slog.LevelDebug)
 	r.setConfig(cfg)
-	r.health, r.initChanges = buildHealth(cfg, nil)
-	r.desired = ComputeDesired(cfg, r.health)
+	// The initial health and desired table are computed by Run (or the
+	// first Snapshot): New returns at once, so the caller can go on with
+	// other start-up work while Run computes and programs.
 	return r
+}
+
+// ensureDesired computes the initial health and desired table once.
+// r.state is held.
+func (r *Reconciler) ensureDesired() {
+	if r.desired == nil {
+		r.health, r.initChanges = buildHealth(r.cfg, nil)
+		r.desired = ComputeDesired(r.cfg, r.health)
+	}
 }
 
 func (r *Reconciler) setConfig(cfg *conf.Config) {
@@ -332,6 +342,7 @@ func (r *Reconciler) start() {
 			r.log.Info("ipvs: table flushed (lvs_flush)")
 		}
 	}
+	r.ensureDesired()
 	r.applyTimeouts()
 	r.takePending() // health and configuration known before the first programming
 	t0 := time.Now()

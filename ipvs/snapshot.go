@@ -99,6 +99,7 @@ func (r *Reconciler) Snapshot() *Snapshot {
 
 // snapshot builds a Snapshot; fresh reads the kernel.
 func (r *Reconciler) snapshot(fresh bool) *Snapshot {
+	r.ensureDesired()
 	s := &Snapshot{Time: time.Now(), Counters: r.c}
 	kt, ks := r.kernel, r.kstats
 	if fresh {
