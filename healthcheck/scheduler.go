@@ -108,6 +108,7 @@ type Scheduler struct {
 	pendq   pendingHeap          // by deadline
 	settled []completion         // to apply
 	quick   []job
+	wall    time.Time // the last time.Now(), for pollNow
 
 	// test hooks
 	randN     func(n int64) int64
@@ -375,13 +376,12 @@ func (s *Scheduler) runPolled(ctx context.Context, p *poller) error {
 	stop := context.AfterFunc(ctx, p.wake)
 	defer stop()
 	// Time is read as seldom as it can be: once per wake-up and once per
-	// attempt (an attempt ends when the next one starts). Where the clock
-	// has no vDSO (an emulated machine), each read is two system calls.
+	// attempt (an attempt ends when the next one starts).
 	return p.run(s.connEvent, func() (now time.Time, deadline time.Time, stop bool) {
 		if ctx.Err() != nil {
 			return now, time.Time{}, true
 		}
-		now = s.clock.Now()
+		now = s.pollNow()
 		s.expire(now)
 
 		s.mu.Lock()
@@ -422,6 +422,20 @@ func (s *Scheduler) runPolled(ctx context.Context, p *poller) error {
 	})
 }
 
+// pollNow is time.Now for the poller loop (whose clock is SystemClock):
+// it reads the monotonic clock only, and the wall clock once a second. Where
+// the clock has no vDSO (some virtual machines) every read is a system call,
+// and time.Now makes two.
+func (s *Scheduler) pollNow() time.Time {
+	if !s.wall.IsZero() {
+		if d := time.Since(s.wall); d >= 0 && d < time.Second {
+			return s.wall.Add(d)
+		}
+	}
+	s.wall = time.Now()
+	return s.wall
+}
+
 // begin starts a quick attempt at start: its outcome goes to s.settled, or
 // its pending connection to the poller. It returns the time it was done.
 func (s *Scheduler) begin(p *poller, j job, start time.Time) time.Time {
@@ -433,7 +447,7 @@ func (s *Scheduler) begin(p *poller, j job, start time.Time) time.Time {
 			res, done = fail("connect: %s", err), true
 		}
 	}
-	end := s.clock.Now()
+	end := s.pollNow()
 	if done {
 		s.finish(j, res, start, end)
 		return end
@@ -456,7 +470,7 @@ func (s *Scheduler) connEvent(fd int) {
 	}
 	delete(s.pending, fd)
 	heap.Remove(&s.pendq, pc.idx)
-	s.finish(pc.j, res, pc.start, s.clock.Now())
+	s.finish(pc.j, res, pc.start, s.pollNow())
 }
 
 // expire abandons the pending connections whose connect_timeout is over.
