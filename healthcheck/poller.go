@@ -30,6 +30,7 @@ type poller struct {
 	closeMu  sync.RWMutex // wake vs close
 	isClosed bool
 	armed    time.Time // the timerfd's expiry; zero: disarmed or fired
+	sockets  int       // watched (watch, unwatch)
 	evs      [64]syscall.EpollEvent
 }
 
@@ -111,12 +112,21 @@ func (p *poller) run(onFD func(fd int), step func() (now, deadline time.Time, st
 	return p.rc.Read(func(uintptr) bool {
 		for {
 			p.woken.Store(false)
-			if err := p.drain(onFD); err != nil {
-				panic(err) // EBADF / EINVAL: a bug
+			// Without sockets the events can only be the timer's and
+			// wake's, which need no reading: the netpoller reports a
+			// new event of the epoll instance whether or not the
+			// earlier ones were taken.
+			if p.sockets > 0 {
+				if err := p.drain(onFD); err != nil {
+					panic(err) // EBADF / EINVAL: a bug
+				}
 			}
 			now, deadline, stop := step()
 			if stop {
 				return true
+			}
+			if !p.armed.IsZero() && !now.Before(p.armed) {
+				p.armed = time.Time{} // expired
 			}
 			if deadline.IsZero() {
 				p.arm(0)
@@ -189,12 +199,16 @@ func (p *poller) wake() {
 
 // watch adds a socket whose connection is pending: its events (writable:
 // the connection is up; or an error) go to run's onFD. Closing the socket
-// removes it.
+// removes it; the caller then says so with unwatch.
 func (p *poller) watch(fd int) error {
 	ev := syscall.EpollEvent{Events: syscall.EPOLLOUT | -syscall.EPOLLET, Fd: int32(fd)}
 	_, _, e := syscall.RawSyscall6(syscall.SYS_EPOLL_CTL, uintptr(p.ep), syscall.EPOLL_CTL_ADD, uintptr(fd), uintptr(unsafe.Pointer(&ev)), 0, 0)
 	if e != 0 {
 		return os.NewSyscallError("epoll_ctl", e)
 	}
+	p.sockets++
 	return nil
 }
+
+// unwatch counts out a watched socket, closed.
+func (p *poller) unwatch() { p.sockets-- }

@@ -470,6 +470,7 @@ func (s *Scheduler) connEvent(fd int) {
 	}
 	delete(s.pending, fd)
 	heap.Remove(&s.pendq, pc.idx)
+	s.poll.Load().unwatch()
 	s.finish(pc.j, res, pc.start, s.pollNow())
 }
 
@@ -478,6 +479,7 @@ func (s *Scheduler) expire(now time.Time) {
 	for len(s.pendq) > 0 && !now.Before(s.pendq[0].deadline) {
 		pc := heap.Pop(&s.pendq).(*pendingConn)
 		delete(s.pending, pc.fd)
+		s.poll.Load().unwatch()
 		s.finish(pc.j, pc.p.abandon(pc.fd), pc.start, now)
 	}
 }
