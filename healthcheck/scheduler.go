@@ -45,7 +45,10 @@ type Options struct {
 	// Workers bounds the checks running at once (default 1024). A check due
 	// while all are busy waits for the first free one.
 	Workers int
-	// Clock is the time source (default SystemClock).
+	// Clock is the time source (default SystemClock). With SystemClock the
+	// scheduler waits in its poller (an epoll instance with a timerfd) and
+	// runs TCP_CHECKs in its own goroutine; with another clock (tests) it
+	// waits on the clock's AfterFunc timers and runs every check in a worker.
 	Clock Clock
 	// Logger receives transitions (default slog.Default()).
 	Logger *slog.Logger
