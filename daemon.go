@@ -75,7 +75,14 @@ func (d *daemon) startIPVS(ctx context.Context, cfg *conf.Config) {
 		d.ipvsErr = err
 		return
 	}
-	rec := ipvs.New(cfg, k, ipvs.Options{Logger: d.log.With("subsystem", "ipvs"), DontRelease: d.o.dontReleaseIPVS})
+	// Status pages and metrics read the counters through their own netlink
+	// socket, in their own goroutine: a scrape of thousands of destinations
+	// does not hold up the reconciliation.
+	var reader ipvs.Kernel
+	if rd, err := newKernel(); err == nil {
+		reader = rd
+	}
+	rec := ipvs.New(cfg, k, ipvs.Options{Logger: d.log.With("subsystem", "ipvs"), DontRelease: d.o.dontReleaseIPVS, Reader: reader})
 	d.goRun(ctx, "ipvs", rec.Run) // programming starts now; the checkers are built meanwhile
 	hc := healthcheck.New(cfg, healthcheck.Options{Logger: d.log.With("subsystem", "check"), Observe: d.observe})
 	d.rec, d.hc = rec, hc

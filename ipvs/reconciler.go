@@ -34,6 +34,10 @@ type Options struct {
 	// RunScript runs a quorum_up/quorum_down script. Nil: the command is
 	// started without a shell and not waited for.
 	RunScript func(s *conf.Script)
+	// Reader, when set, is a second access to the kernel's table that
+	// Snapshot reads the counters through, in its caller's goroutine. Nil:
+	// Run reads them, between two passes.
+	Reader Kernel
 }
 
 // Counters count what the reconciler did since it was created.
@@ -110,7 +114,7 @@ type Reconciler struct {
 	last          *Snapshot
 	wake          chan struct{}
 	ready         chan struct{}
-	snapReq       chan chan *Snapshot
+	viewReq       chan chan *view
 	done          chan struct{}
 
 	// State owned by the Run goroutine, which holds state while it works
@@ -155,7 +159,7 @@ func New(cfg *conf.Config, k Kernel, opts Options) *Reconciler {
 		pendingHealth: map[healthKey]HealthEvent{},
 		wake:          make(chan struct{}, 1),
 		ready:         make(chan struct{}),
-		snapReq:       make(chan chan *Snapshot),
+		viewReq:       make(chan chan *view),
 		kernel:        Table{},
 		owned:         NewOwnership(),
 		failed:        map[entry]string{},
@@ -322,10 +326,11 @@ func (r *Reconciler) Run(ctx context.Context) error {
 			r.processPending()
 			r.repair()
 			r.state.Unlock()
-		case reply := <-r.snapReq:
+		case reply := <-r.viewReq:
 			r.state.Lock()
 			r.processPending()
-			reply <- r.snapshot(true)
+			// Without a Reader the kernel is read here, through r.k.
+			reply <- r.view(r.opts.Reader == nil)
 			r.state.Unlock()
 		}
 		r.publish()
@@ -805,7 +810,13 @@ func (r *Reconciler) readKernel() error {
 // read lists the kernel's table; destinations are read for the services
 // withDests selects.
 func (r *Reconciler) read(withDests func(ServiceKey) bool) (Table, kernelStats, error) {
-	svcs, err := r.k.Services()
+	return readTable(r.k, withDests)
+}
+
+// readTable lists k's table; destinations are read for the services
+// withDests selects.
+func readTable(k Kernel, withDests func(ServiceKey) bool) (Table, kernelStats, error) {
+	svcs, err := k.Services()
 	if err != nil {
 		return nil, kernelStats{}, err
 	}
@@ -818,7 +829,7 @@ func (r *Reconciler) read(withDests func(ServiceKey) bool) (Table, kernelStats, 
 		if !withDests(s.ServiceKey) {
 			continue
 		}
-		dests, err := r.k.Destinations(s.ServiceKey)
+		dests, err := k.Destinations(s.ServiceKey)
 		if err != nil {
 			return nil, kernelStats{}, fmt.Errorf("destinations of %s: %w", s.ServiceKey, err)
 		}

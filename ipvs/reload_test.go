@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/lvsd/lvsd/conf"
 )
@@ -174,5 +175,60 @@ func TestReloadCarryEqualsFullComputation(t *testing.T) {
 			t.Logf("round %d, configuration:\n%s", round, text)
 			break
 		}
+	}
+}
+
+// slowReader is a Kernel whose Services call waits until released: a
+// scrape of a very large table.
+type slowReader struct {
+	*fakeKernel
+	entered, release chan struct{}
+}
+
+func (s *slowReader) Services() ([]ServiceInfo, error) {
+	close(s.entered)
+	<-s.release
+	return s.fakeKernel.Services()
+}
+
+// With Options.Reader a Snapshot reads the kernel in its caller's
+// goroutine: the reconciler goes on applying health changes meanwhile,
+// and the snapshot still has fresh counters.
+func TestSnapshotReaderDoesNotBlockReconciling(t *testing.T) {
+	k := newFakeKernel()
+	rd := &slowReader{fakeKernel: k, entered: make(chan struct{}), release: make(chan struct{})}
+	h := newHarness(t, parse(t, twoServers), k, Options{Reader: rd})
+	h.start()
+	h.k.mutations()
+	got := make(chan *Snapshot, 1)
+	go func() { got <- h.r.Snapshot() }()
+	select {
+	case <-rd.entered:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the snapshot did not read through the Reader")
+	}
+	// The reader is stuck; a health change still reaches the kernel.
+	h.r.SetHealth(*ev("TCP/192.0.2.1:80", "10.0.0.1:80", false, -1))
+	deadline := time.Now().Add(5 * time.Second)
+	for len(h.k.table()[ServiceKey{Family: INET, Proto: TCP, Addr: netip.MustParseAddr("192.0.2.1"), Port: 80}].Dests) != 1 {
+		if time.Now().After(deadline) {
+			t.Fatal("the reconciler was held up by a snapshot's kernel read")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	close(rd.release)
+	s := <-got
+	if !s.Fresh || len(s.Services) != 2 || s.Services[0].Stats.Connections != 7 {
+		t.Fatalf("snapshot: fresh %v, %d services, %+v", s.Fresh, len(s.Services), s.Services)
+	}
+	// The picture was taken before the change, the counters read after it.
+	var conns uint32
+	for _, d := range s.Services[0].Dests {
+		if d.Key.Addr == netip.MustParseAddr("10.0.0.2") {
+			conns = d.ActiveConns
+		}
+	}
+	if conns != 3 {
+		t.Fatalf("destination counters: %+v", s.Services[0].Dests)
 	}
 }

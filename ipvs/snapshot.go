@@ -1,8 +1,9 @@
 package ipvs
 
 import (
+	"maps"
 	"net/netip"
-	"sort"
+	"slices"
 	"time"
 )
 
@@ -78,61 +79,124 @@ type RSStatus struct {
 
 // Snapshot returns the current state. While Run runs, pending inputs are
 // applied first and the kernel is read for fresh counters (so a Snapshot
-// after Apply or SetHealth reflects them). Otherwise it reports lvsd's
-// picture without reading the kernel.
+// after Apply or SetHealth reflects them). With Options.Reader the kernel
+// is read in the caller's goroutine, so that a scrape of thousands of
+// destinations never holds up the reconciliation. When Run does not run it
+// reports lvsd's picture without reading the kernel.
 func (r *Reconciler) Snapshot() *Snapshot {
 	r.mu.Lock()
 	running, done := r.running, r.done
 	r.mu.Unlock()
 	if running {
-		reply := make(chan *Snapshot, 1)
+		reply := make(chan *view, 1)
 		select {
-		case r.snapReq <- reply:
-			return <-reply
+		case r.viewReq <- reply:
+			v := <-reply
+			if v.fresh {
+				return v.snapshot() // read by the Run loop (no Reader)
+			}
+			t, st, err := readTable(r.opts.Reader, func(ServiceKey) bool { return true })
+			if err != nil {
+				v.kernelError = err.Error()
+			} else {
+				v.kernel, v.kstats, v.fresh = t, st, true
+			}
+			return v.snapshot()
 		case <-done:
 		}
 	}
 	r.state.Lock()
 	defer r.state.Unlock()
-	return r.snapshot(false)
+	return r.view(false).snapshot()
 }
 
-// snapshot builds a Snapshot; fresh reads the kernel.
-func (r *Reconciler) snapshot(fresh bool) *Snapshot {
+// view is what a Snapshot needs of the reconciler's state, taken at one
+// moment by the goroutine that owns the state: copies of the maps that
+// change in place (the desired table's services and destinations are never
+// modified in place once built: a change replaces them).
+type view struct {
+	time        time.Time
+	counters    Counters
+	desired     *Desired
+	owned       Ownership
+	kernel      Table
+	kstats      kernelStats
+	fresh       bool
+	kernelError string
+	vss         []VSStatus
+	sync        []SyncDaemon
+}
+
+// view captures the state; with read it also reads the kernel (through the
+// reconciler's Kernel, from its goroutine). r.state is held.
+func (r *Reconciler) view(read bool) *view {
 	r.ensureDesired()
-	s := &Snapshot{Time: time.Now(), Counters: r.c}
-	kt, ks := r.kernel, r.kstats
-	if fresh {
+	v := &view{time: time.Now(), kernel: r.kernel, kstats: r.kstats}
+	if read {
 		t, st, err := r.read(func(ServiceKey) bool { return true })
 		if err != nil {
 			r.c.Errors++
-			s.KernelError = err.Error()
+			v.kernelError = err.Error()
 		} else {
-			kt, ks = t, st
-			s.Fresh = true
+			v.kernel, v.kstats, v.fresh = t, st, true
 		}
 	}
+	v.counters = r.c
+	v.desired = &Desired{Table: maps.Clone(r.desired.Table), Origin: maps.Clone(r.desired.Origin),
+		DestOrigin: maps.Clone(r.desired.DestOrigin), VS: maps.Clone(r.desired.VS)}
+	v.owned = r.owned.Clone()
+	for i, vs := range r.cfg.VirtualServers {
+		key := r.vsKeys[i]
+		h := r.health[key]
+		if h == nil || r.vsIndex[key] != vs {
+			continue
+		}
+		vst := VSStatus{VS: key, Name: vs.String(), QuorumUp: h.QuorumUp, WeightSum: WeightSum(vs, h),
+			Quorum: vs.Quorum, Hysteresis: vs.Hysteresis, SorryActive: vs.SorryServer != nil && !h.QuorumUp,
+			Services: r.desired.VS[key]}
+		for _, rs := range vs.RealServers {
+			st := h.rs(rs)
+			vst.RealServers = append(vst.RealServers, RSStatus{RS: rs.AddrPort(), Up: st.Up, Weight: EffectiveWeight(rs, st), DynamicWeight: st.Weight})
+		}
+		v.vss = append(v.vss, vst)
+	}
+	for _, st := range []SyncState{SyncMaster, SyncBackup} {
+		if d, ok := r.syncStarted[st]; ok {
+			v.sync = append(v.sync, d)
+		}
+	}
+	return v
+}
+
+// snapshot builds the Snapshot of a view. The view's kernel picture is not
+// shared with the reconciler when it was read for the view; otherwise the
+// caller holds r.state.
+func (v *view) snapshot() *Snapshot {
+	s := &Snapshot{Time: v.time, Counters: v.counters, Fresh: v.fresh, KernelError: v.kernelError,
+		VirtualServers: v.vss, SyncDaemons: v.sync}
+	kt, ks := v.kernel, v.kstats
 	keys := map[ServiceKey]bool{}
-	for k := range r.desired.Table {
+	for k := range v.desired.Table {
 		keys[k] = true
 	}
 	for k := range kt {
 		keys[k] = true
 	}
-	all := make(Table, len(keys))
+	all := make([]ServiceKey, 0, len(keys))
 	for k := range keys {
-		all[k] = nil
+		all = append(all, k)
 	}
-	for _, k := range all.Keys() {
-		ds, ks2 := r.desired.Table[k], kt[k]
-		ss := ServiceStatus{Key: k, VS: r.desired.Origin[k], Owned: r.owned.OwnsService(k), Stats: ks.svc[k]}
+	slices.SortFunc(all, ServiceKey.cmp)
+	for _, k := range all {
+		ds, ks2 := v.desired.Table[k], kt[k]
+		ss := ServiceStatus{Key: k, VS: v.desired.Origin[k], Owned: v.owned.OwnsService(k), Stats: ks.svc[k]}
 		if ds != nil {
-			v := ds.Service
-			ss.Desired = &v
+			sv := ds.Service
+			ss.Desired = &sv
 		}
 		if ks2 != nil {
-			v := ks2.Service
-			ss.Kernel = &v
+			sv := ks2.Service
+			ss.Kernel = &sv
 		}
 		inSync := ds != nil && ks2 != nil && ds.Service.sameAttrs(ks2.Service)
 		dkeys := map[DestKey]bool{}
@@ -150,14 +214,14 @@ func (r *Reconciler) snapshot(fresh bool) *Snapshot {
 		for dk := range dkeys {
 			dl = append(dl, dk)
 		}
-		sort.Slice(dl, func(i, j int) bool { return dl[i].less(dl[j]) })
+		slices.SortFunc(dl, DestKey.cmp)
 		for _, dk := range dl {
-			st := DestStatus{Key: dk, Owned: r.owned.OwnsDest(k, dk)}
+			st := DestStatus{Key: dk, Owned: v.owned.OwnsDest(k, dk)}
 			var dd, kd *Destination
 			if ds != nil {
 				if d, ok := ds.Dests[dk]; ok {
 					dd = &d
-					o := r.desired.DestOrigin[k][dk]
+					o := v.desired.DestOrigin[k][dk]
 					st.RS, st.Sorry, st.Healthy = o.RS, o.Sorry, o.Up
 				}
 			}
@@ -181,26 +245,6 @@ func (r *Reconciler) snapshot(fresh bool) *Snapshot {
 		}
 		ss.InSync = inSync
 		s.Services = append(s.Services, ss)
-	}
-	for _, vs := range r.cfg.VirtualServers {
-		key := vs.Key()
-		h := r.health[key]
-		if h == nil || r.vsIndex[key] != vs {
-			continue
-		}
-		v := VSStatus{VS: key, Name: vs.String(), QuorumUp: h.QuorumUp, WeightSum: WeightSum(vs, h),
-			Quorum: vs.Quorum, Hysteresis: vs.Hysteresis, SorryActive: vs.SorryServer != nil && !h.QuorumUp,
-			Services: r.desired.VS[key]}
-		for _, rs := range vs.RealServers {
-			st := h.rs(rs)
-			v.RealServers = append(v.RealServers, RSStatus{RS: rs.AddrPort(), Up: st.Up, Weight: EffectiveWeight(rs, st), DynamicWeight: st.Weight})
-		}
-		s.VirtualServers = append(s.VirtualServers, v)
-	}
-	for _, st := range []SyncState{SyncMaster, SyncBackup} {
-		if d, ok := r.syncStarted[st]; ok {
-			s.SyncDaemons = append(s.SyncDaemons, d)
-		}
 	}
 	return s
 }
