@@ -208,8 +208,9 @@ func serve(o *options, log *slog.Logger) int {
 		return exitConfig
 	}
 	defer d.wait()
+	programmed := d.programmed()
 	go func() {
-		<-d.programmed()
+		<-programmed
 		restoreGC()
 	}()
 	op.started(d)
