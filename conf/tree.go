@@ -86,37 +86,33 @@ var sourceSeed = maphash.MakeSeed()
 // (after includes, definitions and conditionals are resolved), not where
 // they are. Equal hashes mean the same text, so the same meaning.
 func (n *Node) sourceHash() uint64 {
-	var h maphash.Hash
-	h.SetSeed(sourceSeed)
-	n.hashInto(&h)
-	return h.Sum64()
+	return maphash.Bytes(sourceSeed, n.appendSource(make([]byte, 0, 1024)))
 }
 
-func (n *Node) hashInto(h *maphash.Hash) {
-	var b [binary.MaxVarintLen64]byte
-	str := func(s string) {
-		h.Write(b[:binary.PutUvarint(b[:], uint64(len(s)))])
-		h.WriteString(s)
-	}
-	str(n.Key)
-	h.Write(b[:binary.PutUvarint(b[:], uint64(len(n.Args)))])
+// appendSource appends an unambiguous encoding of the block: each string
+// is preceded by its length.
+func (n *Node) appendSource(b []byte) []byte {
+	b = binary.AppendUvarint(b, uint64(len(n.Key)))
+	b = append(b, n.Key...)
+	b = binary.AppendUvarint(b, uint64(len(n.Args)))
 	for _, a := range n.Args {
-		str(a.Text)
+		b = binary.AppendUvarint(b, uint64(len(a.Text)))
+		b = append(b, a.Text...)
 		if a.Quoted {
-			h.WriteByte(1)
+			b = append(b, 1)
 		} else {
-			h.WriteByte(0)
+			b = append(b, 0)
 		}
 	}
 	if !n.HasBlock {
-		h.WriteByte(0)
-		return
+		return append(b, 0)
 	}
-	h.WriteByte(1)
-	h.Write(b[:binary.PutUvarint(b[:], uint64(len(n.Children)))])
+	b = append(b, 1)
+	b = binary.AppendUvarint(b, uint64(len(n.Children)))
 	for _, c := range n.Children {
-		c.hashInto(h)
+		b = c.appendSource(b)
 	}
+	return b
 }
 
 // Words returns the arguments as plain strings.
