@@ -639,7 +639,7 @@ func TestKeywordsSetFields(t *testing.T) {
 				k := chk0(c)
 				return [5]any{k.Payload, k.RequireReply, k.ReplyPattern, k.MinReplyLength, k.MaxReplyLength}
 			},
-			[5]any{[]byte{1, 2, 0x0a}, true, "abcd", 2, 100}},
+			[5]any{[]byte{1, 2, 0x0a}, true, "ab cd", 2, 100}},
 		{"SMTP_CHECK helo_name", virtServer(realServer(checkerBlock(CheckSMTP, "helo_name lvsd.example"))),
 			func(c *Config) any { return chk0(c).HeloName }, "lvsd.example"},
 		{"EXPECT_CHECK", virtServer(realServer(checkerBlock(CheckExpect, `send "PING\r\n"`, "expect +PONG", `expect_regex "^\\+PONG"`))),

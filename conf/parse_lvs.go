@@ -2,6 +2,7 @@ package conf
 
 import (
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"net/netip"
 	"strconv"
@@ -713,7 +714,7 @@ func (p *parser) checker(n *Node, rs *RealServer, rsTimers timerSet) []*Checker 
 			case "type":
 				if v, ok := p.str(ch); ok {
 					switch strings.ToUpper(v) {
-					case "A", "NS", "CNAME", "SOA", "MX", "TXT", "AAAA":
+					case "A", "NS", "CNAME", "SOA", "MX", "TXT", "AAAA", "RRSIG", "DNSKEY":
 						c.DNSType = strings.ToUpper(v)
 					default:
 						p.errf(ch, "unknown DNS type '%s'", v)
@@ -722,7 +723,11 @@ func (p *parser) checker(n *Node, rs *RealServer, rsTimers timerSet) []*Checker 
 				continue
 			case "name":
 				if v, ok := p.str(ch); ok {
-					c.DNSName = v
+					if err := checkDNSName(v); err != nil {
+						p.errf(ch, "DNS_CHECK name '%s' %v - ignoring", v, err)
+					} else {
+						c.DNSName = v
+					}
 				}
 				continue
 			}
@@ -734,8 +739,15 @@ func (p *parser) checker(n *Node, rs *RealServer, rsTimers timerSet) []*Checker 
 				}
 				continue
 			case "require_reply":
-				c.RequireReply = true
-				c.ReplyPattern = strings.Join(ch.Words(), "")
+				if p.noBlock(ch) {
+					c.RequireReply = true
+					c.ReplyPattern = strings.Join(ch.Words(), " ")
+					if _, _, err := c.ReplyMatch(); err != nil {
+						// As keepalived: a reply is still required, its content is not checked.
+						p.errf(ch, "invalid hex string '%s' (%v) - the reply's content is not checked", c.ReplyPattern, err)
+						c.ReplyPattern = ""
+					}
+				}
 				continue
 			case "min_reply_length":
 				if v, ok := p.int1(ch, 0, 65535); ok {
@@ -771,6 +783,16 @@ func (p *parser) checker(n *Node, rs *RealServer, rsTimers timerSet) []*Checker 
 	}
 	if !portSet {
 		c.ConnectPort = rs.Port
+	}
+	if c.ConnectPort == 0 {
+		// No port from the checker or the real server (a fwmark service):
+		// the protocol's own.
+		switch n.Key {
+		case CheckSMTP:
+			c.ConnectPort = 25
+		case CheckDNS:
+			c.ConnectPort = 53
+		}
 	}
 	if n.Key == CheckDNS {
 		if c.DNSType == "" {
@@ -929,17 +951,33 @@ func (p *parser) hexStr(n *Node) ([]byte, bool) {
 	if !p.noBlock(n) || !p.nargs(n, 1, -1) {
 		return nil, false
 	}
-	var out []byte
-	for _, w := range n.Words() {
-		if len(w)%2 == 1 {
-			w = "0" + w
-		}
-		b, err := hex.DecodeString(w)
-		if err != nil {
-			p.errf(n, "invalid hex string '%s'", w)
-			return nil, false
-		}
-		out = append(out, b...)
+	str := strings.Join(n.Words(), " ")
+	b, _, err := readHexStr(str, false)
+	if err != nil {
+		p.errf(n, "invalid hex string '%s' (%v)", str, err)
+		return nil, false
 	}
-	return out, true
+	return b, true
+}
+
+// checkDNSName rejects a DNS_CHECK name that cannot be sent as a query:
+// an empty label (as keepalived), a label of more than 63 octets or a name
+// of more than 253.
+func checkDNSName(name string) error {
+	if name == "." {
+		return nil
+	}
+	if strings.HasPrefix(name, ".") || strings.Contains(name, "..") {
+		return errors.New("has an empty label")
+	}
+	name = strings.TrimSuffix(name, ".")
+	if len(name) > 253 {
+		return errors.New("is longer than 253 octets")
+	}
+	for _, l := range strings.Split(name, ".") {
+		if len(l) > 63 {
+			return fmt.Errorf("has a label longer than 63 octets (%.20s...)", l)
+		}
+	}
+	return nil
 }

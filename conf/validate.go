@@ -351,8 +351,8 @@ func (v *validator) virtualServers() {
 					v.errf(c.Pos, c.Type, "real server %s of %s: EXPECT_CHECK needs expect or expect_regex - removing checker", rs.Addr, vs)
 					continue
 				}
-				if c.Type == CheckDNS || c.Type == CheckSMTP || c.Type == CheckUDP || c.Type == CheckPing {
-					v.d.add(c.Pos, Notice, c.Type, "parsed, not supported yet")
+				if c.Type == CheckUDP {
+					v.udpCheck(c)
 				}
 				chk = append(chk, c)
 			}
@@ -492,4 +492,19 @@ func (c *Config) AllScripts() []*Script {
 		}
 	}
 	return out
+}
+
+// udpCheck checks a UDP_CHECK's reply lengths against its pattern.
+func (v *validator) udpCheck(c *Checker) {
+	if !c.RequireReply {
+		return
+	}
+	if strings.TrimSpace(c.ReplyPattern) == "" {
+		if c.MinReplyLength != 0 || c.MaxReplyLength != 255 {
+			// As keepalived: the lengths are checked with the pattern.
+			v.d.add(c.Pos, Notice, c.Type, "min_reply_length and max_reply_length apply only with a require_reply pattern (as in keepalived) - ignored")
+		}
+	} else if c.MinReplyLength > c.MaxReplyLength {
+		v.warnf(c.Pos, c.Type, "min_reply_length %d > max_reply_length %d - the check will always fail", c.MinReplyLength, c.MaxReplyLength)
+	}
 }

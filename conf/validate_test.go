@@ -857,7 +857,6 @@ func TestValidateCheckers(t *testing.T) {
 			want: []string{
 				"t: error: TCP_CHECK: real server 192.168.0.1 of FWM 1: checker has no port to use (set connect_port) - removing checker",
 				"h: error: HTTP_GET: real server 192.168.0.1 of FWM 1: checker has no port to use (set connect_port) - removing checker",
-				"p: notice: PING_CHECK: parsed, not supported yet",
 			},
 			check: func(t *testing.T, c *Config) {
 				k := rs0(c).Checkers
@@ -914,8 +913,6 @@ func TestValidateCheckers(t *testing.T) {
 				"y: error: payload: invalid hex string 'zz'",
 				"c: error: connect_port: invalid port '70000'",
 				"i: error: connect_ip: invalid IP address '1.2.3'",
-				"n: notice: DNS_CHECK: parsed, not supported yet",
-				"u: notice: UDP_CHECK: parsed, not supported yet",
 			},
 			check: func(t *testing.T, c *Config) {
 				k := rs0(c).Checkers
