@@ -38,7 +38,8 @@ type prober interface {
 // parsed but ignored (their real server counts them as up).
 func supported(t string) bool {
 	switch t {
-	case conf.CheckTCP, conf.CheckHTTP, conf.CheckSSL, conf.CheckMisc, conf.CheckExpect:
+	case conf.CheckTCP, conf.CheckHTTP, conf.CheckSSL, conf.CheckMisc, conf.CheckExpect,
+		conf.CheckSMTP, conf.CheckDNS, conf.CheckUDP, conf.CheckPing:
 		return true
 	}
 	return false
@@ -55,6 +56,14 @@ func newProber(c *conf.Checker, rs *conf.RealServer, g *conf.Global) (prober, er
 		return newMiscProbe(c, g)
 	case conf.CheckExpect:
 		return newExpectProbe(c, rs)
+	case conf.CheckSMTP:
+		return newSMTPProbe(c, rs), nil
+	case conf.CheckDNS:
+		return newDNSProbe(c, rs)
+	case conf.CheckUDP:
+		return newUDPProbe(c, rs)
+	case conf.CheckPing:
+		return newPingProbe(c, rs), nil
 	}
 	return nil, fmt.Errorf("%s is not supported", c.Type)
 }
