@@ -507,15 +507,19 @@ func TestKeywordsSetFields(t *testing.T) {
 				}
 				return out
 			}, []string{"chk script's false", "chk -20 false", "chk 3 true"}},
-		{"virtual_ipaddress options", vrrpInst("virtual_ipaddress {\n 10.0.0.2/24 brd 10.0.0.255 dev eth1 scope link label eth1:1\n fd00::5/64 dev eth1 -nodad no_track\n}"),
+		{"virtual_ipaddress options", vrrpInst("virtual_ipaddress {\n 10.0.0.2/24 brd 10.0.0.255 dev eth1 scope link label eth1:1 preferred_lft 30\n}",
+			"virtual_ipaddress_excluded {\n fd00::5/64 dev eth1 -nodad no_track preferred_lft forever\n fd00::6\n}"),
 			func(c *Config) any {
-				v := inst0(c).VIPs
-				return [][]any{{v[0].Prefix, v[0].Brd, v[0].Dev, v[0].Scope, v[0].Label}, {v[1].Prefix, v[1].Brd, v[1].Dev, v[1].Scope, v[1].Label}, {v[2].Prefix, v[2].Dev, v[2].NoDAD, v[2].NoTrack}}
+				v, e := inst0(c).VIPs, inst0(c).ExcludedVIPs
+				return [][]any{{v[0].Prefix, v[0].Brd, v[0].Dev, v[0].Scope, v[0].Label, v[0].PreferredLft == nil},
+					{v[1].Prefix, v[1].Brd, v[1].Dev, v[1].Scope, v[1].Label, *v[1].PreferredLft},
+					{e[0].Prefix, e[0].Dev, e[0].NoDAD, e[0].NoTrack, *e[0].PreferredLft}, {e[1].Prefix, e[1].NoDAD, e[1].PreferredLft == nil}}
 			},
 			[][]any{
-				{netip.MustParsePrefix("10.0.0.1/32"), netip.Addr{}, "", "", ""},
-				{netip.MustParsePrefix("10.0.0.2/24"), addr("10.0.0.255"), "eth1", "link", "eth1:1"},
-				{netip.MustParsePrefix("fd00::5/64"), "eth1", true, true},
+				{netip.MustParsePrefix("10.0.0.1/32"), netip.Addr{}, "", "", "", true},
+				{netip.MustParsePrefix("10.0.0.2/24"), addr("10.0.0.255"), "eth1", "link", "eth1:1", uint32(30)},
+				{netip.MustParsePrefix("fd00::5/64"), "eth1", true, true, uint32(0xffffffff)},
+				{netip.MustParsePrefix("fd00::6/128"), false, true},
 			}},
 		{"virtual_ipaddress_excluded", vrrpInst("virtual_ipaddress_excluded {\n 192.168.1.1/24 dev eth2\n}"),
 			func(c *Config) any { v := inst0(c).ExcludedVIPs[0]; return [2]any{v.Prefix, v.Dev} }, [2]any{netip.MustParsePrefix("192.168.1.1/24"), "eth2"}},

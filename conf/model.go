@@ -186,15 +186,20 @@ type Auth struct {
 
 // VIP is one address of virtual_ipaddress, virtual_ipaddress_excluded or static_ipaddress.
 type VIP struct {
-	Prefix  netip.Prefix `json:"prefix"`
-	Brd     netip.Addr   `json:"brd,omitempty"`
-	Dev     string       `json:"dev,omitempty"`
-	Scope   string       `json:"scope,omitempty"`
-	Label   string       `json:"label,omitempty"`
-	Peer    netip.Addr   `json:"peer,omitempty"`
-	NoDAD   bool         `json:"nodad,omitempty"`
-	NoTrack bool         `json:"no_track,omitempty"`
-	Pos     Pos          `json:"pos"`
+	Prefix netip.Prefix `json:"prefix"`
+	Brd    netip.Addr   `json:"brd,omitempty"`
+	Dev    string       `json:"dev,omitempty"`
+	Scope  string       `json:"scope,omitempty"`
+	Label  string       `json:"label,omitempty"`
+	Peer   netip.Addr   `json:"peer,omitempty"`
+	// NoDAD is keepalived's "-nodad": keep duplicate address detection
+	// for an IPv6 address (by default keepalived adds them with nodad).
+	NoDAD   bool `json:"nodad,omitempty"`
+	NoTrack bool `json:"no_track,omitempty"`
+	// PreferredLft is preferred_lft in seconds (0xffffffff: forever); nil
+	// when not given.
+	PreferredLft *uint32 `json:"preferred_lft,omitempty"`
+	Pos          Pos     `json:"pos"`
 }
 
 // Route is one line of virtual_routes, virtual_rules or static_routes, as
@@ -267,6 +272,31 @@ type VRRPInstance struct {
 
 	advertPos    Pos // where advert_int was given, for version checks
 	noPreemptPos Pos // where nopreempt was given
+	family       int // 4 or 6 once a keyword set it (see IPv6); 0 before
+}
+
+// IPv6 reports whether the instance is an IPv6 one. As in keepalived, the
+// family is that of the first address in the block among mcast_src_ip,
+// unicast_src_ip, mcast_dst_ip, unicast_peer and virtual_ipaddress (IPv4
+// when none). virtual_ipaddress_excluded may hold either family.
+func (in *VRRPInstance) IPv6() bool {
+	if in.family != 0 {
+		return in.family == 6
+	}
+	return len(in.VIPs) > 0 && in.VIPs[0].Prefix.Addr().Is6()
+}
+
+// sameFamily sets the instance family from a if none is set yet, and
+// reports whether a is of the instance family.
+func (in *VRRPInstance) sameFamily(a netip.Addr) bool {
+	f := 4
+	if a.Is6() {
+		f = 6
+	}
+	if in.family == 0 {
+		in.family = f
+	}
+	return in.family == f
 }
 
 // VSGroupAddr is an address (or range) line of a virtual_server_group.

@@ -82,9 +82,18 @@ func (p *parser) instance(n *Node) *VRRPInstance {
 		case "virtual_ipaddress":
 			if p.wantBlock(ch) {
 				for _, a := range ch.Children {
-					if v, ok := p.vip(a); ok {
-						in.VIPs = append(in.VIPs, v)
+					v, ok := p.vip(a)
+					if !ok {
+						continue
 					}
+					// As keepalived: the instance's family is set by its first
+					// address; one of the other family is dropped (it may go
+					// in virtual_ipaddress_excluded).
+					if !in.sameFamily(v.Prefix.Addr()) {
+						p.errf(a, "(%s) address family must match VRRP instance [%s] - ignoring", in.Name, a.Key)
+						continue
+					}
+					in.VIPs = append(in.VIPs, v)
 				}
 			}
 		case "virtual_ipaddress_excluded":
@@ -150,19 +159,22 @@ func (p *parser) instance(n *Node) *VRRPInstance {
 				in.GARP.MasterRefreshRepeat = v
 			}
 		case "mcast_src_ip":
-			if a, ok := p.addr1(ch); ok {
+			if a, ok := p.addr1(ch); ok && p.srcFamily(ch, in, a) {
 				in.McastSrcIP = a
 			}
 		case "mcast_dst_ip":
 			if a, ok := p.addr1(ch); ok {
-				if !a.IsMulticast() {
+				switch {
+				case !in.sameFamily(a):
+					p.errf(ch, "(%s) mcast dest address %s must match the VRRP instance family - skipping", in.Name, a)
+				case !a.IsMulticast():
 					p.errf(ch, "'%s' is not a multicast address", a)
-				} else {
+				default:
 					in.McastDstIP = a
 				}
 			}
 		case "unicast_src_ip":
-			if a, ok := p.addr1(ch); ok {
+			if a, ok := p.addr1(ch); ok && p.srcFamily(ch, in, a) {
 				in.UnicastSrcIP = a
 			}
 		case "unicast_peer":
@@ -221,7 +233,7 @@ func (p *parser) instance(n *Node) *VRRPInstance {
 	}
 	// As keepalived: an IPv6 instance without its own version is VRRPv3
 	// (global vrrp_version applies to IPv4 only; VRRPv2 has no IPv6).
-	if !versionSet && len(in.VIPs) > 0 && in.VIPs[0].Prefix.Addr().Is6() {
+	if !versionSet && in.IPv6() {
 		in.Version = 3
 	}
 	// As keepalived: without a priority, state MASTER means the address owner.
@@ -283,6 +295,10 @@ func (p *parser) unicastPeers(n *Node, in *VRRPInstance) {
 		if !ok {
 			continue
 		}
+		if !in.sameFamily(a) {
+			p.errf(ch, "(%s) unicast peer address %s and the VRRP instance must be of the same family - skipping", in.Name, a)
+			continue
+		}
 		peer := UnicastPeer{Addr: a, Pos: ch.Pos}
 		w := ch.Words()
 		for i := 0; i < len(w); i++ {
@@ -331,6 +347,11 @@ func (p *parser) vip(n *Node) (VIP, bool) {
 		switch kw {
 		case "brd", "broadcast":
 			if s, ok := next(); ok {
+				if pfx.Addr().Is6() {
+					// As keepalived: the whole address is skipped.
+					p.errf(n, "broadcast %s given for the IPv6 address %s - skipping the address", s, pfx)
+					return v, false
+				}
 				if s == "+" || s == "-" {
 					continue
 				}
@@ -367,8 +388,17 @@ func (p *parser) vip(n *Node) (VIP, bool) {
 				}
 			}
 		case "preferred_lft":
-			next()
-			p.d.add(n.Pos, Notice, kw, "parsed, not supported yet")
+			if s, ok := next(); ok {
+				if s == "forever" {
+					f := uint32(0xffffffff)
+					v.PreferredLft = &f
+				} else if x, err := strconv.ParseUint(s, 10, 32); err != nil {
+					p.errf(n, "invalid preferred_lft '%s'", s)
+				} else {
+					f := uint32(x)
+					v.PreferredLft = &f
+				}
+			}
 		case "-nodad":
 			v.NoDAD = true
 		case "no_track":
@@ -379,7 +409,29 @@ func (p *parser) vip(n *Node) (VIP, bool) {
 			p.errf(n, "unknown address option '%s'", kw)
 		}
 	}
+	if v.Prefix.Addr().Is6() {
+		// As keepalived: no scope or label for IPv6 (no broadcast either, above).
+		if v.Scope != "" {
+			p.warnf(n, "cannot specify scope for IPv6 addresses (%s) - ignoring scope", v.Prefix)
+			v.Scope = ""
+		}
+		if v.Label != "" {
+			p.warnf(n, "cannot specify label for IPv6 addresses (%s) - ignoring label", v.Prefix)
+			v.Label = ""
+		}
+	}
 	return v, true
+}
+
+// srcFamily checks an instance's mcast_src_ip or unicast_src_ip against its
+// family, as keepalived: the first address sets the family, and a source
+// of the other family is dropped.
+func (p *parser) srcFamily(n *Node, in *VRRPInstance, a netip.Addr) bool {
+	if in.sameFamily(a) {
+		return true
+	}
+	p.errf(n, "(%s) source address %s and the VRRP instance must be of the same family - skipping", in.Name, a)
+	return false
 }
 
 // prefix parses an address with an optional /len; without it the host length.

@@ -394,9 +394,9 @@ func TestValidateVRRPInstance(t *testing.T) {
 		{
 			name: "unicast peer of another family",
 			conf: vrrpInst("unicast_src_ip 10.0.0.1", "unicast_peer {\n fd00::2 #p\n}"),
-			want: []string{"p: error: unicast_peer: (VI_1) peer fd00::2 and unicast_src_ip 10.0.0.1 differ in address family"},
+			want: []string{"p: error: fd00::2: (VI_1) unicast peer address fd00::2 and the VRRP instance must be of the same family - skipping"},
 			check: func(t *testing.T, c *Config) {
-				if len(inst0(c).UnicastPeers) != 1 {
+				if len(inst0(c).UnicastPeers) != 0 {
 					t.Errorf("peers %v", inst0(c).UnicastPeers)
 				}
 			},
@@ -989,7 +989,7 @@ func TestValidateGeneric(t *testing.T) {
 			name: "parsed, not supported yet",
 			conf: "vrrp_track_process p { #a\n}\n" + globalDefs("notify_fifo /run/fifo #b") +
 				vrrpInst("track_file { #c\n f\n}", "use_vmac #d", "virtual_rules { #e\n from 10.1.0.0/16 table 1\n}",
-					"virtual_ipaddress {\n 10.0.0.2 preferred_lft 0 #f\n}") +
+					"virtual_ipaddress {\n 10.0.0.2 home #f\n}") +
 				virtServer("snmp_name web #g", realServer("FILE_CHECK { #h\n}", "TCP_CHECK {\n}")),
 			want: []string{
 				"b: notice: notify_fifo: parsed, not supported yet",
@@ -997,7 +997,7 @@ func TestValidateGeneric(t *testing.T) {
 				"c: notice: track_file: parsed, not supported yet",
 				"d: notice: use_vmac: parsed, not supported yet",
 				"e: notice: virtual_rules: parsed, not supported yet",
-				"f: notice: preferred_lft: parsed, not supported yet",
+				"f: notice: home: parsed, not supported yet",
 				"g: notice: snmp_name: parsed, not supported yet",
 				"h: notice: FILE_CHECK: parsed, not supported yet",
 			},

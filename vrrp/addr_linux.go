@@ -27,16 +27,33 @@ func (n *NetlinkAddrs) nl(v VIP) (netlink.Link, *netlink.Addr, error) {
 	if err != nil {
 		return nil, nil, fmt.Errorf("vrrp: VIP %v: interface %q: %w", v.Addr, dev, err)
 	}
-	a := &netlink.Addr{
-		IPNet: &net.IPNet{IP: v.Addr.Addr().AsSlice(), Mask: net.CIDRMask(v.Addr.Bits(), 32)},
-		Scope: int(v.Scope),
-		Label: v.Label,
+	ip := v.Addr.Addr().Unmap()
+	a := &netlink.Addr{IPNet: &net.IPNet{IP: ip.AsSlice(), Mask: net.CIDRMask(v.Addr.Bits(), ip.BitLen())}}
+	if ip.Is4() {
+		a.Scope, a.Label = int(v.Scope), v.Label
+		if v.Brd.IsValid() {
+			a.Broadcast = v.Brd.AsSlice()
+		}
+		return link, a, nil
 	}
-	if v.Brd.IsValid() {
-		a.Broadcast = v.Brd.AsSlice()
+	// IPv6: the kernel derives the scope from the address; no label.
+	if !v.DAD {
+		a.Flags |= unix.IFA_F_NODAD
+	}
+	a.ValidLft = infiniteLifetime
+	switch {
+	case v.PreferredSet:
+		a.PreferedLft = int(v.PreferredLft)
+	case v.Addr.Bits() == 128:
+		a.PreferedLft = 0 // deprecated, as keepalived
+	default:
+		a.PreferedLft = infiniteLifetime
 	}
 	return link, a, nil
 }
+
+// infiniteLifetime is the "forever" address lifetime.
+const infiniteLifetime = 0xffffffff
 
 // AddAddr adds v; an address already present is not an error.
 func (n *NetlinkAddrs) AddAddr(v VIP) error {
@@ -62,8 +79,8 @@ func (n *NetlinkAddrs) DelAddr(v VIP) error {
 	return nil
 }
 
-// WatchAddrDeleted calls fn for every IPv4 address deleted in the current
-// network namespace until ctx is done.
+// WatchAddrDeleted calls fn for every address (IPv4 or IPv6) deleted in
+// the current network namespace until ctx is done.
 func WatchAddrDeleted(ctx context.Context, fn func(netip.Prefix)) error {
 	ch := make(chan netlink.AddrUpdate, 64)
 	done := make(chan struct{})
@@ -84,7 +101,7 @@ func WatchAddrDeleted(ctx context.Context, fn func(netip.Prefix)) error {
 					continue
 				}
 				ip, ok := netip.AddrFromSlice(u.LinkAddress.IP)
-				if !ok || !ip.Unmap().Is4() {
+				if !ok {
 					continue
 				}
 				bits, _ := u.LinkAddress.Mask.Size()

@@ -31,8 +31,13 @@ func TrackScriptName(script string) string { return "script:" + script }
 var scopes = map[string]uint8{"": 0, "global": 0, "site": 200, "link": 253, "host": 254, "nowhere": 255}
 
 func convVIP(v conf.VIP) (VIP, error) {
-	if !v.Prefix.Addr().Is4() {
-		return VIP{}, fmt.Errorf("%s: VIP %v: only IPv4 is supported", v.Pos, v.Prefix)
+	if v.Prefix.Addr().Is6() {
+		// conf already refused a broadcast and dropped scope and label.
+		out := VIP{Addr: v.Prefix, Dev: v.Dev, DAD: v.NoDAD}
+		if v.PreferredLft != nil {
+			out.PreferredSet, out.PreferredLft = true, *v.PreferredLft
+		}
+		return out, nil
 	}
 	sc, ok := scopes[strings.ToLower(v.Scope)]
 	if !ok {
@@ -172,6 +177,19 @@ func FromConfig(c *conf.Config) ([]RunnerSpec, []string, error) {
 		if ic.Machine.Version == 3 && ic.AuthType != AuthNone {
 			warn("%s: %s: VRRPv3 has no authentication; ignored (as keepalived)", in.Pos, in.Name)
 			ic.AuthType, ic.AuthPass = AuthNone, ""
+		}
+		if in.IPv6() {
+			return nil, nil, fmt.Errorf("%s: %s: VRRP over IPv6 (an instance whose first address is IPv6) is not supported yet; carry IPv6 addresses in virtual_ipaddress_excluded of an IPv4 instance", in.Pos, in.Name)
+		}
+		for _, v := range in.VIPs {
+			if v.PreferredLft != nil {
+				warn("%s: %s: preferred_lft of the IPv4 address %v is not implemented; ignored", v.Pos, in.Name, v.Prefix)
+			}
+		}
+		for _, v := range in.ExcludedVIPs {
+			if v.PreferredLft != nil && v.Prefix.Addr().Is4() {
+				warn("%s: %s: preferred_lft of the IPv4 address %v is not implemented; ignored", v.Pos, in.Name, v.Prefix)
+			}
 		}
 		for _, v := range in.VIPs {
 			vv, err := convVIP(v)

@@ -4,15 +4,25 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"os"
+	"strings"
+	"sync"
 
 	"github.com/mdlayher/packet"
+	"golang.org/x/net/bpf"
 )
 
-// PacketGARP sends gratuitous ARPs on one interface through an AF_PACKET
-// datagram socket; the interface needs no IPv4 address.
+// PacketGARP sends gratuitous ARPs (IPv4) and unsolicited neighbour
+// advertisements (IPv6) on one interface through AF_PACKET sockets; the
+// interface needs no address of either family. The IPv6 socket is opened
+// on the first advertisement.
 type PacketGARP struct {
+	ifi  *net.Interface
 	conn *packet.Conn
-	mac  net.HardwareAddr
+
+	mu   sync.Mutex
+	na   *packet.Conn // nil until the first neighbour advertisement
+	naFn string       // the interface's IPv6 forwarding sysctl
 }
 
 // NewPacketGARP opens the socket on the named interface.
@@ -28,12 +38,17 @@ func NewPacketGARP(ifname string) (*PacketGARP, error) {
 	if err != nil {
 		return nil, fmt.Errorf("vrrp: GARP socket on %s: %w", ifname, err)
 	}
-	return &PacketGARP{conn: c, mac: ifi.HardwareAddr}, nil
+	return &PacketGARP{ifi: ifi, conn: c, naFn: "/proc/sys/net/ipv6/conf/" + ifname + "/forwarding"}, nil
 }
 
-// SendGARP sends one gratuitous ARP for ip.
+// SendGARP sends one gratuitous ARP for an IPv4 ip, or one unsolicited
+// neighbour advertisement for an IPv6 one.
 func (g *PacketGARP) SendGARP(ip netip.Addr) error {
-	b, err := GARPPayload(g.mac, ip)
+	ip = ip.Unmap()
+	if ip.Is6() {
+		return g.sendNA(ip)
+	}
+	b, err := GARPPayload(g.ifi.HardwareAddr, ip)
 	if err != nil {
 		return err
 	}
@@ -41,5 +56,46 @@ func (g *PacketGARP) SendGARP(ip netip.Addr) error {
 	return err
 }
 
-// Close closes the socket.
-func (g *PacketGARP) Close() error { return g.conn.Close() }
+// dropAll is a socket filter accepting nothing: the IPv6 socket only sends.
+var dropAll = func() []bpf.RawInstruction {
+	r, err := bpf.Assemble([]bpf.Instruction{bpf.RetConstant{Val: 0}})
+	if err != nil {
+		panic(err)
+	}
+	return r
+}()
+
+func (g *PacketGARP) sendNA(ip netip.Addr) error {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.na == nil {
+		c, err := packet.Listen(g.ifi, packet.Raw, EtherTypeIPv6, &packet.Config{Filter: dropAll})
+		if err != nil {
+			return fmt.Errorf("vrrp: neighbour advertisement socket on %s: %w", g.ifi.Name, err)
+		}
+		g.na = c
+	}
+	// As keepalived: the router flag says whether the interface forwards
+	// IPv6, read at each advertisement.
+	router := false
+	if b, err := os.ReadFile(g.naFn); err == nil {
+		router = strings.TrimSpace(string(b)) != "0"
+	}
+	f, err := NAFrame(g.ifi.HardwareAddr, ip, router)
+	if err != nil {
+		return err
+	}
+	_, err = g.na.WriteTo(f, &packet.Addr{HardwareAddr: net.HardwareAddr(f[0:6])})
+	return err
+}
+
+// Close closes the sockets.
+func (g *PacketGARP) Close() error {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.na != nil {
+		g.na.Close()
+		g.na = nil
+	}
+	return g.conn.Close()
+}

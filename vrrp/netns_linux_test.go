@@ -102,11 +102,29 @@ type arpFrame struct {
 	bcastTo bool
 }
 
+// naFrame is an ICMPv6 neighbour advertisement seen on the wire.
+type naFrame struct {
+	at               time.Time
+	ethSrc, ethDst   net.HardwareAddr
+	src, dst, target netip.Addr
+	hopLimit         int
+	flags            byte // R 0x80, S 0x40, O 0x20
+	tlla             net.HardwareAddr
+	checksumOK       bool
+}
+
 type capture struct {
 	mu    sync.Mutex
 	vrrp  []vrrpFrame
 	arp   []arpFrame
+	na    []naFrame
 	drops map[DropReason]int
+}
+
+func (c *capture) neighbourAdverts() []naFrame {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([]naFrame(nil), c.na...)
 }
 
 func (c *capture) snapshot() ([]vrrpFrame, []arpFrame) {
@@ -192,6 +210,27 @@ func (c *capture) parse(at time.Time, f []byte) {
 			return
 		}
 		c.vrrp = append(c.vrrp, vrrpFrame{at: at, src: info.Src, ttl: info.TTL, tos: int(f[15]), adv: a})
+	case EtherTypeIPv6:
+		ip6 := f[14:]
+		if len(ip6) < 40+24 || ip6[6] != 58 || ip6[40] != 136 {
+			return
+		}
+		src, dst := netip.AddrFrom16([16]byte(ip6[8:24])), netip.AddrFrom16([16]byte(ip6[24:40]))
+		plen := int(binary.BigEndian.Uint16(ip6[4:6]))
+		if 40+plen > len(ip6) {
+			return
+		}
+		na := ip6[40 : 40+plen]
+		fr := naFrame{
+			at: at, ethDst: net.HardwareAddr(bytes.Clone(f[0:6])), ethSrc: net.HardwareAddr(bytes.Clone(f[6:12])),
+			src: src, dst: dst, target: netip.AddrFrom16([16]byte(na[8:24])),
+			hopLimit: int(ip6[7]), flags: na[4],
+			checksumOK: checksum(na, pseudoSum6(src, dst, len(na), 58)) == 0,
+		}
+		if len(na) >= 32 && na[24] == 2 && na[25] == 1 {
+			fr.tlla = net.HardwareAddr(bytes.Clone(na[26:32]))
+		}
+		c.na = append(c.na, fr)
 	case EtherTypeARP:
 		a := f[14:]
 		if len(a) < 28 {

@@ -16,8 +16,16 @@ type VIP struct {
 	Addr  netip.Prefix // address and prefix length, e.g. 192.0.2.100/24
 	Dev   string       // interface; empty: the instance's interface
 	Brd   netip.Addr   // broadcast; invalid: none
-	Scope uint8        // RT_SCOPE_* (0 global, 200 site, 253 link, 254 host)
-	Label string       // e.g. "eth0:1"
+	Scope uint8        // RT_SCOPE_* (0 global, 200 site, 253 link, 254 host); IPv4 only
+	Label string       // e.g. "eth0:1"; IPv4 only
+	// IPv6 only. As keepalived, an IPv6 address is added with nodad (no
+	// duplicate address detection) unless DAD ("-nodad" in keepalived's
+	// syntax), and, unless PreferredSet, with the preferred lifetime
+	// keepalived gives it: 0 (deprecated, so not picked as a source) for a
+	// /128, forever otherwise.
+	DAD          bool
+	PreferredSet bool
+	PreferredLft uint32 // seconds; 0xffffffff is forever
 }
 
 // Route types (the kernel's RTN_* values).
@@ -104,7 +112,8 @@ type AddrManager interface {
 	DelAddr(v VIP) error
 }
 
-// GARPSender sends one gratuitous ARP for ip on the instance's interface.
+// GARPSender sends one gratuitous ARP for an IPv4 ip, or one unsolicited
+// neighbour advertisement for an IPv6 one, on the instance's interface.
 type GARPSender interface {
 	SendGARP(ip netip.Addr) error
 }
@@ -153,7 +162,7 @@ type Stats struct {
 	SendErrors    atomic.Uint64
 	AddrErrors    atomic.Uint64
 	RouteErrors   atomic.Uint64
-	GARPSent      atomic.Uint64
+	GARPSent      atomic.Uint64 // gratuitous ARPs and unsolicited neighbour advertisements
 	BecomeMaster  atomic.Uint64
 	ReleaseMaster atomic.Uint64
 	VIPRestored   atomic.Uint64 // VIPs deleted by someone else while MASTER and put back
@@ -308,16 +317,18 @@ func NewRunner(name string, members []Member, opts RunnerOptions) (*Runner, erro
 // setConfig sets the configuration and what derives from it (not the
 // machine, not the tracker).
 func (mm *member) setConfig(c InstanceConfig) error {
+	// The advertised VIPs are of the instance's family (IPv4); the excluded
+	// ones may be of either, as in keepalived.
 	var vips []netip.Addr
 	for _, v := range c.VIPs {
 		if !v.Addr.Addr().Is4() {
-			return fmt.Errorf("vrrp: instance %s: VIP %v is not IPv4", c.Machine.Name, v.Addr)
+			return fmt.Errorf("vrrp: instance %s: VIP %v is not IPv4 (IPv6 addresses of an IPv4 instance go in virtual_ipaddress_excluded)", c.Machine.Name, v.Addr)
 		}
 		vips = append(vips, v.Addr.Addr())
 	}
 	for _, v := range c.ExcludedVIPs {
-		if !v.Addr.Addr().Is4() {
-			return fmt.Errorf("vrrp: instance %s: VIP %v is not IPv4", c.Machine.Name, v.Addr)
+		if !v.Addr.IsValid() {
+			return fmt.Errorf("vrrp: instance %s: invalid excluded VIP", c.Machine.Name)
 		}
 	}
 	if len(vips) > MaxAddrs {
@@ -733,7 +744,7 @@ func (r *Runner) do(i int, a Action) {
 			for _, v := range mm.all {
 				ip := v.Addr.Addr()
 				if err := mm.dev.GARP.SendGARP(ip); err != nil {
-					r.log.Warn("vrrp: gratuitous ARP", "instance", name, "vip", ip, "err", err)
+					r.log.Warn("vrrp: gratuitous ARP / neighbour advertisement", "instance", name, "vip", ip, "err", err)
 					continue
 				}
 				mm.stats.GARPSent.Add(1)
