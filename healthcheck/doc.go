@@ -27,8 +27,23 @@
 //     optional (for servers that speak first) and takes the configuration's
 //     escapes (\r, \n, \t, \\).
 //
-// SMTP_CHECK, DNS_CHECK, UDP_CHECK and PING_CHECK are parsed but not run yet:
-// they are ignored, so a real server with no other checker is always up.
+//   - SMTP_CHECK: the greeting is 220, "HELO helo_name" (default keepalived's
+//     smtpchecker.keepalived.org) is answered 250 and QUIT is answered;
+//     multi-line replies are read to their last line. connect_timeout bounds
+//     the connection and each step after it.
+//   - DNS_CHECK: a UDP query (name, default "."; type, default SOA; RD set)
+//     passes at the first response with its ID and RCODE 0, whatever the
+//     answers; another RCODE, an ICMP port unreachable or connect_timeout
+//     fails it. Other datagrams are ignored.
+//   - UDP_CHECK: payload (default keepalived's 32 octets) is sent on a
+//     connected socket; the check fails on an ICMP destination unreachable
+//     within connect_timeout, and with require_reply also without a reply, or
+//     with a pattern when the reply's length is outside [min_reply_length,
+//     max_reply_length] or its first octets differ from the pattern (x: any
+//     digit).
+//   - PING_CHECK: an ICMP or ICMPv6 echo reply (same identifier and sequence)
+//     within connect_timeout, over a ping socket when ping_group_range allows
+//     it, else a raw socket.
 //
 // # State
 //
