@@ -26,7 +26,6 @@
 //     connection, once more for the whole exchange) without a match. send is
 //     optional (for servers that speak first) and takes the configuration's
 //     escapes (\r, \n, \t, \\).
-//
 //   - SMTP_CHECK: the greeting is 220, "HELO helo_name" (default keepalived's
 //     smtpchecker.keepalived.org) is answered 250 and QUIT is answered;
 //     multi-line replies are read to their last line. connect_timeout bounds
