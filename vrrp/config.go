@@ -163,8 +163,8 @@ func FromConfig(c *conf.Config) ([]RunnerSpec, []string, error) {
 		case in.McastSrcIP.IsValid():
 			mc.PrimaryIP = in.McastSrcIP
 		}
-		ic := InstanceConfig{Machine: mc, Interface: in.Interface, Group: in.McastDstIP}
-		if !ic.Group.IsValid() {
+		ic := InstanceConfig{Machine: mc, Interface: in.Interface, Group: in.McastDstIP, IPv6: in.IPv6()}
+		if !ic.Group.IsValid() && !ic.IPv6 {
 			ic.Group = g.VRRPMcastGroup4
 		}
 		switch strings.ToUpper(in.Auth.Type) {
@@ -178,11 +178,11 @@ func FromConfig(c *conf.Config) ([]RunnerSpec, []string, error) {
 			warn("%s: %s: VRRPv3 has no authentication; ignored (as keepalived)", in.Pos, in.Name)
 			ic.AuthType, ic.AuthPass = AuthNone, ""
 		}
-		if in.IPv6() {
-			return nil, nil, fmt.Errorf("%s: %s: VRRP over IPv6 (an instance whose first address is IPv6) is not supported yet; carry IPv6 addresses in virtual_ipaddress_excluded of an IPv4 instance", in.Pos, in.Name)
+		if in.IPv6() && in.Version != 3 {
+			return nil, nil, fmt.Errorf("%s: %s: VRRPv2 over IPv6 is not supported (an IPv6 instance runs VRRPv3)", in.Pos, in.Name)
 		}
 		for _, v := range in.VIPs {
-			if v.PreferredLft != nil {
+			if v.PreferredLft != nil && v.Prefix.Addr().Is4() {
 				warn("%s: %s: preferred_lft of the IPv4 address %v is not implemented; ignored", v.Pos, in.Name, v.Prefix)
 			}
 		}
@@ -219,8 +219,8 @@ func FromConfig(c *conf.Config) ([]RunnerSpec, []string, error) {
 			ic.VIPs = ic.VIPs[:MaxAddrs]
 		}
 		for _, p := range in.UnicastPeers {
-			if !p.Addr.Is4() {
-				return nil, nil, fmt.Errorf("%s: %s: unicast_peer %v: only IPv4 is supported", p.Pos, in.Name, p.Addr)
+			if p.Addr.Is6() != ic.IPv6 {
+				return nil, nil, fmt.Errorf("%s: %s: unicast_peer %v is not of the instance's family", p.Pos, in.Name, p.Addr)
 			}
 			ic.UnicastPeers = append(ic.UnicastPeers, p.Addr)
 			if p.MinTTL != 0 || p.MaxTTL != 0 {
@@ -307,6 +307,9 @@ func FromConfig(c *conf.Config) ([]RunnerSpec, []string, error) {
 func (ic *InstanceConfig) defaultGroup() netip.Addr {
 	if ic.Group.IsValid() {
 		return ic.Group
+	}
+	if ic.IPv6 {
+		return MulticastGroup6
 	}
 	return MulticastGroup
 }

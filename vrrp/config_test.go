@@ -134,7 +134,7 @@ func TestFromConfigErrors(t *testing.T) {
 	for name, text := range map[string]string{
 		"AH":       "vrrp_instance A {\n interface eth0\n virtual_router_id 1\n authentication {\n auth_type AH\n auth_pass x\n }\n virtual_ipaddress {\n 192.0.2.1\n }\n}\n",
 		"dup vrid": "vrrp_instance A {\n interface eth0\n virtual_router_id 1\n virtual_ipaddress {\n 192.0.2.1\n }\n}\nvrrp_instance B {\n interface eth0\n virtual_router_id 1\n virtual_ipaddress {\n 192.0.2.2\n }\n}\n",
-		"ipv6":     "vrrp_instance A {\n interface eth0\n virtual_router_id 1\n virtual_ipaddress {\n 2001:db8::1/64\n }\n}\n",
+		"ipv6 v2":  "vrrp_instance A {\n interface eth0\n virtual_router_id 1\n version 2\n virtual_ipaddress {\n 2001:db8::1/64\n }\n}\n",
 	} {
 		c, diags := conf.Parse("x", text, conf.Options{})
 		if conf.MaxLevel(diags) >= conf.Error {

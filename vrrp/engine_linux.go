@@ -36,6 +36,8 @@ type Kernel interface {
 	Routes() RouteManager
 	LinkUp(ifname string) (bool, error)
 	PrimaryIPv4(ifname string) (netip.Addr, error)
+	// PrimaryIPv6 is the interface's link-local address.
+	PrimaryIPv6(ifname string) (netip.Addr, error)
 	// WatchLink calls fn with the link state now and on every change.
 	WatchLink(ctx context.Context, ifname string, fn func(up bool)) error
 	WatchAddrDeleted(ctx context.Context, fn func(netip.Prefix)) error
@@ -43,13 +45,21 @@ type Kernel interface {
 
 type linuxKernel struct{}
 
-func (linuxKernel) Listen(cfg ConnConfig) (PacketConn, error) { return ListenConn(cfg) }
-func (linuxKernel) GARP(ifname string) (GARPConn, error)      { return NewPacketGARP(ifname) }
-func (linuxKernel) Addrs(dev string) AddrManager              { return &NetlinkAddrs{DefaultDev: dev} }
-func (linuxKernel) Routes() RouteManager                      { return NetlinkRoutes{} }
-func (linuxKernel) LinkUp(ifname string) (bool, error)        { return LinkUp(ifname) }
+func (linuxKernel) Listen(cfg ConnConfig) (PacketConn, error) {
+	if cfg.IPv6 {
+		return listenConn6(cfg)
+	}
+	return ListenConn(cfg)
+}
+func (linuxKernel) GARP(ifname string) (GARPConn, error) { return NewPacketGARP(ifname) }
+func (linuxKernel) Addrs(dev string) AddrManager         { return &NetlinkAddrs{DefaultDev: dev} }
+func (linuxKernel) Routes() RouteManager                 { return NetlinkRoutes{} }
+func (linuxKernel) LinkUp(ifname string) (bool, error)   { return LinkUp(ifname) }
 func (linuxKernel) PrimaryIPv4(ifname string) (netip.Addr, error) {
 	return PrimaryIPv4(ifname)
+}
+func (linuxKernel) PrimaryIPv6(ifname string) (netip.Addr, error) {
+	return PrimaryIPv6(ifname)
 }
 func (linuxKernel) WatchLink(ctx context.Context, ifname string, fn func(bool)) error {
 	return WatchLink(ctx, ifname, fn)
@@ -135,11 +145,12 @@ func NewEngine(c *conf.Config, opts EngineOptions) (*Engine, []string, error) {
 type connKey struct {
 	ifname  string
 	unicast bool
+	ipv6    bool
 	group   netip.Addr
 }
 
 func (ic *InstanceConfig) connKey() connKey {
-	k := connKey{ifname: ic.Interface, unicast: len(ic.UnicastPeers) > 0}
+	k := connKey{ifname: ic.Interface, unicast: len(ic.UnicastPeers) > 0, ipv6: ic.IPv6}
 	if !k.unicast {
 		k.group = ic.defaultGroup()
 	}
@@ -154,7 +165,7 @@ func (s *RunnerSpec) identity() string {
 	fmt.Fprintf(&b, "%s|%v", s.Name, s.Group)
 	for _, ic := range s.Instances {
 		k := ic.connKey()
-		fmt.Fprintf(&b, "|%s/%d/%s/v%d/%v/%v", ic.Machine.Name, ic.Machine.VRID, ic.Interface, ic.Machine.Version, k.unicast, k.group)
+		fmt.Fprintf(&b, "|%s/%d/%s/v%d/%v/%v/%v", ic.Machine.Name, ic.Machine.VRID, ic.Interface, ic.Machine.Version, k.unicast, k.ipv6, k.group)
 	}
 	return b.String()
 }
@@ -307,7 +318,11 @@ func (st *engineState) prepare(spec *RunnerSpec) error {
 			}
 		}
 		if !ic.Machine.PrimaryIP.IsValid() {
-			ip, err := e.k.PrimaryIPv4(ic.Interface)
+			primary := e.k.PrimaryIPv4
+			if ic.IPv6 {
+				primary = e.k.PrimaryIPv6
+			}
+			ip, err := primary(ic.Interface)
 			if err != nil {
 				return fmt.Errorf("vrrp: instance %s: %w", ic.Machine.Name, err)
 			}
@@ -394,7 +409,7 @@ func (st *engineState) start(spec RunnerSpec) error {
 		conn := st.conns[k]
 		if conn == nil {
 			var err error
-			conn, err = e.k.Listen(ConnConfig{Interface: k.ifname, Unicast: k.unicast, Group: k.group})
+			conn, err = e.k.Listen(ConnConfig{Interface: k.ifname, Unicast: k.unicast, Group: k.group, IPv6: k.ipv6})
 			if err != nil {
 				return err
 			}

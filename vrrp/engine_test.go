@@ -112,6 +112,9 @@ func (k *fakeKernel) LinkUp(string) (bool, error)   { return true, nil }
 func (k *fakeKernel) PrimaryIPv4(string) (netip.Addr, error) {
 	return netip.MustParseAddr("192.0.2.1"), nil
 }
+func (k *fakeKernel) PrimaryIPv6(string) (netip.Addr, error) {
+	return netip.MustParseAddr("fe80::1"), nil
+}
 func (k *fakeKernel) WatchLink(_ context.Context, _ string, fn func(bool)) error {
 	fn(true)
 	return nil

@@ -1,8 +1,8 @@
 // Package vrrp implements the VRRP engine of lvsd: the VRRPv2 (RFC 3768) and
-// VRRPv3-over-IPv4 (RFC 5798) packet codec and receive validation, a pure
-// event-driven state machine with injected time, effective-priority tracking,
-// sync groups, and the kernel-facing pieces (raw IP socket, netlink VIPs,
-// gratuitous ARP) behind small interfaces.
+// VRRPv3 over IPv4 and IPv6 (RFC 5798) packet codec and receive validation, a
+// pure event-driven state machine with injected time, effective-priority
+// tracking, sync groups, and the kernel-facing pieces (raw IP sockets, netlink
+// VIPs, gratuitous ARP and neighbour advertisements) behind small interfaces.
 //
 // keepalived's behaviour is the reference; where it differs from the RFCs the
 // difference is noted at the place it is implemented.
@@ -43,6 +43,9 @@ const (
 
 // MulticastGroup is the IANA VRRP IPv4 multicast group 224.0.0.18.
 var MulticastGroup = netip.AddrFrom4([4]byte{224, 0, 0, 18})
+
+// MulticastGroup6 is the IANA VRRP IPv6 multicast group ff02::12.
+var MulticastGroup6 = netip.MustParseAddr("ff02::12")
 
 // AuthType is the VRRPv2 authentication type.
 type AuthType uint8
@@ -86,7 +89,7 @@ type Advert struct {
 	AuthType AuthType          // v2 only
 	AuthData [AuthDataLen]byte // v2 only
 	Checksum uint16            // as received, or as computed by Marshal
-	Addrs    []netip.Addr      // IPv4 addresses
+	Addrs    []netip.Addr      // IPv4 addresses, or IPv6 ones (v3 over IPv6)
 }
 
 // PacketInfo is what the IP layer tells about a received advert.
@@ -102,7 +105,11 @@ type PacketInfo struct {
 
 // Len is the length of the VRRP packet (without IP header).
 func (a *Advert) Len() int {
-	n := headerLen + 4*len(a.Addrs)
+	alen := 4
+	if len(a.Addrs) > 0 && a.Addrs[0].Is6() {
+		alen = 16
+	}
+	n := headerLen + alen*len(a.Addrs)
 	if a.Version == 2 {
 		n += AuthDataLen
 	}
@@ -113,8 +120,8 @@ func (a *Advert) Len() int {
 var (
 	ErrVersion  = errors.New("vrrp: version must be 2 or 3")
 	ErrInterval = errors.New("vrrp: advertisement interval not representable")
-	ErrAddrs    = errors.New("vrrp: addresses must be 0..255 IPv4 addresses")
-	ErrPseudo   = errors.New("vrrp: VRRPv3 checksum needs IPv4 source and destination")
+	ErrAddrs    = errors.New("vrrp: addresses must be 0..255 addresses of one family (IPv6 with VRRPv3 only)")
+	ErrPseudo   = errors.New("vrrp: VRRPv3 checksum needs source and destination of the addresses' family")
 )
 
 // EncodeInterval returns the on-wire interval field: seconds for v2,
@@ -146,8 +153,9 @@ func (a *Advert) Marshal(src, dst netip.Addr) ([]byte, error) {
 	if len(a.Addrs) > MaxAddrs {
 		return nil, ErrAddrs
 	}
+	v6 := len(a.Addrs) > 0 && a.Addrs[0].Is6() || len(a.Addrs) == 0 && src.Is6()
 	for _, ip := range a.Addrs {
-		if !ip.Is4() {
+		if ip.Is6() != v6 || ip.Is4In6() || v6 && a.Version != 3 {
 			return nil, ErrAddrs
 		}
 	}
@@ -172,19 +180,21 @@ func (a *Advert) Marshal(src, dst netip.Addr) ([]byte, error) {
 	}
 	off := headerLen
 	for _, ip := range a.Addrs {
-		a4 := ip.As4()
-		copy(b[off:], a4[:])
-		off += 4
+		off += copy(b[off:], ip.AsSlice())
 	}
 	if a.Version == 2 && a.AuthType == AuthPass {
 		copy(b[off:], a.AuthData[:])
 	}
 	var sum uint16
 	if a.Version == 3 {
-		if !src.Is4() || !dst.Is4() {
+		switch {
+		case v6 && src.Is6() && dst.Is6():
+			sum = checksum(b, pseudoSum6(src, dst, len(b), IPProtocol))
+		case !v6 && src.Is4() && dst.Is4():
+			sum = checksum(b, pseudoSum(src, dst, len(b)))
+		default:
 			return nil, ErrPseudo
 		}
-		sum = checksum(b, pseudoSum(src, dst, len(b)))
 	} else {
 		sum = checksum(b, 0)
 	}
@@ -239,7 +249,13 @@ func Decode(b []byte, info PacketInfo) (*Advert, DropReason) {
 		return nil, DropType
 	}
 	n := int(b[3])
-	want := headerLen + 4*n
+	// Over IPv6 (VRRPv3 only) the addresses are IPv6 ones.
+	v6 := info.Src.Is6() && !info.Src.Is4In6()
+	alen := 4
+	if v6 && a.Version == 3 {
+		alen = 16
+	}
+	want := headerLen + alen*n
 	if a.Version == 2 {
 		want += AuthDataLen
 	}
@@ -248,10 +264,16 @@ func Decode(b []byte, info PacketInfo) (*Advert, DropReason) {
 	}
 	a.Checksum = binary.BigEndian.Uint16(b[6:8])
 	if a.Version == 3 {
-		if !info.Src.Is4() || !info.Dst.Is4() {
+		var acc uint32
+		switch {
+		case v6 && info.Dst.Is6():
+			acc = pseudoSum6(info.Src, info.Dst, len(b), IPProtocol)
+		case info.Src.Is4() && info.Dst.Is4():
+			acc = pseudoSum(info.Src, info.Dst, len(b))
+		default:
 			return nil, DropChecksum
 		}
-		if checksum(b, pseudoSum(info.Src, info.Dst, len(b))) != 0 {
+		if checksum(b, acc) != 0 {
 			return nil, DropChecksum
 		}
 		a.Interval = time.Duration(binary.BigEndian.Uint16(b[4:6])&0x0fff) * 10 * time.Millisecond
@@ -266,7 +288,11 @@ func Decode(b []byte, info PacketInfo) (*Advert, DropReason) {
 	if n > 0 {
 		a.Addrs = make([]netip.Addr, n)
 		for i := range n {
-			a.Addrs[i] = netip.AddrFrom4([4]byte(b[headerLen+4*i : headerLen+4*i+4]))
+			if alen == 16 {
+				a.Addrs[i] = netip.AddrFrom16([16]byte(b[headerLen+16*i : headerLen+16*i+16]))
+			} else {
+				a.Addrs[i] = netip.AddrFrom4([4]byte(b[headerLen+4*i : headerLen+4*i+4]))
+			}
 		}
 	}
 	return a, DropNone

@@ -128,8 +128,12 @@ type InstanceConfig struct {
 	ExcludedVIPs []VIP
 	AuthType     AuthType // v2 only
 	AuthPass     string
-	// Group is the multicast destination (default 224.0.0.18).
+	// Group is the multicast destination (default 224.0.0.18, or ff02::12
+	// for IPv6).
 	Group netip.Addr
+	// IPv6: VRRPv3 over IPv6 (RFC 5798); the VIPs and peers are IPv6
+	// addresses and Machine.PrimaryIP is the interface's link-local one.
+	IPv6 bool
 	// UnicastPeers switches to unicast: adverts go to each peer.
 	UnicastPeers []netip.Addr
 	// CheckUnicastSrc drops unicast adverts from non-peers.
@@ -286,8 +290,8 @@ func NewRunner(name string, members []Member, opts RunnerOptions) (*Runner, erro
 		if err != nil {
 			return nil, fmt.Errorf("vrrp: instance %s: %w", c.Machine.Name, err)
 		}
-		if !c.Machine.PrimaryIP.Is4() {
-			return nil, fmt.Errorf("vrrp: instance %s: no IPv4 source address", c.Machine.Name)
+		if err := c.checkFamily(); err != nil {
+			return nil, err
 		}
 		if c.Machine.Version == 3 && c.AuthType != AuthNone {
 			return nil, fmt.Errorf("vrrp: instance %s: VRRPv3 has no authentication", c.Machine.Name)
@@ -317,12 +321,12 @@ func NewRunner(name string, members []Member, opts RunnerOptions) (*Runner, erro
 // setConfig sets the configuration and what derives from it (not the
 // machine, not the tracker).
 func (mm *member) setConfig(c InstanceConfig) error {
-	// The advertised VIPs are of the instance's family (IPv4); the excluded
-	// ones may be of either, as in keepalived.
+	// The advertised VIPs are of the instance's family; the excluded ones
+	// may be of either, as in keepalived.
 	var vips []netip.Addr
 	for _, v := range c.VIPs {
-		if !v.Addr.Addr().Is4() {
-			return fmt.Errorf("vrrp: instance %s: VIP %v is not IPv4 (IPv6 addresses of an IPv4 instance go in virtual_ipaddress_excluded)", c.Machine.Name, v.Addr)
+		if v.Addr.Addr().Is6() != c.IPv6 {
+			return fmt.Errorf("vrrp: instance %s: VIP %v is not of the instance's family (addresses of the other family go in virtual_ipaddress_excluded)", c.Machine.Name, v.Addr)
 		}
 		vips = append(vips, v.Addr.Addr())
 	}
@@ -339,10 +343,8 @@ func (mm *member) setConfig(c InstanceConfig) error {
 	mm.all = append(append([]VIP(nil), c.VIPs...), c.ExcludedVIPs...)
 	if len(c.UnicastPeers) > 0 {
 		mm.dsts = c.UnicastPeers
-	} else if c.Group.IsValid() {
-		mm.dsts = []netip.Addr{c.Group}
 	} else {
-		mm.dsts = []netip.Addr{MulticastGroup}
+		mm.dsts = []netip.Addr{c.defaultGroup()}
 	}
 	mm.exp = Expect{
 		Version: c.Machine.Version, VRID: c.Machine.VRID, Interval: c.Machine.AdvertInterval,
@@ -351,6 +353,29 @@ func (mm *member) setConfig(c InstanceConfig) error {
 	}
 	if c.CheckUnicastSrc {
 		mm.exp.Peers = c.UnicastPeers
+	}
+	return nil
+}
+
+// checkFamily checks the source, peers and group against the family.
+func (c *InstanceConfig) checkFamily() error {
+	fam := "IPv4"
+	if c.IPv6 {
+		fam = "IPv6"
+	}
+	if c.Machine.PrimaryIP.Is6() != c.IPv6 || !c.Machine.PrimaryIP.IsValid() {
+		return fmt.Errorf("vrrp: instance %s: no %s source address", c.Machine.Name, fam)
+	}
+	if c.IPv6 && c.Machine.Version != 3 {
+		return fmt.Errorf("vrrp: instance %s: VRRP over IPv6 needs version 3", c.Machine.Name)
+	}
+	for _, p := range c.UnicastPeers {
+		if p.Is6() != c.IPv6 {
+			return fmt.Errorf("vrrp: instance %s: unicast peer %v is not %s", c.Machine.Name, p, fam)
+		}
+	}
+	if c.Group.IsValid() && c.Group.Is6() != c.IPv6 {
+		return fmt.Errorf("vrrp: instance %s: group %v is not %s", c.Machine.Name, c.Group, fam)
 	}
 	return nil
 }
@@ -393,8 +418,8 @@ func (r *Runner) reconfigure(cfgs []InstanceConfig) error {
 		if mc.Name != mm.cfg.Machine.Name || mc.VRID != mm.cfg.Machine.VRID || mc.Version != mm.cfg.Machine.Version || c.Interface != mm.cfg.Interface {
 			return fmt.Errorf("vrrp: instance %s: reconfigure cannot change the name, VRID, version or interface", mm.cfg.Machine.Name)
 		}
-		if !mc.PrimaryIP.Is4() {
-			return fmt.Errorf("vrrp: instance %s: no IPv4 source address", mc.Name)
+		if err := c.checkFamily(); err != nil {
+			return err
 		}
 		if err := (&member{}).setConfig(c); err != nil {
 			return err

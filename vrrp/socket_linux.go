@@ -33,6 +33,8 @@ type ConnConfig struct {
 	Group     netip.Addr // multicast group; default 224.0.0.18
 	Unicast   bool       // do not join the group
 	TTL       int        // unicast TTL; default 255
+	// IPv6 opens a VRRPv3-over-IPv6 socket (Conn6; group default ff02::12).
+	IPv6 bool
 }
 
 // ListenConn opens the socket.
