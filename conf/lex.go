@@ -204,6 +204,9 @@ func (lx *lexer) line(l string, pos Pos) {
 			return
 		}
 		s = strings.TrimLeft(rest[end:], " \t")
+		if s == "" {
+			return // "@id " with nothing after it (found by FuzzLex)
+		}
 	}
 	// Definition: $NAME=VALUE (no space before '=').
 	if s[0] == '$' {
