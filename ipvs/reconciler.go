@@ -17,8 +17,11 @@ import (
 )
 
 // DefaultRepairInterval is how often the kernel table is re-read and drift
-// repaired when Options.RepairInterval is zero.
-const DefaultRepairInterval = 10 * time.Second
+// repaired when Options.RepairInterval is zero. Every pass reads the whole
+// table (a netlink dump per service): with thousands of destinations that
+// is most of an idle director's CPU at a short interval. keepalived never
+// repairs; a minute bounds how long a hand edit survives.
+const DefaultRepairInterval = 60 * time.Second
 
 // Options tune a Reconciler.
 type Options struct {
