@@ -410,6 +410,8 @@ func TestKeywordsSetFields(t *testing.T) {
 		{"vrrp_garp_master_refresh", globalDefs("vrrp_garp_master_refresh 60"), func(c *Config) any { return G(c).VRRPGarpMasterRefresh }, time.Minute},
 		{"vrrp_garp_master_refresh_repeat", globalDefs("vrrp_garp_master_refresh_repeat 2"), func(c *Config) any { return G(c).VRRPGarpMasterRefreshRepeat }, 2},
 		{"vrrp_garp_interval", globalDefs("vrrp_garp_interval 0.001"), func(c *Config) any { return G(c).VRRPGarpInterval }, time.Millisecond},
+		{"vrrp_gna_interval", globalDefs("vrrp_gna_interval 0.25"), func(c *Config) any { return G(c).VRRPGnaInterval }, 250 * time.Millisecond},
+		{"vrrp_gna_interval instance", globalDefs("vrrp_gna_interval 0.25") + vrrpInst(), func(c *Config) any { return c.Instances[0].GARP.GNAInterval }, 250 * time.Millisecond},
 		{"vrrp_strict", globalDefs("vrrp_strict"), func(c *Config) any { return G(c).VRRPStrict }, true},
 		{"vrrp_check_unicast_src", globalDefs("vrrp_check_unicast_src"), func(c *Config) any { return G(c).VRRPCheckUnicastSrc }, true},
 		{"vrrp_startup_delay", globalDefs("vrrp_startup_delay 5.5"), func(c *Config) any { return G(c).VRRPStartupDelay }, 5500 * time.Millisecond},

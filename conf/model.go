@@ -76,6 +76,7 @@ type Global struct {
 	VRRPGarpMasterRefresh       time.Duration `json:"vrrp_garp_master_refresh"`
 	VRRPGarpMasterRefreshRepeat int           `json:"vrrp_garp_master_refresh_repeat"`
 	VRRPGarpInterval            time.Duration `json:"vrrp_garp_interval"`
+	VRRPGnaInterval             time.Duration `json:"vrrp_gna_interval"`
 	VRRPStrict                  bool          `json:"vrrp_strict"`
 	VRRPSkipCheckAdvAddr        bool          `json:"vrrp_skip_check_adv_addr"`
 	VRRPCheckUnicastSrc         bool          `json:"vrrp_check_unicast_src"`
@@ -227,6 +228,7 @@ type GARP struct {
 	MasterRefresh       time.Duration `json:"garp_master_refresh"`
 	MasterRefreshRepeat int           `json:"garp_master_refresh_repeat"`
 	Interval            time.Duration `json:"garp_interval"`
+	GNAInterval         time.Duration `json:"gna_interval"`
 }
 
 // VRRPInstance is a vrrp_instance.

@@ -504,6 +504,10 @@ func (p *parser) global(n *Node) {
 			if v, ok := p.dur(ch, 0, 1); ok {
 				g.VRRPGarpInterval = v
 			}
+		case "vrrp_gna_interval":
+			if v, ok := p.dur(ch, 0, 1); ok {
+				g.VRRPGnaInterval = v
+			}
 		case "vrrp_strict":
 			g.VRRPStrict = p.boolOpt(ch)
 		case "vrrp_skip_check_adv_addr":
@@ -573,7 +577,7 @@ func (p *parser) global(n *Node) {
 var notYetGlobal = func() map[string]bool {
 	m := map[string]bool{}
 	for _, k := range strings.Fields(`notify_fifo notify_fifo_script vrrp_notify_fifo vrrp_notify_fifo_script
-		lvs_notify_fifo lvs_notify_fifo_script default_interface vrrp_mcast_group6 vrrp_gna_interval
+		lvs_notify_fifo lvs_notify_fifo_script default_interface vrrp_mcast_group6
 		vrrp_min_garp vrrp_garp_extra_if vrrp_down_timer_adverts vrrp_iptables vrrp_ipsets vrrp_nftables
 		nftables nftables_priority nftables_ifindex nftables_counters nft_ipvs vrrp_check_unicast_src
 		vrrp_priority checker_priority bfd_priority vrrp_no_swap checker_no_swap bfd_no_swap

@@ -27,6 +27,7 @@ func (p *parser) instance(n *Node) *VRRPInstance {
 			MasterRefresh:       g.VRRPGarpMasterRefresh,
 			MasterRefreshRepeat: g.VRRPGarpMasterRefreshRepeat,
 			Interval:            g.VRRPGarpInterval,
+			GNAInterval:         g.VRRPGnaInterval,
 		},
 		Strict:               g.VRRPStrict,
 		SkipCheckAdvAddr:     g.VRRPSkipCheckAdvAddr,

@@ -163,7 +163,7 @@ func FromConfig(c *conf.Config) ([]RunnerSpec, []string, error) {
 		case in.McastSrcIP.IsValid():
 			mc.PrimaryIP = in.McastSrcIP
 		}
-		ic := InstanceConfig{Machine: mc, Interface: in.Interface, Group: in.McastDstIP, IPv6: in.IPv6()}
+		ic := InstanceConfig{Machine: mc, Interface: in.Interface, Group: in.McastDstIP, IPv6: in.IPv6(), GARPInterval: in.GARP.Interval, GNAInterval: in.GARP.GNAInterval}
 		if !ic.Group.IsValid() && !ic.IPv6 {
 			ic.Group = g.VRRPMcastGroup4
 		}

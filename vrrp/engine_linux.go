@@ -191,7 +191,8 @@ type engineState struct {
 	serveCtx context.Context // sockets: closed after the runners stopped
 	conns    map[connKey]PacketConn
 	disps    map[connKey]*Dispatcher
-	garps    map[string]GARPConn
+	garpMu   sync.Mutex // garps is read by runner goroutines (garpLookup)
+	garps    map[string]*PacedGARP
 	handles  map[string]*handle
 	order    []string
 	watched  map[string]bool
@@ -219,7 +220,7 @@ func (e *Engine) Run(ctx context.Context) error {
 	runCtx, stopRun := context.WithCancel(ctx)
 	st := &engineState{
 		e: e, ctx: runCtx, serveCtx: serveCtx,
-		conns: map[connKey]PacketConn{}, disps: map[connKey]*Dispatcher{}, garps: map[string]GARPConn{},
+		conns: map[connKey]PacketConn{}, disps: map[connKey]*Dispatcher{}, garps: map[string]*PacedGARP{},
 		handles: map[string]*handle{}, watched: map[string]bool{}, scripts: map[string]*scriptHandle{},
 		errs: make(chan error, 16),
 	}
@@ -358,6 +359,12 @@ func (st *engineState) apply(req *applyReq) error {
 	}
 	for name, s := range keep {
 		h := st.handles[name]
+		for _, ic := range s.Instances {
+			if _, err := st.garpOn(ic.Interface, ic); err != nil {
+				e.log.Warn("vrrp: gratuitous ARP socket", "interface", ic.Interface, "err", err)
+			}
+			st.openVIPGARPs(ic)
+		}
 		if err := h.r.Reconfigure(s.Instances); err != nil {
 			e.log.Error("vrrp: cannot reconfigure in place; restarting", "unit", name, "err", err)
 			st.stop(name)
@@ -393,6 +400,49 @@ func (st *engineState) apply(req *applyReq) error {
 	return firstErr
 }
 
+// garpOn returns the paced gratuitous ARP sender of an interface, opening
+// it on first use; its intervals are the instance's (vrrp_garp_interval and
+// vrrp_gna_interval are global, so every instance has the same).
+func (st *engineState) garpOn(ifname string, ic InstanceConfig) (*PacedGARP, error) {
+	st.garpMu.Lock()
+	defer st.garpMu.Unlock()
+	if g := st.garps[ifname]; g != nil {
+		g.SetIntervals(ic.GARPInterval, ic.GNAInterval)
+		return g, nil
+	}
+	c, err := st.e.k.GARP(ifname)
+	if err != nil {
+		return nil, err
+	}
+	g := NewPacedGARP(c, ic.GARPInterval, ic.GNAInterval)
+	st.garps[ifname] = g
+	return g, nil
+}
+
+// openVIPGARPs opens the senders of the interfaces of ic's VIPs declared
+// with dev; one that cannot be opened is logged, and its VIPs are then
+// announced on the instance's interface.
+func (st *engineState) openVIPGARPs(ic InstanceConfig) {
+	for _, v := range append(append([]VIP(nil), ic.VIPs...), ic.ExcludedVIPs...) {
+		if v.Dev == "" || v.Dev == ic.Interface {
+			continue
+		}
+		if _, err := st.garpOn(v.Dev, ic); err != nil {
+			st.e.log.Warn("vrrp: gratuitous ARP socket; announcing on the instance's interface", "instance", ic.Machine.Name, "interface", v.Dev, "err", err)
+		}
+	}
+}
+
+// garpLookup is Member.GARPDev.
+func (st *engineState) garpLookup(dev string) GARPSender {
+	st.garpMu.Lock()
+	defer st.garpMu.Unlock()
+	if g := st.garps[dev]; g != nil {
+		return g
+	}
+	return nil
+}
+
 func (st *engineState) start(spec RunnerSpec) error {
 	e := st.e
 	var members []Member
@@ -426,15 +476,12 @@ func (st *engineState) start(spec RunnerSpec) error {
 				}
 			}()
 		}
-		garp := st.garps[ic.Interface]
-		if garp == nil {
-			var err error
-			if garp, err = e.k.GARP(ic.Interface); err != nil {
-				return err
-			}
-			st.garps[ic.Interface] = garp
+		garp, err := st.garpOn(ic.Interface, ic)
+		if err != nil {
+			return err
 		}
-		members = append(members, Member{Config: ic, Sender: conn, Addrs: e.k.Addrs(ic.Interface), Routes: e.k.Routes(), GARP: garp, LinkDown: linkDown})
+		st.openVIPGARPs(ic)
+		members = append(members, Member{Config: ic, Sender: conn, Addrs: e.k.Addrs(ic.Interface), Routes: e.k.Routes(), GARP: garp, GARPDev: st.garpLookup, LinkDown: linkDown})
 	}
 	r, err := NewRunner(spec.Name, members, RunnerOptions{Logger: e.log, Notify: e.opts.Notify, Clock: e.clock, KeepOnStop: e.opts.DontRelease})
 	if err != nil {

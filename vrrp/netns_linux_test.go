@@ -100,6 +100,8 @@ type arpFrame struct {
 	sender  netip.Addr
 	target  netip.Addr
 	bcastTo bool
+	ethSrc  net.HardwareAddr // Ethernet source
+	sha     net.HardwareAddr // ARP sender hardware address
 }
 
 // naFrame is an ICMPv6 neighbour advertisement seen on the wire.
@@ -241,6 +243,8 @@ func (c *capture) parse(at time.Time, f []byte) {
 			sender:  netip.AddrFrom4([4]byte(a[14:18])),
 			target:  netip.AddrFrom4([4]byte(a[24:28])),
 			bcastTo: bytes.Equal(f[0:6], []byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}),
+			ethSrc:  net.HardwareAddr(bytes.Clone(f[6:12])),
+			sha:     net.HardwareAddr(bytes.Clone(a[8:14])),
 		})
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // VIP is one virtual address of an instance.
@@ -113,7 +114,7 @@ type AddrManager interface {
 }
 
 // GARPSender sends one gratuitous ARP for an IPv4 ip, or one unsolicited
-// neighbour advertisement for an IPv6 one, on the instance's interface.
+// neighbour advertisement for an IPv6 one, on one interface.
 type GARPSender interface {
 	SendGARP(ip netip.Addr) error
 }
@@ -142,6 +143,10 @@ type InstanceConfig struct {
 	// Routes (virtual_routes) are added after the VIPs when the instance
 	// becomes MASTER and removed before them when it leaves MASTER.
 	Routes []Route
+	// GARPInterval and GNAInterval (vrrp_garp_interval, vrrp_gna_interval)
+	// space out the gratuitous ARPs and the neighbour advertisements sent
+	// on one interface; 0: no spacing. The Engine applies them.
+	GARPInterval, GNAInterval time.Duration
 }
 
 // Member is an instance of a Runner with its kernel access.
@@ -151,6 +156,12 @@ type Member struct {
 	Addrs  AddrManager
 	Routes RouteManager // required when the instance has routes
 	GARP   GARPSender   // nil: no gratuitous ARP
+	// GARPDev sends the gratuitous ARPs of the VIPs declared on another
+	// interface (dev in virtual_ipaddress), keyed by that interface, as
+	// keepalived announces each VIP on its own interface with its MAC. A
+	// VIP whose interface has none (nil) is announced with GARP. It is
+	// called from the runner goroutine.
+	GARPDev func(dev string) GARPSender
 	// LinkDown starts the instance with its interface down (FAULT).
 	LinkDown bool
 }
@@ -211,6 +222,18 @@ type Runner struct {
 
 	mu     sync.Mutex
 	status []InstanceStatus
+}
+
+// garpFor is the sender announcing v: the one of its own interface.
+func (mm *member) garpFor(v VIP) GARPSender {
+	if v.Dev != "" && v.Dev != mm.cfg.Interface {
+		if mm.dev.GARPDev != nil {
+			if g := mm.dev.GARPDev(v.Dev); g != nil {
+				return g
+			}
+		}
+	}
+	return mm.dev.GARP
 }
 
 type member struct {
@@ -462,7 +485,7 @@ func (r *Runner) reconfigure(cfgs []InstanceConfig) error {
 			if mm.dev.GARP != nil && len(added) > 0 && c.Machine.GARPMasterRepeat > 0 {
 				for range c.Machine.GARPMasterRepeat {
 					for _, v := range added {
-						if err := mm.dev.GARP.SendGARP(v.Addr.Addr()); err == nil {
+						if err := mm.garpFor(v).SendGARP(v.Addr.Addr()); err == nil {
 							mm.stats.GARPSent.Add(1)
 						}
 					}
@@ -768,7 +791,7 @@ func (r *Runner) do(i int, a Action) {
 		for range a.Count {
 			for _, v := range mm.all {
 				ip := v.Addr.Addr()
-				if err := mm.dev.GARP.SendGARP(ip); err != nil {
+				if err := mm.garpFor(v).SendGARP(ip); err != nil {
 					r.log.Warn("vrrp: gratuitous ARP / neighbour advertisement", "instance", name, "vip", ip, "err", err)
 					continue
 				}
