@@ -162,13 +162,6 @@ func (v *validator) instances() {
 				v.errf(in.Pos, "unicast_peer", "(%s) strict mode does not support unicast peers", in.Name)
 			}
 		}
-		if len(in.UnicastPeers) > 0 && in.UnicastSrcIP.IsValid() {
-			for _, p := range in.UnicastPeers {
-				if p.Addr.Is4() != in.UnicastSrcIP.Is4() {
-					v.errf(p.Pos, "unicast_peer", "(%s) peer %s and unicast_src_ip %s differ in address family", in.Name, p.Addr, in.UnicastSrcIP)
-				}
-			}
-		}
 		seenVIP := map[netip.Addr]bool{}
 		vips := in.VIPs[:0]
 		for _, a := range in.VIPs {
