@@ -23,6 +23,7 @@ type daemon struct {
 
 	vrrp *vrrp.Engine
 	nt   *notify.Notifier // notify scripts and smtp_alert of VRRP transitions
+	ntLV *notify.Notifier // smtp_alert of the checkers and of quorum changes
 	hc   *healthcheck.Scheduler
 	rec  *ipvs.Reconciler
 
@@ -82,10 +83,18 @@ func (d *daemon) startIPVS(ctx context.Context, cfg *conf.Config) {
 	if rd, err := newKernel(); err == nil {
 		reader = rd
 	}
-	rec := ipvs.New(cfg, k, ipvs.Options{Logger: d.log.With("subsystem", "ipvs"), DontRelease: d.o.dontReleaseIPVS, Reader: reader})
-	d.goRun(ctx, "ipvs", rec.Run) // programming starts now; the checkers are built meanwhile
-	hc := healthcheck.New(cfg, healthcheck.Options{Logger: d.log.With("subsystem", "check"), Observe: d.observe})
-	d.rec, d.hc = rec, hc
+	// The checkers' and the quorum's e-mail have a queue of their own, as
+	// keepalived's checker process has: a slow mail server delays no VRRP
+	// alert.
+	nt := notify.New(cfg, notify.Options{Logger: d.log.With("subsystem", "notify")})
+	rec := ipvs.New(cfg, k, ipvs.Options{Logger: d.log.With("subsystem", "ipvs"), DontRelease: d.o.dontReleaseIPVS, Reader: reader,
+		Quorum: nt.QuorumAlert})
+	d.goRun(ctx, "ipvs", func(ctx context.Context) error { defer nt.Close(); return rec.Run(ctx) }) // programming starts now; the checkers are built meanwhile
+	hc := healthcheck.New(cfg, healthcheck.Options{Logger: d.log.With("subsystem", "check"), Observe: d.observe,
+		Alert: func(a healthcheck.Alert) {
+			nt.RealServerAlert(a.VS, a.RS, a.Up, a.RSChanged, notify.CheckerBody(a.Checker, a.CheckerUp, a.Reason))
+		}})
+	d.rec, d.hc, d.ntLV = rec, hc, nt
 	d.recShared.Store(rec)
 	// The checks start once the table is programmed: the reconciler
 	// starts from the initial states the checkers would report (alpha:
@@ -183,6 +192,9 @@ func (d *daemon) forwardHealth(ctx context.Context, hc *healthcheck.Scheduler, r
 // started when the new one needs it, as a restart would.
 func (d *daemon) reload(cfg *conf.Config) {
 	d.setSyncInstance(cfg)
+	if d.ntLV != nil {
+		d.ntLV.Apply(cfg)
+	}
 	if d.rec != nil {
 		d.rec.Apply(cfg) // first: it returns at once and works in its own goroutine
 	}

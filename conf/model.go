@@ -63,9 +63,12 @@ type Global struct {
 	SMTPAlert             *bool         `json:"smtp_alert,omitempty"`
 	SMTPAlertVRRP         *bool         `json:"smtp_alert_vrrp,omitempty"`
 	SMTPAlertChecker      *bool         `json:"smtp_alert_checker,omitempty"`
-	ScriptUser            string        `json:"script_user,omitempty"`
-	ScriptGroup           string        `json:"script_group,omitempty"`
-	EnableScriptSecurity  bool          `json:"enable_script_security"`
+	// NoCheckerEmails: a checker's e-mail only when its real server's
+	// state changes (not when one of several checkers changes alone).
+	NoCheckerEmails      bool   `json:"no_checker_emails,omitempty"`
+	ScriptUser           string `json:"script_user,omitempty"`
+	ScriptGroup          string `json:"script_group,omitempty"`
+	EnableScriptSecurity bool   `json:"enable_script_security"`
 
 	VRRPVersion                 int           `json:"vrrp_version"`
 	VRRPMcastGroup4             netip.Addr    `json:"vrrp_mcast_group4"`

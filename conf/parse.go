@@ -455,6 +455,8 @@ func (p *parser) global(n *Node) {
 			g.SMTPAlertVRRP = p.boolPtr(ch)
 		case "smtp_alert_checker":
 			g.SMTPAlertChecker = p.boolPtr(ch)
+		case "no_checker_emails":
+			g.NoCheckerEmails = p.boolOpt(ch)
 		case "script_user":
 			if p.noBlock(ch) && p.nargs(ch, 1, 2) {
 				g.ScriptUser = ch.Args[0].Text
@@ -588,7 +590,7 @@ var notYetGlobal = func() map[string]bool {
 		script_user_set vrrp_netlink_cmd_rcv_bufs vrrp_netlink_cmd_rcv_bufs_force
 		vrrp_netlink_monitor_rcv_bufs vrrp_netlink_monitor_rcv_bufs_force lvs_netlink_cmd_rcv_bufs
 		lvs_netlink_cmd_rcv_bufs_force lvs_netlink_monitor_rcv_bufs lvs_netlink_monitor_rcv_bufs_force
-		process_monitor_rcv_bufs process_monitor_rcv_bufs_force rs_init_notifies no_checker_emails
+		process_monitor_rcv_bufs process_monitor_rcv_bufs_force rs_init_notifies
 		vrrp_rx_bufs_policy vrrp_rx_bufs_multiplier umask tmp_config_directory instance
 		net_namespace net_namespace_ipvs namespace_with_ipsets process_names process_name
 		vrrp_process_name ipvs_process_name startup_script startup_script_timeout shutdown_script

@@ -55,7 +55,7 @@ func (s *Scheduler) Apply(cfg *conf.Config) {
 			if isNew {
 				r = &rsState{key: key, weight: -1, notify: &notifyQueue{}}
 			}
-			r.cfg = rc
+			r.vs, r.cfg = vs, rc
 			r.notifyUp = newNotifyScript("notify_up", rc.NotifyUp, &g)
 			r.notifyDown = newNotifyScript("notify_down", rc.NotifyDown, &g)
 			s.applyCheckers(r, rc, &g, fps, now)

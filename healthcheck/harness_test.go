@@ -58,6 +58,7 @@ type harness struct {
 	clk    *manualClock
 	probes map[string]*fakeProbe // by checker name
 	events []Event
+	alerts []Alert
 }
 
 // outcomes by checker name (checkerName: "TCP_CHECK 10.0.0.1:80").
@@ -72,7 +73,8 @@ func newHarness(t *testing.T, cfg *conf.Config, probes map[string]*fakeProbe) *h
 		}
 		return p, nil
 	}
-	h.s = newScheduler(cfg, Options{Clock: h.clk, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}, mk)
+	h.s = newScheduler(cfg, Options{Clock: h.clk, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Alert: func(a Alert) { h.alerts = append(h.alerts, a) }}, mk)
 	h.s.randN = func(n int64) int64 { return 0 }
 	return h
 }

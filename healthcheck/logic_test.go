@@ -1,6 +1,7 @@
 package healthcheck
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -198,6 +199,23 @@ func TestLogicAllCheckersMustBeUp(t *testing.T) {
 	st := h.s.Snapshot()[0]
 	if st.Up || st.Checkers[0].Up || !st.Checkers[1].Up || st.Checkers[1].Transitions != 2 {
 		t.Fatalf("snapshot %+v", st)
+	}
+	// Every checker transition is an alert (smtp_alert), with the real
+	// server's state after it and whether it changed with it.
+	var got []string
+	for _, a := range h.alerts {
+		got = append(got, fmt.Sprintf("%s %s up=%v rs=%v changed=%v (%s)", a.RS.AddrPort(), a.Checker, a.CheckerUp, a.Up, a.RSChanged, a.Reason))
+	}
+	want := []string{
+		"10.0.0.1:80 HTTP_GET up=false rs=false changed=true (HTTP status 500)",
+		"10.0.0.1:80 TCP_CHECK up=false rs=false changed=false (refused)",
+		"10.0.0.1:80 HTTP_GET up=true rs=false changed=false (ok)",
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Fatalf("alerts:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	if h.alerts[0].VS == nil || h.alerts[0].VS.Port != 80 {
+		t.Fatalf("alert without its virtual server: %+v", h.alerts[0])
 	}
 }
 

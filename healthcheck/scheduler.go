@@ -58,6 +58,20 @@ type Options struct {
 	// goroutine that ran it (the scheduler's own for TCP_CHECK); it must be
 	// quick and safe for concurrent use.
 	Observe func(Observation)
+	// Alert, when set, is called on every checker transition (for
+	// smtp_alert), with the scheduler's lock held: it must not block.
+	Alert func(Alert)
+}
+
+// Alert is one checker's transition.
+type Alert struct {
+	VS        *conf.VirtualServer
+	RS        *conf.RealServer
+	Checker   string // TCP_CHECK, HTTP_GET, ...
+	CheckerUp bool   // the checker's new state
+	Reason    string // the attempt's outcome ("connection refused", ...)
+	Up        bool   // the real server's state after the change
+	RSChanged bool   // the real server changed state with it
 }
 
 // DefaultWorkers is the default of Options.Workers.
@@ -664,6 +678,9 @@ func (s *Scheduler) complete(r completion) {
 	case wChanged:
 		reason = c.name + " set weight " + strconv.Itoa(w)
 		log().Info("real server weight changed", "weight", w, "was", rs.weight)
+	}
+	if changed && s.opts.Alert != nil && rs.vs != nil {
+		s.opts.Alert(Alert{VS: rs.vs, RS: rs.cfg, Checker: c.cfg.Type, CheckerUp: c.up, Reason: r.res.reason, Up: up, RSChanged: upChanged})
 	}
 	if !upChanged && !wChanged {
 		return

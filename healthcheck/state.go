@@ -18,6 +18,7 @@ type rsKey struct {
 // rsState is a real server: up when every supported checker is up.
 type rsState struct {
 	key     rsKey
+	vs      *conf.VirtualServer
 	cfg     *conf.RealServer
 	checks  []*checkState
 	ignored []string // checker types lvsd does not run yet

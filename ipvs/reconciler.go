@@ -37,6 +37,11 @@ type Options struct {
 	// RunScript runs a quorum_up/quorum_down script. Nil: the command is
 	// started without a shell and not waited for.
 	RunScript func(s *conf.Script)
+	// Quorum, when set, is told of every quorum change (for smtp_alert):
+	// up or down, init at start-up or reload, sum the weight of the
+	// healthy real servers. It is called from the reconciler's goroutine
+	// and must not block.
+	Quorum func(vs *conf.VirtualServer, up, init bool, sum int)
 	// Reader, when set, is a second access to the kernel's table that
 	// Snapshot reads the counters through, in its caller's goroutine. Nil:
 	// Run reads them, between two passes.
@@ -564,6 +569,9 @@ func (r *Reconciler) processPending() {
 func (r *Reconciler) quorumNotify(ch quorumChange) {
 	r.c.QuorumChanges++
 	vs := ch.VS
+	if r.opts.Quorum != nil {
+		r.opts.Quorum(vs, ch.Up, ch.Init, ch.Sum)
+	}
 	switch {
 	case ch.Up:
 		r.log.Info("ipvs: gained quorum", "vs", vs.String(), "quorum", vs.Quorum, "hysteresis", vs.Hysteresis, "weight", ch.Sum)

@@ -2,19 +2,16 @@ package notify
 
 import (
 	"fmt"
-	"io"
 	"net"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
-	gosmtp "github.com/emersion/go-smtp"
-
 	"github.com/lvsd/lvsd/conf"
 	"github.com/lvsd/lvsd/internal/execscript"
+	"github.com/lvsd/lvsd/internal/smtptest"
 )
 
 // argvScript writes an executable shell script that appends its arguments
@@ -192,86 +189,9 @@ vrrp_instance VI_1 {
 
 // --- SMTP
 
-type received struct {
-	helo string
-	from string
-	to   []string
-	data string
-}
-
-type smtpSink struct {
-	mu   sync.Mutex
-	msgs []received
-	got  chan struct{}
-}
-
-type smtpSession struct {
-	s   *smtpSink
-	cur received
-}
-
-func (s *smtpSession) Reset()        { s.cur = received{helo: s.cur.helo} }
-func (s *smtpSession) Logout() error { return nil }
-func (s *smtpSession) Mail(from string, _ *gosmtp.MailOptions) error {
-	s.cur.from = from
-	return nil
-}
-func (s *smtpSession) Rcpt(to string, _ *gosmtp.RcptOptions) error {
-	s.cur.to = append(s.cur.to, to)
-	return nil
-}
-func (s *smtpSession) Data(r io.Reader) error {
-	b, err := io.ReadAll(r)
-	if err != nil {
-		return err
-	}
-	s.cur.data = string(b)
-	s.s.mu.Lock()
-	s.s.msgs = append(s.s.msgs, s.cur)
-	s.s.mu.Unlock()
-	s.s.got <- struct{}{}
-	return nil
-}
-
-// startSMTP runs a real SMTP server (go-smtp) on loopback.
-func startSMTP(t *testing.T) (*smtpSink, int) {
-	t.Helper()
-	sink := &smtpSink{got: make(chan struct{}, 64)}
-	srv := gosmtp.NewServer(gosmtp.BackendFunc(func(c *gosmtp.Conn) (gosmtp.Session, error) {
-		return &smtpSession{s: sink, cur: received{helo: c.Hostname()}}, nil
-	}))
-	srv.Domain = "mx.test"
-	srv.ReadTimeout, srv.WriteTimeout = 10*time.Second, 10*time.Second
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go func() { _ = srv.Serve(l) }()
-	t.Cleanup(func() { _ = srv.Close() })
-	return sink, l.Addr().(*net.TCPAddr).Port
-}
-
-func (s *smtpSink) wait(t *testing.T, n int) []received {
-	t.Helper()
-	deadline := time.After(10 * time.Second)
-	for {
-		s.mu.Lock()
-		if len(s.msgs) >= n {
-			out := append([]received(nil), s.msgs...)
-			s.mu.Unlock()
-			return out
-		}
-		s.mu.Unlock()
-		select {
-		case <-s.got:
-		case <-deadline:
-			t.Fatalf("%d mails received, want %d", len(s.msgs), n)
-		}
-	}
-}
-
 func TestSMTPAlert(t *testing.T) {
-	sink, port := startSMTP(t)
+	sink := smtptest.Start(t)
+	port := sink.Port
 	c := parseConf(t, fmt.Sprintf(`
 global_defs {
   router_id lb1
@@ -310,12 +230,12 @@ vrrp_instance VI_2 {
 	n.Post(Event{Name: "VI_2", State: "MASTER", Priority: 100}) // smtp_alert false
 	n.Post(Event{Group: true, Name: "G1", State: "FAULT"})
 	n.Post(Event{Name: "VI_1", State: "STOP", Priority: 100})
-	msgs := sink.wait(t, 3)
+	msgs := sink.Wait(t, 3, 10*time.Second)
 	if !n.Flush(5 * time.Second) {
 		t.Fatal("mailer did not finish")
 	}
 	time.Sleep(100 * time.Millisecond)
-	if msgs = sink.wait(t, 3); len(msgs) != 3 {
+	if msgs = sink.Wait(t, 3, 10*time.Second); len(msgs) != 3 {
 		t.Fatalf("%d mails, want 3", len(msgs))
 	}
 	subjects := []string{
@@ -329,9 +249,9 @@ vrrp_instance VI_2 {
 		"=> VRRP Instance stopping <=",
 	}
 	for i, m := range msgs {
-		if m.helo != "director1.example.net" || m.from != "lvsd@example.net" ||
-			strings.Join(m.to, ",") != "ops@example.com,oncall@example.org" {
-			t.Fatalf("mail %d envelope: helo %q from %q to %q", i, m.helo, m.from, m.to)
+		if m.Helo != "director1.example.net" || m.From != "lvsd@example.net" ||
+			strings.Join(m.To, ",") != "ops@example.com,oncall@example.org" {
+			t.Fatalf("mail %d envelope: helo %q from %q to %q", i, m.Helo, m.From, m.To)
 		}
 		for _, h := range []string{
 			"Date: Wed, 04 Mar 2026 05:06:07 +0100\r\n",
@@ -340,8 +260,8 @@ vrrp_instance VI_2 {
 			"To: ops@example.com, oncall@example.org\r\n",
 			"\r\n\r\n" + bodies[i] + "\r\n",
 		} {
-			if !strings.Contains(m.data, h) {
-				t.Fatalf("mail %d lacks %q:\n%s", i, h, m.data)
+			if !strings.Contains(m.Data, h) {
+				t.Fatalf("mail %d lacks %q:\n%s", i, h, m.Data)
 			}
 		}
 	}

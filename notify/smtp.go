@@ -57,6 +57,11 @@ func VRRPMail(g *conf.Global, ev Event, now time.Time) (Mail, bool) {
 		}
 		subject = fmt.Sprintf("[%s] VRRP Instance %s - %s", g.RouterID, ev.Name, subject)
 	}
+	return newMail(g, subject, body, now), true
+}
+
+// newMail addresses an alert with the global settings.
+func newMail(g *conf.Global, subject, body string, now time.Time) Mail {
 	port := g.SMTPPort
 	if port == 0 {
 		port = 25
@@ -73,7 +78,7 @@ func VRRPMail(g *conf.Global, ev Event, now time.Time) (Mail, bool) {
 		Server: net.JoinHostPort(g.SMTPServer, strconv.Itoa(port)), Helo: helo,
 		From: g.NotificationEmailFrom, To: append([]string(nil), g.NotificationEmail...),
 		Subject: subject, Body: body, Date: now, Timeout: timeout,
-	}, true
+	}
 }
 
 // Message returns the message as sent after DATA: keepalived's headers
