@@ -4,11 +4,14 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"net/netip"
+	"slices"
 	"sync"
 	"sync/atomic"
 
 	"github.com/lvsd/lvsd/conf"
 	"github.com/lvsd/lvsd/healthcheck"
+	"github.com/lvsd/lvsd/internal/localaddr"
 	"github.com/lvsd/lvsd/ipvs"
 	"github.com/lvsd/lvsd/notify"
 	"github.com/lvsd/lvsd/vrrp"
@@ -33,6 +36,10 @@ type daemon struct {
 	ipvsErr    error
 	scriptExec func(vrrp.ScriptConfig, *conf.Global) vrrp.ScriptExec // vrrp_script runner (nil: the default)
 	newKernel  func() (ipvs.Kernel, error)                           // the IPVS table (nil: ipvs.NewKernel)
+	// watchAddrs follows this host's addresses for ha_suspend (nil:
+	// localaddr.Watch in the daemon's namespace); addrWatched: started.
+	watchAddrs  func(ctx context.Context, fn func(map[netip.Addr]bool)) error
+	addrWatched bool
 
 	ctx       context.Context                 // of start: what a reload starts runs in it too
 	recShared atomic.Pointer[ipvs.Reconciler] // rec, for the VRRP engine's goroutine
@@ -95,6 +102,7 @@ func (d *daemon) startIPVS(ctx context.Context, cfg *conf.Config) {
 			nt.RealServerAlert(a.VS, a.RS, a.Up, a.RSChanged, notify.CheckerBody(a.Checker, a.CheckerUp, a.Reason))
 		}})
 	d.rec, d.hc, d.ntLV = rec, hc, nt
+	d.watchLocalAddrs(ctx, cfg)
 	d.recShared.Store(rec)
 	// The checks start once the table is programmed: the reconciler
 	// starts from the initial states the checkers would report (alpha:
@@ -113,6 +121,27 @@ func (d *daemon) startIPVS(ctx context.Context, cfg *conf.Config) {
 		defer d.wg.Done()
 		d.forwardHealth(ctx, hc, rec)
 	}()
+}
+
+// watchLocalAddrs starts following this host's addresses for the
+// checkers once a virtual server has ha_suspend. Should that fail, the
+// checks are never suspended: a check that runs is safer than one that
+// does not.
+func (d *daemon) watchLocalAddrs(ctx context.Context, cfg *conf.Config) {
+	if d.addrWatched || !slices.ContainsFunc(cfg.VirtualServers, func(vs *conf.VirtualServer) bool { return vs.HASuspend }) {
+		return
+	}
+	watch := d.watchAddrs
+	if watch == nil {
+		watch = func(ctx context.Context, fn func(map[netip.Addr]bool)) error {
+			return localaddr.Watch(ctx, localaddr.Options{}, fn)
+		}
+	}
+	if err := watch(ctx, d.hc.SetLocalAddrs); err != nil {
+		d.log.Error("ha_suspend: cannot follow this host's addresses; the checks are not suspended", "subsystem", "check", "err", err)
+		return
+	}
+	d.addrWatched = true
 }
 
 // startVRRP starts the VRRP engine and its notifications.
@@ -200,6 +229,7 @@ func (d *daemon) reload(cfg *conf.Config) {
 	}
 	if d.hc != nil {
 		d.hc.Apply(cfg)
+		d.watchLocalAddrs(d.ctx, cfg)
 	}
 	if d.rec == nil && d.ipvsErr == nil && d.runCheck() && len(cfg.VirtualServers) > 0 {
 		d.log.Info("the configuration now has virtual servers: starting IPVS programming and health checks", "virtual_servers", len(cfg.VirtualServers))

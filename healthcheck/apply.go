@@ -43,8 +43,13 @@ func (s *Scheduler) Apply(cfg *conf.Config) {
 	old := s.servers
 	servers := make(map[rsKey]*rsState, len(old))
 	var order []*rsState
+	groups := map[string]*conf.VirtualServerGroup{}
+	for _, g := range cfg.VSGroups {
+		groups[g.Name] = g
+	}
 	for _, vs := range cfg.VirtualServers {
 		vsKey := vs.Key()
+		ha := haRanges(vs, groups)
 		for _, rc := range vs.RealServers {
 			key := rsKey{vs: vsKey, rs: rc.AddrPort()}
 			if _, dup := servers[key]; dup {
@@ -55,7 +60,7 @@ func (s *Scheduler) Apply(cfg *conf.Config) {
 			if isNew {
 				r = &rsState{key: key, weight: -1, notify: &notifyQueue{}}
 			}
-			r.vs, r.cfg = vs, rc
+			r.vs, r.cfg, r.haRanges = vs, rc, ha
 			r.notifyUp = newNotifyScript("notify_up", rc.NotifyUp, &g)
 			r.notifyDown = newNotifyScript("notify_down", rc.NotifyDown, &g)
 			s.applyCheckers(r, rc, &g, fps, now)
@@ -97,6 +102,7 @@ func (s *Scheduler) Apply(cfg *conf.Config) {
 		}
 	}
 	s.servers, s.order = servers, order
+	s.updateSuspended()
 	s.nudge()
 }
 

@@ -105,6 +105,7 @@ type Scheduler struct {
 	global   conf.Global
 	servers  map[rsKey]*rsState
 	order    []*rsState
+	local    map[netip.Addr]bool // addresses on this host (ha_suspend); nil: unknown
 	heap     checkHeap
 	ready    []*checkState // due, waiting for a free worker
 	inflight int
@@ -583,6 +584,11 @@ func (s *Scheduler) popDue(now time.Time) {
 	limit := int64(now.Add(batchSlack).Sub(s.base))
 	for len(s.heap) > 0 && s.heap[0].at <= limit {
 		c := heap.Pop(&s.heap).(*checkState)
+		if c.rs.suspended && !c.removed {
+			c.skipped++
+			s.schedule(c, nextAfter(c.due, c.interval, now))
+			continue
+		}
 		c.queued = true
 		s.ready = append(s.ready, c)
 	}

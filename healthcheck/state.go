@@ -31,6 +31,9 @@ type rsState struct {
 
 	notifyUp, notifyDown notifyScript
 	notify               *notifyQueue // survives reloads: keeps scripts in order
+
+	haRanges  []addrRange // ha_suspend: the virtual server's addresses (nil: never suspended)
+	suspended bool        // none of them is local: attempts are skipped
 }
 
 // allUp reports whether every checker is up (true without checkers).
@@ -97,6 +100,7 @@ type checkState struct {
 	failures    int // failed attempts in a row
 	transitions int
 	checks      uint64
+	skipped     uint64 // attempts skipped while suspended (ha_suspend)
 }
 
 // record applies the outcome of an attempt to the checker, as keepalived's

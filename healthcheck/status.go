@@ -19,6 +19,9 @@ type RealServerStatus struct {
 	Checkers  []CheckerStatus `json:"checkers,omitempty"`
 	// Ignored lists the checker types lvsd does not run yet (counted as up).
 	Ignored []string `json:"ignored,omitempty"`
+	// Suspended: ha_suspend and no address of the virtual server is
+	// configured here; its checks are skipped.
+	Suspended bool `json:"suspended,omitempty"`
 }
 
 // CheckerStatus is the state of one checker.
@@ -33,6 +36,7 @@ type CheckerStatus struct {
 	Failures     int           `json:"failures"` // failed attempts in a row
 	Transitions  int           `json:"transitions"`
 	Checks       uint64        `json:"checks"`
+	Skipped      uint64        `json:"skipped,omitempty"` // attempts skipped while suspended
 	NextCheck    time.Time     `json:"next_check"`
 }
 
@@ -43,11 +47,11 @@ func (s *Scheduler) Snapshot() []RealServerStatus {
 	out := make([]RealServerStatus, 0, len(s.order))
 	for _, r := range s.order {
 		st := RealServerStatus{VS: r.key.vs, RS: r.key.rs, Up: r.up, Weight: r.weight, Since: r.since,
-			Reason: r.reason, Transitions: r.transitions, Ignored: append([]string(nil), r.ignored...)}
+			Reason: r.reason, Transitions: r.transitions, Ignored: append([]string(nil), r.ignored...), Suspended: r.suspended}
 		for _, c := range r.checks {
 			cs := CheckerStatus{Type: c.cfg.Type, Name: c.name, Up: c.up, LastCheck: c.lastStart,
 				LastDuration: c.lastDur, LastOK: c.lastOK, LastReason: c.lastReason, Failures: c.failures,
-				Transitions: c.transitions, Checks: c.checks}
+				Transitions: c.transitions, Checks: c.checks, Skipped: c.skipped}
 			if c.idx >= 0 {
 				cs.NextCheck = c.due
 			}
