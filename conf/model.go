@@ -35,6 +35,7 @@ type Config struct {
 
 	Global          Global                `json:"global"`
 	Scripts         []*VRRPScript         `json:"vrrp_scripts,omitempty"`
+	TrackFiles      []*TrackFile          `json:"track_files,omitempty"`
 	SyncGroups      []*SyncGroup          `json:"vrrp_sync_groups,omitempty"`
 	Instances       []*VRRPInstance       `json:"vrrp_instances,omitempty"`
 	StaticAddresses []VIP                 `json:"static_ipaddress,omitempty"`
@@ -169,6 +170,30 @@ type TrackScript struct {
 	Pos     Pos    `json:"pos"`
 }
 
+// TrackFile is a track_file (or vrrp_track_file) block: a file holding a
+// number that tracking instances turn into priority or FAULT.
+type TrackFile struct {
+	Name    string `json:"name"`
+	Path    string `json:"file"`
+	Weight  int    `json:"weight"` // default 1
+	Reverse bool   `json:"reverse,omitempty"`
+	// InitFile: write InitValue at start-up when the file does not exist
+	// (or always, with InitOverwrite).
+	InitFile      bool `json:"init_file,omitempty"`
+	InitValue     int  `json:"init_value,omitempty"`
+	InitOverwrite bool `json:"init_overwrite,omitempty"`
+	Pos           Pos  `json:"pos"`
+}
+
+// TrackFileRef is one line of an instance's or a sync group's track_file
+// block; Weight nil means the file's own.
+type TrackFileRef struct {
+	Name    string `json:"name"`
+	Weight  *int   `json:"weight,omitempty"`
+	Reverse bool   `json:"reverse,omitempty"`
+	Pos     Pos    `json:"pos"`
+}
+
 // SyncGroup is a vrrp_sync_group.
 type SyncGroup struct {
 	Name           string           `json:"name"`
@@ -177,6 +202,7 @@ type SyncGroup struct {
 	SMTPAlert      *bool            `json:"smtp_alert,omitempty"`
 	TrackInterface []TrackInterface `json:"track_interface,omitempty"`
 	TrackScript    []TrackScript    `json:"track_script,omitempty"`
+	TrackFile      []TrackFileRef   `json:"track_file,omitempty"`
 	GlobalTracking bool             `json:"global_tracking,omitempty"`
 	Pos            Pos              `json:"pos"`
 }
@@ -251,6 +277,7 @@ type VRRPInstance struct {
 	Rules                []Route          `json:"virtual_rules,omitempty"`
 	TrackInterface       []TrackInterface `json:"track_interface,omitempty"`
 	TrackScript          []TrackScript    `json:"track_script,omitempty"`
+	TrackFile            []TrackFileRef   `json:"track_file,omitempty"`
 	NoPreempt            bool             `json:"nopreempt"`
 	PreemptDelay         time.Duration    `json:"preempt_delay"`
 	GARP                 GARP             `json:"garp"`

@@ -345,6 +345,10 @@ func build(root *Node, d *diagList) *Config {
 			if s := p.vrrpScript(n); s != nil {
 				c.Scripts = append(c.Scripts, s)
 			}
+		case "track_file", "vrrp_track_file":
+			if f := p.trackFile(n); f != nil {
+				c.TrackFiles = append(c.TrackFiles, f)
+			}
 		case "vrrp_sync_group":
 			if g := p.syncGroup(n); g != nil {
 				c.SyncGroups = append(c.SyncGroups, g)
@@ -390,8 +394,7 @@ func build(root *Node, d *diagList) *Config {
 
 // Top-level keywords keepalived has that lvsd parses past without acting on them.
 var notYetTop = map[string]bool{
-	"static_rules": true, "vrrp_track_process": true, "vrrp_track_file": true,
-	"track_file": true, "bfd_instance": true, "net_namespace": true, "linkbeat_use_polling": true,
+	"static_rules": true, "vrrp_track_process": true, "bfd_instance": true, "net_namespace": true, "linkbeat_use_polling": true,
 	"garp_group": true, "instance": true, "use_pid_dir": true, "namespace_with_ipsets": true,
 }
 
@@ -838,6 +841,72 @@ func (p *parser) trackScripts(n *Node) []TrackScript {
 	return out
 }
 
+func (p *parser) trackFileRefs(n *Node) []TrackFileRef {
+	if !p.wantBlock(n) {
+		return nil
+	}
+	var out []TrackFileRef
+	for _, ch := range n.Children {
+		if weight, reverse, ok := p.trackLine(ch); ok {
+			out = append(out, TrackFileRef{Name: ch.Key, Weight: weight, Reverse: reverse, Pos: ch.Pos})
+		}
+	}
+	return out
+}
+
+// trackFile parses a track_file block: file, weight [reverse], init_file
+// [VALUE] [overwrite].
+func (p *parser) trackFile(n *Node) *TrackFile {
+	if !p.wantBlock(n) || !p.nargs(n, 1, 1) {
+		return nil
+	}
+	f := &TrackFile{Name: n.Args[0].Text, Weight: 1, Pos: n.Pos}
+	for _, ch := range n.Children {
+		switch ch.Key {
+		case "file":
+			if v, ok := p.str(ch); ok {
+				f.Path = v
+			}
+		case "weight":
+			if p.noBlock(ch) && p.nargs(ch, 1, 2) {
+				if v, ok := p.intIn(ch, 0, -2147483647, 2147483647); ok {
+					f.Weight = int(v)
+				}
+				if len(ch.Args) == 2 {
+					if ch.Args[1].Text == "reverse" {
+						f.Reverse = true
+					} else {
+						p.errf(ch, "invalid option '%s' (want reverse)", ch.Args[1].Text)
+					}
+				}
+			}
+		case "init_file":
+			if p.noBlock(ch) && p.nargs(ch, 0, 2) {
+				f.InitFile = true
+				for _, a := range ch.Args {
+					if a.Text == "overwrite" {
+						f.InitOverwrite = true
+						continue
+					}
+					v, err := strconv.ParseInt(a.Text, 10, 32)
+					if err != nil {
+						p.errf(ch, "invalid init_file value '%s'", a.Text)
+						continue
+					}
+					f.InitValue = int(v)
+				}
+			}
+		default:
+			p.unknown(ch)
+		}
+	}
+	if f.Path == "" {
+		p.d.add(n.Pos, Error, "track_file", fmt.Sprintf("no file set for track_file %s - removing", f.Name))
+		return nil
+	}
+	return f
+}
+
 func (p *parser) syncGroup(n *Node) *SyncGroup {
 	if !p.wantBlock(n) || !p.nargs(n, 1, 1) {
 		return nil
@@ -866,7 +935,9 @@ func (p *parser) syncGroup(n *Node) *SyncGroup {
 			g.TrackScript = p.trackScripts(ch)
 		case "global_tracking":
 			g.GlobalTracking = p.boolOpt(ch)
-		case "sync_group_tracking_weight", "notify_priority_changes", "track_file", "track_process", "track_bfd":
+		case "track_file":
+			g.TrackFile = p.trackFileRefs(ch)
+		case "sync_group_tracking_weight", "notify_priority_changes", "track_process", "track_bfd":
 			p.notYet(ch)
 		default:
 			p.unknown(ch)

@@ -125,6 +125,8 @@ func (p *parser) instance(n *Node) *VRRPInstance {
 			in.TrackInterface = p.trackInterfaces(ch)
 		case "track_script":
 			in.TrackScript = p.trackScripts(ch)
+		case "track_file":
+			in.TrackFile = p.trackFileRefs(ch)
 		case "nopreempt":
 			in.NoPreempt = p.boolOpt(ch)
 			in.noPreemptPos = ch.Pos
@@ -247,7 +249,7 @@ func (p *parser) instance(n *Node) *VRRPInstance {
 // vrrp_instance keywords keepalived has that lvsd does not act on (yet).
 var notYetInstance = func() map[string]bool {
 	m := map[string]bool{}
-	for _, k := range strings.Fields(`track_file track_process track_bfd track_src_ip check_unicast_src
+	for _, k := range strings.Fields(`track_process track_bfd track_src_ip check_unicast_src
 		unicast_fault_no_peer old_unicast_checksum garp_extra_if down_timer_adverts debug
 		notify_master_rx_lower_pri notify_priority_changes kernel_rx_buf_size native_ipv6
 		linkbeat_use_polling use_ipvlan vmac_ipvlan_xmit_base`) {

@@ -47,6 +47,17 @@ func (v *validator) scripts() {
 		out = append(out, s)
 	}
 	v.c.Scripts = out
+	files := v.c.TrackFiles[:0]
+	seenFile := map[string]Pos{}
+	for _, f := range v.c.TrackFiles {
+		if p, dup := seenFile[f.Name]; dup {
+			v.errf(f.Pos, "track_file", "track_file %s already defined at %s - ignoring", f.Name, p)
+			continue
+		}
+		seenFile[f.Name] = f.Pos
+		files = append(files, f)
+	}
+	v.c.TrackFiles = files
 }
 
 func (c *Config) script(name string) *VRRPScript {
@@ -78,6 +89,28 @@ func (v *validator) trackScripts(owner string, list []TrackScript) []TrackScript
 		out = append(out, t)
 	}
 	return out
+}
+
+func (v *validator) trackFiles(owner string, list []TrackFileRef) []TrackFileRef {
+	out := list[:0]
+	for _, t := range list {
+		if v.c.TrackFileByName(t.Name) == nil {
+			v.warnf(t.Pos, "track_file", "(%s) track file %s not found, ignoring", owner, t.Name)
+			continue
+		}
+		out = append(out, t)
+	}
+	return out
+}
+
+// TrackFileByName returns the track_file named name, or nil.
+func (c *Config) TrackFileByName(name string) *TrackFile {
+	for _, f := range c.TrackFiles {
+		if f.Name == name {
+			return f
+		}
+	}
+	return nil
 }
 
 func (v *validator) instances() {
@@ -174,6 +207,7 @@ func (v *validator) instances() {
 		}
 		in.VIPs = vips
 		in.TrackScript = v.trackScripts(in.Name, in.TrackScript)
+		in.TrackFile = v.trackFiles(in.Name, in.TrackFile)
 		v6 := len(in.VIPs) > 0 && in.VIPs[0].Prefix.Addr().Is6()
 		k := vridKey{in.Interface, in.VRID, v6}
 		if other, dup := vrids[k]; dup {
@@ -215,6 +249,7 @@ func (v *validator) syncGroups() {
 		}
 		g.Group = members
 		g.TrackScript = v.trackScripts(g.Name, g.TrackScript)
+		g.TrackFile = v.trackFiles(g.Name, g.TrackFile)
 		if len(g.Group) == 0 {
 			v.errf(g.Pos, "vrrp_sync_group", "vrrp_sync_group %s has no (valid) members - removing", g.Name)
 			continue

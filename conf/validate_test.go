@@ -986,15 +986,44 @@ func TestValidateGeneric(t *testing.T) {
 			},
 		},
 		{
+			name: "track_file",
+			conf: "track_file tf1 {\n file /run/tf1\n weight -10 reverse\n init_file 3 overwrite\n}\n" +
+				"vrrp_track_file tf2 {\n file \"/run/t f2\"\n}\n" +
+				"track_file tf2 { #a\n file /x\n}\n" +
+				"track_file bad { #b\n weight 2\n}\n" +
+				vrrpInst("track_file {\n tf1\n tf2 weight 254 reverse\n nosuch #c\n}"),
+			want: []string{
+				"b: error: track_file: no file set for track_file bad - removing",
+				"a: error: track_file: track_file tf2 already defined at",
+				"c: warning: track_file: (VI_1) track file nosuch not found, ignoring",
+			},
+			check: func(t *testing.T, c *Config) {
+				if len(c.TrackFiles) != 2 {
+					t.Fatalf("track files %+v", c.TrackFiles)
+				}
+				f1, f2 := c.TrackFiles[0], c.TrackFiles[1]
+				if f1.Name != "tf1" || f1.Path != "/run/tf1" || f1.Weight != -10 || !f1.Reverse || !f1.InitFile || f1.InitValue != 3 || !f1.InitOverwrite {
+					t.Errorf("tf1 %+v", f1)
+				}
+				if f2.Name != "tf2" || f2.Path != "/run/t f2" || f2.Weight != 1 || f2.Reverse || f2.InitFile {
+					t.Errorf("tf2 %+v", f2)
+				}
+				tr := inst0(c).TrackFile
+				if len(tr) != 2 || tr[0].Name != "tf1" || tr[0].Weight != nil || tr[1].Weight == nil || *tr[1].Weight != 254 || !tr[1].Reverse {
+					t.Errorf("instance track_file %+v", tr)
+				}
+			},
+		},
+		{
 			name: "parsed, not supported yet",
 			conf: "vrrp_track_process p { #a\n}\n" + globalDefs("notify_fifo /run/fifo #b") +
-				vrrpInst("track_file { #c\n f\n}", "use_vmac #d", "virtual_rules { #e\n from 10.1.0.0/16 table 1\n}",
+				vrrpInst("track_process { #c\n p\n}", "use_vmac #d", "virtual_rules { #e\n from 10.1.0.0/16 table 1\n}",
 					"virtual_ipaddress {\n 10.0.0.2 home #f\n}") +
 				virtServer("snmp_name web #g", realServer("FILE_CHECK { #h\n}", "TCP_CHECK {\n}")),
 			want: []string{
 				"b: notice: notify_fifo: parsed, not supported yet",
 				"a: notice: vrrp_track_process: parsed, not supported yet",
-				"c: notice: track_file: parsed, not supported yet",
+				"c: notice: track_process: parsed, not supported yet",
 				"d: notice: use_vmac: parsed, not supported yet",
 				"e: notice: virtual_rules: parsed, not supported yet",
 				"f: notice: home: parsed, not supported yet",

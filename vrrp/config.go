@@ -28,6 +28,9 @@ func TrackInterfaceName(ifname string) string { return "interface:" + ifname }
 // TrackScriptName is the track name of a vrrp_script.
 func TrackScriptName(script string) string { return "script:" + script }
 
+// TrackFileName is the track name of a track_file.
+func TrackFileName(file string) string { return "file:" + file }
+
 var scopes = map[string]uint8{"": 0, "global": 0, "site": 200, "link": 253, "host": 254, "nowhere": 255}
 
 func convVIP(v conf.VIP) (VIP, error) {
@@ -89,6 +92,10 @@ func FromConfig(c *conf.Config) ([]RunnerSpec, []string, error) {
 	for _, s := range c.Scripts {
 		scripts[s.Name] = s
 	}
+	files := map[string]*conf.TrackFile{}
+	for _, f := range c.TrackFiles {
+		files[f.Name] = f
+	}
 	g := c.Global
 	inGroup := map[string]*conf.SyncGroup{}
 	for _, sg := range c.SyncGroups {
@@ -96,7 +103,7 @@ func FromConfig(c *conf.Config) ([]RunnerSpec, []string, error) {
 			inGroup[name] = sg
 		}
 	}
-	tracks := func(owner string, tis []conf.TrackInterface, tss []conf.TrackScript, zeroWeights bool) ([]Track, error) {
+	tracks := func(owner string, tis []conf.TrackInterface, tss []conf.TrackScript, tfs []conf.TrackFileRef, zeroWeights bool) ([]Track, error) {
 		var out []Track
 		for _, ti := range tis {
 			w := ti.Weight
@@ -126,6 +133,21 @@ func FromConfig(c *conf.Config) ([]RunnerSpec, []string, error) {
 				initUp = false
 			}
 			out = append(out, Track{Name: TrackScriptName(ts.Name), Weight: w, Reverse: rev, InitUp: initUp})
+		}
+		for _, tf := range tfs {
+			f, ok := files[tf.Name]
+			if !ok {
+				return nil, fmt.Errorf("%s: %s: track_file %q: no such track_file", tf.Pos, owner, tf.Name)
+			}
+			w, rev := f.Weight, f.Reverse || tf.Reverse
+			if tf.Weight != nil {
+				w = *tf.Weight
+			}
+			if zeroWeights {
+				w = 0
+			}
+			// The engine reads the file's value before the instance starts.
+			out = append(out, Track{Name: TrackFileName(tf.Name), Weight: w, Reverse: rev, File: true})
 		}
 		return out, nil
 	}
@@ -230,7 +252,7 @@ func FromConfig(c *conf.Config) ([]RunnerSpec, []string, error) {
 		}
 		ic.CheckUnicastSrc = ic.CheckUnicastSrc || g.VRRPCheckUnicastSrc
 		_, grouped := inGroup[in.Name]
-		tr, err := tracks(in.Name, in.TrackInterface, in.TrackScript, grouped)
+		tr, err := tracks(in.Name, in.TrackInterface, in.TrackScript, in.TrackFile, grouped)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -259,7 +281,7 @@ func FromConfig(c *conf.Config) ([]RunnerSpec, []string, error) {
 			warn("%s: sync group %s has fewer than two instances; ignored", sg.Pos, sg.Name)
 			continue
 		}
-		gt, err := tracks(sg.Name, sg.TrackInterface, sg.TrackScript, false)
+		gt, err := tracks(sg.Name, sg.TrackInterface, sg.TrackScript, sg.TrackFile, false)
 		if err != nil {
 			return nil, nil, err
 		}

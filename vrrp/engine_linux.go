@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net/netip"
 	"slices"
 	"strings"
@@ -105,11 +106,13 @@ type Engine struct {
 	runners  []*Runner
 	links    map[string][]func(bool)
 	scriptUp map[string]bool
+	fileVal  map[string]int // track_file values
 }
 
 type applyReq struct {
 	specs   []RunnerSpec
 	scripts map[string]ScriptConfig
+	files   map[string]conf.TrackFile
 	global  conf.Global
 	done    chan error
 }
@@ -127,8 +130,8 @@ func NewEngine(c *conf.Config, opts EngineOptions) (*Engine, []string, error) {
 	e := &Engine{
 		opts: opts, k: opts.Kernel, clock: opts.Clock, log: opts.Logger,
 		applyCh: make(chan *applyReq), runDone: make(chan struct{}),
-		pending: &applyReq{specs: specs, scripts: scriptConfigs(c, specs), global: c.Global},
-		links:   map[string][]func(bool){}, scriptUp: map[string]bool{},
+		pending: &applyReq{specs: specs, scripts: scriptConfigs(c, specs), files: trackFileConfigs(c, specs), global: c.Global},
+		links:   map[string][]func(bool){}, scriptUp: map[string]bool{}, fileVal: map[string]int{},
 	}
 	if e.k == nil {
 		e.k = linuxKernel{}
@@ -197,8 +200,11 @@ type engineState struct {
 	order    []string
 	watched  map[string]bool
 	scripts  map[string]*scriptHandle
-	serveWG  sync.WaitGroup
-	errs     chan error
+	files    *fileWatcher // nil: no track_file
+	// filesSeen: the track_files followed so far (init_file is for new ones)
+	filesSeen map[string]conf.TrackFile
+	serveWG   sync.WaitGroup
+	errs      chan error
 }
 
 // Run opens the sockets, starts every runner and script and blocks until
@@ -273,7 +279,7 @@ func (e *Engine) Apply(c *conf.Config) error {
 	if err != nil {
 		return err
 	}
-	req := &applyReq{specs: specs, scripts: scriptConfigs(c, specs), global: c.Global, done: make(chan error, 1)}
+	req := &applyReq{specs: specs, scripts: scriptConfigs(c, specs), files: trackFileConfigs(c, specs), global: c.Global, done: make(chan error, 1)}
 	e.mu.Lock()
 	if !e.started {
 		e.pending = req
@@ -309,6 +315,10 @@ func (st *engineState) prepare(spec *RunnerSpec) error {
 					return fmt.Errorf("vrrp: instance %s: track_interface: %w", ic.Machine.Name, err)
 				}
 				ic.Tracks[j].InitUp = up
+			} else if name, ok := strings.CutPrefix(t.Name, TrackFileName("")); ok {
+				e.mu.Lock()
+				ic.Tracks[j].InitValue = e.fileVal[name]
+				e.mu.Unlock()
 			} else if name, ok := strings.CutPrefix(t.Name, TrackScriptName("")); ok {
 				e.mu.Lock()
 				up, known := e.scriptUp[name]
@@ -337,6 +347,7 @@ func (st *engineState) prepare(spec *RunnerSpec) error {
 
 func (st *engineState) apply(req *applyReq) error {
 	e := st.e
+	st.applyFiles(req.files)
 	specs := make([]RunnerSpec, len(req.specs))
 	for i := range req.specs {
 		specs[i] = req.specs[i]
@@ -397,6 +408,18 @@ func (st *engineState) apply(req *applyReq) error {
 		firstErr = err
 	}
 	st.applyScripts(req)
+	// A file that changed while the runners were being started reached
+	// only the older ones: tell every runner the current values (an
+	// unchanged value changes nothing).
+	e.mu.Lock()
+	vals := maps.Clone(e.fileVal)
+	rs := e.runners
+	e.mu.Unlock()
+	for name, v := range vals {
+		for _, r := range rs {
+			r.SetTrackValue(TrackFileName(name), v)
+		}
+	}
 	return firstErr
 }
 
@@ -541,6 +564,75 @@ func (st *engineState) stopAll() {
 	for _, s := range st.scripts {
 		s.cancel()
 		<-s.done
+	}
+	if st.files != nil {
+		st.files.close()
+	}
+}
+
+// applyFiles follows the tracked files of a configuration: init_file for
+// the new ones, their values read now (the instances start from them),
+// and a watcher for changes, replaced when the set of files changes.
+func (st *engineState) applyFiles(files map[string]conf.TrackFile) {
+	e := st.e
+	if st.files != nil && sameTrackFiles(st.files.files, files) {
+		return
+	}
+	if st.files != nil {
+		st.files.close()
+		st.files = nil
+	}
+	for name, f := range files {
+		if old, ok := st.filesSeen[name]; !ok || old.Path != f.Path {
+			if err := initTrackFile(&f); err != nil {
+				e.log.Warn("vrrp: track_file: init_file", "track_file", name, "file", f.Path, "err", err)
+			}
+		}
+		if st.filesSeen == nil {
+			st.filesSeen = map[string]conf.TrackFile{}
+		}
+		st.filesSeen[name] = f
+		if v, ok := readTrackFile(f.Path); ok {
+			e.SetFileValue(name, v)
+		}
+	}
+	if len(files) == 0 {
+		return
+	}
+	w, err := startFileWatcher(files, e.SetFileValue, e.log)
+	if err != nil {
+		e.log.Error("vrrp: track_file: changes to the files will not be seen", "err", err)
+		return
+	}
+	st.files = w
+}
+
+func sameTrackFiles(a, b map[string]conf.TrackFile) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for name, f := range a {
+		if g, ok := b[name]; !ok || g.Path != f.Path {
+			return false
+		}
+	}
+	return true
+}
+
+// SetFileValue reports the value of a track_file to every instance that
+// tracks it (when it changed).
+func (e *Engine) SetFileValue(name string, v int) {
+	e.mu.Lock()
+	old, known := e.fileVal[name]
+	e.fileVal[name] = v
+	rs := e.runners
+	e.mu.Unlock()
+	if known && old == v {
+		return
+	}
+	e.log.Info("vrrp: track_file value", "track_file", name, "value", v)
+	for _, r := range rs {
+		r.SetTrackValue(TrackFileName(name), v)
 	}
 }
 

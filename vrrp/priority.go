@@ -27,12 +27,20 @@ func EffectivePriority(base uint8, weight int) uint8 {
 //
 // Reverse inverts the object's status before applying these rules (weight 0
 // reverse: FAULT while up).
+//
+// A File track (track_file) carries a number instead: with weight 0 a
+// non-zero value is a FAULT (reverse: a zero value); otherwise value ×
+// weight (negated with reverse), limited to -254..254, is added to the
+// priority, and -254 is a FAULT.
 type Track struct {
 	Name    string
-	Weight  int // -254..254
+	Weight  int // -254..254 (any value for a File track)
 	Reverse bool
 	// InitUp is the status assumed until the first report.
 	InitUp bool
+	// File: the status is a value (SetValue), starting at InitValue.
+	File      bool
+	InitValue int
 }
 
 // Tracker aggregates the status of an instance's tracked objects into a
@@ -41,21 +49,22 @@ type Track struct {
 type Tracker struct {
 	tracks []Track
 	up     []bool
+	val    []int // File tracks
 }
 
 // NewTracker returns a tracker for the given objects. Names must be unique.
 func NewTracker(tracks []Track) (*Tracker, error) {
-	t := &Tracker{tracks: append([]Track(nil), tracks...), up: make([]bool, len(tracks))}
+	t := &Tracker{tracks: append([]Track(nil), tracks...), up: make([]bool, len(tracks)), val: make([]int, len(tracks))}
 	seen := map[string]bool{}
 	for i, tr := range tracks {
 		if seen[tr.Name] {
 			return nil, fmt.Errorf("vrrp: tracked object %q listed twice", tr.Name)
 		}
-		if tr.Weight < -254 || tr.Weight > 254 {
+		if !tr.File && (tr.Weight < -254 || tr.Weight > 254) {
 			return nil, fmt.Errorf("vrrp: tracked object %q: weight %d out of -254..254", tr.Name, tr.Weight)
 		}
 		seen[tr.Name] = true
-		t.up[i] = tr.InitUp
+		t.up[i], t.val[i] = tr.InitUp, tr.InitValue
 	}
 	return t, nil
 }
@@ -73,9 +82,54 @@ func (t *Tracker) Set(name string, up bool) bool {
 	return w0 != w1 || f0 != f1
 }
 
+// SetValue records the value of a File track and reports whether the
+// aggregate changed. Unknown names are ignored.
+func (t *Tracker) SetValue(name string, v int) bool {
+	w0, f0 := t.Status()
+	for i := range t.tracks {
+		if t.tracks[i].Name == name && t.tracks[i].File {
+			t.val[i] = v
+		}
+	}
+	w1, f1 := t.Status()
+	return w0 != w1 || f0 != f1
+}
+
+// Value returns the value of a File track, and false when it is not one.
+func (t *Tracker) Value(name string) (v int, ok bool) {
+	for i := range t.tracks {
+		if t.tracks[i].Name == name && t.tracks[i].File {
+			return t.val[i], true
+		}
+	}
+	return 0, false
+}
+
+// fileStatus is a File track's contribution: a weight, or a fault.
+func fileStatus(tr Track, v int) (weight int, fault bool) {
+	if tr.Weight == 0 {
+		return 0, (v != 0) != tr.Reverse
+	}
+	s := int64(v) * int64(tr.Weight)
+	if tr.Reverse {
+		s = -s
+	}
+	s = min(max(s, -254), 254)
+	if s == -254 {
+		return 0, true
+	}
+	return int(s), false
+}
+
 // Status returns the summed weight and whether any weight-0 object is down.
 func (t *Tracker) Status() (weight int, fault bool) {
 	for i, tr := range t.tracks {
+		if tr.File {
+			w, f := fileStatus(tr, t.val[i])
+			weight += w
+			fault = fault || f
+			continue
+		}
 		ok := t.up[i] != tr.Reverse
 		switch {
 		case tr.Weight == 0:

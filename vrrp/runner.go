@@ -261,6 +261,7 @@ type runnerEvent struct {
 	info        PacketInfo
 	trackName   string
 	trackUp     bool
+	trackValue  *int // a File track's value (instead of trackUp)
 	addrDeleted *netip.Prefix
 	flush       chan struct{} // closed once every earlier event is handled
 	reconf      *reconfReq
@@ -455,7 +456,9 @@ func (r *Runner) reconfigure(cfgs []InstanceConfig) error {
 			return fmt.Errorf("vrrp: instance %s: %w", mc.Name, err)
 		}
 		for _, t := range c.Tracks {
-			if up, ok := mm.tracker.Up(t.Name); ok {
+			if v, ok := mm.tracker.Value(t.Name); ok && t.File {
+				tr.SetValue(t.Name, v)
+			} else if up, ok := mm.tracker.Up(t.Name); ok && !t.File {
 				tr.Set(t.Name, up)
 			}
 		}
@@ -608,6 +611,12 @@ func (r *Runner) SetTrack(name string, up bool) {
 	r.post(runnerEvent{member: -1, trackName: name, trackUp: up})
 }
 
+// SetTrackValue reports the value of a tracked file to every member that
+// tracks it.
+func (r *Runner) SetTrackValue(name string, v int) {
+	r.post(runnerEvent{member: -1, trackName: name, trackValue: &v})
+}
+
 // AddrDeleted reports that an address was deleted from an interface; a
 // member that is MASTER and owns it puts it back.
 func (r *Runner) AddrDeleted(p netip.Prefix) {
@@ -674,6 +683,12 @@ func (r *Runner) handle(e runnerEvent) {
 		e.reconf.done <- r.reconfigure(e.reconf.cfgs)
 	case e.packet != nil:
 		r.receive(e.member, e.packet, e.info)
+	case e.trackName != "" && e.trackValue != nil:
+		for i, mm := range r.members {
+			if mm.tracker.SetValue(e.trackName, *e.trackValue) {
+				r.dispatch(i, mm.tracker.Event())
+			}
+		}
 	case e.trackName != "":
 		for i, mm := range r.members {
 			if mm.tracker.Set(e.trackName, e.trackUp) {
