@@ -19,6 +19,7 @@ import (
 
 	"github.com/mdlayher/packet"
 	"github.com/vishvananda/netns"
+	"golang.org/x/sys/unix"
 )
 
 // Network namespace tests: two engines in two namespaces joined by a bridge
@@ -174,9 +175,22 @@ func startCapture(t *testing.T, ns, ifname string) *capture {
 	stop := make(chan struct{})
 	done := make(chan struct{})
 	t.Cleanup(func() { close(stop); <-done; conn.Close() })
+	// Frames are stamped by the kernel (SO_TIMESTAMPNS) when they reach
+	// the socket: a read delayed by a busy machine does not move them.
+	rc, err := conn.SyscallConn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var serr error
+	if err := rc.Control(func(fd uintptr) {
+		serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_TIMESTAMPNS, 1)
+	}); err != nil || serr != nil {
+		t.Fatalf("SO_TIMESTAMPNS: %v %v", err, serr)
+	}
 	go func() {
 		defer close(done)
 		buf := make([]byte, 2048)
+		oob := make([]byte, 128)
 		for {
 			select {
 			case <-stop:
@@ -184,14 +198,34 @@ func startCapture(t *testing.T, ns, ifname string) *capture {
 			default:
 			}
 			_ = conn.SetReadDeadline(time.Now().Add(100 * time.Millisecond))
-			n, _, err := conn.ReadFrom(buf)
-			if err != nil {
+			var n, oobn int
+			var rerr error
+			err := rc.Read(func(fd uintptr) bool {
+				n, oobn, _, _, rerr = unix.Recvmsg(int(fd), buf, oob, unix.MSG_DONTWAIT)
+				return rerr != unix.EAGAIN
+			})
+			if err != nil || rerr != nil {
 				continue
 			}
-			c.parse(time.Now(), buf[:n])
+			c.parse(kernelStamp(oob[:oobn]), buf[:n])
 		}
 	}()
 	return c
+}
+
+// kernelStamp returns the SCM_TIMESTAMPNS of a message, or now.
+func kernelStamp(oob []byte) time.Time {
+	msgs, err := unix.ParseSocketControlMessage(oob)
+	if err == nil {
+		for _, m := range msgs {
+			if m.Header.Level == unix.SOL_SOCKET && m.Header.Type == unix.SCM_TIMESTAMPNS && len(m.Data) >= 16 {
+				sec := int64(binary.NativeEndian.Uint64(m.Data[0:8]))
+				nsec := int64(binary.NativeEndian.Uint64(m.Data[8:16]))
+				return time.Unix(sec, nsec)
+			}
+		}
+	}
+	return time.Now()
 }
 
 func (c *capture) parse(at time.Time, f []byte) {
