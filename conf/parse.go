@@ -724,18 +724,7 @@ func (p *parser) vrrpScript(n *Node) *VRRPScript {
 				s.Timeout, timeoutSet = v, true
 			}
 		case "weight":
-			if p.noBlock(ch) && p.nargs(ch, 1, 2) {
-				if v, ok := p.intIn(ch, 0, -254, 254); ok {
-					s.Weight = int(v)
-				}
-				if len(ch.Args) == 2 {
-					if ch.Args[1].Text == "reverse" {
-						s.Reverse = true
-					} else {
-						p.errf(ch, "invalid option '%s' (want reverse)", ch.Args[1].Text)
-					}
-				}
-			}
+			p.weightReverse(ch, -254, 254, &s.Weight, &s.Reverse)
 		case "rise":
 			if v, ok := p.int1(ch, 1, 1<<31-1); ok {
 				s.Rise = v
@@ -841,6 +830,23 @@ func (p *parser) trackScripts(n *Node) []TrackScript {
 	return out
 }
 
+// weightReverse parses "weight N [reverse]" with N in lo..hi.
+func (p *parser) weightReverse(ch *Node, lo, hi int64, weight *int, reverse *bool) {
+	if !p.noBlock(ch) || !p.nargs(ch, 1, 2) {
+		return
+	}
+	if v, ok := p.intIn(ch, 0, lo, hi); ok {
+		*weight = int(v)
+	}
+	if len(ch.Args) == 2 {
+		if ch.Args[1].Text == "reverse" {
+			*reverse = true
+		} else {
+			p.errf(ch, "invalid option '%s' (want reverse)", ch.Args[1].Text)
+		}
+	}
+}
+
 func (p *parser) trackFileRefs(n *Node) []TrackFileRef {
 	if !p.wantBlock(n) {
 		return nil
@@ -868,18 +874,7 @@ func (p *parser) trackFile(n *Node) *TrackFile {
 				f.Path = v
 			}
 		case "weight":
-			if p.noBlock(ch) && p.nargs(ch, 1, 2) {
-				if v, ok := p.intIn(ch, 0, -2147483647, 2147483647); ok {
-					f.Weight = int(v)
-				}
-				if len(ch.Args) == 2 {
-					if ch.Args[1].Text == "reverse" {
-						f.Reverse = true
-					} else {
-						p.errf(ch, "invalid option '%s' (want reverse)", ch.Args[1].Text)
-					}
-				}
-			}
+			p.weightReverse(ch, -2147483647, 2147483647, &f.Weight, &f.Reverse)
 		case "init_file":
 			if p.noBlock(ch) && p.nargs(ch, 0, 2) {
 				f.InitFile = true
