@@ -47,8 +47,9 @@ func startFileWatcher(files map[string]conf.TrackFile, report func(name string, 
 		}
 		wd, err := unix.InotifyAddWatch(fd, dir, unix.IN_CLOSE_WRITE|unix.IN_DELETE|unix.IN_MOVE)
 		if err != nil {
-			unix.Close(fd)
-			return nil, fmt.Errorf("vrrp: track_file %s: watching %s: %w", name, dir, err)
+			// keepalived drops such a file; its value stays what was read.
+			log.Error("vrrp: track_file: cannot watch its directory; changes will not be seen", "track_file", name, "dir", dir, "err", err)
+			continue
 		}
 		byWD[int32(wd)] = append(byWD[int32(wd)], watchedFile{name: name, base: filepath.Base(path), path: filepath.Join(dir, filepath.Base(path))})
 	}

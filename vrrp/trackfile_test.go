@@ -152,3 +152,33 @@ func TestInitTrackFile(t *testing.T) {
 		t.Fatalf("init_file overwrite: %d", v)
 	}
 }
+
+// A file whose directory cannot be watched does not stop the others.
+func TestFileWatcherMissingDir(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "ok")
+	got := make(chan int, 8)
+	w, err := startFileWatcher(map[string]conf.TrackFile{
+		"gone": {Name: "gone", Path: filepath.Join(dir, "no", "such", "dir", "f")},
+		"ok":   {Name: "ok", Path: path},
+	}, func(name string, v int) {
+		if name == "ok" {
+			got <- v
+		}
+	}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.close()
+	if err := os.WriteFile(path, []byte("12"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case v := <-got:
+		if v != 12 {
+			t.Fatalf("value %d", v)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("no report")
+	}
+}
