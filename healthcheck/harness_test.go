@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lvsd/lvsd/internal/clock"
+
 	"github.com/lvsd/lvsd/conf"
 )
 
@@ -34,7 +36,7 @@ func (c *manualClock) set(t time.Time) {
 	c.mu.Unlock()
 }
 
-func (c *manualClock) AfterFunc(d time.Duration, f func()) Timer { return stopped{} }
+func (c *manualClock) AfterFunc(d time.Duration, f func()) clock.Timer { return stopped{} }
 
 type stopped struct{}
 

@@ -8,6 +8,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/lvsd/lvsd/internal/clock"
 )
 
 // observer collects Observations by real server address.
@@ -251,7 +253,7 @@ func TestPoller(t *testing.T) {
 	}
 }
 
-// With another clock than SystemClock, Run waits on channels and timers
+// With another clock than clock.System, Run waits on channels and timers
 // (and TCP_CHECKs go to workers): the same decisions.
 func TestRunWithoutPoller(t *testing.T) {
 	t.Parallel()
@@ -285,4 +287,4 @@ func TestRunWithoutPoller(t *testing.T) {
 	}
 }
 
-type otherClock struct{ SystemClock }
+type otherClock struct{ clock.System }

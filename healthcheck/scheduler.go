@@ -12,6 +12,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/lvsd/lvsd/internal/clock"
+
 	"github.com/lvsd/lvsd/conf"
 )
 
@@ -45,11 +47,11 @@ type Options struct {
 	// Workers bounds the checks running at once (default 1024). A check due
 	// while all are busy waits for the first free one.
 	Workers int
-	// Clock is the time source (default SystemClock). With SystemClock the
+	// Clock is the time source (default clock.System). With clock.System the
 	// scheduler waits in its poller (an epoll instance with a timerfd) and
 	// runs TCP_CHECKs in its own goroutine; with another clock (tests) it
 	// waits on the clock's AfterFunc timers and runs every check in a worker.
-	Clock Clock
+	Clock clock.Clock
 	// Logger receives transitions (default slog.Default()).
 	Logger *slog.Logger
 	// NotifyTimeout bounds notify_up / notify_down scripts (default 30s).
@@ -86,7 +88,7 @@ const batchSlack = time.Millisecond
 // checks to worker goroutines, at most Options.Workers attempts at once.
 type Scheduler struct {
 	opts  Options
-	clock Clock
+	clock clock.Clock
 	log   *slog.Logger
 
 	events chan Event
@@ -114,12 +116,12 @@ type Scheduler struct {
 	seq      uint64
 
 	// run goroutine only
-	timer   Timer
+	timer   clock.Timer
 	armed   bool
 	armedAt time.Time
 	workers int // started
 
-	// poll is the poller Run waits in, if any (SystemClock on Linux); the
+	// poll is the poller Run waits in, if any (clock.System on Linux); the
 	// rest is its run goroutine's only.
 	poll    atomic.Pointer[poller]
 	pending map[int]*pendingConn // by socket
@@ -158,7 +160,7 @@ func newScheduler(cfg *conf.Config, opts Options, mk func(*conf.Checker, *conf.R
 		opts.Workers = DefaultWorkers
 	}
 	if opts.Clock == nil {
-		opts.Clock = SystemClock{}
+		opts.Clock = clock.System{}
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
@@ -210,7 +212,7 @@ func (s *Scheduler) Run(ctx context.Context) error {
 	s.start(ctx, s.clock.Now())
 	s.mu.Unlock()
 
-	if _, ok := s.clock.(SystemClock); ok {
+	if _, ok := s.clock.(clock.System); ok {
 		p, err := newPoller()
 		if err == nil {
 			err = s.runPolled(ctx, p)
@@ -440,7 +442,7 @@ func (s *Scheduler) runPolled(ctx context.Context, p *poller) error {
 	})
 }
 
-// pollNow is time.Now for the poller loop (whose clock is SystemClock):
+// pollNow is time.Now for the poller loop (whose clock is clock.System):
 // it reads the monotonic clock only, and the wall clock once a second. Where
 // the clock has no vDSO (some virtual machines) every read is a system call,
 // and time.Now makes two.

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/lvsd/lvsd/internal/clock"
+
 	"github.com/lvsd/lvsd/conf"
 )
 
@@ -78,8 +80,8 @@ type EngineOptions struct {
 	Notify func(Notification)
 	// Kernel defaults to the real one.
 	Kernel Kernel
-	// Clock defaults to PreciseClock.
-	Clock Clock
+	// Clock defaults to clock.Precise.
+	Clock clock.Clock
 	// ScriptExec makes the runner of a vrrp_script; default CommandExec.
 	ScriptExec func(ScriptConfig, *conf.Global) ScriptExec
 	// DontRelease (keepalived's -V/--dont-release-vrrp): when Run returns,
@@ -95,7 +97,7 @@ type EngineOptions struct {
 type Engine struct {
 	opts    EngineOptions
 	k       Kernel
-	clock   Clock
+	clock   clock.Clock
 	log     *slog.Logger
 	applyCh chan *applyReq
 	runDone chan struct{}
@@ -137,7 +139,7 @@ func NewEngine(c *conf.Config, opts EngineOptions) (*Engine, []string, error) {
 		e.k = linuxKernel{}
 	}
 	if e.clock == nil {
-		e.clock = PreciseClock{}
+		e.clock = clock.Precise{}
 	}
 	if e.opts.ScriptExec == nil {
 		e.opts.ScriptExec = CommandExec

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"net/netip"
 	"time"
+
+	"github.com/lvsd/lvsd/internal/clock"
 )
 
 // State is the state of a VRRP instance.
@@ -230,7 +232,7 @@ func (c *MachineConfig) Normalize() error {
 // goroutine.
 type Machine struct {
 	cfg   MachineConfig
-	clock Clock
+	clock clock.Clock
 
 	state     State
 	effPrio   uint8
@@ -251,12 +253,12 @@ type Machine struct {
 }
 
 // NewMachine returns a machine in INIT. cfg is normalized (see Normalize).
-func NewMachine(cfg MachineConfig, clock Clock) (*Machine, error) {
+func NewMachine(cfg MachineConfig, clk clock.Clock) (*Machine, error) {
 	if err := cfg.Normalize(); err != nil {
 		return nil, err
 	}
 	return &Machine{
-		cfg: cfg, clock: clock, state: StateInit,
+		cfg: cfg, clock: clk, state: StateInit,
 		basePrio: cfg.Priority, effPrio: cfg.Priority, masterInt: cfg.AdvertInterval,
 	}, nil
 }

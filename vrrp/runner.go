@@ -10,6 +10,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/lvsd/lvsd/internal/clock"
 )
 
 // VIP is one virtual address of an instance.
@@ -195,7 +197,7 @@ type Notification struct {
 
 // RunnerOptions are optional settings of a Runner.
 type RunnerOptions struct {
-	Clock  Clock        // default SystemClock
+	Clock  clock.Clock  // default clock.System
 	Logger *slog.Logger // default slog.Default()
 	// Notify is called from the runner goroutine on every transition; it
 	// must not block.
@@ -210,7 +212,7 @@ type RunnerOptions struct {
 // methods, which post events.
 type Runner struct {
 	name    string
-	clock   Clock
+	clock   clock.Clock
 	log     *slog.Logger
 	notify  func(Notification)
 	members []*member
@@ -245,7 +247,7 @@ type member struct {
 	vips    []netip.Addr // advertised
 	all     []VIP        // VIPs and excluded VIPs
 	dsts    []netip.Addr
-	timers  [numTimers]Timer
+	timers  [numTimers]clock.Timer
 	gen     [numTimers]uint64
 	vipsSet bool
 	stats   *Stats
@@ -296,7 +298,7 @@ func NewRunner(name string, members []Member, opts RunnerOptions) (*Runner, erro
 	}
 	r.keep.Store(opts.KeepOnStop)
 	if r.clock == nil {
-		r.clock = SystemClock{}
+		r.clock = clock.System{}
 	}
 	if r.log == nil {
 		r.log = slog.Default()

@@ -6,6 +6,8 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/lvsd/lvsd/internal/clock"
+
 	"github.com/lvsd/lvsd/conf"
 	"github.com/lvsd/lvsd/internal/execscript"
 )
@@ -79,15 +81,15 @@ func (s *ScriptState) Record(ok bool) (report, up bool) {
 type ScriptTracker struct {
 	cfg   ScriptConfig
 	exec  ScriptExec
-	clock Clock
+	clock clock.Clock
 	log   *slog.Logger
 }
 
 // NewScriptTracker returns a tracker; exec nil runs the configured command
 // (see CommandExec).
-func NewScriptTracker(cfg ScriptConfig, exec ScriptExec, clock Clock, log *slog.Logger) *ScriptTracker {
-	if clock == nil {
-		clock = SystemClock{}
+func NewScriptTracker(cfg ScriptConfig, exec ScriptExec, clk clock.Clock, log *slog.Logger) *ScriptTracker {
+	if clk == nil {
+		clk = clock.System{}
 	}
 	if log == nil {
 		log = slog.Default()
@@ -98,7 +100,7 @@ func NewScriptTracker(cfg ScriptConfig, exec ScriptExec, clock Clock, log *slog.
 	if cfg.Timeout <= 0 {
 		cfg.Timeout = cfg.Interval
 	}
-	return &ScriptTracker{cfg: cfg, exec: exec, clock: clock, log: log}
+	return &ScriptTracker{cfg: cfg, exec: exec, clock: clk, log: log}
 }
 
 // CommandExec runs a vrrp_script's command line through execscript: without

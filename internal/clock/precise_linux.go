@@ -1,4 +1,4 @@
-package vrrp
+package clock
 
 import (
 	"os"
@@ -8,16 +8,16 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// PreciseClock is the real clock with timers on timerfd(2). Go's own
+// Precise is the real clock with timers on timerfd(2). Go's own
 // timers wake an idle process through epoll_wait, whose timeout is in
 // milliseconds: a timer can fire up to 1ms late (0.5ms on average), which
 // shows in the takeover time at short advert intervals. A timerfd is an
 // ordinary file descriptor in the runtime's poller: it wakes epoll_wait
 // at its nanosecond deadline.
-type PreciseClock struct{}
+type Precise struct{}
 
 // Now returns time.Now().
-func (PreciseClock) Now() time.Time { return time.Now() }
+func (Precise) Now() time.Time { return time.Now() }
 
 type fdTimer struct {
 	mu      sync.Mutex
@@ -28,7 +28,7 @@ type fdTimer struct {
 
 // AfterFunc calls f in its own goroutine after d. If a timerfd cannot be
 // made it falls back to time.AfterFunc.
-func (PreciseClock) AfterFunc(d time.Duration, f func()) Timer {
+func (Precise) AfterFunc(d time.Duration, f func()) Timer {
 	fd, err := unix.TimerfdCreate(unix.CLOCK_MONOTONIC, unix.TFD_NONBLOCK|unix.TFD_CLOEXEC)
 	if err != nil {
 		return time.AfterFunc(d, f)

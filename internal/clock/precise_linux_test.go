@@ -1,4 +1,4 @@
-package vrrp
+package clock
 
 import (
 	"slices"
@@ -7,8 +7,8 @@ import (
 	"time"
 )
 
-func TestPreciseClock(t *testing.T) {
-	var c PreciseClock
+func TestPrecise(t *testing.T) {
+	var c Precise
 	// Stop before expiry: never fires.
 	var fired atomic.Int32
 	tm := c.AfterFunc(20*time.Millisecond, func() { fired.Add(1) })
