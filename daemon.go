@@ -151,12 +151,12 @@ func (d *daemon) startVRRP(ctx context.Context, cfg *conf.Config) error {
 		Logger:      d.log.With("subsystem", "vrrp"),
 		ScriptExec:  d.scriptExec,
 		DontRelease: d.o.dontReleaseVRRP,
-		Notify: func(n vrrp.Notification) {
+		Sink: vrrp.SinkFunc(func(n vrrp.Notification) {
 			nt.Post(notify.Event{Group: n.Group != "", Name: n.Instance + n.Group, State: n.To.String(), Priority: int(n.Priority)})
 			if rec := d.recShared.Load(); rec != nil && n.Instance != "" && n.Instance == d.syncInstance() {
 				rec.SetSyncDaemonRole(n.To == vrrp.StateMaster)
 			}
-		},
+		}),
 	})
 	for _, w := range warnings {
 		d.log.Warn(w, "subsystem", "vrrp")

@@ -71,13 +71,28 @@ func (linuxKernel) WatchAddrDeleted(ctx context.Context, fn func(netip.Prefix)) 
 	return WatchAddrDeleted(ctx, fn)
 }
 
+// Sink is where VRRP transitions leave the package: the engine calls
+// Transition for every state change of an instance or a sync group, from
+// the goroutine of the runner that made it, in the order they happen. It
+// must not block: a consumer with slow work (a notify script, an e-mail)
+// queues it. The daemon fans transitions out to notify scripts, the IPVS
+// sync daemon's role and the metrics.
+type Sink interface {
+	Transition(Notification)
+}
+
+// SinkFunc adapts a function to a Sink.
+type SinkFunc func(Notification)
+
+// Transition calls f(n).
+func (f SinkFunc) Transition(n Notification) { f(n) }
+
 // EngineOptions are optional settings of an Engine.
 type EngineOptions struct {
 	Logger *slog.Logger
-	// Notify receives every instance and sync group transition (notify
-	// scripts, SNMP, metrics); it is called from runner goroutines and must
-	// not block.
-	Notify func(Notification)
+	// Sink receives every instance and sync group transition (notify
+	// scripts, the IPVS sync daemon's role, metrics); nil drops them.
+	Sink Sink
 	// Kernel defaults to the real one.
 	Kernel Kernel
 	// Clock defaults to clock.Precise.
@@ -101,6 +116,7 @@ type Engine struct {
 	log     *slog.Logger
 	applyCh chan *applyReq
 	runDone chan struct{}
+	notify  func(Notification) // opts.Sink's Transition, or nil
 
 	mu       sync.Mutex
 	pending  *applyReq // the configuration Run starts with
@@ -143,6 +159,9 @@ func NewEngine(c *conf.Config, opts EngineOptions) (*Engine, []string, error) {
 	}
 	if e.opts.ScriptExec == nil {
 		e.opts.ScriptExec = CommandExec
+	}
+	if e.opts.Sink != nil {
+		e.notify = e.opts.Sink.Transition
 	}
 	return e, warns, nil
 }
@@ -508,7 +527,7 @@ func (st *engineState) start(spec RunnerSpec) error {
 		st.openVIPGARPs(ic)
 		members = append(members, Member{Config: ic, Sender: conn, Addrs: e.k.Addrs(ic.Interface), Routes: e.k.Routes(), GARP: garp, GARPDev: st.garpLookup, LinkDown: linkDown})
 	}
-	r, err := NewRunner(spec.Name, members, RunnerOptions{Logger: e.log, Notify: e.opts.Notify, Clock: e.clock, KeepOnStop: e.opts.DontRelease})
+	r, err := NewRunner(spec.Name, members, RunnerOptions{Logger: e.log, Notify: e.notify, Clock: e.clock, KeepOnStop: e.opts.DontRelease})
 	if err != nil {
 		return err
 	}

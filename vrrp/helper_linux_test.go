@@ -201,11 +201,11 @@ func helperEngine(hc helperConfig, emit func(helperLine), fail func(error) int) 
 	}
 	e, _, err := NewEngine(c, EngineOptions{
 		Logger: slog.New(slog.NewTextHandler(os.Stderr, nil)),
-		Notify: func(n Notification) {
+		Sink: SinkFunc(func(n Notification) {
 			if n.Instance != "" {
 				emit(helperLine{Event: "transition", From: n.From.String(), To: n.To.String(), Priority: n.Priority})
 			}
-		},
+		}),
 	})
 	if err != nil {
 		return fail(err)
