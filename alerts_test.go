@@ -56,12 +56,13 @@ virtual_server 192.0.2.1 80 {
 	o := &options{checkOnly: true}
 	k := newMemKernel()
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	d := &daemon{o: o, log: log, newKernel: func() (ipvs.Kernel, error) { return k, nil }}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer func() { cancel(); d.wait() }()
-	if err := d.start(ctx, cfg); err != nil {
+	d, err := newDaemon(o, log, cfg, deps{newKernel: func() (ipvs.Kernel, error) { return k, nil }})
+	if err != nil {
 		t.Fatal(err)
 	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer func() { cancel(); d.wait() }()
+	d.start(ctx, cfg)
 	<-d.programmed()
 	sk := ipvs.ServiceKey{Family: ipvs.INET, Proto: ipvs.TCP, Addr: netip.MustParseAddr("192.0.2.1"), Port: 80}
 	dk := ipvs.DestKey{Addr: netip.MustParseAddr("127.0.0.1"), Port: uint16(rsPort)}

@@ -7,7 +7,6 @@ import (
 	"net/netip"
 	"slices"
 	"sync"
-	"sync/atomic"
 
 	"github.com/lvsd/lvsd/conf"
 	"github.com/lvsd/lvsd/healthcheck"
@@ -17,70 +16,86 @@ import (
 	"github.com/lvsd/lvsd/vrrp"
 )
 
-// daemon wires the subsystems together. It owns no shared state of its own:
-// each subsystem's goroutine owns its state; the daemon only forwards events
-// (health → IPVS, VRRP transitions → the IPVS sync daemon's role).
+// daemon holds the subsystems, each built once by newDaemon from the
+// configuration at start. Those the command line asks for are always built
+// (-P: VRRP only, -C: IPVS and the checks only), even when the
+// configuration has nothing for them: they idle, and a reload only hands
+// them the new configuration (apply). Each subsystem's goroutine owns its
+// state; the daemon only connects their inputs and outputs:
+//
+//	vrrp.Engine ──Sink──▶ transitions ──▶ notify (scripts, mail), ipvs (sync daemon role)
+//	healthcheck.Scheduler ──Events──▶ forwardHealth ──▶ ipvs.Reconciler
+//	localaddr.Watch ──▶ healthcheck (ha_suspend)
 type daemon struct {
-	o   *options
 	log *slog.Logger
 
-	vrrp *vrrp.Engine
-	nt   *notify.Notifier // notify scripts and smtp_alert of VRRP transitions
-	ntLV *notify.Notifier // smtp_alert of the checkers and of quorum changes
-	hc   *healthcheck.Scheduler
-	rec  *ipvs.Reconciler
+	vrrp       *vrrp.Engine     // nil with -C
+	vrrpNotify *notify.Notifier // notify scripts and smtp_alert of VRRP transitions; nil with -C
 
-	// observe, when set before start, receives every health-check attempt
-	// (metrics); ipvsErr says why IPVS is not programmed (status pages).
-	observe    func(healthcheck.Observation)
-	ipvsErr    error
-	scriptExec func(vrrp.ScriptConfig, *conf.Global) vrrp.ScriptExec // vrrp_script runner (nil: the default)
-	newKernel  func() (ipvs.Kernel, error)                           // the IPVS table (nil: ipvs.NewKernel)
-	// watchAddrs follows this host's addresses for ha_suspend (nil:
-	// localaddr.Watch in the daemon's namespace); addrWatched: started.
-	watchAddrs  func(ctx context.Context, fn func(map[netip.Addr]bool)) error
-	addrWatched bool
+	rec         *ipvs.Reconciler       // nil with -P, or without IPVS in the kernel (ipvsErr)
+	hc          *healthcheck.Scheduler // the checks; nil when rec is
+	checkNotify *notify.Notifier       // smtp_alert of the checkers and of quorum changes; nil when rec is
+	ipvsErr     error                  // why IPVS is not programmed although -P was not given
+	addrsErr    error                  // why ha_suspend cannot follow this host's addresses
 
-	ctx       context.Context                 // of start: what a reload starts runs in it too
-	recShared atomic.Pointer[ipvs.Reconciler] // rec, for the VRRP engine's goroutine
-	syncInst  atomic.Pointer[string]          // the instance lvs_sync_daemon follows
+	watchAddrs func(ctx context.Context, fn func(map[netip.Addr]bool)) error
 
 	wg   sync.WaitGroup
 	errs chan error
 }
 
-func (d *daemon) runVRRP() bool  { return !d.o.checkOnly || d.o.vrrpOnly }
-func (d *daemon) runCheck() bool { return !d.o.vrrpOnly || d.o.checkOnly }
-
-// start builds and starts the subsystems the command line asks for and the
-// configuration needs.
-func (d *daemon) start(ctx context.Context, cfg *conf.Config) error {
-	d.errs = make(chan error, 4)
-	d.ctx = ctx
-	d.setSyncInstance(cfg)
-	if d.runCheck() && len(cfg.VirtualServers) > 0 {
-		d.startIPVS(ctx, cfg)
-	}
-	if d.runVRRP() && len(cfg.Instances) > 0 {
-		if err := d.startVRRP(ctx, cfg); err != nil {
-			return err
-		}
-	}
-	return nil
+// deps are the daemon's ties to the world that tests replace; a nil field
+// is the real thing.
+type deps struct {
+	// observe receives every health-check attempt (metrics).
+	observe func(healthcheck.Observation)
+	// scriptExec makes the runner of a vrrp_script (status records them).
+	scriptExec func(vrrp.ScriptConfig, *conf.Global) vrrp.ScriptExec
+	// newKernel opens the IPVS table: ipvs.NewKernel.
+	newKernel func() (ipvs.Kernel, error)
+	// watchAddrs follows this host's addresses for ha_suspend:
+	// localaddr.Watch in the daemon's namespace.
+	watchAddrs func(ctx context.Context, fn func(map[netip.Addr]bool)) error
+	// vrrpKernel is the VRRP engine's system access (nil: the real one).
+	vrrpKernel vrrp.Kernel
 }
 
-// startIPVS starts the reconciler and the health checks. Without IPVS in
-// the kernel it logs why and leaves them off, as keepalived's checker
-// process stops; VRRP goes on.
-func (d *daemon) startIPVS(ctx context.Context, cfg *conf.Config) {
-	newKernel := d.newKernel
+// newDaemon builds the subsystems o asks for, configured with cfg. Nothing
+// runs before start.
+func newDaemon(o *options, log *slog.Logger, cfg *conf.Config, dp deps) (*daemon, error) {
+	d := &daemon{log: log, errs: make(chan error, 4), watchAddrs: dp.watchAddrs}
+	if d.watchAddrs == nil {
+		d.watchAddrs = func(ctx context.Context, fn func(map[netip.Addr]bool)) error {
+			return localaddr.Watch(ctx, localaddr.Options{}, fn)
+		}
+	}
+	runVRRP := !o.checkOnly || o.vrrpOnly
+	runCheck := !o.vrrpOnly || o.checkOnly
+	if runCheck {
+		d.buildIPVS(o, cfg, dp)
+	}
+	if runVRRP {
+		if err := d.buildVRRP(o, cfg, dp); err != nil {
+			return nil, err
+		}
+	}
+	return d, nil
+}
+
+// buildIPVS builds the reconciler, the checks and their mail. Without IPVS
+// in the kernel they are left out, as keepalived's checker process stops,
+// and VRRP goes on; ipvsErr says why.
+func (d *daemon) buildIPVS(o *options, cfg *conf.Config, dp deps) {
+	newKernel := dp.newKernel
 	if newKernel == nil {
 		newKernel = ipvs.NewKernel
 	}
 	k, err := newKernel()
 	if err != nil {
-		d.log.Error("IPVS is not available: virtual servers are not programmed and not checked", "err", err)
 		d.ipvsErr = err
+		if len(cfg.VirtualServers) > 0 {
+			d.logIPVSUnavailable()
+		}
 		return
 	}
 	// Status pages and metrics read the counters through their own netlink
@@ -94,69 +109,29 @@ func (d *daemon) startIPVS(ctx context.Context, cfg *conf.Config) {
 	// keepalived's checker process has: a slow mail server delays no VRRP
 	// alert.
 	nt := notify.New(cfg, notify.Options{Logger: d.log.With("subsystem", "notify")})
-	rec := ipvs.New(cfg, k, ipvs.Options{Logger: d.log.With("subsystem", "ipvs"), DontRelease: d.o.dontReleaseIPVS, Reader: reader,
-		Quorum: nt.QuorumAlert})
-	d.goRun(ctx, "ipvs", func(ctx context.Context) error { defer nt.Close(); return rec.Run(ctx) }) // programming starts now; the checkers are built meanwhile
-	hc := healthcheck.New(cfg, healthcheck.Options{Logger: d.log.With("subsystem", "check"), Observe: d.observe,
+	d.checkNotify = nt
+	d.rec = ipvs.New(cfg, k, ipvs.Options{Logger: d.log.With("subsystem", "ipvs"), DontRelease: o.dontReleaseIPVS,
+		Reader: reader, Quorum: nt.QuorumAlert})
+	d.hc = healthcheck.New(cfg, healthcheck.Options{Logger: d.log.With("subsystem", "check"), Observe: dp.observe,
 		Alert: func(a healthcheck.Alert) {
 			nt.RealServerAlert(a.VS, a.RS, a.Up, a.RSChanged, notify.CheckerBody(a.Checker, a.CheckerUp, a.Reason))
 		}})
-	d.rec, d.hc, d.ntLV = rec, hc, nt
-	d.watchLocalAddrs(ctx, cfg)
-	d.recShared.Store(rec)
-	// The checks start once the table is programmed: the reconciler
-	// starts from the initial states the checkers would report (alpha:
-	// down, else up), and the start-up programming of a large table is
-	// not slowed down by thousands of such events.
-	d.goRun(ctx, "check", func(ctx context.Context) error {
-		select {
-		case <-rec.Ready():
-		case <-ctx.Done():
-			return nil
-		}
-		return hc.Run(ctx)
-	})
-	d.wg.Add(1)
-	go func() {
-		defer d.wg.Done()
-		d.forwardHealth(ctx, hc, rec)
-	}()
 }
 
-// watchLocalAddrs starts following this host's addresses for the
-// checkers once a virtual server has ha_suspend. Should that fail, the
-// checks are never suspended: a check that runs is safer than one that
-// does not.
-func (d *daemon) watchLocalAddrs(ctx context.Context, cfg *conf.Config) {
-	if d.addrWatched || !slices.ContainsFunc(cfg.VirtualServers, func(vs *conf.VirtualServer) bool { return vs.HASuspend }) {
-		return
-	}
-	watch := d.watchAddrs
-	if watch == nil {
-		watch = func(ctx context.Context, fn func(map[netip.Addr]bool)) error {
-			return localaddr.Watch(ctx, localaddr.Options{}, fn)
-		}
-	}
-	if err := watch(ctx, d.hc.SetLocalAddrs); err != nil {
-		d.log.Error("ha_suspend: cannot follow this host's addresses; the checks are not suspended", "subsystem", "check", "err", err)
-		return
-	}
-	d.addrWatched = true
+func (d *daemon) logIPVSUnavailable() {
+	d.log.Error("IPVS is not available: virtual servers are not programmed and not checked", "err", d.ipvsErr)
 }
 
-// startVRRP starts the VRRP engine and its notifications.
-func (d *daemon) startVRRP(ctx context.Context, cfg *conf.Config) error {
-	nt := notify.New(cfg, notify.Options{Logger: d.log.With("subsystem", "notify")})
+// buildVRRP builds the VRRP engine and the notifications of its
+// transitions.
+func (d *daemon) buildVRRP(o *options, cfg *conf.Config, dp deps) error {
+	d.vrrpNotify = notify.New(cfg, notify.Options{Logger: d.log.With("subsystem", "notify")})
 	eng, warnings, err := vrrp.NewEngine(cfg, vrrp.EngineOptions{
 		Logger:      d.log.With("subsystem", "vrrp"),
-		ScriptExec:  d.scriptExec,
-		DontRelease: d.o.dontReleaseVRRP,
-		Sink: vrrp.SinkFunc(func(n vrrp.Notification) {
-			nt.Post(notify.Event{Group: n.Group != "", Name: n.Instance + n.Group, State: n.To.String(), Priority: int(n.Priority)})
-			if rec := d.recShared.Load(); rec != nil && n.Instance != "" && n.Instance == d.syncInstance() {
-				rec.SetSyncDaemonRole(n.To == vrrp.StateMaster)
-			}
-		}),
+		Sink:        transitions{notify: d.vrrpNotify, rec: d.rec},
+		Kernel:      dp.vrrpKernel,
+		ScriptExec:  dp.scriptExec,
+		DontRelease: o.dontReleaseVRRP,
 	})
 	for _, w := range warnings {
 		d.log.Warn(w, "subsystem", "vrrp")
@@ -164,26 +139,65 @@ func (d *daemon) startVRRP(ctx context.Context, cfg *conf.Config) error {
 	if err != nil {
 		return err
 	}
-	d.vrrp, d.nt = eng, nt
-	// The STOP notifications of the shutdown run before Close returns.
-	d.goRun(ctx, "vrrp", func(ctx context.Context) error { defer nt.Close(); return eng.Run(ctx) })
+	d.vrrp = eng
 	return nil
 }
 
-// setSyncInstance records the VRRP instance lvs_sync_daemon follows.
-func (d *daemon) setSyncInstance(cfg *conf.Config) {
-	name := ""
-	if s := cfg.Global.LVSSyncDaemon; s != nil {
-		name = s.Instance
-	}
-	d.syncInst.Store(&name)
+// transitions is the VRRP engine's sink: every transition goes to the
+// notify scripts and mail, and an instance's to the IPVS reconciler, whose
+// sync daemon follows the instance lvs_sync_daemon names.
+type transitions struct {
+	notify *notify.Notifier
+	rec    *ipvs.Reconciler // nil without IPVS
 }
 
-func (d *daemon) syncInstance() string {
-	if p := d.syncInst.Load(); p != nil {
-		return *p
+// Transition implements vrrp.Sink; it never blocks.
+func (t transitions) Transition(n vrrp.Notification) {
+	t.notify.Post(notify.Event{Group: n.Group != "", Name: n.Instance + n.Group, State: n.To.String(), Priority: int(n.Priority)})
+	if t.rec != nil && n.Instance != "" {
+		t.rec.SetVRRPState(n.Instance, n.To == vrrp.StateMaster)
 	}
-	return ""
+}
+
+// start runs every subsystem until ctx is done; wait returns when they
+// have stopped. A subsystem that fails sends its error on errs.
+func (d *daemon) start(ctx context.Context, cfg *conf.Config) {
+	if d.rec != nil {
+		rec, hc, nt := d.rec, d.hc, d.checkNotify
+		// ha_suspend: the watcher reports this host's addresses before it
+		// returns, so no check runs before they are known. Should it fail,
+		// the checks are never suspended: a check that runs is safer than
+		// one that does not.
+		if d.addrsErr = d.watchAddrs(ctx, hc.SetLocalAddrs); d.addrsErr != nil {
+			d.logAddrsErr(cfg)
+		}
+		// Programming starts now; the checks start once the table is
+		// programmed: the reconciler starts from the initial states the
+		// checkers would report (alpha: down, else up), and the start-up
+		// programming of a large table is not slowed down by thousands of
+		// such events.
+		d.goRun(ctx, "ipvs", func(ctx context.Context) error { defer nt.Close(); return rec.Run(ctx) })
+		d.goRun(ctx, "check", func(ctx context.Context) error {
+			select {
+			case <-rec.Ready():
+			case <-ctx.Done():
+				return nil
+			}
+			return hc.Run(ctx)
+		})
+		d.goRun(ctx, "health", func(ctx context.Context) error { forwardHealth(ctx, hc, rec); return nil })
+	}
+	if d.vrrp != nil {
+		eng, nt := d.vrrp, d.vrrpNotify
+		// The STOP notifications of the shutdown run before Close returns.
+		d.goRun(ctx, "vrrp", func(ctx context.Context) error { defer nt.Close(); return eng.Run(ctx) })
+	}
+}
+
+func (d *daemon) logAddrsErr(cfg *conf.Config) {
+	if d.addrsErr != nil && slices.ContainsFunc(cfg.VirtualServers, func(vs *conf.VirtualServer) bool { return vs.HASuspend }) {
+		d.log.Error("ha_suspend: cannot follow this host's addresses; the checks are not suspended", "subsystem", "check", "err", d.addrsErr)
+	}
 }
 
 func (d *daemon) goRun(ctx context.Context, name string, run func(context.Context) error) {
@@ -201,7 +215,7 @@ func (d *daemon) goRun(ctx context.Context, name string, run func(context.Contex
 }
 
 // forwardHealth turns checker verdicts into IPVS health.
-func (d *daemon) forwardHealth(ctx context.Context, hc *healthcheck.Scheduler, rec *ipvs.Reconciler) {
+func forwardHealth(ctx context.Context, hc *healthcheck.Scheduler, rec *ipvs.Reconciler) {
 	for {
 		select {
 		case <-ctx.Done():
@@ -215,43 +229,22 @@ func (d *daemon) forwardHealth(ctx context.Context, hc *healthcheck.Scheduler, r
 	}
 }
 
-// reload applies a validated configuration. IPVS and the checkers compute
-// their own difference, and so does VRRP. A subsystem the running
-// configuration did not need (no virtual servers, or no VRRP instances) is
-// started when the new one needs it, as a restart would.
-func (d *daemon) reload(cfg *conf.Config) {
-	d.setSyncInstance(cfg)
-	if d.ntLV != nil {
-		d.ntLV.Apply(cfg)
-	}
+// apply hands a validated configuration to every subsystem; each computes
+// its own difference and returns at once (VRRP's answer waits for its
+// engine to take the new instances).
+func (d *daemon) apply(cfg *conf.Config) {
 	if d.rec != nil {
-		d.rec.Apply(cfg) // first: it returns at once and works in its own goroutine
-	}
-	if d.hc != nil {
+		d.rec.Apply(cfg) // first: it works in its own goroutine
 		d.hc.Apply(cfg)
-		d.watchLocalAddrs(d.ctx, cfg)
-	}
-	if d.rec == nil && d.ipvsErr == nil && d.runCheck() && len(cfg.VirtualServers) > 0 {
-		d.log.Info("the configuration now has virtual servers: starting IPVS programming and health checks", "virtual_servers", len(cfg.VirtualServers))
-		d.startIPVS(d.ctx, cfg)
-		if d.rec != nil && d.vrrp != nil {
-			// The sync daemon follows its instance's current state.
-			for _, st := range d.vrrp.Status() {
-				if st.Name == d.syncInstance() && st.State == vrrp.StateMaster {
-					d.rec.SetSyncDaemonRole(true)
-				}
-			}
-		}
+		d.checkNotify.Apply(cfg)
+		d.logAddrsErr(cfg)
+	} else if d.ipvsErr != nil && len(cfg.VirtualServers) > 0 {
+		d.logIPVSUnavailable()
 	}
 	if d.vrrp != nil {
-		d.nt.Apply(cfg)
+		d.vrrpNotify.Apply(cfg)
 		if err := d.vrrp.Apply(cfg); err != nil {
 			d.log.Error("VRRP reload", "subsystem", "vrrp", "err", err)
-		}
-	} else if d.runVRRP() && len(cfg.Instances) > 0 {
-		d.log.Info("the configuration now has VRRP instances: starting VRRP", "instances", len(cfg.Instances))
-		if err := d.startVRRP(d.ctx, cfg); err != nil {
-			d.log.Error("VRRP cannot start", "subsystem", "vrrp", "err", err)
 		}
 	}
 }

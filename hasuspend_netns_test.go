@@ -76,16 +76,17 @@ func TestHASuspendFollowsVIP(t *testing.T) {
 		t.Fatalf("%v", diags)
 	}
 	k := newMemKernel()
-	d := &daemon{o: &options{checkOnly: true}, log: slog.New(slog.NewTextHandler(io.Discard, nil)),
+	d, err := newDaemon(&options{checkOnly: true}, slog.New(slog.NewTextHandler(io.Discard, nil)), cfg, deps{
 		newKernel: func() (ipvs.Kernel, error) { return k, nil },
 		watchAddrs: func(ctx context.Context, fn func(map[netip.Addr]bool)) error {
 			return localaddr.Watch(ctx, localaddr.Options{Namespace: &h}, fn)
-		}}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer func() { cancel(); d.wait() }()
-	if err := d.start(ctx, cfg); err != nil {
+		}})
+	if err != nil {
 		t.Fatal(err)
 	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer func() { cancel(); d.wait() }()
+	d.start(ctx, cfg)
 	<-d.programmed()
 	time.Sleep(2500 * time.Millisecond)
 	if n := accepted.Load(); n != 0 {

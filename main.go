@@ -168,10 +168,9 @@ func daemonize(prog string, args []string, stderr io.Writer) int {
 	return exitOK
 }
 
-// serve runs the daemon until SIGTERM/SIGINT. SIGHUP reloads: the new
-// configuration is validated first and the running one kept when it is bad.
-// SIGUSR1 and SIGUSR2 write keepalived's state and counter dumps. With
-// systemd (Type=notify) it reports READY, RELOADING and STOPPING.
+// serve runs the daemon until SIGTERM/SIGINT. SIGHUP reloads (see
+// reload). SIGUSR1 and SIGUSR2 write keepalived's state and counter dumps.
+// With systemd (Type=notify) it reports READY, RELOADING and STOPPING.
 func serve(o *options, log *slog.Logger) int {
 	log.Info("starting", "version", version, "config", o.configFile)
 	startedAt := time.Now()
@@ -182,7 +181,6 @@ func serve(o *options, log *slog.Logger) int {
 		log.Error("configuration cannot run; stopping", "config", o.configFile)
 		return exitConfig
 	}
-	running := diags // the diagnostics of the configuration in force
 	if o.pidFile != "" {
 		if err := writePidFile(o.pidFile); err != nil {
 			log.Error("pid file", "err", err)
@@ -198,65 +196,37 @@ func serve(o *options, log *slog.Logger) int {
 	defer signal.Stop(sigs)
 
 	log.Info("configuration loaded", "instances", len(cfg.Instances), "virtual_servers", len(cfg.VirtualServers))
-	op := newOps(o, log, cfg, startedAt)
-	d := &daemon{o: o, log: log}
-	op.wire(d)
-	if err := d.start(ctx, cfg); err != nil {
+	rec := newRecorders()
+	d, err := newDaemon(o, log, cfg, rec.deps())
+	if err != nil {
 		log.Error("cannot start", "err", err)
-		cancel()
-		d.wait()
 		return exitConfig
 	}
+	op := newOps(o, log, cfg, startedAt, d, rec)
+	d.start(ctx, cfg)
 	defer d.wait()
 	programmed := d.programmed()
 	go func() {
 		<-programmed
 		restoreGC()
 	}()
-	op.started(d)
 	op.listen(o.metricsListen)
 	defer op.close()
 	op.sdNotify("READY=1\nSTATUS=running")
 	defer op.sdNotify("STOPPING=1")
+	s := &server{o: o, log: log, d: d, op: op, diags: diags}
 	for {
 		select {
-		case s := <-sigs:
-			switch s {
+		case sig := <-sigs:
+			switch sig {
 			case syscall.SIGHUP:
-				op.sdReloading()
-				restore := relaxGC()
-				t0 := time.Now()
-				next, diags := conf.Load(o.configFile, loadOptions(o))
-				parsed := time.Since(t0)
-				logDiags(log, diags)
-				if conf.MaxLevel(diags) == conf.Fatal {
-					log.Error("reload rejected: configuration cannot run; keeping the running one")
-					op.reloaded(nil, fmt.Errorf("%s cannot run: %s", o.configFile, firstFatal(diags)))
-					op.sdNotify("READY=1\nSTATUS=running; the last reload was rejected, the previous configuration is kept")
-					restore()
-					continue
-				}
-				if bad := newErrors(running, diags); len(bad) > 0 {
-					log.Error("reload rejected: the configuration has new errors; keeping the running one", "errors", len(bad), "first", bad[0].String())
-					op.reloaded(nil, fmt.Errorf("%s has new errors: %s", o.configFile, bad[0]))
-					op.sdNotify("READY=1\nSTATUS=running; the last reload was rejected, the previous configuration is kept")
-					restore()
-					continue
-				}
-				cfg, running = next, diags
-				d.reload(cfg)
-				op.started(d) // a reload can start IPVS or VRRP
-				op.reloaded(cfg, nil)
-				log.Info("configuration reloaded", "instances", len(cfg.Instances), "virtual_servers", len(cfg.VirtualServers),
-					"parse", parsed.Round(10*time.Microsecond), "took", time.Since(t0).Round(10*time.Microsecond))
-				op.sdNotify("READY=1\nSTATUS=running")
-				restore()
+				s.reload()
 			case syscall.SIGUSR1:
 				op.dump(false)
 			case syscall.SIGUSR2:
 				op.dump(true)
 			default:
-				log.Info("stopping", "signal", s.String())
+				log.Info("stopping", "signal", sig.String())
 				cancel()
 				return exitOK
 			}
@@ -266,6 +236,52 @@ func serve(o *options, log *slog.Logger) int {
 			return exitProgramError
 		}
 	}
+}
+
+// server is what a reload needs; the goroutine of serve owns it.
+type server struct {
+	o     *options
+	log   *slog.Logger
+	d     *daemon
+	op    *ops
+	diags []conf.Diag // the diagnostics of the configuration in force
+}
+
+// reload is SIGHUP: read the configuration, validate it, then either
+// reject it (the running configuration stays in force) or hand it to the
+// subsystems, and report the outcome in the log, the status and to
+// systemd.
+func (s *server) reload() {
+	s.op.sdReloading()
+	defer relaxGC()()
+	t0 := time.Now()
+	next, diags := conf.Load(s.o.configFile, loadOptions(s.o))
+	parsed := time.Since(t0)
+	logDiags(s.log, diags)
+	if err := s.validate(diags); err != nil {
+		s.log.Error("reload rejected: " + err.Error() + "; keeping the running configuration")
+		s.op.reloaded(s.o, nil, err)
+		s.op.sdNotify("READY=1\nSTATUS=running; the last reload was rejected, the previous configuration is kept")
+		return
+	}
+	s.diags = diags
+	s.d.apply(next)
+	s.op.reloaded(s.o, next, nil)
+	s.log.Info("configuration reloaded", "instances", len(next.Instances), "virtual_servers", len(next.VirtualServers),
+		"parse", parsed.Round(10*time.Microsecond), "took", time.Since(t0).Round(10*time.Microsecond))
+	s.op.sdNotify("READY=1\nSTATUS=running")
+}
+
+// validate refuses a reloaded configuration that cannot run, or that has
+// errors the running one did not have (see newErrors).
+func (s *server) validate(diags []conf.Diag) error {
+	if conf.MaxLevel(diags) == conf.Fatal {
+		return fmt.Errorf("%s cannot run: %s", s.o.configFile, firstFatal(diags))
+	}
+	if bad := newErrors(s.diags, diags); len(bad) > 0 {
+		return fmt.Errorf("%s has new errors (%d): %s", s.o.configFile, len(bad), bad[0])
+	}
+	return nil
 }
 
 // relaxGC raises the garbage collector's target while lvsd builds a

@@ -16,11 +16,9 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/lvsd/lvsd/conf"
-	"github.com/lvsd/lvsd/healthcheck"
 	"github.com/lvsd/lvsd/ipvs"
 	"github.com/lvsd/lvsd/metrics"
 	"github.com/lvsd/lvsd/status"
-	"github.com/lvsd/lvsd/vrrp"
 )
 
 // ops is the operator-facing side of the daemon: the HTTP endpoint
@@ -30,22 +28,40 @@ import (
 type ops struct {
 	log     *slog.Logger
 	info    *status.Daemon
-	cfg     atomic.Pointer[conf.Config] // the configuration in force
+	d       *daemon
+	cfg     atomic.Pointer[conf.Config] // the configuration in force, for the HTTP goroutines
 	scripts *status.ScriptRecorder
 	checks  *metrics.Checks
-	src     status.Sources                 // reads cur: the endpoint keeps it from the start
-	cur     atomic.Pointer[status.Sources] // the running subsystems' sources (a reload can start one)
+	src     status.Sources
 	srv     *http.Server
 	dumpDir string
 }
 
-func newOps(o *options, log *slog.Logger, cfg *conf.Config, started time.Time) *ops {
+// recorders are what ops records itself, handed to the subsystems as they
+// are built: the health-check attempts (metrics) and the vrrp_script runs
+// (status).
+type recorders struct {
+	checks  *metrics.Checks
+	scripts *status.ScriptRecorder
+}
+
+func newRecorders() recorders {
+	return recorders{checks: metrics.NewChecks(), scripts: status.NewScriptRecorder()}
+}
+
+// deps are the daemon's hooks that feed the recorders.
+func (r recorders) deps() deps {
+	return deps{observe: r.checks.Observe, scriptExec: r.scripts.ScriptExec(nil)}
+}
+
+func newOps(o *options, log *slog.Logger, cfg *conf.Config, started time.Time, d *daemon, rec recorders) *ops {
 	host, _ := os.Hostname()
 	op := &ops{
 		log:     log,
 		info:    status.NewDaemon(version, runtime.Version(), o.configFile, host, started),
-		scripts: status.NewScriptRecorder(),
-		checks:  metrics.NewChecks(),
+		d:       d,
+		scripts: rec.scripts,
+		checks:  rec.checks,
 		dumpDir: status.DefaultDumpDir,
 	}
 	// LVSD_DUMP_DIR moves keepalived.data and keepalived.stats (tests,
@@ -54,81 +70,49 @@ func newOps(o *options, log *slog.Logger, cfg *conf.Config, started time.Time) *
 		op.dumpDir = dir
 	}
 	op.cfg.Store(cfg)
-	op.cur.Store(&status.Sources{})
-	op.src = status.Sources{
-		Daemon: op.info,
-		Config: func() *conf.Config { return op.cfg.Load() },
-		VRRPConfig: func() *conf.Config {
-			if f := op.cur.Load().VRRPConfig; f != nil {
-				return f()
-			}
-			return nil
-		},
-		VRRP: func() []vrrp.InstanceStatus {
-			if f := op.cur.Load().VRRP; f != nil {
-				return f()
-			}
-			return nil
-		},
-		Scripts: func() []status.Script {
-			if f := op.cur.Load().Scripts; f != nil {
-				return f()
-			}
-			return nil
-		},
-		Health: func() []healthcheck.RealServerStatus {
-			if f := op.cur.Load().Health; f != nil {
-				return f()
-			}
-			return nil
-		},
-		IPVS: func() *ipvs.Snapshot {
-			if f := op.cur.Load().IPVS; f != nil {
-				return f()
-			}
-			return nil
-		},
-	}
-	return op
-}
-
-// wire gives the daemon the hooks ops reads through; call before start.
-func (op *ops) wire(d *daemon) {
-	d.observe = op.checks.Observe
-	d.scriptExec = op.scripts.ScriptExec(nil)
-}
-
-// started records what the daemon runs; call after start and after each
-// reload (which can start a subsystem).
-func (op *ops) started(d *daemon) {
-	switch {
-	case d.ipvsErr != nil:
-		op.info.SetIPVSUnavailable("IPVS is not available: virtual servers are not programmed and not checked: " + d.ipvsErr.Error())
-	case !d.runCheck():
-		op.info.SetIPVSUnavailable("IPVS is not programmed by this process (-P: VRRP only)")
-	}
 	current := func() *conf.Config { return op.cfg.Load() }
-	cur := &status.Sources{}
+	op.src = status.Sources{Daemon: op.info, Config: current}
 	if d.vrrp != nil {
 		// A reload applies VRRP changes too: the engine runs the
 		// configuration in force.
-		cur.VRRP, cur.VRRPConfig = d.vrrp.Status, current
-		cur.Scripts = func() []status.Script { return op.scripts.Scripts(current()) }
+		op.src.VRRP, op.src.VRRPConfig = d.vrrp.Status, current
+		op.src.Scripts = func() []status.Script { return op.scripts.Scripts(current()) }
 	}
 	if d.hc != nil {
-		cur.Health = d.hc.Snapshot
+		op.src.Health = d.hc.Snapshot
 	}
 	if d.rec != nil {
-		cur.IPVS = d.rec.Snapshot
+		// The reconciler idles while the configuration has no virtual
+		// server: IPVS is reported from the first one on.
+		op.src.IPVS = func() *ipvs.Snapshot {
+			if len(current().VirtualServers) == 0 {
+				return nil
+			}
+			return d.rec.Snapshot()
+		}
 	}
-	op.cur.Store(cur)
+	op.info.SetIPVSUnavailable(op.ipvsDown(o, cfg))
+	return op
+}
+
+// ipvsDown says why IPVS is not programmed for cfg ("" when it is, or when
+// cfg has nothing for it).
+func (op *ops) ipvsDown(o *options, cfg *conf.Config) string {
+	switch {
+	case o.vrrpOnly && !o.checkOnly:
+		return "IPVS is not programmed by this process (-P: VRRP only)"
+	case op.d.ipvsErr != nil && len(cfg.VirtualServers) > 0:
+		return "IPVS is not available: virtual servers are not programmed and not checked: " + op.d.ipvsErr.Error()
+	}
+	return ""
 }
 
 // reloaded records a reload attempt: cfg is the new configuration, or nil
 // when it was rejected (err).
-func (op *ops) reloaded(cfg *conf.Config, err error) {
+func (op *ops) reloaded(o *options, cfg *conf.Config, err error) {
 	if cfg != nil {
 		op.cfg.Store(cfg)
+		op.info.SetIPVSUnavailable(op.ipvsDown(o, cfg))
 	}
 	op.info.RecordReload(time.Now(), err)
 }

@@ -87,6 +87,12 @@ func (k *memKernel) ApplyOps(ops []ipvs.Op) []error {
 	return errs
 }
 
+func (k *memKernel) mutationCount() int {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return k.mutations
+}
+
 func (k *memKernel) one(op ipvs.Op) error { return k.ApplyOps([]ipvs.Op{op})[0] }
 
 func (k *memKernel) CreateService(s ipvs.Service) error {
@@ -167,14 +173,15 @@ func BenchmarkReloadOneWeight(b *testing.B) {
 	}
 	o := &options{configFile: path, checkOnly: true}
 	cfg, running := conf.Load(path, loadOptions(o))
+	s := &server{o: o, diags: running}
 	k := newMemKernel()
-	d := &daemon{o: o, log: slog.New(slog.NewTextHandler(io.Discard, nil)),
-		newKernel: func() (ipvs.Kernel, error) { return k, nil }}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer func() { cancel(); d.wait() }()
-	if err := d.start(ctx, cfg); err != nil {
+	d, err := newDaemon(o, slog.New(slog.NewTextHandler(io.Discard, nil)), cfg, deps{newKernel: func() (ipvs.Kernel, error) { return k, nil }})
+	if err != nil {
 		b.Fatal(err)
 	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer func() { cancel(); d.wait() }()
+	d.start(ctx, cfg)
 	<-d.programmed()
 	sk := ipvs.ServiceKey{Family: ipvs.INET, Proto: ipvs.TCP, Addr: netip.MustParseAddr("10.100.0.1"), Port: 80}
 	dk := ipvs.DestKey{Addr: netip.MustParseAddr("10.200.0.1"), Port: 80}
@@ -198,11 +205,11 @@ func BenchmarkReloadOneWeight(b *testing.B) {
 		// What serve does on SIGHUP (without the logging and sd_notify).
 		restore := relaxGC()
 		cfg, diags := conf.Load(path, loadOptions(o))
-		if conf.MaxLevel(diags) == conf.Fatal || len(newErrors(running, diags)) > 0 {
-			b.Fatalf("reload rejected: %v", diags)
+		if err := s.validate(diags); err != nil {
+			b.Fatalf("reload rejected: %v", err)
 		}
-		running = diags
-		d.reload(cfg)
+		s.diags = diags
+		d.apply(cfg)
 		restore()
 		for k.weight(sk, dk) != want {
 			<-k.changed
@@ -219,7 +226,8 @@ func BenchmarkReloadOneWeight(b *testing.B) {
 }
 
 // A reload bringing the first virtual server into a configuration that had
-// none starts the IPVS programming and the checks, and the status shows it.
+// none programs it, and the status shows it: the reconciler built at start
+// idled until then.
 func TestReloadStartsIPVS(t *testing.T) {
 	o := &options{checkOnly: true}
 	parse := func(text string) *conf.Config {
@@ -232,26 +240,32 @@ func TestReloadStartsIPVS(t *testing.T) {
 	cfg := parse("global_defs {\n router_id t\n}\n")
 	k := newMemKernel()
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	op := newOps(o, log, cfg, time.Now())
-	d := &daemon{o: o, log: log, newKernel: func() (ipvs.Kernel, error) { return k, nil }}
-	op.wire(d)
-	ctx, cancel := context.WithCancel(context.Background())
-	defer func() { cancel(); d.wait() }()
-	if err := d.start(ctx, cfg); err != nil {
+	rec := newRecorders()
+	dp := rec.deps()
+	dp.newKernel = func() (ipvs.Kernel, error) { return k, nil }
+	d, err := newDaemon(o, log, cfg, dp)
+	if err != nil {
 		t.Fatal(err)
 	}
-	op.started(d)
-	if d.rec != nil || status.Build(op.src).IPVS.Running {
-		t.Fatal("IPVS runs without a virtual server")
+	op := newOps(o, log, cfg, time.Now(), d, rec)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer func() { cancel(); d.wait() }()
+	d.start(ctx, cfg)
+	<-d.programmed()
+	if st := status.Build(op.src); st.IPVS.Running || len(st.VirtualServers) != 0 || k.mutationCount() != 0 {
+		t.Fatalf("IPVS is reported or programmed without a virtual server: %+v, %d mutations", st.IPVS, k.mutationCount())
 	}
 	cfg = parse("virtual_server 192.0.2.1 80 {\n protocol TCP\n real_server 10.0.0.1 80 {\n  weight 3\n }\n}\n")
-	d.reload(cfg)
-	op.started(d)
-	op.reloaded(cfg, nil)
-	<-d.programmed()
+	d.apply(cfg)
+	op.reloaded(o, cfg, nil)
 	sk := ipvs.ServiceKey{Family: ipvs.INET, Proto: ipvs.TCP, Addr: netip.MustParseAddr("192.0.2.1"), Port: 80}
-	if w := k.weight(sk, ipvs.DestKey{Addr: netip.MustParseAddr("10.0.0.1"), Port: 80}); w != 3 {
-		t.Fatalf("after the reload the kernel has weight %d, want 3", w)
+	deadline := time.After(5 * time.Second)
+	for k.weight(sk, ipvs.DestKey{Addr: netip.MustParseAddr("10.0.0.1"), Port: 80}) != 3 {
+		select {
+		case <-k.changed:
+		case <-deadline:
+			t.Fatalf("after the reload the kernel has weight %d, want 3", k.weight(sk, ipvs.DestKey{Addr: netip.MustParseAddr("10.0.0.1"), Port: 80}))
+		}
 	}
 	st := status.Build(op.src)
 	if !st.IPVS.Running || len(st.VirtualServers) != 1 {

@@ -751,13 +751,13 @@ virtual_server 10.1.6.1 80 {
 	if d := daemons(); d != "backup eth0 42" {
 		t.Errorf("sync daemons %q, want the backup one", d)
 	}
-	v.r.SetSyncDaemonRole(true)
+	v.r.SetVRRPState("VI_1", true)
 	v.r.Snapshot()
 	if d := daemons(); d != "master eth0 42" {
 		t.Errorf("sync daemons %q after MASTER, want the master one", d)
 	}
 	t.Logf("ipvsadm -L --daemon:\n%s", runCmd(t, "ipvsadm", "-L", "--daemon"))
-	v.r.SetSyncDaemonRole(false)
+	v.r.SetVRRPState("VI_1", false)
 	v.r.Snapshot()
 	if d := daemons(); d != "backup eth0 42" {
 		t.Errorf("sync daemons %q after BACKUP, want the backup one", d)

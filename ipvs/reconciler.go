@@ -115,7 +115,7 @@ type Reconciler struct {
 	pendingCfg    *conf.Config
 	pendingHealth map[healthKey]HealthEvent
 	healthOrder   []healthKey
-	pendingRole   *bool
+	pendingVRRP   map[string]bool // VRRP instance → MASTER, since the last pass
 	pendingRepair bool
 	running       bool
 	counters      Counters // published copy
@@ -143,6 +143,7 @@ type Reconciler struct {
 	initChanges  []quorumChange
 	c            Counters
 	syncMaster   bool
+	vrrpMaster   map[string]bool // the last known state of each VRRP instance (MASTER or not)
 	syncStarted  map[SyncState]SyncDaemon
 	origTimeouts *Timeouts
 	setTimeouts  Timeouts // configured timeouts applied
@@ -174,6 +175,7 @@ func New(cfg *conf.Config, k Kernel, opts Options) *Reconciler {
 		kfailed:       map[string]string{},
 		problems:      map[string]bool{},
 		syncStarted:   map[SyncState]SyncDaemon{},
+		vrrpMaster:    map[string]bool{},
 	}
 	r.debug = log.Enabled(context.Background(), slog.LevelDebug)
 	r.setConfig(cfg)
@@ -246,14 +248,20 @@ func (r *Reconciler) SetHealth(ev HealthEvent) {
 	r.poke()
 }
 
-// SetSyncDaemonRole follows the VRRP state of the instance named by
-// lvs_sync_daemon: master runs the master sync daemon only, otherwise the
-// backup one only (until the first call the role is backup, as a VRRP
-// instance starts). Without an instance both run; without lvs_sync_daemon
-// nothing does.
-func (r *Reconciler) SetSyncDaemonRole(master bool) {
+// SetVRRPState tells the reconciler the VRRP state of an instance (master
+// or not), as each transition happens. The instance named by
+// lvs_sync_daemon drives the sync daemon's role: master runs the master
+// sync daemon only, otherwise the backup one only (until the instance's
+// first transition the role is backup, as a VRRP instance starts). A
+// reload naming another instance takes that instance's last known state.
+// Without an instance both daemons run; without lvs_sync_daemon none
+// does. It never blocks.
+func (r *Reconciler) SetVRRPState(instance string, master bool) {
 	r.mu.Lock()
-	r.pendingRole = &master
+	if r.pendingVRRP == nil {
+		r.pendingVRRP = map[string]bool{}
+	}
+	r.pendingVRRP[instance] = master
 	r.mu.Unlock()
 	r.poke()
 }
@@ -439,8 +447,8 @@ func (r *Reconciler) takePending() pass {
 	}
 	r.pendingHealth = map[healthKey]HealthEvent{}
 	r.healthOrder = nil
-	role := r.pendingRole
-	r.pendingRole = nil
+	vrrpStates := r.pendingVRRP
+	r.pendingVRRP = nil
 	r.mu.Unlock()
 
 	var p pass
@@ -483,9 +491,13 @@ func (r *Reconciler) takePending() pass {
 			}
 		}
 	}
-	if role != nil {
-		p.sync = p.sync || r.syncMaster != *role
-		r.syncMaster = *role
+	for name, master := range vrrpStates {
+		r.vrrpMaster[name] = master
+	}
+	if s := r.cfg.Global.LVSSyncDaemon; s != nil && s.Instance != "" {
+		role := r.vrrpMaster[s.Instance]
+		p.sync = p.sync || r.syncMaster != role
+		r.syncMaster = role
 	}
 	if p.full && same != nil {
 		// A reload: recompute only the virtual servers that changed, and

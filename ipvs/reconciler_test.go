@@ -496,14 +496,14 @@ vrrp_instance VI_1 {
 	h := newHarness(t, cfg, nil, Options{})
 	h.start()
 	h.wantMutations("start-sync backup eth0 id 51")
-	h.r.SetSyncDaemonRole(true)
+	h.r.SetVRRPState("VI_1", true)
 	s := h.r.Snapshot()
 	h.wantMutations("stop-sync backup", "start-sync master eth0 id 51")
 	if len(s.SyncDaemons) != 1 || s.SyncDaemons[0] != (SyncDaemon{State: SyncMaster, Interface: "eth0", SyncID: 51,
 		MaxLen: 1400, Port: 8850, TTL: 2, Group: s.SyncDaemons[0].Group}) || s.SyncDaemons[0].Group.String() != "239.1.1.1" {
 		t.Errorf("sync daemons: %+v", s.SyncDaemons)
 	}
-	h.r.SetSyncDaemonRole(true)
+	h.r.SetVRRPState("VI_1", true)
 	h.r.Snapshot()
 	h.wantMutations()
 	// A reload changing the id restarts it.
@@ -521,7 +521,7 @@ vrrp_instance VI_1 {
 `, "\t", "\t", 1)))
 	h.r.Snapshot()
 	h.wantMutations("stop-sync master", "start-sync master eth0 id 7")
-	h.r.SetSyncDaemonRole(false)
+	h.r.SetVRRPState("VI_1", false)
 	h.r.Snapshot()
 	h.wantMutations("stop-sync master", "start-sync backup eth0 id 7")
 	h.stop()
@@ -660,4 +660,51 @@ func TestReconcilerRunsScriptsWithoutShell(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// The sync daemon follows the instance lvs_sync_daemon names, whichever
+// instance the transitions come from; a reload naming another instance
+// takes that instance's last known state.
+func TestReconcilerSyncDaemonFollowsItsInstance(t *testing.T) {
+	text := `global_defs {
+	lvs_sync_daemon eth0 VI_1 id 9
+}
+vrrp_instance VI_1 {
+	interface eth0
+	virtual_router_id 51
+	priority 100
+	virtual_ipaddress {
+		192.0.2.1
+	}
+}
+vrrp_instance VI_2 {
+	interface eth0
+	virtual_router_id 52
+	priority 100
+	virtual_ipaddress {
+		192.0.2.2
+	}
+}
+`
+	h := newHarness(t, parse(t, text), nil, Options{})
+	h.start()
+	h.wantMutations("start-sync backup eth0 id 9")
+	h.r.SetVRRPState("VI_2", true) // not the sync daemon's instance
+	h.r.Snapshot()
+	h.wantMutations()
+	h.r.SetVRRPState("VI_1", false)
+	h.r.Snapshot()
+	h.wantMutations()
+	// A reload moving the sync daemon to VI_2, which is MASTER.
+	h.r.Apply(parse(t, strings.Replace(text, "eth0 VI_1 id 9", "eth0 VI_2 id 9", 1)))
+	h.r.Snapshot()
+	h.wantMutations("stop-sync backup", "start-sync master eth0 id 9")
+	h.r.SetVRRPState("VI_1", true)
+	h.r.Snapshot()
+	h.wantMutations()
+	h.r.SetVRRPState("VI_2", false)
+	h.r.Snapshot()
+	h.wantMutations("stop-sync master", "start-sync backup eth0 id 9")
+	h.stop()
+	h.wantMutations("stop-sync backup")
 }

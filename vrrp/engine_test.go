@@ -153,7 +153,7 @@ func newEngineHarnessOpts(t *testing.T, text string, exec func(ScriptConfig, *co
 	h.k = &fakeKernel{clk: h.clk, addrs: map[string]bool{}}
 	opts := EngineOptions{
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
-		Sink: SinkFunc(func(n Notification) { h.notes <- n }),
+		Sink:   SinkFunc(func(n Notification) { h.notes <- n }),
 		Kernel: h.k, Clock: h.clk, ScriptExec: exec,
 	}
 	if mod != nil {
