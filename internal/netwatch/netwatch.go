@@ -7,7 +7,8 @@
 // prefix) and reports changes to it as typed events: a link up, down or
 // gone, an address added or deleted. A message that changes nothing (an
 // IPv6 address leaving its tentative state, a link's statistics) makes no
-// event.
+// event, except that every address deletion the kernel notifies is
+// reported, known or not.
 //
 // The kernel drops notifications that do not fit in the socket's receive
 // buffer and says so (ENOBUFS). The Watcher notices, counts the overrun and

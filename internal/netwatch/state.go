@@ -15,9 +15,9 @@ type state struct {
 func newState() *state { return &state{links: map[int]Link{}, addrs: map[Addr]bool{}} }
 
 // apply records e, as decoded from a message, and appends to out the
-// events it makes: e itself if it changes something (with the interface
-// name filled in for an address), after the deletion of the addresses
-// still recorded on a link gone.
+// events it makes: e itself if it changes something or is a deletion of
+// an address (with the interface name filled in for an address), after
+// the deletion of the addresses still recorded on a link gone.
 func (s *state) apply(e Event, out []Event) []Event {
 	switch e.Kind {
 	case LinkUp, LinkDown:
@@ -40,16 +40,19 @@ func (s *state) apply(e Event, out []Event) []Event {
 			e.Name = l.Name
 		}
 		delete(s.links, e.Index)
-	case AddrAdded, AddrDeleted:
-		a, added := Addr{Index: e.Index, Prefix: e.Prefix}, e.Kind == AddrAdded
-		if s.addrs[a] == added {
+	case AddrAdded:
+		a := Addr{Index: e.Index, Prefix: e.Prefix}
+		if s.addrs[a] {
 			return out
 		}
-		if added {
-			s.addrs[a] = true
-		} else {
-			delete(s.addrs, a)
-		}
+		s.addrs[a] = true
+		e.Name = s.links[e.Index].Name
+	case AddrDeleted:
+		// Reported even if not known: the kernel announces an address
+		// it configures itself (an IPv6 link-local one) only once
+		// duplicate address detection is over, but its deletion before
+		// that all the same.
+		delete(s.addrs, Addr{Index: e.Index, Prefix: e.Prefix})
 		e.Name = s.links[e.Index].Name
 	default:
 		return out

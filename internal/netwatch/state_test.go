@@ -12,8 +12,8 @@ func addr(k Kind, i int, p string) Event {
 }
 func named(e Event, name string) Event { e.Name = name; return e }
 
-// A state reports changes only, names the interface of an address, and
-// deletes the addresses left on a link gone.
+// A state reports changes only (and every address deletion), names the
+// interface of an address, and deletes the addresses left on a link gone.
 func TestStateApply(t *testing.T) {
 	s := newState()
 	for _, c := range []struct {
@@ -29,7 +29,7 @@ func TestStateApply(t *testing.T) {
 		{addr(AddrAdded, 2, "192.0.2.1/32"), []Event{named(addr(AddrAdded, 2, "192.0.2.1/32"), "wan")}}, // another prefix length
 		{addr(AddrAdded, 9, "2001:db8::1/64"), []Event{addr(AddrAdded, 9, "2001:db8::1/64")}},           // link not known
 		{addr(AddrDeleted, 2, "192.0.2.1/24"), []Event{named(addr(AddrDeleted, 2, "192.0.2.1/24"), "wan")}},
-		{addr(AddrDeleted, 2, "192.0.2.1/24"), nil},
+		{addr(AddrDeleted, 2, "192.0.2.1/24"), []Event{named(addr(AddrDeleted, 2, "192.0.2.1/24"), "wan")}}, // not known: reported all the same
 		{link(LinkGone, 3, "other"), nil},
 		{link(LinkGone, 2, ""), []Event{named(addr(AddrDeleted, 2, "192.0.2.1/32"), "wan"), link(LinkGone, 2, "wan")}},
 	} {
