@@ -166,7 +166,7 @@ func (w *Watcher) Addrs() []Addr {
 // with the events of every change, those that arrived together in one
 // call, until ctx is done; then it closes the watcher and returns nil. An
 // error of the socket other than an overrun stops it: it is logged and
-// returned. fn must not keep the slice.
+// returned. A Watcher is run once.
 func (w *Watcher) Run(ctx context.Context, fn func([]Event)) error {
 	stop := context.AfterFunc(ctx, w.s.close)
 	defer stop()
@@ -187,7 +187,8 @@ func (w *Watcher) Run(ctx context.Context, fn func([]Event)) error {
 			return nil
 		}
 		if err != nil {
-			// TODO(reliability): reopen the socket and resync instead.
+			// A socket that fails for good could be reopened here,
+			// counted as lost does, and listed again.
 			w.log.Error("netwatch: no longer following links and addresses", "err", err)
 			return err
 		}
