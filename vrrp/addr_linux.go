@@ -9,6 +9,8 @@ import (
 
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
+
+	"github.com/lvsd/lvsd/internal/netwatch"
 )
 
 // NetlinkAddrs adds and removes VIPs with rtnetlink in the current network
@@ -82,65 +84,43 @@ func (n *NetlinkAddrs) DelAddr(v VIP) error {
 // WatchAddrDeleted calls fn for every address (IPv4 or IPv6) deleted in
 // the current network namespace until ctx is done.
 func WatchAddrDeleted(ctx context.Context, fn func(netip.Prefix)) error {
-	ch := make(chan netlink.AddrUpdate, 64)
-	done := make(chan struct{})
-	if err := netlink.AddrSubscribe(ch, done); err != nil {
-		return fmt.Errorf("vrrp: address subscription: %w", err)
-	}
-	go func() {
-		defer close(done)
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case u, ok := <-ch:
-				if !ok {
-					return
-				}
-				if u.NewAddr {
-					continue
-				}
-				ip, ok := netip.AddrFromSlice(u.LinkAddress.IP)
-				if !ok {
-					continue
-				}
-				bits, _ := u.LinkAddress.Mask.Size()
-				fn(netip.PrefixFrom(ip.Unmap(), bits))
-			}
+	return watch(ctx, "address", func(e netwatch.Event) {
+		if e.Kind == netwatch.AddrDeleted {
+			fn(e.Prefix)
 		}
-	}()
-	return nil
+	})
 }
 
 // WatchLink calls fn with the operational state (up or not) of the named
 // interface now and on every change, until ctx is done.
 func WatchLink(ctx context.Context, ifname string, fn func(up bool)) error {
-	ch := make(chan netlink.LinkUpdate, 64)
-	done := make(chan struct{})
-	if err := netlink.LinkSubscribeWithOptions(ch, done, netlink.LinkSubscribeOptions{ListExisting: true}); err != nil {
-		return fmt.Errorf("vrrp: link subscription: %w", err)
+	last, known := false, false
+	return watch(ctx, "link", func(e netwatch.Event) {
+		if !e.Kind.IsLink() || e.Name != ifname {
+			return
+		}
+		up := e.Kind == netwatch.LinkUp // a link gone is not up
+		if !known || up != last {
+			known, last = true, up
+			fn(up)
+		}
+	})
+}
+
+// watch calls fn from a goroutine of its own with the links and addresses
+// of the current network namespace (see netwatch.Watcher.Run), then with
+// every change, until ctx is done.
+func watch(ctx context.Context, what string, fn func(netwatch.Event)) error {
+	w, err := netwatch.New(netwatch.Options{})
+	if err != nil {
+		return fmt.Errorf("vrrp: %s subscription: %w", what, err)
 	}
 	go func() {
-		defer close(done)
-		last, known := false, false
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case u, ok := <-ch:
-				if !ok {
-					return
-				}
-				if u.Attrs().Name != ifname {
-					continue
-				}
-				up := linkUp(u.Link)
-				if !known || up != last {
-					known, last = true, up
-					fn(up)
-				}
+		_ = w.Run(ctx, func(evs []netwatch.Event) { // Run logs an error that stops it
+			for _, e := range evs {
+				fn(e)
 			}
-		}
+		})
 	}()
 	return nil
 }
@@ -166,7 +146,7 @@ func PrimaryIPv4(ifname string) (netip.Addr, error) {
 
 func linkUp(l netlink.Link) bool {
 	a := l.Attrs()
-	return a.Flags&net.FlagUp != 0 && a.OperState != netlink.OperDown && a.OperState != netlink.OperLowerLayerDown
+	return netwatch.Up(a.RawFlags, uint8(a.OperState))
 }
 
 // LinkUp reports whether the named interface is up (administratively and

@@ -8,8 +8,9 @@ import (
 	"fmt"
 	"net/netip"
 
-	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
+
+	"github.com/lvsd/lvsd/internal/netwatch"
 )
 
 // Options are optional settings of Watch.
@@ -27,83 +28,42 @@ type entry struct {
 // then after every change (changes arriving together are reported once),
 // from its own goroutine, until ctx is done. fn owns the map it is given.
 func Watch(ctx context.Context, opts Options, fn func(map[netip.Addr]bool)) error {
-	ch := make(chan netlink.AddrUpdate, 256)
-	done := make(chan struct{})
-	so := netlink.AddrSubscribeOptions{Namespace: opts.Namespace}
-	// Subscribe first, then list: an update that raced the list is applied
-	// again, which changes nothing (the set is keyed by interface and
-	// address, and updates say "present" or "absent").
-	if err := netlink.AddrSubscribeWithOptions(ch, done, so); err != nil {
-		close(done)
-		return fmt.Errorf("localaddr: address subscription: %w", err)
-	}
-	h := &netlink.Handle{}
-	if opts.Namespace != nil {
-		var err error
-		if h, err = netlink.NewHandleAt(*opts.Namespace); err != nil {
-			close(done)
-			return fmt.Errorf("localaddr: %w", err)
-		}
-	}
-	list, err := h.AddrList(nil, netlink.FAMILY_ALL)
-	if opts.Namespace != nil {
-		h.Close()
-	}
+	w, err := netwatch.New(netwatch.Options{Namespace: opts.Namespace})
 	if err != nil {
-		close(done)
-		return fmt.Errorf("localaddr: listing addresses: %w", err)
+		return fmt.Errorf("localaddr: %w", err)
 	}
 	set := map[entry]bool{}
-	for _, a := range list {
-		if ip, ok := netip.AddrFromSlice(a.IP); ok {
-			set[entry{a.LinkIndex, ip.Unmap()}] = true
-		}
+	for _, a := range w.Addrs() {
+		set[entry{a.Index, a.Prefix.Addr().Unmap()}] = true
 	}
 	fn(flatten(set))
 	go func() {
-		defer close(done)
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case u, ok := <-ch:
-				if !ok {
-					return
-				}
-				changed := apply(set, u)
-				for more := true; more; { // what else has arrived
-					select {
-					case u, ok = <-ch:
-						if !ok {
-							return
-						}
-						changed = apply(set, u) || changed
-					default:
-						more = false
-					}
-				}
-				if changed {
-					fn(flatten(set))
-				}
+		// The first events are the listing just reported: they change nothing.
+		_ = w.Run(ctx, func(evs []netwatch.Event) {
+			changed := false
+			for _, e := range evs {
+				changed = apply(set, e) || changed
 			}
-		}
+			if changed {
+				fn(flatten(set))
+			}
+		})
 	}()
 	return nil
 }
 
-func apply(set map[entry]bool, u netlink.AddrUpdate) bool {
-	ip, ok := netip.AddrFromSlice(u.LinkAddress.IP)
-	if !ok {
+func apply(set map[entry]bool, e netwatch.Event) bool {
+	if e.Kind != netwatch.AddrAdded && e.Kind != netwatch.AddrDeleted {
 		return false
 	}
-	e := entry{u.LinkIndex, ip.Unmap()}
-	if set[e] == u.NewAddr {
+	k, present := entry{e.Index, e.Prefix.Addr().Unmap()}, e.Kind == netwatch.AddrAdded
+	if set[k] == present {
 		return false
 	}
-	if u.NewAddr {
-		set[e] = true
+	if present {
+		set[k] = true
 	} else {
-		delete(set, e)
+		delete(set, k)
 	}
 	return true
 }

@@ -6,10 +6,13 @@ import (
 	"net/netip"
 	"os"
 	"os/exec"
+	"slices"
 	"testing"
 	"time"
 
 	"github.com/vishvananda/netns"
+
+	"github.com/lvsd/lvsd/internal/netwatch"
 )
 
 // Watch follows the addresses of a network namespace of its own: an
@@ -77,6 +80,41 @@ func TestWatchNetns(t *testing.T) {
 			}
 		case <-deadline:
 			t.Fatal("IPv6 address not reported")
+		}
+	}
+}
+
+// The set follows address events by interface and address; link events
+// and events that change nothing do not count as changes.
+func TestApply(t *testing.T) {
+	set := map[entry]bool{}
+	ev := func(k netwatch.Kind, index int, p string) netwatch.Event {
+		return netwatch.Event{Kind: k, Index: index, Prefix: netip.MustParsePrefix(p)}
+	}
+	for i, c := range []struct {
+		e       netwatch.Event
+		changed bool
+		want    []string
+	}{
+		{ev(netwatch.AddrAdded, 2, "192.0.2.1/24"), true, []string{"192.0.2.1"}},
+		{ev(netwatch.AddrAdded, 2, "192.0.2.1/24"), false, []string{"192.0.2.1"}},
+		{ev(netwatch.AddrAdded, 3, "192.0.2.1/32"), true, []string{"192.0.2.1"}}, // on another interface too
+		{ev(netwatch.AddrAdded, 3, "2001:db8::1/64"), true, []string{"192.0.2.1", "2001:db8::1"}},
+		{netwatch.Event{Kind: netwatch.LinkDown, Index: 3, Name: "eth1"}, false, []string{"192.0.2.1", "2001:db8::1"}},
+		{ev(netwatch.AddrDeleted, 2, "192.0.2.1/24"), true, []string{"192.0.2.1", "2001:db8::1"}},
+		{ev(netwatch.AddrDeleted, 3, "192.0.2.1/32"), true, []string{"2001:db8::1"}},
+		{ev(netwatch.AddrDeleted, 3, "192.0.2.1/32"), false, []string{"2001:db8::1"}},
+	} {
+		if got := apply(set, c.e); got != c.changed {
+			t.Errorf("%d: apply(%v) = %v", i, c.e, got)
+		}
+		var got []string
+		for a := range flatten(set) {
+			got = append(got, a.String())
+		}
+		slices.Sort(got)
+		if !slices.Equal(got, c.want) {
+			t.Errorf("%d: after %v: %v; want %v", i, c.e, got, c.want)
 		}
 	}
 }
