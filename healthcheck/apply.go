@@ -1,7 +1,6 @@
 package healthcheck
 
 import (
-	"container/heap"
 	"context"
 	"errors"
 	"strings"
@@ -173,7 +172,7 @@ func (s *Scheduler) resetSettings(c *checkState, cc *conf.Checker, rc *conf.Real
 		c.retryIt = c.retry
 	}
 	if c.idx >= 0 && c.due.After(now.Add(c.interval)) && !c.isRetry {
-		heap.Remove(&s.heap, c.idx)
+		s.heap.remove(c.idx)
 		s.schedule(c, now.Add(c.interval))
 	}
 }
@@ -212,7 +211,7 @@ func (s *Scheduler) setTimers(c *checkState, cc *conf.Checker, rc *conf.RealServ
 func (s *Scheduler) remove(c *checkState) {
 	c.removed = true
 	if c.idx >= 0 {
-		heap.Remove(&s.heap, c.idx)
+		s.heap.remove(c.idx)
 	}
 }
 

@@ -1,7 +1,6 @@
 package healthcheck
 
 import (
-	"container/heap"
 	"context"
 	"fmt"
 	"io"
@@ -67,7 +66,7 @@ func BenchmarkSchedulerCycle10000(b *testing.B) {
 // and pops the rest by deadline (expired), as runPolled does.
 func BenchmarkPendingHeap10000(b *testing.B) {
 	const n = 10000
-	s := &Scheduler{}
+	s := &Scheduler{base: epoch}
 	pcs := make([]*pendingConn, n)
 	for i := range pcs {
 		pcs[i] = &pendingConn{fd: i, deadline: epoch.Add(time.Duration(i*7919%n) * time.Millisecond)}
@@ -92,7 +91,9 @@ func BenchmarkPendingHeap10000(b *testing.B) {
 	}
 }
 
-func pendPush(s *Scheduler, pc *pendingConn)   { heap.Push(&s.pendq, pc) }
-func pendRemove(s *Scheduler, pc *pendingConn) { heap.Remove(&s.pendq, pc.idx) }
-func pendPop(s *Scheduler) *pendingConn        { return heap.Pop(&s.pendq).(*pendingConn) }
+func pendPush(s *Scheduler, pc *pendingConn) {
+	s.pendq.push(pc, &pc.idx, int64(pc.deadline.Sub(s.base)), 0)
+}
+func pendRemove(s *Scheduler, pc *pendingConn) { s.pendq.remove(pc.idx) }
+func pendPop(s *Scheduler) *pendingConn        { return s.pendq.pop() }
 func pendLen(s *Scheduler) int                 { return len(s.pendq) }

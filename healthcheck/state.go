@@ -84,10 +84,8 @@ type checkState struct {
 
 	// scheduling
 	due     time.Time
-	at      int64 // due, as the heap's key
-	isRetry bool  // the next attempt is a retry
-	seq     uint64
-	idx     int // index in the heap, -1 when not there
+	isRetry bool // the next attempt is a retry
+	idx     int  // index in the heap, -1 when not there
 	queued  bool
 	running bool
 	removed bool
