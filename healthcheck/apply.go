@@ -150,7 +150,7 @@ func (s *Scheduler) applyCheckers(r *rsState, rc *conf.RealServer, g *conf.Globa
 func (s *Scheduler) newCheck(r *rsState, cc *conf.Checker, rc *conf.RealServer, g *conf.Global, fp, set string) *checkState {
 	c := &checkState{
 		rs: r, fp: fp, set: set, cfg: cc, name: checkerName(cc, rc),
-		dynamic: cc.Type == conf.CheckMisc && cc.MiscDynamic,
+		dynamic: dynamic(cc),
 		weight:  -1, idx: -1,
 	}
 	c.up = !alpha(cc, rc)
@@ -192,10 +192,7 @@ func (s *Scheduler) setTimers(c *checkState, cc *conf.Checker, rc *conf.RealServ
 		c.warmup = c.interval
 	}
 	if c.retry < 0 {
-		c.retry = 1
-		if cc.Type == conf.CheckMisc {
-			c.retry = 0
-		}
+		c.retry = checkerKinds[cc.Type].defaultRetry
 	}
 	p, err := s.newProber(cc, rc, g)
 	if err != nil {

@@ -34,40 +34,6 @@ type prober interface {
 	probe(ctx context.Context) result
 }
 
-// supported reports whether lvsd runs checkers of type t; the others are
-// parsed but ignored (their real server counts them as up).
-func supported(t string) bool {
-	switch t {
-	case conf.CheckTCP, conf.CheckHTTP, conf.CheckSSL, conf.CheckMisc, conf.CheckExpect,
-		conf.CheckSMTP, conf.CheckDNS, conf.CheckUDP, conf.CheckPing:
-		return true
-	}
-	return false
-}
-
-// newProber builds the prober of a checker of a supported type.
-func newProber(c *conf.Checker, rs *conf.RealServer, g *conf.Global) (prober, error) {
-	switch c.Type {
-	case conf.CheckTCP:
-		return &tcpProbe{conn: newConnector(c, rs)}, nil
-	case conf.CheckHTTP, conf.CheckSSL:
-		return newHTTPProbe(c, rs)
-	case conf.CheckMisc:
-		return newMiscProbe(c, g)
-	case conf.CheckExpect:
-		return newExpectProbe(c, rs)
-	case conf.CheckSMTP:
-		return newSMTPProbe(c, rs), nil
-	case conf.CheckDNS:
-		return newDNSProbe(c, rs)
-	case conf.CheckUDP:
-		return newUDPProbe(c, rs)
-	case conf.CheckPing:
-		return newPingProbe(c, rs), nil
-	}
-	return nil, fmt.Errorf("%s is not supported", c.Type)
-}
-
 // connector opens the TCP connection of a checker with its connection options
 // (connect_ip, connect_port, bindto, bind_port, bind_if, fwmark).
 type connector struct {

@@ -2,7 +2,6 @@ package healthcheck
 
 import (
 	"encoding/json"
-	"fmt"
 	"net/netip"
 	"time"
 
@@ -181,19 +180,4 @@ func fingerprint(c *conf.Checker, rs *conf.RealServer, g *conf.Global) (identity
 		RSAlpha bool
 	}{timers, alpha, logAll, rs.Alpha})
 	return string(id), string(set)
-}
-
-// checkerName names a checker in logs and reasons.
-func checkerName(c *conf.Checker, rs *conf.RealServer) string {
-	if c.Type == conf.CheckMisc {
-		if c.MiscPath != nil && len(c.MiscPath.Args) > 0 {
-			return c.Type + " " + c.MiscPath.Args[0]
-		}
-		return c.Type
-	}
-	ip := c.ConnectIP
-	if !ip.IsValid() {
-		ip = rs.Addr
-	}
-	return fmt.Sprintf("%s %s", c.Type, netip.AddrPortFrom(ip, uint16(c.ConnectPort)))
 }
