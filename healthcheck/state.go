@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/lvsd/lvsd/conf"
+	"github.com/lvsd/lvsd/internal/execscript"
+	"github.com/lvsd/lvsd/internal/scriptqueue"
 )
 
 // rsKey identifies a real server of a virtual server across reloads.
@@ -29,7 +31,7 @@ type rsState struct {
 	reason      string
 
 	notifyUp, notifyDown notifyScript
-	notify               *notifyQueue // survives reloads: keeps scripts in order
+	notify               *scriptqueue.Queue[*execscript.Command] // survives reloads: keeps scripts in order
 
 	haRanges  []addrRange // ha_suspend: the virtual server's addresses (nil: never suspended)
 	suspended bool        // none of them is local: attempts are skipped
