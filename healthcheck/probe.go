@@ -49,49 +49,47 @@ type connector struct {
 const ipBindAddressNoPort = 24
 
 func newConnector(c *conf.Checker, rs *conf.RealServer) *connector {
-	ip := c.ConnectIP
-	if !ip.IsValid() {
-		ip = rs.Addr
-	}
-	if c.BindIf != "" && ip.Is6() && ip.IsLinkLocalUnicast() && ip.Zone() == "" {
-		ip = ip.WithZone(c.BindIf)
-	}
-	timeout := c.Timers.ConnectTimeout
-	if timeout <= 0 {
-		timeout = 5 * time.Second
-	}
+	remote, local, bound := checkerAddrs(c, rs)
+	timeout := connectTimeout(c)
+	so := sockopts{mark: int(c.Fwmark), dev: c.BindIf, reuse: c.BindPort != 0, noPort: c.BindTo.IsValid() && c.BindPort == 0}
 	cn := &connector{
-		addr:    netip.AddrPortFrom(ip, uint16(c.ConnectPort)).String(),
+		addr:    remote.String(),
 		timeout: timeout,
-		dialer:  net.Dialer{Timeout: timeout, KeepAlive: -1},
+		dialer:  net.Dialer{Timeout: timeout, KeepAlive: -1, Control: so.control(nil)},
+		raw:     newRawConnect(remote.Addr(), c.ConnectPort, c.BindTo, c.BindPort, so),
 	}
-	if c.BindTo.IsValid() || c.BindPort != 0 {
-		la := &net.TCPAddr{Port: c.BindPort}
-		if c.BindTo.IsValid() {
-			la.IP = c.BindTo.AsSlice()
-			la.Zone = c.BindTo.Zone()
-			if c.BindIf != "" && c.BindTo.Is6() && c.BindTo.IsLinkLocalUnicast() && la.Zone == "" {
-				la.Zone = c.BindIf
-			}
-		}
-		cn.dialer.LocalAddr = la
-	}
-	mark, dev, reuse, noPort := int(c.Fwmark), c.BindIf, c.BindPort != 0, c.BindTo.IsValid() && c.BindPort == 0
-	cn.raw = newRawConnect(ip, c.ConnectPort, c.BindTo, c.BindPort, sockopts{mark: mark, dev: dev, reuse: reuse, noPort: noPort})
-	if c.Fwmark != 0 || c.BindIf != "" || c.BindTo.IsValid() || c.BindPort != 0 {
-		so := sockopts{mark: mark, dev: dev, reuse: reuse, noPort: noPort}
-		cn.dialer.Control = func(_, _ string, rc syscall.RawConn) error {
-			var serr error
-			err := rc.Control(func(fd uintptr) {
-				serr = so.apply(int(fd))
-			})
-			if err != nil {
-				return err
-			}
-			return serr
-		}
+	if bound {
+		cn.dialer.LocalAddr = net.TCPAddrFromAddrPort(local)
 	}
 	return cn
+}
+
+// checkerAddrs are the ends of a checker's connection: connect_ip (else the
+// real server's address) and connect_port; bindto and bind_port, bound when
+// either is set. bind_if is the zone of a link-local IPv6 address without one.
+func checkerAddrs(c *conf.Checker, rs *conf.RealServer) (remote, local netip.AddrPort, bound bool) {
+	remote = netip.AddrPortFrom(linkZone(connectIP(c, rs), c.BindIf), uint16(c.ConnectPort))
+	if c.BindTo.IsValid() || c.BindPort != 0 {
+		local, bound = netip.AddrPortFrom(linkZone(c.BindTo, c.BindIf), uint16(c.BindPort)), true
+	}
+	return remote, local, bound
+}
+
+// linkZone gives ip the zone dev when it is a link-local IPv6 address
+// without one.
+func linkZone(ip netip.Addr, dev string) netip.Addr {
+	if dev != "" && ip.Is6() && ip.IsLinkLocalUnicast() && ip.Zone() == "" {
+		return ip.WithZone(dev)
+	}
+	return ip
+}
+
+// connectTimeout is a checker's connect_timeout, 5 s by default.
+func connectTimeout(c *conf.Checker) time.Duration {
+	if c.Timers.ConnectTimeout > 0 {
+		return c.Timers.ConnectTimeout
+	}
+	return 5 * time.Second
 }
 
 // sockopts are the socket options of a checker's connection, set before it
@@ -127,6 +125,37 @@ func (so *sockopts) apply(fd int) error {
 		}
 	}
 	return nil
+}
+
+// control is the net.Dialer Control that sets the options on the socket,
+// then calls more (if not nil); nil when there is nothing to set.
+func (so sockopts) control(more func(fd int) error) func(network, address string, rc syscall.RawConn) error {
+	if so == (sockopts{}) && more == nil {
+		return nil
+	}
+	return func(_, _ string, rc syscall.RawConn) error {
+		var serr error
+		err := rc.Control(func(fd uintptr) {
+			if serr = so.apply(int(fd)); serr == nil && more != nil {
+				serr = more(int(fd))
+			}
+		})
+		if err != nil {
+			return err
+		}
+		return serr
+	}
+}
+
+// open dials, and closes the connection if ctx ends first (a blocked read
+// or write then returns at shutdown); done undoes that and closes it.
+func (cn *connector) open(ctx context.Context) (c net.Conn, done func(), err error) {
+	c, err = cn.dial(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	stop := context.AfterFunc(ctx, func() { c.Close() })
+	return c, func() { stop(); c.Close() }, nil
 }
 
 // dial connects within connect_timeout. (Not Dialer.DialTCP: without a local
