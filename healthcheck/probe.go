@@ -6,11 +6,9 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
-	"os"
 	"strings"
 	"syscall"
 	"time"
-	"unsafe"
 
 	"github.com/lvsd/lvsd/conf"
 )
@@ -42,11 +40,6 @@ type connector struct {
 	timeout time.Duration // connect_timeout
 	raw     *rawConnect   // the lean connect of TCP_CHECK; nil: use dialer
 }
-
-// ipBindAddressNoPort is Linux's IP_BIND_ADDRESS_NO_PORT: a socket bound to
-// an address without a port gets its port at connect time, from the
-// connection's 4-tuple, instead of reserving one for every destination.
-const ipBindAddressNoPort = 24
 
 func newConnector(c *conf.Checker, rs *conf.RealServer) *connector {
 	remote, local, bound := checkerAddrs(c, rs)
@@ -90,61 +83,6 @@ func connectTimeout(c *conf.Checker) time.Duration {
 		return c.Timers.ConnectTimeout
 	}
 	return 5 * time.Second
-}
-
-// sockopts are the socket options of a checker's connection, set before it
-// binds and connects.
-type sockopts struct {
-	mark   int    // SO_MARK (fwmark)
-	dev    string // SO_BINDTODEVICE (bind_if)
-	reuse  bool   // SO_REUSEADDR (bind_port)
-	noPort bool   // IP_BIND_ADDRESS_NO_PORT (bindto without bind_port)
-}
-
-func (so *sockopts) apply(fd int) error {
-	if so.reuse {
-		// A fixed source port is reused by every attempt; allow it
-		// while the previous connection is in TIME_WAIT.
-		if e := rawSetsockoptInt(fd, syscall.SOL_SOCKET, syscall.SO_REUSEADDR, 1); e != nil {
-			return os.NewSyscallError("setsockopt SO_REUSEADDR", e)
-		}
-	}
-	if so.noPort {
-		// Best effort (Linux 4.2+).
-		rawSetsockoptInt(fd, syscall.IPPROTO_IP, ipBindAddressNoPort, 1)
-	}
-	if so.mark != 0 {
-		if e := rawSetsockoptInt(fd, syscall.SOL_SOCKET, syscall.SO_MARK, so.mark); e != nil {
-			return os.NewSyscallError("setsockopt SO_MARK", e)
-		}
-	}
-	if so.dev != "" {
-		b := []byte(so.dev)
-		if e := rawSetsockopt(fd, syscall.SOL_SOCKET, syscall.SO_BINDTODEVICE, unsafe.Pointer(&b[0]), uintptr(len(b))); e != nil {
-			return os.NewSyscallError("setsockopt SO_BINDTODEVICE", e)
-		}
-	}
-	return nil
-}
-
-// control is the net.Dialer Control that sets the options on the socket,
-// then calls more (if not nil); nil when there is nothing to set.
-func (so sockopts) control(more func(fd int) error) func(network, address string, rc syscall.RawConn) error {
-	if so == (sockopts{}) && more == nil {
-		return nil
-	}
-	return func(_, _ string, rc syscall.RawConn) error {
-		var serr error
-		err := rc.Control(func(fd uintptr) {
-			if serr = so.apply(int(fd)); serr == nil && more != nil {
-				serr = more(int(fd))
-			}
-		})
-		if err != nil {
-			return err
-		}
-		return serr
-	}
 }
 
 // open dials, and closes the connection if ctx ends first (a blocked read

@@ -6,8 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"net/netip"
-	"os"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -38,19 +36,6 @@ func newUDPTarget(c *conf.Checker, rs *conf.RealServer, recvErr bool) *udpTarget
 	}
 	t.dialer.Control = sockopts{mark: int(c.Fwmark), dev: c.BindIf, reuse: c.BindPort != 0}.control(more)
 	return t
-}
-
-// setRecvErr sets IP_RECVERR, or IPV6_RECVERR for an IPv6 destination, on
-// a socket.
-func setRecvErr(dst netip.Addr) func(fd int) error {
-	if dst.Is6() && !dst.Is4In6() {
-		return func(fd int) error {
-			return os.NewSyscallError("setsockopt IPV6_RECVERR", unix.SetsockoptInt(fd, unix.SOL_IPV6, unix.IPV6_RECVERR, 1))
-		}
-	}
-	return func(fd int) error {
-		return os.NewSyscallError("setsockopt IP_RECVERR", unix.SetsockoptInt(fd, unix.SOL_IP, unix.IP_RECVERR, 1))
-	}
 }
 
 // dial connects the socket (no packet is sent) and sets its deadline to
