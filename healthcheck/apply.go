@@ -1,15 +1,14 @@
 package healthcheck
 
 import (
-	"container/heap"
 	"context"
 	"errors"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/lvsd/lvsd/conf"
 	"github.com/lvsd/lvsd/internal/execscript"
+	"github.com/lvsd/lvsd/internal/scriptqueue"
 )
 
 // Apply switches to a new configuration (a reload). Checkers whose
@@ -58,7 +57,7 @@ func (s *Scheduler) Apply(cfg *conf.Config) {
 			r := old[key]
 			isNew := r == nil
 			if isNew {
-				r = &rsState{key: key, weight: -1, notify: &notifyQueue{}}
+				r = &rsState{key: key, weight: -1, notify: s.newNotifyQueue(key)}
 			}
 			r.vs, r.cfg, r.haRanges = vs, rc, ha
 			r.notifyUp = newNotifyScript("notify_up", rc.NotifyUp, &g)
@@ -151,7 +150,7 @@ func (s *Scheduler) applyCheckers(r *rsState, rc *conf.RealServer, g *conf.Globa
 func (s *Scheduler) newCheck(r *rsState, cc *conf.Checker, rc *conf.RealServer, g *conf.Global, fp, set string) *checkState {
 	c := &checkState{
 		rs: r, fp: fp, set: set, cfg: cc, name: checkerName(cc, rc),
-		dynamic: cc.Type == conf.CheckMisc && cc.MiscDynamic,
+		dynamic: dynamic(cc),
 		weight:  -1, idx: -1,
 	}
 	c.up = !alpha(cc, rc)
@@ -173,7 +172,7 @@ func (s *Scheduler) resetSettings(c *checkState, cc *conf.Checker, rc *conf.Real
 		c.retryIt = c.retry
 	}
 	if c.idx >= 0 && c.due.After(now.Add(c.interval)) && !c.isRetry {
-		heap.Remove(&s.heap, c.idx)
+		s.heap.remove(c.idx)
 		s.schedule(c, now.Add(c.interval))
 	}
 }
@@ -193,10 +192,7 @@ func (s *Scheduler) setTimers(c *checkState, cc *conf.Checker, rc *conf.RealServ
 		c.warmup = c.interval
 	}
 	if c.retry < 0 {
-		c.retry = 1
-		if cc.Type == conf.CheckMisc {
-			c.retry = 0
-		}
+		c.retry = checkerKinds[cc.Type].defaultRetry
 	}
 	p, err := s.newProber(cc, rc, g)
 	if err != nil {
@@ -212,7 +208,7 @@ func (s *Scheduler) setTimers(c *checkState, cc *conf.Checker, rc *conf.RealServ
 func (s *Scheduler) remove(c *checkState) {
 	c.removed = true
 	if c.idx >= 0 {
-		heap.Remove(&s.heap, c.idx)
+		s.heap.remove(c.idx)
 	}
 }
 
@@ -253,14 +249,8 @@ func newNotifyScript(which string, s *conf.Script, g *conf.Global) notifyScript 
 	return ns
 }
 
-// notifyQueue runs a real server's notify scripts one after the other.
-type notifyQueue struct {
-	mu      sync.Mutex
-	pending []*execscript.Command
-	busy    bool
-}
-
-// notifyChange runs notify_up or notify_down in the background. s.mu is held.
+// notifyChange queues notify_up or notify_down, which run in the
+// background one after the other in the real server's queue. s.mu is held.
 func (s *Scheduler) notifyChange(r *rsState, up bool) {
 	ns := r.notifyDown
 	if up {
@@ -273,33 +263,15 @@ func (s *Scheduler) notifyChange(r *rsState, up bool) {
 	if ns.cmd == nil || !s.running {
 		return
 	}
-	q := r.notify
-	q.mu.Lock()
-	q.pending = append(q.pending, ns.cmd)
-	if q.busy {
-		q.mu.Unlock()
-		return
-	}
-	q.busy = true
-	q.mu.Unlock()
-	s.wg.Add(1)
-	go s.runNotify(s.ctx, r.key, q)
+	r.notify.Push(ns.cmd)
 }
 
-func (s *Scheduler) runNotify(ctx context.Context, key rsKey, q *notifyQueue) {
-	defer s.wg.Done()
-	for {
-		q.mu.Lock()
-		if len(q.pending) == 0 {
-			q.busy = false
-			q.mu.Unlock()
-			return
-		}
-		cmd := q.pending[0]
-		q.pending = q.pending[1:]
-		q.mu.Unlock()
-		if e := cmd.Run(ctx, s.opts.NotifyTimeout); !e.OK() {
+// newNotifyQueue is the queue of a real server's notify scripts.
+func (s *Scheduler) newNotifyQueue(key rsKey) *scriptqueue.Queue[*execscript.Command] {
+	return scriptqueue.New(func(cmd *execscript.Command) {
+		// s.ctx was set by start, before the first script was queued.
+		if e := cmd.Run(s.ctx, s.opts.NotifyTimeout); !e.OK() {
 			s.log.Warn("notify script failed", "vs", key.vs, "rs", key.rs.String(), "script", cmd.Args[0], "result", e.String())
 		}
-	}
+	}, &s.wg, 0)
 }

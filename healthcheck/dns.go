@@ -70,12 +70,11 @@ func dnsQuery(name string, typ uint16) ([]byte, error) {
 }
 
 func (p *dnsProbe) probe(ctx context.Context) result {
-	c, stop, err := p.t.dial(ctx)
+	c, done, err := p.t.dial(ctx)
 	if err != nil {
 		return fail("connect: %s", describe(err))
 	}
-	defer c.Close()
-	defer stop()
+	defer done()
 	q := append([]byte(nil), p.query...)
 	id := uint16(rand.Uint32())
 	binary.BigEndian.PutUint16(q, id)

@@ -47,13 +47,11 @@ func (p *expectProbe) matched(b []byte) bool {
 }
 
 func (p *expectProbe) probe(ctx context.Context) result {
-	c, err := p.conn.dial(ctx)
+	c, done, err := p.conn.open(ctx)
 	if err != nil {
 		return fail("connect: %s", describe(err))
 	}
-	defer c.Close()
-	stop := context.AfterFunc(ctx, func() { c.Close() })
-	defer stop()
+	defer done()
 	// The exchange after the connection has connect_timeout too, in all.
 	c.SetDeadline(time.Now().Add(p.conn.timeout))
 	if len(p.send) > 0 {

@@ -52,10 +52,7 @@ type urlCheck struct {
 
 func newHTTPProbe(c *conf.Checker, rs *conf.RealServer) (*httpProbe, error) {
 	p := &httpProbe{conn: newConnector(c, rs), tls: c.Type == conf.CheckSSL}
-	ip := c.ConnectIP
-	if !ip.IsValid() {
-		ip = rs.Addr
-	}
+	ip := connectIP(c, rs)
 	for _, u := range c.URLs {
 		uc := &urlCheck{path: u.Path, codes: u.StatusCodes, noMatch: u.RegexNoMatch}
 		if len(uc.codes) == 0 {
@@ -155,14 +152,12 @@ func (p *httpProbe) get(ctx context.Context, u *urlCheck) result {
 	ctx, cancel := context.WithTimeout(ctx, urlBudget*timeout)
 	defer cancel()
 	end, _ := ctx.Deadline()
-	raw, err := p.conn.dial(ctx)
+	// Closing the connection when ctx ends aborts a blocked read at shutdown.
+	raw, done, err := p.conn.open(ctx)
 	if err != nil {
 		return fail("url %s: connect: %s", u.path, describe(err))
 	}
-	// Closing the connection when ctx ends aborts a blocked read at shutdown.
-	stop := context.AfterFunc(ctx, func() { raw.Close() })
-	defer stop()
-	defer raw.Close()
+	defer done()
 	var conn net.Conn = &timedConn{Conn: raw, timeout: timeout, end: end}
 	if p.tls {
 		// Health checks verify nothing of the certificate, as keepalived.

@@ -46,16 +46,8 @@ type pingProbe struct {
 }
 
 func newPingProbe(c *conf.Checker, rs *conf.RealServer) *pingProbe {
-	ip := c.ConnectIP
-	if !ip.IsValid() {
-		ip = rs.Addr
-	}
-	ip = ip.Unmap()
-	timeout := c.Timers.ConnectTimeout
-	if timeout <= 0 {
-		timeout = 5 * time.Second
-	}
-	p := &pingProbe{dst: ip.WithZone(""), zone: ip.Zone(), v6: ip.Is6(), bind: c.BindTo.Unmap(), timeout: timeout,
+	ip := connectIP(c, rs).Unmap()
+	p := &pingProbe{dst: ip.WithZone(""), zone: ip.Zone(), v6: ip.Is6(), bind: c.BindTo.Unmap(), timeout: connectTimeout(c),
 		so: sockopts{mark: int(c.Fwmark), dev: c.BindIf}, id: uint16(rand.Uint32()), seq: uint16(rand.Uint32())}
 	if p.zone == "" && p.v6 && ip.IsLinkLocalUnicast() {
 		p.zone = c.BindIf

@@ -6,11 +6,9 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
-	"os"
 	"strings"
 	"syscall"
 	"time"
-	"unsafe"
 
 	"github.com/lvsd/lvsd/conf"
 )
@@ -34,40 +32,6 @@ type prober interface {
 	probe(ctx context.Context) result
 }
 
-// supported reports whether lvsd runs checkers of type t; the others are
-// parsed but ignored (their real server counts them as up).
-func supported(t string) bool {
-	switch t {
-	case conf.CheckTCP, conf.CheckHTTP, conf.CheckSSL, conf.CheckMisc, conf.CheckExpect,
-		conf.CheckSMTP, conf.CheckDNS, conf.CheckUDP, conf.CheckPing:
-		return true
-	}
-	return false
-}
-
-// newProber builds the prober of a checker of a supported type.
-func newProber(c *conf.Checker, rs *conf.RealServer, g *conf.Global) (prober, error) {
-	switch c.Type {
-	case conf.CheckTCP:
-		return &tcpProbe{conn: newConnector(c, rs)}, nil
-	case conf.CheckHTTP, conf.CheckSSL:
-		return newHTTPProbe(c, rs)
-	case conf.CheckMisc:
-		return newMiscProbe(c, g)
-	case conf.CheckExpect:
-		return newExpectProbe(c, rs)
-	case conf.CheckSMTP:
-		return newSMTPProbe(c, rs), nil
-	case conf.CheckDNS:
-		return newDNSProbe(c, rs)
-	case conf.CheckUDP:
-		return newUDPProbe(c, rs)
-	case conf.CheckPing:
-		return newPingProbe(c, rs), nil
-	}
-	return nil, fmt.Errorf("%s is not supported", c.Type)
-}
-
 // connector opens the TCP connection of a checker with its connection options
 // (connect_ip, connect_port, bindto, bind_port, bind_if, fwmark).
 type connector struct {
@@ -77,90 +41,59 @@ type connector struct {
 	raw     *rawConnect   // the lean connect of TCP_CHECK; nil: use dialer
 }
 
-// ipBindAddressNoPort is Linux's IP_BIND_ADDRESS_NO_PORT: a socket bound to
-// an address without a port gets its port at connect time, from the
-// connection's 4-tuple, instead of reserving one for every destination.
-const ipBindAddressNoPort = 24
-
 func newConnector(c *conf.Checker, rs *conf.RealServer) *connector {
-	ip := c.ConnectIP
-	if !ip.IsValid() {
-		ip = rs.Addr
-	}
-	if c.BindIf != "" && ip.Is6() && ip.IsLinkLocalUnicast() && ip.Zone() == "" {
-		ip = ip.WithZone(c.BindIf)
-	}
-	timeout := c.Timers.ConnectTimeout
-	if timeout <= 0 {
-		timeout = 5 * time.Second
-	}
+	remote, local, bound := checkerAddrs(c, rs)
+	timeout := connectTimeout(c)
+	so := sockopts{mark: int(c.Fwmark), dev: c.BindIf, reuse: c.BindPort != 0, noPort: c.BindTo.IsValid() && c.BindPort == 0}
 	cn := &connector{
-		addr:    netip.AddrPortFrom(ip, uint16(c.ConnectPort)).String(),
+		addr:    remote.String(),
 		timeout: timeout,
-		dialer:  net.Dialer{Timeout: timeout, KeepAlive: -1},
+		dialer:  net.Dialer{Timeout: timeout, KeepAlive: -1, Control: so.control(nil)},
+		raw:     newRawConnect(remote.Addr(), c.ConnectPort, c.BindTo, c.BindPort, so),
 	}
-	if c.BindTo.IsValid() || c.BindPort != 0 {
-		la := &net.TCPAddr{Port: c.BindPort}
-		if c.BindTo.IsValid() {
-			la.IP = c.BindTo.AsSlice()
-			la.Zone = c.BindTo.Zone()
-			if c.BindIf != "" && c.BindTo.Is6() && c.BindTo.IsLinkLocalUnicast() && la.Zone == "" {
-				la.Zone = c.BindIf
-			}
-		}
-		cn.dialer.LocalAddr = la
-	}
-	mark, dev, reuse, noPort := int(c.Fwmark), c.BindIf, c.BindPort != 0, c.BindTo.IsValid() && c.BindPort == 0
-	cn.raw = newRawConnect(ip, c.ConnectPort, c.BindTo, c.BindPort, sockopts{mark: mark, dev: dev, reuse: reuse, noPort: noPort})
-	if c.Fwmark != 0 || c.BindIf != "" || c.BindTo.IsValid() || c.BindPort != 0 {
-		so := sockopts{mark: mark, dev: dev, reuse: reuse, noPort: noPort}
-		cn.dialer.Control = func(_, _ string, rc syscall.RawConn) error {
-			var serr error
-			err := rc.Control(func(fd uintptr) {
-				serr = so.apply(int(fd))
-			})
-			if err != nil {
-				return err
-			}
-			return serr
-		}
+	if bound {
+		cn.dialer.LocalAddr = net.TCPAddrFromAddrPort(local)
 	}
 	return cn
 }
 
-// sockopts are the socket options of a checker's connection, set before it
-// binds and connects.
-type sockopts struct {
-	mark   int    // SO_MARK (fwmark)
-	dev    string // SO_BINDTODEVICE (bind_if)
-	reuse  bool   // SO_REUSEADDR (bind_port)
-	noPort bool   // IP_BIND_ADDRESS_NO_PORT (bindto without bind_port)
+// checkerAddrs are the ends of a checker's connection: connect_ip (else the
+// real server's address) and connect_port; bindto and bind_port, bound when
+// either is set. bind_if is the zone of a link-local IPv6 address without one.
+func checkerAddrs(c *conf.Checker, rs *conf.RealServer) (remote, local netip.AddrPort, bound bool) {
+	remote = netip.AddrPortFrom(linkZone(connectIP(c, rs), c.BindIf), uint16(c.ConnectPort))
+	if c.BindTo.IsValid() || c.BindPort != 0 {
+		local, bound = netip.AddrPortFrom(linkZone(c.BindTo, c.BindIf), uint16(c.BindPort)), true
+	}
+	return remote, local, bound
 }
 
-func (so *sockopts) apply(fd int) error {
-	if so.reuse {
-		// A fixed source port is reused by every attempt; allow it
-		// while the previous connection is in TIME_WAIT.
-		if e := rawSetsockoptInt(fd, syscall.SOL_SOCKET, syscall.SO_REUSEADDR, 1); e != nil {
-			return os.NewSyscallError("setsockopt SO_REUSEADDR", e)
-		}
+// linkZone gives ip the zone dev when it is a link-local IPv6 address
+// without one.
+func linkZone(ip netip.Addr, dev string) netip.Addr {
+	if dev != "" && ip.Is6() && ip.IsLinkLocalUnicast() && ip.Zone() == "" {
+		return ip.WithZone(dev)
 	}
-	if so.noPort {
-		// Best effort (Linux 4.2+).
-		rawSetsockoptInt(fd, syscall.IPPROTO_IP, ipBindAddressNoPort, 1)
+	return ip
+}
+
+// connectTimeout is a checker's connect_timeout, 5 s by default.
+func connectTimeout(c *conf.Checker) time.Duration {
+	if c.Timers.ConnectTimeout > 0 {
+		return c.Timers.ConnectTimeout
 	}
-	if so.mark != 0 {
-		if e := rawSetsockoptInt(fd, syscall.SOL_SOCKET, syscall.SO_MARK, so.mark); e != nil {
-			return os.NewSyscallError("setsockopt SO_MARK", e)
-		}
+	return 5 * time.Second
+}
+
+// open dials, and closes the connection if ctx ends first (a blocked read
+// or write then returns at shutdown); done undoes that and closes it.
+func (cn *connector) open(ctx context.Context) (c net.Conn, done func(), err error) {
+	c, err = cn.dial(ctx)
+	if err != nil {
+		return nil, nil, err
 	}
-	if so.dev != "" {
-		b := []byte(so.dev)
-		if e := rawSetsockopt(fd, syscall.SOL_SOCKET, syscall.SO_BINDTODEVICE, unsafe.Pointer(&b[0]), uintptr(len(b))); e != nil {
-			return os.NewSyscallError("setsockopt SO_BINDTODEVICE", e)
-		}
-	}
-	return nil
+	stop := context.AfterFunc(ctx, func() { c.Close() })
+	return c, func() { stop(); c.Close() }, nil
 }
 
 // dial connects within connect_timeout. (Not Dialer.DialTCP: without a local

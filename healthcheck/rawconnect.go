@@ -225,20 +225,6 @@ func closeFD(fd int) {
 	syscall.RawSyscall(syscall.SYS_CLOSE, uintptr(fd), 0, 0)
 }
 
-// rawSetsockopt sets a socket option whose value is at p, n bytes long.
-func rawSetsockopt(fd, level, opt int, p unsafe.Pointer, n uintptr) error {
-	_, _, e := syscall.RawSyscall6(syscall.SYS_SETSOCKOPT, uintptr(fd), uintptr(level), uintptr(opt), uintptr(p), n, 0)
-	if e != 0 {
-		return e
-	}
-	return nil
-}
-
-func rawSetsockoptInt(fd, level, opt, v int) error {
-	i := int32(v)
-	return rawSetsockopt(fd, level, opt, unsafe.Pointer(&i), 4)
-}
-
 // outcome reports whether the connection on fd is settled, and its error.
 func (r *rawConnect) outcome(fd int) (bool, error) {
 	// tcpi_state, the first byte of TCP_INFO: one system call tells up

@@ -1,7 +1,6 @@
 package healthcheck
 
 import (
-	"container/heap"
 	"context"
 	"errors"
 	"log/slog"
@@ -107,9 +106,9 @@ type Scheduler struct {
 	global   conf.Global
 	servers  map[rsKey]*rsState
 	order    []*rsState
-	local    map[netip.Addr]bool // addresses on this host (ha_suspend); nil: unknown
-	heap     checkHeap
-	ready    []*checkState // due, waiting for a free worker
+	local    map[netip.Addr]bool   // addresses on this host (ha_suspend); nil: unknown
+	heap     timeHeap[*checkState] // by due time, then by when scheduled
+	ready    []*checkState         // due, waiting for a free worker
 	inflight int
 	running  bool
 	ctx      context.Context
@@ -124,9 +123,9 @@ type Scheduler struct {
 	// poll is the poller Run waits in, if any (clock.System on Linux); the
 	// rest is its run goroutine's only.
 	poll    atomic.Pointer[poller]
-	pending map[int]*pendingConn // by socket
-	pendq   pendingHeap          // by deadline
-	settled []completion         // to apply
+	pending map[int]*pendingConn   // by socket
+	pendq   timeHeap[*pendingConn] // by deadline
+	settled []completion           // to apply
 	quick   []job
 	wall    time.Time // the last time.Now(), for pollNow
 
@@ -432,8 +431,8 @@ func (s *Scheduler) runPolled(ctx context.Context, p *poller) error {
 		next, any := s.nextDue()
 		s.mu.Unlock()
 
-		if len(s.pendq) > 0 && (!any || s.pendq[0].deadline.Before(next)) {
-			next, any = s.pendq[0].deadline, true
+		if len(s.pendq) > 0 && (!any || s.pendq[0].item.deadline.Before(next)) {
+			next, any = s.pendq[0].item.deadline, true
 		}
 		if !any {
 			return now, time.Time{}, false
@@ -474,7 +473,7 @@ func (s *Scheduler) begin(p *poller, j job, start time.Time) time.Time {
 	}
 	pc := &pendingConn{j: j, p: qp, fd: fd, start: start, deadline: start.Add(timeout)}
 	s.pending[fd] = pc
-	heap.Push(&s.pendq, pc)
+	s.pendq.push(pc, &pc.idx, int64(pc.deadline.Sub(s.base)), 0)
 	return end
 }
 
@@ -489,15 +488,15 @@ func (s *Scheduler) connEvent(fd int) {
 		return
 	}
 	delete(s.pending, fd)
-	heap.Remove(&s.pendq, pc.idx)
+	s.pendq.remove(pc.idx)
 	s.poll.Load().unwatch()
 	s.finish(pc.j, res, pc.start, s.pollNow())
 }
 
 // expire abandons the pending connections whose connect_timeout is over.
 func (s *Scheduler) expire(now time.Time) {
-	for len(s.pendq) > 0 && !now.Before(s.pendq[0].deadline) {
-		pc := heap.Pop(&s.pendq).(*pendingConn)
+	for len(s.pendq) > 0 && !now.Before(s.pendq[0].item.deadline) {
+		pc := s.pendq.pop()
 		delete(s.pending, pc.fd)
 		s.poll.Load().unwatch()
 		s.finish(pc.j, pc.p.abandon(pc.fd), pc.start, now)
@@ -528,31 +527,6 @@ func (s *Scheduler) applyOutcomes() {
 	}
 }
 
-// pendingHeap orders pending connections by deadline.
-type pendingHeap []*pendingConn
-
-func (h pendingHeap) Len() int           { return len(h) }
-func (h pendingHeap) Less(i, j int) bool { return h[i].deadline.Before(h[j].deadline) }
-func (h pendingHeap) Swap(i, j int) {
-	h[i], h[j] = h[j], h[i]
-	h[i].idx = i
-	h[j].idx = j
-}
-func (h *pendingHeap) Push(x any) {
-	pc := x.(*pendingConn)
-	pc.idx = len(*h)
-	*h = append(*h, pc)
-}
-func (h *pendingHeap) Pop() any {
-	old := *h
-	n := len(old)
-	pc := old[n-1]
-	old[n-1] = nil
-	pc.idx = -1
-	*h = old[:n-1]
-	return pc
-}
-
 // start schedules every checker and emits the initial states. s.mu is held.
 func (s *Scheduler) start(ctx context.Context, now time.Time) {
 	s.running, s.ctx = true, ctx
@@ -575,17 +549,15 @@ func (s *Scheduler) jitter(max time.Duration) time.Duration {
 
 func (s *Scheduler) schedule(c *checkState, due time.Time) {
 	c.due = due
-	c.at = int64(due.Sub(s.base))
 	s.seq++
-	c.seq = s.seq
-	heap.Push(&s.heap, c)
+	s.heap.push(c, &c.idx, int64(due.Sub(s.base)), s.seq)
 }
 
 // popDue moves the checkers due by now to the ready queue.
 func (s *Scheduler) popDue(now time.Time) {
 	limit := int64(now.Add(batchSlack).Sub(s.base))
 	for len(s.heap) > 0 && s.heap[0].at <= limit {
-		c := heap.Pop(&s.heap).(*checkState)
+		c := s.heap.pop()
 		if c.rs.suspended && !c.removed {
 			c.skipped++
 			s.schedule(c, nextAfter(c.due, c.interval, now))
@@ -618,7 +590,7 @@ func (s *Scheduler) nextDue() (time.Time, bool) {
 	if len(s.heap) == 0 {
 		return time.Time{}, false
 	}
-	return s.heap[0].due, true
+	return s.heap[0].item.due, true
 }
 
 // complete applies the outcome of an attempt. s.mu is held.
@@ -743,34 +715,4 @@ func (s *Scheduler) forward(ctx context.Context) {
 			return
 		}
 	}
-}
-
-// checkHeap orders checkers by due time, then by when they were scheduled.
-type checkHeap []*checkState
-
-func (h checkHeap) Len() int { return len(h) }
-func (h checkHeap) Less(i, j int) bool {
-	if h[i].at != h[j].at {
-		return h[i].at < h[j].at
-	}
-	return h[i].seq < h[j].seq
-}
-func (h checkHeap) Swap(i, j int) {
-	h[i], h[j] = h[j], h[i]
-	h[i].idx = i
-	h[j].idx = j
-}
-func (h *checkHeap) Push(x any) {
-	c := x.(*checkState)
-	c.idx = len(*h)
-	*h = append(*h, c)
-}
-func (h *checkHeap) Pop() any {
-	old := *h
-	n := len(old)
-	c := old[n-1]
-	old[n-1] = nil
-	c.idx = -1
-	*h = old[:n-1]
-	return c
 }

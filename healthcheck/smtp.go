@@ -38,13 +38,11 @@ func newSMTPProbe(c *conf.Checker, rs *conf.RealServer) *smtpProbe {
 }
 
 func (p *smtpProbe) probe(ctx context.Context) result {
-	c, err := p.conn.dial(ctx)
+	c, done, err := p.conn.open(ctx)
 	if err != nil {
 		return fail("connect: %s", describe(err))
 	}
-	defer c.Close()
-	stop := context.AfterFunc(ctx, func() { c.Close() })
-	defer stop()
+	defer done()
 	br := bufio.NewReaderSize(c, 512)
 	step := func() { c.SetDeadline(time.Now().Add(p.conn.timeout)) }
 

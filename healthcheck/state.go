@@ -2,11 +2,12 @@ package healthcheck
 
 import (
 	"encoding/json"
-	"fmt"
 	"net/netip"
 	"time"
 
 	"github.com/lvsd/lvsd/conf"
+	"github.com/lvsd/lvsd/internal/execscript"
+	"github.com/lvsd/lvsd/internal/scriptqueue"
 )
 
 // rsKey identifies a real server of a virtual server across reloads.
@@ -30,7 +31,7 @@ type rsState struct {
 	reason      string
 
 	notifyUp, notifyDown notifyScript
-	notify               *notifyQueue // survives reloads: keeps scripts in order
+	notify               *scriptqueue.Queue[*execscript.Command] // survives reloads: keeps scripts in order
 
 	haRanges  []addrRange // ha_suspend: the virtual server's addresses (nil: never suspended)
 	suspended bool        // none of them is local: attempts are skipped
@@ -84,10 +85,8 @@ type checkState struct {
 
 	// scheduling
 	due     time.Time
-	at      int64 // due, as the heap's key
-	isRetry bool  // the next attempt is a retry
-	seq     uint64
-	idx     int // index in the heap, -1 when not there
+	isRetry bool // the next attempt is a retry
+	idx     int  // index in the heap, -1 when not there
 	queued  bool
 	running bool
 	removed bool
@@ -183,19 +182,4 @@ func fingerprint(c *conf.Checker, rs *conf.RealServer, g *conf.Global) (identity
 		RSAlpha bool
 	}{timers, alpha, logAll, rs.Alpha})
 	return string(id), string(set)
-}
-
-// checkerName names a checker in logs and reasons.
-func checkerName(c *conf.Checker, rs *conf.RealServer) string {
-	if c.Type == conf.CheckMisc {
-		if c.MiscPath != nil && len(c.MiscPath.Args) > 0 {
-			return c.Type + " " + c.MiscPath.Args[0]
-		}
-		return c.Type
-	}
-	ip := c.ConnectIP
-	if !ip.IsValid() {
-		ip = rs.Addr
-	}
-	return fmt.Sprintf("%s %s", c.Type, netip.AddrPortFrom(ip, uint16(c.ConnectPort)))
 }

@@ -6,9 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"net/netip"
-	"os"
-	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -28,61 +25,31 @@ type udpTarget struct {
 // newUDPTarget: recvErr also asks for the ICMP errors the socket gets
 // (IP_RECVERR), to read them from its error queue.
 func newUDPTarget(c *conf.Checker, rs *conf.RealServer, recvErr bool) *udpTarget {
-	ip := c.ConnectIP
-	if !ip.IsValid() {
-		ip = rs.Addr
+	remote, local, bound := checkerAddrs(c, rs)
+	t := &udpTarget{addr: remote.String(), timeout: connectTimeout(c)}
+	if bound {
+		t.dialer.LocalAddr = net.UDPAddrFromAddrPort(local)
 	}
-	if c.BindIf != "" && ip.Is6() && ip.IsLinkLocalUnicast() && ip.Zone() == "" {
-		ip = ip.WithZone(c.BindIf)
+	var more func(fd int) error
+	if recvErr {
+		more = setRecvErr(remote.Addr())
 	}
-	timeout := c.Timers.ConnectTimeout
-	if timeout <= 0 {
-		timeout = 5 * time.Second
-	}
-	t := &udpTarget{addr: netip.AddrPortFrom(ip, uint16(c.ConnectPort)).String(), timeout: timeout}
-	if c.BindTo.IsValid() || c.BindPort != 0 {
-		la := &net.UDPAddr{Port: c.BindPort}
-		if c.BindTo.IsValid() {
-			la.IP = c.BindTo.AsSlice()
-			la.Zone = c.BindTo.Zone()
-			if c.BindIf != "" && c.BindTo.Is6() && c.BindTo.IsLinkLocalUnicast() && la.Zone == "" {
-				la.Zone = c.BindIf
-			}
-		}
-		t.dialer.LocalAddr = la
-	}
-	so := sockopts{mark: int(c.Fwmark), dev: c.BindIf, reuse: c.BindPort != 0}
-	v6 := ip.Is6() && !ip.Is4In6()
-	t.dialer.Control = func(_, _ string, rc syscall.RawConn) error {
-		var serr error
-		err := rc.Control(func(fd uintptr) {
-			if serr = so.apply(int(fd)); serr != nil || !recvErr {
-				return
-			}
-			if v6 {
-				serr = os.NewSyscallError("setsockopt IPV6_RECVERR", unix.SetsockoptInt(int(fd), unix.SOL_IPV6, unix.IPV6_RECVERR, 1))
-			} else {
-				serr = os.NewSyscallError("setsockopt IP_RECVERR", unix.SetsockoptInt(int(fd), unix.SOL_IP, unix.IP_RECVERR, 1))
-			}
-		})
-		if err != nil {
-			return err
-		}
-		return serr
-	}
+	t.dialer.Control = sockopts{mark: int(c.Fwmark), dev: c.BindIf, reuse: c.BindPort != 0}.control(more)
 	return t
 }
 
 // dial connects the socket (no packet is sent) and sets its deadline to
-// connect_timeout from now; it is closed when ctx ends (stop undoes that).
-func (t *udpTarget) dial(ctx context.Context) (c *net.UDPConn, stop func() bool, err error) {
+// connect_timeout from now; it is closed when ctx ends. done undoes that and
+// closes it.
+func (t *udpTarget) dial(ctx context.Context) (c *net.UDPConn, done func(), err error) {
 	nc, err := t.dialer.DialContext(ctx, "udp", t.addr)
 	if err != nil {
 		return nil, nil, err
 	}
 	c = nc.(*net.UDPConn)
 	c.SetDeadline(time.Now().Add(t.timeout))
-	return c, context.AfterFunc(ctx, func() { c.Close() }), nil
+	stop := context.AfterFunc(ctx, func() { c.Close() })
+	return c, func() { stop(); c.Close() }, nil
 }
 
 // defaultUDPPayload is what UDP_CHECK sends without payload: keepalived's
@@ -128,12 +95,11 @@ func newUDPProbe(c *conf.Checker, rs *conf.RealServer) (*udpProbe, error) {
 }
 
 func (p *udpProbe) probe(ctx context.Context) result {
-	c, stop, err := p.t.dial(ctx)
+	c, done, err := p.t.dial(ctx)
 	if err != nil {
 		return fail("connect: %s", describe(err))
 	}
-	defer c.Close()
-	defer stop()
+	defer done()
 	if _, err := c.Write(p.payload); err != nil {
 		if icmp := readICMPError(c); icmp != "" {
 			return fail("%s", icmp)

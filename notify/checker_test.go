@@ -113,10 +113,7 @@ virtual_server 192.0.2.1 80 {
 	vs := c.VirtualServers[0]
 	n.RealServerAlert(vs, vs.RealServers[0], false, true, "x")
 	n.QuorumAlert(vs, false, false, 0)
-	n.mu.Lock()
-	queued := len(n.mail) > 0 || n.mailing
-	n.mu.Unlock()
-	if queued {
+	if !n.mail.Idle() {
 		t.Fatal("a mail was queued without smtp_server")
 	}
 }

@@ -14,6 +14,7 @@ import (
 
 	"github.com/lvsd/lvsd/conf"
 	"github.com/lvsd/lvsd/internal/execscript"
+	"github.com/lvsd/lvsd/internal/scriptqueue"
 )
 
 // Event is one transition of an instance or a sync group.
@@ -52,14 +53,10 @@ type job struct {
 	extra []string
 }
 
-type queue struct {
-	jobs    []job
-	running bool
-}
-
 // Notifier runs notify scripts and sends smtp_alert e-mail. Post never
-// blocks: work is queued per instance or group and runs in order there,
-// each queue in its own goroutine while it has work.
+// blocks: scripts are queued per instance or group and run in order there,
+// each queue in its own goroutine while it has work; e-mail is queued to
+// the mailer, which sends it in order in the same way.
 type Notifier struct {
 	opts Options
 	log  *slog.Logger
@@ -68,10 +65,9 @@ type Notifier struct {
 	global    conf.Global
 	instances map[string]target
 	groups    map[string]target
-	queues    map[string]*queue
+	queues    map[string]*scriptqueue.Queue[job]
 	lastMail  map[string]string
-	mail      []Mail
-	mailing   bool
+	mail      *scriptqueue.Queue[Mail]
 	closed    bool
 	wg        sync.WaitGroup
 	ctx       context.Context
@@ -92,8 +88,9 @@ func New(c *conf.Config, opts Options) *Notifier {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	n := &Notifier{opts: opts, log: opts.Logger, queues: map[string]*queue{}, lastMail: map[string]string{}}
+	n := &Notifier{opts: opts, log: opts.Logger, queues: map[string]*scriptqueue.Queue[job]{}, lastMail: map[string]string{}}
 	n.ctx, n.cancel = context.WithCancel(context.Background())
+	n.mail = scriptqueue.New(n.send, &n.wg, maxQueue)
 	n.Apply(c)
 	return n
 }
@@ -211,87 +208,43 @@ func (n *Notifier) resolve(jobs []job, key, what string, s *conf.Script, extra [
 func (n *Notifier) enqueue(key string, jobs []job) {
 	q := n.queues[key]
 	if q == nil {
-		q = &queue{}
+		q = scriptqueue.New(func(j job) { n.run(key, j) }, &n.wg, maxQueue)
 		n.queues[key] = q
 	}
-	if len(q.jobs)+len(jobs) > maxQueue {
+	if !q.Push(jobs...) {
 		n.log.Error("notify: queue full; notification dropped", "for", key)
-		return
 	}
-	q.jobs = append(q.jobs, jobs...)
-	if q.running {
-		return
-	}
-	q.running = true
-	n.wg.Add(1)
-	go n.work(key, q)
 }
 
-func (n *Notifier) work(key string, q *queue) {
-	defer n.wg.Done()
-	for {
-		n.mu.Lock()
-		if len(q.jobs) == 0 {
-			q.running = false
-			n.mu.Unlock()
-			return
-		}
-		j := q.jobs[0]
-		q.jobs = q.jobs[1:]
-		if n.ctx.Err() != nil {
-			q.jobs = nil // shutting down: drop what is left
-		}
-		n.mu.Unlock()
-		if n.ctx.Err() != nil {
-			continue
-		}
-		r := j.cmd.Run(n.ctx, n.opts.Timeout, j.extra...)
-		lvl := slog.LevelDebug
-		if !r.OK() {
-			lvl = slog.LevelWarn
-		}
-		n.log.Log(context.Background(), lvl, "notify: script ran", "for", key, "script", j.what,
-			"cmd", j.cmd.Args[0], "user", j.cmd.User, "result", r.String(), "took", r.Duration)
+// run runs a script of key's queue; once shutting down, none.
+func (n *Notifier) run(key string, j job) {
+	if n.ctx.Err() != nil {
+		return
 	}
+	r := j.cmd.Run(n.ctx, n.opts.Timeout, j.extra...)
+	lvl := slog.LevelDebug
+	if !r.OK() {
+		lvl = slog.LevelWarn
+	}
+	n.log.Log(context.Background(), lvl, "notify: script ran", "for", key, "script", j.what,
+		"cmd", j.cmd.Args[0], "user", j.cmd.User, "result", r.String(), "took", r.Duration)
 }
 
 func (n *Notifier) enqueueMail(m Mail) {
-	if len(n.mail) >= maxQueue {
+	if !n.mail.Push(m) {
 		n.log.Error("notify: mail queue full; alert dropped", "subject", m.Subject)
-		return
 	}
-	n.mail = append(n.mail, m)
-	if n.mailing {
-		return
-	}
-	n.mailing = true
-	n.wg.Add(1)
-	go n.mailer()
 }
 
-func (n *Notifier) mailer() {
-	defer n.wg.Done()
-	for {
-		n.mu.Lock()
-		if len(n.mail) == 0 {
-			n.mailing = false
-			n.mu.Unlock()
-			return
-		}
-		m := n.mail[0]
-		n.mail = n.mail[1:]
-		if n.ctx.Err() != nil {
-			n.mail = nil
-		}
-		n.mu.Unlock()
-		if n.ctx.Err() != nil {
-			continue
-		}
-		if err := m.Send(n.ctx); err != nil {
-			n.log.Warn("notify: smtp alert not sent", "server", m.Server, "subject", m.Subject, "err", err)
-		} else {
-			n.log.Info("notify: smtp alert sent", "server", m.Server, "subject", m.Subject)
-		}
+// send sends a mail of the mailer's queue; once shutting down, none.
+func (n *Notifier) send(m Mail) {
+	if n.ctx.Err() != nil {
+		return
+	}
+	if err := m.Send(n.ctx); err != nil {
+		n.log.Warn("notify: smtp alert not sent", "server", m.Server, "subject", m.Subject, "err", err)
+	} else {
+		n.log.Info("notify: smtp alert sent", "server", m.Server, "subject", m.Subject)
 	}
 }
 

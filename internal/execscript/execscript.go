@@ -108,14 +108,9 @@ func (e *LookupError) Unwrap() error { return e.Err }
 // that is already who lvsd is. As root the user's supplementary groups are
 // set too; otherwise lvsd's are kept (only root may change them).
 func Credential(name, group string) (*syscall.Credential, error) {
-	u, err := user.Lookup(name)
+	u, err := lookup(name, user.Lookup, user.LookupId)
 	if err != nil {
-		if _, nerr := strconv.ParseUint(name, 10, 32); nerr == nil {
-			u, err = user.LookupId(name)
-		}
-		if err != nil {
-			return nil, &LookupError{Kind: "user", Name: name, Err: err}
-		}
+		return nil, &LookupError{Kind: "user", Name: name, Err: err}
 	}
 	uid, err := strconv.ParseUint(u.Uid, 10, 32)
 	if err != nil {
@@ -126,14 +121,9 @@ func Credential(name, group string) (*syscall.Credential, error) {
 		return nil, &LookupError{Kind: "user", Name: name, Err: fmt.Errorf("gid %q is not a number", u.Gid)}
 	}
 	if group != "" {
-		gr, err := user.LookupGroup(group)
+		gr, err := lookup(group, user.LookupGroup, user.LookupGroupId)
 		if err != nil {
-			if _, nerr := strconv.ParseUint(group, 10, 32); nerr == nil {
-				gr, err = user.LookupGroupId(group)
-			}
-			if err != nil {
-				return nil, &LookupError{Kind: "group", Name: group, Err: err}
-			}
+			return nil, &LookupError{Kind: "group", Name: group, Err: err}
 		}
 		if gid, err = strconv.ParseUint(gr.Gid, 10, 32); err != nil {
 			return nil, &LookupError{Kind: "group", Name: group, Err: fmt.Errorf("gid %q is not a number", gr.Gid)}
@@ -156,6 +146,18 @@ func Credential(name, group string) (*syscall.Credential, error) {
 		cred.NoSetGroups = true
 	}
 	return cred, nil
+}
+
+// lookup finds a user or a group by name, else, when name is a number, by
+// id (the error is then the id lookup's).
+func lookup[T any](name string, byName, byID func(string) (T, error)) (T, error) {
+	v, err := byName(name)
+	if err != nil {
+		if _, nerr := strconv.ParseUint(name, 10, 32); nerr == nil {
+			v, err = byID(name)
+		}
+	}
+	return v, err
 }
 
 // creds remembers lookups for a few seconds: a reload resolves the user of
