@@ -14,9 +14,9 @@ import (
 // picture), but stopping a sync daemon that is not running, or starting one
 // that already runs, returns nil.
 type Kernel interface {
-	// Services lists every service of the table with its counters.
+	// Services and Destinations are Reader's (snapshot.go), which is all
+	// a Snapshot needs.
 	Services() ([]ServiceInfo, error)
-	// Destinations lists the destinations of a service with their counters.
 	Destinations(ServiceKey) ([]DestInfo, error)
 
 	CreateService(Service) error
