@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"net/netip"
 	"slices"
-	"sort"
 	"strconv"
 	"sync"
 	"syscall"
@@ -525,7 +524,7 @@ func (r *Reconciler) takePending() pass {
 				}
 			}
 		}
-		sort.Slice(p.keys, func(i, j int) bool { return p.keys[i].less(p.keys[j]) })
+		slices.SortFunc(p.keys, ServiceKey.cmp)
 	}
 	for _, ch := range changes {
 		r.quorumNotify(ch)
