@@ -474,7 +474,7 @@ func TestIPVSBenchLab(t *testing.T) {
 		t.Skip("set LVSD_LAB_BENCH=1 (with LVSD_INTEGRATION=1) to run the IPVS benchmark in the lab VM")
 	}
 	im := needLab(t)
-	bin := buildInVMTests(t)
+	bins := buildInVMTests(t, "integration")
 	// One fresh network namespace (a fresh IPVS table) per tool and run:
 	// see TestIPVSBenchInVM.
 	script := fmt.Sprintf(`
@@ -494,7 +494,7 @@ exit 0
 	res := runLab(t, im, lab.Scenario{
 		Name:     "ipvs-bench",
 		Script:   script,
-		Files:    map[string][]byte{"integration.test": bin},
+		Files:    bins,
 		Timeout:  40 * time.Minute,
 		WithLVSD: true,
 		MemoryMB: 2048,
