@@ -130,7 +130,7 @@ func waitTable(t *testing.T, limit time.Duration, what string, cond func(s, d, w
 // weight when w < 0). Every tool adds the destinations of a service after
 // it and the last virtual server's last destination last, so that one
 // showing up means the table is complete (waitFull then checks it all).
-func waitDest(t *testing.T, k ipvs.Kernel, limit time.Duration, what string, vs, rs int, w int) bool {
+func waitDest(t *testing.T, k ipvs.Reader, limit time.Duration, what string, vs, rs int, w int) bool {
 	sk := ipvs.ServiceKey{Family: ipvs.INET, Proto: ipvs.TCP, Addr: netip.MustParseAddr(benchVSAddr(vs)), Port: 80}
 	want := netip.MustParseAddr(benchRSAddr(vs, rs))
 	start := time.Now()
@@ -150,7 +150,7 @@ func waitDest(t *testing.T, k ipvs.Kernel, limit time.Duration, what string, vs,
 }
 
 // waitFull waits for the last destination, then checks the whole table.
-func waitFull(t *testing.T, k ipvs.Kernel, what string) {
+func waitFull(t *testing.T, k ipvs.Reader, what string) {
 	if waitDest(t, k, 5*time.Minute, what, benchVS-1, benchRS-1, -1) {
 		waitTable(t, 30*time.Second, what+" (complete)", func(s, d, _ int) bool { return s == benchVS && d == benchVS*benchRS })
 	}
@@ -474,7 +474,7 @@ func TestIPVSBenchLab(t *testing.T) {
 		t.Skip("set LVSD_LAB_BENCH=1 (with LVSD_INTEGRATION=1) to run the IPVS benchmark in the lab VM")
 	}
 	im := needLab(t)
-	bin := buildInVMTests(t)
+	bins := buildInVMTests(t, "integration")
 	// One fresh network namespace (a fresh IPVS table) per tool and run:
 	// see TestIPVSBenchInVM.
 	script := fmt.Sprintf(`
@@ -494,7 +494,7 @@ exit 0
 	res := runLab(t, im, lab.Scenario{
 		Name:     "ipvs-bench",
 		Script:   script,
-		Files:    map[string][]byte{"integration.test": bin},
+		Files:    bins,
 		Timeout:  40 * time.Minute,
 		WithLVSD: true,
 		MemoryMB: 2048,

@@ -147,7 +147,7 @@ func (w testWriter) Write(b []byte) (int, error) {
 }
 
 // kernelTable reads the whole table back through netlink.
-func kernelTable(t *testing.T, k ipvs.Kernel) ipvs.Table {
+func kernelTable(t *testing.T, k ipvs.Reader) ipvs.Table {
 	t.Helper()
 	svcs, err := k.Services()
 	if err != nil {
@@ -168,7 +168,7 @@ func kernelTable(t *testing.T, k ipvs.Kernel) ipvs.Table {
 	return tb
 }
 
-func wantKernel(t *testing.T, k ipvs.Kernel, want string) {
+func wantKernel(t *testing.T, k ipvs.Reader, want string) {
 	t.Helper()
 	if got := kernelTable(t, k).String(); got != want {
 		t.Errorf("kernel table (netlink):\n%s\nwant:\n%s", got, want)
@@ -177,7 +177,7 @@ func wantKernel(t *testing.T, k ipvs.Kernel, want string) {
 
 // wantConfigured checks the kernel against the table the configuration
 // asks for with every real server healthy.
-func wantConfigured(t *testing.T, k ipvs.Kernel, cfg *conf.Config) {
+func wantConfigured(t *testing.T, k ipvs.Reader, cfg *conf.Config) {
 	t.Helper()
 	d := ipvs.ComputeDesired(cfg, nil)
 	for _, p := range d.Problems {

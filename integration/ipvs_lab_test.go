@@ -18,32 +18,45 @@ import (
 	"github.com/lvsd/lvsd/ipvs"
 )
 
-// buildInVMTests builds this package's test binary (static) for the VM.
-func buildInVMTests(t *testing.T) []byte {
+// buildInVMTests builds the test binaries (static) of the module's
+// packages named (by directory: "integration", "ipvs") for the VM, in one
+// go build, as the files NAME.test.
+func buildInVMTests(t *testing.T, pkgs ...string) map[string][]byte {
 	t.Helper()
 	root, err := filepath.Abs("..")
 	if err != nil {
 		t.Fatal(err)
 	}
-	out := filepath.Join(t.TempDir(), "integration.test")
+	dir := t.TempDir()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, "go", "test", "-c", "-trimpath", "-o", out, "./integration")
+	start := time.Now()
+	args := []string{"test", "-c", "-trimpath", "-o", dir + string(filepath.Separator)}
+	for _, p := range pkgs {
+		args = append(args, "./"+p)
+	}
+	cmd := exec.CommandContext(ctx, "go", args...)
 	cmd.Dir = root
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH=amd64")
 	if b, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("building the in-VM tests: %v: %s", err, b)
 	}
-	b, err := os.ReadFile(out)
-	if err != nil {
-		t.Fatal(err)
+	t.Logf("in-VM test binaries built in %v", time.Since(start).Round(time.Millisecond))
+	files := map[string][]byte{}
+	for _, p := range pkgs {
+		b, err := os.ReadFile(filepath.Join(dir, p+".test"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		files[p+".test"] = b
 	}
-	return b
+	return files
 }
 
 // ipvsLabScript builds the NAT topology (for the traffic test), gives dirA
 // the VIP and the real servers' gateway, and runs the in-VM IPVS tests in
-// dirA.
+// dirA; then the ipvs package's kernel tests (each makes a network
+// namespace of its own).
 const ipvsLabScript = `
 topo_nat 2 || exit 10
 rs_start rs1 || exit 11
@@ -57,55 +70,35 @@ LVSD_IPVS_INVM=1 LVSD_IPVS_TOPOLOGY=1 LVSD_IPVS_RESULTS=/results /usr/bin/ip net
 rc=$?
 echo "$rc" > /results/ipvs-tests.rc
 grep -E '^(--- |=== RUN|PASS|FAIL|ok)' /results/ipvs-tests.txt
+cp /lab/files/ipvs.test /tmp/ipvs.test && chmod +x /tmp/ipvs.test || exit 14
+say "running the ipvs package's kernel tests"
+LVSD_IPVS_INVM=1 /tmp/ipvs.test -test.run '^TestKernel' -test.v -test.count 1 -test.timeout 3m > /results/ipvs-kernel-tests.txt 2>&1
+echo "$?" > /results/ipvs-kernel-tests.rc
+grep -E '^(--- |PASS|FAIL|ok)' /results/ipvs-kernel-tests.txt
 exit 0
 `
 
-// TestIPVSLab runs the in-VM IPVS tests (ipvs_invm_test.go) on the lab
-// VM's real kernel, reports each as a subtest, and cross-checks every
-// table they dumped through ipvsadm against the configuration.
+// TestIPVSLab runs, in one boot of the lab VM, the in-VM IPVS tests
+// (ipvs_invm_test.go) and the ipvs package's kernel tests (its TestKernel*,
+// the netlink layer) on the VM's real kernel, reports each as a subtest,
+// and cross-checks every table the in-VM tests dumped through ipvsadm
+// against the configuration.
 func TestIPVSLab(t *testing.T) {
 	im := needLab(t)
-	bin := buildInVMTests(t)
+	bins := buildInVMTests(t, "integration", "ipvs")
 	res := runLab(t, im, lab.Scenario{
 		Name:    "ipvs",
 		Script:  ipvsLabScript,
-		Files:   map[string][]byte{"integration.test": bin},
-		Timeout: 6 * time.Minute,
-	}, "ipvs-tests.txt")
+		Files:   bins,
+		Timeout: 8 * time.Minute,
+	}, "ipvs-tests.txt", "ipvs-kernel-tests.txt")
 	if res.ExitCode != 0 {
-		t.Fatalf("scenario exit status %d (10 topology, 11 real servers, 12 addresses, 13 test binary)", res.ExitCode)
+		t.Fatalf("scenario exit status %d (10 topology, 11 real servers, 12 addresses, 13 and 14 test binaries)", res.ExitCode)
 	}
-	out := res.File("ipvs-tests.txt")
-	results := parseGoTestV(out)
-	if len(results) == 0 {
-		t.Fatalf("no in-VM test ran:\n%s", out)
-	}
-	names := make([]string, 0, len(results))
-	for n := range results {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	for _, n := range names {
-		r := results[n]
-		t.Run(strings.TrimPrefix(n, "TestIPVSInVM"), func(t *testing.T) {
-			switch r.status {
-			case "PASS":
-				t.Logf("in VM: PASS (%s)", r.dur)
-			case "SKIP":
-				t.Errorf("in VM: skipped:\n%s", r.log)
-			default:
-				t.Errorf("in VM: %s:\n%s", r.status, r.log)
-			}
-		})
-	}
-	for _, want := range []string{"Schedulers", "Forwarding", "FwmarkPersistence", "Health", "DriftRepair", "Reload", "Globals", "WRRTraffic"} {
-		if _, ok := results["TestIPVSInVM"+want]; !ok {
-			t.Errorf("in-VM test TestIPVSInVM%s did not run", want)
-		}
-	}
-	if rc := strings.TrimSpace(res.File("ipvs-tests.rc")); rc != "0" {
-		t.Errorf("in-VM test binary exit status %s", rc)
-	}
+	reportInVM(t, res, "ipvs-tests", "TestIPVSInVM", "",
+		"Schedulers", "Forwarding", "FwmarkPersistence", "Health", "DriftRepair", "Reload", "Globals", "WRRTraffic")
+	reportInVM(t, res, "ipvs-kernel-tests", "TestKernel", "kernel/",
+		"Services", "Destinations", "Errors", "Batch", "Timeouts", "SyncDaemons", "Flush")
 
 	// ipvsadm's view of every dumped case against the configuration.
 	var cases []string
@@ -128,6 +121,46 @@ func TestIPVSLab(t *testing.T) {
 	}
 	if len(cases) < 5 {
 		t.Errorf("only %d ipvsadm dumps came back: %v", len(cases), cases)
+	}
+}
+
+// reportInVM reports the tests a test binary ran in the VM (its -test.v
+// output in NAME.txt, its exit status in NAME.rc) as subtests named
+// sub + the test's name without prefix. A test that skipped, failed or is
+// missing from want fails.
+func reportInVM(t *testing.T, res *lab.Result, name, prefix, sub string, want ...string) {
+	t.Helper()
+	out := res.File(name + ".txt")
+	results := parseGoTestV(out)
+	if len(results) == 0 {
+		t.Errorf("%s: no in-VM test ran:\n%s", name, out)
+		return
+	}
+	names := make([]string, 0, len(results))
+	for n := range results {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		r := results[n]
+		t.Run(sub+strings.TrimPrefix(n, prefix), func(t *testing.T) {
+			switch r.status {
+			case "PASS":
+				t.Logf("in VM: PASS (%s)", r.dur)
+			case "SKIP":
+				t.Errorf("in VM: skipped:\n%s", r.log)
+			default:
+				t.Errorf("in VM: %s:\n%s", r.status, r.log)
+			}
+		})
+	}
+	for _, w := range want {
+		if _, ok := results[prefix+w]; !ok {
+			t.Errorf("in-VM test %s%s did not run", prefix, w)
+		}
+	}
+	if rc := strings.TrimSpace(res.File(name + ".rc")); rc != "0" {
+		t.Errorf("%s: in-VM test binary exit status %s", name, rc)
 	}
 }
 
@@ -277,25 +310,10 @@ func ipvsadmFwd(f ipvs.Forward) string {
 }
 
 // ipvsadmFlags renders the service flags as ipvsadm -Ln prints them after
-// the scheduler: "persistent T [mask M]", then "ops", then the scheduler
-// flags in parentheses ("(flag-1,flag-2)", sh and mh by their names).
+// the scheduler: the scheduler flags in parentheses ("(flag-1,flag-2)", sh
+// and mh by their names), then "persistent T [mask M]", then "ops".
 func ipvsadmFlags(s ipvs.Service) string {
 	var parts []string
-	if s.Flags&ipvs.FlagPersistent != 0 {
-		p := "persistent " + strconv.Itoa(int(s.Timeout))
-		if s.Family == ipvs.INET6 {
-			if s.Netmask != 128 {
-				p += " mask " + strconv.Itoa(int(s.Netmask))
-			}
-		} else if s.Netmask != 0xffffffff {
-			m := s.Netmask
-			p += fmt.Sprintf(" mask %d.%d.%d.%d", byte(m>>24), byte(m>>16), byte(m>>8), byte(m))
-		}
-		parts = append(parts, p)
-	}
-	if s.Flags&ipvs.FlagOnePacket != 0 {
-		parts = append(parts, "ops")
-	}
 	names := [3]string{"flag-1", "flag-2", "flag-3"}
 	switch s.Scheduler {
 	case "sh":
@@ -311,6 +329,21 @@ func ipvsadmFlags(s ipvs.Service) string {
 	}
 	if len(sf) > 0 {
 		parts = append(parts, "("+strings.Join(sf, ",")+")")
+	}
+	if s.Flags&ipvs.FlagPersistent != 0 {
+		p := "persistent " + strconv.Itoa(int(s.Timeout))
+		if s.Family == ipvs.INET6 {
+			if s.Netmask != 128 {
+				p += " mask " + strconv.Itoa(int(s.Netmask))
+			}
+		} else if s.Netmask != 0xffffffff {
+			m := s.Netmask
+			p += fmt.Sprintf(" mask %d.%d.%d.%d", byte(m>>24), byte(m>>16), byte(m>>8), byte(m))
+		}
+		parts = append(parts, p)
+	}
+	if s.Flags&ipvs.FlagOnePacket != 0 {
+		parts = append(parts, "ops")
 	}
 	return strings.Join(parts, " ")
 }

@@ -284,34 +284,24 @@ func fwmarkFamily(vs *conf.VirtualServer, entry string) Family {
 	return INET
 }
 
+// schedFlagBits are the configured scheduler flags: the service flag each
+// sets and the scheduler it is for ("": any).
+var schedFlagBits = map[string]struct {
+	flag  Flags
+	sched string
+}{
+	"flag-1": {FlagSched1, ""}, "flag-2": {FlagSched2, ""}, "flag-3": {FlagSched3, ""},
+	"sh-fallback": {FlagSched1, "sh"}, "sh-port": {FlagSched2, "sh"},
+	"mh-fallback": {FlagSched1, "mh"}, "mh-port": {FlagSched2, "mh"},
+}
+
 // schedFlags maps the configured scheduler flags to service flags. sh-* and
 // mh-* only apply to their scheduler (the configuration warns otherwise).
 func schedFlags(vs *conf.VirtualServer) Flags {
 	var f Flags
 	for _, s := range vs.SchedFlags {
-		switch s {
-		case "flag-1":
-			f |= FlagSched1
-		case "flag-2":
-			f |= FlagSched2
-		case "flag-3":
-			f |= FlagSched3
-		case "sh-fallback":
-			if vs.Scheduler == "sh" {
-				f |= FlagSched1
-			}
-		case "sh-port":
-			if vs.Scheduler == "sh" {
-				f |= FlagSched2
-			}
-		case "mh-fallback":
-			if vs.Scheduler == "mh" {
-				f |= FlagSched1
-			}
-		case "mh-port":
-			if vs.Scheduler == "mh" {
-				f |= FlagSched2
-			}
+		if b, ok := schedFlagBits[s]; ok && (b.sched == "" || b.sched == vs.Scheduler) {
+			f |= b.flag
 		}
 	}
 	return f

@@ -14,10 +14,9 @@ import (
 // picture), but stopping a sync daemon that is not running, or starting one
 // that already runs, returns nil.
 type Kernel interface {
-	// Services lists every service of the table with its counters.
-	Services() ([]ServiceInfo, error)
-	// Destinations lists the destinations of a service with their counters.
-	Destinations(ServiceKey) ([]DestInfo, error)
+	// Reader lists the services and their destinations (snapshot.go:
+	// all a Snapshot needs).
+	Reader
 
 	CreateService(Service) error
 	UpdateService(Service) error
@@ -108,12 +107,11 @@ const (
 	SyncBackup SyncState = 2
 )
 
+var syncStateNames = map[SyncState]string{SyncMaster: "master", SyncBackup: "backup"}
+
 func (s SyncState) String() string {
-	switch s {
-	case SyncMaster:
-		return "master"
-	case SyncBackup:
-		return "backup"
+	if name, ok := syncStateNames[s]; ok {
+		return name
 	}
 	return "none"
 }

@@ -100,15 +100,18 @@ func (k *netlinkKernel) Close() error {
 	return k.g.Close()
 }
 
-// empty reports whether an error is the client's "the dump was empty".
-func empty(err error) bool { return errors.Is(err, os.ErrNotExist) }
+// dumped returns a dump's entries; the client's "the dump was empty" is no
+// entries and no error.
+func dumped[T any](entries []T, err error) ([]T, error) {
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	return entries, err
+}
 
 func (k *netlinkKernel) Services() ([]ServiceInfo, error) {
-	svcs, err := k.c.Services()
-	if err != nil {
-		if empty(err) {
-			return nil, nil
-		}
+	svcs, err := dumped(k.c.Services())
+	if err != nil || svcs == nil {
 		return nil, err
 	}
 	out := make([]ServiceInfo, 0, len(svcs))
@@ -119,11 +122,8 @@ func (k *netlinkKernel) Services() ([]ServiceInfo, error) {
 }
 
 func (k *netlinkKernel) Destinations(sk ServiceKey) ([]DestInfo, error) {
-	dests, err := k.c.Destinations(toCFService(Service{ServiceKey: sk}))
-	if err != nil {
-		if empty(err) {
-			return nil, nil
-		}
+	dests, err := dumped(k.c.Destinations(toCFService(Service{ServiceKey: sk})))
+	if err != nil || dests == nil {
 		return nil, err
 	}
 	out := make([]DestInfo, 0, len(dests))

@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"net/netip"
 	"slices"
-	"sort"
 	"strconv"
 	"sync"
 	"syscall"
@@ -44,8 +43,8 @@ type Options struct {
 	Quorum func(vs *conf.VirtualServer, up, init bool, sum int)
 	// Reader, when set, is a second access to the kernel's table that
 	// Snapshot reads the counters through, in its caller's goroutine. Nil:
-	// Run reads them, between two passes.
-	Reader Kernel
+	// Run reads them, between two passes. A Kernel is a Reader.
+	Reader Reader
 }
 
 // Counters count what the reconciler did since it was created.
@@ -537,7 +536,7 @@ func (r *Reconciler) takePending() pass {
 				}
 			}
 		}
-		sort.Slice(p.keys, func(i, j int) bool { return p.keys[i].less(p.keys[j]) })
+		slices.SortFunc(p.keys, ServiceKey.cmp)
 	}
 	for _, ch := range changes {
 		r.quorumNotify(ch)
@@ -838,7 +837,7 @@ func (r *Reconciler) read(withDests func(ServiceKey) bool) (Table, kernelStats, 
 
 // readTable lists k's table; destinations are read for the services
 // withDests selects.
-func readTable(k Kernel, withDests func(ServiceKey) bool) (Table, kernelStats, error) {
+func readTable(k Reader, withDests func(ServiceKey) bool) (Table, kernelStats, error) {
 	svcs, err := k.Services()
 	if err != nil {
 		return nil, kernelStats{}, err

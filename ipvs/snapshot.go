@@ -7,6 +7,16 @@ import (
 	"time"
 )
 
+// Reader is what a Snapshot reads the kernel's table through
+// (Options.Reader): the listings of Kernel, without the means to change
+// anything.
+type Reader interface {
+	// Services lists every service of the table with its counters.
+	Services() ([]ServiceInfo, error)
+	// Destinations lists the destinations of a service with their counters.
+	Destinations(ServiceKey) ([]DestInfo, error)
+}
+
 // Snapshot is the reconciler's state for status pages and metrics: desired
 // vs kernel per service and destination, with the kernel's counters.
 type Snapshot struct {

@@ -20,6 +20,7 @@
 package ipvs
 
 import (
+	"cmp"
 	"fmt"
 	"net/netip"
 	"slices"
@@ -36,15 +37,9 @@ const (
 	INET6 Family = 10
 )
 
-func (f Family) String() string {
-	switch f {
-	case INET:
-		return "inet"
-	case INET6:
-		return "inet6"
-	}
-	return "af" + strconv.Itoa(int(f))
-}
+var familyNames = map[Family]string{INET: "inet", INET6: "inet6"}
+
+func (f Family) String() string { return enumString(familyNames, f, "af") }
 
 // FamilyOf returns the family of an address.
 func FamilyOf(a netip.Addr) Family {
@@ -64,29 +59,19 @@ const (
 	SCTP Protocol = 132
 )
 
-func (p Protocol) String() string {
-	switch p {
-	case TCP:
-		return "TCP"
-	case UDP:
-		return "UDP"
-	case SCTP:
-		return "SCTP"
-	case 0:
-		return ""
-	}
-	return "proto" + strconv.Itoa(int(p))
-}
+// protocolNames are the protocols' names, in upper case (0: none, a
+// fwmark service's).
+var protocolNames = map[Protocol]string{0: "", TCP: "TCP", UDP: "UDP", SCTP: "SCTP"}
+
+func (p Protocol) String() string { return enumString(protocolNames, p, "proto") }
 
 // ParseProtocol maps a configuration protocol name to its number.
 func ParseProtocol(s string) (Protocol, bool) {
-	switch strings.ToUpper(s) {
-	case "TCP":
-		return TCP, true
-	case "UDP":
-		return UDP, true
-	case "SCTP":
-		return SCTP, true
+	s = strings.ToUpper(s)
+	for p, name := range protocolNames {
+		if p != 0 && name == s {
+			return p, true
+		}
 	}
 	return 0, false
 }
@@ -137,21 +122,9 @@ const (
 	Bypass Forward = 4
 )
 
-func (f Forward) String() string {
-	switch f {
-	case Masq:
-		return "masq"
-	case Local:
-		return "local"
-	case Tunnel:
-		return "tunnel"
-	case Route:
-		return "route"
-	case Bypass:
-		return "bypass"
-	}
-	return "fwd" + strconv.Itoa(int(f))
-}
+var forwardNames = map[Forward]string{Masq: "masq", Local: "local", Tunnel: "tunnel", Route: "route", Bypass: "bypass"}
+
+func (f Forward) String() string { return enumString(forwardNames, f, "fwd") }
 
 // TunnelType is the encapsulation of a tunnelled destination.
 type TunnelType uint8
@@ -163,16 +136,16 @@ const (
 	TunGRE  TunnelType = 2
 )
 
-func (t TunnelType) String() string {
-	switch t {
-	case TunIPIP:
-		return "ipip"
-	case TunGUE:
-		return "gue"
-	case TunGRE:
-		return "gre"
+var tunnelTypeNames = map[TunnelType]string{TunIPIP: "ipip", TunGUE: "gue", TunGRE: "gre"}
+
+func (t TunnelType) String() string { return enumString(tunnelTypeNames, t, "tun") }
+
+// enumString names v by names, or an unnamed value by prefix and number.
+func enumString[T ~uint8 | ~uint16 | ~uint32](names map[T]string, v T, prefix string) string {
+	if name, ok := names[v]; ok {
+		return name
 	}
-	return "tun" + strconv.Itoa(int(t))
+	return prefix + strconv.FormatUint(uint64(v), 10)
 }
 
 // TunnelFlags are the tunnel checksum flags.
@@ -205,24 +178,11 @@ func (k ServiceKey) String() string {
 	return k.Proto.String() + " " + netip.AddrPortFrom(k.Addr, k.Port).String()
 }
 
-// less orders keys: fwmark services after address ones, then by value.
-func (k ServiceKey) less(o ServiceKey) bool {
-	if (k.Fwmark != 0) != (o.Fwmark != 0) {
-		return k.Fwmark == 0
-	}
-	if k.Fwmark != o.Fwmark {
-		return k.Fwmark < o.Fwmark
-	}
-	if k.Family != o.Family {
-		return k.Family < o.Family
-	}
-	if k.Proto != o.Proto {
-		return k.Proto < o.Proto
-	}
-	if c := k.Addr.Compare(o.Addr); c != 0 {
-		return c < 0
-	}
-	return k.Port < o.Port
+// cmp orders keys: address services (mark 0) before fwmark ones, then by
+// mark, family, protocol, address and port.
+func (k ServiceKey) cmp(o ServiceKey) int {
+	return cmp.Or(cmp.Compare(k.Fwmark, o.Fwmark), cmp.Compare(k.Family, o.Family), cmp.Compare(k.Proto, o.Proto),
+		k.Addr.Compare(o.Addr), cmp.Compare(k.Port, o.Port))
 }
 
 // Service is a virtual service: its key and its editable attributes.
@@ -274,13 +234,6 @@ type DestKey struct {
 }
 
 func (k DestKey) String() string { return netip.AddrPortFrom(k.Addr, k.Port).String() }
-
-func (k DestKey) less(o DestKey) bool {
-	if c := k.Addr.Compare(o.Addr); c != 0 {
-		return c < 0
-	}
-	return k.Port < o.Port
-}
 
 // Destination is a real server of a service as the kernel holds it.
 type Destination struct {
@@ -365,23 +318,9 @@ func (t Table) Keys() []ServiceKey {
 	return keys
 }
 
-// cmp orders service keys as less does.
-func (k ServiceKey) cmp(o ServiceKey) int {
-	switch {
-	case k.less(o):
-		return -1
-	case o.less(k):
-		return 1
-	}
-	return 0
-}
-
 // cmp orders destination keys by address, then port.
 func (k DestKey) cmp(o DestKey) int {
-	if c := k.Addr.Compare(o.Addr); c != 0 {
-		return c
-	}
-	return int(k.Port) - int(o.Port)
+	return cmp.Or(k.Addr.Compare(o.Addr), cmp.Compare(k.Port, o.Port))
 }
 
 // DestKeys returns the destination keys of a service in a stable order.
