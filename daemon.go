@@ -101,7 +101,7 @@ func (d *daemon) buildIPVS(o *options, cfg *conf.Config, dp deps) {
 	// Status pages and metrics read the counters through their own netlink
 	// socket, in their own goroutine: a scrape of thousands of destinations
 	// does not hold up the reconciliation.
-	var reader ipvs.Kernel
+	var reader ipvs.Reader
 	if rd, err := newKernel(); err == nil {
 		reader = rd
 	}
