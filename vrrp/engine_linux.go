@@ -19,8 +19,8 @@ import (
 // PacketConn is a VRRP socket on one interface.
 type PacketConn interface {
 	AdvertSender
-	// Serve reads packets until ctx is done, handing each to handle.
-	Serve(ctx context.Context, handle func(payload []byte, info PacketInfo)) error
+	// Serve reads packets until ctx is done, handing each to h.
+	Serve(ctx context.Context, h PacketHandler) error
 	Close() error
 }
 
@@ -48,16 +48,11 @@ type Kernel interface {
 
 type linuxKernel struct{}
 
-func (linuxKernel) Listen(cfg ConnConfig) (PacketConn, error) {
-	if cfg.IPv6 {
-		return listenConn6(cfg)
-	}
-	return ListenConn(cfg)
-}
-func (linuxKernel) GARP(ifname string) (GARPConn, error) { return NewPacketGARP(ifname) }
-func (linuxKernel) Addrs(dev string) AddrManager         { return &NetlinkAddrs{DefaultDev: dev} }
-func (linuxKernel) Routes() RouteManager                 { return NetlinkRoutes{} }
-func (linuxKernel) LinkUp(ifname string) (bool, error)   { return LinkUp(ifname) }
+func (linuxKernel) Listen(cfg ConnConfig) (PacketConn, error) { return ListenConn(cfg) }
+func (linuxKernel) GARP(ifname string) (GARPConn, error)      { return NewPacketGARP(ifname) }
+func (linuxKernel) Addrs(dev string) AddrManager              { return &NetlinkAddrs{DefaultDev: dev} }
+func (linuxKernel) Routes() RouteManager                      { return NetlinkRoutes{} }
+func (linuxKernel) LinkUp(ifname string) (bool, error)        { return LinkUp(ifname) }
 func (linuxKernel) PrimaryIPv4(ifname string) (netip.Addr, error) {
 	return PrimaryIPv4(ifname)
 }
@@ -512,7 +507,7 @@ func (st *engineState) start(spec RunnerSpec) error {
 			st.serveWG.Add(1)
 			go func() {
 				defer st.serveWG.Done()
-				if err := conn.Serve(st.serveCtx, d.Handle); err != nil {
+				if err := conn.Serve(st.serveCtx, d); err != nil {
 					select {
 					case st.errs <- fmt.Errorf("vrrp: receiving on %s: %w", k.ifname, err):
 					default:

@@ -54,7 +54,7 @@ func (c *fakeConn) SendAdvert(b []byte, src, dst netip.Addr) error {
 	c.k.rec("advert vrid=%d prio=%d addrs=%s", a.VRID, a.Priority, strings.Join(addrs, ","))
 	return nil
 }
-func (c *fakeConn) Serve(ctx context.Context, _ func([]byte, PacketInfo)) error {
+func (c *fakeConn) Serve(ctx context.Context, _ PacketHandler) error {
 	<-ctx.Done()
 	return nil
 }
@@ -153,7 +153,7 @@ func newEngineHarnessOpts(t *testing.T, text string, exec func(ScriptConfig, *co
 	h.k = &fakeKernel{clk: h.clk, addrs: map[string]bool{}}
 	opts := EngineOptions{
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
-		Sink: SinkFunc(func(n Notification) { h.notes <- n }),
+		Sink:   SinkFunc(func(n Notification) { h.notes <- n }),
 		Kernel: h.k, Clock: h.clk, ScriptExec: exec,
 	}
 	if mod != nil {

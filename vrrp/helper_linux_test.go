@@ -134,7 +134,7 @@ func helperMain(cfgJSON string) int {
 	if err := d.Register(hc.VRID, r, 0); err != nil {
 		return fail(err)
 	}
-	go func() { _ = conn.Serve(ctx, d.Handle) }()
+	go func() { _ = conn.Serve(ctx, &d) }()
 	if err := WatchAddrDeleted(ctx, r.AddrDeleted); err != nil {
 		return fail(err)
 	}

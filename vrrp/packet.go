@@ -317,6 +317,10 @@ const (
 	DropAuthFailure                   // v2 simple password differs
 	DropInterval                      // v2 advert interval differs: dropped, timer not reset
 	DropNotPeer                       // unicast mode: source is not a configured peer
+
+	// Checked by the socket, before the above (see Conn.Serve).
+	DropIPHeader       // the IPv4 header is malformed or truncated, or the IPv6 sender unreadable
+	DropWrongInterface // received on another interface than the socket's
 	dropMax
 )
 
@@ -333,6 +337,9 @@ var dropNames = [...]string{
 	DropAuthFailure: "auth_failure",
 	DropInterval:    "interval",
 	DropNotPeer:     "not_peer",
+
+	DropIPHeader:       "ip_header",
+	DropWrongInterface: "wrong_interface",
 }
 
 func (r DropReason) String() string {

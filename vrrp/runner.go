@@ -260,7 +260,8 @@ type runnerEvent struct {
 
 	// one of the following instead of ev
 	packet      []byte
-	info        PacketInfo
+	info        PacketInfo // of packet, or of the dropped packet
+	drop        DropReason // a packet its socket dropped
 	trackName   string
 	trackUp     bool
 	trackValue  *int // a File track's value (instead of trackUp)
@@ -602,6 +603,12 @@ func (r *Runner) HandlePacket(i int, payload []byte, info PacketInfo) {
 	r.post(runnerEvent{member: i, packet: payload, info: info})
 }
 
+// DropPacket counts against member i a packet that its socket dropped for
+// reason before it could be decoded (see Dispatcher.Drop).
+func (r *Runner) DropPacket(i int, info PacketInfo, reason DropReason) {
+	r.post(runnerEvent{member: i, drop: reason, info: info})
+}
+
 // SetInterface reports the link state of member i's interface.
 func (r *Runner) SetInterface(i int, up bool) {
 	r.post(runnerEvent{member: i, ev: InterfaceChanged{Up: up}})
@@ -683,6 +690,8 @@ func (r *Runner) handle(e runnerEvent) {
 		close(e.flush)
 	case e.reconf != nil:
 		e.reconf.done <- r.reconfigure(e.reconf.cfgs)
+	case e.drop != DropNone:
+		r.dropped(r.members[e.member], e.info, e.drop)
 	case e.packet != nil:
 		r.receive(e.member, e.packet, e.info)
 	case e.trackName != "" && e.trackValue != nil:
@@ -748,8 +757,13 @@ func (r *Runner) receive(i int, payload []byte, info PacketInfo) {
 			return
 		}
 	}
-	mm.stats.Drops[drop].Add(1)
-	r.log.Debug("vrrp: advert dropped", "instance", mm.cfg.Machine.Name, "from", info.Src, "reason", drop)
+	r.dropped(mm, info, drop)
+}
+
+// dropped counts a packet of mm's dropped for reason.
+func (r *Runner) dropped(mm *member, info PacketInfo, reason DropReason) {
+	mm.stats.Drops[reason].Add(1)
+	r.log.Debug("vrrp: advert dropped", "instance", mm.cfg.Machine.Name, "from", info.Src, "reason", reason)
 }
 
 // dispatch feeds an event to member i (through the group if any) and
@@ -873,12 +887,15 @@ func (r *Runner) sendAdvert(mm *member, prio uint8) {
 }
 
 // Dispatcher demultiplexes the packets of one socket to the instances on
-// it by VRID. Packets for a VRID nobody runs are counted, not errors.
+// it by VRID, the second byte of every VRRP packet. A packet that names no
+// instance here (a VRID nobody runs on this socket, or too short to carry
+// one) is counted in Drops, not against an instance: it is not an
+// instance's error.
 type Dispatcher struct {
-	mu          sync.RWMutex
-	routes      map[uint8]route
-	UnknownVRID atomic.Uint64
-	TooShort    atomic.Uint64
+	mu     sync.RWMutex
+	routes map[uint8]route
+	// Drops counts, by DropReason, the packets no instance claims.
+	Drops [dropMax]atomic.Uint64
 }
 
 type route struct {
@@ -900,20 +917,41 @@ func (d *Dispatcher) Register(vrid uint8, r *Runner, i int) error {
 	return nil
 }
 
-// Handle routes one packet; payload must not be reused by the caller.
-func (d *Dispatcher) Handle(payload []byte, info PacketInfo) {
+// lookup returns the route of the VRID payload names, or why there is
+// none (DropTooShort, DropUnknownVRID).
+func (d *Dispatcher) lookup(payload []byte) (route, DropReason) {
 	if len(payload) < 2 {
-		d.TooShort.Add(1)
-		return
+		return route{}, DropTooShort
 	}
 	d.mu.RLock()
 	rt, ok := d.routes[payload[1]]
 	d.mu.RUnlock()
 	if !ok {
-		d.UnknownVRID.Add(1)
+		return route{}, DropUnknownVRID
+	}
+	return rt, DropNone
+}
+
+// Handle routes one packet; payload must not be reused by the caller.
+func (d *Dispatcher) Handle(payload []byte, info PacketInfo) {
+	rt, drop := d.lookup(payload)
+	if drop != DropNone {
+		d.Drops[drop].Add(1)
 		return
 	}
 	rt.r.HandlePacket(rt.i, payload, info)
+}
+
+// Drop counts a packet the socket dropped for reason: against the
+// instance whose VRID it names when payload (what could be found of the
+// VRRP packet, nil if nothing) names one here, in d.Drops otherwise.
+func (d *Dispatcher) Drop(payload []byte, info PacketInfo, reason DropReason) {
+	rt, miss := d.lookup(payload)
+	if miss != DropNone {
+		d.Drops[reason].Add(1)
+		return
+	}
+	rt.r.DropPacket(rt.i, info, reason)
 }
 
 // Unregister removes the route of VRID vrid if it goes to r.

@@ -445,8 +445,8 @@ func TestDispatcher(t *testing.T) {
 	d.Handle(b2, PacketInfo{Src: peer, Dst: MulticastGroup, TTL: 255})
 	d.Handle([]byte{1}, PacketInfo{})
 	h.r.Flush()
-	if h.r.Stats(0).AdvertRcvd.Load() != 1 || d.UnknownVRID.Load() != 1 || d.TooShort.Load() != 1 {
-		t.Fatalf("rcvd %d unknown %d short %d", h.r.Stats(0).AdvertRcvd.Load(), d.UnknownVRID.Load(), d.TooShort.Load())
+	if h.r.Stats(0).AdvertRcvd.Load() != 1 || d.Drops[DropUnknownVRID].Load() != 1 || d.Drops[DropTooShort].Load() != 1 {
+		t.Fatalf("rcvd %d unknown %d short %d", h.r.Stats(0).AdvertRcvd.Load(), d.Drops[DropUnknownVRID].Load(), d.Drops[DropTooShort].Load())
 	}
 	if h.r.Stats(0).Drops[DropUnknownVRID].Load() != 0 {
 		t.Fatal("unknown VRID counted against the instance")
