@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/lvsd/lvsd/conf"
+	"github.com/lvsd/lvsd/vrrp/advert"
 )
 
 // RunnerSpec is one unit the Engine runs: a sync group, or a standalone
@@ -192,13 +193,13 @@ func FromConfig(c *conf.Config) ([]RunnerSpec, []string, error) {
 		switch strings.ToUpper(in.Auth.Type) {
 		case "":
 		case "PASS":
-			ic.AuthType, ic.AuthPass = AuthPass, in.Auth.Pass
+			ic.AuthType, ic.AuthPass = advert.AuthPass, in.Auth.Pass
 		default:
 			return nil, nil, fmt.Errorf("%s: %s: auth_type %s is not supported", in.Auth.Pos, in.Name, in.Auth.Type)
 		}
-		if ic.Machine.Version == 3 && ic.AuthType != AuthNone {
+		if ic.Machine.Version == 3 && ic.AuthType != advert.AuthNone {
 			warn("%s: %s: VRRPv3 has no authentication; ignored (as keepalived)", in.Pos, in.Name)
-			ic.AuthType, ic.AuthPass = AuthNone, ""
+			ic.AuthType, ic.AuthPass = advert.AuthNone, ""
 		}
 		if in.IPv6() && in.Version != 3 {
 			return nil, nil, fmt.Errorf("%s: %s: VRRPv2 over IPv6 is not supported (an IPv6 instance runs VRRPv3)", in.Pos, in.Name)
@@ -234,11 +235,11 @@ func FromConfig(c *conf.Config) ([]RunnerSpec, []string, error) {
 			}
 			ic.Routes = append(ic.Routes, rt)
 		}
-		if len(ic.VIPs) > MaxAddrs {
+		if len(ic.VIPs) > advert.MaxAddrs {
 			// keepalived moves the excess to the excluded list.
-			warn("%s: %s: more than %d VIPs; the excess is not advertised", in.Pos, in.Name, MaxAddrs)
-			ic.ExcludedVIPs = append(ic.ExcludedVIPs, ic.VIPs[MaxAddrs:]...)
-			ic.VIPs = ic.VIPs[:MaxAddrs]
+			warn("%s: %s: more than %d VIPs; the excess is not advertised", in.Pos, in.Name, advert.MaxAddrs)
+			ic.ExcludedVIPs = append(ic.ExcludedVIPs, ic.VIPs[advert.MaxAddrs:]...)
+			ic.VIPs = ic.VIPs[:advert.MaxAddrs]
 		}
 		for _, p := range in.UnicastPeers {
 			if p.Addr.Is6() != ic.IPv6 {
@@ -331,7 +332,7 @@ func (ic *InstanceConfig) defaultGroup() netip.Addr {
 		return ic.Group
 	}
 	if ic.IPv6 {
-		return MulticastGroup6
+		return advert.MulticastGroup6
 	}
-	return MulticastGroup
+	return advert.MulticastGroup
 }

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/lvsd/lvsd/conf"
+	"github.com/lvsd/lvsd/vrrp/advert"
 )
 
 const sampleConf = `
@@ -98,7 +99,7 @@ func TestFromConfig(t *testing.T) {
 	}
 	ext, in, solo := specs[0].Instances[0], specs[0].Instances[1], specs[1].Instances[0]
 	if ext.Machine.InitialState != StateMaster || ext.Machine.Priority != 150 || ext.Machine.VRID != 51 ||
-		ext.AuthType != AuthPass || ext.AuthPass != "secret99" || ext.Machine.GARPMasterDelay != 2*time.Second {
+		ext.AuthType != advert.AuthPass || ext.AuthPass != "secret99" || ext.Machine.GARPMasterDelay != 2*time.Second {
 		t.Fatalf("VI_EXT %+v", ext)
 	}
 	wantVIP := VIP{Addr: netip.MustParsePrefix("192.0.2.100/24"), Dev: "eth0", Brd: netip.MustParseAddr("192.0.2.255"), Scope: 253, Label: "eth0:1"}

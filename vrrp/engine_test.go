@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/lvsd/lvsd/conf"
+	"github.com/lvsd/lvsd/vrrp/advert"
 )
 
 // fakeKernel records what the Engine does, with the fake clock's time.
@@ -43,8 +44,8 @@ type fakeConn struct {
 }
 
 func (c *fakeConn) SendAdvert(b []byte, src, dst netip.Addr) error {
-	a, drop := Decode(b, PacketInfo{Src: src, Dst: dst, TTL: 255})
-	if drop != DropNone {
+	a, drop := advert.Decode(b, advert.PacketInfo{Src: src, Dst: dst, TTL: 255})
+	if drop != advert.DropNone {
 		return fmt.Errorf("undecodable advert: %v", drop)
 	}
 	var addrs []string

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"net"
 	"net/netip"
+
+	"github.com/lvsd/lvsd/vrrp/internal/checksum"
 )
 
 // EtherTypeARP is the ARP ethertype.
@@ -83,19 +85,5 @@ func NAFrame(mac net.HardwareAddr, ip netip.Addr, router bool) ([]byte, error) {
 // icmp6Checksum is the ICMPv6 checksum of msg (its checksum field zero)
 // over the IPv6 pseudo-header (RFC 8200 section 8.1).
 func icmp6Checksum(src, dst netip.Addr, msg []byte) uint16 {
-	return checksum(msg, pseudoSum6(src, dst, len(msg), 58))
-}
-
-// pseudoSum6 is the one's complement partial sum of the IPv6 pseudo-header.
-func pseudoSum6(src, dst netip.Addr, length int, next uint8) uint32 {
-	var acc uint32
-	for _, a := range []netip.Addr{src, dst} {
-		b := a.As16()
-		for i := 0; i < 16; i += 2 {
-			acc += uint32(b[i])<<8 | uint32(b[i+1])
-		}
-	}
-	acc += uint32(length>>16) + uint32(length&0xffff)
-	acc += uint32(next)
-	return acc
+	return checksum.Sum(msg, checksum.Pseudo6(src, dst, len(msg), 58))
 }

@@ -2,8 +2,10 @@ package vrrp
 
 import (
 	"bytes"
+	"encoding/hex"
 	"net"
 	"net/netip"
+	"strings"
 	"testing"
 )
 
@@ -26,4 +28,13 @@ func TestGARPPayloadMatchesKeepalived(t *testing.T) {
 	if _, err := GARPPayload(mac, netip.MustParseAddr("2001:db8::1")); err == nil {
 		t.Error("IPv6 accepted")
 	}
+}
+
+func mustHex(t testing.TB, s string) []byte {
+	t.Helper()
+	b, err := hex.DecodeString(strings.ReplaceAll(s, " ", ""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/lvsd/lvsd/conf"
+	"github.com/lvsd/lvsd/vrrp/advert"
 )
 
 // The netns tests run the engine in helper processes: the test binary
@@ -235,7 +236,7 @@ func helperEngine(hc helperConfig, emit func(helperLine), fail func(error) int) 
 				"advert_rcvd": s.AdvertRcvd.Load(), "advert_sent": s.AdvertSent.Load(),
 				"become_master": s.BecomeMaster.Load(), "release_master": s.ReleaseMaster.Load(),
 			}
-			for _, r := range DropReasons() {
+			for _, r := range advert.DropReasons() {
 				m["drop_"+r.String()] = s.Drops[r].Load()
 			}
 			emit(helperLine{Event: "status", Stats: m})

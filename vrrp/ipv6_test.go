@@ -9,6 +9,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/lvsd/lvsd/vrrp/advert"
+	"github.com/lvsd/lvsd/vrrp/internal/checksum"
 )
 
 // Captured (tcpdump -xx) from keepalived v2.2.7 taking over, as MASTER of
@@ -69,7 +72,7 @@ func TestNAFrameFields(t *testing.T) {
 	if netip.AddrFrom16([16]byte(na[8:24])) != vip || na[24] != 2 || na[25] != 1 || !bytes.Equal(na[26:32], mac) {
 		t.Fatalf("target and option %x", na[8:])
 	}
-	if c := checksum(na, pseudoSum6(src, dst, len(na), 58)); c != 0 {
+	if c := checksum.Sum(na, checksum.Pseudo6(src, dst, len(na), 58)); c != 0 {
 		t.Fatalf("checksum does not verify: %#04x", c)
 	}
 }
@@ -110,7 +113,7 @@ func TestFromConfigIPv6Excluded(t *testing.T) {
 	if !reflect.DeepEqual(ic.ExcludedVIPs, want) || len(ic.VIPs) != 1 {
 		t.Fatalf("VIPs %+v\nexcluded %+v", ic.VIPs, ic.ExcludedVIPs)
 	}
-	if ic.IPv6 || ic.defaultGroup() != MulticastGroup {
+	if ic.IPv6 || ic.defaultGroup() != advert.MulticastGroup {
 		t.Fatalf("IPv6 %v group %v", ic.IPv6, ic.defaultGroup())
 	}
 	// An instance whose first VIP is IPv6 runs VRRPv3 over IPv6, to
@@ -120,7 +123,7 @@ func TestFromConfigIPv6Excluded(t *testing.T) {
 		t.Fatal(err)
 	}
 	ic = specs[0].Instances[0]
-	if !ic.IPv6 || ic.Machine.Version != 3 || ic.defaultGroup() != MulticastGroup6 || len(ic.VIPs) != 1 || len(ic.ExcludedVIPs) != 1 {
+	if !ic.IPv6 || ic.Machine.Version != 3 || ic.defaultGroup() != advert.MulticastGroup6 || len(ic.VIPs) != 1 || len(ic.ExcludedVIPs) != 1 {
 		t.Fatalf("IPv6 instance %+v", ic)
 	}
 }
@@ -156,43 +159,5 @@ func TestEngineIPv6Excluded(t *testing.T) {
 	defer h.k.mu.Unlock()
 	if len(h.k.addrs) != 0 {
 		t.Fatalf("left on stop: %v", h.k.addrs)
-	}
-}
-
-// Captured from keepalived v2.2.7 as MASTER of an IPv6 instance (VRID 52,
-// priority 150, advert_int 1, two VIPs), sent from fe80::c8:a3ff:fe26:82d8
-// to ff02::12 with hop limit 255 and traffic class 0xc0: the VRRPv3 packet.
-const keepalivedAdvert6 = "3134 9602 0064 b6fc" +
-	"2001 0db8 0000 0000 0000 0000 0000 0100" +
-	"2001 0db8 0000 0000 0000 0000 0000 0101"
-
-func TestAdvertIPv6MatchesKeepalived(t *testing.T) {
-	src, dst := netip.MustParseAddr("fe80::c8:a3ff:fe26:82d8"), MulticastGroup6
-	want := mustHex(t, keepalivedAdvert6)
-	a := &Advert{Version: 3, VRID: 52, Priority: 150, Interval: time.Second,
-		Addrs: []netip.Addr{netip.MustParseAddr("2001:db8::100"), netip.MustParseAddr("2001:db8::101")}}
-	got, err := a.Marshal(src, dst)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Fatalf("got  %x\nwant %x", got, want)
-	}
-	d, drop := Decode(want, PacketInfo{Src: src, Dst: dst, TTL: 255})
-	if drop != DropNone || !reflect.DeepEqual(d.Addrs, a.Addrs) || d.Priority != 150 || d.Interval != time.Second {
-		t.Fatalf("decode: %v %+v", drop, d)
-	}
-	// The checksum covers the IPv6 pseudo-header: another source fails.
-	if _, drop := Decode(want, PacketInfo{Src: netip.MustParseAddr("fe80::1"), Dst: dst, TTL: 255}); drop != DropChecksum {
-		t.Fatalf("wrong source: %v", drop)
-	}
-	// IPv6 addresses need VRRPv3 and one family.
-	a.Version, a.AuthType = 2, AuthNone
-	if _, err := a.Marshal(src, dst); err == nil {
-		t.Fatal("VRRPv2 with IPv6 addresses accepted")
-	}
-	a.Version, a.Addrs = 3, append(a.Addrs, netip.MustParseAddr("192.0.2.1"))
-	if _, err := a.Marshal(src, dst); err == nil {
-		t.Fatal("mixed families accepted")
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/lvsd/lvsd/internal/clock"
+	"github.com/lvsd/lvsd/vrrp/advert"
 )
 
 // State is the state of a VRRP instance.
@@ -197,7 +198,7 @@ type MachineConfig struct {
 // MASTER, preempt_delay is cleared with state MASTER and with nopreempt.
 func (c *MachineConfig) Normalize() error {
 	if c.Version != 2 && c.Version != 3 {
-		return ErrVersion
+		return advert.ErrVersion
 	}
 	if c.VRID == 0 {
 		return errors.New("vrrp: virtual_router_id must be 1..255")
@@ -205,7 +206,7 @@ func (c *MachineConfig) Normalize() error {
 	if c.Priority == 0 {
 		return errors.New("vrrp: priority must be 1..255")
 	}
-	if _, err := EncodeInterval(c.Version, c.AdvertInterval); err != nil {
+	if _, err := advert.EncodeInterval(c.Version, c.AdvertInterval); err != nil {
 		return err
 	}
 	switch c.InitialState {
@@ -213,7 +214,7 @@ func (c *MachineConfig) Normalize() error {
 	default:
 		return fmt.Errorf("vrrp: initial state %v", c.InitialState)
 	}
-	if c.Priority == PriorityOwner || c.InitialState == StateMaster {
+	if c.Priority == advert.PriorityOwner || c.InitialState == StateMaster {
 		c.Nopreempt = false
 	}
 	if c.InitialState == StateMaster || c.Nopreempt {
@@ -378,7 +379,7 @@ func (m *Machine) Handle(ev Event) []Action {
 }
 
 func (m *Machine) isOwnerMaster() bool {
-	return m.basePrio == PriorityOwner && m.cfg.InitialState != StateBackup
+	return m.basePrio == advert.PriorityOwner && m.cfg.InitialState != StateBackup
 }
 
 func (m *Machine) start() {
@@ -446,7 +447,7 @@ func (m *Machine) leaveMasterToBackup() {
 
 func (m *Machine) backupAdvert(e AdvertReceived) {
 	switch {
-	case e.Priority == PriorityStop:
+	case e.Priority == advert.PriorityStop:
 		// The master is leaving: take over after Skew_Time.
 		m.setTimer(TimerMasterDown, m.SkewTime(m.effPrio)-m.age(e.At))
 	case m.cfg.Nopreempt || e.Priority >= m.effPrio ||
@@ -484,7 +485,7 @@ func (m *Machine) age(t time.Time) time.Duration {
 }
 
 func (m *Machine) masterAdvert(e AdvertReceived) {
-	if e.Priority == PriorityStop {
+	if e.Priority == advert.PriorityStop {
 		m.emit(SendAdvert{Priority: m.effPrio})
 		m.setTimer(TimerAdvert, m.cfg.AdvertInterval)
 		return
@@ -496,10 +497,10 @@ func (m *Machine) masterAdvert(e AdvertReceived) {
 			// looped packet; keep the role.
 			return
 		}
-		if m.effPrio == PriorityOwner {
+		if m.effPrio == advert.PriorityOwner {
 			// Two address owners: keepalived reports the configuration
 			// error and lowers its own priority.
-			m.basePrio, m.effPrio = PriorityOwner-1, PriorityOwner-1
+			m.basePrio, m.effPrio = advert.PriorityOwner-1, advert.PriorityOwner-1
 		}
 	}
 	higher := e.Priority > m.effPrio || (e.Priority == m.effPrio && cmp > 0)
@@ -577,7 +578,7 @@ func (m *Machine) evalFault() {
 // Skew_Time, and releases its addresses.
 func (m *Machine) enterFault() {
 	if m.state == StateMaster {
-		m.emit(SendAdvert{Priority: PriorityStop}, RemoveVIPs{})
+		m.emit(SendAdvert{Priority: advert.PriorityStop}, RemoveVIPs{})
 	}
 	m.stopAll()
 	m.transition(StateFault)
@@ -585,7 +586,7 @@ func (m *Machine) enterFault() {
 
 func (m *Machine) shutdown(keep bool) {
 	if m.state == StateMaster && !keep {
-		m.emit(SendAdvert{Priority: PriorityStop}, RemoveVIPs{})
+		m.emit(SendAdvert{Priority: advert.PriorityStop}, RemoveVIPs{})
 	}
 	m.stopAll()
 	m.transition(StateStopped)
@@ -610,7 +611,7 @@ func (m *Machine) Reconfigure(cfg MachineConfig) ([]Action, error) {
 	oldIP, oldPrio := m.cfg.PrimaryIP, m.cfg.Priority
 	m.cfg = cfg
 	// Keep the lowered priority of a duplicate address owner.
-	if !(oldPrio == PriorityOwner && cfg.Priority == PriorityOwner) {
+	if !(oldPrio == advert.PriorityOwner && cfg.Priority == advert.PriorityOwner) {
 		m.basePrio = cfg.Priority
 	}
 	m.setWeight(m.weight)

@@ -10,6 +10,10 @@ import (
 )
 
 var (
+	srcA = netip.MustParseAddr("192.0.2.1")
+	srcB = netip.MustParseAddr("192.0.2.2")
+	vip2 = netip.MustParseAddr("198.51.100.7")
+
 	ours   = srcA                              // 192.0.2.1
 	higher = netip.MustParseAddr("192.0.2.9")  // higher than ours
 	lower  = netip.MustParseAddr("192.0.2.0")  // lower than ours (as an address)

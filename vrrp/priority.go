@@ -1,19 +1,23 @@
 package vrrp
 
-import "fmt"
+import (
+	"fmt"
+
+	"github.com/lvsd/lvsd/vrrp/advert"
+)
 
 // EffectivePriority is the base priority plus the tracking weight, clamped
 // to 1..254 as keepalived does; the address owner (255) never changes.
 func EffectivePriority(base uint8, weight int) uint8 {
-	if base == PriorityOwner {
-		return PriorityOwner
+	if base == advert.PriorityOwner {
+		return advert.PriorityOwner
 	}
 	p := int(base) + weight
 	switch {
 	case p < 1:
 		return 1
-	case p > PriorityOwner-1:
-		return PriorityOwner - 1
+	case p > advert.PriorityOwner-1:
+		return advert.PriorityOwner - 1
 	}
 	return uint8(p)
 }

@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/lvsd/lvsd/vrrp/advert"
 )
 
 func TestFromConfigRoutes(t *testing.T) {
@@ -124,13 +126,13 @@ func TestEngineRoutes(t *testing.T) {
 	}
 
 	// A higher priority master: BACKUP, routes removed before the VIPs.
-	adv := Advert{Version: 2, VRID: 1, Priority: 200, Interval: time.Second, Addrs: []netip.Addr{netip.MustParseAddr("192.0.2.100")}}
+	adv := advert.Advert{Version: 2, VRID: 1, Priority: 200, Interval: time.Second, Addrs: []netip.Addr{netip.MustParseAddr("192.0.2.100")}}
 	src, dst := netip.MustParseAddr("192.0.2.2"), netip.MustParseAddr("224.0.0.18")
 	b, err := adv.Marshal(src, dst)
 	if err != nil {
 		t.Fatal(err)
 	}
-	h.e.currentRunners()[0].HandlePacket(0, b, PacketInfo{Src: src, Dst: dst, TTL: 255, At: h.clk.Now()})
+	h.e.currentRunners()[0].HandlePacket(0, b, advert.PacketInfo{Src: src, Dst: dst, TTL: 255, At: h.clk.Now()})
 	h.e.flush()
 	if s := h.states(); s["VI_1"] != "BACKUP/100" {
 		t.Fatalf("states %v", s)

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/lvsd/lvsd/internal/clock"
+	"github.com/lvsd/lvsd/vrrp/advert"
 )
 
 // VIP is one virtual address of an instance.
@@ -129,7 +130,7 @@ type InstanceConfig struct {
 	// ExcludedVIPs (virtual_ipaddress_excluded) are added and removed with
 	// the VIPs but not carried in adverts.
 	ExcludedVIPs []VIP
-	AuthType     AuthType // v2 only
+	AuthType     advert.AuthType // v2 only
 	AuthPass     string
 	// Group is the multicast destination (default 224.0.0.18, or ff02::12
 	// for IPv6).
@@ -170,9 +171,9 @@ type Member struct {
 
 // Stats are the counters of one instance; safe for concurrent reading.
 type Stats struct {
-	Drops         [dropMax]atomic.Uint64 // by DropReason
-	AdvertRcvd    atomic.Uint64          // accepted adverts
-	AddrListErr   atomic.Uint64          // accepted despite an address-list mismatch
+	Drops         [advert.NumDropReasons]atomic.Uint64 // by DropReason
+	AdvertRcvd    atomic.Uint64                        // accepted adverts
+	AddrListErr   atomic.Uint64                        // accepted despite an address-list mismatch
 	PriZeroRcvd   atomic.Uint64
 	AdvertSent    atomic.Uint64
 	PriZeroSent   atomic.Uint64
@@ -242,7 +243,7 @@ type member struct {
 	cfg     InstanceConfig
 	dev     Member
 	m       *Machine
-	exp     Expect
+	exp     advert.Expect
 	tracker *Tracker
 	vips    []netip.Addr // advertised
 	all     []VIP        // VIPs and excluded VIPs
@@ -260,8 +261,8 @@ type runnerEvent struct {
 
 	// one of the following instead of ev
 	packet      []byte
-	info        PacketInfo // of packet, or of the dropped packet
-	drop        DropReason // a packet its socket dropped
+	info        advert.PacketInfo // of packet, or of the dropped packet
+	drop        advert.DropReason // a packet its socket dropped
 	trackName   string
 	trackUp     bool
 	trackValue  *int // a File track's value (instead of trackUp)
@@ -320,7 +321,7 @@ func NewRunner(name string, members []Member, opts RunnerOptions) (*Runner, erro
 		if err := c.checkFamily(); err != nil {
 			return nil, err
 		}
-		if c.Machine.Version == 3 && c.AuthType != AuthNone {
+		if c.Machine.Version == 3 && c.AuthType != advert.AuthNone {
 			return nil, fmt.Errorf("vrrp: instance %s: VRRPv3 has no authentication", c.Machine.Name)
 		}
 		tr, err := NewTracker(c.Tracks)
@@ -362,8 +363,8 @@ func (mm *member) setConfig(c InstanceConfig) error {
 			return fmt.Errorf("vrrp: instance %s: invalid excluded VIP", c.Machine.Name)
 		}
 	}
-	if len(vips) > MaxAddrs {
-		return fmt.Errorf("vrrp: instance %s: more than %d VIPs", c.Machine.Name, MaxAddrs)
+	if len(vips) > advert.MaxAddrs {
+		return fmt.Errorf("vrrp: instance %s: more than %d VIPs", c.Machine.Name, advert.MaxAddrs)
 	}
 	mm.cfg = c
 	mm.vips = vips
@@ -373,9 +374,9 @@ func (mm *member) setConfig(c InstanceConfig) error {
 	} else {
 		mm.dsts = []netip.Addr{c.defaultGroup()}
 	}
-	mm.exp = Expect{
+	mm.exp = advert.Expect{
 		Version: c.Machine.Version, VRID: c.Machine.VRID, Interval: c.Machine.AdvertInterval,
-		AuthType: c.AuthType, AuthData: Password(c.AuthPass), Addrs: mm.vips,
+		AuthType: c.AuthType, AuthData: advert.Password(c.AuthPass), Addrs: mm.vips,
 		Unicast: len(c.UnicastPeers) > 0,
 	}
 	if c.CheckUnicastSrc {
@@ -599,13 +600,13 @@ func (r *Runner) post(e runnerEvent) {
 
 // HandlePacket delivers a received VRRP packet (IP payload) to member i;
 // it is called by the receive loop of the member's socket (see Dispatcher).
-func (r *Runner) HandlePacket(i int, payload []byte, info PacketInfo) {
+func (r *Runner) HandlePacket(i int, payload []byte, info advert.PacketInfo) {
 	r.post(runnerEvent{member: i, packet: payload, info: info})
 }
 
 // DropPacket counts against member i a packet that its socket dropped for
 // reason before it could be decoded (see Dispatcher.Drop).
-func (r *Runner) DropPacket(i int, info PacketInfo, reason DropReason) {
+func (r *Runner) DropPacket(i int, info advert.PacketInfo, reason advert.DropReason) {
 	r.post(runnerEvent{member: i, drop: reason, info: info})
 }
 
@@ -690,7 +691,7 @@ func (r *Runner) handle(e runnerEvent) {
 		close(e.flush)
 	case e.reconf != nil:
 		e.reconf.done <- r.reconfigure(e.reconf.cfgs)
-	case e.drop != DropNone:
+	case e.drop != advert.DropNone:
 		r.dropped(r.members[e.member], e.info, e.drop)
 	case e.packet != nil:
 		r.receive(e.member, e.packet, e.info)
@@ -734,17 +735,17 @@ func (r *Runner) handle(e runnerEvent) {
 	}
 }
 
-func (r *Runner) receive(i int, payload []byte, info PacketInfo) {
+func (r *Runner) receive(i int, payload []byte, info advert.PacketInfo) {
 	mm := r.members[i]
 	if info.Src == mm.cfg.Machine.PrimaryIP {
 		mm.stats.OwnPackets.Add(1)
 		return
 	}
-	a, drop := Decode(payload, info)
-	if drop == DropNone {
+	a, drop := advert.Decode(payload, info)
+	if drop == advert.DropNone {
 		chk := mm.exp.Validate(a, info)
 		drop = chk.Drop
-		if drop == DropNone {
+		if drop == advert.DropNone {
 			mm.stats.AdvertRcvd.Add(1)
 			if chk.AddrListMismatch {
 				mm.stats.AddrListErr.Add(1)
@@ -761,7 +762,7 @@ func (r *Runner) receive(i int, payload []byte, info PacketInfo) {
 }
 
 // dropped counts a packet of mm's dropped for reason.
-func (r *Runner) dropped(mm *member, info PacketInfo, reason DropReason) {
+func (r *Runner) dropped(mm *member, info advert.PacketInfo, reason advert.DropReason) {
 	mm.stats.Drops[reason].Add(1)
 	r.log.Debug("vrrp: advert dropped", "instance", mm.cfg.Machine.Name, "from", info.Src, "reason", reason)
 }
@@ -861,12 +862,12 @@ func (r *Runner) do(i int, a Action) {
 
 func (r *Runner) sendAdvert(mm *member, prio uint8) {
 	c := mm.cfg
-	adv := Advert{
-		Version: c.Machine.Version, Type: TypeAdvertisement, VRID: c.Machine.VRID, Priority: prio,
+	adv := advert.Advert{
+		Version: c.Machine.Version, Type: advert.TypeAdvertisement, VRID: c.Machine.VRID, Priority: prio,
 		Interval: c.Machine.AdvertInterval, Addrs: mm.vips,
 	}
 	if c.Machine.Version == 2 {
-		adv.AuthType, adv.AuthData = c.AuthType, Password(c.AuthPass)
+		adv.AuthType, adv.AuthData = c.AuthType, advert.Password(c.AuthPass)
 	}
 	src := c.Machine.PrimaryIP
 	for _, dst := range mm.dsts {
@@ -880,7 +881,7 @@ func (r *Runner) sendAdvert(mm *member, prio uint8) {
 			continue
 		}
 		mm.stats.AdvertSent.Add(1)
-		if prio == PriorityStop {
+		if prio == advert.PriorityStop {
 			mm.stats.PriZeroSent.Add(1)
 		}
 	}
@@ -895,7 +896,7 @@ type Dispatcher struct {
 	mu     sync.RWMutex
 	routes map[uint8]route
 	// Drops counts, by DropReason, the packets no instance claims.
-	Drops [dropMax]atomic.Uint64
+	Drops [advert.NumDropReasons]atomic.Uint64
 }
 
 type route struct {
@@ -919,23 +920,23 @@ func (d *Dispatcher) Register(vrid uint8, r *Runner, i int) error {
 
 // lookup returns the route of the VRID payload names, or why there is
 // none (DropTooShort, DropUnknownVRID).
-func (d *Dispatcher) lookup(payload []byte) (route, DropReason) {
+func (d *Dispatcher) lookup(payload []byte) (route, advert.DropReason) {
 	if len(payload) < 2 {
-		return route{}, DropTooShort
+		return route{}, advert.DropTooShort
 	}
 	d.mu.RLock()
 	rt, ok := d.routes[payload[1]]
 	d.mu.RUnlock()
 	if !ok {
-		return route{}, DropUnknownVRID
+		return route{}, advert.DropUnknownVRID
 	}
-	return rt, DropNone
+	return rt, advert.DropNone
 }
 
 // Handle routes one packet; payload must not be reused by the caller.
-func (d *Dispatcher) Handle(payload []byte, info PacketInfo) {
+func (d *Dispatcher) Handle(payload []byte, info advert.PacketInfo) {
 	rt, drop := d.lookup(payload)
-	if drop != DropNone {
+	if drop != advert.DropNone {
 		d.Drops[drop].Add(1)
 		return
 	}
@@ -945,9 +946,9 @@ func (d *Dispatcher) Handle(payload []byte, info PacketInfo) {
 // Drop counts a packet the socket dropped for reason: against the
 // instance whose VRID it names when payload (what could be found of the
 // VRRP packet, nil if nothing) names one here, in d.Drops otherwise.
-func (d *Dispatcher) Drop(payload []byte, info PacketInfo, reason DropReason) {
+func (d *Dispatcher) Drop(payload []byte, info advert.PacketInfo, reason advert.DropReason) {
 	rt, miss := d.lookup(payload)
-	if miss != DropNone {
+	if miss != advert.DropNone {
 		d.Drops[reason].Add(1)
 		return
 	}

@@ -12,6 +12,8 @@ import (
 	"unsafe"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/lvsd/lvsd/vrrp/advert"
 )
 
 // Conn is a raw IP socket for protocol 112 on one interface: IPv4 (VRRPv2
@@ -79,13 +81,13 @@ type ipFamily struct {
 	multicastIf func(fd, ifindex int) error
 	// split finds the VRRP packet in what recvmsg returned (b, and the
 	// sender from) and what the IP layer tells of it.
-	split func(b []byte, from unix.Sockaddr) ([]byte, PacketInfo, DropReason)
+	split func(b []byte, from unix.Sockaddr) ([]byte, advert.PacketInfo, advert.DropReason)
 	// pktinfo is the control message that sends from src on ifindex.
 	pktinfo func(ifindex int, src netip.Addr) []byte
 }
 
 var ipv4Family = ipFamily{
-	name: "IPv4", network: fmt.Sprintf("ip4:%d", IPProtocol), any: "0.0.0.0", group: MulticastGroup,
+	name: "IPv4", network: fmt.Sprintf("ip4:%d", advert.IPProtocol), any: "0.0.0.0", group: advert.MulticastGroup,
 
 	multicastAll:  sockopt{"IP_MULTICAST_ALL", unix.IPPROTO_IP, unix.IP_MULTICAST_ALL},
 	recvTTL:       sockopt{"IP_RECVTTL", unix.IPPROTO_IP, unix.IP_RECVTTL},
@@ -103,12 +105,12 @@ var ipv4Family = ipFamily{
 		mreq := &unix.IPMreqn{Ifindex: int32(ifindex)}
 		return os.NewSyscallError("setsockopt IP_MULTICAST_IF", unix.SetsockoptIPMreqn(fd, unix.IPPROTO_IP, unix.IP_MULTICAST_IF, mreq))
 	},
-	split: func(b []byte, _ unix.Sockaddr) ([]byte, PacketInfo, DropReason) {
-		payload, info, err := SplitIPv4(b)
+	split: func(b []byte, _ unix.Sockaddr) ([]byte, advert.PacketInfo, advert.DropReason) {
+		payload, info, err := advert.SplitIPv4(b)
 		if err != nil {
-			return nil, info, DropIPHeader
+			return nil, info, advert.DropIPHeader
 		}
-		return payload, info, DropNone
+		return payload, info, advert.DropNone
 	},
 	pktinfo: func(ifindex int, src netip.Addr) []byte {
 		return controlMessage(unix.IPPROTO_IP, unix.IP_PKTINFO, &unix.Inet4Pktinfo{Ifindex: int32(ifindex), Spec_dst: src.As4()})
@@ -116,7 +118,7 @@ var ipv4Family = ipFamily{
 }
 
 var ipv6Family = ipFamily{
-	name: "IPv6", network: fmt.Sprintf("ip6:%d", IPProtocol), any: "::", group: MulticastGroup6,
+	name: "IPv6", network: fmt.Sprintf("ip6:%d", advert.IPProtocol), any: "::", group: advert.MulticastGroup6,
 
 	multicastAll:  sockopt{"IPV6_MULTICAST_ALL", unix.IPPROTO_IPV6, unix.IPV6_MULTICAST_ALL},
 	recvTTL:       sockopt{"IPV6_RECVHOPLIMIT", unix.IPPROTO_IPV6, unix.IPV6_RECVHOPLIMIT},
@@ -133,14 +135,14 @@ var ipv6Family = ipFamily{
 	multicastIf: func(fd, ifindex int) error {
 		return sockopt{"IPV6_MULTICAST_IF", unix.IPPROTO_IPV6, unix.IPV6_MULTICAST_IF}.set(fd, ifindex)
 	},
-	split: func(b []byte, from unix.Sockaddr) ([]byte, PacketInfo, DropReason) {
-		info := PacketInfo{TTL: -1} // the hop limit comes with the control messages
+	split: func(b []byte, from unix.Sockaddr) ([]byte, advert.PacketInfo, advert.DropReason) {
+		info := advert.PacketInfo{TTL: -1} // the hop limit comes with the control messages
 		sa, ok := from.(*unix.SockaddrInet6)
 		if !ok {
-			return b, info, DropIPHeader
+			return b, info, advert.DropIPHeader
 		}
 		info.Src = netip.AddrFrom16(sa.Addr)
-		return b, info, DropNone
+		return b, info, advert.DropNone
 	},
 	pktinfo: func(ifindex int, src netip.Addr) []byte {
 		return controlMessage(unix.IPPROTO_IPV6, unix.IPV6_PKTINFO, &unix.Inet6Pktinfo{Addr: src.As16(), Ifindex: uint32(ifindex)})
@@ -181,7 +183,7 @@ func ListenConn(cfg ConnConfig) (*Conn, error) {
 func (f *ipFamily) setup(fd int, cfg ConnConfig, ifindex int) error {
 	ttl := cfg.TTL
 	if ttl == 0 {
-		ttl = TTL
+		ttl = advert.TTL
 	}
 	if err := unix.SetsockoptString(fd, unix.SOL_SOCKET, unix.SO_BINDTODEVICE, cfg.Interface); err != nil {
 		return os.NewSyscallError("setsockopt SO_BINDTODEVICE", err)
@@ -193,7 +195,7 @@ func (f *ipFamily) setup(fd int, cfg ConnConfig, ifindex int) error {
 		{soTimestampNS, 1},
 		{f.recvTTL, 1},
 		{f.recvPktinfo, 1},
-		{f.tos, TOS},
+		{f.tos, advert.TOS},
 		{f.ttl, ttl},
 	}); err != nil {
 		return err
@@ -211,7 +213,7 @@ func (f *ipFamily) setup(fd int, cfg ConnConfig, ifindex int) error {
 	if err := f.multicastIf(fd, ifindex); err != nil {
 		return err
 	}
-	return setAll(fd, []setting{{f.multicastTTL, TTL}, {f.multicastLoop, 0}})
+	return setAll(fd, []setting{{f.multicastTTL, advert.TTL}, {f.multicastLoop, 0}})
 }
 
 // setting is a value for an option.
@@ -254,10 +256,10 @@ func (c *Conn) SendAdvert(payload []byte, src, dst netip.Addr) error {
 // PacketHandler is what a socket hands its packets to: a Dispatcher.
 type PacketHandler interface {
 	// Handle receives one VRRP packet (the IP payload, a fresh buffer).
-	Handle(payload []byte, info PacketInfo)
+	Handle(payload []byte, info advert.PacketInfo)
 	// Drop is told of a packet the socket dropped, with what could be
 	// found of its VRRP packet (nil if nothing).
-	Drop(payload []byte, info PacketInfo, reason DropReason)
+	Drop(payload []byte, info advert.PacketInfo, reason advert.DropReason)
 }
 
 // Serve reads packets until ctx is done and hands each one (a fresh
@@ -292,7 +294,7 @@ func (c *Conn) Serve(ctx context.Context, h PacketHandler) error {
 		}
 		payload, info, drop := c.parse(buf[:n], oob[:oobn], from)
 		payload = append([]byte(nil), payload...)
-		if drop != DropNone {
+		if drop != advert.DropNone {
 			h.Drop(payload, info, drop)
 			continue
 		}
@@ -303,21 +305,21 @@ func (c *Conn) Serve(ctx context.Context, h PacketHandler) error {
 
 // parse returns the VRRP packet in what recvmsg returned and what the IP
 // layer tells of it, or the reason to drop it.
-func (c *Conn) parse(b, oob []byte, from unix.Sockaddr) ([]byte, PacketInfo, DropReason) {
+func (c *Conn) parse(b, oob []byte, from unix.Sockaddr) ([]byte, advert.PacketInfo, advert.DropReason) {
 	payload, info, drop := c.fam.split(b, from)
-	if drop != DropNone {
+	if drop != advert.DropNone {
 		return payload, info, drop
 	}
 	parseOOB(oob, &info)
 	if info.IfIndex != 0 && info.IfIndex != c.ifi.Index {
-		return payload, info, DropWrongInterface
+		return payload, info, advert.DropWrongInterface
 	}
-	return payload, info, DropNone
+	return payload, info, advert.DropNone
 }
 
 // parseOOB reads the receiving interface, the kernel timestamp and, over
 // IPv6, the destination and hop limit from the control messages.
-func parseOOB(oob []byte, info *PacketInfo) {
+func parseOOB(oob []byte, info *advert.PacketInfo) {
 	msgs, err := unix.ParseSocketControlMessage(oob)
 	if err != nil {
 		return

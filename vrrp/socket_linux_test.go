@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/lvsd/lvsd/vrrp/advert"
 )
 
 // ipv4Packet wraps a VRRP packet in the IPv4 header a raw socket reads.
@@ -15,7 +17,7 @@ func ipv4Packet(payload []byte, src, dst netip.Addr) []byte {
 	b := make([]byte, 20, 20+len(payload))
 	b[0] = 0x45
 	binary.BigEndian.PutUint16(b[2:4], uint16(20+len(payload)))
-	b[8], b[9] = TTL, IPProtocol
+	b[8], b[9] = advert.TTL, advert.IPProtocol
 	s, d := src.As4(), dst.As4()
 	copy(b[12:16], s[:])
 	copy(b[16:20], d[:])
@@ -31,40 +33,40 @@ func TestSocketDrops(t *testing.T) {
 	if err := d.Register(51, h.r, 0); err != nil {
 		t.Fatal(err)
 	}
-	a := Advert{Version: 2, VRID: 51, Priority: 150, Interval: time.Second, Addrs: []netip.Addr{testVIP.Addr.Addr()}}
-	vrrpPkt, err := a.Marshal(peer, MulticastGroup)
+	a := advert.Advert{Version: 2, VRID: 51, Priority: 150, Interval: time.Second, Addrs: []netip.Addr{testVIP.Addr.Addr()}}
+	vrrpPkt, err := a.Marshal(peer, advert.MulticastGroup)
 	if err != nil {
 		t.Fatal(err)
 	}
-	pkt := ipv4Packet(vrrpPkt, peer, MulticastGroup)
+	pkt := ipv4Packet(vrrpPkt, peer, advert.MulticastGroup)
 	on := func(ifindex int) []byte {
 		return controlMessage(unix.IPPROTO_IP, unix.IP_PKTINFO, &unix.Inet4Pktinfo{Ifindex: int32(ifindex)})
 	}
 	c := &Conn{fam: &ipv4Family, ifi: &net.Interface{Index: 5, Name: "eth0"}}
 	serve := func(b, oob []byte, from unix.Sockaddr) {
 		payload, info, drop := c.parse(b, oob, from)
-		if drop != DropNone {
+		if drop != advert.DropNone {
 			d.Drop(payload, info, drop)
 			return
 		}
 		d.Handle(payload, info)
 	}
 
-	serve(pkt, on(5), nil)                                           // ours
-	serve(pkt, on(7), nil)                                           // another interface's
-	serve(pkt[:12], nil, nil)                                        // truncated IPv4 header: names no instance
-	serve(pkt[:30], nil, nil)                                        // shorter than its header's total length: the same
-	serve(ipv4Packet(vrrpPkt[:1], peer, MulticastGroup), on(5), nil) // one byte of VRRP: too short to name one
+	serve(pkt, on(5), nil)                                                  // ours
+	serve(pkt, on(7), nil)                                                  // another interface's
+	serve(pkt[:12], nil, nil)                                               // truncated IPv4 header: names no instance
+	serve(pkt[:30], nil, nil)                                               // shorter than its header's total length: the same
+	serve(ipv4Packet(vrrpPkt[:1], peer, advert.MulticastGroup), on(5), nil) // one byte of VRRP: too short to name one
 
 	c6 := &Conn{fam: &ipv6Family, ifi: &net.Interface{Index: 5, Name: "eth0"}}
 	payload, info, drop := c6.parse(vrrpPkt, nil, &unix.SockaddrInet4{}) // sender not IPv6
-	if drop != DropIPHeader {
+	if drop != advert.DropIPHeader {
 		t.Fatalf("IPv6 socket, IPv4 sender: %v", drop)
 	}
 	d.Drop(payload, info, drop)
-	oob6 := controlMessage(unix.IPPROTO_IPV6, unix.IPV6_PKTINFO, &unix.Inet6Pktinfo{Addr: MulticastGroup6.As16(), Ifindex: 9})
+	oob6 := controlMessage(unix.IPPROTO_IPV6, unix.IPV6_PKTINFO, &unix.Inet6Pktinfo{Addr: advert.MulticastGroup6.As16(), Ifindex: 9})
 	_, info, drop = c6.parse(vrrpPkt, oob6, &unix.SockaddrInet6{Addr: netip.MustParseAddr("fe80::1").As16()})
-	if drop != DropWrongInterface || info.Dst != MulticastGroup6 || info.IfIndex != 9 || info.TTL != -1 {
+	if drop != advert.DropWrongInterface || info.Dst != advert.MulticastGroup6 || info.IfIndex != 9 || info.TTL != -1 {
 		t.Fatalf("IPv6 socket, other interface: %v %+v", drop, info)
 	}
 	h.r.Flush()
@@ -73,17 +75,17 @@ func TestSocketDrops(t *testing.T) {
 	if got := st.AdvertRcvd.Load(); got != 1 {
 		t.Errorf("accepted %d, want 1", got)
 	}
-	for r, want := range map[DropReason]uint64{DropWrongInterface: 1, DropIPHeader: 1} {
+	for r, want := range map[advert.DropReason]uint64{advert.DropWrongInterface: 1, advert.DropIPHeader: 1} {
 		if got := st.Drops[r].Load(); got != want {
 			t.Errorf("instance: %v drops %d, want %d", r, got, want)
 		}
 	}
-	for r, want := range map[DropReason]uint64{DropIPHeader: 2, DropTooShort: 1} {
+	for r, want := range map[advert.DropReason]uint64{advert.DropIPHeader: 2, advert.DropTooShort: 1} {
 		if got := d.Drops[r].Load(); got != want {
 			t.Errorf("dispatcher: %v drops %d, want %d", r, got, want)
 		}
 	}
-	if got := st.Drops[DropTooShort].Load(); got != 0 {
+	if got := st.Drops[advert.DropTooShort].Load(); got != 0 {
 		t.Errorf("too short counted against the instance: %d", got)
 	}
 }
@@ -93,7 +95,7 @@ func TestSocketDrops(t *testing.T) {
 func TestControlMessage(t *testing.T) {
 	oob := append(controlMessage(unix.IPPROTO_IP, unix.IP_PKTINFO, &unix.Inet4Pktinfo{Ifindex: 3}),
 		controlMessage(unix.SOL_SOCKET, unix.SO_TIMESTAMPNS, &unix.Timespec{Sec: 1700000000, Nsec: 5})...)
-	var info PacketInfo
+	var info advert.PacketInfo
 	parseOOB(oob, &info)
 	if info.IfIndex != 3 || !info.At.Equal(time.Unix(1700000000, 5)) {
 		t.Fatalf("%+v", info)
