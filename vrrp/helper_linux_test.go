@@ -92,8 +92,8 @@ func helperMain(cfgJSON string) int {
 	if hc.Brd != "" {
 		vip.Brd = netip.MustParseAddr(hc.Brd)
 	}
-	ic := InstanceConfig{
-		Machine: MachineConfig{
+	ic := instanceConfig{
+		Machine: machineConfig{
 			Name: hc.Name, VRID: hc.VRID, Version: hc.Version, Priority: hc.Priority,
 			AdvertInterval: time.Duration(hc.AdvertMillis) * time.Millisecond, PrimaryIP: src,
 			GARPMasterDelay: time.Duration(hc.GARPDelayMS) * time.Millisecond, GARPMasterRepeat: hc.GARPRepeat,
@@ -107,18 +107,18 @@ func helperMain(cfgJSON string) int {
 	for _, p := range hc.UnicastPeers {
 		ic.UnicastPeers = append(ic.UnicastPeers, netip.MustParseAddr(p))
 	}
-	conn, err := ListenConn(ConnConfig{Interface: hc.Interface, Unicast: len(ic.UnicastPeers) > 0})
+	conn, err := listenConn(ConnConfig{Interface: hc.Interface, Unicast: len(ic.UnicastPeers) > 0})
 	if err != nil {
 		return fail(err)
 	}
 	defer conn.Close()
-	garp, err := NewPacketGARP(hc.Interface)
+	garp, err := newPacketGARP(hc.Interface)
 	if err != nil {
 		return fail(err)
 	}
 	defer garp.Close()
-	r, err := NewRunner(hc.Name, []Member{{Config: ic, Sender: conn, Addrs: &NetlinkAddrs{DefaultDev: hc.Interface}, GARP: garp}},
-		RunnerOptions{
+	r, err := newRunner(hc.Name, []memberSpec{{Config: ic, Sender: conn, Addrs: &NetlinkAddrs{DefaultDev: hc.Interface}, GARP: garp}},
+		runnerOptions{
 			Logger: slog.New(slog.NewTextHandler(os.Stderr, nil)),
 			Notify: func(n Notification) {
 				emit(helperLine{Event: "transition", From: n.From.String(), To: n.To.String(), Priority: n.Priority})
@@ -131,7 +131,7 @@ func helperMain(cfgJSON string) int {
 	defer stop()
 	ctx, cancel := context.WithTimeout(ctx, time.Duration(hc.LifetimeMS)*time.Millisecond)
 	defer cancel()
-	var d Dispatcher
+	var d dispatcher
 	if err := d.Register(hc.VRID, r, 0); err != nil {
 		return fail(err)
 	}

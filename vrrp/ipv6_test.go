@@ -26,7 +26,7 @@ const keepalivedNA = "3333 0000 0001 bac9 09ac f889 86dd 6000" +
 
 func TestNAFrameMatchesKeepalived(t *testing.T) {
 	mac, _ := net.ParseMAC("ba:c9:09:ac:f8:89")
-	got, err := NAFrame(mac, netip.MustParseAddr("2001:db8::10"), false)
+	got, err := unsolicitedNA(mac, netip.MustParseAddr("2001:db8::10"), false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -38,7 +38,7 @@ func TestNAFrameMatchesKeepalived(t *testing.T) {
 		mac net.HardwareAddr
 		ip  string
 	}{{mac[:4], "2001:db8::1"}, {mac, "192.0.2.1"}, {mac, "::ffff:192.0.2.1"}} {
-		if _, err := NAFrame(bad.mac, netip.MustParseAddr(bad.ip), false); err == nil {
+		if _, err := unsolicitedNA(bad.mac, netip.MustParseAddr(bad.ip), false); err == nil {
 			t.Errorf("NAFrame(%v, %s) accepted", bad.mac, bad.ip)
 		}
 	}
@@ -50,11 +50,11 @@ func TestNAFrameMatchesKeepalived(t *testing.T) {
 func TestNAFrameFields(t *testing.T) {
 	mac, _ := net.ParseMAC("02:00:5e:00:53:01")
 	vip := netip.MustParseAddr("fe80::10")
-	f, err := NAFrame(mac, vip, true)
+	f, err := unsolicitedNA(mac, vip, true)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(f) != NAFrameLen || NAFrameLen != 86 {
+	if len(f) != naFrameLen || naFrameLen != 86 {
 		t.Fatalf("length %d", len(f))
 	}
 	if !bytes.Equal(f[0:6], []byte{0x33, 0x33, 0, 0, 0, 1}) || !bytes.Equal(f[6:12], mac) || binary.BigEndian.Uint16(f[12:14]) != 0x86dd {
@@ -100,7 +100,7 @@ vrrp_instance VI_1 {
 // converted with keepalived's defaults (/128 without a length, nodad
 // unless -nodad), not advertised.
 func TestFromConfigIPv6Excluded(t *testing.T) {
-	specs, _, err := FromConfig(parseConf(t, dualStackConf))
+	specs, _, err := fromConfig(parseConf(t, dualStackConf))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -118,7 +118,7 @@ func TestFromConfigIPv6Excluded(t *testing.T) {
 	}
 	// An instance whose first VIP is IPv6 runs VRRPv3 over IPv6, to
 	// ff02::12, with IPv4 addresses only in virtual_ipaddress_excluded.
-	specs, _, err = FromConfig(parseConf(t, "vrrp_instance V6 {\n interface eth0\n virtual_router_id 2\n virtual_ipaddress {\n  2001:db8::1/64\n }\n virtual_ipaddress_excluded {\n  192.0.2.9/24\n }\n}\n"))
+	specs, _, err = fromConfig(parseConf(t, "vrrp_instance V6 {\n interface eth0\n virtual_router_id 2\n virtual_ipaddress {\n  2001:db8::1/64\n }\n virtual_ipaddress_excluded {\n  192.0.2.9/24\n }\n}\n"))
 	if err != nil {
 		t.Fatal(err)
 	}

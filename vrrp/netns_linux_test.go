@@ -249,7 +249,7 @@ func (c *capture) parse(at time.Time, f []byte) {
 			return
 		}
 		c.vrrp = append(c.vrrp, vrrpFrame{at: at, src: info.Src, ttl: info.TTL, tos: int(f[15]), adv: a})
-	case EtherTypeIPv6:
+	case etherTypeIPv6:
 		ip6 := f[14:]
 		if len(ip6) < 40+24 || ip6[6] != 58 || ip6[40] != 136 {
 			return
@@ -270,7 +270,7 @@ func (c *capture) parse(at time.Time, f []byte) {
 			fr.tlla = net.HardwareAddr(bytes.Clone(na[26:32]))
 		}
 		c.na = append(c.na, fr)
-	case EtherTypeARP:
+	case etherTypeARP:
 		a := f[14:]
 		if len(a) < 28 {
 			return

@@ -34,32 +34,32 @@ type VIP struct {
 
 // Route types (the kernel's RTN_* values).
 const (
-	RouteUnicast     uint8 = 1
-	RouteBlackhole   uint8 = 6
-	RouteUnreachable uint8 = 7
-	RouteProhibit    uint8 = 8
+	routeUnicast     uint8 = 1
+	routeBlackhole   uint8 = 6
+	routeUnreachable uint8 = 7
+	routeProhibit    uint8 = 8
 )
 
-// ProtoKeepalived is the route protocol of virtual routes unless the
+// protoKeepalived is the route protocol of virtual routes unless the
 // configuration names another (RTPROT_KEEPALIVED, "proto keepalived").
-const ProtoKeepalived uint8 = 18
+const protoKeepalived uint8 = 18
 
-// TableMain is the main routing table.
-const TableMain uint32 = 254
+// tableMain is the main routing table.
+const tableMain uint32 = 254
 
 // Route is one virtual route of an instance (virtual_routes). Its fields
 // are what the kernel matches a deletion against, so a route is removed
 // only if it is still ours (same protocol, table, metric, next hop).
 type Route struct {
-	Type   uint8        // RouteUnicast, RouteBlackhole, RouteUnreachable, RouteProhibit
+	Type   uint8        // routeUnicast, routeBlackhole, routeUnreachable, routeProhibit
 	Dst    netip.Prefix // destination
 	Src    netip.Addr   // preferred source; invalid: none
 	Via    netip.Addr   // gateway; invalid: none
 	Dev    string       // output interface; empty: none (the kernel picks it)
 	Scope  uint8        // RT_SCOPE_*
-	Table  uint32       // TableMain by default
+	Table  uint32       // tableMain by default
 	Metric uint32
-	Proto  uint8 // ProtoKeepalived by default
+	Proto  uint8 // protoKeepalived by default
 	OnLink bool
 }
 
@@ -67,11 +67,11 @@ type Route struct {
 func (r Route) String() string {
 	var b strings.Builder
 	switch r.Type {
-	case RouteBlackhole:
+	case routeBlackhole:
 		b.WriteString("blackhole ")
-	case RouteUnreachable:
+	case routeUnreachable:
 		b.WriteString("unreachable ")
-	case RouteProhibit:
+	case routeProhibit:
 		b.WriteString("prohibit ")
 	}
 	b.WriteString(r.Dst.String())
@@ -84,7 +84,7 @@ func (r Route) String() string {
 	if r.Dev != "" {
 		b.WriteString(" dev " + r.Dev)
 	}
-	if r.Table != TableMain && r.Table != 0 {
+	if r.Table != tableMain && r.Table != 0 {
 		fmt.Fprintf(&b, " table %d", r.Table)
 	}
 	if r.Metric != 0 {
@@ -122,9 +122,9 @@ type GARPSender interface {
 	SendGARP(ip netip.Addr) error
 }
 
-// InstanceConfig is the configuration of one vrrp_instance.
-type InstanceConfig struct {
-	Machine   MachineConfig // Machine.PrimaryIP is the advert source address
+// instanceConfig is the configuration of one vrrp_instance.
+type instanceConfig struct {
+	Machine   machineConfig // Machine.PrimaryIP is the advert source address
 	Interface string
 	VIPs      []VIP
 	// ExcludedVIPs (virtual_ipaddress_excluded) are added and removed with
@@ -142,7 +142,7 @@ type InstanceConfig struct {
 	UnicastPeers []netip.Addr
 	// CheckUnicastSrc drops unicast adverts from non-peers.
 	CheckUnicastSrc bool
-	Tracks          []Track
+	Tracks          []track
 	// Routes (virtual_routes) are added after the VIPs when the instance
 	// becomes MASTER and removed before them when it leaves MASTER.
 	Routes []Route
@@ -152,9 +152,9 @@ type InstanceConfig struct {
 	GARPInterval, GNAInterval time.Duration
 }
 
-// Member is an instance of a Runner with its kernel access.
-type Member struct {
-	Config InstanceConfig
+// memberSpec is an instance of a runner with its kernel access.
+type memberSpec struct {
+	Config instanceConfig
 	Sender AdvertSender
 	Addrs  AddrManager
 	Routes RouteManager // required when the instance has routes
@@ -196,8 +196,8 @@ type Notification struct {
 	Priority uint8
 }
 
-// RunnerOptions are optional settings of a Runner.
-type RunnerOptions struct {
+// runnerOptions are optional settings of a runner.
+type runnerOptions struct {
 	Clock  clock.Clock  // default clock.System
 	Logger *slog.Logger // default slog.Default()
 	// Notify is called from the runner goroutine on every transition; it
@@ -208,20 +208,20 @@ type RunnerOptions struct {
 	KeepOnStop bool
 }
 
-// Runner runs one instance, or the instances of one sync group, in a single
+// runner runs one instance, or the instances of one sync group, in a single
 // goroutine that owns their state. Other goroutines talk to it through its
 // methods, which post events.
-type Runner struct {
+type runner struct {
 	name    string
 	clock   clock.Clock
 	log     *slog.Logger
 	notify  func(Notification)
 	members []*member
-	group   *Group // nil for a single instance
+	group   *syncGroup // nil for a single instance
 	events  chan runnerEvent
 	done    chan struct{}
 	started atomic.Bool
-	keep    atomic.Bool // RunnerOptions.KeepOnStop
+	keep    atomic.Bool // runnerOptions.KeepOnStop
 
 	mu     sync.Mutex
 	status []InstanceStatus
@@ -240,11 +240,11 @@ func (mm *member) garpFor(v VIP) GARPSender {
 }
 
 type member struct {
-	cfg     InstanceConfig
-	dev     Member
-	m       *Machine
+	cfg     instanceConfig
+	dev     memberSpec
+	m       *machine
 	exp     advert.Expect
-	tracker *Tracker
+	tracker *tracker
 	vips    []netip.Addr // advertised
 	all     []VIP        // VIPs and excluded VIPs
 	dsts    []netip.Addr
@@ -256,8 +256,8 @@ type member struct {
 
 type runnerEvent struct {
 	member int
-	ev     Event
-	gen    uint64 // TimerFired only
+	ev     event
+	gen    uint64 // timerFired only
 
 	// one of the following instead of ev
 	packet      []byte
@@ -272,7 +272,7 @@ type runnerEvent struct {
 }
 
 type reconfReq struct {
-	cfgs []InstanceConfig
+	cfgs []instanceConfig
 	done chan error
 }
 
@@ -285,16 +285,16 @@ type InstanceStatus struct {
 	Stats      *Stats
 }
 
-// ErrStopped is returned by Run when called twice.
-var ErrStopped = errors.New("vrrp: runner already ran")
+// errStopped is returned by Run when called twice.
+var errStopped = errors.New("vrrp: runner already ran")
 
-// NewRunner builds a runner. With one member it runs a plain instance; with
+// newRunner builds a runner. With one member it runs a plain instance; with
 // more it runs them as the sync group name.
-func NewRunner(name string, members []Member, opts RunnerOptions) (*Runner, error) {
+func newRunner(name string, members []memberSpec, opts runnerOptions) (*runner, error) {
 	if len(members) == 0 {
 		return nil, errors.New("vrrp: runner without instances")
 	}
-	r := &Runner{
+	r := &runner{
 		name: name, clock: opts.Clock, log: opts.Logger, notify: opts.Notify,
 		events: make(chan runnerEvent, 256), done: make(chan struct{}),
 	}
@@ -305,7 +305,7 @@ func NewRunner(name string, members []Member, opts RunnerOptions) (*Runner, erro
 	if r.log == nil {
 		r.log = slog.Default()
 	}
-	var machines []*Machine
+	var machines []*machine
 	for _, mb := range members {
 		c := mb.Config
 		if mb.Sender == nil || mb.Addrs == nil {
@@ -314,7 +314,7 @@ func NewRunner(name string, members []Member, opts RunnerOptions) (*Runner, erro
 		if len(c.Routes) > 0 && mb.Routes == nil {
 			return nil, fmt.Errorf("vrrp: instance %s: routes without a route manager", c.Machine.Name)
 		}
-		m, err := NewMachine(c.Machine, r.clock)
+		m, err := newMachine(c.Machine, r.clock)
 		if err != nil {
 			return nil, fmt.Errorf("vrrp: instance %s: %w", c.Machine.Name, err)
 		}
@@ -324,7 +324,7 @@ func NewRunner(name string, members []Member, opts RunnerOptions) (*Runner, erro
 		if c.Machine.Version == 3 && c.AuthType != advert.AuthNone {
 			return nil, fmt.Errorf("vrrp: instance %s: VRRPv3 has no authentication", c.Machine.Name)
 		}
-		tr, err := NewTracker(c.Tracks)
+		tr, err := newTracker(c.Tracks)
 		if err != nil {
 			return nil, fmt.Errorf("vrrp: instance %s: %w", c.Machine.Name, err)
 		}
@@ -336,7 +336,7 @@ func NewRunner(name string, members []Member, opts RunnerOptions) (*Runner, erro
 		machines = append(machines, m)
 	}
 	if len(members) > 1 {
-		g, err := NewGroup(name, machines)
+		g, err := newSyncGroup(name, machines)
 		if err != nil {
 			return nil, err
 		}
@@ -348,7 +348,7 @@ func NewRunner(name string, members []Member, opts RunnerOptions) (*Runner, erro
 
 // setConfig sets the configuration and what derives from it (not the
 // machine, not the tracker).
-func (mm *member) setConfig(c InstanceConfig) error {
+func (mm *member) setConfig(c instanceConfig) error {
 	// The advertised VIPs are of the instance's family; the excluded ones
 	// may be of either, as in keepalived.
 	var vips []netip.Addr
@@ -386,7 +386,7 @@ func (mm *member) setConfig(c InstanceConfig) error {
 }
 
 // checkFamily checks the source, peers and group against the family.
-func (c *InstanceConfig) checkFamily() error {
+func (c *instanceConfig) checkFamily() error {
 	fam := "IPv4"
 	if c.IPv6 {
 		fam = "IPv6"
@@ -416,27 +416,27 @@ func (c *InstanceConfig) checkFamily() error {
 // tracked is kept) and the other settings take effect in place. It returns
 // once applied, or with an error (nothing changed) when the runner is not
 // running.
-func (r *Runner) Reconfigure(cfgs []InstanceConfig) error {
+func (r *runner) Reconfigure(cfgs []instanceConfig) error {
 	req := &reconfReq{cfgs: cfgs, done: make(chan error, 1)}
 	select {
 	case r.events <- runnerEvent{member: -1, reconf: req}:
 	case <-r.done:
-		return ErrStopped
+		return errStopped
 	}
 	select {
 	case err := <-req.done:
 		return err
 	case <-r.done:
-		return ErrStopped
+		return errStopped
 	}
 }
 
-func (r *Runner) reconfigure(cfgs []InstanceConfig) error {
+func (r *runner) reconfigure(cfgs []instanceConfig) error {
 	if len(cfgs) != len(r.members) {
 		return fmt.Errorf("vrrp: %s: reconfigure with %d instances, running %d", r.name, len(cfgs), len(r.members))
 	}
 	// Validate everything before changing anything.
-	trackers := make([]*Tracker, len(cfgs))
+	trackers := make([]*tracker, len(cfgs))
 	for i, c := range cfgs {
 		mm := r.members[i]
 		mc := c.Machine
@@ -455,7 +455,7 @@ func (r *Runner) reconfigure(cfgs []InstanceConfig) error {
 		if len(c.Routes) > 0 && mm.dev.Routes == nil {
 			return fmt.Errorf("vrrp: instance %s: routes without a route manager", mc.Name)
 		}
-		tr, err := NewTracker(c.Tracks)
+		tr, err := newTracker(c.Tracks)
 		if err != nil {
 			return fmt.Errorf("vrrp: instance %s: %w", mc.Name, err)
 		}
@@ -548,7 +548,7 @@ func diff[T comparable](old, new []T) (removed, added []T) {
 }
 
 // addRoutes adds routes of mm, logging failures.
-func (r *Runner) addRoutes(mm *member, routes []Route) {
+func (r *runner) addRoutes(mm *member, routes []Route) {
 	for _, rt := range routes {
 		if err := mm.dev.Routes.AddRoute(rt); err != nil {
 			mm.stats.RouteErrors.Add(1)
@@ -558,7 +558,7 @@ func (r *Runner) addRoutes(mm *member, routes []Route) {
 }
 
 // delRoutes removes routes of mm, logging failures.
-func (r *Runner) delRoutes(mm *member, routes []Route) {
+func (r *runner) delRoutes(mm *member, routes []Route) {
 	for _, rt := range routes {
 		if err := mm.dev.Routes.DelRoute(rt); err != nil {
 			mm.stats.RouteErrors.Add(1)
@@ -568,19 +568,19 @@ func (r *Runner) delRoutes(mm *member, routes []Route) {
 }
 
 // Name returns the runner's name.
-func (r *Runner) Name() string { return r.name }
+func (r *runner) Name() string { return r.name }
 
 // Stats returns the counters of member i.
-func (r *Runner) Stats(i int) *Stats { return r.members[i].stats }
+func (r *runner) Stats(i int) *Stats { return r.members[i].stats }
 
 // Status returns a snapshot of the instances.
-func (r *Runner) Status() []InstanceStatus {
+func (r *runner) Status() []InstanceStatus {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return append([]InstanceStatus(nil), r.status...)
 }
 
-func (r *Runner) publish() {
+func (r *runner) publish() {
 	st := make([]InstanceStatus, len(r.members))
 	for i, mm := range r.members {
 		addr, _ := mm.m.Master()
@@ -591,7 +591,7 @@ func (r *Runner) publish() {
 	r.mu.Unlock()
 }
 
-func (r *Runner) post(e runnerEvent) {
+func (r *runner) post(e runnerEvent) {
 	select {
 	case r.events <- e:
 	case <-r.done:
@@ -599,62 +599,62 @@ func (r *Runner) post(e runnerEvent) {
 }
 
 // HandlePacket delivers a received VRRP packet (IP payload) to member i;
-// it is called by the receive loop of the member's socket (see Dispatcher).
-func (r *Runner) HandlePacket(i int, payload []byte, info advert.PacketInfo) {
+// it is called by the receive loop of the member's socket (see dispatcher).
+func (r *runner) HandlePacket(i int, payload []byte, info advert.PacketInfo) {
 	r.post(runnerEvent{member: i, packet: payload, info: info})
 }
 
 // DropPacket counts against member i a packet that its socket dropped for
-// reason before it could be decoded (see Dispatcher.Drop).
-func (r *Runner) DropPacket(i int, info advert.PacketInfo, reason advert.DropReason) {
+// reason before it could be decoded (see dispatcher.Drop).
+func (r *runner) DropPacket(i int, info advert.PacketInfo, reason advert.DropReason) {
 	r.post(runnerEvent{member: i, drop: reason, info: info})
 }
 
 // SetInterface reports the link state of member i's interface.
-func (r *Runner) SetInterface(i int, up bool) {
-	r.post(runnerEvent{member: i, ev: InterfaceChanged{Up: up}})
+func (r *runner) SetInterface(i int, up bool) {
+	r.post(runnerEvent{member: i, ev: interfaceChanged{Up: up}})
 }
 
 // SetTrack reports the status of a tracked object to every member that
 // tracks it.
-func (r *Runner) SetTrack(name string, up bool) {
+func (r *runner) SetTrack(name string, up bool) {
 	r.post(runnerEvent{member: -1, trackName: name, trackUp: up})
 }
 
 // SetTrackValue reports the value of a tracked file to every member that
 // tracks it.
-func (r *Runner) SetTrackValue(name string, v int) {
+func (r *runner) SetTrackValue(name string, v int) {
 	r.post(runnerEvent{member: -1, trackName: name, trackValue: &v})
 }
 
 // AddrDeleted reports that an address was deleted from an interface; a
 // member that is MASTER and owns it puts it back.
-func (r *Runner) AddrDeleted(p netip.Prefix) {
+func (r *runner) AddrDeleted(p netip.Prefix) {
 	r.post(runnerEvent{member: -1, addrDeleted: &p})
 }
 
 // Run starts the instances and runs until ctx is done; then it shuts them
 // down gracefully (a master sends priority 0 and removes its VIPs) and
 // returns.
-func (r *Runner) Run(ctx context.Context) error {
+func (r *runner) Run(ctx context.Context) error {
 	if !r.started.CompareAndSwap(false, true) {
-		return ErrStopped
+		return errStopped
 	}
 	defer close(r.done)
 	for i, mm := range r.members {
 		r.dispatch(i, mm.tracker.Event())
 		if mm.dev.LinkDown {
-			r.dispatch(i, InterfaceChanged{Up: false})
+			r.dispatch(i, interfaceChanged{Up: false})
 		}
 	}
 	for i := range r.members {
-		r.dispatch(i, Start{})
+		r.dispatch(i, start{})
 	}
 	for {
 		select {
 		case <-ctx.Done():
 			for i := range r.members {
-				r.dispatch(i, Shutdown{Keep: r.keep.Load()})
+				r.dispatch(i, shutdown{Keep: r.keep.Load()})
 			}
 			for _, mm := range r.members {
 				for t := range numTimers {
@@ -670,13 +670,13 @@ func (r *Runner) Run(ctx context.Context) error {
 	}
 }
 
-// SetKeepOnStop changes RunnerOptions.KeepOnStop; call it before
+// SetKeepOnStop changes runnerOptions.KeepOnStop; call it before
 // cancelling the context of Run.
-func (r *Runner) SetKeepOnStop(keep bool) { r.keep.Store(keep) }
+func (r *runner) SetKeepOnStop(keep bool) { r.keep.Store(keep) }
 
 // Flush returns once the runner has handled every event posted before the
 // call (or has stopped).
-func (r *Runner) Flush() {
+func (r *runner) Flush() {
 	ch := make(chan struct{})
 	r.post(runnerEvent{member: -1, flush: ch})
 	select {
@@ -685,7 +685,7 @@ func (r *Runner) Flush() {
 	}
 }
 
-func (r *Runner) handle(e runnerEvent) {
+func (r *runner) handle(e runnerEvent) {
 	switch {
 	case e.flush != nil:
 		close(e.flush)
@@ -725,7 +725,7 @@ func (r *Runner) handle(e runnerEvent) {
 			}
 		}
 	default:
-		if tf, ok := e.ev.(TimerFired); ok {
+		if tf, ok := e.ev.(timerFired); ok {
 			mm := r.members[e.member]
 			if tf.Timer >= numTimers || e.gen != mm.gen[tf.Timer] {
 				return // stale: re-armed or stopped since
@@ -735,7 +735,7 @@ func (r *Runner) handle(e runnerEvent) {
 	}
 }
 
-func (r *Runner) receive(i int, payload []byte, info advert.PacketInfo) {
+func (r *runner) receive(i int, payload []byte, info advert.PacketInfo) {
 	mm := r.members[i]
 	if info.Src == mm.cfg.Machine.PrimaryIP {
 		mm.stats.OwnPackets.Add(1)
@@ -754,7 +754,7 @@ func (r *Runner) receive(i int, payload []byte, info advert.PacketInfo) {
 			if chk.PriorityZero {
 				mm.stats.PriZeroRcvd.Add(1)
 			}
-			r.dispatch(i, AdvertReceived{Src: info.Src, Priority: a.Priority, Interval: a.Interval, At: info.At})
+			r.dispatch(i, advertReceived{Src: info.Src, Priority: a.Priority, Interval: a.Interval, At: info.At})
 			return
 		}
 	}
@@ -762,14 +762,14 @@ func (r *Runner) receive(i int, payload []byte, info advert.PacketInfo) {
 }
 
 // dropped counts a packet of mm's dropped for reason.
-func (r *Runner) dropped(mm *member, info advert.PacketInfo, reason advert.DropReason) {
+func (r *runner) dropped(mm *member, info advert.PacketInfo, reason advert.DropReason) {
 	mm.stats.Drops[reason].Add(1)
 	r.log.Debug("vrrp: advert dropped", "instance", mm.cfg.Machine.Name, "from", info.Src, "reason", reason)
 }
 
 // dispatch feeds an event to member i (through the group if any) and
 // carries out the actions.
-func (r *Runner) dispatch(i int, ev Event) {
+func (r *runner) dispatch(i int, ev event) {
 	if r.group == nil {
 		for _, a := range r.members[i].m.Handle(ev) {
 			r.do(i, a)
@@ -782,9 +782,9 @@ func (r *Runner) dispatch(i int, ev Event) {
 	r.publish()
 }
 
-func (r *Runner) do(i int, a Action) {
+func (r *runner) do(i int, a action) {
 	if i < 0 {
-		if gt, ok := a.(GroupTransition); ok {
+		if gt, ok := a.(groupTransition); ok {
 			r.log.Info("vrrp: sync group transition", "group", gt.Name, "from", gt.From, "to", gt.To)
 			if r.notify != nil {
 				r.notify(Notification{Group: gt.Name, From: gt.From, To: gt.To})
@@ -795,9 +795,9 @@ func (r *Runner) do(i int, a Action) {
 	mm := r.members[i]
 	name := mm.cfg.Machine.Name
 	switch a := a.(type) {
-	case SendAdvert:
+	case sendAdvert:
 		r.sendAdvert(mm, a.Priority)
-	case AddVIPs:
+	case addVIPs:
 		for _, v := range mm.all {
 			if err := mm.dev.Addrs.AddAddr(v); err != nil {
 				mm.stats.AddrErrors.Add(1)
@@ -806,7 +806,7 @@ func (r *Runner) do(i int, a Action) {
 		}
 		r.addRoutes(mm, mm.cfg.Routes)
 		mm.vipsSet = true
-	case RemoveVIPs:
+	case removeVIPs:
 		// Routes first: they may use a VIP as source.
 		r.delRoutes(mm, mm.cfg.Routes)
 		for _, v := range mm.all {
@@ -816,7 +816,7 @@ func (r *Runner) do(i int, a Action) {
 			}
 		}
 		mm.vipsSet = false
-	case SendGARP:
+	case sendGARP:
 		if mm.dev.GARP == nil {
 			return
 		}
@@ -830,22 +830,22 @@ func (r *Runner) do(i int, a Action) {
 				mm.stats.GARPSent.Add(1)
 			}
 		}
-	case SetTimer:
+	case setTimer:
 		if mm.timers[a.Timer] != nil {
 			mm.timers[a.Timer].Stop()
 		}
 		mm.gen[a.Timer]++
 		gen, t := mm.gen[a.Timer], a.Timer
 		mm.timers[a.Timer] = r.clock.AfterFunc(a.After, func() {
-			r.post(runnerEvent{member: i, ev: TimerFired{Timer: t}, gen: gen})
+			r.post(runnerEvent{member: i, ev: timerFired{Timer: t}, gen: gen})
 		})
-	case StopTimer:
+	case stopTimer:
 		if mm.timers[a.Timer] != nil {
 			mm.timers[a.Timer].Stop()
 			mm.timers[a.Timer] = nil
 		}
 		mm.gen[a.Timer]++
-	case Transition:
+	case transition:
 		switch {
 		case a.To == StateMaster:
 			mm.stats.BecomeMaster.Add(1)
@@ -860,7 +860,7 @@ func (r *Runner) do(i int, a Action) {
 	}
 }
 
-func (r *Runner) sendAdvert(mm *member, prio uint8) {
+func (r *runner) sendAdvert(mm *member, prio uint8) {
 	c := mm.cfg
 	adv := advert.Advert{
 		Version: c.Machine.Version, Type: advert.TypeAdvertisement, VRID: c.Machine.VRID, Priority: prio,
@@ -887,12 +887,12 @@ func (r *Runner) sendAdvert(mm *member, prio uint8) {
 	}
 }
 
-// Dispatcher demultiplexes the packets of one socket to the instances on
+// dispatcher demultiplexes the packets of one socket to the instances on
 // it by VRID, the second byte of every VRRP packet. A packet that names no
 // instance here (a VRID nobody runs on this socket, or too short to carry
 // one) is counted in Drops, not against an instance: it is not an
 // instance's error.
-type Dispatcher struct {
+type dispatcher struct {
 	mu     sync.RWMutex
 	routes map[uint8]route
 	// Drops counts, by DropReason, the packets no instance claims.
@@ -900,12 +900,12 @@ type Dispatcher struct {
 }
 
 type route struct {
-	r *Runner
+	r *runner
 	i int
 }
 
 // Register routes VRID vrid to member i of r.
-func (d *Dispatcher) Register(vrid uint8, r *Runner, i int) error {
+func (d *dispatcher) Register(vrid uint8, r *runner, i int) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if d.routes == nil {
@@ -920,7 +920,7 @@ func (d *Dispatcher) Register(vrid uint8, r *Runner, i int) error {
 
 // lookup returns the route of the VRID payload names, or why there is
 // none (DropTooShort, DropUnknownVRID).
-func (d *Dispatcher) lookup(payload []byte) (route, advert.DropReason) {
+func (d *dispatcher) lookup(payload []byte) (route, advert.DropReason) {
 	if len(payload) < 2 {
 		return route{}, advert.DropTooShort
 	}
@@ -934,7 +934,7 @@ func (d *Dispatcher) lookup(payload []byte) (route, advert.DropReason) {
 }
 
 // Handle routes one packet; payload must not be reused by the caller.
-func (d *Dispatcher) Handle(payload []byte, info advert.PacketInfo) {
+func (d *dispatcher) Handle(payload []byte, info advert.PacketInfo) {
 	rt, drop := d.lookup(payload)
 	if drop != advert.DropNone {
 		d.Drops[drop].Add(1)
@@ -946,7 +946,7 @@ func (d *Dispatcher) Handle(payload []byte, info advert.PacketInfo) {
 // Drop counts a packet the socket dropped for reason: against the
 // instance whose VRID it names when payload (what could be found of the
 // VRRP packet, nil if nothing) names one here, in d.Drops otherwise.
-func (d *Dispatcher) Drop(payload []byte, info advert.PacketInfo, reason advert.DropReason) {
+func (d *dispatcher) Drop(payload []byte, info advert.PacketInfo, reason advert.DropReason) {
 	rt, miss := d.lookup(payload)
 	if miss != advert.DropNone {
 		d.Drops[reason].Add(1)
@@ -956,7 +956,7 @@ func (d *Dispatcher) Drop(payload []byte, info advert.PacketInfo, reason advert.
 }
 
 // Unregister removes the route of VRID vrid if it goes to r.
-func (d *Dispatcher) Unregister(vrid uint8, r *Runner) {
+func (d *dispatcher) Unregister(vrid uint8, r *runner) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if rt, ok := d.routes[vrid]; ok && rt.r == r {

@@ -83,7 +83,7 @@ type harness struct {
 	t      *testing.T
 	clk    *fakeClock
 	rec    *recorder
-	r      *Runner
+	r      *runner
 	cancel context.CancelFunc
 	ran    chan struct{}
 	notes  chan Notification
@@ -91,23 +91,23 @@ type harness struct {
 
 var testVIP = VIP{Addr: netip.MustParsePrefix("192.0.2.100/24")}
 
-func instCfg(mod func(*InstanceConfig)) InstanceConfig {
-	c := InstanceConfig{Machine: baseCfg(), Interface: "eth0", VIPs: []VIP{testVIP}}
+func instCfg(mod func(*instanceConfig)) instanceConfig {
+	c := instanceConfig{Machine: baseCfg(), Interface: "eth0", VIPs: []VIP{testVIP}}
 	if mod != nil {
 		mod(&c)
 	}
 	return c
 }
 
-func newHarness(t *testing.T, cfgs ...InstanceConfig) *harness {
+func newHarness(t *testing.T, cfgs ...instanceConfig) *harness {
 	t.Helper()
 	h := &harness{t: t, clk: newFakeClock(), notes: make(chan Notification, 64)}
 	h.rec = &recorder{clk: h.clk, addrs: map[netip.Prefix]bool{}}
-	var ms []Member
+	var ms []memberSpec
 	for _, c := range cfgs {
-		ms = append(ms, Member{Config: c, Sender: h.rec, Addrs: h.rec, GARP: h.rec})
+		ms = append(ms, memberSpec{Config: c, Sender: h.rec, Addrs: h.rec, GARP: h.rec})
 	}
-	r, err := NewRunner("G", ms, RunnerOptions{
+	r, err := newRunner("G", ms, runnerOptions{
 		Clock: h.clk, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
 		Notify: func(n Notification) { h.notes <- n },
 	})
@@ -273,7 +273,7 @@ func TestRunnerPriorityZeroFastTakeover(t *testing.T) {
 }
 
 func TestRunnerDropsAreCountedAndDoNotResetTimer(t *testing.T) {
-	pass := instCfg(func(c *InstanceConfig) { c.AuthType, c.AuthPass = advert.AuthPass, "secret" })
+	pass := instCfg(func(c *instanceConfig) { c.AuthType, c.AuthPass = advert.AuthPass, "secret" })
 	h := newHarness(t, pass)
 	h.rec.take("")
 	withPass := func(a *advert.Advert) { a.AuthType, a.AuthData = advert.AuthPass, advert.Password("secret") }
@@ -347,7 +347,7 @@ func TestRunnerRestoresDeletedVIP(t *testing.T) {
 
 func TestRunnerUnicastSendsToEachPeer(t *testing.T) {
 	p1, p2 := netip.MustParseAddr("203.0.113.1"), netip.MustParseAddr("203.0.113.2")
-	h := newHarness(t, instCfg(func(c *InstanceConfig) {
+	h := newHarness(t, instCfg(func(c *instanceConfig) {
 		c.Machine.Version = 3
 		c.UnicastPeers = []netip.Addr{p1, p2}
 		c.CheckUnicastSrc = true
@@ -370,8 +370,8 @@ func TestRunnerUnicastSendsToEachPeer(t *testing.T) {
 }
 
 func TestRunnerTrackingAndInterface(t *testing.T) {
-	h := newHarness(t, instCfg(func(c *InstanceConfig) {
-		c.Tracks = []Track{{Name: "chk", Weight: 0, InitUp: true}, {Name: "w", Weight: 50, InitUp: false}}
+	h := newHarness(t, instCfg(func(c *instanceConfig) {
+		c.Tracks = []track{{Name: "chk", Weight: 0, InitUp: true}, {Name: "w", Weight: 50, InitUp: false}}
 	}))
 	h.advance(5 * time.Second)
 	h.r.SetTrack("w", true)
@@ -399,8 +399,8 @@ func TestRunnerTrackingAndInterface(t *testing.T) {
 }
 
 func TestRunnerSyncGroup(t *testing.T) {
-	a := instCfg(func(c *InstanceConfig) { c.Machine.Name = "A" })
-	b := instCfg(func(c *InstanceConfig) {
+	a := instCfg(func(c *instanceConfig) { c.Machine.Name = "A" })
+	b := instCfg(func(c *instanceConfig) {
 		c.Machine.Name, c.Machine.VRID = "B", 52
 		c.VIPs = []VIP{{Addr: netip.MustParsePrefix("198.51.100.7/32"), Dev: "eth1"}}
 	})
@@ -432,7 +432,7 @@ func TestRunnerSyncGroup(t *testing.T) {
 
 func TestDispatcher(t *testing.T) {
 	h := newHarness(t, instCfg(nil))
-	var d Dispatcher
+	var d dispatcher
 	if err := d.Register(51, h.r, 0); err != nil {
 		t.Fatal(err)
 	}
@@ -457,21 +457,21 @@ func TestDispatcher(t *testing.T) {
 
 func TestNewRunnerErrors(t *testing.T) {
 	rec := &recorder{clk: newFakeClock(), addrs: map[netip.Prefix]bool{}}
-	for name, c := range map[string]InstanceConfig{
-		"no source": instCfg(func(c *InstanceConfig) { c.Machine.PrimaryIP = netip.Addr{} }),
-		"v3 auth":   instCfg(func(c *InstanceConfig) { c.Machine.Version = 3; c.AuthType = advert.AuthPass }),
-		"ipv6 vip":  instCfg(func(c *InstanceConfig) { c.VIPs = []VIP{{Addr: netip.MustParsePrefix("2001:db8::1/64")}} }),
-		"bad track": instCfg(func(c *InstanceConfig) { c.Tracks = []Track{{Name: "a"}, {Name: "a"}} }),
-		"vrid 0":    instCfg(func(c *InstanceConfig) { c.Machine.VRID = 0 }),
+	for name, c := range map[string]instanceConfig{
+		"no source": instCfg(func(c *instanceConfig) { c.Machine.PrimaryIP = netip.Addr{} }),
+		"v3 auth":   instCfg(func(c *instanceConfig) { c.Machine.Version = 3; c.AuthType = advert.AuthPass }),
+		"ipv6 vip":  instCfg(func(c *instanceConfig) { c.VIPs = []VIP{{Addr: netip.MustParsePrefix("2001:db8::1/64")}} }),
+		"bad track": instCfg(func(c *instanceConfig) { c.Tracks = []track{{Name: "a"}, {Name: "a"}} }),
+		"vrid 0":    instCfg(func(c *instanceConfig) { c.Machine.VRID = 0 }),
 	} {
-		if _, err := NewRunner("x", []Member{{Config: c, Sender: rec, Addrs: rec}}, RunnerOptions{}); err == nil {
+		if _, err := newRunner("x", []memberSpec{{Config: c, Sender: rec, Addrs: rec}}, runnerOptions{}); err == nil {
 			t.Errorf("%s: accepted", name)
 		}
 	}
-	if _, err := NewRunner("x", nil, RunnerOptions{}); err == nil {
+	if _, err := newRunner("x", nil, runnerOptions{}); err == nil {
 		t.Error("empty runner accepted")
 	}
-	if _, err := NewRunner("x", []Member{{Config: instCfg(nil)}}, RunnerOptions{}); err == nil {
+	if _, err := newRunner("x", []memberSpec{{Config: instCfg(nil)}}, runnerOptions{}); err == nil {
 		t.Error("runner without kernel access accepted")
 	}
 }
@@ -480,8 +480,8 @@ func TestRunnerStartsInFaultWithLinkDown(t *testing.T) {
 	clk := newFakeClock()
 	rec := &recorder{clk: clk, addrs: map[netip.Prefix]bool{}}
 	notes := make(chan Notification, 8)
-	r, err := NewRunner("x", []Member{{Config: instCfg(nil), Sender: rec, Addrs: rec, LinkDown: true}},
-		RunnerOptions{Clock: clk, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Notify: func(n Notification) { notes <- n }})
+	r, err := newRunner("x", []memberSpec{{Config: instCfg(nil), Sender: rec, Addrs: rec, LinkDown: true}},
+		runnerOptions{Clock: clk, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Notify: func(n Notification) { notes <- n }})
 	if err != nil {
 		t.Fatal(err)
 	}

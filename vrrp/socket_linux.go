@@ -16,7 +16,7 @@ import (
 	"github.com/lvsd/lvsd/vrrp/advert"
 )
 
-// Conn is a raw IP socket for protocol 112 on one interface: IPv4 (VRRPv2
+// vrrpConn is a raw IP socket for protocol 112 on one interface: IPv4 (VRRPv2
 // and VRRPv3) or IPv6 (VRRPv3, RFC 5798). It is bound to the interface
 // (SO_BINDTODEVICE), receives only the groups it joined
 // (IP_MULTICAST_ALL off), joins the VRRP group unless unicast, sends with
@@ -29,14 +29,14 @@ import (
 // recvmsg, the destination and the hop limit from control messages. The
 // VRRPv3 checksum over the pseudo-header is ours to compute and check in
 // both families (Marshal, Decode).
-type Conn struct {
+type vrrpConn struct {
 	fam *ipFamily
 	ip  *net.IPConn
 	raw syscall.RawConn
 	ifi *net.Interface
 }
 
-// ConnConfig configures ListenConn.
+// ConnConfig configures listenConn.
 type ConnConfig struct {
 	Interface string
 	Group     netip.Addr // multicast group; default 224.0.0.18 (ff02::12)
@@ -149,8 +149,8 @@ var ipv6Family = ipFamily{
 	},
 }
 
-// ListenConn opens the socket.
-func ListenConn(cfg ConnConfig) (*Conn, error) {
+// listenConn opens the socket.
+func listenConn(cfg ConnConfig) (*vrrpConn, error) {
 	fam := &ipv4Family
 	if cfg.IPv6 {
 		fam = &ipv6Family
@@ -176,7 +176,7 @@ func ListenConn(cfg ConnConfig) (*Conn, error) {
 		ip.Close()
 		return nil, fmt.Errorf("vrrp: raw %s socket on %s: %w", fam.name, cfg.Interface, err)
 	}
-	return &Conn{fam: fam, ip: ip, raw: raw, ifi: ifi}, nil
+	return &vrrpConn{fam: fam, ip: ip, raw: raw, ifi: ifi}, nil
 }
 
 // setup sets the options of a new socket, before it is bound.
@@ -244,7 +244,7 @@ func controlMessage[T any](level, typ int, v *T) []byte {
 
 // SendAdvert sends one VRRP packet from src (over IPv6, the interface's
 // link-local address) to dst, out of the socket's interface.
-func (c *Conn) SendAdvert(payload []byte, src, dst netip.Addr) error {
+func (c *vrrpConn) SendAdvert(payload []byte, src, dst netip.Addr) error {
 	to := &net.IPAddr{IP: dst.AsSlice()}
 	if dst.Is6() && (dst.IsLinkLocalUnicast() || dst.IsLinkLocalMulticast()) {
 		to.Zone = c.ifi.Name
@@ -253,7 +253,7 @@ func (c *Conn) SendAdvert(payload []byte, src, dst netip.Addr) error {
 	return err
 }
 
-// PacketHandler is what a socket hands its packets to: a Dispatcher.
+// PacketHandler is what a socket hands its packets to: a dispatcher.
 type PacketHandler interface {
 	// Handle receives one VRRP packet (the IP payload, a fresh buffer).
 	Handle(payload []byte, info advert.PacketInfo)
@@ -265,7 +265,7 @@ type PacketHandler interface {
 // Serve reads packets until ctx is done and hands each one (a fresh
 // buffer) to h, or tells h why it dropped it. Reads wake up at least every
 // pollInterval to notice ctx.
-func (c *Conn) Serve(ctx context.Context, h PacketHandler) error {
+func (c *vrrpConn) Serve(ctx context.Context, h PacketHandler) error {
 	const pollInterval = 200 * time.Millisecond
 	buf := make([]byte, 65536) // any IP packet
 	oob := make([]byte, 512)
@@ -305,7 +305,7 @@ func (c *Conn) Serve(ctx context.Context, h PacketHandler) error {
 
 // parse returns the VRRP packet in what recvmsg returned and what the IP
 // layer tells of it, or the reason to drop it.
-func (c *Conn) parse(b, oob []byte, from unix.Sockaddr) ([]byte, advert.PacketInfo, advert.DropReason) {
+func (c *vrrpConn) parse(b, oob []byte, from unix.Sockaddr) ([]byte, advert.PacketInfo, advert.DropReason) {
 	payload, info, drop := c.fam.split(b, from)
 	if drop != advert.DropNone {
 		return payload, info, drop
@@ -343,11 +343,11 @@ func parseOOB(oob []byte, info *advert.PacketInfo) {
 }
 
 // Close closes the socket.
-func (c *Conn) Close() error { return c.ip.Close() }
+func (c *vrrpConn) Close() error { return c.ip.Close() }
 
-// PrimaryIPv6 returns the link-local address of the named interface, the
+// primaryIPv6 returns the link-local address of the named interface, the
 // source of VRRP adverts over IPv6 (RFC 5798 section 5.1.2.1).
-func PrimaryIPv6(ifname string) (netip.Addr, error) {
+func primaryIPv6(ifname string) (netip.Addr, error) {
 	ifi, err := net.InterfaceByName(ifname)
 	if err != nil {
 		return netip.Addr{}, err

@@ -27,7 +27,7 @@ const (
 	DropInterval                      // v2 advert interval differs: dropped, timer not reset
 	DropNotPeer                       // unicast mode: source is not a configured peer
 
-	// Checked by the socket, before the above (see vrrp.Conn.Serve).
+	// Checked by package vrrp's socket, before the above.
 	DropIPHeader       // the IPv4 header is malformed or truncated, or the IPv6 sender unreadable
 	DropWrongInterface // received on another interface than the socket's
 	dropMax
