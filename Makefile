@@ -30,7 +30,7 @@ unit:
 
 # Each fuzz target runs for FUZZTIME (go test -fuzz takes one target at a time).
 fuzz:
-	@set -eo pipefail; for t in conf:FuzzLex conf:FuzzParse vrrp:FuzzDecode; do \
+	@set -eo pipefail; for t in conf:FuzzLex conf:FuzzParse vrrp/advert:FuzzDecode; do \
 	  pkg=$${t%%:*}; fn=$${t##*:}; \
 	  if grep -qs "func $$fn(" $$pkg/*_test.go; then \
 	    echo "fuzz $$pkg $$fn for $(FUZZTIME)"; \

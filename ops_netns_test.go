@@ -21,7 +21,7 @@ import (
 	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
 
-	"github.com/lvsd/lvsd/vrrp"
+	"github.com/lvsd/lvsd/vrrp/advert"
 )
 
 // Network-namespace tests of the built binary: two directors on a bridge,
@@ -290,11 +290,11 @@ func countAdverts(t *testing.T, ns, port string, src netip.Addr) *advertCounter 
 			if err != nil || n < 14 || binary.BigEndian.Uint16(buf[12:14]) != 0x0800 {
 				continue
 			}
-			payload, info, err := vrrp.SplitIPv4(buf[14:n])
-			if err != nil || info.Src != src || info.TTL != vrrp.TTL {
+			payload, info, err := advert.SplitIPv4(buf[14:n])
+			if err != nil || info.Src != src || info.TTL != advert.TTL {
 				continue
 			}
-			if _, drop := vrrp.Decode(payload, info); drop != vrrp.DropNone {
+			if _, drop := advert.Decode(payload, info); drop != advert.DropNone {
 				continue
 			}
 			c.mu.Lock()
@@ -309,14 +309,14 @@ func countAdverts(t *testing.T, ns, port string, src netip.Addr) *advertCounter 
 // 224.0.0.18 with the given IP TTL.
 func sendVRRP(t *testing.T, ns string, src netip.Addr, ttl, count int) {
 	t.Helper()
-	adv := &vrrp.Advert{Version: 2, Type: vrrp.TypeAdvertisement, VRID: 51, Priority: 50, Interval: time.Second,
+	adv := &advert.Advert{Version: 2, Type: advert.TypeAdvertisement, VRID: 51, Priority: 50, Interval: time.Second,
 		Addrs: []netip.Addr{netip.MustParseAddr("192.0.2.100")}}
-	payload, err := adv.Marshal(src, vrrp.MulticastGroup)
+	payload, err := adv.Marshal(src, advert.MulticastGroup)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if err := inNetns(ns, func() error {
-		fd, err := unix.Socket(unix.AF_INET, unix.SOCK_RAW|unix.SOCK_CLOEXEC, vrrp.IPProtocol)
+		fd, err := unix.Socket(unix.AF_INET, unix.SOCK_RAW|unix.SOCK_CLOEXEC, advert.IPProtocol)
 		if err != nil {
 			return err
 		}
@@ -330,7 +330,7 @@ func sendVRRP(t *testing.T, ns string, src netip.Addr, ttl, count int) {
 		if err := unix.SetsockoptInt(fd, unix.IPPROTO_IP, unix.IP_MULTICAST_LOOP, 0); err != nil {
 			return err
 		}
-		to := &unix.SockaddrInet4{Addr: vrrp.MulticastGroup.As4()}
+		to := &unix.SockaddrInet4{Addr: advert.MulticastGroup.As4()}
 		for range count {
 			if err := unix.Sendto(fd, payload, 0, to); err != nil {
 				return err

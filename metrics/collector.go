@@ -23,7 +23,7 @@ import (
 
 	"github.com/lvsd/lvsd/healthcheck"
 	"github.com/lvsd/lvsd/status"
-	"github.com/lvsd/lvsd/vrrp"
+	"github.com/lvsd/lvsd/vrrp/advert"
 )
 
 // CheckDurationBuckets are the buckets of lvsd_healthcheck_duration_seconds:
@@ -261,13 +261,13 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 		counter(d.becomeMaster, s.BecomeMaster, lv...)
 		counter(d.releaseMaster, s.ReleaseMaster, lv...)
 		counter(d.lenErr, status.PacketLengthErrors(s), lv...)
-		counter(d.intervalErr, s.Drop(vrrp.DropInterval), lv...)
-		counter(d.ttlErr, s.Drop(vrrp.DropTTL), lv...)
-		counter(d.typeErr, s.Drop(vrrp.DropType), lv...)
+		counter(d.intervalErr, s.Drop(advert.DropInterval), lv...)
+		counter(d.ttlErr, s.Drop(advert.DropTTL), lv...)
+		counter(d.typeErr, s.Drop(advert.DropType), lv...)
 		counter(d.addrListErr, s.AddrListErr, lv...)
 		counter(d.authInvalid, 0, lv...)
-		counter(d.authMismatch, s.Drop(vrrp.DropAuthType), lv...)
-		counter(d.authFailure, s.Drop(vrrp.DropAuthFailure), lv...)
+		counter(d.authMismatch, s.Drop(advert.DropAuthType), lv...)
+		counter(d.authFailure, s.Drop(advert.DropAuthFailure), lv...)
 		counter(d.priZeroRcvd, s.PriZeroRcvd, lv...)
 		counter(d.priZeroSent, s.PriZeroSent, lv...)
 		counter(d.garpDelay, uint64(in.GARPDelay), lv...)
@@ -277,7 +277,7 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 		for _, v := range in.VIPs {
 			gauge(d.vrrpState, float64(in.StateCode), in.Name, v.Dev, vrid, v.Addr)
 		}
-		for _, reason := range vrrp.DropReasons() {
+		for _, reason := range advert.DropReasons() {
 			counter(d.drops, s.Drop(reason), in.Name, reason.String())
 		}
 		gauge(d.priority, float64(in.Priority), in.Name)

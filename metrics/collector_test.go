@@ -21,6 +21,7 @@ import (
 	"github.com/lvsd/lvsd/ipvs"
 	"github.com/lvsd/lvsd/status"
 	"github.com/lvsd/lvsd/vrrp"
+	"github.com/lvsd/lvsd/vrrp/advert"
 )
 
 const testConf = `
@@ -112,7 +113,7 @@ func fakeSources(t *testing.T) (status.Sources, *status.Daemon) {
 	s1.GARPSent.Store(8)
 	s1.VIPRestored.Store(9)
 	s1.OwnPackets.Store(10)
-	for i, r := range vrrp.DropReasons() {
+	for i, r := range advert.DropReasons() {
 		s1.Drops[r].Store(uint64(100 + i)) // too_short 100, length 101, ttl 102, ...
 	}
 	s2.AdvertRcvd.Store(42)
@@ -317,8 +318,8 @@ func TestCollector(t *testing.T) {
 	// VRRP: keepalived-exporter's names and labels.
 	vi1 := `{iname="VI_1",intf="eth0",state="MASTER",vrid="51"}`
 	vi2 := `{iname="VI_2",intf="eth1",state="BACKUP",vrid="52"}`
-	drop := func(r vrrp.DropReason) float64 {
-		for i, x := range vrrp.DropReasons() {
+	drop := func(r advert.DropReason) float64 {
+		for i, x := range advert.DropReasons() {
 			if x == r {
 				return float64(100 + i)
 			}
@@ -331,14 +332,14 @@ func TestCollector(t *testing.T) {
 		"keepalived_advertisements_sent_total":            {12, 0},
 		"keepalived_become_master_total":                  {2, 0},
 		"keepalived_release_master_total":                 {1, 0},
-		"keepalived_packet_length_errors_total":           {drop(vrrp.DropTooShort) + drop(vrrp.DropLength), 0},
-		"keepalived_advertisements_interval_errors_total": {drop(vrrp.DropInterval), 0},
-		"keepalived_ip_ttl_errors_total":                  {drop(vrrp.DropTTL), 0},
-		"keepalived_invalid_type_received_total":          {drop(vrrp.DropType), 0},
+		"keepalived_packet_length_errors_total":           {drop(advert.DropTooShort) + drop(advert.DropLength), 0},
+		"keepalived_advertisements_interval_errors_total": {drop(advert.DropInterval), 0},
+		"keepalived_ip_ttl_errors_total":                  {drop(advert.DropTTL), 0},
+		"keepalived_invalid_type_received_total":          {drop(advert.DropType), 0},
 		"keepalived_address_list_errors_total":            {3, 0},
 		"keepalived_authentication_invalid_total":         {0, 0},
-		"keepalived_authentication_mismatch_total":        {drop(vrrp.DropAuthType), 0},
-		"keepalived_authentication_failure_total":         {drop(vrrp.DropAuthFailure), 0},
+		"keepalived_authentication_mismatch_total":        {drop(advert.DropAuthType), 0},
+		"keepalived_authentication_failure_total":         {drop(advert.DropAuthFailure), 0},
 		"keepalived_priority_zero_received_total":         {4, 0},
 		"keepalived_priority_zero_sent_total":             {5, 0},
 		"keepalived_gratuitous_arp_delay_total":           {5, 2},
@@ -348,7 +349,7 @@ func TestCollector(t *testing.T) {
 	want[`keepalived_vrrp_state{iname="VI_1",intf="eth0",ip_address="192.0.2.100/24",vrid="51"}`] = 2
 	want[`keepalived_vrrp_state{iname="VI_1",intf="eth1",ip_address="192.0.2.101",vrid="51"}`] = 2
 	want[`keepalived_vrrp_state{iname="VI_2",intf="eth1",ip_address="198.51.100.1",vrid="52"}`] = 1
-	for _, r := range vrrp.DropReasons() {
+	for _, r := range advert.DropReasons() {
 		want[`lvsd_vrrp_drops_total{iname="VI_1",reason="`+r.String()+`"}`] = drop(r)
 		want[`lvsd_vrrp_drops_total{iname="VI_2",reason="`+r.String()+`"}`] = 0
 	}

@@ -13,6 +13,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/lvsd/lvsd/vrrp"
+	"github.com/lvsd/lvsd/vrrp/advert"
 )
 
 // keepalived's dump file names (SIGUSR1 and SIGUSR2), in DumpDir.
@@ -249,19 +250,19 @@ func WriteStats(w io.Writer, st *Status) error {
 		p("  Released master: %d\n", s.ReleaseMaster)
 		p("  Packet Errors:\n")
 		p("    Length: %d\n", PacketLengthErrors(&s))
-		p("    TTL: %d\n", s.Drop(vrrp.DropTTL))
-		p("    Invalid Type: %d\n", s.Drop(vrrp.DropType))
-		p("    Advertisement Interval: %d\n", s.Drop(vrrp.DropInterval))
+		p("    TTL: %d\n", s.Drop(advert.DropTTL))
+		p("    Invalid Type: %d\n", s.Drop(advert.DropType))
+		p("    Advertisement Interval: %d\n", s.Drop(advert.DropInterval))
 		p("    Address List: %d\n", s.AddrListErr)
 		p("  Authentication Errors:\n")
 		p("    Invalid Type: %d\n", 0)
-		p("    Type Mismatch: %d\n", s.Drop(vrrp.DropAuthType))
-		p("    Failure: %d\n", s.Drop(vrrp.DropAuthFailure))
+		p("    Type Mismatch: %d\n", s.Drop(advert.DropAuthType))
+		p("    Failure: %d\n", s.Drop(advert.DropAuthFailure))
 		p("  Priority Zero:\n")
 		p("    Received: %d\n", s.PriZeroRcvd)
 		p("    Sent: %d\n", s.PriZeroSent)
 		p("  Dropped (lvsd):\n")
-		for _, r := range vrrp.DropReasons() {
+		for _, r := range advert.DropReasons() {
 			p("    %s: %d\n", r, s.Drop(r))
 		}
 	}
@@ -271,7 +272,7 @@ func WriteStats(w io.Writer, st *Status) error {
 // PacketLengthErrors is keepalived's packet_len_err: packets shorter than
 // a VRRP header or whose length does not match their address count.
 func PacketLengthErrors(s *Stats) uint64 {
-	return s.Drop(vrrp.DropTooShort) + s.Drop(vrrp.DropLength)
+	return s.Drop(advert.DropTooShort) + s.Drop(advert.DropLength)
 }
 
 func stamp(t time.Time) string {

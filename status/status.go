@@ -20,6 +20,7 @@ import (
 	"github.com/lvsd/lvsd/healthcheck"
 	"github.com/lvsd/lvsd/ipvs"
 	"github.com/lvsd/lvsd/vrrp"
+	"github.com/lvsd/lvsd/vrrp/advert"
 )
 
 // Sources are read-only views of the running subsystems. A nil function
@@ -179,13 +180,13 @@ type Stats struct {
 	GARPSent      uint64 `json:"garp_sent"`
 	VIPRestored   uint64 `json:"vip_restored"`
 	OwnPackets    uint64 `json:"own_packets"`
-	// Drops counts dropped packets by vrrp.DropReason name; every reason
+	// Drops counts dropped packets by advert.DropReason name; every reason
 	// is present.
 	Drops map[string]uint64 `json:"drops"`
 }
 
 // Drop returns the count for one reason.
-func (s *Stats) Drop(r vrrp.DropReason) uint64 { return s.Drops[r.String()] }
+func (s *Stats) Drop(r advert.DropReason) uint64 { return s.Drops[r.String()] }
 
 // IPVS tells whether the IPVS table is programmed.
 type IPVS struct {
@@ -370,7 +371,7 @@ func buildInstances(src Sources) []Instance {
 			inst.VIPs = append(inst.VIPs, VIP{Addr: FormatVIP(v.Prefix), Dev: dev})
 		}
 		inst.Stats.Drops = map[string]uint64{}
-		for _, r := range vrrp.DropReasons() {
+		for _, r := range advert.DropReasons() {
 			inst.Stats.Drops[r.String()] = 0
 		}
 		if s, ok := running[in.Name]; ok {
@@ -387,7 +388,7 @@ func buildInstances(src Sources) []Instance {
 					VIPRestored: c.VIPRestored.Load(), OwnPackets: c.OwnPackets.Load(),
 					Drops: map[string]uint64{},
 				}
-				for _, r := range vrrp.DropReasons() {
+				for _, r := range advert.DropReasons() {
 					var n uint64
 					if int(r) < len(c.Drops) {
 						n = c.Drops[r].Load()

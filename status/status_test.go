@@ -17,6 +17,7 @@ import (
 	"github.com/lvsd/lvsd/healthcheck"
 	"github.com/lvsd/lvsd/ipvs"
 	"github.com/lvsd/lvsd/vrrp"
+	"github.com/lvsd/lvsd/vrrp/advert"
 )
 
 const testConf = `
@@ -82,9 +83,9 @@ func testSources(t testing.TB) (Sources, *atomic.Uint64) {
 	web, db := &vrrp.Stats{}, &vrrp.Stats{}
 	web.AdvertSent.Store(120)
 	web.BecomeMaster.Store(1)
-	web.Drops[vrrp.DropTTL].Store(2)
-	web.Drops[vrrp.DropLength].Store(1)
-	web.Drops[vrrp.DropTooShort].Store(1)
+	web.Drops[advert.DropTTL].Store(2)
+	web.Drops[advert.DropLength].Store(1)
+	web.Drops[advert.DropTooShort].Store(1)
 	var calls atomic.Uint64
 	svc := ipvs.ServiceKey{Family: ipvs.INET, Proto: ipvs.TCP, Addr: addr("192.0.2.100"), Port: 80}
 	foreign := ipvs.ServiceKey{Family: ipvs.INET, Proto: ipvs.UDP, Addr: addr("203.0.113.5"), Port: 53}
@@ -137,13 +138,13 @@ func TestBuild(t *testing.T) {
 	}
 	web, db := st.Instances[0], st.Instances[1]
 	if web.Name != "VI_WEB" || web.State != "MASTER" || web.StateCode != 2 || web.Priority != 150 || web.MasterAddr != "192.0.2.1" ||
-		web.Interface != "eth0" || web.VRID != 51 || web.Stats.AdvertSent != 120 || web.Stats.Drop(vrrp.DropTTL) != 2 {
+		web.Interface != "eth0" || web.VRID != 51 || web.Stats.AdvertSent != 120 || web.Stats.Drop(advert.DropTTL) != 2 {
 		t.Errorf("VI_WEB: %+v", web)
 	}
 	if got := web.VIPs; len(got) != 2 || got[0] != (VIP{"192.0.2.100/24", "eth0"}) || got[1] != (VIP{"192.0.2.101", "eth1"}) {
 		t.Errorf("VI_WEB VIPs: %+v", got)
 	}
-	if db.State != "BACKUP" || db.StateCode != 1 || db.Stats.AdvertRcvd != 1001 || len(db.Stats.Drops) != len(vrrp.DropReasons()) {
+	if db.State != "BACKUP" || db.StateCode != 1 || db.Stats.AdvertRcvd != 1001 || len(db.Stats.Drops) != len(advert.DropReasons()) {
 		t.Errorf("VI_DB: %+v", db)
 	}
 	if len(st.Scripts) != 1 || st.Scripts[0].Good || st.Scripts[0].Command != "/usr/local/bin/check-gw --quiet" {
@@ -222,12 +223,12 @@ func TestWriteStats(t *testing.T) {
     Sent: 0
   Dropped (lvsd):
 `
-	for _, r := range vrrp.DropReasons() {
+	for _, r := range advert.DropReasons() {
 		n := "0"
 		switch r {
-		case vrrp.DropTTL:
+		case advert.DropTTL:
 			n = "2"
-		case vrrp.DropLength, vrrp.DropTooShort:
+		case advert.DropLength, advert.DropTooShort:
 			n = "1"
 		}
 		want += "    " + r.String() + ": " + n + "\n"

@@ -7,29 +7,30 @@ import (
 	"strings"
 
 	"github.com/lvsd/lvsd/conf"
+	"github.com/lvsd/lvsd/vrrp/advert"
 )
 
-// RunnerSpec is one unit the Engine runs: a sync group, or a standalone
+// runnerSpec is one unit the Engine runs: a sync group, or a standalone
 // instance (Group false, one instance).
-type RunnerSpec struct {
+type runnerSpec struct {
 	Name      string
 	Group     bool
-	Instances []InstanceConfig
+	Instances []instanceConfig
 	// Interfaces lists, per instance, the interfaces whose link state is
-	// reported with Runner.SetInterface (the instance's own interface,
+	// reported with runner.SetInterface (the instance's own interface,
 	// unless dont_track_primary).
 	OwnInterface []string
 }
 
-// Track names used for tracked objects: TrackInterfaceName(ifname) and
-// TrackScriptName(script); the Engine reports their status with SetTrack.
-func TrackInterfaceName(ifname string) string { return "interface:" + ifname }
+// Track names used for tracked objects: trackInterfaceName(ifname) and
+// trackScriptName(script); the Engine reports their status with SetTrack.
+func trackInterfaceName(ifname string) string { return "interface:" + ifname }
 
-// TrackScriptName is the track name of a vrrp_script.
-func TrackScriptName(script string) string { return "script:" + script }
+// trackScriptName is the track name of a vrrp_script.
+func trackScriptName(script string) string { return "script:" + script }
 
-// TrackFileName is the track name of a track_file.
-func TrackFileName(file string) string { return "file:" + file }
+// trackFileName is the track name of a track_file.
+func trackFileName(file string) string { return "file:" + file }
 
 var scopes = map[string]uint8{"": 0, "global": 0, "site": 200, "link": 253, "host": 254, "nowhere": 255}
 
@@ -49,7 +50,7 @@ func convVIP(v conf.VIP) (VIP, error) {
 	return VIP{Addr: v.Prefix, Dev: v.Dev, Brd: v.Brd, Scope: sc, Label: v.Label}, nil
 }
 
-var routeTypes = map[string]uint8{"": RouteUnicast, "unicast": RouteUnicast, "blackhole": RouteBlackhole, "unreachable": RouteUnreachable, "prohibit": RouteProhibit}
+var routeTypes = map[string]uint8{"": routeUnicast, "unicast": routeUnicast, "blackhole": routeBlackhole, "unreachable": routeUnreachable, "prohibit": routeProhibit}
 
 func convRoute(r conf.Route) (Route, error) {
 	v := r.Parsed
@@ -63,13 +64,13 @@ func convRoute(r conf.Route) (Route, error) {
 	}
 	out.Type = t
 	if out.Table == 0 {
-		out.Table = TableMain
+		out.Table = tableMain
 	}
 	if out.Proto == 0 {
-		out.Proto = ProtoKeepalived
+		out.Proto = protoKeepalived
 	}
 	switch sc, known := scopes[strings.ToLower(v.Scope)]; {
-	case v.Scope == "" && t == RouteUnicast && !v.Via.IsValid() && v.Dst.Addr().Is4():
+	case v.Scope == "" && t == routeUnicast && !v.Via.IsValid() && v.Dst.Addr().Is4():
 		out.Scope = scopes["link"] // as ip route: a route without gateway is on the link
 	case known:
 		out.Scope = sc
@@ -83,9 +84,9 @@ func convRoute(r conf.Route) (Route, error) {
 	return out, nil
 }
 
-// FromConfig turns a parsed configuration into runner specs. Warnings
+// fromConfig turns a parsed configuration into runner specs. Warnings
 // name the configured features that are accepted but not implemented.
-func FromConfig(c *conf.Config) ([]RunnerSpec, []string, error) {
+func fromConfig(c *conf.Config) ([]runnerSpec, []string, error) {
 	var warns []string
 	warn := func(format string, a ...any) { warns = append(warns, fmt.Sprintf(format, a...)) }
 	scripts := map[string]*conf.VRRPScript{}
@@ -103,14 +104,14 @@ func FromConfig(c *conf.Config) ([]RunnerSpec, []string, error) {
 			inGroup[name] = sg
 		}
 	}
-	tracks := func(owner string, tis []conf.TrackInterface, tss []conf.TrackScript, tfs []conf.TrackFileRef, zeroWeights bool) ([]Track, error) {
-		var out []Track
+	tracks := func(owner string, tis []conf.TrackInterface, tss []conf.TrackScript, tfs []conf.TrackFileRef, zeroWeights bool) ([]track, error) {
+		var out []track
 		for _, ti := range tis {
 			w := ti.Weight
 			if zeroWeights {
 				w = 0
 			}
-			out = append(out, Track{Name: TrackInterfaceName(ti.Name), Weight: w, Reverse: ti.Reverse, InitUp: true})
+			out = append(out, track{Name: trackInterfaceName(ti.Name), Weight: w, Reverse: ti.Reverse, InitUp: true})
 		}
 		for _, ts := range tss {
 			s, ok := scripts[ts.Name]
@@ -132,7 +133,7 @@ func FromConfig(c *conf.Config) ([]RunnerSpec, []string, error) {
 			if s.InitFail {
 				initUp = false
 			}
-			out = append(out, Track{Name: TrackScriptName(ts.Name), Weight: w, Reverse: rev, InitUp: initUp})
+			out = append(out, track{Name: trackScriptName(ts.Name), Weight: w, Reverse: rev, InitUp: initUp})
 		}
 		for _, tf := range tfs {
 			f, ok := files[tf.Name]
@@ -147,12 +148,12 @@ func FromConfig(c *conf.Config) ([]RunnerSpec, []string, error) {
 				w = 0
 			}
 			// The engine reads the file's value before the instance starts.
-			out = append(out, Track{Name: TrackFileName(tf.Name), Weight: w, Reverse: rev, File: true})
+			out = append(out, track{Name: trackFileName(tf.Name), Weight: w, Reverse: rev, File: true})
 		}
 		return out, nil
 	}
 
-	byName := map[string]InstanceConfig{}
+	byName := map[string]instanceConfig{}
 	own := map[string]string{}
 	for _, in := range c.Instances {
 		if in.VRID < 1 || in.VRID > 255 {
@@ -161,7 +162,7 @@ func FromConfig(c *conf.Config) ([]RunnerSpec, []string, error) {
 		if in.Priority < 1 || in.Priority > 255 {
 			return nil, nil, fmt.Errorf("%s: %s: priority %d out of 1..255", in.Pos, in.Name, in.Priority)
 		}
-		mc := MachineConfig{
+		mc := machineConfig{
 			Name: in.Name, VRID: uint8(in.VRID), Version: uint8(in.Version), Priority: uint8(in.Priority),
 			AdvertInterval: in.AdvertInt, Nopreempt: in.NoPreempt, PreemptDelay: in.PreemptDelay,
 			GARPMasterDelay: in.GARP.MasterDelay, GARPMasterRepeat: in.GARP.MasterRepeat,
@@ -185,20 +186,20 @@ func FromConfig(c *conf.Config) ([]RunnerSpec, []string, error) {
 		case in.McastSrcIP.IsValid():
 			mc.PrimaryIP = in.McastSrcIP
 		}
-		ic := InstanceConfig{Machine: mc, Interface: in.Interface, Group: in.McastDstIP, IPv6: in.IPv6(), GARPInterval: in.GARP.Interval, GNAInterval: in.GARP.GNAInterval}
+		ic := instanceConfig{Machine: mc, Interface: in.Interface, Group: in.McastDstIP, IPv6: in.IPv6(), GARPInterval: in.GARP.Interval, GNAInterval: in.GARP.GNAInterval}
 		if !ic.Group.IsValid() && !ic.IPv6 {
 			ic.Group = g.VRRPMcastGroup4
 		}
 		switch strings.ToUpper(in.Auth.Type) {
 		case "":
 		case "PASS":
-			ic.AuthType, ic.AuthPass = AuthPass, in.Auth.Pass
+			ic.AuthType, ic.AuthPass = advert.AuthPass, in.Auth.Pass
 		default:
 			return nil, nil, fmt.Errorf("%s: %s: auth_type %s is not supported", in.Auth.Pos, in.Name, in.Auth.Type)
 		}
-		if ic.Machine.Version == 3 && ic.AuthType != AuthNone {
+		if ic.Machine.Version == 3 && ic.AuthType != advert.AuthNone {
 			warn("%s: %s: VRRPv3 has no authentication; ignored (as keepalived)", in.Pos, in.Name)
-			ic.AuthType, ic.AuthPass = AuthNone, ""
+			ic.AuthType, ic.AuthPass = advert.AuthNone, ""
 		}
 		if in.IPv6() && in.Version != 3 {
 			return nil, nil, fmt.Errorf("%s: %s: VRRPv2 over IPv6 is not supported (an IPv6 instance runs VRRPv3)", in.Pos, in.Name)
@@ -234,11 +235,11 @@ func FromConfig(c *conf.Config) ([]RunnerSpec, []string, error) {
 			}
 			ic.Routes = append(ic.Routes, rt)
 		}
-		if len(ic.VIPs) > MaxAddrs {
+		if len(ic.VIPs) > advert.MaxAddrs {
 			// keepalived moves the excess to the excluded list.
-			warn("%s: %s: more than %d VIPs; the excess is not advertised", in.Pos, in.Name, MaxAddrs)
-			ic.ExcludedVIPs = append(ic.ExcludedVIPs, ic.VIPs[MaxAddrs:]...)
-			ic.VIPs = ic.VIPs[:MaxAddrs]
+			warn("%s: %s: more than %d VIPs; the excess is not advertised", in.Pos, in.Name, advert.MaxAddrs)
+			ic.ExcludedVIPs = append(ic.ExcludedVIPs, ic.VIPs[advert.MaxAddrs:]...)
+			ic.VIPs = ic.VIPs[:advert.MaxAddrs]
 		}
 		for _, p := range in.UnicastPeers {
 			if p.Addr.Is6() != ic.IPv6 {
@@ -274,7 +275,7 @@ func FromConfig(c *conf.Config) ([]RunnerSpec, []string, error) {
 		byName[in.Name] = ic
 	}
 
-	var specs []RunnerSpec
+	var specs []runnerSpec
 	done := map[string]bool{}
 	for _, sg := range c.SyncGroups {
 		if len(sg.Group) < 2 {
@@ -285,7 +286,7 @@ func FromConfig(c *conf.Config) ([]RunnerSpec, []string, error) {
 		if err != nil {
 			return nil, nil, err
 		}
-		spec := RunnerSpec{Name: sg.Name, Group: true}
+		spec := runnerSpec{Name: sg.Name, Group: true}
 		for _, name := range sg.Group {
 			ic, ok := byName[name]
 			if !ok {
@@ -305,7 +306,7 @@ func FromConfig(c *conf.Config) ([]RunnerSpec, []string, error) {
 		if done[in.Name] {
 			continue
 		}
-		specs = append(specs, RunnerSpec{Name: in.Name, Instances: []InstanceConfig{byName[in.Name]}, OwnInterface: []string{own[in.Name]}})
+		specs = append(specs, runnerSpec{Name: in.Name, Instances: []instanceConfig{byName[in.Name]}, OwnInterface: []string{own[in.Name]}})
 	}
 	// Validate what the runner would reject, early and with names.
 	seen := map[string]string{}
@@ -326,12 +327,12 @@ func FromConfig(c *conf.Config) ([]RunnerSpec, []string, error) {
 }
 
 // defaultGroup returns the multicast group of an instance.
-func (ic *InstanceConfig) defaultGroup() netip.Addr {
+func (ic *instanceConfig) defaultGroup() netip.Addr {
 	if ic.Group.IsValid() {
 		return ic.Group
 	}
 	if ic.IPv6 {
-		return MulticastGroup6
+		return advert.MulticastGroup6
 	}
-	return MulticastGroup
+	return advert.MulticastGroup
 }

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/lvsd/lvsd/conf"
+	"github.com/lvsd/lvsd/vrrp/advert"
 )
 
 const sampleConf = `
@@ -89,7 +90,7 @@ func parseConf(t *testing.T, text string) *conf.Config {
 }
 
 func TestFromConfig(t *testing.T) {
-	specs, warns, err := FromConfig(parseConf(t, sampleConf))
+	specs, warns, err := fromConfig(parseConf(t, sampleConf))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -98,7 +99,7 @@ func TestFromConfig(t *testing.T) {
 	}
 	ext, in, solo := specs[0].Instances[0], specs[0].Instances[1], specs[1].Instances[0]
 	if ext.Machine.InitialState != StateMaster || ext.Machine.Priority != 150 || ext.Machine.VRID != 51 ||
-		ext.AuthType != AuthPass || ext.AuthPass != "secret99" || ext.Machine.GARPMasterDelay != 2*time.Second {
+		ext.AuthType != advert.AuthPass || ext.AuthPass != "secret99" || ext.Machine.GARPMasterDelay != 2*time.Second {
 		t.Fatalf("VI_EXT %+v", ext)
 	}
 	wantVIP := VIP{Addr: netip.MustParsePrefix("192.0.2.100/24"), Dev: "eth0", Brd: netip.MustParseAddr("192.0.2.255"), Scope: 253, Label: "eth0:1"}
@@ -107,12 +108,12 @@ func TestFromConfig(t *testing.T) {
 	}
 	// In a sync group member weights are zeroed (keepalived); the group's
 	// own tracker applies to every member.
-	wantExt := []Track{{Name: "script:chk_lb", Weight: 0, InitUp: true}, {Name: "script:chk_must", InitUp: false}}
+	wantExt := []track{{Name: "script:chk_lb", Weight: 0, InitUp: true}, {Name: "script:chk_must", InitUp: false}}
 	if !reflect.DeepEqual(ext.Tracks, wantExt) {
 		t.Fatalf("VI_EXT tracks %+v", ext.Tracks)
 	}
 	if in.Machine.Version != 3 || in.Machine.AdvertInterval != 500*time.Millisecond ||
-		!reflect.DeepEqual(in.Tracks, []Track{{Name: "interface:eth2", Weight: 0, InitUp: true}, {Name: "script:chk_must", InitUp: false}}) {
+		!reflect.DeepEqual(in.Tracks, []track{{Name: "interface:eth2", Weight: 0, InitUp: true}, {Name: "script:chk_must", InitUp: false}}) {
 		t.Fatalf("VI_INT %+v", in)
 	}
 	if !solo.Machine.Nopreempt || solo.Machine.PreemptDelay != 10*time.Second ||
@@ -140,7 +141,7 @@ func TestFromConfigErrors(t *testing.T) {
 		if conf.MaxLevel(diags) >= conf.Error {
 			continue // rejected by the parser already: fine
 		}
-		if _, _, err := FromConfig(c); err == nil {
+		if _, _, err := fromConfig(c); err == nil {
 			t.Errorf("%s: accepted", name)
 		} else if !strings.Contains(err.Error(), "A") {
 			t.Errorf("%s: error does not name the instance: %v", name, err)

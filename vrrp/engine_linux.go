@@ -19,8 +19,8 @@ import (
 // PacketConn is a VRRP socket on one interface.
 type PacketConn interface {
 	AdvertSender
-	// Serve reads packets until ctx is done, handing each to handle.
-	Serve(ctx context.Context, handle func(payload []byte, info PacketInfo)) error
+	// Serve reads packets until ctx is done, handing each to h.
+	Serve(ctx context.Context, h PacketHandler) error
 	Close() error
 }
 
@@ -48,21 +48,16 @@ type Kernel interface {
 
 type linuxKernel struct{}
 
-func (linuxKernel) Listen(cfg ConnConfig) (PacketConn, error) {
-	if cfg.IPv6 {
-		return listenConn6(cfg)
-	}
-	return ListenConn(cfg)
-}
-func (linuxKernel) GARP(ifname string) (GARPConn, error) { return NewPacketGARP(ifname) }
-func (linuxKernel) Addrs(dev string) AddrManager         { return &NetlinkAddrs{DefaultDev: dev} }
-func (linuxKernel) Routes() RouteManager                 { return NetlinkRoutes{} }
-func (linuxKernel) LinkUp(ifname string) (bool, error)   { return LinkUp(ifname) }
+func (linuxKernel) Listen(cfg ConnConfig) (PacketConn, error) { return listenConn(cfg) }
+func (linuxKernel) GARP(ifname string) (GARPConn, error)      { return newPacketGARP(ifname) }
+func (linuxKernel) Addrs(dev string) AddrManager              { return &NetlinkAddrs{DefaultDev: dev} }
+func (linuxKernel) Routes() RouteManager                      { return NetlinkRoutes{} }
+func (linuxKernel) LinkUp(ifname string) (bool, error)        { return LinkUp(ifname) }
 func (linuxKernel) PrimaryIPv4(ifname string) (netip.Addr, error) {
 	return PrimaryIPv4(ifname)
 }
 func (linuxKernel) PrimaryIPv6(ifname string) (netip.Addr, error) {
-	return PrimaryIPv6(ifname)
+	return primaryIPv6(ifname)
 }
 func (linuxKernel) WatchLink(ctx context.Context, ifname string, fn func(bool)) error {
 	return WatchLink(ctx, ifname, fn)
@@ -121,24 +116,24 @@ type Engine struct {
 	mu       sync.Mutex
 	pending  *applyReq // the configuration Run starts with
 	started  bool
-	runners  []*Runner
+	runners  []*runner
 	links    map[string][]func(bool)
 	scriptUp map[string]bool
 	fileVal  map[string]int // track_file values
 }
 
 type applyReq struct {
-	specs   []RunnerSpec
+	specs   []runnerSpec
 	scripts map[string]ScriptConfig
 	files   map[string]conf.TrackFile
 	global  conf.Global
 	done    chan error
 }
 
-// NewEngine converts the configuration (see FromConfig); nothing touches
+// NewEngine converts the configuration (see fromConfig); nothing touches
 // the kernel before Run.
 func NewEngine(c *conf.Config, opts EngineOptions) (*Engine, []string, error) {
-	specs, warns, err := FromConfig(c)
+	specs, warns, err := fromConfig(c)
 	if err != nil {
 		return nil, warns, err
 	}
@@ -173,7 +168,7 @@ type connKey struct {
 	group   netip.Addr
 }
 
-func (ic *InstanceConfig) connKey() connKey {
+func (ic *instanceConfig) connKey() connKey {
 	k := connKey{ifname: ic.Interface, unicast: len(ic.UnicastPeers) > 0, ipv6: ic.IPv6}
 	if !k.unicast {
 		k.group = ic.defaultGroup()
@@ -184,7 +179,7 @@ func (ic *InstanceConfig) connKey() connKey {
 // identity is what must not change for a reload to keep a runner: the
 // unit's name and kind, and each instance's name, VRID, interface,
 // version and socket.
-func (s *RunnerSpec) identity() string {
+func (s *runnerSpec) identity() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "%s|%v", s.Name, s.Group)
 	for _, ic := range s.Instances {
@@ -195,8 +190,8 @@ func (s *RunnerSpec) identity() string {
 }
 
 type handle struct {
-	spec   RunnerSpec
-	r      *Runner
+	spec   runnerSpec
+	r      *runner
 	cancel context.CancelFunc
 	done   chan struct{}
 }
@@ -214,9 +209,9 @@ type engineState struct {
 	ctx      context.Context // runners and scripts
 	serveCtx context.Context // sockets: closed after the runners stopped
 	conns    map[connKey]PacketConn
-	disps    map[connKey]*Dispatcher
+	disps    map[connKey]*dispatcher
 	garpMu   sync.Mutex // garps is read by runner goroutines (garpLookup)
-	garps    map[string]*PacedGARP
+	garps    map[string]*pacedGARP
 	handles  map[string]*handle
 	order    []string
 	watched  map[string]bool
@@ -235,7 +230,7 @@ func (e *Engine) Run(ctx context.Context) error {
 	e.mu.Lock()
 	if e.started {
 		e.mu.Unlock()
-		return ErrStopped
+		return errStopped
 	}
 	e.started = true
 	first := e.pending
@@ -247,7 +242,7 @@ func (e *Engine) Run(ctx context.Context) error {
 	runCtx, stopRun := context.WithCancel(ctx)
 	st := &engineState{
 		e: e, ctx: runCtx, serveCtx: serveCtx,
-		conns: map[connKey]PacketConn{}, disps: map[connKey]*Dispatcher{}, garps: map[string]*PacedGARP{},
+		conns: map[connKey]PacketConn{}, disps: map[connKey]*dispatcher{}, garps: map[string]*pacedGARP{},
 		handles: map[string]*handle{}, watched: map[string]bool{}, scripts: map[string]*scriptHandle{},
 		errs: make(chan error, 16),
 	}
@@ -288,12 +283,12 @@ func (e *Engine) Run(ctx context.Context) error {
 // Apply reconfigures the running engine without flapping: a runner whose
 // instances keep their name, VRID, interface, version and socket keeps its
 // state, timers and VIPs (VIPs added or removed are applied if it holds
-// them, see Runner.Reconfigure); removed instances stop (a master sends
+// them, see runner.Reconfigure); removed instances stop (a master sends
 // priority 0 and releases its VIPs); new ones start; vrrp_scripts whose
 // configuration changed restart. On error the running configuration is
 // kept (except for what was applied before the error, which is logged).
 func (e *Engine) Apply(c *conf.Config) error {
-	specs, warns, err := FromConfig(c)
+	specs, warns, err := fromConfig(c)
 	for _, w := range warns {
 		e.log.Warn(w)
 	}
@@ -316,7 +311,7 @@ func (e *Engine) Apply(c *conf.Config) error {
 	return <-req.done
 }
 
-func (e *Engine) currentRunners() []*Runner {
+func (e *Engine) currentRunners() []*runner {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	return e.runners
@@ -324,23 +319,23 @@ func (e *Engine) currentRunners() []*Runner {
 
 // prepare resolves the source address and the initial status of the
 // tracked objects of a spec about to be started or reconfigured.
-func (st *engineState) prepare(spec *RunnerSpec) error {
+func (st *engineState) prepare(spec *runnerSpec) error {
 	e := st.e
-	insts := make([]InstanceConfig, len(spec.Instances))
+	insts := make([]instanceConfig, len(spec.Instances))
 	for i, ic := range spec.Instances {
-		ic.Tracks = append([]Track(nil), ic.Tracks...)
+		ic.Tracks = append([]track(nil), ic.Tracks...)
 		for j, t := range ic.Tracks {
-			if name, ok := strings.CutPrefix(t.Name, TrackInterfaceName("")); ok {
+			if name, ok := strings.CutPrefix(t.Name, trackInterfaceName("")); ok {
 				up, err := e.k.LinkUp(name)
 				if err != nil {
 					return fmt.Errorf("vrrp: instance %s: track_interface: %w", ic.Machine.Name, err)
 				}
 				ic.Tracks[j].InitUp = up
-			} else if name, ok := strings.CutPrefix(t.Name, TrackFileName("")); ok {
+			} else if name, ok := strings.CutPrefix(t.Name, trackFileName("")); ok {
 				e.mu.Lock()
 				ic.Tracks[j].InitValue = e.fileVal[name]
 				e.mu.Unlock()
-			} else if name, ok := strings.CutPrefix(t.Name, TrackScriptName("")); ok {
+			} else if name, ok := strings.CutPrefix(t.Name, trackScriptName("")); ok {
 				e.mu.Lock()
 				up, known := e.scriptUp[name]
 				e.mu.Unlock()
@@ -369,7 +364,7 @@ func (st *engineState) prepare(spec *RunnerSpec) error {
 func (st *engineState) apply(req *applyReq) error {
 	e := st.e
 	st.applyFiles(req.files)
-	specs := make([]RunnerSpec, len(req.specs))
+	specs := make([]runnerSpec, len(req.specs))
 	for i := range req.specs {
 		specs[i] = req.specs[i]
 		if err := st.prepare(&specs[i]); err != nil {
@@ -377,7 +372,7 @@ func (st *engineState) apply(req *applyReq) error {
 		}
 	}
 	// Keep, stop, start.
-	keep := map[string]*RunnerSpec{}
+	keep := map[string]*runnerSpec{}
 	for i := range specs {
 		s := &specs[i]
 		if h := st.handles[s.Name]; h != nil && h.spec.identity() == s.identity() {
@@ -438,7 +433,7 @@ func (st *engineState) apply(req *applyReq) error {
 	e.mu.Unlock()
 	for name, v := range vals {
 		for _, r := range rs {
-			r.SetTrackValue(TrackFileName(name), v)
+			r.SetTrackValue(trackFileName(name), v)
 		}
 	}
 	return firstErr
@@ -447,7 +442,7 @@ func (st *engineState) apply(req *applyReq) error {
 // garpOn returns the paced gratuitous ARP sender of an interface, opening
 // it on first use; its intervals are the instance's (vrrp_garp_interval and
 // vrrp_gna_interval are global, so every instance has the same).
-func (st *engineState) garpOn(ifname string, ic InstanceConfig) (*PacedGARP, error) {
+func (st *engineState) garpOn(ifname string, ic instanceConfig) (*pacedGARP, error) {
 	st.garpMu.Lock()
 	defer st.garpMu.Unlock()
 	if g := st.garps[ifname]; g != nil {
@@ -458,7 +453,7 @@ func (st *engineState) garpOn(ifname string, ic InstanceConfig) (*PacedGARP, err
 	if err != nil {
 		return nil, err
 	}
-	g := NewPacedGARP(c, ic.GARPInterval, ic.GNAInterval)
+	g := newPacedGARP(c, ic.GARPInterval, ic.GNAInterval)
 	st.garps[ifname] = g
 	return g, nil
 }
@@ -466,7 +461,7 @@ func (st *engineState) garpOn(ifname string, ic InstanceConfig) (*PacedGARP, err
 // openVIPGARPs opens the senders of the interfaces of ic's VIPs declared
 // with dev; one that cannot be opened is logged, and its VIPs are then
 // announced on the instance's interface.
-func (st *engineState) openVIPGARPs(ic InstanceConfig) {
+func (st *engineState) openVIPGARPs(ic instanceConfig) {
 	for _, v := range append(append([]VIP(nil), ic.VIPs...), ic.ExcludedVIPs...) {
 		if v.Dev == "" || v.Dev == ic.Interface {
 			continue
@@ -477,7 +472,7 @@ func (st *engineState) openVIPGARPs(ic InstanceConfig) {
 	}
 }
 
-// garpLookup is Member.GARPDev.
+// garpLookup is memberSpec.GARPDev.
 func (st *engineState) garpLookup(dev string) GARPSender {
 	st.garpMu.Lock()
 	defer st.garpMu.Unlock()
@@ -487,9 +482,9 @@ func (st *engineState) garpLookup(dev string) GARPSender {
 	return nil
 }
 
-func (st *engineState) start(spec RunnerSpec) error {
+func (st *engineState) start(spec runnerSpec) error {
 	e := st.e
-	var members []Member
+	var members []memberSpec
 	for i, ic := range spec.Instances {
 		linkDown := false
 		if dev := spec.OwnInterface[i]; dev != "" {
@@ -507,12 +502,12 @@ func (st *engineState) start(spec RunnerSpec) error {
 			if err != nil {
 				return err
 			}
-			d := &Dispatcher{}
+			d := &dispatcher{}
 			st.conns[k], st.disps[k] = conn, d
 			st.serveWG.Add(1)
 			go func() {
 				defer st.serveWG.Done()
-				if err := conn.Serve(st.serveCtx, d.Handle); err != nil {
+				if err := conn.Serve(st.serveCtx, d); err != nil {
 					select {
 					case st.errs <- fmt.Errorf("vrrp: receiving on %s: %w", k.ifname, err):
 					default:
@@ -525,9 +520,9 @@ func (st *engineState) start(spec RunnerSpec) error {
 			return err
 		}
 		st.openVIPGARPs(ic)
-		members = append(members, Member{Config: ic, Sender: conn, Addrs: e.k.Addrs(ic.Interface), Routes: e.k.Routes(), GARP: garp, GARPDev: st.garpLookup, LinkDown: linkDown})
+		members = append(members, memberSpec{Config: ic, Sender: conn, Addrs: e.k.Addrs(ic.Interface), Routes: e.k.Routes(), GARP: garp, GARPDev: st.garpLookup, LinkDown: linkDown})
 	}
-	r, err := NewRunner(spec.Name, members, RunnerOptions{Logger: e.log, Notify: e.notify, Clock: e.clock, KeepOnStop: e.opts.DontRelease})
+	r, err := newRunner(spec.Name, members, runnerOptions{Logger: e.log, Notify: e.notify, Clock: e.clock, KeepOnStop: e.opts.DontRelease})
 	if err != nil {
 		return err
 	}
@@ -569,7 +564,7 @@ func (st *engineState) stop(name string) {
 	st.order = slices.DeleteFunc(st.order, func(n string) bool { return n == name })
 	e := st.e
 	e.mu.Lock()
-	e.runners = slices.DeleteFunc(slices.Clone(e.runners), func(r *Runner) bool { return r == h.r })
+	e.runners = slices.DeleteFunc(slices.Clone(e.runners), func(r *runner) bool { return r == h.r })
 	e.mu.Unlock()
 	e.log.Info("vrrp: stopped", "unit", name)
 }
@@ -614,13 +609,13 @@ func (st *engineState) applyFiles(files map[string]conf.TrackFile) {
 		}
 		st.filesSeen[name] = f
 		if v, ok := readTrackFile(f.Path); ok {
-			e.SetFileValue(name, v)
+			e.setFileValue(name, v)
 		}
 	}
 	if len(files) == 0 {
 		return
 	}
-	w, err := startFileWatcher(files, e.SetFileValue, e.log)
+	w, err := startFileWatcher(files, e.setFileValue, e.log)
 	if err != nil {
 		e.log.Error("vrrp: track_file: changes to the files will not be seen", "err", err)
 		return
@@ -640,9 +635,9 @@ func sameTrackFiles(a, b map[string]conf.TrackFile) bool {
 	return true
 }
 
-// SetFileValue reports the value of a track_file to every instance that
+// setFileValue reports the value of a track_file to every instance that
 // tracks it (when it changed).
-func (e *Engine) SetFileValue(name string, v int) {
+func (e *Engine) setFileValue(name string, v int) {
 	e.mu.Lock()
 	old, known := e.fileVal[name]
 	e.fileVal[name] = v
@@ -653,7 +648,7 @@ func (e *Engine) SetFileValue(name string, v int) {
 	}
 	e.log.Info("vrrp: track_file value", "track_file", name, "value", v)
 	for _, r := range rs {
-		r.SetTrackValue(TrackFileName(name), v)
+		r.SetTrackValue(trackFileName(name), v)
 	}
 }
 
@@ -670,7 +665,7 @@ func (st *engineState) relink() error {
 				links[dev] = append(links[dev], func(up bool) { r.SetInterface(i, up) })
 			}
 			for _, t := range ic.Tracks {
-				if name, ok := strings.CutPrefix(t.Name, TrackInterfaceName("")); ok {
+				if name, ok := strings.CutPrefix(t.Name, trackInterfaceName("")); ok {
 					links[name] = append(links[name], func(up bool) { r.SetTrack(t.Name, up) })
 				}
 			}
@@ -718,7 +713,7 @@ func (st *engineState) applyScripts(req *applyReq) {
 		tr := NewScriptTracker(cfg, e.opts.ScriptExec(cfg, &g), e.clock, e.log)
 		go func() {
 			defer close(sh.done)
-			tr.Run(ctx, func(up bool) { e.SetScript(name, up) })
+			tr.Run(ctx, func(up bool) { e.setScript(name, up) })
 		}()
 		st.scripts[name] = sh
 	}
@@ -728,15 +723,15 @@ func sameScriptUser(a, b conf.Global) bool {
 	return a.ScriptUser == b.ScriptUser && a.ScriptGroup == b.ScriptGroup
 }
 
-// SetScript reports the status of a vrrp_script to every instance that
+// setScript reports the status of a vrrp_script to every instance that
 // tracks it.
-func (e *Engine) SetScript(name string, up bool) {
+func (e *Engine) setScript(name string, up bool) {
 	e.mu.Lock()
 	e.scriptUp[name] = up
 	rs := e.runners
 	e.mu.Unlock()
 	for _, r := range rs {
-		r.SetTrack(TrackScriptName(name), up)
+		r.SetTrack(trackScriptName(name), up)
 	}
 }
 

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/lvsd/lvsd/conf"
+	"github.com/lvsd/lvsd/vrrp/advert"
 )
 
 // fakeKernel records what the Engine does, with the fake clock's time.
@@ -43,8 +44,8 @@ type fakeConn struct {
 }
 
 func (c *fakeConn) SendAdvert(b []byte, src, dst netip.Addr) error {
-	a, drop := Decode(b, PacketInfo{Src: src, Dst: dst, TTL: 255})
-	if drop != DropNone {
+	a, drop := advert.Decode(b, advert.PacketInfo{Src: src, Dst: dst, TTL: 255})
+	if drop != advert.DropNone {
 		return fmt.Errorf("undecodable advert: %v", drop)
 	}
 	var addrs []string
@@ -54,7 +55,7 @@ func (c *fakeConn) SendAdvert(b []byte, src, dst netip.Addr) error {
 	c.k.rec("advert vrid=%d prio=%d addrs=%s", a.VRID, a.Priority, strings.Join(addrs, ","))
 	return nil
 }
-func (c *fakeConn) Serve(ctx context.Context, _ func([]byte, PacketInfo)) error {
+func (c *fakeConn) Serve(ctx context.Context, _ PacketHandler) error {
 	<-ctx.Done()
 	return nil
 }

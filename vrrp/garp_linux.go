@@ -12,11 +12,11 @@ import (
 	"golang.org/x/net/bpf"
 )
 
-// PacketGARP sends gratuitous ARPs (IPv4) and unsolicited neighbour
+// packetGARP sends gratuitous ARPs (IPv4) and unsolicited neighbour
 // advertisements (IPv6) on one interface through AF_PACKET sockets; the
 // interface needs no address of either family. The IPv6 socket is opened
 // on the first advertisement.
-type PacketGARP struct {
+type packetGARP struct {
 	ifi  *net.Interface
 	conn *packet.Conn
 
@@ -25,8 +25,8 @@ type PacketGARP struct {
 	naFn string       // the interface's IPv6 forwarding sysctl
 }
 
-// NewPacketGARP opens the socket on the named interface.
-func NewPacketGARP(ifname string) (*PacketGARP, error) {
+// newPacketGARP opens the socket on the named interface.
+func newPacketGARP(ifname string) (*packetGARP, error) {
 	ifi, err := net.InterfaceByName(ifname)
 	if err != nil {
 		return nil, err
@@ -34,21 +34,21 @@ func NewPacketGARP(ifname string) (*PacketGARP, error) {
 	if len(ifi.HardwareAddr) != 6 {
 		return nil, fmt.Errorf("vrrp: %s has no Ethernet address", ifname)
 	}
-	c, err := packet.Listen(ifi, packet.Datagram, EtherTypeARP, nil)
+	c, err := packet.Listen(ifi, packet.Datagram, etherTypeARP, nil)
 	if err != nil {
 		return nil, fmt.Errorf("vrrp: GARP socket on %s: %w", ifname, err)
 	}
-	return &PacketGARP{ifi: ifi, conn: c, naFn: "/proc/sys/net/ipv6/conf/" + ifname + "/forwarding"}, nil
+	return &packetGARP{ifi: ifi, conn: c, naFn: "/proc/sys/net/ipv6/conf/" + ifname + "/forwarding"}, nil
 }
 
 // SendGARP sends one gratuitous ARP for an IPv4 ip, or one unsolicited
 // neighbour advertisement for an IPv6 one.
-func (g *PacketGARP) SendGARP(ip netip.Addr) error {
+func (g *packetGARP) SendGARP(ip netip.Addr) error {
 	ip = ip.Unmap()
 	if ip.Is6() {
 		return g.sendNA(ip)
 	}
-	b, err := GARPPayload(g.ifi.HardwareAddr, ip)
+	b, err := garpPayload(g.ifi.HardwareAddr, ip)
 	if err != nil {
 		return err
 	}
@@ -65,11 +65,11 @@ var dropAll = func() []bpf.RawInstruction {
 	return r
 }()
 
-func (g *PacketGARP) sendNA(ip netip.Addr) error {
+func (g *packetGARP) sendNA(ip netip.Addr) error {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if g.na == nil {
-		c, err := packet.Listen(g.ifi, packet.Raw, EtherTypeIPv6, &packet.Config{Filter: dropAll})
+		c, err := packet.Listen(g.ifi, packet.Raw, etherTypeIPv6, &packet.Config{Filter: dropAll})
 		if err != nil {
 			return fmt.Errorf("vrrp: neighbour advertisement socket on %s: %w", g.ifi.Name, err)
 		}
@@ -81,7 +81,7 @@ func (g *PacketGARP) sendNA(ip netip.Addr) error {
 	if b, err := os.ReadFile(g.naFn); err == nil {
 		router = strings.TrimSpace(string(b)) != "0"
 	}
-	f, err := NAFrame(g.ifi.HardwareAddr, ip, router)
+	f, err := unsolicitedNA(g.ifi.HardwareAddr, ip, router)
 	if err != nil {
 		return err
 	}
@@ -90,7 +90,7 @@ func (g *PacketGARP) sendNA(ip netip.Addr) error {
 }
 
 // Close closes the sockets.
-func (g *PacketGARP) Close() error {
+func (g *packetGARP) Close() error {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if g.na != nil {

@@ -6,14 +6,14 @@ import (
 	"time"
 )
 
-// PacedGARP spaces out the gratuitous ARPs and the unsolicited neighbour
+// pacedGARP spaces out the gratuitous ARPs and the unsolicited neighbour
 // advertisements sent on one interface, as keepalived's vrrp_garp_interval
 // and vrrp_gna_interval do: successive gratuitous ARPs leave the interface
 // at least the ARP interval apart, successive advertisements at least the
 // NA interval apart (each family has its own pace). A packet that is not
 // yet due is queued and sent from a timer, so SendGARP never blocks; an
 // interval of 0 sends at once.
-type PacedGARP struct {
+type pacedGARP struct {
 	inner GARPSender
 
 	mu     sync.Mutex
@@ -30,16 +30,16 @@ type paceState struct {
 	timer    *time.Timer
 }
 
-// NewPacedGARP paces inner with the given intervals.
-func NewPacedGARP(inner GARPSender, garpInterval, gnaInterval time.Duration) *PacedGARP {
-	g := &PacedGARP{inner: inner, now: time.Now, after: time.AfterFunc}
+// newPacedGARP paces inner with the given intervals.
+func newPacedGARP(inner GARPSender, garpInterval, gnaInterval time.Duration) *pacedGARP {
+	g := &pacedGARP{inner: inner, now: time.Now, after: time.AfterFunc}
 	g.fam[0].interval, g.fam[1].interval = garpInterval, gnaInterval
 	return g
 }
 
 // SetIntervals changes the intervals (a reload); packets already queued
 // keep their place.
-func (g *PacedGARP) SetIntervals(garpInterval, gnaInterval time.Duration) {
+func (g *pacedGARP) SetIntervals(garpInterval, gnaInterval time.Duration) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	g.fam[0].interval, g.fam[1].interval = garpInterval, gnaInterval
@@ -55,7 +55,7 @@ func family(ip netip.Addr) int {
 // SendGARP sends the packet for ip now if the interface's pace allows it,
 // or queues it. Only an immediate send reports an error; a queued
 // packet that fails is dropped.
-func (g *PacedGARP) SendGARP(ip netip.Addr) error {
+func (g *pacedGARP) SendGARP(ip netip.Addr) error {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if g.closed {
@@ -79,7 +79,7 @@ func (g *PacedGARP) SendGARP(ip netip.Addr) error {
 }
 
 // flush sends the head of a family's queue and schedules the next one.
-func (g *PacedGARP) flush(fi int) {
+func (g *pacedGARP) flush(fi int) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	f := &g.fam[fi]
@@ -102,14 +102,14 @@ func (g *PacedGARP) flush(fi int) {
 }
 
 // Queued is the number of packets waiting.
-func (g *PacedGARP) Queued() int {
+func (g *pacedGARP) Queued() int {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	return len(g.fam[0].queue) + len(g.fam[1].queue)
 }
 
 // Close drops the queued packets and closes inner if it is a GARPConn.
-func (g *PacedGARP) Close() error {
+func (g *pacedGARP) Close() error {
 	g.mu.Lock()
 	g.closed = true
 	for i := range g.fam {

@@ -36,7 +36,7 @@ func (d *devGARP) snapshot() ([]string, []time.Time) {
 func TestPacedGARPSpacesEachFamily(t *testing.T) {
 	in := &devGARP{dev: "eth0"}
 	const iv4, iv6 = 40 * time.Millisecond, 20 * time.Millisecond
-	g := NewPacedGARP(in, iv4, iv6)
+	g := newPacedGARP(in, iv4, iv6)
 	defer g.Close()
 	v4, v6 := netip.MustParseAddr("192.0.2.10"), netip.MustParseAddr("2001:db8::10")
 	for range 4 {
@@ -81,7 +81,7 @@ func TestPacedGARPSpacesEachFamily(t *testing.T) {
 
 func TestPacedGARPZeroIntervalSendsAtOnce(t *testing.T) {
 	in := &devGARP{dev: "eth0"}
-	g := NewPacedGARP(in, 0, 0)
+	g := newPacedGARP(in, 0, 0)
 	for range 5 {
 		_ = g.SendGARP(netip.MustParseAddr("192.0.2.10"))
 	}
@@ -106,7 +106,7 @@ func TestPacedGARPZeroIntervalSendsAtOnce(t *testing.T) {
 // instance's.
 func TestRunnerAnnouncesVIPOnItsOwnDevice(t *testing.T) {
 	eth0, eth1 := &devGARP{dev: "eth0"}, &devGARP{dev: "eth1"}
-	c := instCfg(func(c *InstanceConfig) {
+	c := instCfg(func(c *instanceConfig) {
 		c.VIPs = []VIP{testVIP, {Addr: netip.MustParsePrefix("198.51.100.7/24"), Dev: "eth1"}, {Addr: netip.MustParsePrefix("203.0.113.7/24"), Dev: "eth0"}}
 		c.ExcludedVIPs = []VIP{{Addr: netip.MustParsePrefix("2001:db8::7/64"), Dev: "eth1"}, {Addr: netip.MustParsePrefix("203.0.113.8/24"), Dev: "eth9"}}
 	})
@@ -118,7 +118,7 @@ func TestRunnerAnnouncesVIPOnItsOwnDevice(t *testing.T) {
 		}
 		return nil // eth9: no sender, the instance's interface is used
 	}
-	r, err := NewRunner("G", []Member{{Config: c, Sender: rec, Addrs: rec, GARP: eth0, GARPDev: lookup}}, RunnerOptions{
+	r, err := newRunner("G", []memberSpec{{Config: c, Sender: rec, Addrs: rec, GARP: eth0, GARPDev: lookup}}, runnerOptions{
 		Clock: clk, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
 	})
 	if err != nil {

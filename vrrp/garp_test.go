@@ -2,8 +2,10 @@ package vrrp
 
 import (
 	"bytes"
+	"encoding/hex"
 	"net"
 	"net/netip"
+	"strings"
 	"testing"
 )
 
@@ -12,7 +14,7 @@ import (
 // destination was ff:ff:ff:ff:ff:ff).
 func TestGARPPayloadMatchesKeepalived(t *testing.T) {
 	mac, _ := net.ParseMAC("0e:58:ff:1b:c7:66")
-	got, err := GARPPayload(mac, netip.MustParseAddr("192.0.2.101"))
+	got, err := garpPayload(mac, netip.MustParseAddr("192.0.2.101"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -20,10 +22,19 @@ func TestGARPPayloadMatchesKeepalived(t *testing.T) {
 	if !bytes.Equal(got, want) {
 		t.Fatalf("got %x\nwant %x", got, want)
 	}
-	if _, err := GARPPayload(mac[:4], netip.MustParseAddr("192.0.2.1")); err == nil {
+	if _, err := garpPayload(mac[:4], netip.MustParseAddr("192.0.2.1")); err == nil {
 		t.Error("short MAC accepted")
 	}
-	if _, err := GARPPayload(mac, netip.MustParseAddr("2001:db8::1")); err == nil {
+	if _, err := garpPayload(mac, netip.MustParseAddr("2001:db8::1")); err == nil {
 		t.Error("IPv6 accepted")
 	}
+}
+
+func mustHex(t testing.TB, s string) []byte {
+	t.Helper()
+	b, err := hex.DecodeString(strings.ReplaceAll(s, " ", ""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }

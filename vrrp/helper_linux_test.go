@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/lvsd/lvsd/conf"
+	"github.com/lvsd/lvsd/vrrp/advert"
 )
 
 // The netns tests run the engine in helper processes: the test binary
@@ -91,8 +92,8 @@ func helperMain(cfgJSON string) int {
 	if hc.Brd != "" {
 		vip.Brd = netip.MustParseAddr(hc.Brd)
 	}
-	ic := InstanceConfig{
-		Machine: MachineConfig{
+	ic := instanceConfig{
+		Machine: machineConfig{
 			Name: hc.Name, VRID: hc.VRID, Version: hc.Version, Priority: hc.Priority,
 			AdvertInterval: time.Duration(hc.AdvertMillis) * time.Millisecond, PrimaryIP: src,
 			GARPMasterDelay: time.Duration(hc.GARPDelayMS) * time.Millisecond, GARPMasterRepeat: hc.GARPRepeat,
@@ -106,18 +107,18 @@ func helperMain(cfgJSON string) int {
 	for _, p := range hc.UnicastPeers {
 		ic.UnicastPeers = append(ic.UnicastPeers, netip.MustParseAddr(p))
 	}
-	conn, err := ListenConn(ConnConfig{Interface: hc.Interface, Unicast: len(ic.UnicastPeers) > 0})
+	conn, err := listenConn(ConnConfig{Interface: hc.Interface, Unicast: len(ic.UnicastPeers) > 0})
 	if err != nil {
 		return fail(err)
 	}
 	defer conn.Close()
-	garp, err := NewPacketGARP(hc.Interface)
+	garp, err := newPacketGARP(hc.Interface)
 	if err != nil {
 		return fail(err)
 	}
 	defer garp.Close()
-	r, err := NewRunner(hc.Name, []Member{{Config: ic, Sender: conn, Addrs: &NetlinkAddrs{DefaultDev: hc.Interface}, GARP: garp}},
-		RunnerOptions{
+	r, err := newRunner(hc.Name, []memberSpec{{Config: ic, Sender: conn, Addrs: &NetlinkAddrs{DefaultDev: hc.Interface}, GARP: garp}},
+		runnerOptions{
 			Logger: slog.New(slog.NewTextHandler(os.Stderr, nil)),
 			Notify: func(n Notification) {
 				emit(helperLine{Event: "transition", From: n.From.String(), To: n.To.String(), Priority: n.Priority})
@@ -130,11 +131,11 @@ func helperMain(cfgJSON string) int {
 	defer stop()
 	ctx, cancel := context.WithTimeout(ctx, time.Duration(hc.LifetimeMS)*time.Millisecond)
 	defer cancel()
-	var d Dispatcher
+	var d dispatcher
 	if err := d.Register(hc.VRID, r, 0); err != nil {
 		return fail(err)
 	}
-	go func() { _ = conn.Serve(ctx, d.Handle) }()
+	go func() { _ = conn.Serve(ctx, &d) }()
 	if err := WatchAddrDeleted(ctx, r.AddrDeleted); err != nil {
 		return fail(err)
 	}
@@ -235,7 +236,7 @@ func helperEngine(hc helperConfig, emit func(helperLine), fail func(error) int) 
 				"advert_rcvd": s.AdvertRcvd.Load(), "advert_sent": s.AdvertSent.Load(),
 				"become_master": s.BecomeMaster.Load(), "release_master": s.ReleaseMaster.Load(),
 			}
-			for _, r := range DropReasons() {
+			for _, r := range advert.DropReasons() {
 				m["drop_"+r.String()] = s.Drops[r].Load()
 			}
 			emit(helperLine{Event: "status", Stats: m})

@@ -52,7 +52,7 @@ func nasFor(t *testing.T, nas []naFrame, mac net.HardwareAddr, target netip.Addr
 		if f.ethSrc.String() != mac.String() || f.target != target {
 			continue
 		}
-		if f.ethDst.String() != "33:33:00:00:00:01" || f.dst != AllNodes || f.src != target || f.hopLimit != 255 ||
+		if f.ethDst.String() != "33:33:00:00:00:01" || f.dst != allNodes || f.src != target || f.hopLimit != 255 ||
 			f.flags != 0x20 || f.tlla.String() != mac.String() || !f.checksumOK {
 			t.Fatalf("neighbour advertisement for %v: %+v", target, f)
 		}

@@ -9,6 +9,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/lvsd/lvsd/vrrp/advert"
+	"github.com/lvsd/lvsd/vrrp/internal/checksum"
 )
 
 // Captured (tcpdump -xx) from keepalived v2.2.7 taking over, as MASTER of
@@ -23,7 +26,7 @@ const keepalivedNA = "3333 0000 0001 bac9 09ac f889 86dd 6000" +
 
 func TestNAFrameMatchesKeepalived(t *testing.T) {
 	mac, _ := net.ParseMAC("ba:c9:09:ac:f8:89")
-	got, err := NAFrame(mac, netip.MustParseAddr("2001:db8::10"), false)
+	got, err := unsolicitedNA(mac, netip.MustParseAddr("2001:db8::10"), false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -35,7 +38,7 @@ func TestNAFrameMatchesKeepalived(t *testing.T) {
 		mac net.HardwareAddr
 		ip  string
 	}{{mac[:4], "2001:db8::1"}, {mac, "192.0.2.1"}, {mac, "::ffff:192.0.2.1"}} {
-		if _, err := NAFrame(bad.mac, netip.MustParseAddr(bad.ip), false); err == nil {
+		if _, err := unsolicitedNA(bad.mac, netip.MustParseAddr(bad.ip), false); err == nil {
 			t.Errorf("NAFrame(%v, %s) accepted", bad.mac, bad.ip)
 		}
 	}
@@ -47,11 +50,11 @@ func TestNAFrameMatchesKeepalived(t *testing.T) {
 func TestNAFrameFields(t *testing.T) {
 	mac, _ := net.ParseMAC("02:00:5e:00:53:01")
 	vip := netip.MustParseAddr("fe80::10")
-	f, err := NAFrame(mac, vip, true)
+	f, err := unsolicitedNA(mac, vip, true)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(f) != NAFrameLen || NAFrameLen != 86 {
+	if len(f) != naFrameLen || naFrameLen != 86 {
 		t.Fatalf("length %d", len(f))
 	}
 	if !bytes.Equal(f[0:6], []byte{0x33, 0x33, 0, 0, 0, 1}) || !bytes.Equal(f[6:12], mac) || binary.BigEndian.Uint16(f[12:14]) != 0x86dd {
@@ -69,7 +72,7 @@ func TestNAFrameFields(t *testing.T) {
 	if netip.AddrFrom16([16]byte(na[8:24])) != vip || na[24] != 2 || na[25] != 1 || !bytes.Equal(na[26:32], mac) {
 		t.Fatalf("target and option %x", na[8:])
 	}
-	if c := checksum(na, pseudoSum6(src, dst, len(na), 58)); c != 0 {
+	if c := checksum.Sum(na, checksum.Pseudo6(src, dst, len(na), 58)); c != 0 {
 		t.Fatalf("checksum does not verify: %#04x", c)
 	}
 }
@@ -97,7 +100,7 @@ vrrp_instance VI_1 {
 // converted with keepalived's defaults (/128 without a length, nodad
 // unless -nodad), not advertised.
 func TestFromConfigIPv6Excluded(t *testing.T) {
-	specs, _, err := FromConfig(parseConf(t, dualStackConf))
+	specs, _, err := fromConfig(parseConf(t, dualStackConf))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -110,17 +113,17 @@ func TestFromConfigIPv6Excluded(t *testing.T) {
 	if !reflect.DeepEqual(ic.ExcludedVIPs, want) || len(ic.VIPs) != 1 {
 		t.Fatalf("VIPs %+v\nexcluded %+v", ic.VIPs, ic.ExcludedVIPs)
 	}
-	if ic.IPv6 || ic.defaultGroup() != MulticastGroup {
+	if ic.IPv6 || ic.defaultGroup() != advert.MulticastGroup {
 		t.Fatalf("IPv6 %v group %v", ic.IPv6, ic.defaultGroup())
 	}
 	// An instance whose first VIP is IPv6 runs VRRPv3 over IPv6, to
 	// ff02::12, with IPv4 addresses only in virtual_ipaddress_excluded.
-	specs, _, err = FromConfig(parseConf(t, "vrrp_instance V6 {\n interface eth0\n virtual_router_id 2\n virtual_ipaddress {\n  2001:db8::1/64\n }\n virtual_ipaddress_excluded {\n  192.0.2.9/24\n }\n}\n"))
+	specs, _, err = fromConfig(parseConf(t, "vrrp_instance V6 {\n interface eth0\n virtual_router_id 2\n virtual_ipaddress {\n  2001:db8::1/64\n }\n virtual_ipaddress_excluded {\n  192.0.2.9/24\n }\n}\n"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	ic = specs[0].Instances[0]
-	if !ic.IPv6 || ic.Machine.Version != 3 || ic.defaultGroup() != MulticastGroup6 || len(ic.VIPs) != 1 || len(ic.ExcludedVIPs) != 1 {
+	if !ic.IPv6 || ic.Machine.Version != 3 || ic.defaultGroup() != advert.MulticastGroup6 || len(ic.VIPs) != 1 || len(ic.ExcludedVIPs) != 1 {
 		t.Fatalf("IPv6 instance %+v", ic)
 	}
 }
@@ -156,43 +159,5 @@ func TestEngineIPv6Excluded(t *testing.T) {
 	defer h.k.mu.Unlock()
 	if len(h.k.addrs) != 0 {
 		t.Fatalf("left on stop: %v", h.k.addrs)
-	}
-}
-
-// Captured from keepalived v2.2.7 as MASTER of an IPv6 instance (VRID 52,
-// priority 150, advert_int 1, two VIPs), sent from fe80::c8:a3ff:fe26:82d8
-// to ff02::12 with hop limit 255 and traffic class 0xc0: the VRRPv3 packet.
-const keepalivedAdvert6 = "3134 9602 0064 b6fc" +
-	"2001 0db8 0000 0000 0000 0000 0000 0100" +
-	"2001 0db8 0000 0000 0000 0000 0000 0101"
-
-func TestAdvertIPv6MatchesKeepalived(t *testing.T) {
-	src, dst := netip.MustParseAddr("fe80::c8:a3ff:fe26:82d8"), MulticastGroup6
-	want := mustHex(t, keepalivedAdvert6)
-	a := &Advert{Version: 3, VRID: 52, Priority: 150, Interval: time.Second,
-		Addrs: []netip.Addr{netip.MustParseAddr("2001:db8::100"), netip.MustParseAddr("2001:db8::101")}}
-	got, err := a.Marshal(src, dst)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Fatalf("got  %x\nwant %x", got, want)
-	}
-	d, drop := Decode(want, PacketInfo{Src: src, Dst: dst, TTL: 255})
-	if drop != DropNone || !reflect.DeepEqual(d.Addrs, a.Addrs) || d.Priority != 150 || d.Interval != time.Second {
-		t.Fatalf("decode: %v %+v", drop, d)
-	}
-	// The checksum covers the IPv6 pseudo-header: another source fails.
-	if _, drop := Decode(want, PacketInfo{Src: netip.MustParseAddr("fe80::1"), Dst: dst, TTL: 255}); drop != DropChecksum {
-		t.Fatalf("wrong source: %v", drop)
-	}
-	// IPv6 addresses need VRRPv3 and one family.
-	a.Version, a.AuthType = 2, AuthNone
-	if _, err := a.Marshal(src, dst); err == nil {
-		t.Fatal("VRRPv2 with IPv6 addresses accepted")
-	}
-	a.Version, a.Addrs = 3, append(a.Addrs, netip.MustParseAddr("192.0.2.1"))
-	if _, err := a.Marshal(src, dst); err == nil {
-		t.Fatal("mixed families accepted")
 	}
 }

@@ -13,6 +13,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/lvsd/lvsd/vrrp/advert"
 )
 
 // Acceptance tests with the built lvsd binary ("lvsd -P -n -l -f conf -p
@@ -205,7 +207,7 @@ func TestLvsdTwoDirectors(t *testing.T) {
 		t.Fatalf("%d adverts from A", len(fromA))
 	}
 	for i, f := range fromA {
-		if f.ttl != 255 || f.adv.Priority != 150 || f.adv.VRID != 51 || f.adv.AuthType != AuthPass {
+		if f.ttl != 255 || f.adv.Priority != 150 || f.adv.VRID != 51 || f.adv.AuthType != advert.AuthPass {
 			t.Fatalf("advert %d: ttl %d %+v", i, f.ttl, f.adv)
 		}
 		if i > 0 {

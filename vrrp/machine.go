@@ -7,12 +7,13 @@ import (
 	"time"
 
 	"github.com/lvsd/lvsd/internal/clock"
+	"github.com/lvsd/lvsd/vrrp/advert"
 )
 
 // State is the state of a VRRP instance.
 type State uint8
 
-// Instance states. Init is the state before Start; Stopped is final.
+// Instance states. Init is the state before start; Stopped is final.
 const (
 	StateInit State = iota
 	StateBackup
@@ -37,45 +38,45 @@ func (s State) String() string {
 	return fmt.Sprintf("state(%d)", uint8(s))
 }
 
-// TimerID names the timers of an instance. The machine asks its driver to
-// (re)arm and stop them with SetTimer/StopTimer actions; the driver answers
-// with TimerFired events.
-type TimerID uint8
+// timerID names the timers of an instance. The machine asks its driver to
+// (re)arm and stop them with setTimer/stopTimer actions; the driver answers
+// with timerFired events.
+type timerID uint8
 
 // Timers.
 const (
-	TimerMasterDown    TimerID = iota // BACKUP: Master_Down_Timer
-	TimerAdvert                       // MASTER: Adver_Timer
-	TimerGARPDelay                    // MASTER: second GARP burst, garp_master_delay after takeover
-	TimerGARPRefresh                  // MASTER: periodic garp_master_refresh
-	TimerGARPLowerPrio                // MASTER: second burst after a lower priority advert
+	timerMasterDown    timerID = iota // BACKUP: Master_Down_Timer
+	timerAdvert                       // MASTER: Adver_Timer
+	timerGARPDelay                    // MASTER: second GARP burst, garp_master_delay after takeover
+	timerGARPRefresh                  // MASTER: periodic garp_master_refresh
+	timerGARPLowerPrio                // MASTER: second burst after a lower priority advert
 	numTimers
 )
 
-func (t TimerID) String() string {
+func (t timerID) String() string {
 	switch t {
-	case TimerMasterDown:
+	case timerMasterDown:
 		return "master_down"
-	case TimerAdvert:
+	case timerAdvert:
 		return "advert"
-	case TimerGARPDelay:
+	case timerGARPDelay:
 		return "garp_delay"
-	case TimerGARPRefresh:
+	case timerGARPRefresh:
 		return "garp_refresh"
-	case TimerGARPLowerPrio:
+	case timerGARPLowerPrio:
 		return "garp_lower_prio"
 	}
 	return fmt.Sprintf("timer(%d)", uint8(t))
 }
 
-// Event is an input of the state machine.
-type Event interface{ isEvent() }
+// event is an input of the state machine.
+type event interface{ isEvent() }
 
-// Start leaves INIT (RFC 3768 §6.4.1 Startup event).
-type Start struct{}
+// start leaves INIT (RFC 3768 §6.4.1 Startup event).
+type start struct{}
 
-// AdvertReceived is a validated advertisement for this instance.
-type AdvertReceived struct {
+// advertReceived is a validated advertisement for this instance.
+type advertReceived struct {
 	Src      netip.Addr
 	Priority uint8
 	Interval time.Duration // the advertised interval (adopted in v3)
@@ -84,84 +85,84 @@ type AdvertReceived struct {
 	At time.Time
 }
 
-// TimerFired reports that a timer armed by SetTimer expired.
-type TimerFired struct{ Timer TimerID }
+// timerFired reports that a timer armed by setTimer expired.
+type timerFired struct{ Timer timerID }
 
-// InterfaceChanged reports the link state of the instance's interface.
-type InterfaceChanged struct{ Up bool }
+// interfaceChanged reports the link state of the instance's interface.
+type interfaceChanged struct{ Up bool }
 
-// TrackingChanged reports the aggregate of the tracked objects.
-type TrackingChanged struct {
+// trackingChanged reports the aggregate of the tracked objects.
+type trackingChanged struct {
 	Weight int  // summed weights, added to the base priority
 	Fault  bool // a weight-0 object is down
 }
 
-// SyncMaster, SyncBackup and SyncFault are sent by a sync group to its
-// members (see Group).
+// syncMaster, syncBackup and syncFault are sent by a sync group to its
+// members (see syncGroup).
 type (
-	SyncMaster struct{}
-	SyncBackup struct{}
-	SyncFault  struct{ Fault bool }
+	syncMaster struct{}
+	syncBackup struct{}
+	syncFault  struct{ Fault bool }
 )
 
-// Shutdown stops the instance: a master sends priority 0 and releases its
+// shutdown stops the instance: a master sends priority 0 and releases its
 // addresses. With Keep (keepalived's --dont-release-vrrp on daemon stop) a
 // master does neither, as keepalived skips restore_vrrp_interfaces: the
 // addresses and routes stay and a backup takes over after
 // Master_Down_Interval.
-type Shutdown struct{ Keep bool }
+type shutdown struct{ Keep bool }
 
-func (Start) isEvent()            {}
-func (AdvertReceived) isEvent()   {}
-func (TimerFired) isEvent()       {}
-func (InterfaceChanged) isEvent() {}
-func (TrackingChanged) isEvent()  {}
-func (SyncMaster) isEvent()       {}
-func (SyncBackup) isEvent()       {}
-func (SyncFault) isEvent()        {}
-func (Shutdown) isEvent()         {}
+func (start) isEvent()            {}
+func (advertReceived) isEvent()   {}
+func (timerFired) isEvent()       {}
+func (interfaceChanged) isEvent() {}
+func (trackingChanged) isEvent()  {}
+func (syncMaster) isEvent()       {}
+func (syncBackup) isEvent()       {}
+func (syncFault) isEvent()        {}
+func (shutdown) isEvent()         {}
 
-// Action is an output of the state machine, carried out by its driver in
+// action is an output of the state machine, carried out by its driver in
 // the order given.
-type Action interface{ isAction() }
+type action interface{ isAction() }
 
-// SendAdvert sends one advertisement with the given priority.
-type SendAdvert struct{ Priority uint8 }
+// sendAdvert sends one advertisement with the given priority.
+type sendAdvert struct{ Priority uint8 }
 
-// AddVIPs configures the virtual addresses.
-type AddVIPs struct{}
+// addVIPs configures the virtual addresses.
+type addVIPs struct{}
 
-// RemoveVIPs removes the virtual addresses.
-type RemoveVIPs struct{}
+// removeVIPs removes the virtual addresses.
+type removeVIPs struct{}
 
-// SendGARP sends Count gratuitous ARPs for each virtual address.
-type SendGARP struct{ Count int }
+// sendGARP sends Count gratuitous ARPs for each virtual address.
+type sendGARP struct{ Count int }
 
-// SetTimer (re)arms a timer to fire After from now.
-type SetTimer struct {
-	Timer TimerID
+// setTimer (re)arms a timer to fire After from now.
+type setTimer struct {
+	Timer timerID
 	After time.Duration
 }
 
-// StopTimer disarms a timer.
-type StopTimer struct{ Timer TimerID }
+// stopTimer disarms a timer.
+type stopTimer struct{ Timer timerID }
 
-// Transition notifies a state change (notify scripts, metrics, logs).
-type Transition struct {
+// transition notifies a state change (notify scripts, metrics, logs).
+type transition struct {
 	From, To State
 	Priority uint8 // effective priority at the time
 }
 
-func (SendAdvert) isAction() {}
-func (AddVIPs) isAction()    {}
-func (RemoveVIPs) isAction() {}
-func (SendGARP) isAction()   {}
-func (SetTimer) isAction()   {}
-func (StopTimer) isAction()  {}
-func (Transition) isAction() {}
+func (sendAdvert) isAction() {}
+func (addVIPs) isAction()    {}
+func (removeVIPs) isAction() {}
+func (sendGARP) isAction()   {}
+func (setTimer) isAction()   {}
+func (stopTimer) isAction()  {}
+func (transition) isAction() {}
 
-// MachineConfig is the protocol configuration of one instance.
-type MachineConfig struct {
+// machineConfig is the protocol configuration of one instance.
+type machineConfig struct {
 	Name           string
 	VRID           uint8 // virtual_router_id 1..255
 	Version        uint8 // 2 or 3
@@ -195,9 +196,9 @@ type MachineConfig struct {
 // Normalize validates the configuration and applies keepalived's
 // adjustments: nopreempt is cleared for the address owner and with state
 // MASTER, preempt_delay is cleared with state MASTER and with nopreempt.
-func (c *MachineConfig) Normalize() error {
+func (c *machineConfig) Normalize() error {
 	if c.Version != 2 && c.Version != 3 {
-		return ErrVersion
+		return advert.ErrVersion
 	}
 	if c.VRID == 0 {
 		return errors.New("vrrp: virtual_router_id must be 1..255")
@@ -205,7 +206,7 @@ func (c *MachineConfig) Normalize() error {
 	if c.Priority == 0 {
 		return errors.New("vrrp: priority must be 1..255")
 	}
-	if _, err := EncodeInterval(c.Version, c.AdvertInterval); err != nil {
+	if _, err := advert.EncodeInterval(c.Version, c.AdvertInterval); err != nil {
 		return err
 	}
 	switch c.InitialState {
@@ -213,7 +214,7 @@ func (c *MachineConfig) Normalize() error {
 	default:
 		return fmt.Errorf("vrrp: initial state %v", c.InitialState)
 	}
-	if c.Priority == PriorityOwner || c.InitialState == StateMaster {
+	if c.Priority == advert.PriorityOwner || c.InitialState == StateMaster {
 		c.Nopreempt = false
 	}
 	if c.InitialState == StateMaster || c.Nopreempt {
@@ -225,13 +226,13 @@ func (c *MachineConfig) Normalize() error {
 	return nil
 }
 
-// Machine is the VRRP state machine of one instance (RFC 3768 §6.4,
+// machine is the VRRP state machine of one instance (RFC 3768 §6.4,
 // RFC 5798 §6.4, with keepalived's behaviour). It has no sockets and no
 // goroutines: it consumes events and returns actions. Time comes from the
 // injected clock (Now only); timers are actions. It is owned by a single
 // goroutine.
-type Machine struct {
-	cfg   MachineConfig
+type machine struct {
+	cfg   machineConfig
 	clock clock.Clock
 
 	state     State
@@ -249,44 +250,44 @@ type Machine struct {
 
 	masterAddr netip.Addr
 	masterPrio uint8
-	out        []Action
+	out        []action
 }
 
-// NewMachine returns a machine in INIT. cfg is normalized (see Normalize).
-func NewMachine(cfg MachineConfig, clk clock.Clock) (*Machine, error) {
+// newMachine returns a machine in INIT. cfg is normalized (see Normalize).
+func newMachine(cfg machineConfig, clk clock.Clock) (*machine, error) {
 	if err := cfg.Normalize(); err != nil {
 		return nil, err
 	}
-	return &Machine{
+	return &machine{
 		cfg: cfg, clock: clk, state: StateInit,
 		basePrio: cfg.Priority, effPrio: cfg.Priority, masterInt: cfg.AdvertInterval,
 	}, nil
 }
 
 // Config returns the normalized configuration.
-func (m *Machine) Config() MachineConfig { return m.cfg }
+func (m *machine) Config() machineConfig { return m.cfg }
 
 // State returns the current state.
-func (m *Machine) State() State { return m.state }
+func (m *machine) State() State { return m.state }
 
 // Priority returns the effective priority.
-func (m *Machine) Priority() uint8 { return m.effPrio }
+func (m *machine) Priority() uint8 { return m.effPrio }
 
 // MasterAdverInterval returns Master_Adver_Interval.
-func (m *Machine) MasterAdverInterval() time.Duration { return m.masterInt }
+func (m *machine) MasterAdverInterval() time.Duration { return m.masterInt }
 
 // Master returns the address and priority of the master last heard.
-func (m *Machine) Master() (netip.Addr, uint8) { return m.masterAddr, m.masterPrio }
+func (m *machine) Master() (netip.Addr, uint8) { return m.masterAddr, m.masterPrio }
 
 // OwnFault reports whether the instance itself (its interface or its
 // weight-0 tracked objects) is faulty, regardless of its sync group.
-func (m *Machine) OwnFault() bool { return m.ifDown || m.trackFault }
+func (m *machine) OwnFault() bool { return m.ifDown || m.trackFault }
 
-func (m *Machine) faulty() bool { return m.OwnFault() || m.groupFault }
+func (m *machine) faulty() bool { return m.OwnFault() || m.groupFault }
 
 // SkewTime is Skew_Time for the given priority: (256-Priority)/256 seconds
 // for v2, (256-Priority)*Master_Adver_Interval/256 for v3.
-func (m *Machine) SkewTime(prio uint8) time.Duration {
+func (m *machine) SkewTime(prio uint8) time.Duration {
 	if m.cfg.Version == 2 {
 		return time.Duration(256-int(prio)) * time.Second / 256
 	}
@@ -295,102 +296,102 @@ func (m *Machine) SkewTime(prio uint8) time.Duration {
 
 // MasterDownInterval is 3*Master_Adver_Interval + Skew_Time at the current
 // effective priority (v2: the advert interval is the configured one).
-func (m *Machine) MasterDownInterval() time.Duration {
+func (m *machine) MasterDownInterval() time.Duration {
 	return 3*m.masterInt + m.SkewTime(m.effPrio)
 }
 
-func (m *Machine) emit(a ...Action) { m.out = append(m.out, a...) }
+func (m *machine) emit(a ...action) { m.out = append(m.out, a...) }
 
-func (m *Machine) setTimer(t TimerID, d time.Duration) {
+func (m *machine) setTimer(t timerID, d time.Duration) {
 	if d < 0 {
 		d = 0
 	}
 	m.armed[t] = true
 	m.deadline[t] = m.clock.Now().Add(d)
-	if t == TimerMasterDown {
+	if t == timerMasterDown {
 		m.downAfter = d
 	}
-	m.emit(SetTimer{Timer: t, After: d})
+	m.emit(setTimer{Timer: t, After: d})
 }
 
-func (m *Machine) stopTimer(t TimerID) {
+func (m *machine) stopTimer(t timerID) {
 	if m.armed[t] {
 		m.armed[t] = false
-		m.emit(StopTimer{Timer: t})
+		m.emit(stopTimer{Timer: t})
 	}
 }
 
-func (m *Machine) stopAll() {
+func (m *machine) stopAll() {
 	for t := range numTimers {
 		m.stopTimer(t)
 	}
 }
 
-func (m *Machine) transition(to State) {
+func (m *machine) transition(to State) {
 	from := m.state
 	m.state = to
-	m.emit(Transition{From: from, To: to, Priority: m.effPrio})
+	m.emit(transition{From: from, To: to, Priority: m.effPrio})
 }
 
 // Handle feeds one event to the machine and returns the actions to carry
 // out, in order.
-func (m *Machine) Handle(ev Event) []Action {
+func (m *machine) Handle(ev event) []action {
 	m.out = nil
 	if m.state == StateStopped {
 		return nil
 	}
 	switch e := ev.(type) {
-	case Start:
+	case start:
 		if m.state == StateInit {
 			m.start()
 		}
-	case AdvertReceived:
+	case advertReceived:
 		switch m.state {
 		case StateBackup:
 			m.backupAdvert(e)
 		case StateMaster:
 			m.masterAdvert(e)
 		}
-	case TimerFired:
+	case timerFired:
 		m.timerFired(e.Timer)
-	case InterfaceChanged:
+	case interfaceChanged:
 		m.ifDown = !e.Up
 		m.evalFault()
-	case TrackingChanged:
+	case trackingChanged:
 		m.setWeight(e.Weight)
 		m.trackFault = e.Fault
 		m.evalFault()
-	case SyncFault:
+	case syncFault:
 		m.groupFault = e.Fault
 		m.evalFault()
-	case SyncMaster:
+	case syncMaster:
 		if m.state == StateBackup && !m.faulty() {
 			m.becomeMaster()
 		}
-	case SyncBackup:
+	case syncBackup:
 		if m.state == StateMaster {
 			m.leaveMasterToBackup()
 		}
-	case Shutdown:
+	case shutdown:
 		m.shutdown(e.Keep)
 	}
 	return m.out
 }
 
-func (m *Machine) isOwnerMaster() bool {
-	return m.basePrio == PriorityOwner && m.cfg.InitialState != StateBackup
+func (m *machine) isOwnerMaster() bool {
+	return m.basePrio == advert.PriorityOwner && m.cfg.InitialState != StateBackup
 }
 
-func (m *Machine) start() {
+func (m *machine) start() {
 	switch {
 	case m.faulty():
-		m.emit(RemoveVIPs{})
+		m.emit(removeVIPs{})
 		m.transition(StateFault)
 	case m.isOwnerMaster():
 		m.becomeMaster()
 	default:
 		// Remove leftovers of our addresses from a previous run.
-		m.emit(RemoveVIPs{})
+		m.emit(removeVIPs{})
 		m.enterBackup()
 	}
 }
@@ -398,64 +399,64 @@ func (m *Machine) start() {
 // enterBackup enters BACKUP from INIT or FAULT. With preempt_delay the
 // first Master_Down_Timer is extended by the delay: keepalived delays
 // preemption "after getting the advertisement timeout at startup".
-func (m *Machine) enterBackup() {
+func (m *machine) enterBackup() {
 	m.masterInt = m.cfg.AdvertInterval
 	m.preemptAt = time.Time{}
 	d := m.MasterDownInterval()
 	if m.cfg.PreemptDelay > 0 {
 		d += m.cfg.PreemptDelay
 	}
-	m.setTimer(TimerMasterDown, d)
+	m.setTimer(timerMasterDown, d)
 	m.transition(StateBackup)
 }
 
-func (m *Machine) becomeMaster() {
-	m.stopTimer(TimerMasterDown)
+func (m *machine) becomeMaster() {
+	m.stopTimer(timerMasterDown)
 	m.masterInt = m.cfg.AdvertInterval
 	m.preemptAt = time.Time{}
 	m.masterAddr, m.masterPrio = m.cfg.PrimaryIP, m.effPrio
 	// RFC 3768 6.4.2 order, as keepalived: the advertisement first (it
 	// stops the other routers' timers at once), then the addresses.
-	m.emit(SendAdvert{Priority: m.effPrio}, AddVIPs{})
+	m.emit(sendAdvert{Priority: m.effPrio}, addVIPs{})
 	if m.cfg.GARPMasterRepeat > 0 {
-		m.emit(SendGARP{Count: m.cfg.GARPMasterRepeat})
+		m.emit(sendGARP{Count: m.cfg.GARPMasterRepeat})
 	}
 	m.transition(StateMaster)
-	m.setTimer(TimerAdvert, m.cfg.AdvertInterval)
+	m.setTimer(timerAdvert, m.cfg.AdvertInterval)
 	if m.cfg.GARPMasterDelay > 0 && m.cfg.GARPMasterRepeat > 0 {
-		m.setTimer(TimerGARPDelay, m.cfg.GARPMasterDelay)
+		m.setTimer(timerGARPDelay, m.cfg.GARPMasterDelay)
 	}
 	if m.cfg.GARPMasterRefresh > 0 && m.cfg.GARPMasterRefreshRepeat > 0 {
-		m.setTimer(TimerGARPRefresh, m.cfg.GARPMasterRefresh)
+		m.setTimer(timerGARPRefresh, m.cfg.GARPMasterRefresh)
 	}
 }
 
-func (m *Machine) stopMasterTimers() {
-	m.stopTimer(TimerAdvert)
-	m.stopTimer(TimerGARPDelay)
-	m.stopTimer(TimerGARPRefresh)
-	m.stopTimer(TimerGARPLowerPrio)
+func (m *machine) stopMasterTimers() {
+	m.stopTimer(timerAdvert)
+	m.stopTimer(timerGARPDelay)
+	m.stopTimer(timerGARPRefresh)
+	m.stopTimer(timerGARPLowerPrio)
 }
 
-func (m *Machine) leaveMasterToBackup() {
-	m.emit(RemoveVIPs{})
+func (m *machine) leaveMasterToBackup() {
+	m.emit(removeVIPs{})
 	m.stopMasterTimers()
-	m.setTimer(TimerMasterDown, m.MasterDownInterval())
+	m.setTimer(timerMasterDown, m.MasterDownInterval())
 	m.transition(StateBackup)
 }
 
-func (m *Machine) backupAdvert(e AdvertReceived) {
+func (m *machine) backupAdvert(e advertReceived) {
 	switch {
-	case e.Priority == PriorityStop:
+	case e.Priority == advert.PriorityStop:
 		// The master is leaving: take over after Skew_Time.
-		m.setTimer(TimerMasterDown, m.SkewTime(m.effPrio)-m.age(e.At))
+		m.setTimer(timerMasterDown, m.SkewTime(m.effPrio)-m.age(e.At))
 	case m.cfg.Nopreempt || e.Priority >= m.effPrio ||
 		(m.cfg.PreemptDelay > 0 && (m.preemptAt.IsZero() || m.clock.Now().Before(m.preemptAt))):
 		if m.cfg.Version == 3 && e.Interval > 0 {
 			m.masterInt = e.Interval
 		}
 		m.masterAddr, m.masterPrio = e.Src, e.Priority
-		m.setTimer(TimerMasterDown, m.MasterDownInterval()-m.age(e.At))
+		m.setTimer(timerMasterDown, m.MasterDownInterval()-m.age(e.At))
 		if m.cfg.PreemptDelay > 0 {
 			if e.Priority >= m.effPrio {
 				m.preemptAt = time.Time{}
@@ -472,7 +473,7 @@ func (m *Machine) backupAdvert(e AdvertReceived) {
 // age is how long ago a packet that arrived at t was received: the time
 // it waited in the socket and the queues. Bounded by the advert interval
 // (a clock step must not fire a timer at once); 0 when t is unknown.
-func (m *Machine) age(t time.Time) time.Duration {
+func (m *machine) age(t time.Time) time.Duration {
 	if t.IsZero() {
 		return 0
 	}
@@ -483,10 +484,10 @@ func (m *Machine) age(t time.Time) time.Duration {
 	return a
 }
 
-func (m *Machine) masterAdvert(e AdvertReceived) {
-	if e.Priority == PriorityStop {
-		m.emit(SendAdvert{Priority: m.effPrio})
-		m.setTimer(TimerAdvert, m.cfg.AdvertInterval)
+func (m *machine) masterAdvert(e advertReceived) {
+	if e.Priority == advert.PriorityStop {
+		m.emit(sendAdvert{Priority: m.effPrio})
+		m.setTimer(timerAdvert, m.cfg.AdvertInterval)
 		return
 	}
 	cmp := e.Src.Compare(m.cfg.PrimaryIP)
@@ -496,27 +497,27 @@ func (m *Machine) masterAdvert(e AdvertReceived) {
 			// looped packet; keep the role.
 			return
 		}
-		if m.effPrio == PriorityOwner {
+		if m.effPrio == advert.PriorityOwner {
 			// Two address owners: keepalived reports the configuration
 			// error and lowers its own priority.
-			m.basePrio, m.effPrio = PriorityOwner-1, PriorityOwner-1
+			m.basePrio, m.effPrio = advert.PriorityOwner-1, advert.PriorityOwner-1
 		}
 	}
 	higher := e.Priority > m.effPrio || (e.Priority == m.effPrio && cmp > 0)
 	if !higher {
 		if !m.cfg.LowerPrioNoAdvert {
-			m.emit(SendAdvert{Priority: m.effPrio})
+			m.emit(sendAdvert{Priority: m.effPrio})
 		}
 		if m.cfg.GARPLowerPrioRepeat > 0 {
-			m.emit(SendGARP{Count: m.cfg.GARPLowerPrioRepeat})
+			m.emit(sendGARP{Count: m.cfg.GARPLowerPrioRepeat})
 			if m.cfg.GARPLowerPrioDelay > 0 {
-				m.setTimer(TimerGARPLowerPrio, m.cfg.GARPLowerPrioDelay)
+				m.setTimer(timerGARPLowerPrio, m.cfg.GARPLowerPrioDelay)
 			}
 		}
 		return
 	}
 	if m.cfg.HigherPrioSendAdvert {
-		m.emit(SendAdvert{Priority: m.effPrio})
+		m.emit(sendAdvert{Priority: m.effPrio})
 	}
 	if m.cfg.Version == 3 && e.Interval > 0 {
 		m.masterInt = e.Interval
@@ -525,42 +526,42 @@ func (m *Machine) masterAdvert(e AdvertReceived) {
 	m.leaveMasterToBackup()
 }
 
-func (m *Machine) timerFired(t TimerID) {
+func (m *machine) timerFired(t timerID) {
 	if t >= numTimers || !m.armed[t] {
 		return
 	}
 	m.armed[t] = false
 	switch {
-	case t == TimerMasterDown && m.state == StateBackup:
+	case t == timerMasterDown && m.state == StateBackup:
 		m.becomeMaster()
-	case t == TimerAdvert && m.state == StateMaster:
-		m.emit(SendAdvert{Priority: m.effPrio})
-		m.setTimer(TimerAdvert, m.cfg.AdvertInterval)
-	case t == TimerGARPDelay && m.state == StateMaster:
-		m.emit(SendGARP{Count: m.cfg.GARPMasterRepeat})
-	case t == TimerGARPRefresh && m.state == StateMaster:
-		m.emit(SendGARP{Count: m.cfg.GARPMasterRefreshRepeat})
-		m.setTimer(TimerGARPRefresh, m.cfg.GARPMasterRefresh)
-	case t == TimerGARPLowerPrio && m.state == StateMaster:
-		m.emit(SendGARP{Count: m.cfg.GARPLowerPrioRepeat})
+	case t == timerAdvert && m.state == StateMaster:
+		m.emit(sendAdvert{Priority: m.effPrio})
+		m.setTimer(timerAdvert, m.cfg.AdvertInterval)
+	case t == timerGARPDelay && m.state == StateMaster:
+		m.emit(sendGARP{Count: m.cfg.GARPMasterRepeat})
+	case t == timerGARPRefresh && m.state == StateMaster:
+		m.emit(sendGARP{Count: m.cfg.GARPMasterRefreshRepeat})
+		m.setTimer(timerGARPRefresh, m.cfg.GARPMasterRefresh)
+	case t == timerGARPLowerPrio && m.state == StateMaster:
+		m.emit(sendGARP{Count: m.cfg.GARPLowerPrioRepeat})
 	}
 }
 
 // setWeight updates the effective priority. In BACKUP a higher priority
 // shortens the running Master_Down_Timer by the Skew_Time difference, as
 // keepalived does; a lower one takes effect at the next reset.
-func (m *Machine) setWeight(w int) {
+func (m *machine) setWeight(w int) {
 	m.weight = w
 	old := m.effPrio
-	m.effPrio = EffectivePriority(m.basePrio, w)
-	if m.effPrio > old && m.state == StateBackup && m.armed[TimerMasterDown] {
+	m.effPrio = effectivePriority(m.basePrio, w)
+	if m.effPrio > old && m.state == StateBackup && m.armed[timerMasterDown] {
 		shorter := m.SkewTime(old) - m.SkewTime(m.effPrio)
-		remain := m.deadline[TimerMasterDown].Sub(m.clock.Now()) - shorter
-		m.setTimer(TimerMasterDown, remain)
+		remain := m.deadline[timerMasterDown].Sub(m.clock.Now()) - shorter
+		m.setTimer(timerMasterDown, remain)
 	}
 }
 
-func (m *Machine) evalFault() {
+func (m *machine) evalFault() {
 	switch {
 	case (m.state == StateBackup || m.state == StateMaster) && m.faulty():
 		m.enterFault()
@@ -575,17 +576,17 @@ func (m *Machine) evalFault() {
 
 // enterFault: a master sends priority 0 so that a backup takes over after
 // Skew_Time, and releases its addresses.
-func (m *Machine) enterFault() {
+func (m *machine) enterFault() {
 	if m.state == StateMaster {
-		m.emit(SendAdvert{Priority: PriorityStop}, RemoveVIPs{})
+		m.emit(sendAdvert{Priority: advert.PriorityStop}, removeVIPs{})
 	}
 	m.stopAll()
 	m.transition(StateFault)
 }
 
-func (m *Machine) shutdown(keep bool) {
+func (m *machine) shutdown(keep bool) {
 	if m.state == StateMaster && !keep {
-		m.emit(SendAdvert{Priority: PriorityStop}, RemoveVIPs{})
+		m.emit(sendAdvert{Priority: advert.PriorityStop}, removeVIPs{})
 	}
 	m.stopAll()
 	m.transition(StateStopped)
@@ -596,7 +597,7 @@ func (m *Machine) shutdown(keep bool) {
 // are kept. The new base priority takes effect at once (in BACKUP a higher
 // one shortens the running Master_Down_Timer, as a tracking change does);
 // a new advert_int from the next timer on. VRID and version cannot change.
-func (m *Machine) Reconfigure(cfg MachineConfig) ([]Action, error) {
+func (m *machine) Reconfigure(cfg machineConfig) ([]action, error) {
 	if err := cfg.Normalize(); err != nil {
 		return nil, err
 	}
@@ -610,7 +611,7 @@ func (m *Machine) Reconfigure(cfg MachineConfig) ([]Action, error) {
 	oldIP, oldPrio := m.cfg.PrimaryIP, m.cfg.Priority
 	m.cfg = cfg
 	// Keep the lowered priority of a duplicate address owner.
-	if !(oldPrio == PriorityOwner && cfg.Priority == PriorityOwner) {
+	if !(oldPrio == advert.PriorityOwner && cfg.Priority == advert.PriorityOwner) {
 		m.basePrio = cfg.Priority
 	}
 	m.setWeight(m.weight)

@@ -10,14 +10,18 @@ import (
 )
 
 var (
+	srcA = netip.MustParseAddr("192.0.2.1")
+	srcB = netip.MustParseAddr("192.0.2.2")
+	vip2 = netip.MustParseAddr("198.51.100.7")
+
 	ours   = srcA                              // 192.0.2.1
 	higher = netip.MustParseAddr("192.0.2.9")  // higher than ours
 	lower  = netip.MustParseAddr("192.0.2.0")  // lower than ours (as an address)
 	peer   = netip.MustParseAddr("192.0.2.50") // some peer
 )
 
-func baseCfg() MachineConfig {
-	return MachineConfig{
+func baseCfg() machineConfig {
+	return machineConfig{
 		Name: "VI_1", VRID: 51, Version: 2, Priority: 100, AdvertInterval: time.Second,
 		PrimaryIP: ours, GARPMasterDelay: 5 * time.Second, GARPMasterRepeat: 5,
 	}
@@ -59,7 +63,7 @@ func init() {
 	mdi255bk = 3*time.Second + time.Second/256
 }
 
-func fmtActions(as []Action) string {
+func fmtActions(as []action) string {
 	var b strings.Builder
 	for _, a := range as {
 		fmt.Fprintf(&b, "\n\t%T%+v", a, a)
@@ -69,447 +73,447 @@ func fmtActions(as []Action) string {
 
 type step struct {
 	advance time.Duration // move the fake clock before the event
-	ev      Event
+	ev      event
 }
 
 func TestMachineTransitions(t *testing.T) {
-	v3 := func(c *MachineConfig) { c.Version = 3 }
-	owner := func(c *MachineConfig) { c.Priority = 255 }
-	startMaster := []step{{ev: Start{}}, {ev: TimerFired{TimerMasterDown}}}
-	armedMaster := []Action{StopTimer{TimerAdvert}, StopTimer{TimerGARPDelay}}
+	v3 := func(c *machineConfig) { c.Version = 3 }
+	owner := func(c *machineConfig) { c.Priority = 255 }
+	startMaster := []step{{ev: start{}}, {ev: timerFired{timerMasterDown}}}
+	armedMaster := []action{stopTimer{timerAdvert}, stopTimer{timerGARPDelay}}
 
 	cases := []struct {
 		name      string
-		mods      []func(*MachineConfig)
+		mods      []func(*machineConfig)
 		setup     []step
 		adv       time.Duration
-		ev        Event
-		want      []Action
+		ev        event
+		want      []action
 		wantState State
 	}{
 		// --- Initialize
 		{
 			name: "start backup: remove leftovers, MDT = 3*adv + skew",
-			ev:   Start{},
-			want: []Action{RemoveVIPs{}, SetTimer{TimerMasterDown, mdi100}, Transition{StateInit, StateBackup, 100}},
+			ev:   start{},
+			want: []action{removeVIPs{}, setTimer{timerMasterDown, mdi100}, transition{StateInit, StateBackup, 100}},
 		},
 		{
 			name: "start state MASTER non-owner: still BACKUP (keepalived 2.x)",
-			mods: []func(*MachineConfig){func(c *MachineConfig) { c.InitialState = StateMaster }},
-			ev:   Start{},
-			want: []Action{RemoveVIPs{}, SetTimer{TimerMasterDown, mdi100}, Transition{StateInit, StateBackup, 100}},
+			mods: []func(*machineConfig){func(c *machineConfig) { c.InitialState = StateMaster }},
+			ev:   start{},
+			want: []action{removeVIPs{}, setTimer{timerMasterDown, mdi100}, transition{StateInit, StateBackup, 100}},
 		},
 		{
 			name: "start owner state MASTER: master at once",
-			mods: []func(*MachineConfig){owner, func(c *MachineConfig) { c.InitialState = StateMaster }},
-			ev:   Start{},
-			want: []Action{SendAdvert{255}, AddVIPs{}, SendGARP{5}, Transition{StateInit, StateMaster, 255},
-				SetTimer{TimerAdvert, time.Second}, SetTimer{TimerGARPDelay, 5 * time.Second}},
+			mods: []func(*machineConfig){owner, func(c *machineConfig) { c.InitialState = StateMaster }},
+			ev:   start{},
+			want: []action{sendAdvert{255}, addVIPs{}, sendGARP{5}, transition{StateInit, StateMaster, 255},
+				setTimer{timerAdvert, time.Second}, setTimer{timerGARPDelay, 5 * time.Second}},
 		},
 		{
 			name: "start owner, state not configured: master at once",
-			mods: []func(*MachineConfig){owner},
-			ev:   Start{},
-			want: []Action{SendAdvert{255}, AddVIPs{}, SendGARP{5}, Transition{StateInit, StateMaster, 255},
-				SetTimer{TimerAdvert, time.Second}, SetTimer{TimerGARPDelay, 5 * time.Second}},
+			mods: []func(*machineConfig){owner},
+			ev:   start{},
+			want: []action{sendAdvert{255}, addVIPs{}, sendGARP{5}, transition{StateInit, StateMaster, 255},
+				setTimer{timerAdvert, time.Second}, setTimer{timerGARPDelay, 5 * time.Second}},
 		},
 		{
 			name: "start owner state BACKUP: backup with owner skew",
-			mods: []func(*MachineConfig){owner, func(c *MachineConfig) { c.InitialState = StateBackup }},
-			ev:   Start{},
-			want: []Action{RemoveVIPs{}, SetTimer{TimerMasterDown, mdi255bk}, Transition{StateInit, StateBackup, 255}},
+			mods: []func(*machineConfig){owner, func(c *machineConfig) { c.InitialState = StateBackup }},
+			ev:   start{},
+			want: []action{removeVIPs{}, setTimer{timerMasterDown, mdi255bk}, transition{StateInit, StateBackup, 255}},
 		},
 		{
 			name:  "start with interface down: FAULT",
-			setup: []step{{ev: InterfaceChanged{Up: false}}},
-			ev:    Start{},
-			want:  []Action{RemoveVIPs{}, Transition{StateInit, StateFault, 100}},
+			setup: []step{{ev: interfaceChanged{Up: false}}},
+			ev:    start{},
+			want:  []action{removeVIPs{}, transition{StateInit, StateFault, 100}},
 		},
 		{
 			name:  "start with weight-0 tracker down: FAULT",
-			setup: []step{{ev: TrackingChanged{Fault: true}}},
-			ev:    Start{},
-			want:  []Action{RemoveVIPs{}, Transition{StateInit, StateFault, 100}},
+			setup: []step{{ev: trackingChanged{Fault: true}}},
+			ev:    start{},
+			want:  []action{removeVIPs{}, transition{StateInit, StateFault, 100}},
 		},
 		{
 			name: "start with preempt_delay: first MDT extended by the delay",
-			mods: []func(*MachineConfig){func(c *MachineConfig) { c.PreemptDelay = 2 * time.Second }},
-			ev:   Start{},
-			want: []Action{RemoveVIPs{}, SetTimer{TimerMasterDown, startPD2s}, Transition{StateInit, StateBackup, 100}},
+			mods: []func(*machineConfig){func(c *machineConfig) { c.PreemptDelay = 2 * time.Second }},
+			ev:   start{},
+			want: []action{removeVIPs{}, setTimer{timerMasterDown, startPD2s}, transition{StateInit, StateBackup, 100}},
 		},
 		{
 			name:  "start with tracking weight: skew uses effective priority",
-			setup: []step{{ev: TrackingChanged{Weight: 100}}},
-			ev:    Start{},
-			want:  []Action{RemoveVIPs{}, SetTimer{TimerMasterDown, mdi200}, Transition{StateInit, StateBackup, 200}},
+			setup: []step{{ev: trackingChanged{Weight: 100}}},
+			ev:    start{},
+			want:  []action{removeVIPs{}, setTimer{timerMasterDown, mdi200}, transition{StateInit, StateBackup, 200}},
 		},
 		{
 			name: "v3 start: skew from Master_Adver_Interval",
-			mods: []func(*MachineConfig){v3, func(c *MachineConfig) { c.AdvertInterval = 500 * time.Millisecond }},
-			ev:   Start{},
-			want: []Action{RemoveVIPs{}, SetTimer{TimerMasterDown, v3mdi50cs}, Transition{StateInit, StateBackup, 100}},
+			mods: []func(*machineConfig){v3, func(c *machineConfig) { c.AdvertInterval = 500 * time.Millisecond }},
+			ev:   start{},
+			want: []action{removeVIPs{}, setTimer{timerMasterDown, v3mdi50cs}, transition{StateInit, StateBackup, 100}},
 		},
 		// --- BACKUP
 		{
 			name:  "backup: Master_Down_Timer fires -> MASTER",
-			setup: []step{{ev: Start{}}},
-			ev:    TimerFired{TimerMasterDown},
-			want: []Action{SendAdvert{100}, AddVIPs{}, SendGARP{5}, Transition{StateBackup, StateMaster, 100},
-				SetTimer{TimerAdvert, time.Second}, SetTimer{TimerGARPDelay, 5 * time.Second}},
+			setup: []step{{ev: start{}}},
+			ev:    timerFired{timerMasterDown},
+			want: []action{sendAdvert{100}, addVIPs{}, sendGARP{5}, transition{StateBackup, StateMaster, 100},
+				setTimer{timerAdvert, time.Second}, setTimer{timerGARPDelay, 5 * time.Second}},
 		},
 		{
 			name:      "backup: higher priority advert resets MDT",
-			setup:     []step{{ev: Start{}}},
-			ev:        AdvertReceived{Src: peer, Priority: 150, Interval: time.Second},
-			want:      []Action{SetTimer{TimerMasterDown, mdi100}},
+			setup:     []step{{ev: start{}}},
+			ev:        advertReceived{Src: peer, Priority: 150, Interval: time.Second},
+			want:      []action{setTimer{timerMasterDown, mdi100}},
 			wantState: StateBackup,
 		},
 		{
 			name:      "backup: equal priority advert resets MDT (no address tie-break in backup)",
-			setup:     []step{{ev: Start{}}},
-			ev:        AdvertReceived{Src: lower, Priority: 100, Interval: time.Second},
-			want:      []Action{SetTimer{TimerMasterDown, mdi100}},
+			setup:     []step{{ev: start{}}},
+			ev:        advertReceived{Src: lower, Priority: 100, Interval: time.Second},
+			want:      []action{setTimer{timerMasterDown, mdi100}},
 			wantState: StateBackup,
 		},
 		{
 			name:      "backup: lower priority advert with preempt is discarded, timer keeps running",
-			setup:     []step{{ev: Start{}}},
-			ev:        AdvertReceived{Src: peer, Priority: 50, Interval: time.Second},
+			setup:     []step{{ev: start{}}},
+			ev:        advertReceived{Src: peer, Priority: 50, Interval: time.Second},
 			want:      nil,
 			wantState: StateBackup,
 		},
 		{
 			name:      "backup nopreempt: lower priority advert resets MDT",
-			mods:      []func(*MachineConfig){func(c *MachineConfig) { c.Nopreempt = true }},
-			setup:     []step{{ev: Start{}}},
-			ev:        AdvertReceived{Src: peer, Priority: 50, Interval: time.Second},
-			want:      []Action{SetTimer{TimerMasterDown, mdi100}},
+			mods:      []func(*machineConfig){func(c *machineConfig) { c.Nopreempt = true }},
+			setup:     []step{{ev: start{}}},
+			ev:        advertReceived{Src: peer, Priority: 50, Interval: time.Second},
+			want:      []action{setTimer{timerMasterDown, mdi100}},
 			wantState: StateBackup,
 		},
 		{
 			name:      "backup: priority 0 -> MDT = Skew_Time (fast takeover)",
-			setup:     []step{{ev: Start{}}},
-			ev:        AdvertReceived{Src: peer, Priority: 0, Interval: time.Second},
-			want:      []Action{SetTimer{TimerMasterDown, skew100}},
+			setup:     []step{{ev: start{}}},
+			ev:        advertReceived{Src: peer, Priority: 0, Interval: time.Second},
+			want:      []action{setTimer{timerMasterDown, skew100}},
 			wantState: StateBackup,
 		},
 		{
 			name:      "backup v3: adopts the master's interval for Master_Adver_Interval",
-			mods:      []func(*MachineConfig){v3},
-			setup:     []step{{ev: Start{}}},
-			ev:        AdvertReceived{Src: peer, Priority: 150, Interval: 2 * time.Second},
-			want:      []Action{SetTimer{TimerMasterDown, v3mdi2s}},
+			mods:      []func(*machineConfig){v3},
+			setup:     []step{{ev: start{}}},
+			ev:        advertReceived{Src: peer, Priority: 150, Interval: 2 * time.Second},
+			want:      []action{setTimer{timerMasterDown, v3mdi2s}},
 			wantState: StateBackup,
 		},
 		{
 			name:      "backup v3: priority 0 skew uses the adopted interval",
-			mods:      []func(*MachineConfig){v3},
-			setup:     []step{{ev: Start{}}, {ev: AdvertReceived{Src: peer, Priority: 150, Interval: 500 * time.Millisecond}}},
-			ev:        AdvertReceived{Src: peer, Priority: 0, Interval: 500 * time.Millisecond},
-			want:      []Action{SetTimer{TimerMasterDown, v3skew50}},
+			mods:      []func(*machineConfig){v3},
+			setup:     []step{{ev: start{}}, {ev: advertReceived{Src: peer, Priority: 150, Interval: 500 * time.Millisecond}}},
+			ev:        advertReceived{Src: peer, Priority: 0, Interval: 500 * time.Millisecond},
+			want:      []action{setTimer{timerMasterDown, v3skew50}},
 			wantState: StateBackup,
 		},
 		{
 			name:      "backup v2: advertised interval is not adopted",
-			setup:     []step{{ev: Start{}}},
-			ev:        AdvertReceived{Src: peer, Priority: 150, Interval: 2 * time.Second},
-			want:      []Action{SetTimer{TimerMasterDown, mdi100}},
+			setup:     []step{{ev: start{}}},
+			ev:        advertReceived{Src: peer, Priority: 150, Interval: 2 * time.Second},
+			want:      []action{setTimer{timerMasterDown, mdi100}},
 			wantState: StateBackup,
 		},
 		{
 			name:      "backup preempt_delay: lower advert accepted while the delay runs",
-			mods:      []func(*MachineConfig){func(c *MachineConfig) { c.PreemptDelay = 10 * time.Second }},
-			setup:     []step{{ev: Start{}}, {ev: AdvertReceived{Src: peer, Priority: 50, Interval: time.Second}}},
+			mods:      []func(*machineConfig){func(c *machineConfig) { c.PreemptDelay = 10 * time.Second }},
+			setup:     []step{{ev: start{}}, {ev: advertReceived{Src: peer, Priority: 50, Interval: time.Second}}},
 			adv:       9 * time.Second,
-			ev:        AdvertReceived{Src: peer, Priority: 50, Interval: time.Second},
-			want:      []Action{SetTimer{TimerMasterDown, mdi100}},
+			ev:        advertReceived{Src: peer, Priority: 50, Interval: time.Second},
+			want:      []action{setTimer{timerMasterDown, mdi100}},
 			wantState: StateBackup,
 		},
 		{
 			name:      "backup preempt_delay: lower advert discarded once the delay expired",
-			mods:      []func(*MachineConfig){func(c *MachineConfig) { c.PreemptDelay = 10 * time.Second }},
-			setup:     []step{{ev: Start{}}, {ev: AdvertReceived{Src: peer, Priority: 50, Interval: time.Second}}},
+			mods:      []func(*machineConfig){func(c *machineConfig) { c.PreemptDelay = 10 * time.Second }},
+			setup:     []step{{ev: start{}}, {ev: advertReceived{Src: peer, Priority: 50, Interval: time.Second}}},
 			adv:       10 * time.Second,
-			ev:        AdvertReceived{Src: peer, Priority: 50, Interval: time.Second},
+			ev:        advertReceived{Src: peer, Priority: 50, Interval: time.Second},
 			want:      nil,
 			wantState: StateBackup,
 		},
 		{
 			name: "backup preempt_delay: a higher advert stops the delay",
-			mods: []func(*MachineConfig){func(c *MachineConfig) { c.PreemptDelay = 10 * time.Second }},
-			setup: []step{{ev: Start{}}, {ev: AdvertReceived{Src: peer, Priority: 50, Interval: time.Second}},
-				{advance: 5 * time.Second, ev: AdvertReceived{Src: peer, Priority: 150, Interval: time.Second}}},
+			mods: []func(*machineConfig){func(c *machineConfig) { c.PreemptDelay = 10 * time.Second }},
+			setup: []step{{ev: start{}}, {ev: advertReceived{Src: peer, Priority: 50, Interval: time.Second}},
+				{advance: 5 * time.Second, ev: advertReceived{Src: peer, Priority: 150, Interval: time.Second}}},
 			adv:       6 * time.Second, // 11s after the first lower advert: a fresh delay runs
-			ev:        AdvertReceived{Src: peer, Priority: 50, Interval: time.Second},
-			want:      []Action{SetTimer{TimerMasterDown, mdi100}},
+			ev:        advertReceived{Src: peer, Priority: 50, Interval: time.Second},
+			want:      []action{setTimer{timerMasterDown, mdi100}},
 			wantState: StateBackup,
 		},
 		{
 			name:      "backup: interface down -> FAULT",
-			setup:     []step{{ev: Start{}}},
-			ev:        InterfaceChanged{Up: false},
-			want:      []Action{StopTimer{TimerMasterDown}, Transition{StateBackup, StateFault, 100}},
+			setup:     []step{{ev: start{}}},
+			ev:        interfaceChanged{Up: false},
+			want:      []action{stopTimer{timerMasterDown}, transition{StateBackup, StateFault, 100}},
 			wantState: StateFault,
 		},
 		{
 			name:      "backup: weight-0 tracker fails -> FAULT",
-			setup:     []step{{ev: Start{}}},
-			ev:        TrackingChanged{Fault: true},
-			want:      []Action{StopTimer{TimerMasterDown}, Transition{StateBackup, StateFault, 100}},
+			setup:     []step{{ev: start{}}},
+			ev:        trackingChanged{Fault: true},
+			want:      []action{stopTimer{timerMasterDown}, transition{StateBackup, StateFault, 100}},
 			wantState: StateFault,
 		},
 		{
 			name:      "backup: priority rises -> running MDT shortened by the skew difference",
-			setup:     []step{{ev: Start{}}},
+			setup:     []step{{ev: start{}}},
 			adv:       time.Second,
-			ev:        TrackingChanged{Weight: 100},
-			want:      []Action{SetTimer{TimerMasterDown, mdi100 - time.Second - (skew100 - skew200)}},
+			ev:        trackingChanged{Weight: 100},
+			want:      []action{setTimer{timerMasterDown, mdi100 - time.Second - (skew100 - skew200)}},
 			wantState: StateBackup,
 		},
 		{
 			name:      "backup: priority falls -> timer untouched",
-			setup:     []step{{ev: Start{}}},
-			ev:        TrackingChanged{Weight: -10},
+			setup:     []step{{ev: start{}}},
+			ev:        trackingChanged{Weight: -10},
 			want:      nil,
 			wantState: StateBackup,
 		},
 		{
 			name:      "backup: lowered priority used at next reset",
-			setup:     []step{{ev: Start{}}, {ev: TrackingChanged{Weight: 10}}},
-			ev:        AdvertReceived{Src: peer, Priority: 150, Interval: time.Second},
-			want:      []Action{SetTimer{TimerMasterDown, mdi110}},
+			setup:     []step{{ev: start{}}, {ev: trackingChanged{Weight: 10}}},
+			ev:        advertReceived{Src: peer, Priority: 150, Interval: time.Second},
+			want:      []action{setTimer{timerMasterDown, mdi110}},
 			wantState: StateBackup,
 		},
 		{
 			name:  "backup: sync group forces MASTER",
-			setup: []step{{ev: Start{}}},
-			ev:    SyncMaster{},
-			want: []Action{StopTimer{TimerMasterDown}, SendAdvert{100}, AddVIPs{}, SendGARP{5}, Transition{StateBackup, StateMaster, 100},
-				SetTimer{TimerAdvert, time.Second}, SetTimer{TimerGARPDelay, 5 * time.Second}},
+			setup: []step{{ev: start{}}},
+			ev:    syncMaster{},
+			want: []action{stopTimer{timerMasterDown}, sendAdvert{100}, addVIPs{}, sendGARP{5}, transition{StateBackup, StateMaster, 100},
+				setTimer{timerAdvert, time.Second}, setTimer{timerGARPDelay, 5 * time.Second}},
 		},
 		{
 			name:      "backup: sync group fault -> FAULT",
-			setup:     []step{{ev: Start{}}},
-			ev:        SyncFault{Fault: true},
-			want:      []Action{StopTimer{TimerMasterDown}, Transition{StateBackup, StateFault, 100}},
+			setup:     []step{{ev: start{}}},
+			ev:        syncFault{Fault: true},
+			want:      []action{stopTimer{timerMasterDown}, transition{StateBackup, StateFault, 100}},
 			wantState: StateFault,
 		},
 		{
 			name:      "backup: stale MDT after reset is ignored by state (advert timer not armed)",
-			setup:     []step{{ev: Start{}}},
-			ev:        TimerFired{TimerAdvert},
+			setup:     []step{{ev: start{}}},
+			ev:        timerFired{timerAdvert},
 			want:      nil,
 			wantState: StateBackup,
 		},
 		{
 			name:      "backup: shutdown",
-			setup:     []step{{ev: Start{}}},
-			ev:        Shutdown{},
-			want:      []Action{StopTimer{TimerMasterDown}, Transition{StateBackup, StateStopped, 100}},
+			setup:     []step{{ev: start{}}},
+			ev:        shutdown{},
+			want:      []action{stopTimer{timerMasterDown}, transition{StateBackup, StateStopped, 100}},
 			wantState: StateStopped,
 		},
 		// --- MASTER
 		{
 			name:  "master: advert timer -> advert, re-armed",
 			setup: startMaster,
-			ev:    TimerFired{TimerAdvert},
-			want:  []Action{SendAdvert{100}, SetTimer{TimerAdvert, time.Second}},
+			ev:    timerFired{timerAdvert},
+			want:  []action{sendAdvert{100}, setTimer{timerAdvert, time.Second}},
 		},
 		{
 			name:  "master: garp_master_delay -> second burst",
 			setup: startMaster,
-			ev:    TimerFired{TimerGARPDelay},
-			want:  []Action{SendGARP{5}},
+			ev:    timerFired{timerGARPDelay},
+			want:  []action{sendGARP{5}},
 		},
 		{
 			name: "master: garp_master_refresh periodic",
-			mods: []func(*MachineConfig){func(c *MachineConfig) {
+			mods: []func(*machineConfig){func(c *machineConfig) {
 				c.GARPMasterRefresh, c.GARPMasterRefreshRepeat = time.Minute, 2
 			}},
 			setup: startMaster,
-			ev:    TimerFired{TimerGARPRefresh},
-			want:  []Action{SendGARP{2}, SetTimer{TimerGARPRefresh, time.Minute}},
+			ev:    timerFired{timerGARPRefresh},
+			want:  []action{sendGARP{2}, setTimer{timerGARPRefresh, time.Minute}},
 		},
 		{
 			name:  "master: lower priority advert -> answers at once",
 			setup: startMaster,
-			ev:    AdvertReceived{Src: peer, Priority: 50, Interval: time.Second},
-			want:  []Action{SendAdvert{100}},
+			ev:    advertReceived{Src: peer, Priority: 50, Interval: time.Second},
+			want:  []action{sendAdvert{100}},
 		},
 		{
 			name:  "master: lower_prio_no_advert",
-			mods:  []func(*MachineConfig){func(c *MachineConfig) { c.LowerPrioNoAdvert = true }},
+			mods:  []func(*machineConfig){func(c *machineConfig) { c.LowerPrioNoAdvert = true }},
 			setup: startMaster,
-			ev:    AdvertReceived{Src: peer, Priority: 50, Interval: time.Second},
+			ev:    advertReceived{Src: peer, Priority: 50, Interval: time.Second},
 			want:  nil,
 		},
 		{
 			name: "master: lower priority advert with garp_lower_prio_repeat",
-			mods: []func(*MachineConfig){func(c *MachineConfig) {
+			mods: []func(*machineConfig){func(c *machineConfig) {
 				c.GARPLowerPrioRepeat, c.GARPLowerPrioDelay = 3, 5*time.Second
 			}},
 			setup: startMaster,
-			ev:    AdvertReceived{Src: peer, Priority: 50, Interval: time.Second},
-			want:  []Action{SendAdvert{100}, SendGARP{3}, SetTimer{TimerGARPLowerPrio, 5 * time.Second}},
+			ev:    advertReceived{Src: peer, Priority: 50, Interval: time.Second},
+			want:  []action{sendAdvert{100}, sendGARP{3}, setTimer{timerGARPLowerPrio, 5 * time.Second}},
 		},
 		{
 			name:      "master: higher priority -> BACKUP",
 			setup:     startMaster,
-			ev:        AdvertReceived{Src: peer, Priority: 150, Interval: time.Second},
-			want:      append([]Action{RemoveVIPs{}}, append(armedMaster, SetTimer{TimerMasterDown, mdi100}, Transition{StateMaster, StateBackup, 100})...),
+			ev:        advertReceived{Src: peer, Priority: 150, Interval: time.Second},
+			want:      append([]action{removeVIPs{}}, append(armedMaster, setTimer{timerMasterDown, mdi100}, transition{StateMaster, StateBackup, 100})...),
 			wantState: StateBackup,
 		},
 		{
 			name:      "master: equal priority from higher address -> BACKUP",
 			setup:     startMaster,
-			ev:        AdvertReceived{Src: higher, Priority: 100, Interval: time.Second},
-			want:      append([]Action{RemoveVIPs{}}, append(armedMaster, SetTimer{TimerMasterDown, mdi100}, Transition{StateMaster, StateBackup, 100})...),
+			ev:        advertReceived{Src: higher, Priority: 100, Interval: time.Second},
+			want:      append([]action{removeVIPs{}}, append(armedMaster, setTimer{timerMasterDown, mdi100}, transition{StateMaster, StateBackup, 100})...),
 			wantState: StateBackup,
 		},
 		{
 			name:  "master: equal priority from lower address -> stays, answers",
 			setup: startMaster,
-			ev:    AdvertReceived{Src: lower, Priority: 100, Interval: time.Second},
-			want:  []Action{SendAdvert{100}},
+			ev:    advertReceived{Src: lower, Priority: 100, Interval: time.Second},
+			want:  []action{sendAdvert{100}},
 		},
 		{
 			name:  "master: our own address at our priority -> ignored",
 			setup: startMaster,
-			ev:    AdvertReceived{Src: ours, Priority: 100, Interval: time.Second},
+			ev:    advertReceived{Src: ours, Priority: 100, Interval: time.Second},
 			want:  nil,
 		},
 		{
 			name:      "master: higher_prio_send_advert",
-			mods:      []func(*MachineConfig){func(c *MachineConfig) { c.HigherPrioSendAdvert = true }},
+			mods:      []func(*machineConfig){func(c *machineConfig) { c.HigherPrioSendAdvert = true }},
 			setup:     startMaster,
-			ev:        AdvertReceived{Src: peer, Priority: 150, Interval: time.Second},
-			want:      append([]Action{SendAdvert{100}, RemoveVIPs{}}, append(armedMaster, SetTimer{TimerMasterDown, mdi100}, Transition{StateMaster, StateBackup, 100})...),
+			ev:        advertReceived{Src: peer, Priority: 150, Interval: time.Second},
+			want:      append([]action{sendAdvert{100}, removeVIPs{}}, append(armedMaster, setTimer{timerMasterDown, mdi100}, transition{StateMaster, StateBackup, 100})...),
 			wantState: StateBackup,
 		},
 		{
 			name:      "master v3: higher priority -> BACKUP with the master's interval",
-			mods:      []func(*MachineConfig){v3},
+			mods:      []func(*machineConfig){v3},
 			setup:     startMaster,
-			ev:        AdvertReceived{Src: peer, Priority: 150, Interval: 2 * time.Second},
-			want:      append([]Action{RemoveVIPs{}}, append(armedMaster, SetTimer{TimerMasterDown, v3mdi2s}, Transition{StateMaster, StateBackup, 100})...),
+			ev:        advertReceived{Src: peer, Priority: 150, Interval: 2 * time.Second},
+			want:      append([]action{removeVIPs{}}, append(armedMaster, setTimer{timerMasterDown, v3mdi2s}, transition{StateMaster, StateBackup, 100})...),
 			wantState: StateBackup,
 		},
 		{
 			name:  "master: priority 0 received -> advert at once, Adver_Timer reset",
 			setup: startMaster,
-			ev:    AdvertReceived{Src: peer, Priority: 0, Interval: time.Second},
-			want:  []Action{SendAdvert{100}, SetTimer{TimerAdvert, time.Second}},
+			ev:    advertReceived{Src: peer, Priority: 0, Interval: time.Second},
+			want:  []action{sendAdvert{100}, setTimer{timerAdvert, time.Second}},
 		},
 		{
 			name:      "master owner hears another owner: lowers itself to 254 and yields to the higher address",
-			mods:      []func(*MachineConfig){owner},
-			setup:     []step{{ev: Start{}}},
-			ev:        AdvertReceived{Src: higher, Priority: 255, Interval: time.Second},
-			want:      append([]Action{RemoveVIPs{}}, append(armedMaster, SetTimer{TimerMasterDown, mdi254}, Transition{StateMaster, StateBackup, 254})...),
+			mods:      []func(*machineConfig){owner},
+			setup:     []step{{ev: start{}}},
+			ev:        advertReceived{Src: higher, Priority: 255, Interval: time.Second},
+			want:      append([]action{removeVIPs{}}, append(armedMaster, setTimer{timerMasterDown, mdi254}, transition{StateMaster, StateBackup, 254})...),
 			wantState: StateBackup,
 		},
 		{
 			name:      "master: interface down -> priority 0, VIPs removed, FAULT",
 			setup:     startMaster,
-			ev:        InterfaceChanged{Up: false},
-			want:      append([]Action{SendAdvert{0}, RemoveVIPs{}}, append(armedMaster, Transition{StateMaster, StateFault, 100})...),
+			ev:        interfaceChanged{Up: false},
+			want:      append([]action{sendAdvert{0}, removeVIPs{}}, append(armedMaster, transition{StateMaster, StateFault, 100})...),
 			wantState: StateFault,
 		},
 		{
 			name:      "master: weight-0 tracker fails -> priority 0, FAULT",
 			setup:     startMaster,
-			ev:        TrackingChanged{Fault: true},
-			want:      append([]Action{SendAdvert{0}, RemoveVIPs{}}, append(armedMaster, Transition{StateMaster, StateFault, 100})...),
+			ev:        trackingChanged{Fault: true},
+			want:      append([]action{sendAdvert{0}, removeVIPs{}}, append(armedMaster, transition{StateMaster, StateFault, 100})...),
 			wantState: StateFault,
 		},
 		{
 			name:  "master: priority change -> used by the next advert, no transition",
-			setup: append(startMaster, step{ev: TrackingChanged{Weight: -60}}),
-			ev:    TimerFired{TimerAdvert},
-			want:  []Action{SendAdvert{40}, SetTimer{TimerAdvert, time.Second}},
+			setup: append(startMaster, step{ev: trackingChanged{Weight: -60}}),
+			ev:    timerFired{timerAdvert},
+			want:  []action{sendAdvert{40}, setTimer{timerAdvert, time.Second}},
 		},
 		{
 			name:      "master: sync group backup -> BACKUP without priority 0",
 			setup:     startMaster,
-			ev:        SyncBackup{},
-			want:      append([]Action{RemoveVIPs{}}, append(armedMaster, SetTimer{TimerMasterDown, mdi100}, Transition{StateMaster, StateBackup, 100})...),
+			ev:        syncBackup{},
+			want:      append([]action{removeVIPs{}}, append(armedMaster, setTimer{timerMasterDown, mdi100}, transition{StateMaster, StateBackup, 100})...),
 			wantState: StateBackup,
 		},
 		{
 			name:      "master: shutdown -> priority 0, VIPs removed",
 			setup:     startMaster,
-			ev:        Shutdown{},
-			want:      append([]Action{SendAdvert{0}, RemoveVIPs{}}, append(armedMaster, Transition{StateMaster, StateStopped, 100})...),
+			ev:        shutdown{},
+			want:      append([]action{sendAdvert{0}, removeVIPs{}}, append(armedMaster, transition{StateMaster, StateStopped, 100})...),
 			wantState: StateStopped,
 		},
 		{
 			name:  "master: stale MDT fire ignored",
 			setup: startMaster,
-			ev:    TimerFired{TimerMasterDown},
+			ev:    timerFired{timerMasterDown},
 			want:  nil,
 		},
 		// --- FAULT
 		{
 			name:      "fault: interface up -> BACKUP with MDT",
-			setup:     []step{{ev: Start{}}, {ev: InterfaceChanged{Up: false}}},
-			ev:        InterfaceChanged{Up: true},
-			want:      []Action{SetTimer{TimerMasterDown, mdi100}, Transition{StateFault, StateBackup, 100}},
+			setup:     []step{{ev: start{}}, {ev: interfaceChanged{Up: false}}},
+			ev:        interfaceChanged{Up: true},
+			want:      []action{setTimer{timerMasterDown, mdi100}, transition{StateFault, StateBackup, 100}},
 			wantState: StateBackup,
 		},
 		{
 			name:  "fault: owner recovers -> MASTER at once",
-			mods:  []func(*MachineConfig){owner},
-			setup: []step{{ev: Start{}}, {ev: InterfaceChanged{Up: false}}},
-			ev:    InterfaceChanged{Up: true},
-			want: []Action{SendAdvert{255}, AddVIPs{}, SendGARP{5}, Transition{StateFault, StateMaster, 255},
-				SetTimer{TimerAdvert, time.Second}, SetTimer{TimerGARPDelay, 5 * time.Second}},
+			mods:  []func(*machineConfig){owner},
+			setup: []step{{ev: start{}}, {ev: interfaceChanged{Up: false}}},
+			ev:    interfaceChanged{Up: true},
+			want: []action{sendAdvert{255}, addVIPs{}, sendGARP{5}, transition{StateFault, StateMaster, 255},
+				setTimer{timerAdvert, time.Second}, setTimer{timerGARPDelay, 5 * time.Second}},
 		},
 		{
 			name:      "fault: interface up but tracker still failing -> stays FAULT",
-			setup:     []step{{ev: Start{}}, {ev: InterfaceChanged{Up: false}}, {ev: TrackingChanged{Fault: true}}},
-			ev:        InterfaceChanged{Up: true},
+			setup:     []step{{ev: start{}}, {ev: interfaceChanged{Up: false}}, {ev: trackingChanged{Fault: true}}},
+			ev:        interfaceChanged{Up: true},
 			want:      nil,
 			wantState: StateFault,
 		},
 		{
 			name:      "fault: own fault cleared but group still faulty -> stays FAULT",
-			setup:     []step{{ev: Start{}}, {ev: InterfaceChanged{Up: false}}, {ev: SyncFault{Fault: true}}},
-			ev:        InterfaceChanged{Up: true},
+			setup:     []step{{ev: start{}}, {ev: interfaceChanged{Up: false}}, {ev: syncFault{Fault: true}}},
+			ev:        interfaceChanged{Up: true},
 			want:      nil,
 			wantState: StateFault,
 		},
 		{
 			name:      "fault: adverts ignored",
-			setup:     []step{{ev: Start{}}, {ev: InterfaceChanged{Up: false}}},
-			ev:        AdvertReceived{Src: peer, Priority: 0, Interval: time.Second},
+			setup:     []step{{ev: start{}}, {ev: interfaceChanged{Up: false}}},
+			ev:        advertReceived{Src: peer, Priority: 0, Interval: time.Second},
 			want:      nil,
 			wantState: StateFault,
 		},
 		{
 			name:      "fault: sync master ignored",
-			setup:     []step{{ev: Start{}}, {ev: InterfaceChanged{Up: false}}},
-			ev:        SyncMaster{},
+			setup:     []step{{ev: start{}}, {ev: interfaceChanged{Up: false}}},
+			ev:        syncMaster{},
 			want:      nil,
 			wantState: StateFault,
 		},
 		{
 			name:      "fault: shutdown",
-			setup:     []step{{ev: Start{}}, {ev: InterfaceChanged{Up: false}}},
-			ev:        Shutdown{},
-			want:      []Action{Transition{StateFault, StateStopped, 100}},
+			setup:     []step{{ev: start{}}, {ev: interfaceChanged{Up: false}}},
+			ev:        shutdown{},
+			want:      []action{transition{StateFault, StateStopped, 100}},
 			wantState: StateStopped,
 		},
 		// --- STOP
 		{
 			name:      "stopped: everything ignored",
-			setup:     append(startMaster, step{ev: Shutdown{}}),
-			ev:        Start{},
+			setup:     append(startMaster, step{ev: shutdown{}}),
+			ev:        start{},
 			want:      nil,
 			wantState: StateStopped,
 		},
 		{
 			name:      "init: events before start only recorded",
-			ev:        AdvertReceived{Src: peer, Priority: 0, Interval: time.Second},
+			ev:        advertReceived{Src: peer, Priority: 0, Interval: time.Second},
 			want:      nil,
 			wantState: StateInit,
 		},
@@ -521,7 +525,7 @@ func TestMachineTransitions(t *testing.T) {
 				mod(&cfg)
 			}
 			clk := newFakeClock()
-			m, err := NewMachine(cfg, clk)
+			m, err := newMachine(cfg, clk)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -539,7 +543,7 @@ func TestMachineTransitions(t *testing.T) {
 			// (or unchanged without one), and the explicit one if given.
 			want := before
 			for _, a := range got {
-				if tr, ok := a.(Transition); ok {
+				if tr, ok := a.(transition); ok {
 					want = tr.To
 				}
 			}
@@ -574,7 +578,7 @@ func TestSkewAndMasterDownInterval(t *testing.T) {
 	for _, c := range cases {
 		cfg := baseCfg()
 		cfg.Version, cfg.Priority, cfg.AdvertInterval = c.version, c.prio, c.interval
-		m, err := NewMachine(cfg, newFakeClock())
+		m, err := newMachine(cfg, newFakeClock())
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -603,17 +607,17 @@ func TestNormalize(t *testing.T) {
 	if err := c.Normalize(); err != nil || c.PreemptDelay != 0 {
 		t.Errorf("nopreempt keeps preempt_delay: %+v", c)
 	}
-	for name, mod := range map[string]func(*MachineConfig){
-		"version 1":       func(c *MachineConfig) { c.Version = 1 },
-		"priority 0":      func(c *MachineConfig) { c.Priority = 0 },
-		"vrid 0":          func(c *MachineConfig) { c.VRID = 0 },
-		"v2 sub-second":   func(c *MachineConfig) { c.AdvertInterval = 500 * time.Millisecond },
-		"state FAULT":     func(c *MachineConfig) { c.InitialState = StateFault },
-		"negative delays": func(c *MachineConfig) { c.GARPMasterDelay = -1 },
+	for name, mod := range map[string]func(*machineConfig){
+		"version 1":       func(c *machineConfig) { c.Version = 1 },
+		"priority 0":      func(c *machineConfig) { c.Priority = 0 },
+		"vrid 0":          func(c *machineConfig) { c.VRID = 0 },
+		"v2 sub-second":   func(c *machineConfig) { c.AdvertInterval = 500 * time.Millisecond },
+		"state FAULT":     func(c *machineConfig) { c.InitialState = StateFault },
+		"negative delays": func(c *machineConfig) { c.GARPMasterDelay = -1 },
 	} {
 		c := baseCfg()
 		mod(&c)
-		if _, err := NewMachine(c, newFakeClock()); err == nil {
+		if _, err := newMachine(c, newFakeClock()); err == nil {
 			t.Errorf("%s: accepted", name)
 		}
 	}
@@ -636,25 +640,25 @@ func TestStateAndTimerStrings(t *testing.T) {
 // timestamp), not from when it was handled.
 func TestMachineTimerFromArrival(t *testing.T) {
 	clk := newFakeClock()
-	m, err := NewMachine(baseCfg(), clk)
+	m, err := newMachine(baseCfg(), clk)
 	if err != nil {
 		t.Fatal(err)
 	}
-	m.Handle(Start{})
+	m.Handle(start{})
 	arrived := clk.Now()
 	clk.Advance(3 * time.Millisecond)
-	acts := m.Handle(AdvertReceived{Src: netip.MustParseAddr("192.0.2.2"), Priority: 150, Interval: time.Second, At: arrived})
-	want := SetTimer{Timer: TimerMasterDown, After: 3*time.Second + time.Duration(156)*time.Second/256 - 3*time.Millisecond}
+	acts := m.Handle(advertReceived{Src: netip.MustParseAddr("192.0.2.2"), Priority: 150, Interval: time.Second, At: arrived})
+	want := setTimer{Timer: timerMasterDown, After: 3*time.Second + time.Duration(156)*time.Second/256 - 3*time.Millisecond}
 	if len(acts) != 1 || acts[0] != want {
 		t.Fatalf("actions %v, want %v", acts, want)
 	}
-	acts = m.Handle(AdvertReceived{Src: netip.MustParseAddr("192.0.2.2"), Priority: 0, Interval: time.Second, At: arrived})
-	if want := (SetTimer{Timer: TimerMasterDown, After: skew100 - 3*time.Millisecond}); len(acts) != 1 || acts[0] != want {
+	acts = m.Handle(advertReceived{Src: netip.MustParseAddr("192.0.2.2"), Priority: 0, Interval: time.Second, At: arrived})
+	if want := (setTimer{Timer: timerMasterDown, After: skew100 - 3*time.Millisecond}); len(acts) != 1 || acts[0] != want {
 		t.Fatalf("priority 0: actions %v, want %v", acts, want)
 	}
 	// A timestamp from a stepped clock is ignored.
-	acts = m.Handle(AdvertReceived{Src: netip.MustParseAddr("192.0.2.2"), Priority: 150, Interval: time.Second, At: arrived.Add(-time.Hour)})
-	if want := (SetTimer{Timer: TimerMasterDown, After: mdi100}); len(acts) != 1 || acts[0] != want {
+	acts = m.Handle(advertReceived{Src: netip.MustParseAddr("192.0.2.2"), Priority: 150, Interval: time.Second, At: arrived.Add(-time.Hour)})
+	if want := (setTimer{Timer: timerMasterDown, After: mdi100}); len(acts) != 1 || acts[0] != want {
 		t.Fatalf("old timestamp: actions %v, want %v", acts, want)
 	}
 }

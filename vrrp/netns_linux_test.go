@@ -20,6 +20,9 @@ import (
 	"github.com/mdlayher/packet"
 	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
+
+	"github.com/lvsd/lvsd/vrrp/advert"
+	"github.com/lvsd/lvsd/vrrp/internal/checksum"
 )
 
 // Network namespace tests: two engines in two namespaces joined by a bridge
@@ -92,7 +95,7 @@ type vrrpFrame struct {
 	at       time.Time
 	src      netip.Addr
 	ttl, tos int
-	adv      *Advert
+	adv      *advert.Advert
 }
 
 type arpFrame struct {
@@ -121,7 +124,7 @@ type capture struct {
 	vrrp  []vrrpFrame
 	arp   []arpFrame
 	na    []naFrame
-	drops map[DropReason]int
+	drops map[advert.DropReason]int
 }
 
 func (c *capture) neighbourAdverts() []naFrame {
@@ -171,7 +174,7 @@ func startCapture(t *testing.T, ns, ifname string) *capture {
 		}
 		return c
 	}()
-	c := &capture{drops: map[DropReason]int{}}
+	c := &capture{drops: map[advert.DropReason]int{}}
 	stop := make(chan struct{})
 	done := make(chan struct{})
 	t.Cleanup(func() { close(stop); <-done; conn.Close() })
@@ -236,17 +239,17 @@ func (c *capture) parse(at time.Time, f []byte) {
 	defer c.mu.Unlock()
 	switch binary.BigEndian.Uint16(f[12:14]) {
 	case 0x0800:
-		payload, info, err := SplitIPv4(f[14:])
+		payload, info, err := advert.SplitIPv4(f[14:])
 		if err != nil {
 			return
 		}
-		a, drop := Decode(payload, info)
-		if drop != DropNone {
+		a, drop := advert.Decode(payload, info)
+		if drop != advert.DropNone {
 			c.drops[drop]++
 			return
 		}
 		c.vrrp = append(c.vrrp, vrrpFrame{at: at, src: info.Src, ttl: info.TTL, tos: int(f[15]), adv: a})
-	case EtherTypeIPv6:
+	case etherTypeIPv6:
 		ip6 := f[14:]
 		if len(ip6) < 40+24 || ip6[6] != 58 || ip6[40] != 136 {
 			return
@@ -261,13 +264,13 @@ func (c *capture) parse(at time.Time, f []byte) {
 			at: at, ethDst: net.HardwareAddr(bytes.Clone(f[0:6])), ethSrc: net.HardwareAddr(bytes.Clone(f[6:12])),
 			src: src, dst: dst, target: netip.AddrFrom16([16]byte(na[8:24])),
 			hopLimit: int(ip6[7]), flags: na[4],
-			checksumOK: checksum(na, pseudoSum6(src, dst, len(na), 58)) == 0,
+			checksumOK: checksum.Sum(na, checksum.Pseudo6(src, dst, len(na), 58)) == 0,
 		}
 		if len(na) >= 32 && na[24] == 2 && na[25] == 1 {
 			fr.tlla = net.HardwareAddr(bytes.Clone(na[26:32]))
 		}
 		c.na = append(c.na, fr)
-	case EtherTypeARP:
+	case etherTypeARP:
 		a := f[14:]
 		if len(a) < 28 {
 			return
@@ -407,7 +410,7 @@ func TestNetnsFailover(t *testing.T) {
 		t.Fatalf("only %d adverts from A captured", len(fromA))
 	}
 	for i, f := range fromA {
-		if f.ttl != 255 || f.tos != TOS || f.adv.Priority != 200 || f.adv.VRID != 51 || f.adv.Version != 2 {
+		if f.ttl != 255 || f.tos != advert.TOS || f.adv.Priority != 200 || f.adv.VRID != 51 || f.adv.Version != 2 {
 			t.Fatalf("advert %d: ttl %d tos %#x %+v", i, f.ttl, f.tos, f.adv)
 		}
 		if i > 0 {

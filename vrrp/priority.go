@@ -1,24 +1,28 @@
 package vrrp
 
-import "fmt"
+import (
+	"fmt"
 
-// EffectivePriority is the base priority plus the tracking weight, clamped
+	"github.com/lvsd/lvsd/vrrp/advert"
+)
+
+// effectivePriority is the base priority plus the tracking weight, clamped
 // to 1..254 as keepalived does; the address owner (255) never changes.
-func EffectivePriority(base uint8, weight int) uint8 {
-	if base == PriorityOwner {
-		return PriorityOwner
+func effectivePriority(base uint8, weight int) uint8 {
+	if base == advert.PriorityOwner {
+		return advert.PriorityOwner
 	}
 	p := int(base) + weight
 	switch {
 	case p < 1:
 		return 1
-	case p > PriorityOwner-1:
-		return PriorityOwner - 1
+	case p > advert.PriorityOwner-1:
+		return advert.PriorityOwner - 1
 	}
 	return uint8(p)
 }
 
-// Track is one tracked object of an instance (track_interface,
+// track is one tracked object of an instance (track_interface,
 // track_script, ...), keepalived style:
 //
 //   - Weight 0: the instance is in FAULT while the object is down.
@@ -32,7 +36,7 @@ func EffectivePriority(base uint8, weight int) uint8 {
 // non-zero value is a FAULT (reverse: a zero value); otherwise value ×
 // weight (negated with reverse), limited to -254..254, is added to the
 // priority, and -254 is a FAULT.
-type Track struct {
+type track struct {
 	Name    string
 	Weight  int // -254..254 (any value for a File track)
 	Reverse bool
@@ -43,18 +47,18 @@ type Track struct {
 	InitValue int
 }
 
-// Tracker aggregates the status of an instance's tracked objects into a
+// tracker aggregates the status of an instance's tracked objects into a
 // weight and a fault flag. It is not safe for concurrent use: it belongs to
 // the goroutine that owns the instance.
-type Tracker struct {
-	tracks []Track
+type tracker struct {
+	tracks []track
 	up     []bool
 	val    []int // File tracks
 }
 
-// NewTracker returns a tracker for the given objects. Names must be unique.
-func NewTracker(tracks []Track) (*Tracker, error) {
-	t := &Tracker{tracks: append([]Track(nil), tracks...), up: make([]bool, len(tracks)), val: make([]int, len(tracks))}
+// newTracker returns a tracker for the given objects. Names must be unique.
+func newTracker(tracks []track) (*tracker, error) {
+	t := &tracker{tracks: append([]track(nil), tracks...), up: make([]bool, len(tracks)), val: make([]int, len(tracks))}
 	seen := map[string]bool{}
 	for i, tr := range tracks {
 		if seen[tr.Name] {
@@ -71,7 +75,7 @@ func NewTracker(tracks []Track) (*Tracker, error) {
 
 // Set records the status of a tracked object and reports whether the
 // aggregate (weight or fault) changed. Unknown names are ignored.
-func (t *Tracker) Set(name string, up bool) bool {
+func (t *tracker) Set(name string, up bool) bool {
 	w0, f0 := t.Status()
 	for i := range t.tracks {
 		if t.tracks[i].Name == name {
@@ -84,7 +88,7 @@ func (t *Tracker) Set(name string, up bool) bool {
 
 // SetValue records the value of a File track and reports whether the
 // aggregate changed. Unknown names are ignored.
-func (t *Tracker) SetValue(name string, v int) bool {
+func (t *tracker) SetValue(name string, v int) bool {
 	w0, f0 := t.Status()
 	for i := range t.tracks {
 		if t.tracks[i].Name == name && t.tracks[i].File {
@@ -96,7 +100,7 @@ func (t *Tracker) SetValue(name string, v int) bool {
 }
 
 // Value returns the value of a File track, and false when it is not one.
-func (t *Tracker) Value(name string) (v int, ok bool) {
+func (t *tracker) Value(name string) (v int, ok bool) {
 	for i := range t.tracks {
 		if t.tracks[i].Name == name && t.tracks[i].File {
 			return t.val[i], true
@@ -106,7 +110,7 @@ func (t *Tracker) Value(name string) (v int, ok bool) {
 }
 
 // fileStatus is a File track's contribution: a weight, or a fault.
-func fileStatus(tr Track, v int) (weight int, fault bool) {
+func fileStatus(tr track, v int) (weight int, fault bool) {
 	if tr.Weight == 0 {
 		return 0, (v != 0) != tr.Reverse
 	}
@@ -122,7 +126,7 @@ func fileStatus(tr Track, v int) (weight int, fault bool) {
 }
 
 // Status returns the summed weight and whether any weight-0 object is down.
-func (t *Tracker) Status() (weight int, fault bool) {
+func (t *tracker) Status() (weight int, fault bool) {
 	for i, tr := range t.tracks {
 		if tr.File {
 			w, f := fileStatus(tr, t.val[i])
@@ -149,15 +153,15 @@ func (t *Tracker) Status() (weight int, fault bool) {
 	return weight, fault
 }
 
-// Event returns the TrackingChanged event for the current status.
-func (t *Tracker) Event() TrackingChanged {
+// Event returns the trackingChanged event for the current status.
+func (t *tracker) Event() trackingChanged {
 	w, f := t.Status()
-	return TrackingChanged{Weight: w, Fault: f}
+	return trackingChanged{Weight: w, Fault: f}
 }
 
 // Up returns the status of a tracked object, and false when it is not
 // tracked.
-func (t *Tracker) Up(name string) (up, ok bool) {
+func (t *tracker) Up(name string) (up, ok bool) {
 	for i := range t.tracks {
 		if t.tracks[i].Name == name {
 			return t.up[i], true

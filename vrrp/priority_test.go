@@ -23,14 +23,14 @@ func TestEffectivePriority(t *testing.T) {
 		{254, 1, 254},
 	}
 	for _, c := range cases {
-		if got := EffectivePriority(c.base, c.weight); got != c.want {
+		if got := effectivePriority(c.base, c.weight); got != c.want {
 			t.Errorf("EffectivePriority(%d, %d) = %d, want %d", c.base, c.weight, got, c.want)
 		}
 	}
 }
 
 func TestTracker(t *testing.T) {
-	tr, err := NewTracker([]Track{
+	tr, err := newTracker([]track{
 		{Name: "eth1", Weight: 0, InitUp: true},                // down -> FAULT
 		{Name: "chk_up", Weight: 20, InitUp: true},             // +20 while up
 		{Name: "chk_down", Weight: -30, InitUp: true},          // -30 while down
@@ -72,10 +72,10 @@ func TestTracker(t *testing.T) {
 			t.Errorf("step %d: event %+v", i, ev)
 		}
 	}
-	if _, err := NewTracker([]Track{{Name: "a"}, {Name: "a"}}); err == nil {
+	if _, err := newTracker([]track{{Name: "a"}, {Name: "a"}}); err == nil {
 		t.Error("duplicate accepted")
 	}
-	if _, err := NewTracker([]Track{{Name: "a", Weight: 255}}); err == nil {
+	if _, err := newTracker([]track{{Name: "a", Weight: 255}}); err == nil {
 		t.Error("weight 255 accepted")
 	}
 }
@@ -84,14 +84,14 @@ func TestTracker(t *testing.T) {
 // the backup's; the weight-0 interface tracker puts it in FAULT.
 func TestTrackerDrivesMachine(t *testing.T) {
 	clk := newFakeClock()
-	m, err := NewMachine(baseCfg(), clk)
+	m, err := newMachine(baseCfg(), clk)
 	if err != nil {
 		t.Fatal(err)
 	}
-	tr, _ := NewTracker([]Track{{Name: "chk", Weight: -60, InitUp: true}, {Name: "eth1", InitUp: true}})
+	tr, _ := newTracker([]track{{Name: "chk", Weight: -60, InitUp: true}, {Name: "eth1", InitUp: true}})
 	m.Handle(tr.Event())
-	m.Handle(Start{})
-	m.Handle(TimerFired{TimerMasterDown})
+	m.Handle(start{})
+	m.Handle(timerFired{timerMasterDown})
 	tr.Set("chk", false)
 	m.Handle(tr.Event())
 	if m.Priority() != 40 || m.State() != StateMaster {
@@ -99,7 +99,7 @@ func TestTrackerDrivesMachine(t *testing.T) {
 	}
 	tr.Set("eth1", false)
 	acts := m.Handle(tr.Event())
-	if m.State() != StateFault || len(acts) == 0 || acts[0] != (SendAdvert{Priority: 0}) {
+	if m.State() != StateFault || len(acts) == 0 || acts[0] != (sendAdvert{Priority: 0}) {
 		t.Fatalf("state %v actions %v", m.State(), fmtActions(acts))
 	}
 }

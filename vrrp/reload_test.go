@@ -20,8 +20,8 @@ func TestRunnerReconfigureMasterVIPs(t *testing.T) {
 	}
 	h.rec.take("")
 	extra := VIP{Addr: netip.MustParsePrefix("192.0.2.101/24")}
-	c := instCfg(func(c *InstanceConfig) { c.VIPs = append(c.VIPs, extra) })
-	if err := h.r.Reconfigure([]InstanceConfig{c}); err != nil {
+	c := instCfg(func(c *instanceConfig) { c.VIPs = append(c.VIPs, extra) })
+	if err := h.r.Reconfigure([]instanceConfig{c}); err != nil {
 		t.Fatal(err)
 	}
 	h.advance(3 * time.Second)
@@ -61,8 +61,8 @@ func TestRunnerReconfigureMasterVIPs(t *testing.T) {
 	}
 	// The adverts carry both addresses now.
 	// Remove the original VIP and lower the priority.
-	c2 := instCfg(func(c *InstanceConfig) { c.VIPs = []VIP{extra}; c.Machine.Priority = 90 })
-	if err := h.r.Reconfigure([]InstanceConfig{c2}); err != nil {
+	c2 := instCfg(func(c *instanceConfig) { c.VIPs = []VIP{extra}; c.Machine.Priority = 90 })
+	if err := h.r.Reconfigure([]instanceConfig{c2}); err != nil {
 		t.Fatal(err)
 	}
 	h.advance(time.Second)
@@ -79,8 +79,8 @@ func TestRunnerReconfigureMasterVIPs(t *testing.T) {
 		}
 	}
 	// Changing identity is refused and changes nothing.
-	bad := instCfg(func(c *InstanceConfig) { c.Machine.VRID = 52 })
-	if err := h.r.Reconfigure([]InstanceConfig{bad}); err == nil {
+	bad := instCfg(func(c *instanceConfig) { c.Machine.VRID = 52 })
+	if err := h.r.Reconfigure([]instanceConfig{bad}); err == nil {
 		t.Fatal("VRID change accepted")
 	}
 }
@@ -91,8 +91,8 @@ func TestRunnerReconfigureBackup(t *testing.T) {
 	h.advance(time.Second)
 	h.rec.take("")
 	extra := VIP{Addr: netip.MustParsePrefix("192.0.2.101/24")}
-	c := instCfg(func(c *InstanceConfig) { c.VIPs = append(c.VIPs, extra) })
-	if err := h.r.Reconfigure([]InstanceConfig{c}); err != nil {
+	c := instCfg(func(c *instanceConfig) { c.VIPs = append(c.VIPs, extra) })
+	if err := h.r.Reconfigure([]instanceConfig{c}); err != nil {
 		t.Fatal(err)
 	}
 	h.advance(mdi100 - time.Second - time.Nanosecond)

@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/lvsd/lvsd/vrrp/advert"
 )
 
 func TestFromConfigRoutes(t *testing.T) {
@@ -24,7 +26,7 @@ vrrp_instance VI_1 {
   }
 }
 `)
-	specs, warns, err := FromConfig(c)
+	specs, warns, err := fromConfig(c)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -37,11 +39,11 @@ vrrp_instance VI_1 {
 	p := netip.MustParsePrefix
 	a := netip.MustParseAddr
 	want := []Route{
-		{Type: RouteUnicast, Dst: p("198.51.100.0/24"), Src: a("192.0.2.100"), Via: a("192.0.2.254"), Dev: "eth0", Table: 100, Metric: 5, Proto: ProtoKeepalived},
-		{Type: RouteUnicast, Dst: p("203.0.113.0/24"), Dev: "eth0", Scope: 253, Table: TableMain, Proto: ProtoKeepalived},
-		{Type: RouteUnicast, Dst: p("203.0.113.128/25"), Dev: "eth0", Scope: 0, Table: TableMain, Proto: 4},
-		{Type: RouteBlackhole, Dst: p("198.51.100.128/25"), Table: TableMain, Proto: ProtoKeepalived},
-		{Type: RouteProhibit, Dst: p("203.0.113.9/32"), Table: TableMain, Proto: ProtoKeepalived},
+		{Type: routeUnicast, Dst: p("198.51.100.0/24"), Src: a("192.0.2.100"), Via: a("192.0.2.254"), Dev: "eth0", Table: 100, Metric: 5, Proto: protoKeepalived},
+		{Type: routeUnicast, Dst: p("203.0.113.0/24"), Dev: "eth0", Scope: 253, Table: tableMain, Proto: protoKeepalived},
+		{Type: routeUnicast, Dst: p("203.0.113.128/25"), Dev: "eth0", Scope: 0, Table: tableMain, Proto: 4},
+		{Type: routeBlackhole, Dst: p("198.51.100.128/25"), Table: tableMain, Proto: protoKeepalived},
+		{Type: routeProhibit, Dst: p("203.0.113.9/32"), Table: tableMain, Proto: protoKeepalived},
 	}
 	if len(got) != len(want) {
 		t.Fatalf("routes %+v", got)
@@ -124,13 +126,13 @@ func TestEngineRoutes(t *testing.T) {
 	}
 
 	// A higher priority master: BACKUP, routes removed before the VIPs.
-	adv := Advert{Version: 2, VRID: 1, Priority: 200, Interval: time.Second, Addrs: []netip.Addr{netip.MustParseAddr("192.0.2.100")}}
+	adv := advert.Advert{Version: 2, VRID: 1, Priority: 200, Interval: time.Second, Addrs: []netip.Addr{netip.MustParseAddr("192.0.2.100")}}
 	src, dst := netip.MustParseAddr("192.0.2.2"), netip.MustParseAddr("224.0.0.18")
 	b, err := adv.Marshal(src, dst)
 	if err != nil {
 		t.Fatal(err)
 	}
-	h.e.currentRunners()[0].HandlePacket(0, b, PacketInfo{Src: src, Dst: dst, TTL: 255, At: h.clk.Now()})
+	h.e.currentRunners()[0].HandlePacket(0, b, advert.PacketInfo{Src: src, Dst: dst, TTL: 255, At: h.clk.Now()})
 	h.e.flush()
 	if s := h.states(); s["VI_1"] != "BACKUP/100" {
 		t.Fatalf("states %v", s)
@@ -160,14 +162,14 @@ func TestEngineRoutes(t *testing.T) {
 
 // A runner refuses routes without a route manager.
 func TestRunnerRoutesNeedManager(t *testing.T) {
-	specs, _, err := FromConfig(parseConf(t, routeText()))
+	specs, _, err := fromConfig(parseConf(t, routeText()))
 	if err != nil {
 		t.Fatal(err)
 	}
 	ic := specs[0].Instances[0]
 	ic.Machine.PrimaryIP = netip.MustParseAddr("192.0.2.1")
 	k := &fakeKernel{addrs: map[string]bool{}}
-	_, err = NewRunner("VI_1", []Member{{Config: ic, Sender: &fakeConn{k: k}, Addrs: fakeAddrs{k}}}, RunnerOptions{})
+	_, err = newRunner("VI_1", []memberSpec{{Config: ic, Sender: &fakeConn{k: k}, Addrs: fakeAddrs{k}}}, runnerOptions{})
 	if err == nil || !strings.Contains(err.Error(), "route manager") {
 		t.Fatalf("err %v", err)
 	}

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/lvsd/lvsd/internal/clock"
+	"github.com/lvsd/lvsd/vrrp/advert"
 )
 
 // VIP is one virtual address of an instance.
@@ -33,32 +34,32 @@ type VIP struct {
 
 // Route types (the kernel's RTN_* values).
 const (
-	RouteUnicast     uint8 = 1
-	RouteBlackhole   uint8 = 6
-	RouteUnreachable uint8 = 7
-	RouteProhibit    uint8 = 8
+	routeUnicast     uint8 = 1
+	routeBlackhole   uint8 = 6
+	routeUnreachable uint8 = 7
+	routeProhibit    uint8 = 8
 )
 
-// ProtoKeepalived is the route protocol of virtual routes unless the
+// protoKeepalived is the route protocol of virtual routes unless the
 // configuration names another (RTPROT_KEEPALIVED, "proto keepalived").
-const ProtoKeepalived uint8 = 18
+const protoKeepalived uint8 = 18
 
-// TableMain is the main routing table.
-const TableMain uint32 = 254
+// tableMain is the main routing table.
+const tableMain uint32 = 254
 
 // Route is one virtual route of an instance (virtual_routes). Its fields
 // are what the kernel matches a deletion against, so a route is removed
 // only if it is still ours (same protocol, table, metric, next hop).
 type Route struct {
-	Type   uint8        // RouteUnicast, RouteBlackhole, RouteUnreachable, RouteProhibit
+	Type   uint8        // routeUnicast, routeBlackhole, routeUnreachable, routeProhibit
 	Dst    netip.Prefix // destination
 	Src    netip.Addr   // preferred source; invalid: none
 	Via    netip.Addr   // gateway; invalid: none
 	Dev    string       // output interface; empty: none (the kernel picks it)
 	Scope  uint8        // RT_SCOPE_*
-	Table  uint32       // TableMain by default
+	Table  uint32       // tableMain by default
 	Metric uint32
-	Proto  uint8 // ProtoKeepalived by default
+	Proto  uint8 // protoKeepalived by default
 	OnLink bool
 }
 
@@ -66,11 +67,11 @@ type Route struct {
 func (r Route) String() string {
 	var b strings.Builder
 	switch r.Type {
-	case RouteBlackhole:
+	case routeBlackhole:
 		b.WriteString("blackhole ")
-	case RouteUnreachable:
+	case routeUnreachable:
 		b.WriteString("unreachable ")
-	case RouteProhibit:
+	case routeProhibit:
 		b.WriteString("prohibit ")
 	}
 	b.WriteString(r.Dst.String())
@@ -83,7 +84,7 @@ func (r Route) String() string {
 	if r.Dev != "" {
 		b.WriteString(" dev " + r.Dev)
 	}
-	if r.Table != TableMain && r.Table != 0 {
+	if r.Table != tableMain && r.Table != 0 {
 		fmt.Fprintf(&b, " table %d", r.Table)
 	}
 	if r.Metric != 0 {
@@ -121,15 +122,15 @@ type GARPSender interface {
 	SendGARP(ip netip.Addr) error
 }
 
-// InstanceConfig is the configuration of one vrrp_instance.
-type InstanceConfig struct {
-	Machine   MachineConfig // Machine.PrimaryIP is the advert source address
+// instanceConfig is the configuration of one vrrp_instance.
+type instanceConfig struct {
+	Machine   machineConfig // Machine.PrimaryIP is the advert source address
 	Interface string
 	VIPs      []VIP
 	// ExcludedVIPs (virtual_ipaddress_excluded) are added and removed with
 	// the VIPs but not carried in adverts.
 	ExcludedVIPs []VIP
-	AuthType     AuthType // v2 only
+	AuthType     advert.AuthType // v2 only
 	AuthPass     string
 	// Group is the multicast destination (default 224.0.0.18, or ff02::12
 	// for IPv6).
@@ -141,7 +142,7 @@ type InstanceConfig struct {
 	UnicastPeers []netip.Addr
 	// CheckUnicastSrc drops unicast adverts from non-peers.
 	CheckUnicastSrc bool
-	Tracks          []Track
+	Tracks          []track
 	// Routes (virtual_routes) are added after the VIPs when the instance
 	// becomes MASTER and removed before them when it leaves MASTER.
 	Routes []Route
@@ -151,9 +152,9 @@ type InstanceConfig struct {
 	GARPInterval, GNAInterval time.Duration
 }
 
-// Member is an instance of a Runner with its kernel access.
-type Member struct {
-	Config InstanceConfig
+// memberSpec is an instance of a runner with its kernel access.
+type memberSpec struct {
+	Config instanceConfig
 	Sender AdvertSender
 	Addrs  AddrManager
 	Routes RouteManager // required when the instance has routes
@@ -170,9 +171,9 @@ type Member struct {
 
 // Stats are the counters of one instance; safe for concurrent reading.
 type Stats struct {
-	Drops         [dropMax]atomic.Uint64 // by DropReason
-	AdvertRcvd    atomic.Uint64          // accepted adverts
-	AddrListErr   atomic.Uint64          // accepted despite an address-list mismatch
+	Drops         [advert.NumDropReasons]atomic.Uint64 // by DropReason
+	AdvertRcvd    atomic.Uint64                        // accepted adverts
+	AddrListErr   atomic.Uint64                        // accepted despite an address-list mismatch
 	PriZeroRcvd   atomic.Uint64
 	AdvertSent    atomic.Uint64
 	PriZeroSent   atomic.Uint64
@@ -195,8 +196,8 @@ type Notification struct {
 	Priority uint8
 }
 
-// RunnerOptions are optional settings of a Runner.
-type RunnerOptions struct {
+// runnerOptions are optional settings of a runner.
+type runnerOptions struct {
 	Clock  clock.Clock  // default clock.System
 	Logger *slog.Logger // default slog.Default()
 	// Notify is called from the runner goroutine on every transition; it
@@ -207,20 +208,20 @@ type RunnerOptions struct {
 	KeepOnStop bool
 }
 
-// Runner runs one instance, or the instances of one sync group, in a single
+// runner runs one instance, or the instances of one sync group, in a single
 // goroutine that owns their state. Other goroutines talk to it through its
 // methods, which post events.
-type Runner struct {
+type runner struct {
 	name    string
 	clock   clock.Clock
 	log     *slog.Logger
 	notify  func(Notification)
 	members []*member
-	group   *Group // nil for a single instance
+	group   *syncGroup // nil for a single instance
 	events  chan runnerEvent
 	done    chan struct{}
 	started atomic.Bool
-	keep    atomic.Bool // RunnerOptions.KeepOnStop
+	keep    atomic.Bool // runnerOptions.KeepOnStop
 
 	mu     sync.Mutex
 	status []InstanceStatus
@@ -239,11 +240,11 @@ func (mm *member) garpFor(v VIP) GARPSender {
 }
 
 type member struct {
-	cfg     InstanceConfig
-	dev     Member
-	m       *Machine
-	exp     Expect
-	tracker *Tracker
+	cfg     instanceConfig
+	dev     memberSpec
+	m       *machine
+	exp     advert.Expect
+	tracker *tracker
 	vips    []netip.Addr // advertised
 	all     []VIP        // VIPs and excluded VIPs
 	dsts    []netip.Addr
@@ -255,12 +256,13 @@ type member struct {
 
 type runnerEvent struct {
 	member int
-	ev     Event
-	gen    uint64 // TimerFired only
+	ev     event
+	gen    uint64 // timerFired only
 
 	// one of the following instead of ev
 	packet      []byte
-	info        PacketInfo
+	info        advert.PacketInfo // of packet, or of the dropped packet
+	drop        advert.DropReason // a packet its socket dropped
 	trackName   string
 	trackUp     bool
 	trackValue  *int // a File track's value (instead of trackUp)
@@ -270,7 +272,7 @@ type runnerEvent struct {
 }
 
 type reconfReq struct {
-	cfgs []InstanceConfig
+	cfgs []instanceConfig
 	done chan error
 }
 
@@ -283,16 +285,16 @@ type InstanceStatus struct {
 	Stats      *Stats
 }
 
-// ErrStopped is returned by Run when called twice.
-var ErrStopped = errors.New("vrrp: runner already ran")
+// errStopped is returned by Run when called twice.
+var errStopped = errors.New("vrrp: runner already ran")
 
-// NewRunner builds a runner. With one member it runs a plain instance; with
+// newRunner builds a runner. With one member it runs a plain instance; with
 // more it runs them as the sync group name.
-func NewRunner(name string, members []Member, opts RunnerOptions) (*Runner, error) {
+func newRunner(name string, members []memberSpec, opts runnerOptions) (*runner, error) {
 	if len(members) == 0 {
 		return nil, errors.New("vrrp: runner without instances")
 	}
-	r := &Runner{
+	r := &runner{
 		name: name, clock: opts.Clock, log: opts.Logger, notify: opts.Notify,
 		events: make(chan runnerEvent, 256), done: make(chan struct{}),
 	}
@@ -303,7 +305,7 @@ func NewRunner(name string, members []Member, opts RunnerOptions) (*Runner, erro
 	if r.log == nil {
 		r.log = slog.Default()
 	}
-	var machines []*Machine
+	var machines []*machine
 	for _, mb := range members {
 		c := mb.Config
 		if mb.Sender == nil || mb.Addrs == nil {
@@ -312,17 +314,17 @@ func NewRunner(name string, members []Member, opts RunnerOptions) (*Runner, erro
 		if len(c.Routes) > 0 && mb.Routes == nil {
 			return nil, fmt.Errorf("vrrp: instance %s: routes without a route manager", c.Machine.Name)
 		}
-		m, err := NewMachine(c.Machine, r.clock)
+		m, err := newMachine(c.Machine, r.clock)
 		if err != nil {
 			return nil, fmt.Errorf("vrrp: instance %s: %w", c.Machine.Name, err)
 		}
 		if err := c.checkFamily(); err != nil {
 			return nil, err
 		}
-		if c.Machine.Version == 3 && c.AuthType != AuthNone {
+		if c.Machine.Version == 3 && c.AuthType != advert.AuthNone {
 			return nil, fmt.Errorf("vrrp: instance %s: VRRPv3 has no authentication", c.Machine.Name)
 		}
-		tr, err := NewTracker(c.Tracks)
+		tr, err := newTracker(c.Tracks)
 		if err != nil {
 			return nil, fmt.Errorf("vrrp: instance %s: %w", c.Machine.Name, err)
 		}
@@ -334,7 +336,7 @@ func NewRunner(name string, members []Member, opts RunnerOptions) (*Runner, erro
 		machines = append(machines, m)
 	}
 	if len(members) > 1 {
-		g, err := NewGroup(name, machines)
+		g, err := newSyncGroup(name, machines)
 		if err != nil {
 			return nil, err
 		}
@@ -346,7 +348,7 @@ func NewRunner(name string, members []Member, opts RunnerOptions) (*Runner, erro
 
 // setConfig sets the configuration and what derives from it (not the
 // machine, not the tracker).
-func (mm *member) setConfig(c InstanceConfig) error {
+func (mm *member) setConfig(c instanceConfig) error {
 	// The advertised VIPs are of the instance's family; the excluded ones
 	// may be of either, as in keepalived.
 	var vips []netip.Addr
@@ -361,8 +363,8 @@ func (mm *member) setConfig(c InstanceConfig) error {
 			return fmt.Errorf("vrrp: instance %s: invalid excluded VIP", c.Machine.Name)
 		}
 	}
-	if len(vips) > MaxAddrs {
-		return fmt.Errorf("vrrp: instance %s: more than %d VIPs", c.Machine.Name, MaxAddrs)
+	if len(vips) > advert.MaxAddrs {
+		return fmt.Errorf("vrrp: instance %s: more than %d VIPs", c.Machine.Name, advert.MaxAddrs)
 	}
 	mm.cfg = c
 	mm.vips = vips
@@ -372,9 +374,9 @@ func (mm *member) setConfig(c InstanceConfig) error {
 	} else {
 		mm.dsts = []netip.Addr{c.defaultGroup()}
 	}
-	mm.exp = Expect{
+	mm.exp = advert.Expect{
 		Version: c.Machine.Version, VRID: c.Machine.VRID, Interval: c.Machine.AdvertInterval,
-		AuthType: c.AuthType, AuthData: Password(c.AuthPass), Addrs: mm.vips,
+		AuthType: c.AuthType, AuthData: advert.Password(c.AuthPass), Addrs: mm.vips,
 		Unicast: len(c.UnicastPeers) > 0,
 	}
 	if c.CheckUnicastSrc {
@@ -384,7 +386,7 @@ func (mm *member) setConfig(c InstanceConfig) error {
 }
 
 // checkFamily checks the source, peers and group against the family.
-func (c *InstanceConfig) checkFamily() error {
+func (c *instanceConfig) checkFamily() error {
 	fam := "IPv4"
 	if c.IPv6 {
 		fam = "IPv6"
@@ -414,27 +416,27 @@ func (c *InstanceConfig) checkFamily() error {
 // tracked is kept) and the other settings take effect in place. It returns
 // once applied, or with an error (nothing changed) when the runner is not
 // running.
-func (r *Runner) Reconfigure(cfgs []InstanceConfig) error {
+func (r *runner) Reconfigure(cfgs []instanceConfig) error {
 	req := &reconfReq{cfgs: cfgs, done: make(chan error, 1)}
 	select {
 	case r.events <- runnerEvent{member: -1, reconf: req}:
 	case <-r.done:
-		return ErrStopped
+		return errStopped
 	}
 	select {
 	case err := <-req.done:
 		return err
 	case <-r.done:
-		return ErrStopped
+		return errStopped
 	}
 }
 
-func (r *Runner) reconfigure(cfgs []InstanceConfig) error {
+func (r *runner) reconfigure(cfgs []instanceConfig) error {
 	if len(cfgs) != len(r.members) {
 		return fmt.Errorf("vrrp: %s: reconfigure with %d instances, running %d", r.name, len(cfgs), len(r.members))
 	}
 	// Validate everything before changing anything.
-	trackers := make([]*Tracker, len(cfgs))
+	trackers := make([]*tracker, len(cfgs))
 	for i, c := range cfgs {
 		mm := r.members[i]
 		mc := c.Machine
@@ -453,7 +455,7 @@ func (r *Runner) reconfigure(cfgs []InstanceConfig) error {
 		if len(c.Routes) > 0 && mm.dev.Routes == nil {
 			return fmt.Errorf("vrrp: instance %s: routes without a route manager", mc.Name)
 		}
-		tr, err := NewTracker(c.Tracks)
+		tr, err := newTracker(c.Tracks)
 		if err != nil {
 			return fmt.Errorf("vrrp: instance %s: %w", mc.Name, err)
 		}
@@ -546,7 +548,7 @@ func diff[T comparable](old, new []T) (removed, added []T) {
 }
 
 // addRoutes adds routes of mm, logging failures.
-func (r *Runner) addRoutes(mm *member, routes []Route) {
+func (r *runner) addRoutes(mm *member, routes []Route) {
 	for _, rt := range routes {
 		if err := mm.dev.Routes.AddRoute(rt); err != nil {
 			mm.stats.RouteErrors.Add(1)
@@ -556,7 +558,7 @@ func (r *Runner) addRoutes(mm *member, routes []Route) {
 }
 
 // delRoutes removes routes of mm, logging failures.
-func (r *Runner) delRoutes(mm *member, routes []Route) {
+func (r *runner) delRoutes(mm *member, routes []Route) {
 	for _, rt := range routes {
 		if err := mm.dev.Routes.DelRoute(rt); err != nil {
 			mm.stats.RouteErrors.Add(1)
@@ -566,19 +568,19 @@ func (r *Runner) delRoutes(mm *member, routes []Route) {
 }
 
 // Name returns the runner's name.
-func (r *Runner) Name() string { return r.name }
+func (r *runner) Name() string { return r.name }
 
 // Stats returns the counters of member i.
-func (r *Runner) Stats(i int) *Stats { return r.members[i].stats }
+func (r *runner) Stats(i int) *Stats { return r.members[i].stats }
 
 // Status returns a snapshot of the instances.
-func (r *Runner) Status() []InstanceStatus {
+func (r *runner) Status() []InstanceStatus {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return append([]InstanceStatus(nil), r.status...)
 }
 
-func (r *Runner) publish() {
+func (r *runner) publish() {
 	st := make([]InstanceStatus, len(r.members))
 	for i, mm := range r.members {
 		addr, _ := mm.m.Master()
@@ -589,7 +591,7 @@ func (r *Runner) publish() {
 	r.mu.Unlock()
 }
 
-func (r *Runner) post(e runnerEvent) {
+func (r *runner) post(e runnerEvent) {
 	select {
 	case r.events <- e:
 	case <-r.done:
@@ -597,56 +599,62 @@ func (r *Runner) post(e runnerEvent) {
 }
 
 // HandlePacket delivers a received VRRP packet (IP payload) to member i;
-// it is called by the receive loop of the member's socket (see Dispatcher).
-func (r *Runner) HandlePacket(i int, payload []byte, info PacketInfo) {
+// it is called by the receive loop of the member's socket (see dispatcher).
+func (r *runner) HandlePacket(i int, payload []byte, info advert.PacketInfo) {
 	r.post(runnerEvent{member: i, packet: payload, info: info})
 }
 
+// DropPacket counts against member i a packet that its socket dropped for
+// reason before it could be decoded (see dispatcher.Drop).
+func (r *runner) DropPacket(i int, info advert.PacketInfo, reason advert.DropReason) {
+	r.post(runnerEvent{member: i, drop: reason, info: info})
+}
+
 // SetInterface reports the link state of member i's interface.
-func (r *Runner) SetInterface(i int, up bool) {
-	r.post(runnerEvent{member: i, ev: InterfaceChanged{Up: up}})
+func (r *runner) SetInterface(i int, up bool) {
+	r.post(runnerEvent{member: i, ev: interfaceChanged{Up: up}})
 }
 
 // SetTrack reports the status of a tracked object to every member that
 // tracks it.
-func (r *Runner) SetTrack(name string, up bool) {
+func (r *runner) SetTrack(name string, up bool) {
 	r.post(runnerEvent{member: -1, trackName: name, trackUp: up})
 }
 
 // SetTrackValue reports the value of a tracked file to every member that
 // tracks it.
-func (r *Runner) SetTrackValue(name string, v int) {
+func (r *runner) SetTrackValue(name string, v int) {
 	r.post(runnerEvent{member: -1, trackName: name, trackValue: &v})
 }
 
 // AddrDeleted reports that an address was deleted from an interface; a
 // member that is MASTER and owns it puts it back.
-func (r *Runner) AddrDeleted(p netip.Prefix) {
+func (r *runner) AddrDeleted(p netip.Prefix) {
 	r.post(runnerEvent{member: -1, addrDeleted: &p})
 }
 
 // Run starts the instances and runs until ctx is done; then it shuts them
 // down gracefully (a master sends priority 0 and removes its VIPs) and
 // returns.
-func (r *Runner) Run(ctx context.Context) error {
+func (r *runner) Run(ctx context.Context) error {
 	if !r.started.CompareAndSwap(false, true) {
-		return ErrStopped
+		return errStopped
 	}
 	defer close(r.done)
 	for i, mm := range r.members {
 		r.dispatch(i, mm.tracker.Event())
 		if mm.dev.LinkDown {
-			r.dispatch(i, InterfaceChanged{Up: false})
+			r.dispatch(i, interfaceChanged{Up: false})
 		}
 	}
 	for i := range r.members {
-		r.dispatch(i, Start{})
+		r.dispatch(i, start{})
 	}
 	for {
 		select {
 		case <-ctx.Done():
 			for i := range r.members {
-				r.dispatch(i, Shutdown{Keep: r.keep.Load()})
+				r.dispatch(i, shutdown{Keep: r.keep.Load()})
 			}
 			for _, mm := range r.members {
 				for t := range numTimers {
@@ -662,13 +670,13 @@ func (r *Runner) Run(ctx context.Context) error {
 	}
 }
 
-// SetKeepOnStop changes RunnerOptions.KeepOnStop; call it before
+// SetKeepOnStop changes runnerOptions.KeepOnStop; call it before
 // cancelling the context of Run.
-func (r *Runner) SetKeepOnStop(keep bool) { r.keep.Store(keep) }
+func (r *runner) SetKeepOnStop(keep bool) { r.keep.Store(keep) }
 
 // Flush returns once the runner has handled every event posted before the
 // call (or has stopped).
-func (r *Runner) Flush() {
+func (r *runner) Flush() {
 	ch := make(chan struct{})
 	r.post(runnerEvent{member: -1, flush: ch})
 	select {
@@ -677,12 +685,14 @@ func (r *Runner) Flush() {
 	}
 }
 
-func (r *Runner) handle(e runnerEvent) {
+func (r *runner) handle(e runnerEvent) {
 	switch {
 	case e.flush != nil:
 		close(e.flush)
 	case e.reconf != nil:
 		e.reconf.done <- r.reconfigure(e.reconf.cfgs)
+	case e.drop != advert.DropNone:
+		r.dropped(r.members[e.member], e.info, e.drop)
 	case e.packet != nil:
 		r.receive(e.member, e.packet, e.info)
 	case e.trackName != "" && e.trackValue != nil:
@@ -715,7 +725,7 @@ func (r *Runner) handle(e runnerEvent) {
 			}
 		}
 	default:
-		if tf, ok := e.ev.(TimerFired); ok {
+		if tf, ok := e.ev.(timerFired); ok {
 			mm := r.members[e.member]
 			if tf.Timer >= numTimers || e.gen != mm.gen[tf.Timer] {
 				return // stale: re-armed or stopped since
@@ -725,17 +735,17 @@ func (r *Runner) handle(e runnerEvent) {
 	}
 }
 
-func (r *Runner) receive(i int, payload []byte, info PacketInfo) {
+func (r *runner) receive(i int, payload []byte, info advert.PacketInfo) {
 	mm := r.members[i]
 	if info.Src == mm.cfg.Machine.PrimaryIP {
 		mm.stats.OwnPackets.Add(1)
 		return
 	}
-	a, drop := Decode(payload, info)
-	if drop == DropNone {
+	a, drop := advert.Decode(payload, info)
+	if drop == advert.DropNone {
 		chk := mm.exp.Validate(a, info)
 		drop = chk.Drop
-		if drop == DropNone {
+		if drop == advert.DropNone {
 			mm.stats.AdvertRcvd.Add(1)
 			if chk.AddrListMismatch {
 				mm.stats.AddrListErr.Add(1)
@@ -744,17 +754,22 @@ func (r *Runner) receive(i int, payload []byte, info PacketInfo) {
 			if chk.PriorityZero {
 				mm.stats.PriZeroRcvd.Add(1)
 			}
-			r.dispatch(i, AdvertReceived{Src: info.Src, Priority: a.Priority, Interval: a.Interval, At: info.At})
+			r.dispatch(i, advertReceived{Src: info.Src, Priority: a.Priority, Interval: a.Interval, At: info.At})
 			return
 		}
 	}
-	mm.stats.Drops[drop].Add(1)
-	r.log.Debug("vrrp: advert dropped", "instance", mm.cfg.Machine.Name, "from", info.Src, "reason", drop)
+	r.dropped(mm, info, drop)
+}
+
+// dropped counts a packet of mm's dropped for reason.
+func (r *runner) dropped(mm *member, info advert.PacketInfo, reason advert.DropReason) {
+	mm.stats.Drops[reason].Add(1)
+	r.log.Debug("vrrp: advert dropped", "instance", mm.cfg.Machine.Name, "from", info.Src, "reason", reason)
 }
 
 // dispatch feeds an event to member i (through the group if any) and
 // carries out the actions.
-func (r *Runner) dispatch(i int, ev Event) {
+func (r *runner) dispatch(i int, ev event) {
 	if r.group == nil {
 		for _, a := range r.members[i].m.Handle(ev) {
 			r.do(i, a)
@@ -767,9 +782,9 @@ func (r *Runner) dispatch(i int, ev Event) {
 	r.publish()
 }
 
-func (r *Runner) do(i int, a Action) {
+func (r *runner) do(i int, a action) {
 	if i < 0 {
-		if gt, ok := a.(GroupTransition); ok {
+		if gt, ok := a.(groupTransition); ok {
 			r.log.Info("vrrp: sync group transition", "group", gt.Name, "from", gt.From, "to", gt.To)
 			if r.notify != nil {
 				r.notify(Notification{Group: gt.Name, From: gt.From, To: gt.To})
@@ -780,9 +795,9 @@ func (r *Runner) do(i int, a Action) {
 	mm := r.members[i]
 	name := mm.cfg.Machine.Name
 	switch a := a.(type) {
-	case SendAdvert:
+	case sendAdvert:
 		r.sendAdvert(mm, a.Priority)
-	case AddVIPs:
+	case addVIPs:
 		for _, v := range mm.all {
 			if err := mm.dev.Addrs.AddAddr(v); err != nil {
 				mm.stats.AddrErrors.Add(1)
@@ -791,7 +806,7 @@ func (r *Runner) do(i int, a Action) {
 		}
 		r.addRoutes(mm, mm.cfg.Routes)
 		mm.vipsSet = true
-	case RemoveVIPs:
+	case removeVIPs:
 		// Routes first: they may use a VIP as source.
 		r.delRoutes(mm, mm.cfg.Routes)
 		for _, v := range mm.all {
@@ -801,7 +816,7 @@ func (r *Runner) do(i int, a Action) {
 			}
 		}
 		mm.vipsSet = false
-	case SendGARP:
+	case sendGARP:
 		if mm.dev.GARP == nil {
 			return
 		}
@@ -815,22 +830,22 @@ func (r *Runner) do(i int, a Action) {
 				mm.stats.GARPSent.Add(1)
 			}
 		}
-	case SetTimer:
+	case setTimer:
 		if mm.timers[a.Timer] != nil {
 			mm.timers[a.Timer].Stop()
 		}
 		mm.gen[a.Timer]++
 		gen, t := mm.gen[a.Timer], a.Timer
 		mm.timers[a.Timer] = r.clock.AfterFunc(a.After, func() {
-			r.post(runnerEvent{member: i, ev: TimerFired{Timer: t}, gen: gen})
+			r.post(runnerEvent{member: i, ev: timerFired{Timer: t}, gen: gen})
 		})
-	case StopTimer:
+	case stopTimer:
 		if mm.timers[a.Timer] != nil {
 			mm.timers[a.Timer].Stop()
 			mm.timers[a.Timer] = nil
 		}
 		mm.gen[a.Timer]++
-	case Transition:
+	case transition:
 		switch {
 		case a.To == StateMaster:
 			mm.stats.BecomeMaster.Add(1)
@@ -845,14 +860,14 @@ func (r *Runner) do(i int, a Action) {
 	}
 }
 
-func (r *Runner) sendAdvert(mm *member, prio uint8) {
+func (r *runner) sendAdvert(mm *member, prio uint8) {
 	c := mm.cfg
-	adv := Advert{
-		Version: c.Machine.Version, Type: TypeAdvertisement, VRID: c.Machine.VRID, Priority: prio,
+	adv := advert.Advert{
+		Version: c.Machine.Version, Type: advert.TypeAdvertisement, VRID: c.Machine.VRID, Priority: prio,
 		Interval: c.Machine.AdvertInterval, Addrs: mm.vips,
 	}
 	if c.Machine.Version == 2 {
-		adv.AuthType, adv.AuthData = c.AuthType, Password(c.AuthPass)
+		adv.AuthType, adv.AuthData = c.AuthType, advert.Password(c.AuthPass)
 	}
 	src := c.Machine.PrimaryIP
 	for _, dst := range mm.dsts {
@@ -866,28 +881,31 @@ func (r *Runner) sendAdvert(mm *member, prio uint8) {
 			continue
 		}
 		mm.stats.AdvertSent.Add(1)
-		if prio == PriorityStop {
+		if prio == advert.PriorityStop {
 			mm.stats.PriZeroSent.Add(1)
 		}
 	}
 }
 
-// Dispatcher demultiplexes the packets of one socket to the instances on
-// it by VRID. Packets for a VRID nobody runs are counted, not errors.
-type Dispatcher struct {
-	mu          sync.RWMutex
-	routes      map[uint8]route
-	UnknownVRID atomic.Uint64
-	TooShort    atomic.Uint64
+// dispatcher demultiplexes the packets of one socket to the instances on
+// it by VRID, the second byte of every VRRP packet. A packet that names no
+// instance here (a VRID nobody runs on this socket, or too short to carry
+// one) is counted in Drops, not against an instance: it is not an
+// instance's error.
+type dispatcher struct {
+	mu     sync.RWMutex
+	routes map[uint8]route
+	// Drops counts, by DropReason, the packets no instance claims.
+	Drops [advert.NumDropReasons]atomic.Uint64
 }
 
 type route struct {
-	r *Runner
+	r *runner
 	i int
 }
 
 // Register routes VRID vrid to member i of r.
-func (d *Dispatcher) Register(vrid uint8, r *Runner, i int) error {
+func (d *dispatcher) Register(vrid uint8, r *runner, i int) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if d.routes == nil {
@@ -900,24 +918,45 @@ func (d *Dispatcher) Register(vrid uint8, r *Runner, i int) error {
 	return nil
 }
 
-// Handle routes one packet; payload must not be reused by the caller.
-func (d *Dispatcher) Handle(payload []byte, info PacketInfo) {
+// lookup returns the route of the VRID payload names, or why there is
+// none (DropTooShort, DropUnknownVRID).
+func (d *dispatcher) lookup(payload []byte) (route, advert.DropReason) {
 	if len(payload) < 2 {
-		d.TooShort.Add(1)
-		return
+		return route{}, advert.DropTooShort
 	}
 	d.mu.RLock()
 	rt, ok := d.routes[payload[1]]
 	d.mu.RUnlock()
 	if !ok {
-		d.UnknownVRID.Add(1)
+		return route{}, advert.DropUnknownVRID
+	}
+	return rt, advert.DropNone
+}
+
+// Handle routes one packet; payload must not be reused by the caller.
+func (d *dispatcher) Handle(payload []byte, info advert.PacketInfo) {
+	rt, drop := d.lookup(payload)
+	if drop != advert.DropNone {
+		d.Drops[drop].Add(1)
 		return
 	}
 	rt.r.HandlePacket(rt.i, payload, info)
 }
 
+// Drop counts a packet the socket dropped for reason: against the
+// instance whose VRID it names when payload (what could be found of the
+// VRRP packet, nil if nothing) names one here, in d.Drops otherwise.
+func (d *dispatcher) Drop(payload []byte, info advert.PacketInfo, reason advert.DropReason) {
+	rt, miss := d.lookup(payload)
+	if miss != advert.DropNone {
+		d.Drops[reason].Add(1)
+		return
+	}
+	rt.r.DropPacket(rt.i, info, reason)
+}
+
 // Unregister removes the route of VRID vrid if it goes to r.
-func (d *Dispatcher) Unregister(vrid uint8, r *Runner) {
+func (d *dispatcher) Unregister(vrid uint8, r *runner) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if rt, ok := d.routes[vrid]; ok && rt.r == r {

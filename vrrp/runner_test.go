@@ -10,6 +10,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/lvsd/lvsd/vrrp/advert"
 )
 
 // recorder is a fake kernel: it records every call with the fake time.
@@ -32,8 +34,8 @@ func (r *recorder) rec(format string, a ...any) {
 }
 
 func (r *recorder) SendAdvert(b []byte, src, dst netip.Addr) error {
-	a, drop := Decode(b, PacketInfo{Src: src, Dst: dst, TTL: 255})
-	if drop != DropNone {
+	a, drop := advert.Decode(b, advert.PacketInfo{Src: src, Dst: dst, TTL: 255})
+	if drop != advert.DropNone {
 		return fmt.Errorf("sent an undecodable advert: %v", drop)
 	}
 	r.rec("advert prio=%d dst=%v", a.Priority, dst)
@@ -81,7 +83,7 @@ type harness struct {
 	t      *testing.T
 	clk    *fakeClock
 	rec    *recorder
-	r      *Runner
+	r      *runner
 	cancel context.CancelFunc
 	ran    chan struct{}
 	notes  chan Notification
@@ -89,23 +91,23 @@ type harness struct {
 
 var testVIP = VIP{Addr: netip.MustParsePrefix("192.0.2.100/24")}
 
-func instCfg(mod func(*InstanceConfig)) InstanceConfig {
-	c := InstanceConfig{Machine: baseCfg(), Interface: "eth0", VIPs: []VIP{testVIP}}
+func instCfg(mod func(*instanceConfig)) instanceConfig {
+	c := instanceConfig{Machine: baseCfg(), Interface: "eth0", VIPs: []VIP{testVIP}}
 	if mod != nil {
 		mod(&c)
 	}
 	return c
 }
 
-func newHarness(t *testing.T, cfgs ...InstanceConfig) *harness {
+func newHarness(t *testing.T, cfgs ...instanceConfig) *harness {
 	t.Helper()
 	h := &harness{t: t, clk: newFakeClock(), notes: make(chan Notification, 64)}
 	h.rec = &recorder{clk: h.clk, addrs: map[netip.Prefix]bool{}}
-	var ms []Member
+	var ms []memberSpec
 	for _, c := range cfgs {
-		ms = append(ms, Member{Config: c, Sender: h.rec, Addrs: h.rec, GARP: h.rec})
+		ms = append(ms, memberSpec{Config: c, Sender: h.rec, Addrs: h.rec, GARP: h.rec})
 	}
-	r, err := NewRunner("G", ms, RunnerOptions{
+	r, err := newRunner("G", ms, runnerOptions{
 		Clock: h.clk, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
 		Notify: func(n Notification) { h.notes <- n },
 	})
@@ -147,16 +149,16 @@ func (h *harness) advance(d time.Duration) {
 	h.r.Flush()
 }
 
-func (h *harness) packet(i int, src netip.Addr, mod func(*Advert), info func(*PacketInfo)) {
-	a := Advert{Version: 2, VRID: 51, Priority: 150, Interval: time.Second, Addrs: []netip.Addr{testVIP.Addr.Addr()}}
+func (h *harness) packet(i int, src netip.Addr, mod func(*advert.Advert), info func(*advert.PacketInfo)) {
+	a := advert.Advert{Version: 2, VRID: 51, Priority: 150, Interval: time.Second, Addrs: []netip.Addr{testVIP.Addr.Addr()}}
 	if mod != nil {
 		mod(&a)
 	}
-	b, err := a.Marshal(src, MulticastGroup)
+	b, err := a.Marshal(src, advert.MulticastGroup)
 	if err != nil {
 		h.t.Fatal(err)
 	}
-	pi := PacketInfo{Src: src, Dst: MulticastGroup, TTL: 255}
+	pi := advert.PacketInfo{Src: src, Dst: advert.MulticastGroup, TTL: 255}
 	if info != nil {
 		info(&pi)
 	}
@@ -259,7 +261,7 @@ func TestRunnerPriorityZeroFastTakeover(t *testing.T) {
 	h.advance(time.Second)
 	h.packet(0, peer, nil, nil)
 	h.advance(time.Second)
-	h.packet(0, peer, func(a *Advert) { a.Priority = 0 }, nil)
+	h.packet(0, peer, func(a *advert.Advert) { a.Priority = 0 }, nil)
 	h.advance(time.Second)
 	adv := h.rec.take("advert")
 	if len(adv) == 0 || adv[0].at != 2*time.Second+skew100 {
@@ -271,21 +273,21 @@ func TestRunnerPriorityZeroFastTakeover(t *testing.T) {
 }
 
 func TestRunnerDropsAreCountedAndDoNotResetTimer(t *testing.T) {
-	pass := instCfg(func(c *InstanceConfig) { c.AuthType, c.AuthPass = AuthPass, "secret" })
+	pass := instCfg(func(c *instanceConfig) { c.AuthType, c.AuthPass = advert.AuthPass, "secret" })
 	h := newHarness(t, pass)
 	h.rec.take("")
-	withPass := func(a *Advert) { a.AuthType, a.AuthData = AuthPass, Password("secret") }
+	withPass := func(a *advert.Advert) { a.AuthType, a.AuthData = advert.AuthPass, advert.Password("secret") }
 	bad := []struct {
 		name string
-		mod  func(*Advert)
-		info func(*PacketInfo)
-		want DropReason
+		mod  func(*advert.Advert)
+		info func(*advert.PacketInfo)
+		want advert.DropReason
 	}{
-		{"ttl", withPass, func(p *PacketInfo) { p.TTL = 1 }, DropTTL},
-		{"password", func(a *Advert) { a.AuthType, a.AuthData = AuthPass, Password("nope") }, nil, DropAuthFailure},
-		{"auth type", nil, nil, DropAuthType},
-		{"interval", func(a *Advert) { withPass(a); a.Interval = 2 * time.Second }, nil, DropInterval},
-		{"version", func(a *Advert) { a.Version = 3 }, nil, DropVersion},
+		{"ttl", withPass, func(p *advert.PacketInfo) { p.TTL = 1 }, advert.DropTTL},
+		{"password", func(a *advert.Advert) { a.AuthType, a.AuthData = advert.AuthPass, advert.Password("nope") }, nil, advert.DropAuthFailure},
+		{"auth type", nil, nil, advert.DropAuthType},
+		{"interval", func(a *advert.Advert) { withPass(a); a.Interval = 2 * time.Second }, nil, advert.DropInterval},
+		{"version", func(a *advert.Advert) { a.Version = 3 }, nil, advert.DropVersion},
 	}
 	for i := range 3 {
 		for _, b := range bad {
@@ -297,7 +299,7 @@ func TestRunnerDropsAreCountedAndDoNotResetTimer(t *testing.T) {
 		}
 	}
 	// an address list mismatch is counted but accepted (it resets the timer)
-	h.packet(0, peer, func(a *Advert) { withPass(a); a.Addrs = []netip.Addr{vip2} }, nil)
+	h.packet(0, peer, func(a *advert.Advert) { withPass(a); a.Addrs = []netip.Addr{vip2} }, nil)
 	if h.r.Stats(0).AddrListErr.Load() != 1 || h.r.Stats(0).AdvertRcvd.Load() != 1 {
 		t.Fatal("address list mismatch not counted as accepted")
 	}
@@ -345,7 +347,7 @@ func TestRunnerRestoresDeletedVIP(t *testing.T) {
 
 func TestRunnerUnicastSendsToEachPeer(t *testing.T) {
 	p1, p2 := netip.MustParseAddr("203.0.113.1"), netip.MustParseAddr("203.0.113.2")
-	h := newHarness(t, instCfg(func(c *InstanceConfig) {
+	h := newHarness(t, instCfg(func(c *instanceConfig) {
 		c.Machine.Version = 3
 		c.UnicastPeers = []netip.Addr{p1, p2}
 		c.CheckUnicastSrc = true
@@ -356,20 +358,20 @@ func TestRunnerUnicastSendsToEachPeer(t *testing.T) {
 		t.Fatalf("unicast adverts %v", adv)
 	}
 	// a unicast advert from a non-peer is dropped; TTL is not checked in unicast
-	a := Advert{Version: 3, VRID: 51, Priority: 200, Interval: time.Second, Addrs: []netip.Addr{testVIP.Addr.Addr()}}
+	a := advert.Advert{Version: 3, VRID: 51, Priority: 200, Interval: time.Second, Addrs: []netip.Addr{testVIP.Addr.Addr()}}
 	for _, src := range []netip.Addr{peer, p1} {
 		b, _ := a.Marshal(src, ours)
-		h.r.HandlePacket(0, b, PacketInfo{Src: src, Dst: ours, TTL: 60})
+		h.r.HandlePacket(0, b, advert.PacketInfo{Src: src, Dst: ours, TTL: 60})
 	}
 	h.r.Flush()
-	if h.r.Stats(0).Drops[DropNotPeer].Load() != 1 || h.r.Status()[0].State != StateBackup {
-		t.Fatalf("not-peer drops %d, state %v", h.r.Stats(0).Drops[DropNotPeer].Load(), h.r.Status()[0].State)
+	if h.r.Stats(0).Drops[advert.DropNotPeer].Load() != 1 || h.r.Status()[0].State != StateBackup {
+		t.Fatalf("not-peer drops %d, state %v", h.r.Stats(0).Drops[advert.DropNotPeer].Load(), h.r.Status()[0].State)
 	}
 }
 
 func TestRunnerTrackingAndInterface(t *testing.T) {
-	h := newHarness(t, instCfg(func(c *InstanceConfig) {
-		c.Tracks = []Track{{Name: "chk", Weight: 0, InitUp: true}, {Name: "w", Weight: 50, InitUp: false}}
+	h := newHarness(t, instCfg(func(c *instanceConfig) {
+		c.Tracks = []track{{Name: "chk", Weight: 0, InitUp: true}, {Name: "w", Weight: 50, InitUp: false}}
 	}))
 	h.advance(5 * time.Second)
 	h.r.SetTrack("w", true)
@@ -397,14 +399,14 @@ func TestRunnerTrackingAndInterface(t *testing.T) {
 }
 
 func TestRunnerSyncGroup(t *testing.T) {
-	a := instCfg(func(c *InstanceConfig) { c.Machine.Name = "A" })
-	b := instCfg(func(c *InstanceConfig) {
+	a := instCfg(func(c *instanceConfig) { c.Machine.Name = "A" })
+	b := instCfg(func(c *instanceConfig) {
 		c.Machine.Name, c.Machine.VRID = "B", 52
 		c.VIPs = []VIP{{Addr: netip.MustParsePrefix("198.51.100.7/32"), Dev: "eth1"}}
 	})
 	h := newHarness(t, a, b)
 	// B hears a higher master, A does not: A times out and pulls B along.
-	higherB := func(a *Advert) { a.VRID = 52; a.Addrs = []netip.Addr{vip2} }
+	higherB := func(a *advert.Advert) { a.VRID = 52; a.Addrs = []netip.Addr{vip2} }
 	for range 3 {
 		h.advance(time.Second)
 		h.packet(1, peer, higherB, nil)
@@ -430,46 +432,46 @@ func TestRunnerSyncGroup(t *testing.T) {
 
 func TestDispatcher(t *testing.T) {
 	h := newHarness(t, instCfg(nil))
-	var d Dispatcher
+	var d dispatcher
 	if err := d.Register(51, h.r, 0); err != nil {
 		t.Fatal(err)
 	}
 	if err := d.Register(51, h.r, 0); err == nil {
 		t.Fatal("duplicate VRID accepted")
 	}
-	a := Advert{Version: 2, VRID: 51, Priority: 150, Interval: time.Second, Addrs: []netip.Addr{testVIP.Addr.Addr()}}
-	b, _ := a.Marshal(peer, MulticastGroup)
-	d.Handle(b, PacketInfo{Src: peer, Dst: MulticastGroup, TTL: 255})
+	a := advert.Advert{Version: 2, VRID: 51, Priority: 150, Interval: time.Second, Addrs: []netip.Addr{testVIP.Addr.Addr()}}
+	b, _ := a.Marshal(peer, advert.MulticastGroup)
+	d.Handle(b, advert.PacketInfo{Src: peer, Dst: advert.MulticastGroup, TTL: 255})
 	a.VRID = 99
-	b2, _ := a.Marshal(peer, MulticastGroup)
-	d.Handle(b2, PacketInfo{Src: peer, Dst: MulticastGroup, TTL: 255})
-	d.Handle([]byte{1}, PacketInfo{})
+	b2, _ := a.Marshal(peer, advert.MulticastGroup)
+	d.Handle(b2, advert.PacketInfo{Src: peer, Dst: advert.MulticastGroup, TTL: 255})
+	d.Handle([]byte{1}, advert.PacketInfo{})
 	h.r.Flush()
-	if h.r.Stats(0).AdvertRcvd.Load() != 1 || d.UnknownVRID.Load() != 1 || d.TooShort.Load() != 1 {
-		t.Fatalf("rcvd %d unknown %d short %d", h.r.Stats(0).AdvertRcvd.Load(), d.UnknownVRID.Load(), d.TooShort.Load())
+	if h.r.Stats(0).AdvertRcvd.Load() != 1 || d.Drops[advert.DropUnknownVRID].Load() != 1 || d.Drops[advert.DropTooShort].Load() != 1 {
+		t.Fatalf("rcvd %d unknown %d short %d", h.r.Stats(0).AdvertRcvd.Load(), d.Drops[advert.DropUnknownVRID].Load(), d.Drops[advert.DropTooShort].Load())
 	}
-	if h.r.Stats(0).Drops[DropUnknownVRID].Load() != 0 {
+	if h.r.Stats(0).Drops[advert.DropUnknownVRID].Load() != 0 {
 		t.Fatal("unknown VRID counted against the instance")
 	}
 }
 
 func TestNewRunnerErrors(t *testing.T) {
 	rec := &recorder{clk: newFakeClock(), addrs: map[netip.Prefix]bool{}}
-	for name, c := range map[string]InstanceConfig{
-		"no source": instCfg(func(c *InstanceConfig) { c.Machine.PrimaryIP = netip.Addr{} }),
-		"v3 auth":   instCfg(func(c *InstanceConfig) { c.Machine.Version = 3; c.AuthType = AuthPass }),
-		"ipv6 vip":  instCfg(func(c *InstanceConfig) { c.VIPs = []VIP{{Addr: netip.MustParsePrefix("2001:db8::1/64")}} }),
-		"bad track": instCfg(func(c *InstanceConfig) { c.Tracks = []Track{{Name: "a"}, {Name: "a"}} }),
-		"vrid 0":    instCfg(func(c *InstanceConfig) { c.Machine.VRID = 0 }),
+	for name, c := range map[string]instanceConfig{
+		"no source": instCfg(func(c *instanceConfig) { c.Machine.PrimaryIP = netip.Addr{} }),
+		"v3 auth":   instCfg(func(c *instanceConfig) { c.Machine.Version = 3; c.AuthType = advert.AuthPass }),
+		"ipv6 vip":  instCfg(func(c *instanceConfig) { c.VIPs = []VIP{{Addr: netip.MustParsePrefix("2001:db8::1/64")}} }),
+		"bad track": instCfg(func(c *instanceConfig) { c.Tracks = []track{{Name: "a"}, {Name: "a"}} }),
+		"vrid 0":    instCfg(func(c *instanceConfig) { c.Machine.VRID = 0 }),
 	} {
-		if _, err := NewRunner("x", []Member{{Config: c, Sender: rec, Addrs: rec}}, RunnerOptions{}); err == nil {
+		if _, err := newRunner("x", []memberSpec{{Config: c, Sender: rec, Addrs: rec}}, runnerOptions{}); err == nil {
 			t.Errorf("%s: accepted", name)
 		}
 	}
-	if _, err := NewRunner("x", nil, RunnerOptions{}); err == nil {
+	if _, err := newRunner("x", nil, runnerOptions{}); err == nil {
 		t.Error("empty runner accepted")
 	}
-	if _, err := NewRunner("x", []Member{{Config: instCfg(nil)}}, RunnerOptions{}); err == nil {
+	if _, err := newRunner("x", []memberSpec{{Config: instCfg(nil)}}, runnerOptions{}); err == nil {
 		t.Error("runner without kernel access accepted")
 	}
 }
@@ -478,8 +480,8 @@ func TestRunnerStartsInFaultWithLinkDown(t *testing.T) {
 	clk := newFakeClock()
 	rec := &recorder{clk: clk, addrs: map[netip.Prefix]bool{}}
 	notes := make(chan Notification, 8)
-	r, err := NewRunner("x", []Member{{Config: instCfg(nil), Sender: rec, Addrs: rec, LinkDown: true}},
-		RunnerOptions{Clock: clk, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Notify: func(n Notification) { notes <- n }})
+	r, err := newRunner("x", []memberSpec{{Config: instCfg(nil), Sender: rec, Addrs: rec, LinkDown: true}},
+		runnerOptions{Clock: clk, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Notify: func(n Notification) { notes <- n }})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -165,7 +165,7 @@ func (t *ScriptTracker) Run(ctx context.Context, report func(up bool)) {
 
 // scriptConfigs returns the vrrp_scripts that some instance tracks
 // (keepalived runs only those).
-func scriptConfigs(c *conf.Config, specs []RunnerSpec) map[string]ScriptConfig {
+func scriptConfigs(c *conf.Config, specs []runnerSpec) map[string]ScriptConfig {
 	used := map[string]bool{}
 	for _, s := range specs {
 		for _, ic := range s.Instances {
@@ -176,7 +176,7 @@ func scriptConfigs(c *conf.Config, specs []RunnerSpec) map[string]ScriptConfig {
 	}
 	out := map[string]ScriptConfig{}
 	for _, s := range c.Scripts {
-		if !used[TrackScriptName(s.Name)] {
+		if !used[trackScriptName(s.Name)] {
 			continue
 		}
 		out[s.Name] = ScriptConfig{

@@ -11,134 +11,273 @@ import (
 	"time"
 	"unsafe"
 
-	"golang.org/x/net/ipv4"
 	"golang.org/x/sys/unix"
+
+	"github.com/lvsd/lvsd/vrrp/advert"
 )
 
-// Conn is a raw IPv4 socket for protocol 112 bound to one interface:
-// SO_BINDTODEVICE, IP_MULTICAST_ALL off, multicast group joined (unless
-// unicast), TTL 255, TOS 0xc0, multicast loopback off so that our own
-// adverts do not come back; TTL, destination and interface of received
-// packets are read from control messages.
-type Conn struct {
-	pc      *ipv4.PacketConn
-	raw     syscall.RawConn
-	ifi     *net.Interface
-	unicast bool
+// vrrpConn is a raw IP socket for protocol 112 on one interface: IPv4 (VRRPv2
+// and VRRPv3) or IPv6 (VRRPv3, RFC 5798). It is bound to the interface
+// (SO_BINDTODEVICE), receives only the groups it joined
+// (IP_MULTICAST_ALL off), joins the VRRP group unless unicast, sends with
+// TTL (hop limit) 255 and TOS (traffic class) 0xc0 as keepalived, with
+// multicast loopback off so that our own adverts do not come back, and
+// asks the kernel for the interface and arrival time of every packet.
+//
+// Over IPv4 the kernel hands us the IP header, whose TTL, source and
+// destination we read; over IPv6 it does not: the source comes from
+// recvmsg, the destination and the hop limit from control messages. The
+// VRRPv3 checksum over the pseudo-header is ours to compute and check in
+// both families (Marshal, Decode).
+type vrrpConn struct {
+	fam *ipFamily
+	ip  *net.IPConn
+	raw syscall.RawConn
+	ifi *net.Interface
 }
 
-// ConnConfig configures ListenConn.
+// ConnConfig configures listenConn.
 type ConnConfig struct {
 	Interface string
-	Group     netip.Addr // multicast group; default 224.0.0.18
+	Group     netip.Addr // multicast group; default 224.0.0.18 (ff02::12)
 	Unicast   bool       // do not join the group
-	TTL       int        // unicast TTL; default 255
-	// IPv6 opens a VRRPv3-over-IPv6 socket (Conn6; group default ff02::12).
+	TTL       int        // unicast TTL (hop limit); default 255
+	// IPv6 opens a VRRPv3-over-IPv6 socket.
 	IPv6 bool
 }
 
-// ListenConn opens the socket.
-func ListenConn(cfg ConnConfig) (*Conn, error) {
+// sockopt names one integer socket option.
+type sockopt struct {
+	name       string // as in the C headers, for errors
+	level, opt int
+}
+
+var soTimestampNS = sockopt{"SO_TIMESTAMPNS", unix.SOL_SOCKET, unix.SO_TIMESTAMPNS}
+
+func (o sockopt) set(fd, v int) error {
+	return os.NewSyscallError("setsockopt "+o.name, unix.SetsockoptInt(fd, o.level, o.opt, v))
+}
+
+// ipFamily is what differs between VRRP over IPv4 and over IPv6: the
+// options that say the same thing in the two, the default group, and
+// where a received packet's payload and sender are.
+type ipFamily struct {
+	name    string     // "IPv4" or "IPv6", in errors
+	network string     // of net.ListenPacket
+	any     string     // the address bound
+	group   netip.Addr // default multicast group
+
+	multicastAll  sockopt // off: only the groups joined here
+	recvTTL       sockopt // on: the TTL / hop limit of received packets
+	recvPktinfo   sockopt // on: their interface and destination
+	tos           sockopt // TOS / traffic class
+	ttl           sockopt // unicast TTL / hop limit
+	multicastTTL  sockopt
+	multicastLoop sockopt
+
+	// joinGroup joins group on the interface; multicastIf sends multicast
+	// out of it.
+	joinGroup   func(fd, ifindex int, group netip.Addr) error
+	multicastIf func(fd, ifindex int) error
+	// split finds the VRRP packet in what recvmsg returned (b, and the
+	// sender from) and what the IP layer tells of it.
+	split func(b []byte, from unix.Sockaddr) ([]byte, advert.PacketInfo, advert.DropReason)
+	// pktinfo is the control message that sends from src on ifindex.
+	pktinfo func(ifindex int, src netip.Addr) []byte
+}
+
+var ipv4Family = ipFamily{
+	name: "IPv4", network: fmt.Sprintf("ip4:%d", advert.IPProtocol), any: "0.0.0.0", group: advert.MulticastGroup,
+
+	multicastAll:  sockopt{"IP_MULTICAST_ALL", unix.IPPROTO_IP, unix.IP_MULTICAST_ALL},
+	recvTTL:       sockopt{"IP_RECVTTL", unix.IPPROTO_IP, unix.IP_RECVTTL},
+	recvPktinfo:   sockopt{"IP_PKTINFO", unix.IPPROTO_IP, unix.IP_PKTINFO},
+	tos:           sockopt{"IP_TOS", unix.IPPROTO_IP, unix.IP_TOS},
+	ttl:           sockopt{"IP_TTL", unix.IPPROTO_IP, unix.IP_TTL},
+	multicastTTL:  sockopt{"IP_MULTICAST_TTL", unix.IPPROTO_IP, unix.IP_MULTICAST_TTL},
+	multicastLoop: sockopt{"IP_MULTICAST_LOOP", unix.IPPROTO_IP, unix.IP_MULTICAST_LOOP},
+
+	joinGroup: func(fd, ifindex int, group netip.Addr) error {
+		mreq := &unix.IPMreqn{Multiaddr: group.As4(), Ifindex: int32(ifindex)}
+		return os.NewSyscallError("setsockopt IP_ADD_MEMBERSHIP", unix.SetsockoptIPMreqn(fd, unix.IPPROTO_IP, unix.IP_ADD_MEMBERSHIP, mreq))
+	},
+	multicastIf: func(fd, ifindex int) error {
+		mreq := &unix.IPMreqn{Ifindex: int32(ifindex)}
+		return os.NewSyscallError("setsockopt IP_MULTICAST_IF", unix.SetsockoptIPMreqn(fd, unix.IPPROTO_IP, unix.IP_MULTICAST_IF, mreq))
+	},
+	split: func(b []byte, _ unix.Sockaddr) ([]byte, advert.PacketInfo, advert.DropReason) {
+		payload, info, err := advert.SplitIPv4(b)
+		if err != nil {
+			return nil, info, advert.DropIPHeader
+		}
+		return payload, info, advert.DropNone
+	},
+	pktinfo: func(ifindex int, src netip.Addr) []byte {
+		return controlMessage(unix.IPPROTO_IP, unix.IP_PKTINFO, &unix.Inet4Pktinfo{Ifindex: int32(ifindex), Spec_dst: src.As4()})
+	},
+}
+
+var ipv6Family = ipFamily{
+	name: "IPv6", network: fmt.Sprintf("ip6:%d", advert.IPProtocol), any: "::", group: advert.MulticastGroup6,
+
+	multicastAll:  sockopt{"IPV6_MULTICAST_ALL", unix.IPPROTO_IPV6, unix.IPV6_MULTICAST_ALL},
+	recvTTL:       sockopt{"IPV6_RECVHOPLIMIT", unix.IPPROTO_IPV6, unix.IPV6_RECVHOPLIMIT},
+	recvPktinfo:   sockopt{"IPV6_RECVPKTINFO", unix.IPPROTO_IPV6, unix.IPV6_RECVPKTINFO},
+	tos:           sockopt{"IPV6_TCLASS", unix.IPPROTO_IPV6, unix.IPV6_TCLASS},
+	ttl:           sockopt{"IPV6_UNICAST_HOPS", unix.IPPROTO_IPV6, unix.IPV6_UNICAST_HOPS},
+	multicastTTL:  sockopt{"IPV6_MULTICAST_HOPS", unix.IPPROTO_IPV6, unix.IPV6_MULTICAST_HOPS},
+	multicastLoop: sockopt{"IPV6_MULTICAST_LOOP", unix.IPPROTO_IPV6, unix.IPV6_MULTICAST_LOOP},
+
+	joinGroup: func(fd, ifindex int, group netip.Addr) error {
+		mreq := &unix.IPv6Mreq{Multiaddr: group.As16(), Interface: uint32(ifindex)}
+		return os.NewSyscallError("setsockopt IPV6_JOIN_GROUP", unix.SetsockoptIPv6Mreq(fd, unix.IPPROTO_IPV6, unix.IPV6_JOIN_GROUP, mreq))
+	},
+	multicastIf: func(fd, ifindex int) error {
+		return sockopt{"IPV6_MULTICAST_IF", unix.IPPROTO_IPV6, unix.IPV6_MULTICAST_IF}.set(fd, ifindex)
+	},
+	split: func(b []byte, from unix.Sockaddr) ([]byte, advert.PacketInfo, advert.DropReason) {
+		info := advert.PacketInfo{TTL: -1} // the hop limit comes with the control messages
+		sa, ok := from.(*unix.SockaddrInet6)
+		if !ok {
+			return b, info, advert.DropIPHeader
+		}
+		info.Src = netip.AddrFrom16(sa.Addr)
+		return b, info, advert.DropNone
+	},
+	pktinfo: func(ifindex int, src netip.Addr) []byte {
+		return controlMessage(unix.IPPROTO_IPV6, unix.IPV6_PKTINFO, &unix.Inet6Pktinfo{Addr: src.As16(), Ifindex: uint32(ifindex)})
+	},
+}
+
+// listenConn opens the socket.
+func listenConn(cfg ConnConfig) (*vrrpConn, error) {
+	fam := &ipv4Family
+	if cfg.IPv6 {
+		fam = &ipv6Family
+	}
 	ifi, err := net.InterfaceByName(cfg.Interface)
 	if err != nil {
 		return nil, err
 	}
 	lc := net.ListenConfig{Control: func(_, _ string, rc syscall.RawConn) error {
 		var serr error
-		err := rc.Control(func(fd uintptr) {
-			if serr = unix.SetsockoptString(int(fd), unix.SOL_SOCKET, unix.SO_BINDTODEVICE, cfg.Interface); serr != nil {
-				serr = os.NewSyscallError("SO_BINDTODEVICE", serr)
-				return
-			}
-			if serr = unix.SetsockoptInt(int(fd), unix.IPPROTO_IP, unix.IP_MULTICAST_ALL, 0); serr != nil {
-				serr = os.NewSyscallError("IP_MULTICAST_ALL", serr)
-				return
-			}
-			// Receive timestamps: the Master_Down_Timer counts from the
-			// arrival of the advert, not from when we got to it.
-			if serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_TIMESTAMPNS, 1); serr != nil {
-				serr = os.NewSyscallError("SO_TIMESTAMPNS", serr)
-			}
-		})
-		if err != nil {
+		if err := rc.Control(func(fd uintptr) { serr = fam.setup(int(fd), cfg, ifi.Index) }); err != nil {
 			return err
 		}
 		return serr
 	}}
-	c, err := lc.ListenPacket(context.Background(), fmt.Sprintf("ip4:%d", IPProtocol), "0.0.0.0")
+	c, err := lc.ListenPacket(context.Background(), fam.network, fam.any)
 	if err != nil {
-		return nil, fmt.Errorf("vrrp: raw socket on %s: %w", cfg.Interface, err)
+		return nil, fmt.Errorf("vrrp: raw %s socket on %s: %w", fam.name, cfg.Interface, err)
 	}
-	pc := ipv4.NewPacketConn(c)
-	conn := &Conn{pc: pc, ifi: ifi, unicast: cfg.Unicast}
-	if sc, ok := c.(syscall.Conn); ok {
-		if conn.raw, err = sc.SyscallConn(); err != nil {
-			pc.Close()
-			return nil, fmt.Errorf("vrrp: raw socket on %s: %w", cfg.Interface, err)
-		}
+	ip := c.(*net.IPConn)
+	raw, err := ip.SyscallConn()
+	if err != nil {
+		ip.Close()
+		return nil, fmt.Errorf("vrrp: raw %s socket on %s: %w", fam.name, cfg.Interface, err)
 	}
-	fail := func(what string, err error) (*Conn, error) {
-		pc.Close()
-		return nil, fmt.Errorf("vrrp: socket on %s: %s: %w", cfg.Interface, what, err)
-	}
-	if err := pc.SetControlMessage(ipv4.FlagTTL|ipv4.FlagDst|ipv4.FlagInterface|ipv4.FlagSrc, true); err != nil {
-		return fail("control messages", err)
-	}
-	if err := pc.SetTOS(TOS); err != nil {
-		return fail("TOS", err)
-	}
-	ttl := cfg.TTL
-	if ttl == 0 {
-		ttl = TTL
-	}
-	if err := pc.SetTTL(ttl); err != nil {
-		return fail("TTL", err)
-	}
-	if !cfg.Unicast {
-		group := cfg.Group
-		if !group.IsValid() {
-			group = MulticastGroup
-		}
-		if err := pc.JoinGroup(ifi, &net.IPAddr{IP: group.AsSlice()}); err != nil {
-			return fail("join group", err)
-		}
-		if err := pc.SetMulticastInterface(ifi); err != nil {
-			return fail("multicast interface", err)
-		}
-		if err := pc.SetMulticastTTL(TTL); err != nil {
-			return fail("multicast TTL", err)
-		}
-		if err := pc.SetMulticastLoopback(false); err != nil {
-			return fail("multicast loopback", err)
-		}
-	}
-	return conn, nil
+	return &vrrpConn{fam: fam, ip: ip, raw: raw, ifi: ifi}, nil
 }
 
-// SendAdvert sends one VRRP packet from src to dst.
-func (c *Conn) SendAdvert(payload []byte, src, dst netip.Addr) error {
-	cm := &ipv4.ControlMessage{IfIndex: c.ifi.Index, Src: src.AsSlice()}
-	_, err := c.pc.WriteTo(payload, cm, &net.IPAddr{IP: dst.AsSlice()})
+// setup sets the options of a new socket, before it is bound.
+func (f *ipFamily) setup(fd int, cfg ConnConfig, ifindex int) error {
+	ttl := cfg.TTL
+	if ttl == 0 {
+		ttl = advert.TTL
+	}
+	if err := unix.SetsockoptString(fd, unix.SOL_SOCKET, unix.SO_BINDTODEVICE, cfg.Interface); err != nil {
+		return os.NewSyscallError("setsockopt SO_BINDTODEVICE", err)
+	}
+	if err := setAll(fd, []setting{
+		{f.multicastAll, 0},
+		// Receive timestamps: the Master_Down_Timer counts from the
+		// arrival of the advert, not from when we got to it.
+		{soTimestampNS, 1},
+		{f.recvTTL, 1},
+		{f.recvPktinfo, 1},
+		{f.tos, advert.TOS},
+		{f.ttl, ttl},
+	}); err != nil {
+		return err
+	}
+	if cfg.Unicast {
+		return nil
+	}
+	group := cfg.Group
+	if !group.IsValid() {
+		group = f.group
+	}
+	if err := f.joinGroup(fd, ifindex, group); err != nil {
+		return err
+	}
+	if err := f.multicastIf(fd, ifindex); err != nil {
+		return err
+	}
+	return setAll(fd, []setting{{f.multicastTTL, advert.TTL}, {f.multicastLoop, 0}})
+}
+
+// setting is a value for an option.
+type setting struct {
+	o sockopt
+	v int
+}
+
+func setAll(fd int, s []setting) error {
+	for _, s := range s {
+		if err := s.o.set(fd, s.v); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// controlMessage is one control message (cmsg) carrying *v.
+func controlMessage[T any](level, typ int, v *T) []byte {
+	n := int(unsafe.Sizeof(*v))
+	b := make([]byte, unix.CmsgSpace(n))
+	h := (*unix.Cmsghdr)(unsafe.Pointer(&b[0]))
+	h.Level, h.Type = int32(level), int32(typ)
+	h.SetLen(unix.CmsgLen(n))
+	copy(b[unix.CmsgLen(0):], unsafe.Slice((*byte)(unsafe.Pointer(v)), n))
+	return b
+}
+
+// SendAdvert sends one VRRP packet from src (over IPv6, the interface's
+// link-local address) to dst, out of the socket's interface.
+func (c *vrrpConn) SendAdvert(payload []byte, src, dst netip.Addr) error {
+	to := &net.IPAddr{IP: dst.AsSlice()}
+	if dst.Is6() && (dst.IsLinkLocalUnicast() || dst.IsLinkLocalMulticast()) {
+		to.Zone = c.ifi.Name
+	}
+	_, _, err := c.ip.WriteMsgIP(payload, c.fam.pktinfo(c.ifi.Index, src), to)
 	return err
 }
 
+// PacketHandler is what a socket hands its packets to: a dispatcher.
+type PacketHandler interface {
+	// Handle receives one VRRP packet (the IP payload, a fresh buffer).
+	Handle(payload []byte, info advert.PacketInfo)
+	// Drop is told of a packet the socket dropped, with what could be
+	// found of its VRRP packet (nil if nothing).
+	Drop(payload []byte, info advert.PacketInfo, reason advert.DropReason)
+}
+
 // Serve reads packets until ctx is done and hands each one (a fresh
-// buffer) to handle. Reads wake up at least every pollInterval to notice
-// ctx. It reads the whole IPv4 packet with recvmsg: TTL, source and
-// destination come from the header, the interface from IP_PKTINFO and the
-// arrival time from SO_TIMESTAMPNS.
-func (c *Conn) Serve(ctx context.Context, handle func(payload []byte, info PacketInfo)) error {
+// buffer) to h, or tells h why it dropped it. Reads wake up at least every
+// pollInterval to notice ctx.
+func (c *vrrpConn) Serve(ctx context.Context, h PacketHandler) error {
 	const pollInterval = 200 * time.Millisecond
-	buf := make([]byte, 65536)
+	buf := make([]byte, 65536) // any IP packet
 	oob := make([]byte, 512)
 	for ctx.Err() == nil {
-		if err := c.pc.SetReadDeadline(time.Now().Add(pollInterval)); err != nil {
+		if err := c.ip.SetReadDeadline(time.Now().Add(pollInterval)); err != nil {
 			return err
 		}
 		var n, oobn int
+		var from unix.Sockaddr
 		var rerr error
 		err := c.raw.Read(func(fd uintptr) bool {
-			n, oobn, _, _, rerr = unix.Recvmsg(int(fd), buf, oob, 0)
+			n, oobn, _, from, rerr = unix.Recvmsg(int(fd), buf, oob, 0)
 			return rerr != unix.EAGAIN && rerr != unix.EINTR
 		})
 		if err == nil {
@@ -153,32 +292,50 @@ func (c *Conn) Serve(ctx context.Context, handle func(payload []byte, info Packe
 			}
 			return err
 		}
-		payload, info, err := SplitIPv4(buf[:n])
-		if err != nil {
+		payload, info, drop := c.parse(buf[:n], oob[:oobn], from)
+		payload = append([]byte(nil), payload...)
+		if drop != advert.DropNone {
+			h.Drop(payload, info, drop)
 			continue
 		}
-		parseOOB(oob[:oobn], &info)
-		if info.IfIndex != 0 && info.IfIndex != c.ifi.Index {
-			continue
-		}
-		handle(append([]byte(nil), payload...), info)
+		h.Handle(payload, info)
 	}
 	return nil
 }
 
-// parseOOB reads the receiving interface and the kernel timestamp from the
-// control messages.
-func parseOOB(oob []byte, info *PacketInfo) {
+// parse returns the VRRP packet in what recvmsg returned and what the IP
+// layer tells of it, or the reason to drop it.
+func (c *vrrpConn) parse(b, oob []byte, from unix.Sockaddr) ([]byte, advert.PacketInfo, advert.DropReason) {
+	payload, info, drop := c.fam.split(b, from)
+	if drop != advert.DropNone {
+		return payload, info, drop
+	}
+	parseOOB(oob, &info)
+	if info.IfIndex != 0 && info.IfIndex != c.ifi.Index {
+		return payload, info, advert.DropWrongInterface
+	}
+	return payload, info, advert.DropNone
+}
+
+// parseOOB reads the receiving interface, the kernel timestamp and, over
+// IPv6, the destination and hop limit from the control messages.
+func parseOOB(oob []byte, info *advert.PacketInfo) {
 	msgs, err := unix.ParseSocketControlMessage(oob)
 	if err != nil {
 		return
 	}
 	for _, m := range msgs {
-		switch {
-		case m.Header.Level == unix.IPPROTO_IP && m.Header.Type == unix.IP_PKTINFO && len(m.Data) >= unix.SizeofInet4Pktinfo:
+		switch l, t := m.Header.Level, m.Header.Type; {
+		case l == unix.IPPROTO_IP && t == unix.IP_PKTINFO && len(m.Data) >= unix.SizeofInet4Pktinfo:
 			pi := (*unix.Inet4Pktinfo)(unsafe.Pointer(&m.Data[0]))
 			info.IfIndex = int(pi.Ifindex)
-		case m.Header.Level == unix.SOL_SOCKET && m.Header.Type == unix.SO_TIMESTAMPNS && len(m.Data) >= int(unsafe.Sizeof(unix.Timespec{})):
+		case l == unix.IPPROTO_IPV6 && t == unix.IPV6_PKTINFO && len(m.Data) >= unix.SizeofInet6Pktinfo:
+			pi := (*unix.Inet6Pktinfo)(unsafe.Pointer(&m.Data[0]))
+			info.IfIndex = int(pi.Ifindex)
+			info.Dst = netip.AddrFrom16(pi.Addr)
+		case l == unix.IPPROTO_IPV6 && t == unix.IPV6_HOPLIMIT && len(m.Data) >= 4:
+			info.TTL = int(*(*int32)(unsafe.Pointer(&m.Data[0])))
+		case l == unix.SOL_SOCKET && t == unix.SO_TIMESTAMPNS && len(m.Data) >= int(unsafe.Sizeof(unix.Timespec{})):
 			ts := (*unix.Timespec)(unsafe.Pointer(&m.Data[0]))
 			info.At = time.Unix(int64(ts.Sec), int64(ts.Nsec))
 		}
@@ -186,4 +343,25 @@ func parseOOB(oob []byte, info *PacketInfo) {
 }
 
 // Close closes the socket.
-func (c *Conn) Close() error { return c.pc.Close() }
+func (c *vrrpConn) Close() error { return c.ip.Close() }
+
+// primaryIPv6 returns the link-local address of the named interface, the
+// source of VRRP adverts over IPv6 (RFC 5798 section 5.1.2.1).
+func primaryIPv6(ifname string) (netip.Addr, error) {
+	ifi, err := net.InterfaceByName(ifname)
+	if err != nil {
+		return netip.Addr{}, err
+	}
+	addrs, err := ifi.Addrs()
+	if err != nil {
+		return netip.Addr{}, err
+	}
+	for _, a := range addrs {
+		if n, ok := a.(*net.IPNet); ok {
+			if ip, ok := netip.AddrFromSlice(n.IP); ok && ip.Is6() && ip.IsLinkLocalUnicast() {
+				return ip, nil
+			}
+		}
+	}
+	return netip.Addr{}, fmt.Errorf("vrrp: %s has no IPv6 link-local address", ifname)
+}

@@ -2,24 +2,24 @@ package vrrp
 
 import "fmt"
 
-// GroupTransition is emitted (with Member -1) when the state of a sync
+// groupTransition is emitted (with Member -1) when the state of a sync
 // group changes: MASTER when all members are master, FAULT while any member
 // is faulty, BACKUP otherwise.
-type GroupTransition struct {
+type groupTransition struct {
 	Name     string
 	From, To State
 }
 
-func (GroupTransition) isAction() {}
+func (groupTransition) isAction() {}
 
-// MemberAction is an action of one member of a group (Member is its index),
+// memberAction is an action of one member of a group (Member is its index),
 // or of the group itself (Member -1).
-type MemberAction struct {
+type memberAction struct {
 	Member int
-	Action Action
+	Action action
 }
 
-// Group drives the machines of a vrrp_sync_group so that they move
+// syncGroup drives the machines of a vrrp_sync_group so that they move
 // together, as keepalived does:
 //
 //   - a member that becomes MASTER makes every BACKUP member MASTER;
@@ -28,39 +28,39 @@ type MemberAction struct {
 //   - while any member is faulty (interface or weight-0 tracker) every
 //     member is in FAULT; when the last fault clears they all leave FAULT.
 //
-// A Group is pure and owned by one goroutine, which also owns its members:
+// A syncGroup is pure and owned by one goroutine, which also owns its members:
 // forced transitions are applied synchronously, so the members never
 // disagree between two events.
-type Group struct {
+type syncGroup struct {
 	Name    string
-	members []*Machine
+	members []*machine
 	fault   bool
 	state   State
 }
 
-// NewGroup returns a group of at least two machines.
-func NewGroup(name string, members []*Machine) (*Group, error) {
+// newSyncGroup returns a group of at least two machines.
+func newSyncGroup(name string, members []*machine) (*syncGroup, error) {
 	if len(members) < 2 {
 		return nil, fmt.Errorf("vrrp: sync group %s needs at least two instances", name)
 	}
-	return &Group{Name: name, members: members, state: StateInit}, nil
+	return &syncGroup{Name: name, members: members, state: StateInit}, nil
 }
 
 // Members returns the machines of the group.
-func (g *Group) Members() []*Machine { return g.members }
+func (g *syncGroup) Members() []*machine { return g.members }
 
 // State returns the group state.
-func (g *Group) State() State { return g.state }
+func (g *syncGroup) State() State { return g.state }
 
 // Dispatch feeds ev to member i and applies the group rules; it returns the
 // actions of all members (and of the group) in the order they occurred.
-func (g *Group) Dispatch(i int, ev Event) []MemberAction {
+func (g *syncGroup) Dispatch(i int, ev event) []memberAction {
 	type item struct {
 		member int
-		ev     Event
+		ev     event
 	}
 	queue := []item{{i, ev}}
-	var out []MemberAction
+	var out []memberAction
 	// Each member reacts to a forced event with at most one transition,
 	// so the cascade is short; the bound only guards against a bug.
 	for n := 0; len(queue) > 0 && n < 8*len(g.members)+8; n++ {
@@ -68,7 +68,7 @@ func (g *Group) Dispatch(i int, ev Event) []MemberAction {
 		queue = queue[1:]
 		acts := g.members[it.member].Handle(it.ev)
 		for _, a := range acts {
-			out = append(out, MemberAction{Member: it.member, Action: a})
+			out = append(out, memberAction{Member: it.member, Action: a})
 		}
 		// Fault first: it overrides everything else.
 		anyFault := false
@@ -78,21 +78,21 @@ func (g *Group) Dispatch(i int, ev Event) []MemberAction {
 		if anyFault != g.fault {
 			g.fault = anyFault
 			for j := range g.members {
-				queue = append(queue, item{j, SyncFault{Fault: anyFault}})
+				queue = append(queue, item{j, syncFault{Fault: anyFault}})
 			}
 			continue
 		}
 		for _, a := range acts {
-			tr, ok := a.(Transition)
+			tr, ok := a.(transition)
 			if !ok {
 				continue
 			}
-			var force Event
+			var force event
 			switch {
 			case tr.To == StateMaster:
-				force = SyncMaster{}
+				force = syncMaster{}
 			case tr.From == StateMaster && tr.To == StateBackup:
-				force = SyncBackup{}
+				force = syncBackup{}
 			}
 			if force == nil {
 				continue
@@ -105,13 +105,13 @@ func (g *Group) Dispatch(i int, ev Event) []MemberAction {
 		}
 	}
 	if st := g.compute(); st != g.state {
-		out = append(out, MemberAction{Member: -1, Action: GroupTransition{Name: g.Name, From: g.state, To: st}})
+		out = append(out, memberAction{Member: -1, Action: groupTransition{Name: g.Name, From: g.state, To: st}})
 		g.state = st
 	}
 	return out
 }
 
-func (g *Group) compute() State {
+func (g *syncGroup) compute() State {
 	if g.fault {
 		return StateFault
 	}

@@ -6,27 +6,27 @@ import (
 	"time"
 )
 
-func newTestGroup(t *testing.T, n int) (*Group, *fakeClock) {
+func newTestGroup(t *testing.T, n int) (*syncGroup, *fakeClock) {
 	t.Helper()
 	clk := newFakeClock()
-	var ms []*Machine
+	var ms []*machine
 	for i := range n {
 		cfg := baseCfg()
 		cfg.Name = string(rune('A' + i))
-		m, err := NewMachine(cfg, clk)
+		m, err := newMachine(cfg, clk)
 		if err != nil {
 			t.Fatal(err)
 		}
 		ms = append(ms, m)
 	}
-	g, err := NewGroup("G", ms)
+	g, err := newSyncGroup("G", ms)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return g, clk
 }
 
-func states(g *Group) []State {
+func states(g *syncGroup) []State {
 	var s []State
 	for _, m := range g.Members() {
 		s = append(s, m.State())
@@ -34,26 +34,26 @@ func states(g *Group) []State {
 	return s
 }
 
-func transitions(acts []MemberAction) []MemberAction {
-	var out []MemberAction
+func transitions(acts []memberAction) []memberAction {
+	var out []memberAction
 	for _, a := range acts {
 		switch a.Action.(type) {
-		case Transition, GroupTransition:
+		case transition, groupTransition:
 			out = append(out, a)
 		}
 	}
 	return out
 }
 
-func startAll(g *Group) {
+func startAll(g *syncGroup) {
 	for i := range g.Members() {
-		g.Dispatch(i, Start{})
+		g.Dispatch(i, start{})
 	}
 }
 
 func TestGroupNeedsTwo(t *testing.T) {
-	m, _ := NewMachine(baseCfg(), newFakeClock())
-	if _, err := NewGroup("G", []*Machine{m}); err == nil {
+	m, _ := newMachine(baseCfg(), newFakeClock())
+	if _, err := newSyncGroup("G", []*machine{m}); err == nil {
 		t.Fatal("group of one accepted")
 	}
 }
@@ -62,79 +62,79 @@ func TestGroupTransitions(t *testing.T) {
 	B, M, F := StateBackup, StateMaster, StateFault
 	cases := []struct {
 		name   string
-		setup  func(g *Group)
+		setup  func(g *syncGroup)
 		member int
-		ev     Event
+		ev     event
 		want   []State
-		trans  []MemberAction
+		trans  []memberAction
 	}{
 		{
 			name:   "one member times out: all MASTER",
 			setup:  startAll,
-			member: 1, ev: TimerFired{TimerMasterDown},
+			member: 1, ev: timerFired{timerMasterDown},
 			want: []State{M, M, M},
-			trans: []MemberAction{
-				{1, Transition{B, M, 100}}, {0, Transition{B, M, 100}}, {2, Transition{B, M, 100}},
-				{-1, GroupTransition{"G", B, M}},
+			trans: []memberAction{
+				{1, transition{B, M, 100}}, {0, transition{B, M, 100}}, {2, transition{B, M, 100}},
+				{-1, groupTransition{"G", B, M}},
 			},
 		},
 		{
 			name: "one master hears higher priority: all BACKUP",
-			setup: func(g *Group) {
+			setup: func(g *syncGroup) {
 				startAll(g)
-				g.Dispatch(0, TimerFired{TimerMasterDown})
+				g.Dispatch(0, timerFired{timerMasterDown})
 			},
-			member: 2, ev: AdvertReceived{Src: peer, Priority: 200, Interval: time.Second},
+			member: 2, ev: advertReceived{Src: peer, Priority: 200, Interval: time.Second},
 			want: []State{B, B, B},
-			trans: []MemberAction{
-				{2, Transition{M, B, 100}}, {0, Transition{M, B, 100}}, {1, Transition{M, B, 100}},
-				{-1, GroupTransition{"G", M, B}},
+			trans: []memberAction{
+				{2, transition{M, B, 100}}, {0, transition{M, B, 100}}, {1, transition{M, B, 100}},
+				{-1, groupTransition{"G", M, B}},
 			},
 		},
 		{
 			name: "one member's interface fails while MASTER: whole group FAULT",
-			setup: func(g *Group) {
+			setup: func(g *syncGroup) {
 				startAll(g)
-				g.Dispatch(0, TimerFired{TimerMasterDown})
+				g.Dispatch(0, timerFired{timerMasterDown})
 			},
-			member: 1, ev: InterfaceChanged{Up: false},
+			member: 1, ev: interfaceChanged{Up: false},
 			want: []State{F, F, F},
-			trans: []MemberAction{
-				{1, Transition{M, F, 100}}, {0, Transition{M, F, 100}}, {2, Transition{M, F, 100}},
-				{-1, GroupTransition{"G", M, F}},
+			trans: []memberAction{
+				{1, transition{M, F, 100}}, {0, transition{M, F, 100}}, {2, transition{M, F, 100}},
+				{-1, groupTransition{"G", M, F}},
 			},
 		},
 		{
 			name: "fault clears on the last faulty member: all leave FAULT",
-			setup: func(g *Group) {
+			setup: func(g *syncGroup) {
 				startAll(g)
-				g.Dispatch(0, InterfaceChanged{Up: false})
-				g.Dispatch(2, TrackingChanged{Fault: true})
-				g.Dispatch(0, InterfaceChanged{Up: true}) // member 2 still faulty
+				g.Dispatch(0, interfaceChanged{Up: false})
+				g.Dispatch(2, trackingChanged{Fault: true})
+				g.Dispatch(0, interfaceChanged{Up: true}) // member 2 still faulty
 			},
-			member: 2, ev: TrackingChanged{Fault: false},
+			member: 2, ev: trackingChanged{Fault: false},
 			want: []State{B, B, B},
-			trans: []MemberAction{
-				{0, Transition{F, B, 100}}, {1, Transition{F, B, 100}}, {2, Transition{F, B, 100}},
-				{-1, GroupTransition{"G", F, B}},
+			trans: []memberAction{
+				{0, transition{F, B, 100}}, {1, transition{F, B, 100}}, {2, transition{F, B, 100}},
+				{-1, groupTransition{"G", F, B}},
 			},
 		},
 		{
 			name: "member in FAULT cannot be pulled to MASTER",
-			setup: func(g *Group) {
+			setup: func(g *syncGroup) {
 				startAll(g)
-				g.Dispatch(0, InterfaceChanged{Up: false})
+				g.Dispatch(0, interfaceChanged{Up: false})
 			},
-			member: 1, ev: TimerFired{TimerMasterDown}, // timer was stopped by the group fault
+			member: 1, ev: timerFired{timerMasterDown}, // timer was stopped by the group fault
 			want:  []State{F, F, F},
 			trans: nil,
 		},
 		{
 			name:   "member starts with interface down: group starts in FAULT",
-			setup:  func(g *Group) { g.Dispatch(1, InterfaceChanged{Up: false}); g.Dispatch(0, Start{}) },
-			member: 1, ev: Start{},
+			setup:  func(g *syncGroup) { g.Dispatch(1, interfaceChanged{Up: false}); g.Dispatch(0, start{}) },
+			member: 1, ev: start{},
 			want:  []State{F, F, StateInit},
-			trans: []MemberAction{{1, Transition{StateInit, F, 100}}},
+			trans: []memberAction{{1, transition{StateInit, F, 100}}},
 		},
 	}
 	for _, c := range cases {
@@ -156,9 +156,9 @@ func TestGroupTransitions(t *testing.T) {
 // started it joins the group FAULT immediately.
 func TestGroupLateMemberJoinsFault(t *testing.T) {
 	g, _ := newTestGroup(t, 2)
-	g.Dispatch(0, InterfaceChanged{Up: false})
-	g.Dispatch(0, Start{})
-	g.Dispatch(1, Start{})
+	g.Dispatch(0, interfaceChanged{Up: false})
+	g.Dispatch(0, start{})
+	g.Dispatch(1, start{})
 	if s := states(g); !reflect.DeepEqual(s, []State{StateFault, StateFault}) {
 		t.Fatalf("states %v", s)
 	}
@@ -170,10 +170,10 @@ func TestGroupLateMemberJoinsFault(t *testing.T) {
 func TestGroupMasterSendsAdvertsOnAllMembers(t *testing.T) {
 	g, _ := newTestGroup(t, 2)
 	startAll(g)
-	acts := g.Dispatch(0, TimerFired{TimerMasterDown})
+	acts := g.Dispatch(0, timerFired{timerMasterDown})
 	adverts := map[int]int{}
 	for _, a := range acts {
-		if sa, ok := a.Action.(SendAdvert); ok && sa.Priority == 100 {
+		if sa, ok := a.Action.(sendAdvert); ok && sa.Priority == 100 {
 			adverts[a.Member]++
 		}
 	}

@@ -94,7 +94,7 @@ func initTrackFile(f *conf.TrackFile) error {
 }
 
 // trackFileConfigs returns the track_files some instance tracks.
-func trackFileConfigs(c *conf.Config, specs []RunnerSpec) map[string]conf.TrackFile {
+func trackFileConfigs(c *conf.Config, specs []runnerSpec) map[string]conf.TrackFile {
 	used := map[string]bool{}
 	for _, s := range specs {
 		for _, ic := range s.Instances {
@@ -105,7 +105,7 @@ func trackFileConfigs(c *conf.Config, specs []RunnerSpec) map[string]conf.TrackF
 	}
 	out := map[string]conf.TrackFile{}
 	for _, f := range c.TrackFiles {
-		if used[TrackFileName(f.Name)] {
+		if used[trackFileName(f.Name)] {
 			out[f.Name] = *f
 		}
 	}

@@ -46,7 +46,7 @@ func TestTrackerFileValues(t *testing.T) {
 		{1, false, 300, 254, false}, {1, false, -253, -253, false}, {1, false, -254, 0, true},
 		{100, false, -3, 0, true}, {2147483647, false, 2, 254, false},
 	} {
-		tr, err := NewTracker([]Track{{Name: "file:f", Weight: c.weight, Reverse: c.reverse, File: true}})
+		tr, err := newTracker([]track{{Name: "file:f", Weight: c.weight, Reverse: c.reverse, File: true}})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -55,7 +55,7 @@ func TestTrackerFileValues(t *testing.T) {
 			t.Errorf("weight %d reverse %v value %d: status %d fault %v, want %d %v", c.weight, c.reverse, c.value, w, f, c.w, c.fault)
 		}
 	}
-	tr, _ := NewTracker([]Track{{Name: "file:f", Weight: -5, File: true, InitValue: 2}, {Name: "script:s", Weight: 3, InitUp: true}})
+	tr, _ := newTracker([]track{{Name: "file:f", Weight: -5, File: true, InitValue: 2}, {Name: "script:s", Weight: 3, InitUp: true}})
 	if w, f := tr.Status(); w != -7 || f {
 		t.Fatalf("initial status %d %v, want -7 false", w, f)
 	}

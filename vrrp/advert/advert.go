@@ -1,20 +1,40 @@
-// Package vrrp implements the VRRP engine of lvsd: the VRRPv2 (RFC 3768) and
-// VRRPv3 over IPv4 and IPv6 (RFC 5798) packet codec and receive validation, a
-// pure event-driven state machine with injected time, effective-priority
-// tracking, sync groups, and the kernel-facing pieces (raw IP sockets, netlink
-// VIPs, gratuitous ARP and neighbour advertisements) behind small interfaces.
+// Package advert is the VRRP advertisement on the wire: its encoding
+// (Advert.Marshal) and decoding (Decode), and the checks a received one
+// passes before it reaches a state machine (Expect.Validate). It is the
+// codec of package vrrp, apart so that it can be read, tested and fuzzed
+// alone; it knows nothing of sockets, timers or instances.
 //
-// keepalived's behaviour is the reference; where it differs from the RFCs the
-// difference is noted at the place it is implemented.
-package vrrp
+// One type covers VRRPv2 (RFC 3768) and VRRPv3 over IPv4 and IPv6
+// (RFC 5798); they differ in three fields:
+//
+//	          v2 (RFC 3768 §5.1)             v3 (RFC 5798 §5.1)
+//	interval  8 bits, whole seconds           12 bits, centiseconds
+//	auth      type + 8 bytes of data          none (reserved bits)
+//	checksum  over the VRRP packet            over it and the IP pseudo-header
+//
+// A received packet goes through three steps, each returning a DropReason
+// (DropNone: go on) or, for SplitIPv4, an error:
+//
+//	SplitIPv4  the IPv4 header of what a raw socket read: source, destination, TTL
+//	Decode     what depends on the packet alone: length, version, type, checksum
+//	Validate   what depends on the instance: TTL, VRID, authentication, interval, peers
+//
+// The order of the checks, and what keepalived does where the RFCs leave a
+// choice (an address-list mismatch is counted and accepted; an address owner
+// does not drop adverts for its VRID), are those of keepalived, so that a
+// mixed pair counts and drops the same packets. Every drop reason has a
+// name (DropReason.String) used as the "reason" label of lvsd's metrics;
+// DropReasons lists them.
+package advert
 
 import (
-	"crypto/subtle"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"net/netip"
 	"time"
+
+	"github.com/lvsd/lvsd/vrrp/internal/checksum"
 )
 
 // Protocol constants.
@@ -189,47 +209,18 @@ func (a *Advert) Marshal(src, dst netip.Addr) ([]byte, error) {
 	if a.Version == 3 {
 		switch {
 		case v6 && src.Is6() && dst.Is6():
-			sum = checksum(b, pseudoSum6(src, dst, len(b), IPProtocol))
+			sum = checksum.Sum(b, checksum.Pseudo6(src, dst, len(b), IPProtocol))
 		case !v6 && src.Is4() && dst.Is4():
-			sum = checksum(b, pseudoSum(src, dst, len(b)))
+			sum = checksum.Sum(b, checksum.Pseudo4(src, dst, len(b), IPProtocol))
 		default:
 			return nil, ErrPseudo
 		}
 	} else {
-		sum = checksum(b, 0)
+		sum = checksum.Sum(b, 0)
 	}
 	binary.BigEndian.PutUint16(b[6:8], sum)
 	a.Checksum = sum
 	return b, nil
-}
-
-// pseudoSum is the one's complement partial sum of the IPv4 pseudo-header.
-func pseudoSum(src, dst netip.Addr, length int) uint32 {
-	s, d := src.As4(), dst.As4()
-	var acc uint32
-	acc += uint32(s[0])<<8 | uint32(s[1])
-	acc += uint32(s[2])<<8 | uint32(s[3])
-	acc += uint32(d[0])<<8 | uint32(d[1])
-	acc += uint32(d[2])<<8 | uint32(d[3])
-	acc += IPProtocol
-	acc += uint32(length)
-	return acc
-}
-
-// checksum is the Internet checksum (RFC 1071) of b, starting from the
-// partial sum acc. Verifying a packet that includes its checksum yields 0.
-func checksum(b []byte, acc uint32) uint16 {
-	for len(b) >= 2 {
-		acc += uint32(b[0])<<8 | uint32(b[1])
-		b = b[2:]
-	}
-	if len(b) == 1 {
-		acc += uint32(b[0]) << 8
-	}
-	for acc>>16 != 0 {
-		acc = acc&0xffff + acc>>16
-	}
-	return ^uint16(acc)
 }
 
 // Decode parses a VRRP packet (the IP payload) and checks what does not
@@ -267,18 +258,18 @@ func Decode(b []byte, info PacketInfo) (*Advert, DropReason) {
 		var acc uint32
 		switch {
 		case v6 && info.Dst.Is6():
-			acc = pseudoSum6(info.Src, info.Dst, len(b), IPProtocol)
+			acc = checksum.Pseudo6(info.Src, info.Dst, len(b), IPProtocol)
 		case info.Src.Is4() && info.Dst.Is4():
-			acc = pseudoSum(info.Src, info.Dst, len(b))
+			acc = checksum.Pseudo4(info.Src, info.Dst, len(b), IPProtocol)
 		default:
 			return nil, DropChecksum
 		}
-		if checksum(b, acc) != 0 {
+		if checksum.Sum(b, acc) != 0 {
 			return nil, DropChecksum
 		}
 		a.Interval = time.Duration(binary.BigEndian.Uint16(b[4:6])&0x0fff) * 10 * time.Millisecond
 	} else {
-		if checksum(b, 0) != 0 {
+		if checksum.Sum(b, 0) != 0 {
 			return nil, DropChecksum
 		}
 		a.AuthType = AuthType(b[4])
@@ -296,167 +287,4 @@ func Decode(b []byte, info PacketInfo) (*Advert, DropReason) {
 		}
 	}
 	return a, DropNone
-}
-
-// DropReason says why a received packet was not handed to the state machine.
-// Each reason is counted separately.
-type DropReason uint8
-
-// Drop reasons, in the order of the checks of RFC 3768/5798 §7.1 as
-// keepalived applies them.
-const (
-	DropNone        DropReason = iota // accepted
-	DropTooShort                      // shorter than the VRRP header
-	DropLength                        // length does not match the address count
-	DropTTL                           // IP TTL is not 255 (multicast mode)
-	DropVersion                       // unknown version, or not the configured one
-	DropType                          // not an advertisement
-	DropChecksum                      // bad checksum
-	DropUnknownVRID                   // no instance for this VRID: ignored, not an instance error
-	DropAuthType                      // v2 auth type differs from ours
-	DropAuthFailure                   // v2 simple password differs
-	DropInterval                      // v2 advert interval differs: dropped, timer not reset
-	DropNotPeer                       // unicast mode: source is not a configured peer
-	dropMax
-)
-
-var dropNames = [...]string{
-	DropNone:        "none",
-	DropTooShort:    "too_short",
-	DropLength:      "length",
-	DropTTL:         "ttl",
-	DropVersion:     "version",
-	DropType:        "type",
-	DropChecksum:    "checksum",
-	DropUnknownVRID: "unknown_vrid",
-	DropAuthType:    "auth_type",
-	DropAuthFailure: "auth_failure",
-	DropInterval:    "interval",
-	DropNotPeer:     "not_peer",
-}
-
-func (r DropReason) String() string {
-	if int(r) < len(dropNames) {
-		return dropNames[r]
-	}
-	return fmt.Sprintf("drop(%d)", uint8(r))
-}
-
-// DropReasons lists every reason other than DropNone, for metrics.
-func DropReasons() []DropReason {
-	rs := make([]DropReason, 0, dropMax-1)
-	for r := DropNone + 1; r < dropMax; r++ {
-		rs = append(rs, r)
-	}
-	return rs
-}
-
-// Expect is what an instance expects of the adverts it receives.
-type Expect struct {
-	Version  uint8
-	VRID     uint8
-	Interval time.Duration // configured advert_int (checked for v2 only)
-	AuthType AuthType
-	AuthData [AuthDataLen]byte
-	Addrs    []netip.Addr // configured VIPs, in any order
-	// Unicast disables the TTL check (as keepalived: unicast adverts may be
-	// routed) and, with Peers set, restricts sources to the peers.
-	Unicast bool
-	Peers   []netip.Addr
-}
-
-// Check is the outcome of Validate. Drop is DropNone for an accepted advert;
-// AddrListMismatch and PriorityZero are noted on accepted adverts and counted.
-type Check struct {
-	Drop             DropReason
-	AddrListMismatch bool
-	PriorityZero     bool
-}
-
-// Validate applies the per-instance checks of RFC 3768/5798 §7.1 to a decoded
-// advert.
-//
-// Differences from the RFCs, following keepalived: an address owner does not
-// drop adverts for its VRID; an address-list mismatch is noted and counted
-// but the advert is accepted (the RFC says MAY verify).
-func (e *Expect) Validate(a *Advert, info PacketInfo) Check {
-	if !e.Unicast && info.TTL >= 0 && info.TTL != TTL {
-		return Check{Drop: DropTTL}
-	}
-	if a.Version != e.Version {
-		return Check{Drop: DropVersion}
-	}
-	if a.Type != TypeAdvertisement {
-		return Check{Drop: DropType}
-	}
-	if a.VRID != e.VRID {
-		return Check{Drop: DropUnknownVRID}
-	}
-	if a.Version == 2 {
-		if a.AuthType != e.AuthType {
-			return Check{Drop: DropAuthType}
-		}
-		if e.AuthType == AuthPass && subtle.ConstantTimeCompare(a.AuthData[:], e.AuthData[:]) != 1 {
-			return Check{Drop: DropAuthFailure}
-		}
-		if a.Interval != e.Interval {
-			return Check{Drop: DropInterval}
-		}
-	}
-	if e.Unicast && len(e.Peers) > 0 {
-		found := false
-		for _, p := range e.Peers {
-			if p == info.Src {
-				found = true
-				break
-			}
-		}
-		if !found {
-			return Check{Drop: DropNotPeer}
-		}
-	}
-	return Check{AddrListMismatch: !sameAddrs(a.Addrs, e.Addrs), PriorityZero: a.Priority == 0}
-}
-
-// sameAddrs reports whether a and b hold the same addresses, in any order.
-func sameAddrs(a, b []netip.Addr) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for _, x := range b {
-		found := false
-		for _, y := range a {
-			if x == y {
-				found = true
-				break
-			}
-		}
-		if !found {
-			return false
-		}
-	}
-	return true
-}
-
-// ErrIPv4 is returned by SplitIPv4 for anything but a well-formed IPv4 header.
-var ErrIPv4 = errors.New("vrrp: not a well-formed IPv4 packet")
-
-// SplitIPv4 splits a raw IPv4 packet (as captured on a packet socket, or read
-// with IP_HDRINCL) into its header facts and payload. It checks the header
-// length and total length, and that the protocol is VRRP.
-func SplitIPv4(b []byte) ([]byte, PacketInfo, error) {
-	if len(b) < 20 || b[0]>>4 != 4 {
-		return nil, PacketInfo{}, ErrIPv4
-	}
-	ihl := int(b[0]&0x0f) * 4
-	total := int(binary.BigEndian.Uint16(b[2:4]))
-	if ihl < 20 || total < ihl || total > len(b) || b[9] != IPProtocol {
-		return nil, PacketInfo{}, ErrIPv4
-	}
-	info := PacketInfo{
-		Src: netip.AddrFrom4([4]byte(b[12:16])),
-		Dst: netip.AddrFrom4([4]byte(b[16:20])),
-		TTL: int(b[8]),
-	}
-	return b[ihl:total], info, nil
 }

@@ -1,4 +1,4 @@
-package vrrp
+package advert
 
 import (
 	"bytes"
@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/lvsd/lvsd/vrrp/internal/checksum"
 )
 
 var (
@@ -148,7 +150,7 @@ func TestDecodeV3IgnoresReservedBits(t *testing.T) {
 	b[4] |= 0xf0
 	// fix the checksum for the modified word: recompute from scratch
 	b[6], b[7] = 0, 0
-	s := checksum(b, pseudoSum(srcA, mcast, len(b)))
+	s := checksum.Sum(b, checksum.Pseudo4(srcA, mcast, len(b), IPProtocol))
 	b[6], b[7] = byte(s>>8), byte(s)
 	got, r := Decode(b, PacketInfo{Src: srcA, Dst: mcast, TTL: 255})
 	if r != DropNone || got.Interval != 250*time.Millisecond {
