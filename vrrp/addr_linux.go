@@ -13,14 +13,14 @@ import (
 	"github.com/lvsd/lvsd/internal/netwatch"
 )
 
-// NetlinkAddrs adds and removes VIPs with rtnetlink in the current network
+// netlinkAddrs adds and removes VIPs with rtnetlink in the current network
 // namespace, honouring dev, brd, scope and label.
-type NetlinkAddrs struct {
+type netlinkAddrs struct {
 	// DefaultDev is used for VIPs without Dev (the instance interface).
 	DefaultDev string
 }
 
-func (n *NetlinkAddrs) nl(v VIP) (netlink.Link, *netlink.Addr, error) {
+func (n *netlinkAddrs) nl(v VIP) (netlink.Link, *netlink.Addr, error) {
 	dev := v.Dev
 	if dev == "" {
 		dev = n.DefaultDev
@@ -58,7 +58,7 @@ func (n *NetlinkAddrs) nl(v VIP) (netlink.Link, *netlink.Addr, error) {
 const infiniteLifetime = 0xffffffff
 
 // AddAddr adds v; an address already present is not an error.
-func (n *NetlinkAddrs) AddAddr(v VIP) error {
+func (n *netlinkAddrs) AddAddr(v VIP) error {
 	link, a, err := n.nl(v)
 	if err != nil {
 		return err
@@ -70,7 +70,7 @@ func (n *NetlinkAddrs) AddAddr(v VIP) error {
 }
 
 // DelAddr removes v; an absent address is not an error.
-func (n *NetlinkAddrs) DelAddr(v VIP) error {
+func (n *netlinkAddrs) DelAddr(v VIP) error {
 	link, a, err := n.nl(v)
 	if err != nil {
 		return err
@@ -81,9 +81,9 @@ func (n *NetlinkAddrs) DelAddr(v VIP) error {
 	return nil
 }
 
-// WatchAddrDeleted calls fn for every address (IPv4 or IPv6) deleted in
+// watchAddrDeleted calls fn for every address (IPv4 or IPv6) deleted in
 // the current network namespace until ctx is done.
-func WatchAddrDeleted(ctx context.Context, fn func(netip.Prefix)) error {
+func watchAddrDeleted(ctx context.Context, fn func(netip.Prefix)) error {
 	return watch(ctx, "address", func(e netwatch.Event) {
 		if e.Kind == netwatch.AddrDeleted {
 			fn(e.Prefix)
@@ -91,9 +91,9 @@ func WatchAddrDeleted(ctx context.Context, fn func(netip.Prefix)) error {
 	})
 }
 
-// WatchLink calls fn with the operational state (up or not) of the named
+// watchLink calls fn with the operational state (up or not) of the named
 // interface now and on every change, until ctx is done.
-func WatchLink(ctx context.Context, ifname string, fn func(up bool)) error {
+func watchLink(ctx context.Context, ifname string, fn func(up bool)) error {
 	last, known := false, false
 	return watch(ctx, "link", func(e netwatch.Event) {
 		if !e.Kind.IsLink() || e.Name != ifname {
@@ -125,9 +125,9 @@ func watch(ctx context.Context, what string, fn func(netwatch.Event)) error {
 	return nil
 }
 
-// PrimaryIPv4 returns the first IPv4 address of the named interface, the
+// primaryIPv4 returns the first IPv4 address of the named interface, the
 // default advert source as in keepalived.
-func PrimaryIPv4(ifname string) (netip.Addr, error) {
+func primaryIPv4(ifname string) (netip.Addr, error) {
 	link, err := netlink.LinkByName(ifname)
 	if err != nil {
 		return netip.Addr{}, err
@@ -149,9 +149,9 @@ func linkUp(l netlink.Link) bool {
 	return netwatch.Up(a.RawFlags, uint8(a.OperState))
 }
 
-// LinkUp reports whether the named interface is up (administratively and
+// interfaceUp reports whether the named interface is up (administratively and
 // operationally).
-func LinkUp(ifname string) (bool, error) {
+func interfaceUp(ifname string) (bool, error) {
 	l, err := netlink.LinkByName(ifname)
 	if err != nil {
 		return false, err

@@ -60,8 +60,8 @@ func none[T any](t *testing.T, ch <-chan T, what string) {
 	}
 }
 
-// WatchLink reports the state of one link now and when it changes, not
-// the same state twice; WatchAddrDeleted reports addresses deleted.
+// watchLink reports the state of one link now and when it changes, not
+// the same state twice; watchAddrDeleted reports addresses deleted.
 func TestWatchLinkAndAddrDeletedNetns(t *testing.T) {
 	requireIntegration(t)
 	ns := fmt.Sprintf("lvsdwl%d", os.Getpid()%100000)
@@ -73,13 +73,13 @@ func TestWatchLinkAndAddrDeletedNetns(t *testing.T) {
 	defer cancel()
 	ups, lateUps, dels := make(chan bool, 16), make(chan bool, 16), make(chan netip.Prefix, 16)
 	inNamespace(t, ns, func() {
-		if err := WatchLink(ctx, "e0", func(up bool) { ups <- up }); err != nil {
+		if err := watchLink(ctx, "e0", func(up bool) { ups <- up }); err != nil {
 			t.Fatal(err)
 		}
-		if err := WatchLink(ctx, "late", func(up bool) { lateUps <- up }); err != nil {
+		if err := watchLink(ctx, "late", func(up bool) { lateUps <- up }); err != nil {
 			t.Fatal(err)
 		}
-		if err := WatchAddrDeleted(ctx, func(p netip.Prefix) { dels <- p }); err != nil {
+		if err := watchAddrDeleted(ctx, func(p netip.Prefix) { dels <- p }); err != nil {
 			t.Fatal(err)
 		}
 	})

@@ -64,7 +64,7 @@
 // action in order. sendAdvert builds an advert.Advert and Marshals it for
 // each destination (the group, or the unicast peers) and sends it with
 // vrrpConn.SendAdvert; addVIPs and removeVIPs add and remove the addresses
-// (NetlinkAddrs) and the virtual routes (NetlinkRoutes); sendGARP announces
+// (netlinkAddrs) and the virtual routes (netlinkRoutes); sendGARP announces
 // each VIP through pacedGARP (vrrp_garp_interval, vrrp_gna_interval) on
 // packetGARP; setTimer and stopTimer arm and stop the instance's timers,
 // whose expiry comes back as a timerFired event posted to the runner;

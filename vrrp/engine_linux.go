@@ -50,20 +50,20 @@ type linuxKernel struct{}
 
 func (linuxKernel) Listen(cfg ConnConfig) (PacketConn, error) { return listenConn(cfg) }
 func (linuxKernel) GARP(ifname string) (GARPConn, error)      { return newPacketGARP(ifname) }
-func (linuxKernel) Addrs(dev string) AddrManager              { return &NetlinkAddrs{DefaultDev: dev} }
-func (linuxKernel) Routes() RouteManager                      { return NetlinkRoutes{} }
-func (linuxKernel) LinkUp(ifname string) (bool, error)        { return LinkUp(ifname) }
+func (linuxKernel) Addrs(dev string) AddrManager              { return &netlinkAddrs{DefaultDev: dev} }
+func (linuxKernel) Routes() RouteManager                      { return netlinkRoutes{} }
+func (linuxKernel) LinkUp(ifname string) (bool, error)        { return interfaceUp(ifname) }
 func (linuxKernel) PrimaryIPv4(ifname string) (netip.Addr, error) {
-	return PrimaryIPv4(ifname)
+	return primaryIPv4(ifname)
 }
 func (linuxKernel) PrimaryIPv6(ifname string) (netip.Addr, error) {
 	return primaryIPv6(ifname)
 }
 func (linuxKernel) WatchLink(ctx context.Context, ifname string, fn func(bool)) error {
-	return WatchLink(ctx, ifname, fn)
+	return watchLink(ctx, ifname, fn)
 }
 func (linuxKernel) WatchAddrDeleted(ctx context.Context, fn func(netip.Prefix)) error {
-	return WatchAddrDeleted(ctx, fn)
+	return watchAddrDeleted(ctx, fn)
 }
 
 // Sink is where VRRP transitions leave the package: the engine calls

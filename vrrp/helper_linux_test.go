@@ -84,7 +84,7 @@ func helperMain(cfgJSON string) int {
 	if hc.ConfText != "" {
 		return helperEngine(hc, emit, fail)
 	}
-	src, err := PrimaryIPv4(hc.Interface)
+	src, err := primaryIPv4(hc.Interface)
 	if err != nil {
 		return fail(err)
 	}
@@ -117,7 +117,7 @@ func helperMain(cfgJSON string) int {
 		return fail(err)
 	}
 	defer garp.Close()
-	r, err := newRunner(hc.Name, []memberSpec{{Config: ic, Sender: conn, Addrs: &NetlinkAddrs{DefaultDev: hc.Interface}, GARP: garp}},
+	r, err := newRunner(hc.Name, []memberSpec{{Config: ic, Sender: conn, Addrs: &netlinkAddrs{DefaultDev: hc.Interface}, GARP: garp}},
 		runnerOptions{
 			Logger: slog.New(slog.NewTextHandler(os.Stderr, nil)),
 			Notify: func(n Notification) {
@@ -136,10 +136,10 @@ func helperMain(cfgJSON string) int {
 		return fail(err)
 	}
 	go func() { _ = conn.Serve(ctx, &d) }()
-	if err := WatchAddrDeleted(ctx, r.AddrDeleted); err != nil {
+	if err := watchAddrDeleted(ctx, r.AddrDeleted); err != nil {
 		return fail(err)
 	}
-	if err := WatchLink(ctx, hc.Interface, func(up bool) { r.SetInterface(0, up) }); err != nil {
+	if err := watchLink(ctx, hc.Interface, func(up bool) { r.SetInterface(0, up) }); err != nil {
 		return fail(err)
 	}
 	emit(helperLine{Event: "ready"})

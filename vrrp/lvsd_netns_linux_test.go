@@ -398,7 +398,8 @@ func TestLvsdReloadAddsVIP(t *testing.T) {
 }
 
 // A reload bringing the first VRRP instance into a configuration that had
-// none starts VRRP, as a restart would.
+// none starts VRRP, as a restart would: the engine built at start idled
+// until then (no advert, no VIP), and the reload only applies.
 func TestLvsdReloadStartsVRRP(t *testing.T) {
 	requireIntegration(t)
 	n := newTestNet(t)
@@ -416,9 +417,6 @@ func TestLvsdReloadStartsVRRP(t *testing.T) {
 		frames, _ := capA.snapshot()
 		return len(frames) > 0 && frames[len(frames)-1].adv.Priority == 150
 	})
-	if !strings.Contains(a.out.String(), "starting VRRP") {
-		t.Errorf("no log line says VRRP started:\n%s", a.out.String())
-	}
 }
 
 // Split brain: the bridge is partitioned, both become MASTER; healed, one

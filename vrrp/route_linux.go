@@ -9,12 +9,12 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// NetlinkRoutes adds and removes routes with rtnetlink in the current
+// netlinkRoutes adds and removes routes with rtnetlink in the current
 // network namespace.
-type NetlinkRoutes struct{}
+type netlinkRoutes struct{}
 
 // nl builds the netlink route.
-func (NetlinkRoutes) nl(r Route) (*netlink.Route, error) {
+func (netlinkRoutes) nl(r Route) (*netlink.Route, error) {
 	bits := r.Dst.Addr().BitLen()
 	nr := &netlink.Route{
 		Dst:      &net.IPNet{IP: r.Dst.Addr().AsSlice(), Mask: net.CIDRMask(r.Dst.Bits(), bits)},
@@ -49,7 +49,7 @@ func (NetlinkRoutes) nl(r Route) (*netlink.Route, error) {
 }
 
 // AddRoute adds r; a route already present is not an error.
-func (n NetlinkRoutes) AddRoute(r Route) error {
+func (n netlinkRoutes) AddRoute(r Route) error {
 	nr, err := n.nl(r)
 	if err != nil {
 		return fmt.Errorf("vrrp: route %v: %w", r, err)
@@ -61,7 +61,7 @@ func (n NetlinkRoutes) AddRoute(r Route) error {
 }
 
 // DelRoute removes r; an absent route (or interface) is not an error.
-func (n NetlinkRoutes) DelRoute(r Route) error {
+func (n netlinkRoutes) DelRoute(r Route) error {
 	nr, err := n.nl(r)
 	if err != nil {
 		var nf netlink.LinkNotFoundError
