@@ -115,6 +115,16 @@ func (p *parser) notYet(n *Node) {
 	p.d.add(n.Pos, Notice, n.Key, "parsed, not supported yet")
 }
 
+// unknownOr reports n as parsed but not supported when notYet has its
+// keyword, as unknown otherwise.
+func (p *parser) unknownOr(n *Node, notYet map[string]bool) {
+	if notYet[n.Key] {
+		p.notYet(n)
+	} else {
+		p.unknown(n)
+	}
+}
+
 func (p *parser) noBlock(n *Node) bool {
 	if n.HasBlock {
 		p.errf(n, "does not take a block")
@@ -256,6 +266,18 @@ func (p *parser) port(n *Node, s string) (int, bool) {
 	return v, true
 }
 
+// userGroup parses "USER [GROUP]" into user and, when given, group.
+func (p *parser) userGroup(n *Node, user, group *string) bool {
+	if !p.noBlock(n) || !p.nargs(n, 1, 2) {
+		return false
+	}
+	*user = n.Args[0].Text
+	if len(n.Args) > 1 {
+		*group = n.Args[1].Text
+	}
+	return true
+}
+
 // script parses "<STRING>|<QUOTED-STRING> [username [groupname]]". A quoted
 // command is split into words (quotes inside it group words).
 func (p *parser) script(n *Node) *Script {
@@ -366,27 +388,15 @@ func build(root *Node, d *diagList) *Config {
 				c.VirtualServers = append(c.VirtualServers, vs)
 			}
 		case "static_ipaddress":
-			if p.wantBlock(n) {
-				for _, ch := range n.Children {
-					if v, ok := p.vip(ch); ok {
-						c.StaticAddresses = append(c.StaticAddresses, v)
-					}
-				}
-			}
+			c.StaticAddresses = append(c.StaticAddresses, p.vips(n, nil)...)
 		case "static_routes":
 			if p.wantBlock(n) {
-				for _, ch := range n.Children {
-					c.StaticRoutes = append(c.StaticRoutes, Route{Words: append([]string{ch.Key}, ch.Words()...), Pos: ch.Pos})
-				}
+				c.StaticRoutes = append(c.StaticRoutes, routeWords(n)...)
 			}
 		case "SSL":
 			p.notYet(n)
 		default:
-			if notYetTop[n.Key] {
-				p.notYet(n)
-			} else {
-				p.unknown(n)
-			}
+			p.unknownOr(n, notYetTop)
 		}
 	}
 	return c
@@ -419,21 +429,16 @@ func (p *parser) global(n *Node) {
 	g := &p.cfg.Global
 	g.Pos = n.Pos
 	for _, ch := range n.Children {
+		if globalKeywords.parse(p, ch, g) {
+			continue
+		}
 		switch ch.Key {
-		case "router_id":
-			if v, ok := p.str(ch); ok {
-				g.RouterID = v
-			}
 		case "notification_email":
 			if p.wantBlock(ch) {
 				for _, e := range ch.Children {
 					g.NotificationEmail = append(g.NotificationEmail, e.Key)
 					g.NotificationEmail = append(g.NotificationEmail, e.Words()...)
 				}
-			}
-		case "notification_email_from":
-			if v, ok := p.str(ch); ok {
-				g.NotificationEmailFrom = v
 			}
 		case "smtp_server":
 			if p.noBlock(ch) && p.nargs(ch, 1, 2) {
@@ -444,35 +449,8 @@ func (p *parser) global(n *Node) {
 					}
 				}
 			}
-		case "smtp_helo_name":
-			if v, ok := p.str(ch); ok {
-				g.SMTPHeloName = v
-			}
-		case "smtp_connect_timeout":
-			if v, ok := p.dur(ch, 1, 3600); ok {
-				g.SMTPConnectTimeout = v
-			}
-		case "smtp_alert":
-			g.SMTPAlert = p.boolPtr(ch)
-		case "smtp_alert_vrrp":
-			g.SMTPAlertVRRP = p.boolPtr(ch)
-		case "smtp_alert_checker":
-			g.SMTPAlertChecker = p.boolPtr(ch)
-		case "no_checker_emails":
-			g.NoCheckerEmails = p.boolOpt(ch)
 		case "script_user":
-			if p.noBlock(ch) && p.nargs(ch, 1, 2) {
-				g.ScriptUser = ch.Args[0].Text
-				if len(ch.Args) > 1 {
-					g.ScriptGroup = ch.Args[1].Text
-				}
-			}
-		case "enable_script_security":
-			g.EnableScriptSecurity = p.boolOpt(ch)
-		case "vrrp_version":
-			if v, ok := p.int1(ch, 2, 3); ok {
-				g.VRRPVersion = v
-			}
+			p.userGroup(ch, &g.ScriptUser, &g.ScriptGroup)
 		case "vrrp_mcast_group4":
 			if a, ok := p.addr1(ch); ok {
 				if !a.Is4() || !a.IsMulticast() {
@@ -481,58 +459,10 @@ func (p *parser) global(n *Node) {
 					g.VRRPMcastGroup4 = a
 				}
 			}
-		case "vrrp_garp_master_delay":
-			if v, ok := p.dur(ch, 0, 255); ok {
-				g.VRRPGarpMasterDelay = v
-			}
-		case "vrrp_garp_master_repeat":
-			if v, ok := p.int1(ch, 1, 255); ok {
-				g.VRRPGarpMasterRepeat = v
-			}
-		case "vrrp_garp_lower_prio_delay":
-			if v, ok := p.dur(ch, 0, 255); ok {
-				g.VRRPGarpLowerPrioDelay = v
-			}
-		case "vrrp_garp_lower_prio_repeat":
-			if v, ok := p.int1(ch, 0, 255); ok {
-				g.VRRPGarpLowerPrioRepeat = v
-			}
-		case "vrrp_garp_master_refresh":
-			if v, ok := p.dur(ch, 0, 1<<31); ok {
-				g.VRRPGarpMasterRefresh = v
-			}
-		case "vrrp_garp_master_refresh_repeat":
-			if v, ok := p.int1(ch, 1, 255); ok {
-				g.VRRPGarpMasterRefreshRepeat = v
-			}
-		case "vrrp_garp_interval":
-			if v, ok := p.dur(ch, 0, 1); ok {
-				g.VRRPGarpInterval = v
-			}
-		case "vrrp_gna_interval":
-			if v, ok := p.dur(ch, 0, 1); ok {
-				g.VRRPGnaInterval = v
-			}
-		case "vrrp_strict":
-			g.VRRPStrict = p.boolOpt(ch)
-		case "vrrp_skip_check_adv_addr":
-			g.VRRPSkipCheckAdvAddr = p.boolOpt(ch)
-		case "vrrp_check_unicast_src":
-			g.VRRPCheckUnicastSrc = p.boolOpt(ch)
-		case "vrrp_lower_prio_no_advert":
-			g.VRRPLowerPrioNoAdvert = p.boolOpt(ch)
-		case "vrrp_higher_prio_send_advert":
-			g.VRRPHigherPrioSendAdvert = p.boolOpt(ch)
-		case "vrrp_startup_delay":
-			if v, ok := p.dur(ch, 0, 3600); ok {
-				g.VRRPStartupDelay = v
-			}
 		case "lvs_sync_daemon":
 			p.lvsSyncDaemon(ch)
 		case "lvs_timeouts":
 			p.lvsTimeouts(ch)
-		case "lvs_flush":
-			g.LVSFlush = p.boolOpt(ch)
 		case "lvs_flush_onstop", "lvs_flush_on_stop":
 			if p.noBlock(ch) && p.nargs(ch, 0, 1) {
 				g.LVSFlushOnStop = "all"
@@ -563,19 +493,43 @@ func (p *parser) global(n *Node) {
 					p.errf(ch, "invalid value '%s' (want allow_if_changes or nothing)", ch.Args[0].Text)
 				}
 			}
-		case "lvs_id":
-			// keepalived 1.x name of router_id.
-			if v, ok := p.str(ch); ok {
-				g.RouterID = v
-			}
 		default:
-			if notYetGlobal[ch.Key] {
-				p.notYet(ch)
-			} else {
-				p.unknown(ch)
-			}
+			p.unknownOr(ch, notYetGlobal)
 		}
 	}
+}
+
+// globalKeywords are the global_defs keywords that set one field.
+var globalKeywords = keywords[Global]{
+	"router_id": set(stringArg, func(g *Global) *string { return &g.RouterID }),
+	"lvs_id":    set(stringArg, func(g *Global) *string { return &g.RouterID }), // keepalived 1.x name of router_id
+
+	"notification_email_from": set(stringArg, func(g *Global) *string { return &g.NotificationEmailFrom }),
+	"smtp_helo_name":          set(stringArg, func(g *Global) *string { return &g.SMTPHeloName }),
+	"smtp_connect_timeout":    set(secondsArg(1, 3600), func(g *Global) *time.Duration { return &g.SMTPConnectTimeout }),
+	"smtp_alert":              set(boolPtrArg, func(g *Global) **bool { return &g.SMTPAlert }),
+	"smtp_alert_vrrp":         set(boolPtrArg, func(g *Global) **bool { return &g.SMTPAlertVRRP }),
+	"smtp_alert_checker":      set(boolPtrArg, func(g *Global) **bool { return &g.SMTPAlertChecker }),
+	"no_checker_emails":       set(boolArg, func(g *Global) *bool { return &g.NoCheckerEmails }),
+	"enable_script_security":  set(boolArg, func(g *Global) *bool { return &g.EnableScriptSecurity }),
+
+	"vrrp_version":                    set(intArg(2, 3), func(g *Global) *int { return &g.VRRPVersion }),
+	"vrrp_garp_master_delay":          set(secondsArg(0, 255), func(g *Global) *time.Duration { return &g.VRRPGarpMasterDelay }),
+	"vrrp_garp_master_repeat":         set(intArg(1, 255), func(g *Global) *int { return &g.VRRPGarpMasterRepeat }),
+	"vrrp_garp_lower_prio_delay":      set(secondsArg(0, 255), func(g *Global) *time.Duration { return &g.VRRPGarpLowerPrioDelay }),
+	"vrrp_garp_lower_prio_repeat":     set(intArg(0, 255), func(g *Global) *int { return &g.VRRPGarpLowerPrioRepeat }),
+	"vrrp_garp_master_refresh":        set(secondsArg(0, 1<<31), func(g *Global) *time.Duration { return &g.VRRPGarpMasterRefresh }),
+	"vrrp_garp_master_refresh_repeat": set(intArg(1, 255), func(g *Global) *int { return &g.VRRPGarpMasterRefreshRepeat }),
+	"vrrp_garp_interval":              set(secondsArg(0, 1), func(g *Global) *time.Duration { return &g.VRRPGarpInterval }),
+	"vrrp_gna_interval":               set(secondsArg(0, 1), func(g *Global) *time.Duration { return &g.VRRPGnaInterval }),
+	"vrrp_strict":                     set(boolArg, func(g *Global) *bool { return &g.VRRPStrict }),
+	"vrrp_skip_check_adv_addr":        set(boolArg, func(g *Global) *bool { return &g.VRRPSkipCheckAdvAddr }),
+	"vrrp_check_unicast_src":          set(boolArg, func(g *Global) *bool { return &g.VRRPCheckUnicastSrc }),
+	"vrrp_lower_prio_no_advert":       set(boolArg, func(g *Global) *bool { return &g.VRRPLowerPrioNoAdvert }),
+	"vrrp_higher_prio_send_advert":    set(boolArg, func(g *Global) *bool { return &g.VRRPHigherPrioSendAdvert }),
+	"vrrp_startup_delay":              set(secondsArg(0, 3600), func(g *Global) *time.Duration { return &g.VRRPStartupDelay }),
+
+	"lvs_flush": set(boolArg, func(g *Global) *bool { return &g.LVSFlush }),
 }
 
 // global_defs keywords keepalived has that lvsd does not act on (yet).
@@ -710,38 +664,14 @@ func (p *parser) vrrpScript(n *Node) *VRRPScript {
 	s := &VRRPScript{Name: n.Args[0].Text, Interval: time.Second, Rise: 1, Fall: 1, Pos: n.Pos}
 	timeoutSet := false
 	for _, ch := range n.Children {
+		if vrrpScriptKeywords.parse(p, ch, s) {
+			continue
+		}
 		switch ch.Key {
-		case "script":
-			if sc := p.script(ch); sc != nil {
-				s.Script = *sc
-			}
-		case "interval":
-			if v, ok := p.dur(ch, 0.001, 1<<31); ok {
-				s.Interval = v
-			}
 		case "timeout":
 			if v, ok := p.dur(ch, 0.001, 1<<31); ok {
 				s.Timeout, timeoutSet = v, true
 			}
-		case "weight":
-			p.weightReverse(ch, -254, 254, &s.Weight, &s.Reverse)
-		case "rise":
-			if v, ok := p.int1(ch, 1, 1<<31-1); ok {
-				s.Rise = v
-			}
-		case "fall":
-			if v, ok := p.int1(ch, 1, 1<<31-1); ok {
-				s.Fall = v
-			}
-		case "user":
-			if p.noBlock(ch) && p.nargs(ch, 1, 2) {
-				s.Script.User = ch.Args[0].Text
-				if len(ch.Args) > 1 {
-					s.Script.Group = ch.Args[1].Text
-				}
-			}
-		case "init_fail":
-			s.InitFail = p.boolOpt(ch)
 		default:
 			p.unknown(ch)
 		}
@@ -756,22 +686,19 @@ func (p *parser) vrrpScript(n *Node) *VRRPScript {
 	return s
 }
 
-func (p *parser) notify(n *Node, nt *Notify) bool {
-	switch n.Key {
-	case "notify_master":
-		nt.Master = p.script(n)
-	case "notify_backup":
-		nt.Backup = p.script(n)
-	case "notify_fault":
-		nt.Fault = p.script(n)
-	case "notify_stop":
-		nt.Stop = p.script(n)
-	case "notify":
-		nt.Any = p.script(n)
-	default:
-		return false
-	}
-	return true
+// vrrpScriptKeywords are the vrrp_script keywords that set one field.
+var vrrpScriptKeywords = keywords[VRRPScript]{
+	"script": func(p *parser, n *Node, s *VRRPScript) {
+		if sc := p.script(n); sc != nil {
+			s.Script = *sc
+		}
+	},
+	"user":      func(p *parser, n *Node, s *VRRPScript) { p.userGroup(n, &s.Script.User, &s.Script.Group) },
+	"interval":  set(secondsArg(0.001, 1<<31), func(s *VRRPScript) *time.Duration { return &s.Interval }),
+	"weight":    func(p *parser, n *Node, s *VRRPScript) { p.weightReverse(n, -254, 254, &s.Weight, &s.Reverse) },
+	"rise":      set(intArg(1, 1<<31-1), func(s *VRRPScript) *int { return &s.Rise }),
+	"fall":      set(intArg(1, 1<<31-1), func(s *VRRPScript) *int { return &s.Fall }),
+	"init_fail": set(boolArg, func(s *VRRPScript) *bool { return &s.InitFail }),
 }
 
 // trackLine parses one line of a track_* block: "NAME [weight N [reverse|noreverse]]".
@@ -829,6 +756,13 @@ func (p *parser) trackScripts(n *Node) []TrackScript {
 	}
 	return out
 }
+
+// The value parsers of the track_* blocks of an instance or a sync group.
+var (
+	trackInterfacesArg = always((*parser).trackInterfaces)
+	trackScriptsArg    = always((*parser).trackScripts)
+	trackFileRefsArg   = always((*parser).trackFileRefs)
+)
 
 // weightReverse parses "weight N [reverse]" with N in lo..hi.
 func (p *parser) weightReverse(ch *Node, lo, hi int64, weight *int, reverse *bool) {
@@ -908,7 +842,7 @@ func (p *parser) syncGroup(n *Node) *SyncGroup {
 	}
 	g := &SyncGroup{Name: n.Args[0].Text, Pos: n.Pos}
 	for _, ch := range n.Children {
-		if p.notify(ch, &g.Notify) {
+		if notifyKeywords.parse(p, ch, &g.Notify) || syncGroupKeywords.parse(p, ch, g) {
 			continue
 		}
 		switch ch.Key {
@@ -922,16 +856,6 @@ func (p *parser) syncGroup(n *Node) *SyncGroup {
 					}
 				}
 			}
-		case "smtp_alert":
-			g.SMTPAlert = p.boolPtr(ch)
-		case "track_interface":
-			g.TrackInterface = p.trackInterfaces(ch)
-		case "track_script":
-			g.TrackScript = p.trackScripts(ch)
-		case "global_tracking":
-			g.GlobalTracking = p.boolOpt(ch)
-		case "track_file":
-			g.TrackFile = p.trackFileRefs(ch)
 		case "sync_group_tracking_weight", "notify_priority_changes", "track_process", "track_bfd":
 			p.notYet(ch)
 		default:
@@ -939,4 +863,13 @@ func (p *parser) syncGroup(n *Node) *SyncGroup {
 		}
 	}
 	return g
+}
+
+// syncGroupKeywords are the vrrp_sync_group keywords that set one field.
+var syncGroupKeywords = keywords[SyncGroup]{
+	"smtp_alert":      set(boolPtrArg, func(g *SyncGroup) **bool { return &g.SMTPAlert }),
+	"track_interface": set(trackInterfacesArg, func(g *SyncGroup) *[]TrackInterface { return &g.TrackInterface }),
+	"track_script":    set(trackScriptsArg, func(g *SyncGroup) *[]TrackScript { return &g.TrackScript }),
+	"global_tracking": set(boolArg, func(g *SyncGroup) *bool { return &g.GlobalTracking }),
+	"track_file":      set(trackFileRefsArg, func(g *SyncGroup) *[]TrackFileRef { return &g.TrackFile }),
 }
