@@ -27,6 +27,27 @@ func (k keywords[T]) parse(p *parser, n *Node, x *T) bool {
 	return ok
 }
 
+// with returns a table of k's keywords and more's.
+func (k keywords[T]) with(more keywords[T]) keywords[T] {
+	out := make(keywords[T], len(k)+len(more))
+	for kw, f := range k {
+		out[kw] = f
+	}
+	for kw, f := range more {
+		out[kw] = f
+	}
+	return out
+}
+
+// only returns a table of k's entries for the keywords kws.
+func (k keywords[T]) only(kws ...string) keywords[T] {
+	out := make(keywords[T], len(kws))
+	for _, kw := range kws {
+		out[kw] = k[kw]
+	}
+	return out
+}
+
 // valueParser reads the value of a statement; ok false (after its
 // diagnostic) leaves the field as it was.
 type valueParser[V any] func(p *parser, n *Node) (v V, ok bool)
@@ -65,6 +86,15 @@ var (
 	// negatedBoolArg is for no_X, the opposite of X.
 	negatedBoolArg = always(func(p *parser, n *Node) bool { return !p.boolOpt(n) })
 )
+
+// portArg parses a port number.
+func portArg(p *parser, n *Node) (int, bool) {
+	s, ok := p.str(n)
+	if !ok {
+		return 0, false
+	}
+	return p.port(n, s)
+}
 
 // intArg parses an integer within [lo, hi].
 func intArg(lo, hi int64) valueParser[int] {

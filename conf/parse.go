@@ -97,6 +97,14 @@ func MaxLevel(diags []Diag) Level {
 type parser struct {
 	d   *diagList
 	cfg *Config
+
+	// The state of the virtual server, real server and checker being
+	// parsed. It lives here, in memory the parse has anyway, rather than in
+	// each block: a table's setter takes the block's state by pointer, which
+	// would move it to the heap, once for each of tens of thousands of
+	// blocks. A block of these kinds never holds another of its own kind.
+	vsTimers, rsTimers timerSet
+	chk                checkerParse
 }
 
 func (p *parser) errf(n *Node, format string, a ...any) {

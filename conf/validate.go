@@ -272,15 +272,6 @@ func (v *validator) global() {
 	}
 }
 
-// checkerNeedsPort reports whether a checker type connects to a port.
-func checkerNeedsPort(t string) bool {
-	switch t {
-	case CheckTCP, CheckHTTP, CheckSSL, CheckSMTP, CheckUDP, CheckExpect:
-		return true
-	}
-	return false
-}
-
 func (v *validator) virtualServers() {
 	groups := map[string]*VirtualServerGroup{}
 	gout := v.c.VSGroups[:0]
@@ -363,24 +354,13 @@ func (v *validator) virtualServers() {
 			}
 			chk := rs.Checkers[:0]
 			for _, c := range rs.Checkers {
-				if checkerNeedsPort(c.Type) && c.ConnectPort == 0 {
-					v.errf(c.Pos, c.Type, "real server %s of %s: checker has no port to use (set connect_port) - removing checker", rs.Addr, vs)
+				kind := checkerKindOf(c.Type)
+				if why := kind.whyNot(c); why != "" {
+					v.errf(c.Pos, c.Type, "real server %s of %s: %s - removing checker", rs.Addr, vs, why)
 					continue
 				}
-				if c.Type == CheckMisc && c.MiscPath == nil {
-					v.errf(c.Pos, c.Type, "real server %s of %s: MISC_CHECK without misc_path - removing checker", rs.Addr, vs)
-					continue
-				}
-				if (c.Type == CheckHTTP || c.Type == CheckSSL) && len(c.URLs) == 0 {
-					v.errf(c.Pos, c.Type, "real server %s of %s: %s without url - removing checker", rs.Addr, vs, c.Type)
-					continue
-				}
-				if c.Type == CheckExpect && c.Expect == "" && c.ExpectRegex == "" {
-					v.errf(c.Pos, c.Type, "real server %s of %s: EXPECT_CHECK needs expect or expect_regex - removing checker", rs.Addr, vs)
-					continue
-				}
-				if c.Type == CheckUDP {
-					v.udpCheck(c)
+				if kind.check != nil {
+					kind.check(v, c)
 				}
 				chk = append(chk, c)
 			}
@@ -520,19 +500,4 @@ func (c *Config) AllScripts() []*Script {
 		}
 	}
 	return out
-}
-
-// udpCheck checks a UDP_CHECK's reply lengths against its pattern.
-func (v *validator) udpCheck(c *Checker) {
-	if !c.RequireReply {
-		return
-	}
-	if strings.TrimSpace(c.ReplyPattern) == "" {
-		if c.MinReplyLength != 0 || c.MaxReplyLength != 255 {
-			// As keepalived: the lengths are checked with the pattern.
-			v.d.add(c.Pos, Notice, c.Type, "min_reply_length and max_reply_length apply only with a require_reply pattern (as in keepalived) - ignored")
-		}
-	} else if c.MinReplyLength > c.MaxReplyLength {
-		v.warnf(c.Pos, c.Type, "min_reply_length %d > max_reply_length %d - the check will always fail", c.MinReplyLength, c.MaxReplyLength)
-	}
 }
