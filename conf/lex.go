@@ -116,11 +116,7 @@ func (lx *lexer) lexText(text, file string) {
 	line := 0
 	for len(text) > 0 {
 		var l string
-		if i := strings.IndexByte(text, '\n'); i >= 0 {
-			l, text = text[:i], text[i+1:]
-		} else {
-			l, text = text, ""
-		}
+		l, text, _ = strings.Cut(text, "\n")
 		line++
 		pos := Pos{File: file, Line: line}
 		// A multi-line definition: "$NAME= \" followed by lines ending in "\".
@@ -131,11 +127,7 @@ func (lx *lexer) lexText(text, file string) {
 			}
 			for len(text) > 0 {
 				var m string
-				if i := strings.IndexByte(text, '\n'); i >= 0 {
-					m, text = text[:i], text[i+1:]
-				} else {
-					m, text = text, ""
-				}
+				m, text, _ = strings.Cut(text, "\n")
 				line++
 				m = strings.TrimRight(m, " \t\r")
 				cont := strings.HasSuffix(m, "\\")

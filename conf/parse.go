@@ -274,6 +274,53 @@ func (p *parser) port(n *Node, s string) (int, bool) {
 	return v, true
 }
 
+// options walks the option words of a statement ("KEYWORD [VALUE] ...")
+// after its first skip arguments.
+func (p *parser) options(n *Node, skip int) *options {
+	return &options{p: p, n: n, w: n.Words(), i: skip - 1}
+}
+
+type options struct {
+	p *parser
+	n *Node
+	w []string
+	i int // the word at hand
+}
+
+// next moves to the next option keyword.
+func (o *options) next() (string, bool) {
+	o.i++
+	if o.i >= len(o.w) {
+		return "", false
+	}
+	return o.w[o.i], true
+}
+
+// value takes the value of the option keyword at hand.
+func (o *options) value() (string, bool) {
+	if o.i+1 >= len(o.w) {
+		o.p.errf(o.n, "'%s' needs a value", o.w[o.i])
+		return "", false
+	}
+	o.i++
+	return o.w[o.i], true
+}
+
+// intValue takes the value of the option at hand, an integer in [lo, hi]
+// (what names it in the error).
+func (o *options) intValue(what string, lo, hi int) (int, bool) {
+	v, ok := o.value()
+	if !ok {
+		return 0, false
+	}
+	x, err := strconv.Atoi(v)
+	if err != nil || x < lo || x > hi {
+		o.p.errf(o.n, "invalid %s '%s' (%d-%d)", what, v, lo, hi)
+		return 0, false
+	}
+	return x, true
+}
+
 // userGroup parses "USER [GROUP]" into user and, when given, group.
 func (p *parser) userGroup(n *Node, user, group *string) bool {
 	if !p.noBlock(n) || !p.nargs(n, 1, 2) {
@@ -575,50 +622,29 @@ func (p *parser) lvsSyncDaemon(n *Node) {
 		return
 	}
 	s := &LVSSyncDaemon{Interface: n.Args[0].Text, Instance: n.Args[1].Text, SyncID: -1, Port: 8848, Pos: n.Pos}
-	w := n.Words()
-	for i := 2; i < len(w); i++ {
-		kw := w[i]
-		val := func() (string, bool) {
-			if i+1 >= len(w) {
-				p.errf(n, "'%s' needs a value", kw)
-				return "", false
-			}
-			i++
-			return w[i], true
-		}
+	o := p.options(n, 2)
+	for kw, ok := o.next(); ok; kw, ok = o.next() {
 		switch kw {
 		case "id":
-			if v, ok := val(); ok {
-				if x, err := strconv.Atoi(v); err != nil || x < 0 || x > 255 {
-					p.errf(n, "invalid sync id '%s' (0-255)", v)
-				} else {
-					s.SyncID = x
-				}
+			if x, ok := o.intValue("sync id", 0, 255); ok {
+				s.SyncID = x
 			}
 		case "maxlen":
-			if v, ok := val(); ok {
-				if x, err := strconv.Atoi(v); err != nil || x < 1 || x > 65507 {
-					p.errf(n, "invalid maxlen '%s' (1-65507)", v)
-				} else {
-					s.MaxLen = x
-				}
+			if x, ok := o.intValue("maxlen", 1, 65507); ok {
+				s.MaxLen = x
 			}
 		case "port":
-			if v, ok := val(); ok {
+			if v, ok := o.value(); ok {
 				if x, ok := p.port(n, v); ok && x > 0 {
 					s.Port = x
 				}
 			}
 		case "ttl":
-			if v, ok := val(); ok {
-				if x, err := strconv.Atoi(v); err != nil || x < 1 || x > 255 {
-					p.errf(n, "invalid ttl '%s' (1-255)", v)
-				} else {
-					s.TTL = x
-				}
+			if x, ok := o.intValue("ttl", 1, 255); ok {
+				s.TTL = x
 			}
 		case "group":
-			if v, ok := val(); ok {
+			if v, ok := o.value(); ok {
 				if a, ok := p.addr(n, v); ok {
 					if !a.IsMulticast() {
 						p.errf(n, "group '%s' is not a multicast address", v)

@@ -1,6 +1,7 @@
 package conf
 
 import (
+	"cmp"
 	"fmt"
 	"net/netip"
 	"strconv"
@@ -26,58 +27,43 @@ type timerSet struct {
 }
 
 func (t timerSet) over(parent timerSet) timerSet {
-	if t.delayLoop == nil {
-		t.delayLoop = parent.delayLoop
+	return timerSet{
+		delayLoop:        cmp.Or(t.delayLoop, parent.delayLoop),
+		connectTimeout:   cmp.Or(t.connectTimeout, parent.connectTimeout),
+		delayBeforeRetry: cmp.Or(t.delayBeforeRetry, parent.delayBeforeRetry),
+		warmup:           cmp.Or(t.warmup, parent.warmup),
+		retry:            cmp.Or(t.retry, parent.retry),
 	}
-	if t.connectTimeout == nil {
-		t.connectTimeout = parent.connectTimeout
-	}
-	if t.delayBeforeRetry == nil {
-		t.delayBeforeRetry = parent.delayBeforeRetry
-	}
-	if t.warmup == nil {
-		t.warmup = parent.warmup
-	}
-	if t.retry == nil {
-		t.retry = parent.retry
-	}
-	return t
 }
 
-// resolve applies keepalived's defaults for a checker type (nil for a server level).
+// resolve applies keepalived's defaults for a checker type (nil for a
+// server level, where -1 stands for the type's default).
 func (t timerSet) resolve(kind *checkerKind) CheckTimers {
-	c := CheckTimers{DelayLoop: 60 * time.Second, ConnectTimeout: 5 * time.Second, Retry: -1, DelayBeforeRetry: -1, Warmup: -1}
-	if t.delayLoop != nil {
-		c.DelayLoop = *t.delayLoop
+	c := CheckTimers{
+		DelayLoop:        valueOr(t.delayLoop, 60*time.Second),
+		ConnectTimeout:   valueOr(t.connectTimeout, 5*time.Second),
+		Retry:            valueOr(t.retry, -1),
+		DelayBeforeRetry: valueOr(t.delayBeforeRetry, -1),
+		Warmup:           valueOr(t.warmup, -1),
 	}
-	if t.connectTimeout != nil {
-		c.ConnectTimeout = *t.connectTimeout
-	}
-	if t.retry != nil {
-		c.Retry = *t.retry
-	}
-	if t.delayBeforeRetry != nil {
-		c.DelayBeforeRetry = *t.delayBeforeRetry
-	}
-	if t.warmup != nil {
-		c.Warmup = *t.warmup
-	}
-	if kind == nil {
-		return c
-	}
-	if c.Retry < 0 {
-		c.Retry = kind.retry
-	}
-	if c.DelayBeforeRetry < 0 {
-		c.DelayBeforeRetry = kind.delayBeforeRetry
-		if c.DelayBeforeRetry < 0 {
-			c.DelayBeforeRetry = c.DelayLoop
+	if kind != nil {
+		delayBeforeRetry := kind.delayBeforeRetry
+		if delayBeforeRetry < 0 {
+			delayBeforeRetry = c.DelayLoop
 		}
-	}
-	if c.Warmup < 0 {
-		c.Warmup = c.DelayLoop
+		c.Retry = valueOr(t.retry, kind.retry)
+		c.DelayBeforeRetry = valueOr(t.delayBeforeRetry, delayBeforeRetry)
+		c.Warmup = valueOr(t.warmup, c.DelayLoop)
 	}
 	return c
+}
+
+// valueOr is *v, or def when v is nil.
+func valueOr[V any](v *V, def V) V {
+	if v != nil {
+		return *v
+	}
+	return def
 }
 
 // timerKeywords are the timers of a virtual server, a real server or a

@@ -292,20 +292,11 @@ func (p *parser) vip(n *Node) (VIP, bool) {
 		return v, false
 	}
 	v.Prefix = pfx
-	w := n.Words()
-	for i := 0; i < len(w); i++ {
-		kw := w[i]
-		next := func() (string, bool) {
-			if i+1 >= len(w) {
-				p.errf(n, "'%s' needs a value", kw)
-				return "", false
-			}
-			i++
-			return w[i], true
-		}
+	o := p.options(n, 0)
+	for kw, ok := o.next(); ok; kw, ok = o.next() {
 		switch kw {
 		case "brd", "broadcast":
-			if s, ok := next(); ok {
+			if s, ok := o.value(); ok {
 				if pfx.Addr().Is6() {
 					// As keepalived: the whole address is skipped.
 					p.errf(n, "broadcast %s given for the IPv6 address %s - skipping the address", s, pfx)
@@ -319,11 +310,11 @@ func (p *parser) vip(n *Node) (VIP, bool) {
 				}
 			}
 		case "dev":
-			if s, ok := next(); ok {
+			if s, ok := o.value(); ok {
 				v.Dev = s
 			}
 		case "scope":
-			if s, ok := next(); ok {
+			if s, ok := o.value(); ok {
 				if !scopes[s] {
 					if x, err := strconv.Atoi(s); err != nil || x < 0 || x > 255 {
 						p.errf(n, "invalid scope '%s'", s)
@@ -333,7 +324,7 @@ func (p *parser) vip(n *Node) (VIP, bool) {
 				v.Scope = s
 			}
 		case "label":
-			if s, ok := next(); ok {
+			if s, ok := o.value(); ok {
 				if len(s) > 15 {
 					p.errf(n, "label '%s' longer than 15 characters", s)
 					continue
@@ -341,13 +332,13 @@ func (p *parser) vip(n *Node) (VIP, bool) {
 				v.Label = s
 			}
 		case "peer":
-			if s, ok := next(); ok {
+			if s, ok := o.value(); ok {
 				if a, ok := p.addr(n, s); ok {
 					v.Peer = a
 				}
 			}
 		case "preferred_lft":
-			if s, ok := next(); ok {
+			if s, ok := o.value(); ok {
 				if s == "forever" {
 					f := uint32(0xffffffff)
 					v.PreferredLft = &f

@@ -80,22 +80,24 @@ func (c *Config) Instance(name string) *VRRPInstance {
 }
 
 func (v *validator) trackScripts(owner string, list []TrackScript) []TrackScript {
-	out := list[:0]
-	for _, t := range list {
-		if v.c.script(t.Name) == nil {
-			v.warnf(t.Pos, "track_script", "(%s) track script %s not found, ignoring", owner, t.Name)
-			continue
-		}
-		out = append(out, t)
-	}
-	return out
+	return knownOnly(v, list, "track_script", "(%s) track script %s not found, ignoring", owner,
+		func(t TrackScript) (string, Pos) { return t.Name, t.Pos },
+		func(name string) bool { return v.c.script(name) != nil })
 }
 
 func (v *validator) trackFiles(owner string, list []TrackFileRef) []TrackFileRef {
+	return knownOnly(v, list, "track_file", "(%s) track file %s not found, ignoring", owner,
+		func(t TrackFileRef) (string, Pos) { return t.Name, t.Pos },
+		func(name string) bool { return v.c.TrackFileByName(name) != nil })
+}
+
+// knownOnly keeps the references of list to what exists, with a warning
+// (format: owner, name) for each of the others.
+func knownOnly[T any](v *validator, list []T, kw, format, owner string, ref func(T) (string, Pos), exists func(string) bool) []T {
 	out := list[:0]
 	for _, t := range list {
-		if v.c.TrackFileByName(t.Name) == nil {
-			v.warnf(t.Pos, "track_file", "(%s) track file %s not found, ignoring", owner, t.Name)
+		if name, pos := ref(t); !exists(name) {
+			v.warnf(pos, kw, format, owner, name)
 			continue
 		}
 		out = append(out, t)
