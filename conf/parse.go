@@ -306,19 +306,19 @@ func (o *options) value() (string, bool) {
 	return o.w[o.i], true
 }
 
-// intValue takes the value of the option at hand, an integer in [lo, hi]
-// (what names it in the error).
-func (o *options) intValue(what string, lo, hi int) (int, bool) {
+// setInt sets *dst to the value of the option at hand, an integer in
+// [lo, hi] (what names it in the error).
+func (o *options) setInt(what string, lo, hi int, dst *int) {
 	v, ok := o.value()
 	if !ok {
-		return 0, false
+		return
 	}
 	x, err := strconv.Atoi(v)
 	if err != nil || x < lo || x > hi {
 		o.p.errf(o.n, "invalid %s '%s' (%d-%d)", what, v, lo, hi)
-		return 0, false
+		return
 	}
-	return x, true
+	*dst = x
 }
 
 // userGroup parses "USER [GROUP]" into user and, when given, group.
@@ -419,29 +419,17 @@ func build(root *Node, d *diagList) *Config {
 		switch n.Key {
 		case "global_defs":
 		case "vrrp_script":
-			if s := p.vrrpScript(n); s != nil {
-				c.Scripts = append(c.Scripts, s)
-			}
+			c.Scripts = appendNonNil(c.Scripts, p.vrrpScript(n))
 		case "track_file", "vrrp_track_file":
-			if f := p.trackFile(n); f != nil {
-				c.TrackFiles = append(c.TrackFiles, f)
-			}
+			c.TrackFiles = appendNonNil(c.TrackFiles, p.trackFile(n))
 		case "vrrp_sync_group":
-			if g := p.syncGroup(n); g != nil {
-				c.SyncGroups = append(c.SyncGroups, g)
-			}
+			c.SyncGroups = appendNonNil(c.SyncGroups, p.syncGroup(n))
 		case "vrrp_instance":
-			if in := p.instance(n); in != nil {
-				c.Instances = append(c.Instances, in)
-			}
+			c.Instances = appendNonNil(c.Instances, p.instance(n))
 		case "virtual_server_group":
-			if g := p.vsGroup(n); g != nil {
-				c.VSGroups = append(c.VSGroups, g)
-			}
+			c.VSGroups = appendNonNil(c.VSGroups, p.vsGroup(n))
 		case "virtual_server":
-			if vs := p.virtualServer(n); vs != nil {
-				c.VirtualServers = append(c.VirtualServers, vs)
-			}
+			c.VirtualServers = appendNonNil(c.VirtualServers, p.virtualServer(n))
 		case "static_ipaddress":
 			c.StaticAddresses = append(c.StaticAddresses, p.vips(n, nil)...)
 		case "static_routes":
@@ -455,6 +443,14 @@ func build(root *Node, d *diagList) *Config {
 		}
 	}
 	return c
+}
+
+// appendNonNil appends x to list unless it is nil (a block in error).
+func appendNonNil[T any](list []*T, x *T) []*T {
+	if x == nil {
+		return list
+	}
+	return append(list, x)
 }
 
 // Top-level keywords keepalived has that lvsd parses past without acting on them.
@@ -626,13 +622,9 @@ func (p *parser) lvsSyncDaemon(n *Node) {
 	for kw, ok := o.next(); ok; kw, ok = o.next() {
 		switch kw {
 		case "id":
-			if x, ok := o.intValue("sync id", 0, 255); ok {
-				s.SyncID = x
-			}
+			o.setInt("sync id", 0, 255, &s.SyncID)
 		case "maxlen":
-			if x, ok := o.intValue("maxlen", 1, 65507); ok {
-				s.MaxLen = x
-			}
+			o.setInt("maxlen", 1, 65507, &s.MaxLen)
 		case "port":
 			if v, ok := o.value(); ok {
 				if x, ok := p.port(n, v); ok && x > 0 {
@@ -640,9 +632,7 @@ func (p *parser) lvsSyncDaemon(n *Node) {
 				}
 			}
 		case "ttl":
-			if x, ok := o.intValue("ttl", 1, 255); ok {
-				s.TTL = x
-			}
+			o.setInt("ttl", 1, 255, &s.TTL)
 		case "group":
 			if v, ok := o.value(); ok {
 				if a, ok := p.addr(n, v); ok {
@@ -761,34 +751,37 @@ func (p *parser) trackLine(ch *Node) (weight *int, reverse bool, ok bool) {
 	return &v, reverse, true
 }
 
-func (p *parser) trackInterfaces(n *Node) []TrackInterface {
+// trackBlock parses the lines of a track_* block into what line makes of
+// each (weight nil when not given).
+func trackBlock[T any](p *parser, n *Node, line func(ch *Node, weight *int, reverse bool) T) []T {
 	if !p.wantBlock(n) {
 		return nil
 	}
-	var out []TrackInterface
+	var out []T
 	for _, ch := range n.Children {
 		if weight, reverse, ok := p.trackLine(ch); ok {
-			t := TrackInterface{Name: ch.Key, Reverse: reverse, Pos: ch.Pos}
-			if weight != nil {
-				t.Weight = *weight
-			}
-			out = append(out, t)
+			out = append(out, line(ch, weight, reverse))
 		}
 	}
 	return out
 }
 
+func (p *parser) trackInterfaces(n *Node) []TrackInterface {
+	return trackBlock(p, n, func(ch *Node, weight *int, reverse bool) TrackInterface {
+		return TrackInterface{Name: ch.Key, Weight: valueOr(weight, 0), Reverse: reverse, Pos: ch.Pos}
+	})
+}
+
 func (p *parser) trackScripts(n *Node) []TrackScript {
-	if !p.wantBlock(n) {
-		return nil
-	}
-	var out []TrackScript
-	for _, ch := range n.Children {
-		if weight, reverse, ok := p.trackLine(ch); ok {
-			out = append(out, TrackScript{Name: ch.Key, Weight: weight, Reverse: reverse, Pos: ch.Pos})
-		}
-	}
-	return out
+	return trackBlock(p, n, func(ch *Node, weight *int, reverse bool) TrackScript {
+		return TrackScript{Name: ch.Key, Weight: weight, Reverse: reverse, Pos: ch.Pos}
+	})
+}
+
+func (p *parser) trackFileRefs(n *Node) []TrackFileRef {
+	return trackBlock(p, n, func(ch *Node, weight *int, reverse bool) TrackFileRef {
+		return TrackFileRef{Name: ch.Key, Weight: weight, Reverse: reverse, Pos: ch.Pos}
+	})
 }
 
 // The value parsers of the track_* blocks of an instance or a sync group.
@@ -813,19 +806,6 @@ func (p *parser) weightReverse(ch *Node, lo, hi int64, weight *int, reverse *boo
 			p.errf(ch, "invalid option '%s' (want reverse)", ch.Args[1].Text)
 		}
 	}
-}
-
-func (p *parser) trackFileRefs(n *Node) []TrackFileRef {
-	if !p.wantBlock(n) {
-		return nil
-	}
-	var out []TrackFileRef
-	for _, ch := range n.Children {
-		if weight, reverse, ok := p.trackLine(ch); ok {
-			out = append(out, TrackFileRef{Name: ch.Key, Weight: weight, Reverse: reverse, Pos: ch.Pos})
-		}
-	}
-	return out
 }
 
 // trackFile parses a track_file block: file, weight [reverse], init_file

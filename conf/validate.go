@@ -36,44 +36,41 @@ func (v *validator) warnf(pos Pos, kw, format string, a ...any) {
 }
 
 func (v *validator) scripts() {
+	v.c.Scripts = firstOnly(v, v.c.Scripts, "vrrp_script", func(s *VRRPScript) (string, Pos) { return s.Name, s.Pos })
+	v.c.TrackFiles = firstOnly(v, v.c.TrackFiles, "track_file", func(f *TrackFile) (string, Pos) { return f.Name, f.Pos })
+}
+
+// firstOnly removes from list, with an error, the blocks kw of a name
+// already defined.
+func firstOnly[T any](v *validator, list []*T, kw string, id func(*T) (string, Pos)) []*T {
 	seen := map[string]Pos{}
-	out := v.c.Scripts[:0]
-	for _, s := range v.c.Scripts {
-		if p, dup := seen[s.Name]; dup {
-			v.errf(s.Pos, "vrrp_script", "vrrp_script %s already defined at %s - ignoring", s.Name, p)
+	out := list[:0]
+	for _, x := range list {
+		name, pos := id(x)
+		if p, dup := seen[name]; dup {
+			v.errf(pos, kw, "%s %s already defined at %s - ignoring", kw, name, p)
 			continue
 		}
-		seen[s.Name] = s.Pos
-		out = append(out, s)
+		seen[name] = pos
+		out = append(out, x)
 	}
-	v.c.Scripts = out
-	files := v.c.TrackFiles[:0]
-	seenFile := map[string]Pos{}
-	for _, f := range v.c.TrackFiles {
-		if p, dup := seenFile[f.Name]; dup {
-			v.errf(f.Pos, "track_file", "track_file %s already defined at %s - ignoring", f.Name, p)
-			continue
-		}
-		seenFile[f.Name] = f.Pos
-		files = append(files, f)
-	}
-	v.c.TrackFiles = files
+	return out
 }
 
 func (c *Config) script(name string) *VRRPScript {
-	for _, s := range c.Scripts {
-		if s.Name == name {
-			return s
-		}
-	}
-	return nil
+	return named(c.Scripts, name, func(s *VRRPScript) string { return s.Name })
 }
 
 // Instance returns the vrrp_instance named name, or nil.
 func (c *Config) Instance(name string) *VRRPInstance {
-	for _, in := range c.Instances {
-		if in.Name == name {
-			return in
+	return named(c.Instances, name, func(in *VRRPInstance) string { return in.Name })
+}
+
+// named returns the element of list whose name is name, or nil.
+func named[T any](list []*T, name string, nameOf func(*T) string) *T {
+	for _, x := range list {
+		if nameOf(x) == name {
+			return x
 		}
 	}
 	return nil
@@ -107,12 +104,7 @@ func knownOnly[T any](v *validator, list []T, kw, format, owner string, ref func
 
 // TrackFileByName returns the track_file named name, or nil.
 func (c *Config) TrackFileByName(name string) *TrackFile {
-	for _, f := range c.TrackFiles {
-		if f.Name == name {
-			return f
-		}
-	}
-	return nil
+	return named(c.TrackFiles, name, func(f *TrackFile) string { return f.Name })
 }
 
 func (v *validator) instances() {
