@@ -44,8 +44,9 @@ type checkerKind struct {
 }
 
 // checkerKinds are the checkers conf parses. A slice rather than a map:
-// looking through it is quicker than hashing a keyword, once for each of
-// the statements of every real server (the most used come first).
+// looking through it (the most used first) is quicker than hashing the
+// keyword, which a parse does for every checker block and again in
+// validation for every checker.
 var checkerKinds = []checkerKind{
 	{name: CheckTCP, needsPort: true, retry: 1, delayBeforeRetry: time.Second},
 	{name: CheckHTTP, needsPort: true, retry: 1, delayBeforeRetry: 3 * time.Second,
