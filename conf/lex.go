@@ -116,7 +116,7 @@ func (lx *lexer) lexText(text, file string) {
 	line := 0
 	for len(text) > 0 {
 		var l string
-		l, text, _ = strings.Cut(text, "\n")
+		l, text = cutLine(text)
 		line++
 		pos := Pos{File: file, Line: line}
 		// A multi-line definition: "$NAME= \" followed by lines ending in "\".
@@ -127,7 +127,7 @@ func (lx *lexer) lexText(text, file string) {
 			}
 			for len(text) > 0 {
 				var m string
-				m, text, _ = strings.Cut(text, "\n")
+				m, text = cutLine(text)
 				line++
 				m = strings.TrimRight(m, " \t\r")
 				cont := strings.HasSuffix(m, "\\")
@@ -144,6 +144,14 @@ func (lx *lexer) lexText(text, file string) {
 		}
 		lx.line(l, pos)
 	}
+}
+
+// cutLine splits text after its first line (without the newline).
+func cutLine(text string) (line, rest string) {
+	if i := strings.IndexByte(text, '\n'); i >= 0 {
+		return text[:i], text[i+1:]
+	}
+	return text, ""
 }
 
 // multiLineDef recognises "$NAME=… \" (a definition continued on following lines).
