@@ -32,7 +32,7 @@ type checkerKind struct {
 	delayBeforeRetry time.Duration
 	// keywords are the type's own, besides the timers, the connection
 	// options and checkerKeywords.
-	keywords keywords[checkerParse]
+	keywords table[checkerParse]
 	// preset sets defaults before the block is parsed; complete fills in
 	// what the block left unset.
 	preset, complete func(c *Checker)
@@ -156,7 +156,7 @@ func (p *parser) checker(n *Node, kind *checkerKind, rs *RealServer, rsTimers ti
 var checkerKeywords = keywords[checkerParse]{
 	"alpha":            set(boolPtrArg, func(c *checkerParse) **bool { return &c.Alpha }),
 	"log_all_failures": set(boolArg, func(c *checkerParse) *bool { return &c.LogAllFailures }),
-}
+}.table()
 
 // connKeywords are the connection options of a checker (and of an
 // SMTP_CHECK host).
@@ -175,7 +175,7 @@ var connKeywords = keywords[checkerParse]{
 			c.Fwmark = uint32(v)
 		}
 	},
-}
+}.table()
 
 // HTTP_GET and SSL_GET.
 
@@ -188,7 +188,7 @@ var httpKeywords = keywords[checkerParse]{
 	"virtualhost":   set(stringArg, func(c *checkerParse) *string { return &c.VirtualHost }),
 	"http_protocol": set(choiceArg("invalid http_protocol '%s' (want 1.0, 1.0C or 1.1)", true, "1.0", "1.0C", "1.1"), func(c *checkerParse) *string { return &c.HTTPProtocol }),
 	"fast_recovery": set(boolArg, func(c *checkerParse) *bool { return &c.FastRecovery }),
-}
+}.table()
 
 var sslKeywords = httpKeywords.with(keywords[checkerParse]{
 	"enable_sni": set(boolArg, func(c *checkerParse) *bool { return &c.EnableSNI }),
@@ -221,7 +221,7 @@ var miscKeywords = keywords[checkerParse]{
 		}
 		p.userGroup(n, user, group)
 	},
-}
+}.table()
 
 func needsMiscPath(c *Checker) string {
 	if c.MiscPath == nil {
@@ -239,7 +239,7 @@ var smtpKeywords = keywords[checkerParse]{
 			c.hosts = append(c.hosts, n)
 		}
 	},
-}
+}.table()
 
 // DNS_CHECK.
 
@@ -247,7 +247,7 @@ var dnsKeywords = keywords[checkerParse]{
 	"type": set(choiceArg("unknown DNS type '%s'", true, "A", "NS", "CNAME", "SOA", "MX", "TXT", "AAAA", "RRSIG", "DNSKEY"),
 		func(c *checkerParse) *string { return &c.DNSType }),
 	"name": set(dnsNameArg, func(c *checkerParse) *string { return &c.DNSName }),
-}
+}.table()
 
 func dnsDefaults(c *Checker) {
 	if c.DNSType == "" {
@@ -310,7 +310,7 @@ var udpKeywords = keywords[checkerParse]{
 	},
 	"min_reply_length": set(intArg(0, 65535), func(c *checkerParse) *int { return &c.MinReplyLength }),
 	"max_reply_length": set(intArg(0, 65535), func(c *checkerParse) *int { return &c.MaxReplyLength }),
-}
+}.table()
 
 func udpDefaults(c *Checker) { c.MaxReplyLength = 255 }
 
@@ -335,7 +335,7 @@ var expectKeywords = keywords[checkerParse]{
 	"send":         set(stringArg, func(c *checkerParse) *string { return &c.Send }),
 	"expect":       set(stringArg, func(c *checkerParse) *string { return &c.Expect }),
 	"expect_regex": set(stringArg, func(c *checkerParse) *string { return &c.ExpectRegex }),
-}
+}.table()
 
 func needsExpect(c *Checker) string {
 	if c.Expect == "" && c.ExpectRegex == "" {
@@ -395,7 +395,7 @@ var urlKeywords = keywords[URL]{
 	"virtualhost":    set(stringArg, func(u *URL) *string { return &u.VirtualHost }),
 	"regex":          set(stringArg, func(u *URL) *string { return &u.Regex }),
 	"regex_no_match": set(boolArg, func(u *URL) *bool { return &u.RegexNoMatch }),
-}
+}.table()
 
 // digestArg parses an MD5 digest, kept in lower case.
 func digestArg(p *parser, n *Node) (string, bool) {

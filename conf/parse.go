@@ -581,7 +581,7 @@ var globalKeywords = keywords[Global]{
 	"vrrp_startup_delay":              set(secondsArg(0, 3600), func(g *Global) *time.Duration { return &g.VRRPStartupDelay }),
 
 	"lvs_flush": set(boolArg, func(g *Global) *bool { return &g.LVSFlush }),
-}
+}.table()
 
 // global_defs keywords keepalived has that lvsd does not act on (yet).
 var notYetGlobal = func() map[string]bool {
@@ -723,7 +723,7 @@ var vrrpScriptKeywords = keywords[VRRPScript]{
 	"rise":      set(intArg(1, 1<<31-1), func(s *VRRPScript) *int { return &s.Rise }),
 	"fall":      set(intArg(1, 1<<31-1), func(s *VRRPScript) *int { return &s.Fall }),
 	"init_fail": set(boolArg, func(s *VRRPScript) *bool { return &s.InitFail }),
-}
+}.table()
 
 // trackLine parses one line of a track_* block: "NAME [weight N [reverse|noreverse]]".
 // weight is nil when not given.
@@ -886,4 +886,4 @@ var syncGroupKeywords = keywords[SyncGroup]{
 	"track_script":    set(trackScriptsArg, func(g *SyncGroup) *[]TrackScript { return &g.TrackScript }),
 	"global_tracking": set(boolArg, func(g *SyncGroup) *bool { return &g.GlobalTracking }),
 	"track_file":      set(trackFileRefsArg, func(g *SyncGroup) *[]TrackFileRef { return &g.TrackFile }),
-}
+}.table()

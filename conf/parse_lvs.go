@@ -1,7 +1,6 @@
 package conf
 
 import (
-	"cmp"
 	"fmt"
 	"net/netip"
 	"strconv"
@@ -28,12 +27,20 @@ type timerSet struct {
 
 func (t timerSet) over(parent timerSet) timerSet {
 	return timerSet{
-		delayLoop:        cmp.Or(t.delayLoop, parent.delayLoop),
-		connectTimeout:   cmp.Or(t.connectTimeout, parent.connectTimeout),
-		delayBeforeRetry: cmp.Or(t.delayBeforeRetry, parent.delayBeforeRetry),
-		warmup:           cmp.Or(t.warmup, parent.warmup),
-		retry:            cmp.Or(t.retry, parent.retry),
+		delayLoop:        firstSet(t.delayLoop, parent.delayLoop),
+		connectTimeout:   firstSet(t.connectTimeout, parent.connectTimeout),
+		delayBeforeRetry: firstSet(t.delayBeforeRetry, parent.delayBeforeRetry),
+		warmup:           firstSet(t.warmup, parent.warmup),
+		retry:            firstSet(t.retry, parent.retry),
 	}
+}
+
+// firstSet is v, or else parent when v is nil.
+func firstSet[V any](v, parent *V) *V {
+	if v != nil {
+		return v
+	}
+	return parent
 }
 
 // resolve applies keepalived's defaults for a checker type (nil for a
@@ -76,7 +83,7 @@ var timerKeywords = keywords[timerSet]{
 	"retry":              retryTimer,
 	"nb_get_retry":       retryTimer,
 	"nb_sock_retry":      retryTimer,
-}
+}.table()
 
 var retryTimer = setPtr(intArg(0, 1<<31-1), func(t *timerSet) **int { return &t.retry })
 
@@ -407,7 +414,7 @@ var virtualServerKeywords = keywords[VirtualServer]{
 	"ip_family":            set(familyArg, func(vs *VirtualServer) *string { return &vs.IPFamily }),
 	"sorry_server_inhibit": set(boolArg, func(vs *VirtualServer) *bool { return &vs.SorryServerInhibit }),
 	"inhibit_on_failure":   set(boolArg, func(vs *VirtualServer) *bool { return &vs.InhibitOnFailure }),
-}
+}.table()
 
 var protocolArg = choiceArg("unknown protocol '%s' (want TCP, UDP or SCTP)", true, "TCP", "UDP", "SCTP")
 
@@ -538,6 +545,6 @@ var realServerKeywords = keywords[RealServer]{
 	"alpha":              set(boolArg, func(rs *RealServer) *bool { return &rs.Alpha }),
 	"smtp_alert":         set(boolPtrArg, func(rs *RealServer) **bool { return &rs.SMTPAlert }),
 	"virtualhost":        set(stringArg, func(rs *RealServer) *string { return &rs.VirtualHost }),
-}
+}.table()
 
 var forwardingArg valueParser[Forwarding] = (*parser).forwarding

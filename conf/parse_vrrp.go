@@ -177,7 +177,7 @@ var instanceKeywords = keywords[VRRPInstance]{
 	"lower_prio_no_advert":    set(boolArg, func(in *VRRPInstance) *bool { return &in.LowerPrioNoAdvert }),
 	"higher_prio_send_advert": set(boolArg, func(in *VRRPInstance) *bool { return &in.HigherPrioSendAdvert }),
 	"promote_secondaries":     set(boolArg, func(in *VRRPInstance) *bool { return &in.PromoteSecondaries }),
-}
+}.table()
 
 // vrrp_instance keywords keepalived has that lvsd does not act on (yet).
 var notYetInstance = func() map[string]bool {
