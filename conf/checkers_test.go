@@ -2,6 +2,7 @@ package conf
 
 import (
 	"bytes"
+	"fmt"
 	"strings"
 	"testing"
 )
@@ -125,4 +126,45 @@ func TestNewCheckerDiagnostics(t *testing.T) {
 			},
 		},
 	})
+}
+
+// TestCheckerKindsRegistry: every entry of the checker registry is a
+// real_server keyword: a checker of its type (removed with its reason when an
+// empty block cannot run), or a notice for one lvsd only parses past; never
+// an unknown keyword.
+func TestCheckerKindsRegistry(t *testing.T) {
+	for _, kind := range checkerKinds {
+		cfg, diags := Parse("test.conf", virtServer(realServer(checkerBlock(kind.name))), Options{ConfigID: "test"})
+		var why string
+		if kind.incomplete != nil {
+			why = kind.incomplete(&Checker{Type: kind.name})
+		}
+		var got []string
+		for _, d := range diags {
+			got = append(got, fmt.Sprintf("%v %s", d.Level, d.Keyword))
+			if d.Level == Error && why != "" && strings.Contains(d.Msg, why) {
+				continue
+			}
+			if d.Level != Notice {
+				t.Errorf("%s: unexpected diagnostic %v", kind.name, d)
+			}
+		}
+		switch {
+		case kind.notYet:
+			if len(diags) != 1 || diags[0].Level != Notice || diags[0].Keyword != kind.name {
+				t.Errorf("%s: want one notice for it, got %v", kind.name, got)
+			}
+		case why != "":
+			if len(diags) != 1 || len(rs0(cfg).Checkers) != 0 {
+				t.Errorf("%s: want it removed (%s), got %v", kind.name, why, got)
+			}
+		default:
+			if len(rs0(cfg).Checkers) != 1 {
+				t.Fatalf("%s: no checker parsed", kind.name)
+			}
+			if c := chk0(cfg); c.Type != kind.name || c.Timers.Retry != kind.retry {
+				t.Errorf("%s: checker %s with retry %d, want %d", kind.name, c.Type, c.Timers.Retry, kind.retry)
+			}
+		}
+	}
 }

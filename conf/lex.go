@@ -116,11 +116,7 @@ func (lx *lexer) lexText(text, file string) {
 	line := 0
 	for len(text) > 0 {
 		var l string
-		if i := strings.IndexByte(text, '\n'); i >= 0 {
-			l, text = text[:i], text[i+1:]
-		} else {
-			l, text = text, ""
-		}
+		l, text = cutLine(text)
 		line++
 		pos := Pos{File: file, Line: line}
 		// A multi-line definition: "$NAME= \" followed by lines ending in "\".
@@ -131,11 +127,7 @@ func (lx *lexer) lexText(text, file string) {
 			}
 			for len(text) > 0 {
 				var m string
-				if i := strings.IndexByte(text, '\n'); i >= 0 {
-					m, text = text[:i], text[i+1:]
-				} else {
-					m, text = text, ""
-				}
+				m, text = cutLine(text)
 				line++
 				m = strings.TrimRight(m, " \t\r")
 				cont := strings.HasSuffix(m, "\\")
@@ -152,6 +144,14 @@ func (lx *lexer) lexText(text, file string) {
 		}
 		lx.line(l, pos)
 	}
+}
+
+// cutLine splits text after its first line (without the newline).
+func cutLine(text string) (line, rest string) {
+	if i := strings.IndexByte(text, '\n'); i >= 0 {
+		return text[:i], text[i+1:]
+	}
+	return text, ""
 }
 
 // multiLineDef recognises "$NAME=… \" (a definition continued on following lines).

@@ -97,6 +97,14 @@ func MaxLevel(diags []Diag) Level {
 type parser struct {
 	d   *diagList
 	cfg *Config
+
+	// The state of the virtual server, real server and checker being
+	// parsed. It lives here, in memory the parse has anyway, rather than in
+	// each block: a table's setter takes the block's state by pointer, which
+	// would move it to the heap, once for each of tens of thousands of
+	// blocks. A block of these kinds never holds another of its own kind.
+	vsTimers, rsTimers timerSet
+	chk                checkerParse
 }
 
 func (p *parser) errf(n *Node, format string, a ...any) {
@@ -113,6 +121,16 @@ func (p *parser) unknown(n *Node) {
 
 func (p *parser) notYet(n *Node) {
 	p.d.add(n.Pos, Notice, n.Key, "parsed, not supported yet")
+}
+
+// unknownOr reports n as parsed but not supported when notYet has its
+// keyword, as unknown otherwise.
+func (p *parser) unknownOr(n *Node, notYet map[string]bool) {
+	if notYet[n.Key] {
+		p.notYet(n)
+	} else {
+		p.unknown(n)
+	}
 }
 
 func (p *parser) noBlock(n *Node) bool {
@@ -256,6 +274,65 @@ func (p *parser) port(n *Node, s string) (int, bool) {
 	return v, true
 }
 
+// options walks the option words of a statement ("KEYWORD [VALUE] ...")
+// after its first skip arguments.
+func (p *parser) options(n *Node, skip int) *options {
+	return &options{p: p, n: n, w: n.Words(), i: skip - 1}
+}
+
+type options struct {
+	p *parser
+	n *Node
+	w []string
+	i int // the word at hand
+}
+
+// next moves to the next option keyword.
+func (o *options) next() (string, bool) {
+	o.i++
+	if o.i >= len(o.w) {
+		return "", false
+	}
+	return o.w[o.i], true
+}
+
+// value takes the value of the option keyword at hand.
+func (o *options) value() (string, bool) {
+	if o.i+1 >= len(o.w) {
+		o.p.errf(o.n, "'%s' needs a value", o.w[o.i])
+		return "", false
+	}
+	o.i++
+	return o.w[o.i], true
+}
+
+// setInt sets *dst to the value of the option at hand, an integer in
+// [lo, hi] (what names it in the error).
+func (o *options) setInt(what string, lo, hi int, dst *int) {
+	v, ok := o.value()
+	if !ok {
+		return
+	}
+	x, err := strconv.Atoi(v)
+	if err != nil || x < lo || x > hi {
+		o.p.errf(o.n, "invalid %s '%s' (%d-%d)", what, v, lo, hi)
+		return
+	}
+	*dst = x
+}
+
+// userGroup parses "USER [GROUP]" into user and, when given, group.
+func (p *parser) userGroup(n *Node, user, group *string) bool {
+	if !p.noBlock(n) || !p.nargs(n, 1, 2) {
+		return false
+	}
+	*user = n.Args[0].Text
+	if len(n.Args) > 1 {
+		*group = n.Args[1].Text
+	}
+	return true
+}
+
 // script parses "<STRING>|<QUOTED-STRING> [username [groupname]]". A quoted
 // command is split into words (quotes inside it group words).
 func (p *parser) script(n *Node) *Script {
@@ -342,54 +419,38 @@ func build(root *Node, d *diagList) *Config {
 		switch n.Key {
 		case "global_defs":
 		case "vrrp_script":
-			if s := p.vrrpScript(n); s != nil {
-				c.Scripts = append(c.Scripts, s)
-			}
+			c.Scripts = appendNonNil(c.Scripts, p.vrrpScript(n))
 		case "track_file", "vrrp_track_file":
-			if f := p.trackFile(n); f != nil {
-				c.TrackFiles = append(c.TrackFiles, f)
-			}
+			c.TrackFiles = appendNonNil(c.TrackFiles, p.trackFile(n))
 		case "vrrp_sync_group":
-			if g := p.syncGroup(n); g != nil {
-				c.SyncGroups = append(c.SyncGroups, g)
-			}
+			c.SyncGroups = appendNonNil(c.SyncGroups, p.syncGroup(n))
 		case "vrrp_instance":
-			if in := p.instance(n); in != nil {
-				c.Instances = append(c.Instances, in)
-			}
+			c.Instances = appendNonNil(c.Instances, p.instance(n))
 		case "virtual_server_group":
-			if g := p.vsGroup(n); g != nil {
-				c.VSGroups = append(c.VSGroups, g)
-			}
+			c.VSGroups = appendNonNil(c.VSGroups, p.vsGroup(n))
 		case "virtual_server":
-			if vs := p.virtualServer(n); vs != nil {
-				c.VirtualServers = append(c.VirtualServers, vs)
-			}
+			c.VirtualServers = appendNonNil(c.VirtualServers, p.virtualServer(n))
 		case "static_ipaddress":
-			if p.wantBlock(n) {
-				for _, ch := range n.Children {
-					if v, ok := p.vip(ch); ok {
-						c.StaticAddresses = append(c.StaticAddresses, v)
-					}
-				}
-			}
+			c.StaticAddresses = append(c.StaticAddresses, p.vips(n, nil)...)
 		case "static_routes":
 			if p.wantBlock(n) {
-				for _, ch := range n.Children {
-					c.StaticRoutes = append(c.StaticRoutes, Route{Words: append([]string{ch.Key}, ch.Words()...), Pos: ch.Pos})
-				}
+				c.StaticRoutes = append(c.StaticRoutes, routeWords(n)...)
 			}
 		case "SSL":
 			p.notYet(n)
 		default:
-			if notYetTop[n.Key] {
-				p.notYet(n)
-			} else {
-				p.unknown(n)
-			}
+			p.unknownOr(n, notYetTop)
 		}
 	}
 	return c
+}
+
+// appendNonNil appends x to list unless it is nil (a block in error).
+func appendNonNil[T any](list []*T, x *T) []*T {
+	if x == nil {
+		return list
+	}
+	return append(list, x)
 }
 
 // Top-level keywords keepalived has that lvsd parses past without acting on them.
@@ -419,21 +480,16 @@ func (p *parser) global(n *Node) {
 	g := &p.cfg.Global
 	g.Pos = n.Pos
 	for _, ch := range n.Children {
+		if globalKeywords.parse(p, ch, g) {
+			continue
+		}
 		switch ch.Key {
-		case "router_id":
-			if v, ok := p.str(ch); ok {
-				g.RouterID = v
-			}
 		case "notification_email":
 			if p.wantBlock(ch) {
 				for _, e := range ch.Children {
 					g.NotificationEmail = append(g.NotificationEmail, e.Key)
 					g.NotificationEmail = append(g.NotificationEmail, e.Words()...)
 				}
-			}
-		case "notification_email_from":
-			if v, ok := p.str(ch); ok {
-				g.NotificationEmailFrom = v
 			}
 		case "smtp_server":
 			if p.noBlock(ch) && p.nargs(ch, 1, 2) {
@@ -444,35 +500,8 @@ func (p *parser) global(n *Node) {
 					}
 				}
 			}
-		case "smtp_helo_name":
-			if v, ok := p.str(ch); ok {
-				g.SMTPHeloName = v
-			}
-		case "smtp_connect_timeout":
-			if v, ok := p.dur(ch, 1, 3600); ok {
-				g.SMTPConnectTimeout = v
-			}
-		case "smtp_alert":
-			g.SMTPAlert = p.boolPtr(ch)
-		case "smtp_alert_vrrp":
-			g.SMTPAlertVRRP = p.boolPtr(ch)
-		case "smtp_alert_checker":
-			g.SMTPAlertChecker = p.boolPtr(ch)
-		case "no_checker_emails":
-			g.NoCheckerEmails = p.boolOpt(ch)
 		case "script_user":
-			if p.noBlock(ch) && p.nargs(ch, 1, 2) {
-				g.ScriptUser = ch.Args[0].Text
-				if len(ch.Args) > 1 {
-					g.ScriptGroup = ch.Args[1].Text
-				}
-			}
-		case "enable_script_security":
-			g.EnableScriptSecurity = p.boolOpt(ch)
-		case "vrrp_version":
-			if v, ok := p.int1(ch, 2, 3); ok {
-				g.VRRPVersion = v
-			}
+			p.userGroup(ch, &g.ScriptUser, &g.ScriptGroup)
 		case "vrrp_mcast_group4":
 			if a, ok := p.addr1(ch); ok {
 				if !a.Is4() || !a.IsMulticast() {
@@ -481,58 +510,10 @@ func (p *parser) global(n *Node) {
 					g.VRRPMcastGroup4 = a
 				}
 			}
-		case "vrrp_garp_master_delay":
-			if v, ok := p.dur(ch, 0, 255); ok {
-				g.VRRPGarpMasterDelay = v
-			}
-		case "vrrp_garp_master_repeat":
-			if v, ok := p.int1(ch, 1, 255); ok {
-				g.VRRPGarpMasterRepeat = v
-			}
-		case "vrrp_garp_lower_prio_delay":
-			if v, ok := p.dur(ch, 0, 255); ok {
-				g.VRRPGarpLowerPrioDelay = v
-			}
-		case "vrrp_garp_lower_prio_repeat":
-			if v, ok := p.int1(ch, 0, 255); ok {
-				g.VRRPGarpLowerPrioRepeat = v
-			}
-		case "vrrp_garp_master_refresh":
-			if v, ok := p.dur(ch, 0, 1<<31); ok {
-				g.VRRPGarpMasterRefresh = v
-			}
-		case "vrrp_garp_master_refresh_repeat":
-			if v, ok := p.int1(ch, 1, 255); ok {
-				g.VRRPGarpMasterRefreshRepeat = v
-			}
-		case "vrrp_garp_interval":
-			if v, ok := p.dur(ch, 0, 1); ok {
-				g.VRRPGarpInterval = v
-			}
-		case "vrrp_gna_interval":
-			if v, ok := p.dur(ch, 0, 1); ok {
-				g.VRRPGnaInterval = v
-			}
-		case "vrrp_strict":
-			g.VRRPStrict = p.boolOpt(ch)
-		case "vrrp_skip_check_adv_addr":
-			g.VRRPSkipCheckAdvAddr = p.boolOpt(ch)
-		case "vrrp_check_unicast_src":
-			g.VRRPCheckUnicastSrc = p.boolOpt(ch)
-		case "vrrp_lower_prio_no_advert":
-			g.VRRPLowerPrioNoAdvert = p.boolOpt(ch)
-		case "vrrp_higher_prio_send_advert":
-			g.VRRPHigherPrioSendAdvert = p.boolOpt(ch)
-		case "vrrp_startup_delay":
-			if v, ok := p.dur(ch, 0, 3600); ok {
-				g.VRRPStartupDelay = v
-			}
 		case "lvs_sync_daemon":
 			p.lvsSyncDaemon(ch)
 		case "lvs_timeouts":
 			p.lvsTimeouts(ch)
-		case "lvs_flush":
-			g.LVSFlush = p.boolOpt(ch)
 		case "lvs_flush_onstop", "lvs_flush_on_stop":
 			if p.noBlock(ch) && p.nargs(ch, 0, 1) {
 				g.LVSFlushOnStop = "all"
@@ -563,20 +544,44 @@ func (p *parser) global(n *Node) {
 					p.errf(ch, "invalid value '%s' (want allow_if_changes or nothing)", ch.Args[0].Text)
 				}
 			}
-		case "lvs_id":
-			// keepalived 1.x name of router_id.
-			if v, ok := p.str(ch); ok {
-				g.RouterID = v
-			}
 		default:
-			if notYetGlobal[ch.Key] {
-				p.notYet(ch)
-			} else {
-				p.unknown(ch)
-			}
+			p.unknownOr(ch, notYetGlobal)
 		}
 	}
 }
+
+// globalKeywords are the global_defs keywords that set one field.
+var globalKeywords = keywords[Global]{
+	"router_id": set(stringArg, func(g *Global) *string { return &g.RouterID }),
+	"lvs_id":    set(stringArg, func(g *Global) *string { return &g.RouterID }), // keepalived 1.x name of router_id
+
+	"notification_email_from": set(stringArg, func(g *Global) *string { return &g.NotificationEmailFrom }),
+	"smtp_helo_name":          set(stringArg, func(g *Global) *string { return &g.SMTPHeloName }),
+	"smtp_connect_timeout":    set(secondsArg(1, 3600), func(g *Global) *time.Duration { return &g.SMTPConnectTimeout }),
+	"smtp_alert":              set(boolPtrArg, func(g *Global) **bool { return &g.SMTPAlert }),
+	"smtp_alert_vrrp":         set(boolPtrArg, func(g *Global) **bool { return &g.SMTPAlertVRRP }),
+	"smtp_alert_checker":      set(boolPtrArg, func(g *Global) **bool { return &g.SMTPAlertChecker }),
+	"no_checker_emails":       set(boolArg, func(g *Global) *bool { return &g.NoCheckerEmails }),
+	"enable_script_security":  set(boolArg, func(g *Global) *bool { return &g.EnableScriptSecurity }),
+
+	"vrrp_version":                    set(intArg(2, 3), func(g *Global) *int { return &g.VRRPVersion }),
+	"vrrp_garp_master_delay":          set(secondsArg(0, 255), func(g *Global) *time.Duration { return &g.VRRPGarpMasterDelay }),
+	"vrrp_garp_master_repeat":         set(intArg(1, 255), func(g *Global) *int { return &g.VRRPGarpMasterRepeat }),
+	"vrrp_garp_lower_prio_delay":      set(secondsArg(0, 255), func(g *Global) *time.Duration { return &g.VRRPGarpLowerPrioDelay }),
+	"vrrp_garp_lower_prio_repeat":     set(intArg(0, 255), func(g *Global) *int { return &g.VRRPGarpLowerPrioRepeat }),
+	"vrrp_garp_master_refresh":        set(secondsArg(0, 1<<31), func(g *Global) *time.Duration { return &g.VRRPGarpMasterRefresh }),
+	"vrrp_garp_master_refresh_repeat": set(intArg(1, 255), func(g *Global) *int { return &g.VRRPGarpMasterRefreshRepeat }),
+	"vrrp_garp_interval":              set(secondsArg(0, 1), func(g *Global) *time.Duration { return &g.VRRPGarpInterval }),
+	"vrrp_gna_interval":               set(secondsArg(0, 1), func(g *Global) *time.Duration { return &g.VRRPGnaInterval }),
+	"vrrp_strict":                     set(boolArg, func(g *Global) *bool { return &g.VRRPStrict }),
+	"vrrp_skip_check_adv_addr":        set(boolArg, func(g *Global) *bool { return &g.VRRPSkipCheckAdvAddr }),
+	"vrrp_check_unicast_src":          set(boolArg, func(g *Global) *bool { return &g.VRRPCheckUnicastSrc }),
+	"vrrp_lower_prio_no_advert":       set(boolArg, func(g *Global) *bool { return &g.VRRPLowerPrioNoAdvert }),
+	"vrrp_higher_prio_send_advert":    set(boolArg, func(g *Global) *bool { return &g.VRRPHigherPrioSendAdvert }),
+	"vrrp_startup_delay":              set(secondsArg(0, 3600), func(g *Global) *time.Duration { return &g.VRRPStartupDelay }),
+
+	"lvs_flush": set(boolArg, func(g *Global) *bool { return &g.LVSFlush }),
+}.table()
 
 // global_defs keywords keepalived has that lvsd does not act on (yet).
 var notYetGlobal = func() map[string]bool {
@@ -613,50 +618,23 @@ func (p *parser) lvsSyncDaemon(n *Node) {
 		return
 	}
 	s := &LVSSyncDaemon{Interface: n.Args[0].Text, Instance: n.Args[1].Text, SyncID: -1, Port: 8848, Pos: n.Pos}
-	w := n.Words()
-	for i := 2; i < len(w); i++ {
-		kw := w[i]
-		val := func() (string, bool) {
-			if i+1 >= len(w) {
-				p.errf(n, "'%s' needs a value", kw)
-				return "", false
-			}
-			i++
-			return w[i], true
-		}
+	o := p.options(n, 2)
+	for kw, ok := o.next(); ok; kw, ok = o.next() {
 		switch kw {
 		case "id":
-			if v, ok := val(); ok {
-				if x, err := strconv.Atoi(v); err != nil || x < 0 || x > 255 {
-					p.errf(n, "invalid sync id '%s' (0-255)", v)
-				} else {
-					s.SyncID = x
-				}
-			}
+			o.setInt("sync id", 0, 255, &s.SyncID)
 		case "maxlen":
-			if v, ok := val(); ok {
-				if x, err := strconv.Atoi(v); err != nil || x < 1 || x > 65507 {
-					p.errf(n, "invalid maxlen '%s' (1-65507)", v)
-				} else {
-					s.MaxLen = x
-				}
-			}
+			o.setInt("maxlen", 1, 65507, &s.MaxLen)
 		case "port":
-			if v, ok := val(); ok {
+			if v, ok := o.value(); ok {
 				if x, ok := p.port(n, v); ok && x > 0 {
 					s.Port = x
 				}
 			}
 		case "ttl":
-			if v, ok := val(); ok {
-				if x, err := strconv.Atoi(v); err != nil || x < 1 || x > 255 {
-					p.errf(n, "invalid ttl '%s' (1-255)", v)
-				} else {
-					s.TTL = x
-				}
-			}
+			o.setInt("ttl", 1, 255, &s.TTL)
 		case "group":
-			if v, ok := val(); ok {
+			if v, ok := o.value(); ok {
 				if a, ok := p.addr(n, v); ok {
 					if !a.IsMulticast() {
 						p.errf(n, "group '%s' is not a multicast address", v)
@@ -710,38 +688,14 @@ func (p *parser) vrrpScript(n *Node) *VRRPScript {
 	s := &VRRPScript{Name: n.Args[0].Text, Interval: time.Second, Rise: 1, Fall: 1, Pos: n.Pos}
 	timeoutSet := false
 	for _, ch := range n.Children {
+		if vrrpScriptKeywords.parse(p, ch, s) {
+			continue
+		}
 		switch ch.Key {
-		case "script":
-			if sc := p.script(ch); sc != nil {
-				s.Script = *sc
-			}
-		case "interval":
-			if v, ok := p.dur(ch, 0.001, 1<<31); ok {
-				s.Interval = v
-			}
 		case "timeout":
 			if v, ok := p.dur(ch, 0.001, 1<<31); ok {
 				s.Timeout, timeoutSet = v, true
 			}
-		case "weight":
-			p.weightReverse(ch, -254, 254, &s.Weight, &s.Reverse)
-		case "rise":
-			if v, ok := p.int1(ch, 1, 1<<31-1); ok {
-				s.Rise = v
-			}
-		case "fall":
-			if v, ok := p.int1(ch, 1, 1<<31-1); ok {
-				s.Fall = v
-			}
-		case "user":
-			if p.noBlock(ch) && p.nargs(ch, 1, 2) {
-				s.Script.User = ch.Args[0].Text
-				if len(ch.Args) > 1 {
-					s.Script.Group = ch.Args[1].Text
-				}
-			}
-		case "init_fail":
-			s.InitFail = p.boolOpt(ch)
 		default:
 			p.unknown(ch)
 		}
@@ -756,23 +710,20 @@ func (p *parser) vrrpScript(n *Node) *VRRPScript {
 	return s
 }
 
-func (p *parser) notify(n *Node, nt *Notify) bool {
-	switch n.Key {
-	case "notify_master":
-		nt.Master = p.script(n)
-	case "notify_backup":
-		nt.Backup = p.script(n)
-	case "notify_fault":
-		nt.Fault = p.script(n)
-	case "notify_stop":
-		nt.Stop = p.script(n)
-	case "notify":
-		nt.Any = p.script(n)
-	default:
-		return false
-	}
-	return true
-}
+// vrrpScriptKeywords are the vrrp_script keywords that set one field.
+var vrrpScriptKeywords = keywords[VRRPScript]{
+	"script": func(p *parser, n *Node, s *VRRPScript) {
+		if sc := p.script(n); sc != nil {
+			s.Script = *sc
+		}
+	},
+	"user":      func(p *parser, n *Node, s *VRRPScript) { p.userGroup(n, &s.Script.User, &s.Script.Group) },
+	"interval":  set(secondsArg(0.001, 1<<31), func(s *VRRPScript) *time.Duration { return &s.Interval }),
+	"weight":    func(p *parser, n *Node, s *VRRPScript) { p.weightReverse(n, -254, 254, &s.Weight, &s.Reverse) },
+	"rise":      set(intArg(1, 1<<31-1), func(s *VRRPScript) *int { return &s.Rise }),
+	"fall":      set(intArg(1, 1<<31-1), func(s *VRRPScript) *int { return &s.Fall }),
+	"init_fail": set(boolArg, func(s *VRRPScript) *bool { return &s.InitFail }),
+}.table()
 
 // trackLine parses one line of a track_* block: "NAME [weight N [reverse|noreverse]]".
 // weight is nil when not given.
@@ -800,35 +751,45 @@ func (p *parser) trackLine(ch *Node) (weight *int, reverse bool, ok bool) {
 	return &v, reverse, true
 }
 
-func (p *parser) trackInterfaces(n *Node) []TrackInterface {
+// trackBlock parses the lines of a track_* block into what line makes of
+// each (weight nil when not given).
+func trackBlock[T any](p *parser, n *Node, line func(ch *Node, weight *int, reverse bool) T) []T {
 	if !p.wantBlock(n) {
 		return nil
 	}
-	var out []TrackInterface
+	var out []T
 	for _, ch := range n.Children {
 		if weight, reverse, ok := p.trackLine(ch); ok {
-			t := TrackInterface{Name: ch.Key, Reverse: reverse, Pos: ch.Pos}
-			if weight != nil {
-				t.Weight = *weight
-			}
-			out = append(out, t)
+			out = append(out, line(ch, weight, reverse))
 		}
 	}
 	return out
 }
 
-func (p *parser) trackScripts(n *Node) []TrackScript {
-	if !p.wantBlock(n) {
-		return nil
-	}
-	var out []TrackScript
-	for _, ch := range n.Children {
-		if weight, reverse, ok := p.trackLine(ch); ok {
-			out = append(out, TrackScript{Name: ch.Key, Weight: weight, Reverse: reverse, Pos: ch.Pos})
-		}
-	}
-	return out
+func (p *parser) trackInterfaces(n *Node) []TrackInterface {
+	return trackBlock(p, n, func(ch *Node, weight *int, reverse bool) TrackInterface {
+		return TrackInterface{Name: ch.Key, Weight: valueOr(weight, 0), Reverse: reverse, Pos: ch.Pos}
+	})
 }
+
+func (p *parser) trackScripts(n *Node) []TrackScript {
+	return trackBlock(p, n, func(ch *Node, weight *int, reverse bool) TrackScript {
+		return TrackScript{Name: ch.Key, Weight: weight, Reverse: reverse, Pos: ch.Pos}
+	})
+}
+
+func (p *parser) trackFileRefs(n *Node) []TrackFileRef {
+	return trackBlock(p, n, func(ch *Node, weight *int, reverse bool) TrackFileRef {
+		return TrackFileRef{Name: ch.Key, Weight: weight, Reverse: reverse, Pos: ch.Pos}
+	})
+}
+
+// The value parsers of the track_* blocks of an instance or a sync group.
+var (
+	trackInterfacesArg = always((*parser).trackInterfaces)
+	trackScriptsArg    = always((*parser).trackScripts)
+	trackFileRefsArg   = always((*parser).trackFileRefs)
+)
 
 // weightReverse parses "weight N [reverse]" with N in lo..hi.
 func (p *parser) weightReverse(ch *Node, lo, hi int64, weight *int, reverse *bool) {
@@ -845,19 +806,6 @@ func (p *parser) weightReverse(ch *Node, lo, hi int64, weight *int, reverse *boo
 			p.errf(ch, "invalid option '%s' (want reverse)", ch.Args[1].Text)
 		}
 	}
-}
-
-func (p *parser) trackFileRefs(n *Node) []TrackFileRef {
-	if !p.wantBlock(n) {
-		return nil
-	}
-	var out []TrackFileRef
-	for _, ch := range n.Children {
-		if weight, reverse, ok := p.trackLine(ch); ok {
-			out = append(out, TrackFileRef{Name: ch.Key, Weight: weight, Reverse: reverse, Pos: ch.Pos})
-		}
-	}
-	return out
 }
 
 // trackFile parses a track_file block: file, weight [reverse], init_file
@@ -908,7 +856,7 @@ func (p *parser) syncGroup(n *Node) *SyncGroup {
 	}
 	g := &SyncGroup{Name: n.Args[0].Text, Pos: n.Pos}
 	for _, ch := range n.Children {
-		if p.notify(ch, &g.Notify) {
+		if notifyKeywords.parse(p, ch, &g.Notify) || syncGroupKeywords.parse(p, ch, g) {
 			continue
 		}
 		switch ch.Key {
@@ -922,16 +870,6 @@ func (p *parser) syncGroup(n *Node) *SyncGroup {
 					}
 				}
 			}
-		case "smtp_alert":
-			g.SMTPAlert = p.boolPtr(ch)
-		case "track_interface":
-			g.TrackInterface = p.trackInterfaces(ch)
-		case "track_script":
-			g.TrackScript = p.trackScripts(ch)
-		case "global_tracking":
-			g.GlobalTracking = p.boolOpt(ch)
-		case "track_file":
-			g.TrackFile = p.trackFileRefs(ch)
 		case "sync_group_tracking_weight", "notify_priority_changes", "track_process", "track_bfd":
 			p.notYet(ch)
 		default:
@@ -940,3 +878,12 @@ func (p *parser) syncGroup(n *Node) *SyncGroup {
 	}
 	return g
 }
+
+// syncGroupKeywords are the vrrp_sync_group keywords that set one field.
+var syncGroupKeywords = keywords[SyncGroup]{
+	"smtp_alert":      set(boolPtrArg, func(g *SyncGroup) **bool { return &g.SMTPAlert }),
+	"track_interface": set(trackInterfacesArg, func(g *SyncGroup) *[]TrackInterface { return &g.TrackInterface }),
+	"track_script":    set(trackScriptsArg, func(g *SyncGroup) *[]TrackScript { return &g.TrackScript }),
+	"global_tracking": set(boolArg, func(g *SyncGroup) *bool { return &g.GlobalTracking }),
+	"track_file":      set(trackFileRefsArg, func(g *SyncGroup) *[]TrackFileRef { return &g.TrackFile }),
+}.table()

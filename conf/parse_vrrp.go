@@ -38,30 +38,12 @@ func (p *parser) instance(n *Node) *VRRPInstance {
 	if g.VRRPStrict {
 		in.Accept = false
 	}
-	var advertNode *Node
 	versionSet, prioritySet := false, false
 	for _, ch := range n.Children {
-		if p.notify(ch, &in.Notify) {
+		if notifyKeywords.parse(p, ch, &in.Notify) || instanceKeywords.parse(p, ch, in) {
 			continue
 		}
 		switch ch.Key {
-		case "state":
-			if v, ok := p.str(ch); ok {
-				switch v {
-				case "MASTER", "BACKUP":
-					in.State = v
-				default:
-					p.errf(ch, "unknown state '%s' (want MASTER or BACKUP)", v)
-				}
-			}
-		case "interface":
-			if v, ok := p.str(ch); ok {
-				in.Interface = v
-			}
-		case "virtual_router_id":
-			if v, ok := p.int1(ch, 1, 255); ok {
-				in.VRID = v
-			}
 		case "priority":
 			if v, ok := p.int1(ch, 1, 255); ok {
 				in.Priority = v
@@ -71,40 +53,26 @@ func (p *parser) instance(n *Node) *VRRPInstance {
 			// Checked against the version in validate, once the version is known.
 			if v, ok := p.dur(ch, 0.01, 255); ok {
 				in.AdvertInt = v
-				advertNode = ch
+				in.advertPos = ch.Pos
 			}
 		case "version":
 			if v, ok := p.int1(ch, 2, 3); ok {
 				in.Version = v
 				versionSet = true
 			}
-		case "authentication":
-			p.auth(ch, &in.Auth)
 		case "virtual_ipaddress":
-			if p.wantBlock(ch) {
-				for _, a := range ch.Children {
-					v, ok := p.vip(a)
-					if !ok {
-						continue
-					}
-					// As keepalived: the instance's family is set by its first
-					// address; one of the other family is dropped (it may go
-					// in virtual_ipaddress_excluded).
-					if !in.sameFamily(v.Prefix.Addr()) {
-						p.errf(a, "(%s) address family must match VRRP instance [%s] - ignoring", in.Name, a.Key)
-						continue
-					}
-					in.VIPs = append(in.VIPs, v)
+			// As keepalived: the instance's family is set by its first
+			// address; one of the other family is dropped (it may go
+			// in virtual_ipaddress_excluded).
+			in.VIPs = append(in.VIPs, p.vips(ch, func(a *Node, v VIP) bool {
+				if !in.sameFamily(v.Prefix.Addr()) {
+					p.errf(a, "(%s) address family must match VRRP instance [%s] - ignoring", in.Name, a.Key)
+					return false
 				}
-			}
+				return true
+			})...)
 		case "virtual_ipaddress_excluded":
-			if p.wantBlock(ch) {
-				for _, a := range ch.Children {
-					if v, ok := p.vip(a); ok {
-						in.ExcludedVIPs = append(in.ExcludedVIPs, v)
-					}
-				}
-			}
+			in.ExcludedVIPs = append(in.ExcludedVIPs, p.vips(ch, nil)...)
 		case "virtual_routes":
 			if p.wantBlock(ch) {
 				for _, r := range ch.Children {
@@ -116,51 +84,15 @@ func (p *parser) instance(n *Node) *VRRPInstance {
 			}
 		case "virtual_rules":
 			if p.wantBlock(ch) {
-				for _, r := range ch.Children {
-					in.Rules = append(in.Rules, Route{Words: append([]string{r.Key}, r.Words()...), Pos: r.Pos})
-				}
+				in.Rules = append(in.Rules, routeWords(ch)...)
 				p.notYet(ch)
 			}
-		case "track_interface":
-			in.TrackInterface = p.trackInterfaces(ch)
-		case "track_script":
-			in.TrackScript = p.trackScripts(ch)
-		case "track_file":
-			in.TrackFile = p.trackFileRefs(ch)
 		case "nopreempt":
 			in.NoPreempt = p.boolOpt(ch)
 			in.noPreemptPos = ch.Pos
 		case "preempt":
 			in.NoPreempt = !p.boolOpt(ch)
 			in.noPreemptPos = ch.Pos
-		case "preempt_delay":
-			if v, ok := p.dur(ch, 0, 1000); ok {
-				in.PreemptDelay = v
-			}
-		case "garp_master_delay":
-			if v, ok := p.dur(ch, 0, 255); ok {
-				in.GARP.MasterDelay = v
-			}
-		case "garp_master_repeat":
-			if v, ok := p.int1(ch, 1, 255); ok {
-				in.GARP.MasterRepeat = v
-			}
-		case "garp_lower_prio_delay":
-			if v, ok := p.dur(ch, 0, 255); ok {
-				in.GARP.LowerPrioDelay = v
-			}
-		case "garp_lower_prio_repeat":
-			if v, ok := p.int1(ch, 0, 255); ok {
-				in.GARP.LowerPrioRepeat = v
-			}
-		case "garp_master_refresh":
-			if v, ok := p.dur(ch, 0, 1<<31); ok {
-				in.GARP.MasterRefresh = v
-			}
-		case "garp_master_refresh_repeat":
-			if v, ok := p.int1(ch, 1, 255); ok {
-				in.GARP.MasterRefreshRepeat = v
-			}
 		case "mcast_src_ip":
 			if a, ok := p.addr1(ch); ok && p.srcFamily(ch, in, a) {
 				in.McastSrcIP = a
@@ -182,12 +114,6 @@ func (p *parser) instance(n *Node) *VRRPInstance {
 			}
 		case "unicast_peer":
 			p.unicastPeers(ch, in)
-		case "unicast_ttl":
-			if v, ok := p.int1(ch, 0, 255); ok {
-				in.UnicastTTL = v
-			}
-		case "smtp_alert":
-			in.SMTPAlert = p.boolPtr(ch)
 		case "use_vmac":
 			if p.noBlock(ch) {
 				in.UseVMAC = true
@@ -199,22 +125,6 @@ func (p *parser) instance(n *Node) *VRRPInstance {
 		case "vmac_xmit_base":
 			in.VMACXmitBase = p.boolOpt(ch)
 			p.notYet(ch)
-		case "accept":
-			in.Accept = p.boolOpt(ch)
-		case "no_accept":
-			in.Accept = !p.boolOpt(ch)
-		case "dont_track_primary":
-			in.DontTrackPrimary = p.boolOpt(ch)
-		case "strict_mode":
-			in.Strict = p.boolOpt(ch)
-		case "skip_check_adv_addr":
-			in.SkipCheckAdvAddr = p.boolOpt(ch)
-		case "lower_prio_no_advert":
-			in.LowerPrioNoAdvert = p.boolOpt(ch)
-		case "higher_prio_send_advert":
-			in.HigherPrioSendAdvert = p.boolOpt(ch)
-		case "promote_secondaries":
-			in.PromoteSecondaries = p.boolOpt(ch)
 		case "lvs_sync_daemon_interface":
 			// Deprecated form of global lvs_sync_daemon, as keepalived still accepts it.
 			if v, ok := p.str(ch); ok {
@@ -224,15 +134,8 @@ func (p *parser) instance(n *Node) *VRRPInstance {
 				}
 			}
 		default:
-			if notYetInstance[ch.Key] {
-				p.notYet(ch)
-			} else {
-				p.unknown(ch)
-			}
+			p.unknownOr(ch, notYetInstance)
 		}
-	}
-	if advertNode != nil {
-		in.advertPos = advertNode.Pos
 	}
 	// As keepalived: an IPv6 instance without its own version is VRRPv3
 	// (global vrrp_version applies to IPv4 only; VRRPv2 has no IPv6).
@@ -245,6 +148,36 @@ func (p *parser) instance(n *Node) *VRRPInstance {
 	}
 	return in
 }
+
+// instanceKeywords are the vrrp_instance keywords that set one field.
+var instanceKeywords = keywords[VRRPInstance]{
+	"state":             set(stateArg, func(in *VRRPInstance) *string { return &in.State }),
+	"interface":         set(stringArg, func(in *VRRPInstance) *string { return &in.Interface }),
+	"virtual_router_id": set(intArg(1, 255), func(in *VRRPInstance) *int { return &in.VRID }),
+	"authentication":    func(p *parser, n *Node, in *VRRPInstance) { p.auth(n, &in.Auth) },
+	"track_interface":   set(trackInterfacesArg, func(in *VRRPInstance) *[]TrackInterface { return &in.TrackInterface }),
+	"track_script":      set(trackScriptsArg, func(in *VRRPInstance) *[]TrackScript { return &in.TrackScript }),
+	"track_file":        set(trackFileRefsArg, func(in *VRRPInstance) *[]TrackFileRef { return &in.TrackFile }),
+	"preempt_delay":     set(secondsArg(0, 1000), func(in *VRRPInstance) *time.Duration { return &in.PreemptDelay }),
+
+	"garp_master_delay":          set(secondsArg(0, 255), func(in *VRRPInstance) *time.Duration { return &in.GARP.MasterDelay }),
+	"garp_master_repeat":         set(intArg(1, 255), func(in *VRRPInstance) *int { return &in.GARP.MasterRepeat }),
+	"garp_lower_prio_delay":      set(secondsArg(0, 255), func(in *VRRPInstance) *time.Duration { return &in.GARP.LowerPrioDelay }),
+	"garp_lower_prio_repeat":     set(intArg(0, 255), func(in *VRRPInstance) *int { return &in.GARP.LowerPrioRepeat }),
+	"garp_master_refresh":        set(secondsArg(0, 1<<31), func(in *VRRPInstance) *time.Duration { return &in.GARP.MasterRefresh }),
+	"garp_master_refresh_repeat": set(intArg(1, 255), func(in *VRRPInstance) *int { return &in.GARP.MasterRefreshRepeat }),
+
+	"unicast_ttl":             set(intArg(0, 255), func(in *VRRPInstance) *int { return &in.UnicastTTL }),
+	"smtp_alert":              set(boolPtrArg, func(in *VRRPInstance) **bool { return &in.SMTPAlert }),
+	"accept":                  set(boolArg, func(in *VRRPInstance) *bool { return &in.Accept }),
+	"no_accept":               set(negatedBoolArg, func(in *VRRPInstance) *bool { return &in.Accept }),
+	"dont_track_primary":      set(boolArg, func(in *VRRPInstance) *bool { return &in.DontTrackPrimary }),
+	"strict_mode":             set(boolArg, func(in *VRRPInstance) *bool { return &in.Strict }),
+	"skip_check_adv_addr":     set(boolArg, func(in *VRRPInstance) *bool { return &in.SkipCheckAdvAddr }),
+	"lower_prio_no_advert":    set(boolArg, func(in *VRRPInstance) *bool { return &in.LowerPrioNoAdvert }),
+	"higher_prio_send_advert": set(boolArg, func(in *VRRPInstance) *bool { return &in.HigherPrioSendAdvert }),
+	"promote_secondaries":     set(boolArg, func(in *VRRPInstance) *bool { return &in.PromoteSecondaries }),
+}.table()
 
 // vrrp_instance keywords keepalived has that lvsd does not act on (yet).
 var notYetInstance = func() map[string]bool {
@@ -266,13 +199,8 @@ func (p *parser) auth(n *Node, a *Auth) {
 	for _, ch := range n.Children {
 		switch ch.Key {
 		case "auth_type":
-			if v, ok := p.str(ch); ok {
-				switch v {
-				case "PASS", "AH":
-					a.Type = v
-				default:
-					p.errf(ch, "unknown authentication type '%s' (want PASS or AH)", v)
-				}
+			if v, ok := authTypeArg(p, ch); ok {
+				a.Type = v
 			}
 		case "auth_pass":
 			if p.noBlock(ch) && p.nargs(ch, 1, 1) {
@@ -288,6 +216,10 @@ func (p *parser) auth(n *Node, a *Auth) {
 		}
 	}
 }
+
+var stateArg = choiceArg("unknown state '%s' (want MASTER or BACKUP)", false, "MASTER", "BACKUP")
+
+var authTypeArg = choiceArg("unknown authentication type '%s' (want PASS or AH)", false, "PASS", "AH")
 
 func (p *parser) unicastPeers(n *Node, in *VRRPInstance) {
 	if !p.wantBlock(n) {
@@ -323,6 +255,30 @@ func (p *parser) unicastPeers(n *Node, in *VRRPInstance) {
 	}
 }
 
+// vips parses a block of addresses (virtual_ipaddress and the like); keep,
+// when set, may drop an address (after its diagnostic).
+func (p *parser) vips(n *Node, keep func(a *Node, v VIP) bool) []VIP {
+	if !p.wantBlock(n) {
+		return nil
+	}
+	var out []VIP
+	for _, a := range n.Children {
+		if v, ok := p.vip(a); ok && (keep == nil || keep(a, v)) {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+// routeWords keeps the lines of a block of routes or rules as words.
+func routeWords(n *Node) []Route {
+	var out []Route
+	for _, r := range n.Children {
+		out = append(out, Route{Words: append([]string{r.Key}, r.Words()...), Pos: r.Pos})
+	}
+	return out
+}
+
 var scopes = map[string]bool{"global": true, "site": true, "link": true, "host": true, "nowhere": true}
 
 // vip parses "<IPADDR>[/<MASK>] [brd <IPADDR>] [dev <STRING>] [scope <SCOPE>] [label <LABEL>] ...".
@@ -336,20 +292,11 @@ func (p *parser) vip(n *Node) (VIP, bool) {
 		return v, false
 	}
 	v.Prefix = pfx
-	w := n.Words()
-	for i := 0; i < len(w); i++ {
-		kw := w[i]
-		next := func() (string, bool) {
-			if i+1 >= len(w) {
-				p.errf(n, "'%s' needs a value", kw)
-				return "", false
-			}
-			i++
-			return w[i], true
-		}
+	o := p.options(n, 0)
+	for kw, ok := o.next(); ok; kw, ok = o.next() {
 		switch kw {
 		case "brd", "broadcast":
-			if s, ok := next(); ok {
+			if s, ok := o.value(); ok {
 				if pfx.Addr().Is6() {
 					// As keepalived: the whole address is skipped.
 					p.errf(n, "broadcast %s given for the IPv6 address %s - skipping the address", s, pfx)
@@ -363,11 +310,11 @@ func (p *parser) vip(n *Node) (VIP, bool) {
 				}
 			}
 		case "dev":
-			if s, ok := next(); ok {
+			if s, ok := o.value(); ok {
 				v.Dev = s
 			}
 		case "scope":
-			if s, ok := next(); ok {
+			if s, ok := o.value(); ok {
 				if !scopes[s] {
 					if x, err := strconv.Atoi(s); err != nil || x < 0 || x > 255 {
 						p.errf(n, "invalid scope '%s'", s)
@@ -377,7 +324,7 @@ func (p *parser) vip(n *Node) (VIP, bool) {
 				v.Scope = s
 			}
 		case "label":
-			if s, ok := next(); ok {
+			if s, ok := o.value(); ok {
 				if len(s) > 15 {
 					p.errf(n, "label '%s' longer than 15 characters", s)
 					continue
@@ -385,13 +332,13 @@ func (p *parser) vip(n *Node) (VIP, bool) {
 				v.Label = s
 			}
 		case "peer":
-			if s, ok := next(); ok {
+			if s, ok := o.value(); ok {
 				if a, ok := p.addr(n, s); ok {
 					v.Peer = a
 				}
 			}
 		case "preferred_lft":
-			if s, ok := next(); ok {
+			if s, ok := o.value(); ok {
 				if s == "forever" {
 					f := uint32(0xffffffff)
 					v.PreferredLft = &f

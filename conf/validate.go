@@ -36,66 +36,65 @@ func (v *validator) warnf(pos Pos, kw, format string, a ...any) {
 }
 
 func (v *validator) scripts() {
+	v.c.Scripts = firstOnly(v, v.c.Scripts, "vrrp_script", func(s *VRRPScript) (string, Pos) { return s.Name, s.Pos })
+	v.c.TrackFiles = firstOnly(v, v.c.TrackFiles, "track_file", func(f *TrackFile) (string, Pos) { return f.Name, f.Pos })
+}
+
+// firstOnly removes from list, with an error, the blocks kw of a name
+// already defined.
+func firstOnly[T any](v *validator, list []*T, kw string, id func(*T) (string, Pos)) []*T {
 	seen := map[string]Pos{}
-	out := v.c.Scripts[:0]
-	for _, s := range v.c.Scripts {
-		if p, dup := seen[s.Name]; dup {
-			v.errf(s.Pos, "vrrp_script", "vrrp_script %s already defined at %s - ignoring", s.Name, p)
+	out := list[:0]
+	for _, x := range list {
+		name, pos := id(x)
+		if p, dup := seen[name]; dup {
+			v.errf(pos, kw, "%s %s already defined at %s - ignoring", kw, name, p)
 			continue
 		}
-		seen[s.Name] = s.Pos
-		out = append(out, s)
+		seen[name] = pos
+		out = append(out, x)
 	}
-	v.c.Scripts = out
-	files := v.c.TrackFiles[:0]
-	seenFile := map[string]Pos{}
-	for _, f := range v.c.TrackFiles {
-		if p, dup := seenFile[f.Name]; dup {
-			v.errf(f.Pos, "track_file", "track_file %s already defined at %s - ignoring", f.Name, p)
-			continue
-		}
-		seenFile[f.Name] = f.Pos
-		files = append(files, f)
-	}
-	v.c.TrackFiles = files
+	return out
 }
 
 func (c *Config) script(name string) *VRRPScript {
-	for _, s := range c.Scripts {
-		if s.Name == name {
-			return s
-		}
-	}
-	return nil
+	return named(c.Scripts, name, func(s *VRRPScript) string { return s.Name })
 }
 
 // Instance returns the vrrp_instance named name, or nil.
 func (c *Config) Instance(name string) *VRRPInstance {
-	for _, in := range c.Instances {
-		if in.Name == name {
-			return in
+	return named(c.Instances, name, func(in *VRRPInstance) string { return in.Name })
+}
+
+// named returns the element of list whose name is name, or nil.
+func named[T any](list []*T, name string, nameOf func(*T) string) *T {
+	for _, x := range list {
+		if nameOf(x) == name {
+			return x
 		}
 	}
 	return nil
 }
 
 func (v *validator) trackScripts(owner string, list []TrackScript) []TrackScript {
-	out := list[:0]
-	for _, t := range list {
-		if v.c.script(t.Name) == nil {
-			v.warnf(t.Pos, "track_script", "(%s) track script %s not found, ignoring", owner, t.Name)
-			continue
-		}
-		out = append(out, t)
-	}
-	return out
+	return knownOnly(v, list, "track_script", "(%s) track script %s not found, ignoring", owner,
+		func(t TrackScript) (string, Pos) { return t.Name, t.Pos },
+		func(name string) bool { return v.c.script(name) != nil })
 }
 
 func (v *validator) trackFiles(owner string, list []TrackFileRef) []TrackFileRef {
+	return knownOnly(v, list, "track_file", "(%s) track file %s not found, ignoring", owner,
+		func(t TrackFileRef) (string, Pos) { return t.Name, t.Pos },
+		func(name string) bool { return v.c.TrackFileByName(name) != nil })
+}
+
+// knownOnly keeps the references of list to what exists, with a warning
+// (format: owner, name) for each of the others.
+func knownOnly[T any](v *validator, list []T, kw, format, owner string, ref func(T) (string, Pos), exists func(string) bool) []T {
 	out := list[:0]
 	for _, t := range list {
-		if v.c.TrackFileByName(t.Name) == nil {
-			v.warnf(t.Pos, "track_file", "(%s) track file %s not found, ignoring", owner, t.Name)
+		if name, pos := ref(t); !exists(name) {
+			v.warnf(pos, kw, format, owner, name)
 			continue
 		}
 		out = append(out, t)
@@ -105,12 +104,7 @@ func (v *validator) trackFiles(owner string, list []TrackFileRef) []TrackFileRef
 
 // TrackFileByName returns the track_file named name, or nil.
 func (c *Config) TrackFileByName(name string) *TrackFile {
-	for _, f := range c.TrackFiles {
-		if f.Name == name {
-			return f
-		}
-	}
-	return nil
+	return named(c.TrackFiles, name, func(f *TrackFile) string { return f.Name })
 }
 
 func (v *validator) instances() {
@@ -272,15 +266,6 @@ func (v *validator) global() {
 	}
 }
 
-// checkerNeedsPort reports whether a checker type connects to a port.
-func checkerNeedsPort(t string) bool {
-	switch t {
-	case CheckTCP, CheckHTTP, CheckSSL, CheckSMTP, CheckUDP, CheckExpect:
-		return true
-	}
-	return false
-}
-
 func (v *validator) virtualServers() {
 	groups := map[string]*VirtualServerGroup{}
 	gout := v.c.VSGroups[:0]
@@ -363,24 +348,13 @@ func (v *validator) virtualServers() {
 			}
 			chk := rs.Checkers[:0]
 			for _, c := range rs.Checkers {
-				if checkerNeedsPort(c.Type) && c.ConnectPort == 0 {
-					v.errf(c.Pos, c.Type, "real server %s of %s: checker has no port to use (set connect_port) - removing checker", rs.Addr, vs)
+				kind := checkerKindOf(c.Type)
+				if why := kind.whyNot(c); why != "" {
+					v.errf(c.Pos, c.Type, "real server %s of %s: %s - removing checker", rs.Addr, vs, why)
 					continue
 				}
-				if c.Type == CheckMisc && c.MiscPath == nil {
-					v.errf(c.Pos, c.Type, "real server %s of %s: MISC_CHECK without misc_path - removing checker", rs.Addr, vs)
-					continue
-				}
-				if (c.Type == CheckHTTP || c.Type == CheckSSL) && len(c.URLs) == 0 {
-					v.errf(c.Pos, c.Type, "real server %s of %s: %s without url - removing checker", rs.Addr, vs, c.Type)
-					continue
-				}
-				if c.Type == CheckExpect && c.Expect == "" && c.ExpectRegex == "" {
-					v.errf(c.Pos, c.Type, "real server %s of %s: EXPECT_CHECK needs expect or expect_regex - removing checker", rs.Addr, vs)
-					continue
-				}
-				if c.Type == CheckUDP {
-					v.udpCheck(c)
+				if kind.check != nil {
+					kind.check(v, c)
 				}
 				chk = append(chk, c)
 			}
@@ -520,19 +494,4 @@ func (c *Config) AllScripts() []*Script {
 		}
 	}
 	return out
-}
-
-// udpCheck checks a UDP_CHECK's reply lengths against its pattern.
-func (v *validator) udpCheck(c *Checker) {
-	if !c.RequireReply {
-		return
-	}
-	if strings.TrimSpace(c.ReplyPattern) == "" {
-		if c.MinReplyLength != 0 || c.MaxReplyLength != 255 {
-			// As keepalived: the lengths are checked with the pattern.
-			v.d.add(c.Pos, Notice, c.Type, "min_reply_length and max_reply_length apply only with a require_reply pattern (as in keepalived) - ignored")
-		}
-	} else if c.MinReplyLength > c.MaxReplyLength {
-		v.warnf(c.Pos, c.Type, "min_reply_length %d > max_reply_length %d - the check will always fail", c.MinReplyLength, c.MaxReplyLength)
-	}
 }
