@@ -34,7 +34,8 @@ fuzz:
 	  pkg=$${t%%:*}; fn=$${t##*:}; \
 	  if grep -qs "func $$fn(" $$pkg/*_test.go; then \
 	    echo "fuzz $$pkg $$fn for $(FUZZTIME)"; \
-	    $(GO) test ./$$pkg -run '^$$' -fuzz "^$$fn\$$" -fuzztime $(FUZZTIME) 2>&1 | tail -n 3; \
+	    out=$$($(GO) test ./$$pkg -run '^$$' -fuzz "^$$fn\$$" -fuzztime $(FUZZTIME) 2>&1) || { echo "$$out" | grep -v '^fuzz: elapsed'; exit 1; }; \
+	    echo "$$out" | tail -n 3; \
 	  fi; \
 	done
 
