@@ -54,6 +54,9 @@ func main() {
 }
 
 func run(prog string, args []string, stdout, stderr io.Writer) int {
+	if len(args) > 0 && args[0] == "realserver" {
+		return realserverMain(args[1:], stdout, stderr)
+	}
 	o, err := parseArgs(args)
 	if err != nil {
 		fmt.Fprintf(stderr, "%s: %v\n%s", filepath.Base(prog), err, usage(filepath.Base(prog)))
