@@ -82,18 +82,9 @@ func realserverMain(args []string, stdout, stderr io.Writer) int {
 	log := slog.New(slog.NewTextHandler(stderr, nil))
 	k := realserver.System{}
 	if o.remove {
-		saved, err := realserver.LoadState(o.state)
-		if err == nil {
-			var changes []realserver.Change
-			changes, err = realserver.Remove(k, &saved)
-			printChanges(stdout, changes)
-			err = errors.Join(err, realserver.SaveState(o.state, saved))
-		}
-		if err != nil {
-			fmt.Fprintf(stderr, "lvsd realserver: %v\n", err)
-			return exitProgramError
-		}
-		return exitOK
+		return oneShot(o.state, stdout, stderr, func(saved *realserver.Saved) ([]realserver.Change, error) {
+			return realserver.Remove(k, saved)
+		})
 	}
 	spec, err := o.spec(log)
 	if err != nil {
@@ -106,26 +97,30 @@ func realserverMain(args []string, stdout, stderr io.Writer) int {
 		return exitOK
 	}
 	if o.apply {
-		saved, err := realserver.LoadState(o.state)
-		if err == nil {
-			var changes []realserver.Change
-			changes, err = realserver.Reconcile(k, spec, &saved)
-			printChanges(stdout, changes)
-			err = errors.Join(err, realserver.SaveState(o.state, saved))
-		}
-		if err != nil {
-			fmt.Fprintf(stderr, "lvsd realserver: %v\n", err)
-			return exitProgramError
-		}
-		return exitOK
+		return oneShot(o.state, stdout, stderr, func(saved *realserver.Saved) ([]realserver.Change, error) {
+			return realserver.Reconcile(k, spec, saved)
+		})
 	}
 	return o.daemon(log, k, spec)
 }
 
-func printChanges(w io.Writer, changes []realserver.Change) {
-	for _, c := range changes {
-		fmt.Fprintln(w, c)
+// oneShot runs do on the state of the state file, prints what it changed
+// and saves the state.
+func oneShot(state string, stdout, stderr io.Writer, do func(*realserver.Saved) ([]realserver.Change, error)) int {
+	saved, err := realserver.LoadState(state)
+	if err == nil {
+		var changes []realserver.Change
+		changes, err = do(&saved)
+		for _, c := range changes {
+			fmt.Fprintln(stdout, c)
+		}
+		err = errors.Join(err, realserver.SaveState(state, saved))
 	}
+	if err != nil {
+		fmt.Fprintf(stderr, "lvsd realserver: %v\n", err)
+		return exitProgramError
+	}
+	return exitOK
 }
 
 // spec is the desired state from the flags and, unless only flags were
