@@ -7,7 +7,7 @@ FUZZTIME ?= 30s
 LVSD_INTEGRATION ?= $(shell [ "$$(id -u)" = 0 ] && echo 1)
 export LVSD_INTEGRATION
 
-.PHONY: all deps build test unit fuzz bench lab clean man
+.PHONY: all deps build test unit fuzz bench lab clean man deb
 
 all: build
 
@@ -48,6 +48,10 @@ bench: deps
 # committed ones are stale).
 man:
 	$(GO) run ./internal/manpage/genman -o packaging/man
+
+# The Debian package (dpkg-deb; version from git): bin/lvsd_VERSION_ARCH.deb.
+deb:
+	./packaging/deb/build.sh bin
 
 lab: deps
 	$(GO) run ./integration/cmd/lab
