@@ -29,6 +29,8 @@ have man              || need+=(man-db)
 have groff            || need+=(groff-base)
 have chroot           || need+=(coreutils)
 have git              || need+=(git)
+# monitoring/: promtool (rules and their unit tests) and a real Prometheus.
+have promtool         || need+=(prometheus)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" -eq 0 ] && have apt-get; then
     echo "deps: installing ${need[*]}"
