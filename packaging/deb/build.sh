@@ -10,6 +10,10 @@ out=${1:-bin}
 export PATH="$PATH:/usr/local/go/bin"
 GO=${GO:-go}
 
+if [ -z "${LVSD_DEB_VERSION:-}" ] && ! git rev-parse HEAD >/dev/null 2>&1; then
+	echo "build.sh: not a git checkout: set LVSD_DEB_VERSION" >&2
+	exit 1
+fi
 if [ -z "${LVSD_DEB_VERSION:-}" ]; then
 	hash=$(git rev-parse --short=7 HEAD)
 	if tag=$(git describe --tags --abbrev=0 --match 'v[0-9]*' 2>/dev/null); then
@@ -25,8 +29,10 @@ version=$LVSD_DEB_VERSION
 arch=$(dpkg --print-architecture)
 goarch=$($GO env GOARCH)
 # The changelog's date is the commit's: the same commit builds the same package.
-date=$(git log -1 --format=%cD)
-export SOURCE_DATE_EPOCH=$(git log -1 --format=%ct)
+date=$(git log -1 --format=%cD 2>/dev/null || date -R)
+SOURCE_DATE_EPOCH=$(git log -1 --format=%ct 2>/dev/null || date +%s)
+export SOURCE_DATE_EPOCH
+commit=$(git rev-parse HEAD 2>/dev/null || echo unknown)
 
 stage=$(mktemp -d)
 trap 'rm -rf "$stage"' EXIT
@@ -56,7 +62,7 @@ fi
 cat >"$stage/changelog" <<CL
 lvsd ($version) unstable; urgency=medium
 
-  * Built from git commit $(git rev-parse HEAD).
+  * Built from git commit $commit.
 
  -- lvsd maintainers <lvsd@lists.lvsd.org>  $date
 CL
