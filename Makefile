@@ -7,7 +7,7 @@ FUZZTIME ?= 30s
 LVSD_INTEGRATION ?= $(shell [ "$$(id -u)" = 0 ] && echo 1)
 export LVSD_INTEGRATION
 
-.PHONY: all deps build test unit fuzz bench lab clean
+.PHONY: all deps build test unit fuzz bench lab clean man deb
 
 all: build
 
@@ -43,6 +43,15 @@ fuzz:
 bench: deps
 	./scripts/bench.sh
 	./scripts/bench-failover.sh
+
+# The man pages, generated from the Markdown manual (a test fails when the
+# committed ones are stale).
+man:
+	$(GO) run ./internal/manpage/genman -o packaging/man
+
+# The Debian package (dpkg-deb; version from git): bin/lvsd_VERSION_ARCH.deb.
+deb:
+	./packaging/deb/build.sh bin
 
 lab: deps
 	$(GO) run ./integration/cmd/lab

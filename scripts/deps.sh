@@ -19,6 +19,18 @@ have python3          || need+=(python3)
 have setpriv          || need+=(util-linux)
 have chromium         || need+=(chromium)
 have systemd-analyze  || need+=(systemd)
+# The Debian package (make deb) and its tests: lintian, a clean root built
+# by mmdebstrap (cached as .tar.zst), the man pages rendered by man/groff.
+have dpkg-deb         || need+=(dpkg)
+have lintian          || need+=(lintian)
+have mmdebstrap       || need+=(mmdebstrap)
+have zstd             || need+=(zstd)
+have man              || need+=(man-db)
+have groff            || need+=(groff-base)
+have chroot           || need+=(coreutils)
+have git              || need+=(git)
+# monitoring/: promtool (rules and their unit tests) and a real Prometheus.
+have promtool         || need+=(prometheus)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" -eq 0 ] && have apt-get; then
     echo "deps: installing ${need[*]}"
