@@ -140,7 +140,7 @@ func TestDebLintian(t *testing.T) {
 	}
 	contents := run(t, time.Minute, "dpkg-deb", "-c", deb)
 	for _, want := range []string{
-		"-rwxr-xr-x root/root", " ./usr/sbin/lvsd\n", " ./lib/systemd/system/lvsd.service\n", " ./etc/default/lvsd\n",
+		"-rwxr-xr-x root/root", " ./usr/sbin/lvsd\n", " ./lib/systemd/system/lvsd.service\n", " ./lib/systemd/system/lvsd-realserver.service\n", " ./etc/default/lvsd\n",
 		" ./usr/share/man/man8/lvsd.8.gz\n", " ./usr/share/man/man5/lvsd.conf.5.gz\n",
 		" ./usr/share/doc/lvsd/README.Debian\n", " ./usr/share/doc/lvsd/copyright\n", " ./usr/share/doc/lvsd/changelog.gz\n",
 		" ./usr/share/doc/lvsd/migrating-from-keepalived.md.gz\n",

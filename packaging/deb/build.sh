@@ -45,6 +45,7 @@ install -d "$root/DEBIAN" "$root/usr/sbin" "$root/lib/systemd/system" "$root/etc
 CGO_ENABLED=0 GOARCH=$goarch $GO build -buildmode=pie -trimpath -buildvcs=false \
 	-ldflags "-s -w -X main.version=$version" -o "$root/usr/sbin/lvsd" .
 install -m 0644 packaging/lvsd.service "$root/lib/systemd/system/lvsd.service"
+install -m 0644 packaging/lvsd-realserver.service "$root/lib/systemd/system/lvsd-realserver.service"
 install -m 0644 packaging/lvsd.default "$root/etc/default/lvsd"
 gzip -9n <packaging/man/lvsd.8 >"$root/usr/share/man/man8/lvsd.8.gz"
 gzip -9n <packaging/man/lvsd.conf.5 >"$root/usr/share/man/man5/lvsd.conf.5.gz"
