@@ -82,27 +82,50 @@ func (n *netlinkAddrs) DelAddr(v VIP) error {
 }
 
 // watchAddrDeleted calls fn for every address (IPv4 or IPv6) deleted in
-// the current network namespace until ctx is done.
-func watchAddrDeleted(ctx context.Context, fn func(netip.Prefix)) error {
-	return watch(ctx, "address", func(e netwatch.Event) {
-		if e.Kind == netwatch.AddrDeleted {
+// the current network namespace until ctx is done, and resynced (if not
+// nil) after the addresses were listed again because notifications were
+// lost: the deletions missed were reported first.
+func watchAddrDeleted(ctx context.Context, bufs NetlinkBuffers, fn func(netip.Prefix), resynced func()) error {
+	return watch(ctx, "address", bufs, func(e netwatch.Event) {
+		switch {
+		case e.Kind == netwatch.AddrDeleted:
 			fn(e.Prefix)
+		case e.Kind == netwatch.Resynced && resynced != nil:
+			resynced()
 		}
 	})
 }
 
 // watchLink calls fn with the operational state (up or not) of the named
-// interface now and on every change, until ctx is done.
-func watchLink(ctx context.Context, ifname string, fn func(up bool)) error {
+// interface now and on every change, until ctx is done, and resynced (if
+// not nil) after the links were listed again because notifications were
+// lost. The interface is followed by name: one renamed away is down, one
+// that takes the name (created, or renamed to it) is reported as it is.
+func watchLink(ctx context.Context, bufs NetlinkBuffers, ifname string, fn func(up bool), resynced func()) error {
+	index := 0 // of the link that has the name, 0 if none known
 	last, known := false, false
-	return watch(ctx, "link", func(e netwatch.Event) {
-		if !e.Kind.IsLink() || e.Name != ifname {
-			return
-		}
-		up := e.Kind == netwatch.LinkUp // a link gone is not up
+	report := func(up bool) {
 		if !known || up != last {
 			known, last = true, up
 			fn(up)
+		}
+	}
+	return watch(ctx, "link", bufs, func(e netwatch.Event) {
+		switch {
+		case e.Kind == netwatch.Resynced:
+			if resynced != nil {
+				resynced()
+			}
+		case !e.Kind.IsLink():
+		case e.Name == ifname:
+			index = e.Index
+			if e.Kind == netwatch.LinkGone {
+				index = 0
+			}
+			report(e.Kind == netwatch.LinkUp) // a link gone is not up
+		case e.Index == index: // renamed away
+			index = 0
+			report(false)
 		}
 	})
 }
@@ -110,13 +133,13 @@ func watchLink(ctx context.Context, ifname string, fn func(up bool)) error {
 // watch calls fn from a goroutine of its own with the links and addresses
 // of the current network namespace (see netwatch.Watcher.Run), then with
 // every change, until ctx is done.
-func watch(ctx context.Context, what string, fn func(netwatch.Event)) error {
-	w, err := netwatch.New(netwatch.Options{})
+func watch(ctx context.Context, what string, bufs NetlinkBuffers, fn func(netwatch.Event)) error {
+	w, err := netwatch.New(netwatch.Options{ReadBuffer: bufs.Monitor, ForceBuffer: bufs.MonitorForce})
 	if err != nil {
 		return fmt.Errorf("vrrp: %s subscription: %w", what, err)
 	}
 	go func() {
-		_ = w.Run(ctx, func(evs []netwatch.Event) { // Run logs an error that stops it
+		_ = w.Run(ctx, func(evs []netwatch.Event) {
 			for _, e := range evs {
 				fn(e)
 			}
