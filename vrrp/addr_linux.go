@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"sync"
 
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
@@ -15,9 +16,16 @@ import (
 
 // netlinkAddrs adds and removes VIPs with rtnetlink in the current network
 // namespace, honouring dev, brd, scope and label.
+//
+// It remembers the interface index each VIP was added on: a VIP whose
+// interface was renamed (so that its name no longer finds it) is still
+// removed from it.
 type netlinkAddrs struct {
 	// DefaultDev is used for VIPs without Dev (the instance interface).
 	DefaultDev string
+
+	mu    sync.Mutex
+	added map[netip.Prefix]int // ifindex
 }
 
 func (n *netlinkAddrs) nl(v VIP) (netlink.Link, *netlink.Addr, error) {
@@ -29,6 +37,10 @@ func (n *netlinkAddrs) nl(v VIP) (netlink.Link, *netlink.Addr, error) {
 	if err != nil {
 		return nil, nil, fmt.Errorf("vrrp: VIP %v: interface %q: %w", v.Addr, dev, err)
 	}
+	return link, n.addr(v), nil
+}
+
+func (n *netlinkAddrs) addr(v VIP) *netlink.Addr {
 	ip := v.Addr.Addr().Unmap()
 	a := &netlink.Addr{IPNet: &net.IPNet{IP: ip.AsSlice(), Mask: net.CIDRMask(v.Addr.Bits(), ip.BitLen())}}
 	if ip.Is4() {
@@ -36,7 +48,7 @@ func (n *netlinkAddrs) nl(v VIP) (netlink.Link, *netlink.Addr, error) {
 		if v.Brd.IsValid() {
 			a.Broadcast = v.Brd.AsSlice()
 		}
-		return link, a, nil
+		return a
 	}
 	// IPv6: the kernel derives the scope from the address; no label.
 	if !v.DAD {
@@ -51,7 +63,7 @@ func (n *netlinkAddrs) nl(v VIP) (netlink.Link, *netlink.Addr, error) {
 	default:
 		a.PreferedLft = infiniteLifetime
 	}
-	return link, a, nil
+	return a
 }
 
 // infiniteLifetime is the "forever" address lifetime.
@@ -66,15 +78,36 @@ func (n *netlinkAddrs) AddAddr(v VIP) error {
 	if err := netlink.AddrAdd(link, a); err != nil && !errors.Is(err, unix.EEXIST) {
 		return fmt.Errorf("vrrp: adding %v to %s: %w", v.Addr, link.Attrs().Name, err)
 	}
+	n.mu.Lock()
+	if n.added == nil {
+		n.added = map[netip.Prefix]int{}
+	}
+	n.added[v.Addr] = link.Attrs().Index
+	n.mu.Unlock()
 	return nil
 }
 
-// DelAddr removes v; an absent address is not an error.
+// DelAddr removes v; an absent address is not an error. A VIP whose
+// interface no longer has its name is removed from the interface it was
+// added on.
 func (n *netlinkAddrs) DelAddr(v VIP) error {
 	link, a, err := n.nl(v)
 	if err != nil {
-		return err
+		n.mu.Lock()
+		index, ok := n.added[v.Addr]
+		n.mu.Unlock()
+		var nf netlink.LinkNotFoundError
+		if !ok || !errors.As(err, &nf) {
+			return err
+		}
+		if link, err = netlink.LinkByIndex(index); err != nil {
+			return nil // gone, and the VIP with it
+		}
+		a = n.addr(v)
 	}
+	n.mu.Lock()
+	delete(n.added, v.Addr)
+	n.mu.Unlock()
 	if err := netlink.AddrDel(link, a); err != nil && !errors.Is(err, unix.EADDRNOTAVAIL) && !errors.Is(err, unix.ENOENT) {
 		return fmt.Errorf("vrrp: removing %v from %s: %w", v.Addr, link.Attrs().Name, err)
 	}

@@ -307,6 +307,7 @@ func (e *Engine) Run(ctx context.Context) error {
 		for _, r := range e.currentRunners() {
 			r.AddrDeleted(p)
 		}
+		e.checkSoon() // the primary address of an interface may be gone
 	}, func() { e.addrResync.Add(1); e.checkSoon() }); err != nil {
 		return err
 	}
@@ -890,13 +891,24 @@ func (e *Engine) safetyNet(ctx context.Context, period time.Duration) {
 	t := time.NewTicker(period)
 	defer t.Stop()
 	failing := false
+	var last time.Time
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
 		case <-e.kick:
+			// Passes asked for come at most every minCheckGap (a
+			// storm of deletions asks for one each).
+			if wait := minCheckGap - time.Since(last); wait > 0 {
+				select {
+				case <-ctx.Done():
+					return
+				case <-time.After(wait):
+				}
+			}
 		}
+		last = time.Now()
 		err := e.checkOnce()
 		if err != nil && !failing {
 			e.log.Error("vrrp: safety net: cannot list the kernel's state", "err", err)
@@ -904,6 +916,9 @@ func (e *Engine) safetyNet(ctx context.Context, period time.Duration) {
 		failing = err != nil
 	}
 }
+
+// minCheckGap is the shortest time between two safety-net passes asked for.
+const minCheckGap = 100 * time.Millisecond
 
 // checkOnce lists the kernel once and hands the listing to every runner.
 func (e *Engine) checkOnce() error {
