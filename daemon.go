@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"maps"
 	"net/netip"
 	"slices"
 	"sync"
+	"sync/atomic"
 
 	"github.com/lvsd/lvsd/conf"
 	"github.com/lvsd/lvsd/healthcheck"
@@ -39,6 +41,8 @@ type daemon struct {
 	addrsErr    error                  // why ha_suspend cannot follow this host's addresses
 
 	watchAddrs func(ctx context.Context, fn func(map[netip.Addr]bool)) error
+	// addrResyncs counts the resyncs of ha_suspend's address watch.
+	addrResyncs atomic.Uint64
 
 	wg   sync.WaitGroup
 	errs chan error
@@ -65,8 +69,12 @@ type deps struct {
 func newDaemon(o *options, log *slog.Logger, cfg *conf.Config, dp deps) (*daemon, error) {
 	d := &daemon{log: log, errs: make(chan error, 4), watchAddrs: dp.watchAddrs}
 	if d.watchAddrs == nil {
+		g := cfg.Global // the buffer sizes of the start; a reload does not resize them
 		d.watchAddrs = func(ctx context.Context, fn func(map[netip.Addr]bool)) error {
-			return localaddr.Watch(ctx, localaddr.Options{}, fn)
+			return localaddr.Watch(ctx, localaddr.Options{
+				ReadBuffer: g.LVSNetlinkMonitorRcvBufs, ForceBuffer: g.LVSNetlinkMonitorRcvBufsForce,
+				Resynced: func() { d.addrResyncs.Add(1) },
+			}, fn)
 		}
 	}
 	runVRRP := !o.checkOnly || o.vrrpOnly
@@ -258,6 +266,19 @@ func (d *daemon) programmed() <-chan struct{} {
 	c := make(chan struct{})
 	close(c)
 	return c
+}
+
+// resyncs counts by watch the netlink subscriptions repaired by a new
+// listing: VRRP's and ha_suspend's ("localaddr", while the checks run).
+func (d *daemon) resyncs() map[string]uint64 {
+	m := map[string]uint64{}
+	if d.vrrp != nil {
+		maps.Copy(m, d.vrrp.Resyncs())
+	}
+	if d.hc != nil {
+		m["localaddr"] = d.addrResyncs.Load()
+	}
+	return m
 }
 
 // wait blocks until every subsystem has stopped (after ctx is cancelled).

@@ -71,8 +71,9 @@ func newOps(o *options, log *slog.Logger, cfg *conf.Config, started time.Time, d
 	}
 	op.cfg.Store(cfg)
 	current := func() *conf.Config { return op.cfg.Load() }
-	op.src = status.Sources{Daemon: op.info, Config: current}
+	op.src = status.Sources{Daemon: op.info, Config: current, Resyncs: d.resyncs}
 	if d.vrrp != nil {
+		op.src.Repairs = d.vrrp.Repairs
 		// A reload applies VRRP changes too: the engine runs the
 		// configuration in force.
 		op.src.VRRP, op.src.VRRPConfig = d.vrrp.Status, current

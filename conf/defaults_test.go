@@ -113,7 +113,11 @@ func TestDefaultsGlobal(t *testing.T) {
 				VRRPGarpMasterRefresh:       0,
 				VRRPGarpMasterRefreshRepeat: 1,
 				VRRPGarpInterval:            0,
-				MaxAutoPriority:             -1,
+				// keepalived's IF_DEFAULT_BUFSIZE
+				VRRPNetlinkMonitorRcvBufs: 64 << 10,
+				VRRPNetlinkCmdRcvBufs:     64 << 10,
+				LVSNetlinkMonitorRcvBufs:  64 << 10,
+				MaxAutoPriority:           -1,
 			}
 			g.Pos = Pos{}
 			if !reflect.DeepEqual(g, want) {
@@ -420,6 +424,15 @@ func TestKeywordsSetFields(t *testing.T) {
 		{"lvs_flush_on_stop VS", globalDefs("lvs_flush_on_stop VS"), func(c *Config) any { return G(c).LVSFlushOnStop }, "vs"},
 		{"max_auto_priority without value", globalDefs("max_auto_priority"), func(c *Config) any { return G(c).MaxAutoPriority }, 99},
 		{"max_auto_priority", globalDefs("max_auto_priority 10"), func(c *Config) any { return G(c).MaxAutoPriority }, 10},
+		{"vrrp_netlink_monitor_rcv_bufs default", globalDefs(""), func(c *Config) any {
+			g := G(c)
+			return [6]any{g.VRRPNetlinkMonitorRcvBufs, g.VRRPNetlinkCmdRcvBufs, g.LVSNetlinkMonitorRcvBufs, g.VRRPNetlinkMonitorRcvBufsForce, g.VRRPNetlinkCmdRcvBufsForce, g.LVSNetlinkMonitorRcvBufsForce}
+		}, [6]any{65536, 65536, 65536, false, false, false}},
+		{"netlink rcv_bufs", globalDefs("vrrp_netlink_monitor_rcv_bufs 1048576", "vrrp_netlink_cmd_rcv_bufs 262144", "lvs_netlink_monitor_rcv_bufs 0",
+			"vrrp_netlink_monitor_rcv_bufs_force", "vrrp_netlink_cmd_rcv_bufs_force false", "lvs_netlink_monitor_rcv_bufs_force yes"), func(c *Config) any {
+			g := G(c)
+			return [6]any{g.VRRPNetlinkMonitorRcvBufs, g.VRRPNetlinkCmdRcvBufs, g.LVSNetlinkMonitorRcvBufs, g.VRRPNetlinkMonitorRcvBufsForce, g.VRRPNetlinkCmdRcvBufsForce, g.LVSNetlinkMonitorRcvBufsForce}
+		}, [6]any{1048576, 262144, 65536, true, false, true}}, // 0 leaves the default, as keepalived
 		{"dynamic_interfaces", globalDefs("dynamic_interfaces"), func(c *Config) any { return G(c).DynamicInterfaces }, true},
 		{"dynamic_interfaces allow_if_changes", globalDefs("dynamic_interfaces allow_if_changes"), func(c *Config) any { return G(c).DynamicInterfaces }, true},
 		{"lvs_timeouts", globalDefs("lvs_timeouts tcp 900 tcpfin 120 udp 300"),

@@ -88,6 +88,18 @@ type Global struct {
 	VRRPHigherPrioSendAdvert    bool          `json:"vrrp_higher_prio_send_advert"`
 	VRRPStartupDelay            time.Duration `json:"vrrp_startup_delay"`
 
+	// The receive buffers of the netlink sockets, in bytes (keepalived's
+	// default 64 KiB; 0 in the file leaves it), set with SO_RCVBUF, or
+	// with SO_RCVBUFFORCE (beyond net.core.rmem_max) when Force: VRRP's
+	// link and address watchers (monitor) and its command socket (cmd),
+	// and the address watcher of ha_suspend (lvs_netlink_monitor_*).
+	VRRPNetlinkMonitorRcvBufs      int  `json:"vrrp_netlink_monitor_rcv_bufs"`
+	VRRPNetlinkMonitorRcvBufsForce bool `json:"vrrp_netlink_monitor_rcv_bufs_force,omitempty"`
+	VRRPNetlinkCmdRcvBufs          int  `json:"vrrp_netlink_cmd_rcv_bufs"`
+	VRRPNetlinkCmdRcvBufsForce     bool `json:"vrrp_netlink_cmd_rcv_bufs_force,omitempty"`
+	LVSNetlinkMonitorRcvBufs       int  `json:"lvs_netlink_monitor_rcv_bufs"`
+	LVSNetlinkMonitorRcvBufsForce  bool `json:"lvs_netlink_monitor_rcv_bufs_force,omitempty"`
+
 	LVSSyncDaemon  *LVSSyncDaemon `json:"lvs_sync_daemon,omitempty"`
 	LVSTimeouts    LVSTimeouts    `json:"lvs_timeouts"`
 	LVSFlush       bool           `json:"lvs_flush"`

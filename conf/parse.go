@@ -474,7 +474,14 @@ func setGlobalDefaults(g *Global) {
 	g.VRRPGarpLowerPrioRepeat = -1
 	g.VRRPGarpMasterRefreshRepeat = 1
 	g.MaxAutoPriority = -1
+	g.VRRPNetlinkMonitorRcvBufs = NetlinkRcvBufsDefault
+	g.VRRPNetlinkCmdRcvBufs = NetlinkRcvBufsDefault
+	g.LVSNetlinkMonitorRcvBufs = NetlinkRcvBufsDefault
 }
+
+// NetlinkRcvBufsDefault is keepalived's netlink receive buffer (its
+// IF_DEFAULT_BUFSIZE), the default of the *_netlink_*_rcv_bufs keywords.
+const NetlinkRcvBufsDefault = 64 << 10
 
 func (p *parser) global(n *Node) {
 	g := &p.cfg.Global
@@ -537,6 +544,15 @@ func (p *parser) global(n *Node) {
 					}
 				}
 			}
+		case "vrrp_netlink_monitor_rcv_bufs", "vrrp_netlink_cmd_rcv_bufs", "lvs_netlink_monitor_rcv_bufs":
+			// As keepalived: 0 leaves the default.
+			if v, ok := p.int1(ch, 0, 1<<31-1); ok && v > 0 {
+				*map[string]*int{
+					"vrrp_netlink_monitor_rcv_bufs": &g.VRRPNetlinkMonitorRcvBufs,
+					"vrrp_netlink_cmd_rcv_bufs":     &g.VRRPNetlinkCmdRcvBufs,
+					"lvs_netlink_monitor_rcv_bufs":  &g.LVSNetlinkMonitorRcvBufs,
+				}[ch.Key] = v
+			}
 		case "dynamic_interfaces":
 			if p.noBlock(ch) && p.nargs(ch, 0, 1) {
 				g.DynamicInterfaces = true
@@ -580,6 +596,10 @@ var globalKeywords = keywords[Global]{
 	"vrrp_higher_prio_send_advert":    set(boolArg, func(g *Global) *bool { return &g.VRRPHigherPrioSendAdvert }),
 	"vrrp_startup_delay":              set(secondsArg(0, 3600), func(g *Global) *time.Duration { return &g.VRRPStartupDelay }),
 
+	"vrrp_netlink_monitor_rcv_bufs_force": set(boolArg, func(g *Global) *bool { return &g.VRRPNetlinkMonitorRcvBufsForce }),
+	"vrrp_netlink_cmd_rcv_bufs_force":     set(boolArg, func(g *Global) *bool { return &g.VRRPNetlinkCmdRcvBufsForce }),
+	"lvs_netlink_monitor_rcv_bufs_force":  set(boolArg, func(g *Global) *bool { return &g.LVSNetlinkMonitorRcvBufsForce }),
+
 	"lvs_flush": set(boolArg, func(g *Global) *bool { return &g.LVSFlush }),
 }.table()
 
@@ -595,9 +615,7 @@ var notYetGlobal = func() map[string]bool {
 		bfd_cpu_affinity vrrp_rlimit_rttime checker_rlimit_rttime bfd_rlimit_rttime snmp_socket
 		enable_snmp_vrrp enable_snmp_keepalived enable_snmp_rfc enable_snmp_rfcv2 enable_snmp_rfcv3
 		enable_snmp_checker enable_traps enable_dbus dbus_service_name dbus_no_interface_name
-		script_user_set vrrp_netlink_cmd_rcv_bufs vrrp_netlink_cmd_rcv_bufs_force
-		vrrp_netlink_monitor_rcv_bufs vrrp_netlink_monitor_rcv_bufs_force lvs_netlink_cmd_rcv_bufs
-		lvs_netlink_cmd_rcv_bufs_force lvs_netlink_monitor_rcv_bufs lvs_netlink_monitor_rcv_bufs_force
+		script_user_set lvs_netlink_cmd_rcv_bufs lvs_netlink_cmd_rcv_bufs_force
 		process_monitor_rcv_bufs process_monitor_rcv_bufs_force rs_init_notifies
 		vrrp_rx_bufs_policy vrrp_rx_bufs_multiplier umask tmp_config_directory instance
 		net_namespace net_namespace_ipvs namespace_with_ipsets process_names process_name

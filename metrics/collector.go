@@ -12,7 +12,9 @@ package metrics
 
 import (
 	"fmt"
+	"maps"
 	"net/http"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -120,6 +122,7 @@ type descs struct {
 	priZeroSent, garpDelay                                    *prometheus.Desc
 	drops, priority, sendErrors, addrErrors, garpSent         *prometheus.Desc
 	vipRestored, ownPackets, scriptRuns                       *prometheus.Desc
+	netlinkResyncs, vrrpRepairs                               *prometheus.Desc
 	ipvsUp, reconciles, operations, ipvsErrors, driftRepairs  *prometheus.Desc
 	healthEvents, quorumChanges, quorumUp, sorryActive        *prometheus.Desc
 	svcInfo, svcConns, svcPktsIn, svcPktsOut, svcBytesIn      *prometheus.Desc
@@ -176,6 +179,9 @@ func (c *Collector) init() {
 		vipRestored: c.desc("lvsd_vrrp_vip_restored_total", "Virtual addresses removed by someone else while MASTER and put back.", "iname"),
 		ownPackets:  c.desc("lvsd_vrrp_own_packets_total", "Our own adverts seen and ignored.", "iname"),
 		scriptRuns:  c.desc("lvsd_vrrp_script_runs_total", "Runs of a vrrp_script, by result (success or failure).", "name", "result"),
+
+		netlinkResyncs: c.desc("lvsd_netlink_resyncs_total", "Netlink subscriptions repaired by listing the kernel again (notifications lost to a receive buffer overrun, or the socket reopened), by watch.", "watch"),
+		vrrpRepairs:    c.desc("lvsd_vrrp_repairs_total", "What VRRP's safety net found different from what the instances need and repaired, by what: vip, route (missing on a MASTER), link (an interface state the instance did not know), socket (rebound to a re-created interface), source (the advert source followed the primary address).", "what"),
 
 		ipvsUp:        c.desc("lvsd_ipvs_up", "Whether the IPVS table is programmed and the kernel was read for this scrape."),
 		reconciles:    c.desc("lvsd_ipvs_reconciles_total", "Reconcile passes (desired vs kernel)."),
@@ -251,6 +257,12 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	gauge(d.lastReload, unix(r.Last))
 	gauge(d.lastReloadSuccess, unix(r.LastSuccess))
 	gauge(d.lastReloadOK, b2f(r.LastOK))
+	for _, w := range slices.Sorted(maps.Keys(st.NetlinkResyncs)) {
+		counter(d.netlinkResyncs, st.NetlinkResyncs[w], w)
+	}
+	for _, w := range slices.Sorted(maps.Keys(st.VRRPRepairs)) {
+		counter(d.vrrpRepairs, st.VRRPRepairs[w], w)
+	}
 
 	for _, in := range st.Instances {
 		vrid := strconv.Itoa(in.VRID)

@@ -189,6 +189,10 @@ func fakeSources(t *testing.T) (status.Sources, *status.Daemon) {
 		Scripts:    func() []status.Script { return scripts.Scripts(cfg) },
 		Health:     func() []healthcheck.RealServerStatus { return health },
 		IPVS:       func() *ipvs.Snapshot { return snap },
+		Resyncs:    func() map[string]uint64 { return map[string]uint64{"vrrp_address": 3, "vrrp_link": 1, "localaddr": 2} },
+		Repairs: func() map[string]uint64 {
+			return map[string]uint64{"vip": 4, "route": 0, "link": 5, "socket": 6, "source": 7}
+		},
 	}, dm
 }
 
@@ -290,6 +294,15 @@ func TestCollector(t *testing.T) {
 		`lvsd_real_server_weight{real_server="192.0.2.21:80",virtual_server="TCP/192.0.2.100:80"}`:            10,
 		`lvsd_real_server_weight{real_server="192.0.2.22:80",virtual_server="TCP/192.0.2.100:80"}`:            20,
 		`lvsd_real_server_weight{real_server="192.0.2.31:8080",virtual_server="FWM/7"}`:                       1,
+
+		`lvsd_netlink_resyncs_total{watch="vrrp_address"}`: 3,
+		`lvsd_netlink_resyncs_total{watch="vrrp_link"}`:    1,
+		`lvsd_netlink_resyncs_total{watch="localaddr"}`:    2,
+		`lvsd_vrrp_repairs_total{what="vip"}`:              4,
+		`lvsd_vrrp_repairs_total{what="route"}`:            0,
+		`lvsd_vrrp_repairs_total{what="link"}`:             5,
+		`lvsd_vrrp_repairs_total{what="socket"}`:           6,
+		`lvsd_vrrp_repairs_total{what="source"}`:           7,
 
 		`lvsd_healthcheck_checks_total{result="success",type="TCP_CHECK"}`: 1,
 		`lvsd_healthcheck_checks_total{result="failure",type="TCP_CHECK"}`: 1,

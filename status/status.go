@@ -43,6 +43,11 @@ type Sources struct {
 	Health func() []healthcheck.RealServerStatus
 	// IPVS returns the reconciler's picture of the kernel table.
 	IPVS func() *ipvs.Snapshot
+	// Resyncs returns, by watch, how many times a netlink subscription
+	// was repaired by a new listing (notifications lost, socket reopened).
+	Resyncs func() map[string]uint64
+	// Repairs returns what VRRP's safety net repaired, by what.
+	Repairs func() map[string]uint64
 }
 
 // Daemon records what belongs to the process rather than to a subsystem.
@@ -133,6 +138,10 @@ type Status struct {
 	// OtherServices are kernel services no virtual server asks for
 	// (foreign ones, or owned ones about to be removed).
 	OtherServices []Service `json:"other_services,omitempty"`
+	// NetlinkResyncs counts by watch the netlink subscriptions repaired
+	// by a new listing; VRRPRepairs what VRRP's safety net repaired.
+	NetlinkResyncs map[string]uint64 `json:"netlink_resyncs,omitempty"`
+	VRRPRepairs    map[string]uint64 `json:"vrrp_repairs,omitempty"`
 }
 
 // Instance is one VRRP instance.
@@ -338,6 +347,12 @@ func Build(src Sources) *Status {
 	}
 	st.IPVS = buildIPVS(src, cfg, snap)
 	st.VirtualServers, st.OtherServices = buildVirtualServers(cfg, snap, health)
+	if src.Resyncs != nil {
+		st.NetlinkResyncs = src.Resyncs()
+	}
+	if src.Repairs != nil {
+		st.VRRPRepairs = src.Repairs()
+	}
 	return st
 }
 

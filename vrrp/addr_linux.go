@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"sync"
 
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
@@ -15,9 +16,16 @@ import (
 
 // netlinkAddrs adds and removes VIPs with rtnetlink in the current network
 // namespace, honouring dev, brd, scope and label.
+//
+// It remembers the interface index each VIP was added on: a VIP whose
+// interface was renamed (so that its name no longer finds it) is still
+// removed from it.
 type netlinkAddrs struct {
 	// DefaultDev is used for VIPs without Dev (the instance interface).
 	DefaultDev string
+
+	mu    sync.Mutex
+	added map[netip.Prefix]int // ifindex
 }
 
 func (n *netlinkAddrs) nl(v VIP) (netlink.Link, *netlink.Addr, error) {
@@ -29,6 +37,10 @@ func (n *netlinkAddrs) nl(v VIP) (netlink.Link, *netlink.Addr, error) {
 	if err != nil {
 		return nil, nil, fmt.Errorf("vrrp: VIP %v: interface %q: %w", v.Addr, dev, err)
 	}
+	return link, n.addr(v), nil
+}
+
+func (n *netlinkAddrs) addr(v VIP) *netlink.Addr {
 	ip := v.Addr.Addr().Unmap()
 	a := &netlink.Addr{IPNet: &net.IPNet{IP: ip.AsSlice(), Mask: net.CIDRMask(v.Addr.Bits(), ip.BitLen())}}
 	if ip.Is4() {
@@ -36,7 +48,7 @@ func (n *netlinkAddrs) nl(v VIP) (netlink.Link, *netlink.Addr, error) {
 		if v.Brd.IsValid() {
 			a.Broadcast = v.Brd.AsSlice()
 		}
-		return link, a, nil
+		return a
 	}
 	// IPv6: the kernel derives the scope from the address; no label.
 	if !v.DAD {
@@ -51,7 +63,7 @@ func (n *netlinkAddrs) nl(v VIP) (netlink.Link, *netlink.Addr, error) {
 	default:
 		a.PreferedLft = infiniteLifetime
 	}
-	return link, a, nil
+	return a
 }
 
 // infiniteLifetime is the "forever" address lifetime.
@@ -66,15 +78,36 @@ func (n *netlinkAddrs) AddAddr(v VIP) error {
 	if err := netlink.AddrAdd(link, a); err != nil && !errors.Is(err, unix.EEXIST) {
 		return fmt.Errorf("vrrp: adding %v to %s: %w", v.Addr, link.Attrs().Name, err)
 	}
+	n.mu.Lock()
+	if n.added == nil {
+		n.added = map[netip.Prefix]int{}
+	}
+	n.added[v.Addr] = link.Attrs().Index
+	n.mu.Unlock()
 	return nil
 }
 
-// DelAddr removes v; an absent address is not an error.
+// DelAddr removes v; an absent address is not an error. A VIP whose
+// interface no longer has its name is removed from the interface it was
+// added on.
 func (n *netlinkAddrs) DelAddr(v VIP) error {
 	link, a, err := n.nl(v)
 	if err != nil {
-		return err
+		n.mu.Lock()
+		index, ok := n.added[v.Addr]
+		n.mu.Unlock()
+		var nf netlink.LinkNotFoundError
+		if !ok || !errors.As(err, &nf) {
+			return err
+		}
+		if link, err = netlink.LinkByIndex(index); err != nil {
+			return nil // gone, and the VIP with it
+		}
+		a = n.addr(v)
 	}
+	n.mu.Lock()
+	delete(n.added, v.Addr)
+	n.mu.Unlock()
 	if err := netlink.AddrDel(link, a); err != nil && !errors.Is(err, unix.EADDRNOTAVAIL) && !errors.Is(err, unix.ENOENT) {
 		return fmt.Errorf("vrrp: removing %v from %s: %w", v.Addr, link.Attrs().Name, err)
 	}
@@ -82,27 +115,50 @@ func (n *netlinkAddrs) DelAddr(v VIP) error {
 }
 
 // watchAddrDeleted calls fn for every address (IPv4 or IPv6) deleted in
-// the current network namespace until ctx is done.
-func watchAddrDeleted(ctx context.Context, fn func(netip.Prefix)) error {
-	return watch(ctx, "address", func(e netwatch.Event) {
-		if e.Kind == netwatch.AddrDeleted {
+// the current network namespace until ctx is done, and resynced (if not
+// nil) after the addresses were listed again because notifications were
+// lost: the deletions missed were reported first.
+func watchAddrDeleted(ctx context.Context, bufs NetlinkBuffers, fn func(netip.Prefix), resynced func()) error {
+	return watch(ctx, "address", bufs, func(e netwatch.Event) {
+		switch {
+		case e.Kind == netwatch.AddrDeleted:
 			fn(e.Prefix)
+		case e.Kind == netwatch.Resynced && resynced != nil:
+			resynced()
 		}
 	})
 }
 
 // watchLink calls fn with the operational state (up or not) of the named
-// interface now and on every change, until ctx is done.
-func watchLink(ctx context.Context, ifname string, fn func(up bool)) error {
+// interface now and on every change, until ctx is done, and resynced (if
+// not nil) after the links were listed again because notifications were
+// lost. The interface is followed by name: one renamed away is down, one
+// that takes the name (created, or renamed to it) is reported as it is.
+func watchLink(ctx context.Context, bufs NetlinkBuffers, ifname string, fn func(up bool), resynced func()) error {
+	index := 0 // of the link that has the name, 0 if none known
 	last, known := false, false
-	return watch(ctx, "link", func(e netwatch.Event) {
-		if !e.Kind.IsLink() || e.Name != ifname {
-			return
-		}
-		up := e.Kind == netwatch.LinkUp // a link gone is not up
+	report := func(up bool) {
 		if !known || up != last {
 			known, last = true, up
 			fn(up)
+		}
+	}
+	return watch(ctx, "link", bufs, func(e netwatch.Event) {
+		switch {
+		case e.Kind == netwatch.Resynced:
+			if resynced != nil {
+				resynced()
+			}
+		case !e.Kind.IsLink():
+		case e.Name == ifname:
+			index = e.Index
+			if e.Kind == netwatch.LinkGone {
+				index = 0
+			}
+			report(e.Kind == netwatch.LinkUp) // a link gone is not up
+		case e.Index == index: // renamed away
+			index = 0
+			report(false)
 		}
 	})
 }
@@ -110,13 +166,13 @@ func watchLink(ctx context.Context, ifname string, fn func(up bool)) error {
 // watch calls fn from a goroutine of its own with the links and addresses
 // of the current network namespace (see netwatch.Watcher.Run), then with
 // every change, until ctx is done.
-func watch(ctx context.Context, what string, fn func(netwatch.Event)) error {
-	w, err := netwatch.New(netwatch.Options{})
+func watch(ctx context.Context, what string, bufs NetlinkBuffers, fn func(netwatch.Event)) error {
+	w, err := netwatch.New(netwatch.Options{ReadBuffer: bufs.Monitor, ForceBuffer: bufs.MonitorForce})
 	if err != nil {
 		return fmt.Errorf("vrrp: %s subscription: %w", what, err)
 	}
 	go func() {
-		_ = w.Run(ctx, func(evs []netwatch.Event) { // Run logs an error that stops it
+		_ = w.Run(ctx, func(evs []netwatch.Event) {
 			for _, e := range evs {
 				fn(e)
 			}

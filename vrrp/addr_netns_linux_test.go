@@ -73,13 +73,13 @@ func TestWatchLinkAndAddrDeletedNetns(t *testing.T) {
 	defer cancel()
 	ups, lateUps, dels := make(chan bool, 16), make(chan bool, 16), make(chan netip.Prefix, 16)
 	inNamespace(t, ns, func() {
-		if err := watchLink(ctx, "e0", func(up bool) { ups <- up }); err != nil {
+		if err := watchLink(ctx, NetlinkBuffers{}, "e0", func(up bool) { ups <- up }, nil); err != nil {
 			t.Fatal(err)
 		}
-		if err := watchLink(ctx, "late", func(up bool) { lateUps <- up }); err != nil {
+		if err := watchLink(ctx, NetlinkBuffers{}, "late", func(up bool) { lateUps <- up }, nil); err != nil {
 			t.Fatal(err)
 		}
-		if err := watchAddrDeleted(ctx, func(p netip.Prefix) { dels <- p }); err != nil {
+		if err := watchAddrDeleted(ctx, NetlinkBuffers{}, func(p netip.Prefix) { dels <- p }, nil); err != nil {
 			t.Fatal(err)
 		}
 	})
@@ -124,4 +124,18 @@ func TestWatchLinkAndAddrDeletedNetns(t *testing.T) {
 	}
 	none(t, lateUps, "link state")
 	none(t, ups, "link state")
+
+	// Followed by name: renamed away and up under another name, it is
+	// not reported; renamed back, it is.
+	ipCmd(t, "-n", ns, "link", "set", "e0", "name", "e9")
+	ipCmd(t, "-n", ns, "link", "set", "e9", "up")
+	ipCmd(t, "-n", ns, "link", "set", "e1", "up")
+	none(t, ups, "link state of e0 renamed e9")
+	ipCmd(t, "-n", ns, "link", "set", "e9", "down")
+	ipCmd(t, "-n", ns, "link", "set", "e9", "name", "e0")
+	none(t, ups, "link state of e0 renamed back, down as before")
+	ipCmd(t, "-n", ns, "link", "set", "e0", "up")
+	if !next(t, ups, "link state") {
+		t.Fatal("e0 renamed back not reported up")
+	}
 }

@@ -6,10 +6,13 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
+	"net"
 	"net/netip"
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
+	"time"
 
 	"github.com/lvsd/lvsd/internal/clock"
 
@@ -41,30 +44,53 @@ type Kernel interface {
 	PrimaryIPv4(ifname string) (netip.Addr, error)
 	// PrimaryIPv6 is the interface's link-local address.
 	PrimaryIPv6(ifname string) (netip.Addr, error)
-	// WatchLink calls fn with the link state now and on every change.
-	WatchLink(ctx context.Context, ifname string, fn func(up bool)) error
-	WatchAddrDeleted(ctx context.Context, fn func(netip.Prefix)) error
+	// WatchLink calls fn with the link state now and on every change;
+	// resynced after notifications were lost and the state listed again.
+	WatchLink(ctx context.Context, ifname string, fn func(up bool), resynced func()) error
+	// WatchAddrDeleted calls fn for every address deleted; resynced after
+	// notifications were lost and the addresses listed again (those
+	// deleted meanwhile were reported to fn).
+	WatchAddrDeleted(ctx context.Context, fn func(netip.Prefix), resynced func()) error
+	// State lists the links and addresses (and the routes if asked) for
+	// the safety net.
+	State(routes bool) (*KernelState, error)
 }
 
-type linuxKernel struct{}
+// NetlinkBuffers are the receive buffers of the engine's netlink sockets
+// (keepalived's vrrp_netlink_*_rcv_bufs): Monitor for the link and address
+// watchers, Cmd for the command socket that lists the kernel's state; 0
+// leaves the kernel's default. Force sets them with SO_RCVBUFFORCE.
+type NetlinkBuffers struct {
+	Monitor      int
+	MonitorForce bool
+	Cmd          int
+	CmdForce     bool
+}
 
-func (linuxKernel) Listen(cfg ConnConfig) (PacketConn, error) { return listenConn(cfg) }
-func (linuxKernel) GARP(ifname string) (GARPConn, error)      { return newPacketGARP(ifname) }
-func (linuxKernel) Addrs(dev string) AddrManager              { return &netlinkAddrs{DefaultDev: dev} }
-func (linuxKernel) Routes() RouteManager                      { return netlinkRoutes{} }
-func (linuxKernel) LinkUp(ifname string) (bool, error)        { return interfaceUp(ifname) }
-func (linuxKernel) PrimaryIPv4(ifname string) (netip.Addr, error) {
+// linuxKernel is the real Kernel.
+type linuxKernel struct {
+	bufs NetlinkBuffers
+	cmd  cmdSocket
+}
+
+func (*linuxKernel) Listen(cfg ConnConfig) (PacketConn, error) { return listenConn(cfg) }
+func (*linuxKernel) GARP(ifname string) (GARPConn, error)      { return newPacketGARP(ifname) }
+func (*linuxKernel) Addrs(dev string) AddrManager              { return &netlinkAddrs{DefaultDev: dev} }
+func (*linuxKernel) Routes() RouteManager                      { return netlinkRoutes{} }
+func (*linuxKernel) LinkUp(ifname string) (bool, error)        { return interfaceUp(ifname) }
+func (*linuxKernel) PrimaryIPv4(ifname string) (netip.Addr, error) {
 	return primaryIPv4(ifname)
 }
-func (linuxKernel) PrimaryIPv6(ifname string) (netip.Addr, error) {
+func (*linuxKernel) PrimaryIPv6(ifname string) (netip.Addr, error) {
 	return primaryIPv6(ifname)
 }
-func (linuxKernel) WatchLink(ctx context.Context, ifname string, fn func(bool)) error {
-	return watchLink(ctx, ifname, fn)
+func (k *linuxKernel) WatchLink(ctx context.Context, ifname string, fn func(bool), resynced func()) error {
+	return watchLink(ctx, k.bufs, ifname, fn, resynced)
 }
-func (linuxKernel) WatchAddrDeleted(ctx context.Context, fn func(netip.Prefix)) error {
-	return watchAddrDeleted(ctx, fn)
+func (k *linuxKernel) WatchAddrDeleted(ctx context.Context, fn func(netip.Prefix), resynced func()) error {
+	return watchAddrDeleted(ctx, k.bufs, fn, resynced)
 }
+func (k *linuxKernel) State(routes bool) (*KernelState, error) { return k.cmd.state(k.bufs, routes) }
 
 // Sink is where VRRP transitions leave the package: the engine calls
 // Transition for every state change of an instance or a sync group, from
@@ -99,6 +125,9 @@ type EngineOptions struct {
 	// priority 0 advert, as keepalived does. Instances removed by a reload
 	// are still released.
 	DontRelease bool
+	// CheckInterval is the period of the safety net (see Repairs);
+	// default DefaultCheckInterval, negative: none.
+	CheckInterval time.Duration
 }
 
 // Engine runs every VRRP instance and sync group of a configuration in the
@@ -113,13 +142,21 @@ type Engine struct {
 	runDone chan struct{}
 	notify  func(Notification) // opts.Sink's Transition, or nil
 
-	mu       sync.Mutex
-	pending  *applyReq // the configuration Run starts with
-	started  bool
-	runners  []*runner
-	links    map[string][]func(bool)
-	scriptUp map[string]bool
-	fileVal  map[string]int // track_file values
+	repairs    Repairs
+	addrResync atomic.Uint64
+	linkResync atomic.Uint64
+	kick       chan struct{} // a safety-net pass now
+
+	mu        sync.Mutex
+	pending   *applyReq // the configuration Run starts with
+	started   bool
+	runners   []*runner
+	links     map[string][]func(bool)
+	scriptUp  map[string]bool
+	fileVal   map[string]int      // track_file values
+	rebinders []rebinder          // the sockets that follow their interface
+	hasRoutes bool                // an instance has virtual_routes
+	managed   map[netip.Addr]bool // the VIPs of all instances
 }
 
 type applyReq struct {
@@ -145,9 +182,17 @@ func NewEngine(c *conf.Config, opts EngineOptions) (*Engine, []string, error) {
 		applyCh: make(chan *applyReq), runDone: make(chan struct{}),
 		pending: &applyReq{specs: specs, scripts: scriptConfigs(c, specs), files: trackFileConfigs(c, specs), global: c.Global},
 		links:   map[string][]func(bool){}, scriptUp: map[string]bool{}, fileVal: map[string]int{},
+		kick: make(chan struct{}, 1),
 	}
 	if e.k == nil {
-		e.k = linuxKernel{}
+		g := &c.Global
+		e.k = &linuxKernel{bufs: NetlinkBuffers{
+			Monitor: g.VRRPNetlinkMonitorRcvBufs, MonitorForce: g.VRRPNetlinkMonitorRcvBufsForce,
+			Cmd: g.VRRPNetlinkCmdRcvBufs, CmdForce: g.VRRPNetlinkCmdRcvBufsForce,
+		}}
+	}
+	if e.opts.CheckInterval == 0 {
+		e.opts.CheckInterval = DefaultCheckInterval
 	}
 	if e.clock == nil {
 		e.clock = clock.Precise{}
@@ -262,11 +307,15 @@ func (e *Engine) Run(ctx context.Context) error {
 		for _, r := range e.currentRunners() {
 			r.AddrDeleted(p)
 		}
-	}); err != nil {
+		e.checkSoon() // the primary address of an interface may be gone
+	}, func() { e.addrResync.Add(1); e.checkSoon() }); err != nil {
 		return err
 	}
 	if err := st.apply(first); err != nil {
 		return err
+	}
+	if e.opts.CheckInterval > 0 {
+		go e.safetyNet(runCtx, e.opts.CheckInterval)
 	}
 	for {
 		select {
@@ -354,6 +403,7 @@ func (st *engineState) prepare(spec *runnerSpec) error {
 				return fmt.Errorf("vrrp: instance %s: %w", ic.Machine.Name, err)
 			}
 			ic.Machine.PrimaryIP = ip
+			ic.AutoSource = true
 		}
 		insts[i] = ic
 	}
@@ -371,6 +421,18 @@ func (st *engineState) apply(req *applyReq) error {
 			return err
 		}
 	}
+	hasRoutes, managed := false, map[netip.Addr]bool{}
+	for _, s := range specs {
+		for _, ic := range s.Instances {
+			hasRoutes = hasRoutes || len(ic.Routes) > 0
+			for _, v := range append(append([]VIP(nil), ic.VIPs...), ic.ExcludedVIPs...) {
+				managed[v.Addr.Addr().Unmap()] = true
+			}
+		}
+	}
+	e.mu.Lock()
+	e.hasRoutes, e.managed = hasRoutes, managed
+	e.mu.Unlock()
 	// Keep, stop, start.
 	keep := map[string]*runnerSpec{}
 	for i := range specs {
@@ -455,6 +517,7 @@ func (st *engineState) garpOn(ifname string, ic instanceConfig) (*pacedGARP, err
 	}
 	g := newPacedGARP(c, ic.GARPInterval, ic.GNAInterval)
 	st.garps[ifname] = g
+	st.e.addRebinder(c)
 	return g, nil
 }
 
@@ -504,6 +567,7 @@ func (st *engineState) start(spec runnerSpec) error {
 			}
 			d := &dispatcher{}
 			st.conns[k], st.disps[k] = conn, d
+			e.addRebinder(conn)
 			st.serveWG.Add(1)
 			go func() {
 				defer st.serveWG.Done()
@@ -520,9 +584,9 @@ func (st *engineState) start(spec runnerSpec) error {
 			return err
 		}
 		st.openVIPGARPs(ic)
-		members = append(members, memberSpec{Config: ic, Sender: conn, Addrs: e.k.Addrs(ic.Interface), Routes: e.k.Routes(), GARP: garp, GARPDev: st.garpLookup, LinkDown: linkDown})
+		members = append(members, memberSpec{Config: ic, Sender: conn, Addrs: e.k.Addrs(ic.Interface), Routes: e.k.Routes(), GARP: garp, GARPDev: st.garpLookup, LinkDown: linkDown, OwnInterface: spec.OwnInterface[i]})
 	}
-	r, err := newRunner(spec.Name, members, runnerOptions{Logger: e.log, Notify: e.notify, Clock: e.clock, KeepOnStop: e.opts.DontRelease})
+	r, err := newRunner(spec.Name, members, runnerOptions{Logger: e.log, Notify: e.notify, Clock: e.clock, KeepOnStop: e.opts.DontRelease, Repairs: &e.repairs})
 	if err != nil {
 		return err
 	}
@@ -679,13 +743,19 @@ func (st *engineState) relink() error {
 			continue
 		}
 		if err := e.k.WatchLink(st.serveCtx, name, func(up bool) {
+			if up {
+				// A link that comes up may be a new one of the
+				// name: the sockets follow it before anything is
+				// sent.
+				e.rebindName(name)
+			}
 			e.mu.Lock()
 			fns := e.links[name]
 			e.mu.Unlock()
 			for _, fn := range fns {
 				fn(up)
 			}
-		}); err != nil {
+		}, func() { e.linkResync.Add(1); e.checkSoon() }); err != nil {
 			return err
 		}
 		st.watched[name] = true
@@ -749,4 +819,120 @@ func (e *Engine) flush() {
 	for _, r := range e.currentRunners() {
 		r.Flush()
 	}
+}
+
+// Resyncs counts, by watch, the netlink subscriptions repaired by a new
+// listing (notifications lost, or a socket reopened):
+// lvsd_netlink_resyncs_total{watch}.
+func (e *Engine) Resyncs() map[string]uint64 {
+	return map[string]uint64{"vrrp_address": e.addrResync.Load(), "vrrp_link": e.linkResync.Load()}
+}
+
+// Repairs counts what the safety net repaired, by what
+// (lvsd_vrrp_repairs_total{what}; see Repairs).
+func (e *Engine) Repairs() map[string]uint64 { return e.repairs.Map() }
+
+// checkSoon asks for a safety-net pass now.
+func (e *Engine) checkSoon() {
+	select {
+	case e.kick <- struct{}{}:
+	default:
+	}
+}
+
+func (e *Engine) addRebinder(c any) {
+	if rb, ok := c.(rebinder); ok {
+		e.mu.Lock()
+		e.rebinders = append(e.rebinders, rb)
+		e.mu.Unlock()
+	}
+}
+
+// rebindName points the sockets of interface name at the index it has now.
+func (e *Engine) rebindName(name string) {
+	ifi, err := net.InterfaceByName(name)
+	if err != nil {
+		return
+	}
+	e.rebind(map[string]LinkState{name: {Index: ifi.Index, Up: true}}, name)
+}
+
+// rebind points the sockets (of interface only, if not "") at the indexes
+// of links.
+func (e *Engine) rebind(links map[string]LinkState, only string) {
+	e.mu.Lock()
+	rbs := e.rebinders
+	e.mu.Unlock()
+	for _, rb := range rbs {
+		name := rb.Interface()
+		if only != "" && name != only {
+			continue
+		}
+		l, ok := links[name]
+		if !ok || l.Index == rb.Index() {
+			continue
+		}
+		old := rb.Index()
+		did, err := rb.Rebind(l.Index)
+		if err != nil {
+			e.log.Warn("vrrp: interface re-created; cannot follow it", "interface", name, "index", l.Index, "err", err)
+			continue
+		}
+		if did {
+			e.repairs.Sockets.Add(1)
+			e.log.Warn("vrrp: interface re-created; socket follows it", "interface", name, "old_index", old, "index", l.Index)
+		}
+	}
+}
+
+// safetyNet runs a check every period, or sooner when asked (checkSoon),
+// until ctx is done.
+func (e *Engine) safetyNet(ctx context.Context, period time.Duration) {
+	t := time.NewTicker(period)
+	defer t.Stop()
+	failing := false
+	var last time.Time
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		case <-e.kick:
+			// Passes asked for come at most every minCheckGap (a
+			// storm of deletions asks for one each).
+			if wait := minCheckGap - time.Since(last); wait > 0 {
+				select {
+				case <-ctx.Done():
+					return
+				case <-time.After(wait):
+				}
+			}
+		}
+		last = time.Now()
+		err := e.checkOnce()
+		if err != nil && !failing {
+			e.log.Error("vrrp: safety net: cannot list the kernel's state", "err", err)
+		}
+		failing = err != nil
+	}
+}
+
+// minCheckGap is the shortest time between two safety-net passes asked for.
+const minCheckGap = 100 * time.Millisecond
+
+// checkOnce lists the kernel once and hands the listing to every runner.
+func (e *Engine) checkOnce() error {
+	e.mu.Lock()
+	routes, managed := e.hasRoutes, e.managed
+	e.mu.Unlock()
+	ks, err := e.k.State(routes)
+	if err != nil {
+		return err
+	}
+	ks.managed = managed
+	e.rebind(ks.Links, "")
+	for _, r := range e.currentRunners() {
+		r.Verify(ks)
+	}
+	return nil
 }

@@ -22,6 +22,12 @@ type fakeKernel struct {
 	log    []string
 	addrs  map[string]bool
 	routes map[string]bool
+	// routeList: every route added, for State
+	routeList []Route
+	// For State: eth0 down, and its addresses other than the VIPs
+	// (the primary first).
+	linkDown bool
+	own      []netip.Prefix
 }
 
 func (k *fakeKernel) rec(format string, a ...any) {
@@ -91,6 +97,7 @@ func (f fakeRoutes) AddRoute(r Route) error {
 		f.k.routes = map[string]bool{}
 	}
 	f.k.routes[r.String()] = true
+	f.k.routeList = append(f.k.routeList, r)
 	f.k.mu.Unlock()
 	f.k.rec("route add %v", r)
 	return nil
@@ -116,11 +123,31 @@ func (k *fakeKernel) PrimaryIPv4(string) (netip.Addr, error) {
 func (k *fakeKernel) PrimaryIPv6(string) (netip.Addr, error) {
 	return netip.MustParseAddr("fe80::1"), nil
 }
-func (k *fakeKernel) WatchLink(_ context.Context, _ string, fn func(bool)) error {
+func (k *fakeKernel) WatchLink(_ context.Context, _ string, fn func(bool), _ func()) error {
 	fn(true)
 	return nil
 }
-func (k *fakeKernel) WatchAddrDeleted(context.Context, func(netip.Prefix)) error { return nil }
+func (k *fakeKernel) WatchAddrDeleted(context.Context, func(netip.Prefix), func()) error { return nil }
+
+// State lists the fake's addresses on eth0 (up) and its routes.
+func (k *fakeKernel) State(routes bool) (*KernelState, error) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	ks := &KernelState{At: time.Now(), Links: map[string]LinkState{"eth0": {Index: 2, Up: !k.linkDown}}, Addrs: map[string][]netip.Prefix{}}
+	ks.Addrs["eth0"] = append(ks.Addrs["eth0"], k.own...)
+	for a := range k.addrs {
+		ks.Addrs["eth0"] = append(ks.Addrs["eth0"], netip.MustParsePrefix(a))
+	}
+	if routes {
+		ks.Routes = map[routeKey]bool{}
+		for _, r := range k.routeList {
+			if k.routes[r.String()] {
+				ks.Routes[r.key()] = true
+			}
+		}
+	}
+	return ks, nil
+}
 
 type engineHarness struct {
 	t       *testing.T
@@ -156,6 +183,7 @@ func newEngineHarnessOpts(t *testing.T, text string, exec func(ScriptConfig, *co
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
 		Sink:   SinkFunc(func(n Notification) { h.notes <- n }),
 		Kernel: h.k, Clock: h.clk, ScriptExec: exec,
+		CheckInterval: -1, // the tests run the safety net's passes themselves (checkOnce)
 	}
 	if mod != nil {
 		mod(&opts)

@@ -15,14 +15,55 @@ import (
 // packetGARP sends gratuitous ARPs (IPv4) and unsolicited neighbour
 // advertisements (IPv6) on one interface through AF_PACKET sockets; the
 // interface needs no address of either family. The IPv6 socket is opened
-// on the first advertisement.
+// on the first advertisement. Rebind follows the interface of its name to
+// a new index (and hardware address).
 type packetGARP struct {
-	ifi  *net.Interface
-	conn *packet.Conn
+	name string
 
 	mu   sync.Mutex
+	ifi  *net.Interface
+	conn *packet.Conn
 	na   *packet.Conn // nil until the first neighbour advertisement
 	naFn string       // the interface's IPv6 forwarding sysctl
+}
+
+// Interface is the name of the interface the sender follows.
+func (g *packetGARP) Interface() string { return g.name }
+
+// Index is the interface index the sender is bound to.
+func (g *packetGARP) Index() int {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.ifi.Index
+}
+
+// Rebind reopens the sockets on the interface ifindex (which has the
+// sender's name) unless they are on it already; it reports whether it
+// did.
+func (g *packetGARP) Rebind(ifindex int) (bool, error) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.ifi.Index == ifindex {
+		return false, nil
+	}
+	ifi, err := net.InterfaceByIndex(ifindex)
+	if err != nil {
+		return false, err
+	}
+	if ifi.Name != g.name || len(ifi.HardwareAddr) != 6 {
+		return false, fmt.Errorf("vrrp: interface %d (%s) is not an Ethernet %s", ifindex, ifi.Name, g.name)
+	}
+	c, err := packet.Listen(ifi, packet.Datagram, etherTypeARP, nil)
+	if err != nil {
+		return false, fmt.Errorf("vrrp: GARP socket on %s: %w", ifi.Name, err)
+	}
+	g.conn.Close()
+	if g.na != nil {
+		g.na.Close()
+		g.na = nil
+	}
+	g.ifi, g.conn = ifi, c
+	return true, nil
 }
 
 // newPacketGARP opens the socket on the named interface.
@@ -38,7 +79,7 @@ func newPacketGARP(ifname string) (*packetGARP, error) {
 	if err != nil {
 		return nil, fmt.Errorf("vrrp: GARP socket on %s: %w", ifname, err)
 	}
-	return &packetGARP{ifi: ifi, conn: c, naFn: "/proc/sys/net/ipv6/conf/" + ifname + "/forwarding"}, nil
+	return &packetGARP{name: ifname, ifi: ifi, conn: c, naFn: "/proc/sys/net/ipv6/conf/" + ifname + "/forwarding"}, nil
 }
 
 // SendGARP sends one gratuitous ARP for an IPv4 ip, or one unsolicited
@@ -48,6 +89,8 @@ func (g *packetGARP) SendGARP(ip netip.Addr) error {
 	if ip.Is6() {
 		return g.sendNA(ip)
 	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
 	b, err := garpPayload(g.ifi.HardwareAddr, ip)
 	if err != nil {
 		return err

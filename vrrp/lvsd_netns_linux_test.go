@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -74,7 +75,10 @@ func startLvsd(t *testing.T, ns, name, confText string, args ...string) *lvsdPro
 	}
 	p := &lvsdProc{name: name, out: &lockedBuf{}, done: make(chan struct{}), conf: cf}
 	argv := append([]string{"netns", "exec", ns, bin}, args...)
-	argv = append(argv, "-P", "-n", "-l", "-f", cf, "-p", filepath.Join(dir, name+".pid"), "--metrics-listen", "")
+	argv = append(argv, "-P", "-n", "-l", "-f", cf, "-p", filepath.Join(dir, name+".pid"))
+	if !slices.Contains(args, "--metrics-listen") {
+		argv = append(argv, "--metrics-listen", "")
+	}
 	p.cmd = exec.Command("ip", argv...)
 	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
 	if err := p.cmd.Start(); err != nil {

@@ -59,6 +59,20 @@ func TestLvsdVirtualRoutes(t *testing.T) {
 	}
 	t.Logf("A (MASTER) table 100:\n%s", routeShow(t, n.a, "100"))
 
+	// A virtual route deleted by hand: the safety net (a pass every
+	// second) puts it back; before, its passes found nothing to repair.
+	time.Sleep(1200 * time.Millisecond)
+	if out := a.out.String(); strings.Contains(out, "safety net") {
+		t.Fatalf("the safety net repaired a sound MASTER:\n%s", grepLines(out, "safety net"))
+	}
+	ipCmd(t, "-n", n.a, "route", "del", "198.51.100.0/24", "table", "100")
+	deleted := time.Now()
+	waitFor(t, 2500*time.Millisecond, "the route deleted by hand back on A", func() bool { all, _ := holdsRoutes(t, n.a); return all })
+	t.Logf("virtual route deleted by hand restored in %v", time.Since(deleted).Round(time.Millisecond))
+	if out := a.out.String(); !strings.Contains(out, "virtual route missing on a MASTER, restored") {
+		t.Fatal("the route came back without the safety net saying so")
+	}
+
 	// Failover: A reloaded with priority 50; B preempts, A goes BACKUP.
 	a.rewrite(t, lvsdConf(50, routesExtra("")))
 	a.signal(syscall.SIGHUP)

@@ -150,6 +150,9 @@ type instanceConfig struct {
 	// space out the gratuitous ARPs and the neighbour advertisements sent
 	// on one interface; 0: no spacing. The Engine applies them.
 	GARPInterval, GNAInterval time.Duration
+	// AutoSource: Machine.PrimaryIP is the interface's primary address
+	// (no source configured), followed when it changes.
+	AutoSource bool
 }
 
 // memberSpec is an instance of a runner with its kernel access.
@@ -167,6 +170,9 @@ type memberSpec struct {
 	GARPDev func(dev string) GARPSender
 	// LinkDown starts the instance with its interface down (FAULT).
 	LinkDown bool
+	// OwnInterface is the interface whose state puts the instance in
+	// FAULT ("" when none: dont_track_primary), for the safety net.
+	OwnInterface string
 }
 
 // Stats are the counters of one instance; safe for concurrent reading.
@@ -206,6 +212,9 @@ type runnerOptions struct {
 	// KeepOnStop: when Run returns, a master leaves its VIPs and routes in
 	// place and sends no priority 0 advert (--dont-release-vrrp).
 	KeepOnStop bool
+	// Repairs counts the safety net's repairs (default: a counter of the
+	// runner's own).
+	Repairs *Repairs
 }
 
 // runner runs one instance, or the instances of one sync group, in a single
@@ -222,6 +231,7 @@ type runner struct {
 	done    chan struct{}
 	started atomic.Bool
 	keep    atomic.Bool // runnerOptions.KeepOnStop
+	repairs *Repairs
 
 	mu     sync.Mutex
 	status []InstanceStatus
@@ -252,6 +262,10 @@ type member struct {
 	gen     [numTimers]uint64
 	vipsSet bool
 	stats   *Stats
+	// When the member last learnt of its VIPs, interface, tracked
+	// objects and configuration: the safety net compares with listings
+	// made after that only.
+	vipsAt, linkAt, trackAt, reconfAt time.Time
 }
 
 type runnerEvent struct {
@@ -269,6 +283,7 @@ type runnerEvent struct {
 	addrDeleted *netip.Prefix
 	flush       chan struct{} // closed once every earlier event is handled
 	reconf      *reconfReq
+	verify      *KernelState
 }
 
 type reconfReq struct {
@@ -296,7 +311,10 @@ func newRunner(name string, members []memberSpec, opts runnerOptions) (*runner, 
 	}
 	r := &runner{
 		name: name, clock: opts.Clock, log: opts.Logger, notify: opts.Notify,
-		events: make(chan runnerEvent, 256), done: make(chan struct{}),
+		events: make(chan runnerEvent, 256), done: make(chan struct{}), repairs: opts.Repairs,
+	}
+	if r.repairs == nil {
+		r.repairs = &Repairs{}
 	}
 	r.keep.Store(opts.KeepOnStop)
 	if r.clock == nil {
@@ -690,18 +708,26 @@ func (r *runner) handle(e runnerEvent) {
 	case e.flush != nil:
 		close(e.flush)
 	case e.reconf != nil:
+		now := time.Now()
+		for _, mm := range r.members {
+			mm.reconfAt, mm.trackAt = now, now
+		}
 		e.reconf.done <- r.reconfigure(e.reconf.cfgs)
+	case e.verify != nil:
+		r.verify(e.verify)
 	case e.drop != advert.DropNone:
 		r.dropped(r.members[e.member], e.info, e.drop)
 	case e.packet != nil:
 		r.receive(e.member, e.packet, e.info)
 	case e.trackName != "" && e.trackValue != nil:
+		r.touchTracks()
 		for i, mm := range r.members {
 			if mm.tracker.SetValue(e.trackName, *e.trackValue) {
 				r.dispatch(i, mm.tracker.Event())
 			}
 		}
 	case e.trackName != "":
+		r.touchTracks()
 		for i, mm := range r.members {
 			if mm.tracker.Set(e.trackName, e.trackUp) {
 				r.dispatch(i, mm.tracker.Event())
@@ -725,6 +751,9 @@ func (r *runner) handle(e runnerEvent) {
 			}
 		}
 	default:
+		if _, ok := e.ev.(interfaceChanged); ok {
+			r.members[e.member].linkAt = time.Now()
+		}
 		if tf, ok := e.ev.(timerFired); ok {
 			mm := r.members[e.member]
 			if tf.Timer >= numTimers || e.gen != mm.gen[tf.Timer] {
@@ -732,6 +761,14 @@ func (r *runner) handle(e runnerEvent) {
 			}
 		}
 		r.dispatch(e.member, e.ev)
+	}
+}
+
+// touchTracks records that the tracked objects changed now.
+func (r *runner) touchTracks() {
+	now := time.Now()
+	for _, mm := range r.members {
+		mm.trackAt = now
 	}
 }
 
@@ -805,7 +842,7 @@ func (r *runner) do(i int, a action) {
 			}
 		}
 		r.addRoutes(mm, mm.cfg.Routes)
-		mm.vipsSet = true
+		mm.vipsSet, mm.vipsAt = true, time.Now()
 	case removeVIPs:
 		// Routes first: they may use a VIP as source.
 		r.delRoutes(mm, mm.cfg.Routes)

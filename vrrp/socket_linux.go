@@ -7,6 +7,8 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"strconv"
+	"sync/atomic"
 	"syscall"
 	"time"
 	"unsafe"
@@ -29,11 +31,49 @@ import (
 // recvmsg, the destination and the hop limit from control messages. The
 // VRRPv3 checksum over the pseudo-header is ours to compute and check in
 // both families (Marshal, Decode).
+//
+// The socket follows its interface by name: Rebind points it at the
+// interface that now has the name (one deleted and created again, a bond
+// or VLAN re-created by a network restart), with its membership and
+// multicast interface, while Serve goes on reading.
 type vrrpConn struct {
 	fam *ipFamily
+	cfg ConnConfig
 	ip  *net.IPConn
 	raw syscall.RawConn
-	ifi *net.Interface
+	ifi atomic.Pointer[net.Interface]
+}
+
+// Interface is the name of the interface the socket follows.
+func (c *vrrpConn) Interface() string { return c.cfg.Interface }
+
+// Index is the interface index the socket is bound to.
+func (c *vrrpConn) Index() int { return c.ifi.Load().Index }
+
+// Rebind binds the socket to the interface that now has its name, index
+// ifindex, when it is not bound to it already: SO_BINDTODEVICE, the group
+// joined on it and multicast sent out of it. It reports whether it
+// rebound.
+func (c *vrrpConn) Rebind(ifindex int) (bool, error) {
+	if c.ifi.Load().Index == ifindex {
+		return false, nil
+	}
+	ifi, err := net.InterfaceByIndex(ifindex)
+	if err != nil {
+		return false, err
+	}
+	if ifi.Name != c.cfg.Interface {
+		return false, fmt.Errorf("vrrp: interface %d is %s, not %s", ifindex, ifi.Name, c.cfg.Interface)
+	}
+	var serr error
+	if err := c.raw.Control(func(fd uintptr) { serr = c.fam.bindIface(int(fd), c.cfg, ifindex) }); err != nil {
+		return false, err
+	}
+	if serr != nil {
+		return false, fmt.Errorf("vrrp: rebinding the %s socket to %s (index %d): %w", c.fam.name, ifi.Name, ifindex, serr)
+	}
+	c.ifi.Store(ifi)
+	return true, nil
 }
 
 // ConnConfig configures listenConn.
@@ -176,7 +216,9 @@ func listenConn(cfg ConnConfig) (*vrrpConn, error) {
 		ip.Close()
 		return nil, fmt.Errorf("vrrp: raw %s socket on %s: %w", fam.name, cfg.Interface, err)
 	}
-	return &vrrpConn{fam: fam, ip: ip, raw: raw, ifi: ifi}, nil
+	vc := &vrrpConn{fam: fam, cfg: cfg, ip: ip, raw: raw}
+	vc.ifi.Store(ifi)
+	return vc, nil
 }
 
 // setup sets the options of a new socket, before it is bound.
@@ -184,9 +226,6 @@ func (f *ipFamily) setup(fd int, cfg ConnConfig, ifindex int) error {
 	ttl := cfg.TTL
 	if ttl == 0 {
 		ttl = advert.TTL
-	}
-	if err := unix.SetsockoptString(fd, unix.SOL_SOCKET, unix.SO_BINDTODEVICE, cfg.Interface); err != nil {
-		return os.NewSyscallError("setsockopt SO_BINDTODEVICE", err)
 	}
 	if err := setAll(fd, []setting{
 		{f.multicastAll, 0},
@@ -200,6 +239,22 @@ func (f *ipFamily) setup(fd int, cfg ConnConfig, ifindex int) error {
 	}); err != nil {
 		return err
 	}
+	if err := f.bindIface(fd, cfg, ifindex); err != nil {
+		return err
+	}
+	if cfg.Unicast {
+		return nil
+	}
+	return setAll(fd, []setting{{f.multicastTTL, advert.TTL}, {f.multicastLoop, 0}})
+}
+
+// bindIface ties the socket to the interface ifindex (named
+// cfg.Interface): bound to it, and unless unicast, member of the group on
+// it and sending multicast out of it. A membership already there is kept.
+func (f *ipFamily) bindIface(fd int, cfg ConnConfig, ifindex int) error {
+	if err := unix.SetsockoptString(fd, unix.SOL_SOCKET, unix.SO_BINDTODEVICE, cfg.Interface); err != nil {
+		return os.NewSyscallError("setsockopt SO_BINDTODEVICE", err)
+	}
 	if cfg.Unicast {
 		return nil
 	}
@@ -207,13 +262,10 @@ func (f *ipFamily) setup(fd int, cfg ConnConfig, ifindex int) error {
 	if !group.IsValid() {
 		group = f.group
 	}
-	if err := f.joinGroup(fd, ifindex, group); err != nil {
+	if err := f.joinGroup(fd, ifindex, group); err != nil && !errors.Is(err, unix.EADDRINUSE) {
 		return err
 	}
-	if err := f.multicastIf(fd, ifindex); err != nil {
-		return err
-	}
-	return setAll(fd, []setting{{f.multicastTTL, advert.TTL}, {f.multicastLoop, 0}})
+	return f.multicastIf(fd, ifindex)
 }
 
 // setting is a value for an option.
@@ -245,11 +297,12 @@ func controlMessage[T any](level, typ int, v *T) []byte {
 // SendAdvert sends one VRRP packet from src (over IPv6, the interface's
 // link-local address) to dst, out of the socket's interface.
 func (c *vrrpConn) SendAdvert(payload []byte, src, dst netip.Addr) error {
+	ifi := c.ifi.Load()
 	to := &net.IPAddr{IP: dst.AsSlice()}
 	if dst.Is6() && (dst.IsLinkLocalUnicast() || dst.IsLinkLocalMulticast()) {
-		to.Zone = c.ifi.Name
+		to.Zone = strconv.Itoa(ifi.Index) // the name may be stale for a moment
 	}
-	_, _, err := c.ip.WriteMsgIP(payload, c.fam.pktinfo(c.ifi.Index, src), to)
+	_, _, err := c.ip.WriteMsgIP(payload, c.fam.pktinfo(ifi.Index, src), to)
 	return err
 }
 
@@ -311,7 +364,7 @@ func (c *vrrpConn) parse(b, oob []byte, from unix.Sockaddr) ([]byte, advert.Pack
 		return payload, info, drop
 	}
 	parseOOB(oob, &info)
-	if info.IfIndex != 0 && info.IfIndex != c.ifi.Index {
+	if info.IfIndex != 0 && info.IfIndex != c.ifi.Load().Index {
 		return payload, info, advert.DropWrongInterface
 	}
 	return payload, info, advert.DropNone

@@ -42,7 +42,8 @@ func TestSocketDrops(t *testing.T) {
 	on := func(ifindex int) []byte {
 		return controlMessage(unix.IPPROTO_IP, unix.IP_PKTINFO, &unix.Inet4Pktinfo{Ifindex: int32(ifindex)})
 	}
-	c := &vrrpConn{fam: &ipv4Family, ifi: &net.Interface{Index: 5, Name: "eth0"}}
+	c := &vrrpConn{fam: &ipv4Family}
+	c.ifi.Store(&net.Interface{Index: 5, Name: "eth0"})
 	serve := func(b, oob []byte, from unix.Sockaddr) {
 		payload, info, drop := c.parse(b, oob, from)
 		if drop != advert.DropNone {
@@ -58,7 +59,8 @@ func TestSocketDrops(t *testing.T) {
 	serve(pkt[:30], nil, nil)                                               // shorter than its header's total length: the same
 	serve(ipv4Packet(vrrpPkt[:1], peer, advert.MulticastGroup), on(5), nil) // one byte of VRRP: too short to name one
 
-	c6 := &vrrpConn{fam: &ipv6Family, ifi: &net.Interface{Index: 5, Name: "eth0"}}
+	c6 := &vrrpConn{fam: &ipv6Family}
+	c6.ifi.Store(&net.Interface{Index: 5, Name: "eth0"})
 	payload, info, drop := c6.parse(vrrpPkt, nil, &unix.SockaddrInet4{}) // sender not IPv6
 	if drop != advert.DropIPHeader {
 		t.Fatalf("IPv6 socket, IPv4 sender: %v", drop)

@@ -17,6 +17,14 @@ import (
 type Options struct {
 	// Namespace to watch (default: the caller's).
 	Namespace *netns.NsHandle
+	// ReadBuffer and ForceBuffer size the netlink socket's receive buffer
+	// (netwatch.Options; lvs_netlink_monitor_rcv_bufs and its _force).
+	ReadBuffer  int
+	ForceBuffer bool
+	// Resynced is called (from the watch's goroutine) each time lost
+	// notifications or a failed socket were repaired by a new listing,
+	// after fn was given the addresses listed; nil: not told.
+	Resynced func()
 }
 
 type entry struct {
@@ -27,8 +35,11 @@ type entry struct {
 // Watch calls fn with the set of local addresses: once before it returns,
 // then after every change (changes arriving together are reported once),
 // from its own goroutine, until ctx is done. fn owns the map it is given.
+// Notifications the kernel dropped (a receive buffer overrun while the
+// process was stalled) and a socket that failed are repaired by netwatch
+// with a new listing: fn then gets the set as listed.
 func Watch(ctx context.Context, opts Options, fn func(map[netip.Addr]bool)) error {
-	w, err := netwatch.New(netwatch.Options{Namespace: opts.Namespace})
+	w, err := netwatch.New(netwatch.Options{Namespace: opts.Namespace, ReadBuffer: opts.ReadBuffer, ForceBuffer: opts.ForceBuffer})
 	if err != nil {
 		return fmt.Errorf("localaddr: %w", err)
 	}
@@ -40,12 +51,16 @@ func Watch(ctx context.Context, opts Options, fn func(map[netip.Addr]bool)) erro
 	go func() {
 		// The first events are the listing just reported: they change nothing.
 		_ = w.Run(ctx, func(evs []netwatch.Event) {
-			changed := false
+			changed, resynced := false, false
 			for _, e := range evs {
 				changed = apply(set, e) || changed
+				resynced = resynced || e.Kind == netwatch.Resynced
 			}
 			if changed {
 				fn(flatten(set))
+			}
+			if resynced && opts.Resynced != nil {
+				opts.Resynced()
 			}
 		})
 	}()

@@ -7,6 +7,8 @@ import (
 	"os"
 	"os/exec"
 	"slices"
+	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -115,6 +117,101 @@ func TestApply(t *testing.T) {
 		slices.Sort(got)
 		if !slices.Equal(got, c.want) {
 			t.Errorf("%d: after %v: %v; want %v", i, c.e, got, c.want)
+		}
+	}
+}
+
+// ha_suspend after a netlink overrun: the consumer of the set is stalled
+// (as a paused process is) while thousands of addresses change, the kernel
+// drops notifications (a receive buffer of the kernel's minimum), and
+// afterwards the set is the namespace's again: an address deleted during
+// the storm is gone, the storm's are there, the watch is resynced (told
+// through Options.Resynced) and follows an address added afterwards.
+func TestWatchOverrunNetns(t *testing.T) {
+	if os.Getenv("LVSD_INTEGRATION") == "" {
+		t.Skip("netns test: set LVSD_INTEGRATION=1 (needs root)")
+	}
+	name := fmt.Sprintf("lvsdlo%d", os.Getpid()%100000)
+	ip := func(stdin string, args ...string) {
+		t.Helper()
+		cmd := exec.Command("ip", args...)
+		if stdin != "" {
+			cmd.Stdin = strings.NewReader(stdin)
+		}
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("ip %v: %v: %s", args, err, out)
+		}
+	}
+	ip("", "netns", "add", name)
+	t.Cleanup(func() { _ = exec.Command("ip", "netns", "del", name).Run() })
+	ip("", "-n", name, "link", "add", "eth0", "type", "veth", "peer", "name", "eth1")
+	ip("", "-n", name, "link", "set", "eth0", "up")
+	ip("", "-n", name, "addr", "add", "198.51.100.1/24", "dev", "eth0")
+	h, err := netns.GetFromName(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	var resyncs atomic.Int64
+	sets := make(chan map[netip.Addr]bool, 64)
+	stalled, release := make(chan struct{}), make(chan struct{})
+	calls := 0
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	err = Watch(ctx, Options{Namespace: &h, ReadBuffer: 1, Resynced: func() { resyncs.Add(1) }}, func(m map[netip.Addr]bool) {
+		if calls++; calls == 2 { // the first change after the listing
+			close(stalled)
+			<-release
+		}
+		select {
+		case sets <- m:
+		default: // only the last ones matter
+		}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ip("", "-n", name, "addr", "add", "203.0.113.1/32", "dev", "eth0")
+	select {
+	case <-stalled:
+	case <-time.After(5 * time.Second):
+		t.Fatal("not called")
+	}
+	const flood = 2000
+	var batch strings.Builder
+	for i := range flood {
+		fmt.Fprintf(&batch, "addr add 10.%d.%d.%d/32 dev eth0\n", 80+i/62500, (i/250)%250, 1+i%250)
+	}
+	batch.WriteString("addr del 198.51.100.1/24 dev eth0\n")
+	ip(batch.String(), "-n", name, "-batch", "-")
+	close(release)
+	want := func(m map[netip.Addr]bool) bool {
+		return len(m) == flood+1 && m[netip.MustParseAddr("203.0.113.1")] && !m[netip.MustParseAddr("198.51.100.1")] &&
+			m[netip.MustParseAddr("10.80.0.1")] && m[netip.MustParseAddr(fmt.Sprintf("10.80.%d.%d", ((flood-1)/250)%250, 1+(flood-1)%250))]
+	}
+	deadline := time.After(10 * time.Second)
+	for ok := false; !ok; {
+		select {
+		case m := <-sets:
+			ok = want(m)
+		case <-deadline:
+			t.Fatalf("the set never matched the namespace after the storm (resyncs %d)", resyncs.Load())
+		}
+	}
+	if resyncs.Load() == 0 {
+		t.Fatal("no resync: the storm did not overrun the buffer, the test tested nothing")
+	}
+	ip("", "-n", name, "addr", "add", "203.0.113.9/32", "dev", "eth0")
+	deadline = time.After(5 * time.Second)
+	for {
+		select {
+		case m := <-sets:
+			if m[netip.MustParseAddr("203.0.113.9")] {
+				t.Logf("%d resyncs", resyncs.Load())
+				return
+			}
+		case <-deadline:
+			t.Fatal("an address added after the storm is not reported")
 		}
 	}
 }

@@ -257,3 +257,67 @@ func TestWatchOverrunNetns(t *testing.T) {
 	}
 	t.Logf("%d overruns", w.Overruns())
 }
+
+// A socket that fails (here: closed under the watcher) is reopened and
+// listed again: what changed meanwhile is reported, then Resynced, and
+// later changes are followed on the new socket.
+func TestWatchReopenNetns(t *testing.T) {
+	n := newTestNS(t)
+	n.ip(t, "", "link", "add", "a0", "type", "veth", "peer", "name", "a1")
+	n.ip(t, "", "addr", "add", "198.51.100.1/24", "dev", "a0")
+	a0 := n.index(t, "a0")
+	w, err := New(Options{Namespace: &n.h})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ch := make(chan []Event, 64)
+	run(t, w, func(evs []Event) { ch <- slices.Clone(evs) })
+	await(t, ch, Event{Kind: AddrAdded, Index: a0, Name: "a0", Prefix: netip.MustParsePrefix("198.51.100.1/24")})
+	w.mu.Lock()
+	old := w.s
+	w.mu.Unlock()
+	old.close() // the read fails as a broken socket's would
+	n.ip(t, "", "addr", "del", "198.51.100.1/24", "dev", "a0")
+	await(t, ch, Event{Kind: AddrDeleted, Index: a0, Name: "a0", Prefix: netip.MustParsePrefix("198.51.100.1/24")}, Event{Kind: Resynced})
+	n.ip(t, "", "addr", "add", "203.0.113.7/32", "dev", "a0")
+	await(t, ch, Event{Kind: AddrAdded, Index: a0, Name: "a0", Prefix: netip.MustParsePrefix("203.0.113.7/32")})
+	if w.Reopens() != 1 || w.Resyncs() != 1 {
+		t.Fatalf("reopens %d, resyncs %d; want 1, 1", w.Reopens(), w.Resyncs())
+	}
+}
+
+// The receive buffer is what Options asks for: SO_RCVBUF (which the kernel
+// doubles, capped at rmem_max), or SO_RCVBUFFORCE beyond rmem_max.
+func TestWatchReadBufferNetns(t *testing.T) {
+	n := newTestNS(t)
+	b, err := os.ReadFile("/proc/sys/net/core/rmem_max")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rmemMax, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		size  int
+		force bool
+		want  int
+	}{
+		{64 << 10, false, min(64<<10, rmemMax) * 2},
+		{rmemMax + 1<<20, false, rmemMax * 2},
+		{rmemMax + 1<<20, true, (rmemMax + 1<<20) * 2},
+	} {
+		w, err := New(Options{Namespace: &n.h, ReadBuffer: c.size, ForceBuffer: c.force})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := w.s.readBuffer()
+		w.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got != c.want {
+			t.Errorf("ReadBuffer %d force %v: the kernel says %d; want %d", c.size, c.force, got, c.want)
+		}
+	}
+}

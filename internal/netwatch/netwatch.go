@@ -16,7 +16,12 @@
 // events: a handler sees the same sequence of states as if nothing had
 // been dropped, some intermediate ones aside. Losses are noticed in
 // socket.read, counted and logged in Watcher.lost and repaired by
-// Watcher.list.
+// Watcher.list. A socket that fails otherwise (or is closed under the
+// Watcher) is reopened, subscribed and listed again the same way, after a
+// pause that grows to maxReopenDelay. After every such new listing the
+// handler also receives a Resynced event: what it keeps of the kernel's
+// state beyond the links and addresses (a VIP it expects, a route) is
+// worth checking then.
 package netwatch
 
 import (
@@ -28,6 +33,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"syscall"
+	"time"
 
 	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
@@ -48,9 +54,13 @@ const (
 	AddrAdded
 	// AddrDeleted: an address was removed from an interface.
 	AddrDeleted
+	// Resynced: notifications were lost (an overrun) or the socket failed
+	// and was reopened; the links and addresses were listed again and the
+	// events before this one are the difference. It carries nothing else.
+	Resynced
 )
 
-var kindNames = [...]string{LinkUp: "link-up", LinkDown: "link-down", LinkGone: "link-gone", AddrAdded: "addr-added", AddrDeleted: "addr-deleted"}
+var kindNames = [...]string{LinkUp: "link-up", LinkDown: "link-down", LinkGone: "link-gone", AddrAdded: "addr-added", AddrDeleted: "addr-deleted", Resynced: "resynced"}
 
 func (k Kind) String() string {
 	if int(k) < len(kindNames) && kindNames[k] != "" {
@@ -74,6 +84,9 @@ type Event struct {
 }
 
 func (e Event) String() string {
+	if e.Kind == Resynced {
+		return e.Kind.String()
+	}
 	if e.Kind.IsLink() {
 		return fmt.Sprintf("%v %d(%s)", e.Kind, e.Index, e.Name)
 	}
@@ -97,10 +110,15 @@ type Addr struct {
 type Options struct {
 	// Namespace to watch (default: the caller's).
 	Namespace *netns.NsHandle
-	// ReadBuffer is the socket's receive buffer in bytes (default: the
-	// kernel's, net.core.rmem_default). An overrun loses nothing for good
+	// ReadBuffer is the socket's receive buffer in bytes (SO_RCVBUF; the
+	// kernel doubles it and caps it at net.core.rmem_max); 0: the kernel's
+	// default, net.core.rmem_default. An overrun loses nothing for good
 	// (see the package documentation).
 	ReadBuffer int
+	// ForceBuffer sets ReadBuffer with SO_RCVBUFFORCE, beyond
+	// net.core.rmem_max (CAP_NET_ADMIN). A buffer that cannot be set is
+	// logged, and the kernel's is used.
+	ForceBuffer bool
 	// Logger for overruns and for a watch that stops on an error (default:
 	// slog.Default()).
 	Logger *slog.Logger
@@ -109,8 +127,11 @@ type Options struct {
 // Watcher follows the links and addresses of one network namespace.
 type Watcher struct {
 	log      *slog.Logger
+	opts     Options
 	s        *socket
 	overruns atomic.Uint64
+	reopens  atomic.Uint64
+	closed   atomic.Bool // by Close or Run's context: no reopening
 
 	mu    sync.Mutex // guards st for Links and Addrs; only Run changes it
 	st    *state
@@ -125,11 +146,12 @@ func New(opts Options) (*Watcher, error) {
 	if log == nil {
 		log = slog.Default()
 	}
-	s, err := openSocket(opts.Namespace, opts.ReadBuffer)
+	w := &Watcher{log: log, opts: opts, st: newState()}
+	s, err := w.open()
 	if err != nil {
-		return nil, fmt.Errorf("netwatch: subscribing to rtnetlink: %w", err)
+		return nil, err
 	}
-	w := &Watcher{log: log, s: s, st: newState()}
+	w.s = s
 	// Subscribed first, then listed: a change that races the listing is
 	// both in it and notified, and a notification that changes nothing
 	// makes no event.
@@ -140,12 +162,42 @@ func New(opts Options) (*Watcher, error) {
 	return w, nil
 }
 
+func (w *Watcher) open() (*socket, error) {
+	s, err := openSocket(w.opts.Namespace)
+	if err != nil {
+		return nil, fmt.Errorf("netwatch: subscribing to rtnetlink: %w", err)
+	}
+	if w.opts.ReadBuffer > 0 {
+		if err := s.setReadBuffer(w.opts.ReadBuffer, w.opts.ForceBuffer); err != nil {
+			w.log.Warn("netwatch: cannot set the receive buffer; using the kernel's", "bytes", w.opts.ReadBuffer, "force", w.opts.ForceBuffer, "err", err)
+		}
+	}
+	if err := s.bind(); err != nil {
+		s.close()
+		return nil, fmt.Errorf("netwatch: subscribing to rtnetlink: %w", err)
+	}
+	return s, nil
+}
+
 // Close closes the socket. Run closes it when it returns.
-func (w *Watcher) Close() { w.s.close() }
+func (w *Watcher) Close() {
+	w.closed.Store(true)
+	w.mu.Lock()
+	s := w.s
+	w.mu.Unlock()
+	s.close()
+}
 
 // Overruns is how many times notifications were found lost (a receive
 // buffer overrun), each time followed by a new listing.
 func (w *Watcher) Overruns() uint64 { return w.overruns.Load() }
+
+// Reopens is how many times the socket failed and was reopened, each time
+// followed by a new listing.
+func (w *Watcher) Reopens() uint64 { return w.reopens.Load() }
+
+// Resyncs is how many new listings repaired a loss: Overruns + Reopens.
+func (w *Watcher) Resyncs() uint64 { return w.overruns.Load() + w.reopens.Load() }
 
 // Links returns the links known, by index.
 func (w *Watcher) Links() []Link {
@@ -164,13 +216,15 @@ func (w *Watcher) Addrs() []Addr {
 // Run calls fn from the calling goroutine, first with the state listed by
 // New (every link as LinkUp or LinkDown, every address as AddrAdded), then
 // with the events of every change, those that arrived together in one
-// call, until ctx is done; then it closes the watcher and returns nil. An
-// error of the socket other than an overrun stops it: it is logged and
-// returned. A Watcher is run once.
+// call, until ctx is done; then it closes the watcher and returns nil. A
+// loss of notifications is repaired by a new listing (see the package
+// documentation); a socket that fails is logged once, reopened and listed
+// again, retried with a growing pause while it cannot be. A Watcher is run
+// once.
 func (w *Watcher) Run(ctx context.Context, fn func([]Event)) error {
-	stop := context.AfterFunc(ctx, w.s.close)
+	stop := context.AfterFunc(ctx, w.Close)
 	defer stop()
-	defer w.s.close()
+	defer w.Close()
 	if ctx.Err() != nil {
 		return nil
 	}
@@ -178,21 +232,69 @@ func (w *Watcher) Run(ctx context.Context, fn func([]Event)) error {
 		fn(w.first)
 	}
 	w.first = nil
+	delay := minReopenDelay
 	for {
 		evs, err := w.receive()
 		if len(evs) > 0 && ctx.Err() == nil {
 			fn(evs)
 		}
-		if ctx.Err() != nil {
+		if ctx.Err() != nil || w.closed.Load() {
 			return nil
 		}
-		if err != nil {
-			// A socket that fails for good could be reopened here,
-			// counted as lost does, and listed again.
-			w.log.Error("netwatch: no longer following links and addresses", "err", err)
-			return err
+		if err == nil {
+			delay = minReopenDelay
+			continue
+		}
+		w.log.Error("netwatch: the rtnetlink socket failed; reopening it and listing links and addresses again", "err", err, "retry_in", delay)
+		for {
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-time.After(delay):
+			}
+			delay = min(2*delay, maxReopenDelay)
+			evs, err := w.reopen()
+			if ctx.Err() != nil || w.closed.Load() {
+				return nil
+			}
+			if err != nil {
+				w.log.Warn("netwatch: reopening the rtnetlink socket", "err", err, "retry_in", delay)
+				continue
+			}
+			w.log.Warn("netwatch: rtnetlink socket reopened, links and addresses listed again", "reopens", w.reopens.Load())
+			fn(evs)
+			break
 		}
 	}
+}
+
+// The pause before reopening a failed socket, doubled at each failure.
+const (
+	minReopenDelay = 100 * time.Millisecond
+	maxReopenDelay = 5 * time.Second
+)
+
+// reopen replaces the socket with a new one, subscribed and listed.
+func (w *Watcher) reopen() ([]Event, error) {
+	s, err := w.open()
+	if err != nil {
+		return nil, err
+	}
+	w.mu.Lock()
+	old := w.s
+	w.s = s
+	w.mu.Unlock()
+	old.close()
+	if w.closed.Load() { // Close raced the swap
+		s.close()
+		return nil, errors.New("closed")
+	}
+	evs, err := w.list()
+	if err != nil {
+		return nil, err
+	}
+	w.reopens.Add(1)
+	return append(evs, Event{Kind: Resynced}), nil
 }
 
 // maxBatch bounds the datagrams read into one call of the handler.
@@ -214,6 +316,7 @@ func (w *Watcher) receive() ([]Event, error) {
 			if err != nil {
 				return evs, err
 			}
+			evs = append(evs, Event{Kind: Resynced})
 			continue
 		case err != nil:
 			return evs, err

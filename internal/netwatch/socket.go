@@ -35,14 +35,10 @@ type socket struct {
 	closeOnce sync.Once
 }
 
-func openSocket(ns *netns.NsHandle, rcvbuf int) (*socket, error) {
+// openSocket creates the socket; bind subscribes it.
+func openSocket(ns *netns.NsHandle) (*socket, error) {
 	fd, err := socketIn(ns)
 	if err != nil {
-		return nil, err
-	}
-	pid, err := bind(fd, rcvbuf)
-	if err != nil {
-		unix.Close(fd)
 		return nil, err
 	}
 	f := os.NewFile(uintptr(fd), "rtnetlink")
@@ -51,15 +47,44 @@ func openSocket(ns *netns.NsHandle, rcvbuf int) (*socket, error) {
 		f.Close()
 		return nil, err
 	}
-	return &socket{f: f, rc: rc, pid: pid, buf: make([]byte, recvSize)}, nil
+	return &socket{f: f, rc: rc, buf: make([]byte, recvSize)}, nil
 }
 
-func bind(fd, rcvbuf int) (pid uint32, err error) {
-	if rcvbuf > 0 {
-		if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUF, rcvbuf); err != nil {
-			return 0, os.NewSyscallError("setsockopt SO_RCVBUF", err)
-		}
+// setReadBuffer sets the receive buffer (SO_RCVBUF, or SO_RCVBUFFORCE).
+func (s *socket) setReadBuffer(n int, force bool) error {
+	opt, name := unix.SO_RCVBUF, "SO_RCVBUF"
+	if force {
+		opt, name = unix.SO_RCVBUFFORCE, "SO_RCVBUFFORCE"
 	}
+	var serr error
+	if err := s.rc.Control(func(fd uintptr) { serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, opt, n) }); err != nil {
+		return err
+	}
+	return os.NewSyscallError("setsockopt "+name, serr)
+}
+
+// readBuffer is the receive buffer the kernel gave the socket.
+func (s *socket) readBuffer() (int, error) {
+	var n int
+	var serr error
+	if err := s.rc.Control(func(fd uintptr) { n, serr = unix.GetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUF) }); err != nil {
+		return 0, err
+	}
+	return n, os.NewSyscallError("getsockopt SO_RCVBUF", serr)
+}
+
+// bind subscribes the socket to the groups and learns its port id.
+func (s *socket) bind() error {
+	var pid uint32
+	var serr error
+	if err := s.rc.Control(func(fd uintptr) { pid, serr = bindFD(int(fd)) }); err != nil {
+		return err
+	}
+	s.pid = pid
+	return serr
+}
+
+func bindFD(fd int) (pid uint32, err error) {
 	if err := unix.Bind(fd, &unix.SockaddrNetlink{Family: unix.AF_NETLINK, Groups: groups}); err != nil {
 		return 0, os.NewSyscallError("bind", err)
 	}

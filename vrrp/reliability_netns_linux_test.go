@@ -1,0 +1,306 @@
+package vrrp
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"net"
+	"net/netip"
+	"os/exec"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// Named faults of docs/RELIABILITY.md on the built lvsd binary in network
+// namespaces (see lvsd_netns_linux_test.go): netlink overruns while the
+// process is stopped, the VRRP interface re-created, renamed, its primary
+// address changed, a VIP deleted by hand, a link down and up.
+
+const reliabilityMetrics = "127.0.0.1:9165"
+
+// metric reads one series (name with its labels, as exposed) from lvsd's
+// /metrics in namespace ns; -1 when it cannot be read.
+func metric(t *testing.T, ns, series string) float64 {
+	t.Helper()
+	v := -1.0
+	inNamespace(t, ns, func() { // the connection is made on this thread, in ns
+		c, err := net.DialTimeout("tcp", reliabilityMetrics, 2*time.Second)
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		_ = c.SetDeadline(time.Now().Add(3 * time.Second))
+		if _, err := io.WriteString(c, "GET /metrics HTTP/1.0\r\nHost: x\r\n\r\n"); err != nil {
+			return
+		}
+		sc := bufio.NewScanner(c)
+		sc.Buffer(make([]byte, 1<<20), 1<<20)
+		for sc.Scan() {
+			if rest, ok := strings.CutPrefix(sc.Text(), series+" "); ok {
+				if f, err := strconv.ParseFloat(rest, 64); err == nil {
+					v = f
+				}
+			}
+		}
+	})
+	return v
+}
+
+// awaitMetric waits until series reaches at least min.
+func awaitMetric(t *testing.T, ns, series string, min float64, d time.Duration) float64 {
+	t.Helper()
+	var v float64
+	waitFor(t, d, series, func() bool { v = metric(t, ns, series); return v >= min })
+	return v
+}
+
+// ipBatch runs "ip -n ns -batch -" with the lines.
+func ipBatch(t *testing.T, ns string, lines []string) {
+	t.Helper()
+	cmd := exec.Command("ip", "-n", ns, "-batch", "-")
+	cmd.Stdin = strings.NewReader(strings.Join(lines, "\n") + "\n")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("ip -batch: %v: %s", err, out)
+	}
+}
+
+// The issue's overflow scenario. lvsd MASTER in namespace a; stopped
+// (SIGSTOP) while 5,000 addresses are added and removed on another
+// interface, resumed: the address and link watchers overran (counted in
+// lvsd_netlink_resyncs_total) and resynced; a VIP deleted by hand is back
+// within 2 s. Stopped again while 100 veth pairs are created and deleted,
+// resumed: the link watch resynced; eth0 down gives FAULT within 1 s and
+// the VIP is released; eth0 up again gives MASTER with the VIP.
+func TestLvsdNetlinkOverrunWhileStopped(t *testing.T) {
+	requireIntegration(t)
+	n := newTestNet(t)
+	ipCmd(t, "-n", n.a, "link", "add", "st0", "type", "veth", "peer", "name", "st1")
+	a := startLvsd(t, n.a, "A", lvsdConf(150, ""), "--metrics-listen", reliabilityMetrics)
+	a.waitState(t, "VI_1", "MASTER", 6*time.Second)
+	waitFor(t, 3*time.Second, "VIP on A", func() bool { return hasAddr(t, n.a, "eth0", "192.0.2.100") })
+	const addrSeries, linkSeries = `lvsd_netlink_resyncs_total{watch="vrrp_address"}`, `lvsd_netlink_resyncs_total{watch="vrrp_link"}`
+	if v := metric(t, n.a, addrSeries); v != 0 {
+		t.Fatalf("%s = %v before any storm", addrSeries, v)
+	}
+
+	// The address storm, lvsd stopped.
+	a.signal(syscall.SIGSTOP)
+	const storm = 5000 // 25 times what the 128 KiB buffer holds; the counter shows the overrun
+	lines := make([]string, 0, storm)
+	for i := range storm {
+		lines = append(lines, fmt.Sprintf("addr add 10.%d.%d.%d/32 dev st0", 64+i/62500, (i/250)%250, 1+i%250))
+	}
+	ipBatch(t, n.a, lines)
+	ipCmd(t, "-n", n.a, "addr", "flush", "dev", "st0")
+	a.signal(syscall.SIGCONT)
+	v := awaitMetric(t, n.a, addrSeries, 1, 10*time.Second)
+	t.Logf("after %d address additions and removals: %s %v", storm, addrSeries, v)
+
+	ipCmd(t, "-n", n.a, "addr", "del", "192.0.2.100/24", "dev", "eth0")
+	deleted := time.Now()
+	waitFor(t, 2*time.Second, "the VIP deleted by hand back", func() bool { return hasAddr(t, n.a, "eth0", "192.0.2.100") })
+	t.Logf("VIP deleted by hand restored in %v", time.Since(deleted).Round(time.Millisecond))
+
+	// The link storm, lvsd stopped.
+	before := metric(t, n.a, linkSeries)
+	a.signal(syscall.SIGSTOP)
+	lines = lines[:0]
+	for i := range 100 {
+		lines = append(lines, fmt.Sprintf("link add s%d type veth peer name s%dp", i, i))
+	}
+	for i := range 100 {
+		lines = append(lines, fmt.Sprintf("link del s%d", i))
+	}
+	ipBatch(t, n.a, lines)
+	a.signal(syscall.SIGCONT)
+	v = awaitMetric(t, n.a, linkSeries, before+1, 10*time.Second)
+	t.Logf("after 100 veth pairs created and deleted: %s %v", linkSeries, v)
+
+	ipCmd(t, "-n", n.a, "link", "set", "eth0", "down")
+	down := time.Now()
+	a.waitState(t, "VI_1", "FAULT", time.Second)
+	t.Logf("FAULT %v after eth0 down", time.Since(down).Round(time.Millisecond))
+	waitFor(t, time.Second, "VIP released in FAULT", func() bool { return !hasAddr(t, n.a, "eth0", "192.0.2.100") })
+
+	ipCmd(t, "-n", n.a, "link", "set", "eth0", "up")
+	a.waitState(t, "VI_1", "MASTER", 6*time.Second)
+	waitFor(t, 3*time.Second, "VIP back after eth0 up", func() bool { return hasAddr(t, n.a, "eth0", "192.0.2.100") })
+}
+
+// recreateEth0 deletes eth0 of namespace ns (its bridge port port in
+// brNS) and creates it again with the same name and address; it returns
+// when the new eth0 is up.
+func recreateEth0(t *testing.T, brNS, ns, port, addr string) {
+	t.Helper()
+	ipCmd(t, "-n", brNS, "link", "del", port)
+	ipCmd(t, "-n", brNS, "link", "add", port, "type", "veth", "peer", "name", "eth0", "netns", ns)
+	ipCmd(t, "-n", brNS, "link", "set", port, "master", "br0", "up")
+	ipCmd(t, "-n", ns, "addr", "add", addr, "dev", "eth0")
+	ipCmd(t, "-n", ns, "link", "set", "eth0", "up")
+}
+
+// The VRRP interface deleted and created again (same name, same address,
+// a new index and MAC), with a peer: A (priority 150) goes FAULT, comes
+// back and becomes MASTER again; its adverts are on the wire within one
+// advert interval of it becoming MASTER, and go on every interval, with
+// no send error; its gratuitous ARPs carry the new MAC; the peer B, MASTER
+// while A was away, is BACKUP within one interval of A's first advert and
+// stays so: never two masters once settled.
+func TestLvsdInterfaceRecreated(t *testing.T) {
+	requireIntegration(t)
+	n := newTestNet(t)
+	capB := startCapture(t, n.br, "vb") // va is re-created: capture on the peer's port
+	a := startLvsd(t, n.a, "A", lvsdConf(150, ""), "--metrics-listen", reliabilityMetrics)
+	b := startLvsd(t, n.b, "B", lvsdConf(100, ""))
+	a.waitState(t, "VI_1", "MASTER", 6*time.Second)
+	b.waitState(t, "VI_1", "BACKUP", 6*time.Second)
+
+	recreateEth0(t, n.br, n.a, "va", "192.0.2.1/24")
+	back := time.Now()
+	ifi := ipCmd(t, "-n", n.a, "-o", "link", "show", "dev", "eth0")
+	f := strings.Fields(ifi[strings.Index(ifi, "link/ether"):])
+	mac, err := net.ParseMAC(f[1])
+	if err != nil {
+		t.Fatalf("MAC of the new eth0 in %q: %v", ifi, err)
+	}
+	var mastered time.Time
+	waitFor(t, 10*time.Second, "A MASTER again", func() bool {
+		tr := a.transitions()
+		for i := len(tr) - 1; i >= 1; i-- {
+			if tr[i].to == "MASTER" && tr[i-1].to != "MASTER" && strings.Contains(fmt.Sprint(tr[:i]), "FAULT") {
+				mastered = time.Now()
+				return true
+			}
+		}
+		return false
+	})
+	// mastered is when the test saw it (polled every 20 ms).
+	src := netip.MustParseAddr("192.0.2.1")
+	waitFor(t, 1200*time.Millisecond, "an advert from A on the wire after it is MASTER again", func() bool {
+		frames, _ := capB.snapshot()
+		for _, f := range advertsFrom(frames, src) {
+			if f.at.After(back) {
+				return true
+			}
+		}
+		return false
+	})
+	first := time.Now()
+	t.Logf("A MASTER %v after eth0 came back; first advert seen within %v of it", mastered.Sub(back).Round(time.Millisecond), first.Sub(mastered).Round(time.Millisecond))
+	waitFor(t, 1500*time.Millisecond, "B BACKUP after A's advert", func() bool { return b.state("VI_1") == "BACKUP" })
+	settled := time.Now()
+	time.Sleep(2500 * time.Millisecond)
+	frames, arps := capB.snapshot()
+	fromA, fromB := 0, 0
+	for _, f := range frames {
+		if f.at.Before(settled.Add(100 * time.Millisecond)) {
+			continue
+		}
+		switch f.src {
+		case src:
+			fromA++
+		case netip.MustParseAddr("192.0.2.2"):
+			if f.adv.Priority != 0 {
+				fromB++
+			}
+		}
+	}
+	if fromA < 2 || fromB != 0 {
+		t.Fatalf("in the 2.4 s after B went BACKUP: %d adverts from A (want 2 or more), %d from B (want 0)", fromA, fromB)
+	}
+	if s := b.state("VI_1"); s != "BACKUP" {
+		t.Fatalf("B is %s: two masters", s)
+	}
+	newGARP := false
+	for _, f := range arps {
+		if f.at.After(back) && f.sender == netip.MustParseAddr("192.0.2.100") && f.sha.String() == mac.String() {
+			newGARP = true
+		}
+	}
+	if !newGARP {
+		t.Fatalf("no gratuitous ARP for the VIP with the new MAC %v", mac)
+	}
+	if !hasAddr(t, n.a, "eth0", "192.0.2.100") || hasAddr(t, n.b, "eth0", "192.0.2.100") {
+		t.Fatalf("VIP not only on A:\nA %s\nB %s", n.addrs(t, n.a), n.addrs(t, n.b))
+	}
+	// An advert sent as the interface was being deleted may fail; none
+	// once its sockets follow the new one.
+	out := a.out.String()
+	i := strings.Index(out, "socket follows it")
+	if i < 0 {
+		t.Fatal("A never logged its sockets following the new interface")
+	}
+	if after := out[i:]; strings.Contains(after, "no such device") || strings.Contains(after, "sending advert") {
+		t.Fatalf("A failed to send on the re-created interface:\n%s", after)
+	}
+	if v := metric(t, n.a, `lvsd_vrrp_repairs_total{what="socket"}`); v < 2 {
+		t.Fatalf("socket repairs %v; want the VRRP and the GARP sockets rebound", v)
+	}
+}
+
+// The VRRP interface's primary address replaced: the adverts come from
+// the new one within 2 s (the deletion asks for a safety-net pass at once) (the VIP, a secondary of the old primary's
+// subnet, went with it and is restored). Then eth0 renamed eth9: FAULT
+// within 1 s and the VIP leaves eth9; renamed back: MASTER again, adverts
+// resume.
+func TestLvsdPrimaryChangedAndRenamed(t *testing.T) {
+	requireIntegration(t)
+	n := newTestNet(t)
+	capA := startCapture(t, n.br, "va")
+	a := startLvsd(t, n.a, "A", lvsdConf(150, ""))
+	a.waitState(t, "VI_1", "MASTER", 6*time.Second)
+
+	oldSrc, newSrc := netip.MustParseAddr("192.0.2.1"), netip.MustParseAddr("198.51.100.1")
+	ipCmd(t, "-n", n.a, "addr", "add", "198.51.100.1/24", "dev", "eth0")
+	ipCmd(t, "-n", n.a, "addr", "del", "192.0.2.1/24", "dev", "eth0")
+	changed := time.Now()
+	waitFor(t, 2*time.Second, "adverts from the new primary address", func() bool {
+		frames, _ := capA.snapshot()
+		for _, f := range advertsFrom(frames, newSrc) {
+			if f.at.After(changed) {
+				return true
+			}
+		}
+		return false
+	})
+	t.Logf("adverts from %v %v after the primary address changed", newSrc, time.Since(changed).Round(time.Millisecond))
+	time.Sleep(1500 * time.Millisecond)
+	frames, _ := capA.snapshot()
+	for _, f := range advertsFrom(frames, oldSrc) {
+		if f.at.After(changed.Add(2 * time.Second)) {
+			t.Fatalf("an advert from the old source %v at %v", oldSrc, f.at)
+		}
+	}
+	waitFor(t, 2*time.Second, "VIP restored", func() bool { return hasAddr(t, n.a, "eth0", "192.0.2.100") })
+
+	ipCmd(t, "-n", n.a, "link", "set", "eth0", "down")
+	ipCmd(t, "-n", n.a, "link", "set", "eth0", "name", "eth9")
+	ipCmd(t, "-n", n.a, "link", "set", "eth9", "up")
+	renamed := time.Now()
+	a.waitState(t, "VI_1", "FAULT", time.Second)
+	waitFor(t, time.Second, "VIP gone from the renamed interface", func() bool { return !hasAddr(t, n.a, "eth9", "192.0.2.100") })
+	t.Logf("FAULT %v after eth0 was renamed", time.Since(renamed).Round(time.Millisecond))
+	time.Sleep(1500 * time.Millisecond) // a safety-net pass or two
+	if s := a.state("VI_1"); s != "FAULT" {
+		t.Fatalf("A is %s with no eth0", s)
+	}
+
+	ipCmd(t, "-n", n.a, "link", "set", "eth9", "down")
+	ipCmd(t, "-n", n.a, "link", "set", "eth9", "name", "eth0")
+	ipCmd(t, "-n", n.a, "link", "set", "eth0", "up")
+	back := time.Now()
+	a.waitState(t, "VI_1", "MASTER", 6*time.Second)
+	waitFor(t, 1200*time.Millisecond, "adverts after the rename back", func() bool {
+		frames, _ := capA.snapshot()
+		for _, f := range advertsFrom(frames, newSrc) {
+			if f.at.After(back) {
+				return true
+			}
+		}
+		return false
+	})
+	waitFor(t, 3*time.Second, "VIP back on eth0", func() bool { return hasAddr(t, n.a, "eth0", "192.0.2.100") })
+}
