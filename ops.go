@@ -7,15 +7,18 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"runtime"
 	"sync/atomic"
 	"time"
 
 	sddaemon "github.com/coreos/go-systemd/v22/daemon"
+	"github.com/prometheus/exporter-toolkit/web"
 	"golang.org/x/sys/unix"
 
 	"github.com/lvsd/lvsd/conf"
+	"github.com/lvsd/lvsd/internal/addrguard"
 	"github.com/lvsd/lvsd/ipvs"
 	"github.com/lvsd/lvsd/metrics"
 	"github.com/lvsd/lvsd/status"
@@ -34,6 +37,7 @@ type ops struct {
 	checks  *metrics.Checks
 	src     status.Sources
 	srv     *http.Server
+	guard   *addrguard.Listener // nil when the endpoint answers on managed addresses
 	dumpDir string
 }
 
@@ -113,21 +117,43 @@ func (op *ops) reloaded(o *options, cfg *conf.Config, err error) {
 	if cfg != nil {
 		op.cfg.Store(cfg)
 		op.info.SetIPVSUnavailable(op.ipvsDown(o, cfg))
+		if op.guard != nil {
+			op.guard.SetManaged(addrguard.FromConfig(cfg))
+		}
 	}
 	op.info.RecordReload(time.Now(), err)
 }
 
-// listen starts the HTTP endpoint on addr ("" disables it). A failure to
-// listen is logged, not fatal: VRRP and IPVS matter more than their
-// metrics.
-func (op *ops) listen(addr string) {
+// listen starts the HTTP endpoint on o.metricsListen ("" disables it).
+// Unless o.allowManaged, connections to an address lvsd manages (a VIP, a
+// virtual server: see addrguard) are closed as they are accepted and
+// counted. o.webConfigFile is a Prometheus web configuration file (TLS,
+// basic auth: exporter-toolkit, as node_exporter's --web.config.file). A
+// failure to listen, or a web configuration that does not load, is logged,
+// not fatal: VRRP and IPVS matter more than their metrics; and the endpoint
+// is then not started, never started without the TLS or the passwords it
+// was asked for.
+func (op *ops) listen(o *options) {
+	addr := o.metricsListen
 	if addr == "" {
+		return
+	}
+	if err := web.Validate(o.webConfigFile); err != nil {
+		op.log.Error("metrics and status endpoint not started: bad web configuration", "web.config.file", o.webConfigFile, "err", err)
 		return
 	}
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		op.log.Error("metrics and status endpoint not started", "listen", addr, "err", err)
 		return
+	}
+	if !o.allowManaged {
+		g := addrguard.New(ln, addrguard.FromConfig(op.cfg.Load()))
+		op.guard, ln = g, g
+		op.src.HTTPRefused = g.Refused
+		if ap, err := netip.ParseAddrPort(addr); err == nil && g.Managed().Contains(ap.Addr()) {
+			op.log.Warn("the metrics endpoint listens on an address lvsd manages: every connection will be refused (see --metrics-allow-managed-addresses)", "listen", addr)
+		}
 	}
 	op.srv = &http.Server{
 		Handler:           status.Handler(op.src, metrics.Handler(metrics.New(op.src, op.checks))),
@@ -138,9 +164,13 @@ func (op *ops) listen(addr string) {
 		MaxHeaderBytes:    16 << 10,
 		ErrorLog:          slog.NewLogLogger(op.log.Handler(), slog.LevelWarn),
 	}
-	op.log.Info("metrics and status endpoint", "listen", ln.Addr().String(), "paths", "/metrics /status /")
+	op.log.Info("metrics and status endpoint", "listen", ln.Addr().String(), "paths", "/metrics /status /",
+		"web.config.file", o.webConfigFile, "managed_addresses", map[bool]string{true: "answered", false: "refused"}[o.allowManaged])
+	flags := &web.FlagConfig{WebListenAddresses: &[]string{addr}, WebSystemdSocket: new(bool), WebConfigFile: &o.webConfigFile}
+	// exporter-toolkit logs at Info what it sets up (TLS on or off).
+	wlog := op.log.With("subsystem", "web")
 	go func() {
-		if err := op.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		if err := web.Serve(ln, op.srv, flags, wlog); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			op.log.Error("metrics and status endpoint stopped", "err", err)
 		}
 	}()

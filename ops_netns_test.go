@@ -164,6 +164,13 @@ const metricsURL = "http://127.0.0.1:9165/metrics"
 // by everyone (the binary may run as nobody).
 func startDirector(t *testing.T, bin, ns, name string, prio int, prefix ...string) *director {
 	t.Helper()
+	return startDirectorArgs(t, bin, ns, name, prio, nil, prefix...)
+}
+
+// startDirectorArgs is startDirector with more arguments for lvsd (after
+// the default ones: a later --metrics-listen wins).
+func startDirectorArgs(t *testing.T, bin, ns, name string, prio int, extra []string, prefix ...string) *director {
+	t.Helper()
 	dir, err := os.MkdirTemp("", "lvsd-"+name+"-")
 	if err != nil {
 		t.Fatal(err)
@@ -185,6 +192,7 @@ func startDirector(t *testing.T, bin, ns, name string, prio int, prefix ...strin
 	}
 	args := append([]string{"netns", "exec", ns}, prefix...)
 	args = append(args, bin, "--dont-fork", "--log-console", "-f", cfg, "--metrics-listen", "127.0.0.1:9165")
+	args = append(args, extra...)
 	d.cmd = exec.Command("ip", args...)
 	d.cmd.Env = append(os.Environ(), "LVSD_DUMP_DIR="+d.dumps)
 	d.cmd.Stdout, d.cmd.Stderr = d.out, d.out
@@ -524,5 +532,39 @@ func TestNetnsLeastPrivilege(t *testing.T) {
 	}
 	if hasAddr(t, n.a, "192.0.2.100/24") {
 		t.Errorf("VIP still present after stop")
+	}
+}
+
+// TestNetnsMetricsNotOnVIP: lvsd listening on every address (:9165) of a
+// director holding VIP 192.0.2.100 as MASTER. From another namespace on the
+// bridge, the director's own address answers /metrics; the VIP, on the
+// same port, is closed at accept and counted in lvsd_http_refused_total.
+func TestNetnsMetricsNotOnVIP(t *testing.T) {
+	integration(t, "ip")
+	bin := buildLvsd(t)
+	n := newOpsNet(t)
+	a := startDirectorArgs(t, bin, n.a, "lb-a", 150, []string{"--metrics-listen", ":9165"})
+	waitUntil(t, 15*time.Second, "MASTER with the VIP", func() bool {
+		return a.state(t) == 2 && hasAddr(t, n.a, "192.0.2.100/24")
+	})
+	c := nsClient(n.c)
+	ss, err := scrape(t, c, "http://192.0.2.1:9165/metrics")
+	if err != nil {
+		t.Fatalf("the director's own address: %v", err)
+	}
+	if v, ok := find(ss, "lvsd_http_refused_total", "reason", "managed_address"); !ok || v != 0 {
+		t.Fatalf("refused before: %v %v", v, ok)
+	}
+	for range 3 {
+		if _, err := scrape(t, c, "http://192.0.2.100:9165/metrics"); err == nil {
+			t.Fatalf("the VIP answered /metrics")
+		}
+	}
+	if v := mustValue(t, c, "http://192.0.2.1:9165/metrics", "lvsd_http_refused_total", "reason", "managed_address"); v != 3 {
+		t.Errorf("lvsd_http_refused_total = %v after 3 connections to the VIP, want 3", v)
+	}
+	// VRRP is untouched: still MASTER.
+	if v := a.value(t, "keepalived_vrrp_state", "iname", "VI_1"); v != 2 {
+		t.Errorf("state %v", v)
 	}
 }

@@ -127,6 +127,7 @@ type descs struct {
 	beActive, beInactive, beWeight, beDesiredWeight, beInSync *prometheus.Desc
 	beConns, bePktsIn, bePktsOut, beBytesIn, beBytesOut       *prometheus.Desc
 	rsUp, rsTransitions, rsWeight                             *prometheus.Desc
+	httpRefused                                               *prometheus.Desc
 }
 
 // New returns a Collector reading src and exporting checks (nil: a Checks
@@ -209,6 +210,8 @@ func (c *Collector) init() {
 		rsUp:          c.desc("lvsd_real_server_up", "Health of the real server: 1 up, 0 down.", rsLabels...),
 		rsTransitions: c.desc("lvsd_real_server_transitions_total", "Health transitions of the real server.", rsLabels...),
 		rsWeight:      c.desc("lvsd_real_server_weight", "Effective weight of the real server when healthy (misc_dynamic included).", rsLabels...),
+
+		httpRefused: c.desc("lvsd_http_refused_total", "Connections to this endpoint closed at accept, by reason (managed_address: to a VIP or a virtual server's address).", "reason"),
 	}
 }
 
@@ -251,6 +254,9 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	gauge(d.lastReload, unix(r.Last))
 	gauge(d.lastReloadSuccess, unix(r.LastSuccess))
 	gauge(d.lastReloadOK, b2f(r.LastOK))
+	if c.src.HTTPRefused != nil {
+		counter(d.httpRefused, c.src.HTTPRefused(), "managed_address")
+	}
 
 	for _, in := range st.Instances {
 		vrid := strconv.Itoa(in.VRID)

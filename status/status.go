@@ -43,6 +43,10 @@ type Sources struct {
 	Health func() []healthcheck.RealServerStatus
 	// IPVS returns the reconciler's picture of the kernel table.
 	IPVS func() *ipvs.Snapshot
+	// HTTPRefused returns the connections to the HTTP endpoint closed at
+	// accept because they reached an address lvsd manages (a VIP, a
+	// virtual server). Nil when the endpoint does not guard them.
+	HTTPRefused func() uint64
 }
 
 // Daemon records what belongs to the process rather than to a subsystem.
