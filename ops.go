@@ -21,6 +21,7 @@ import (
 	"github.com/lvsd/lvsd/internal/addrguard"
 	"github.com/lvsd/lvsd/ipvs"
 	"github.com/lvsd/lvsd/metrics"
+	"github.com/lvsd/lvsd/notify"
 	"github.com/lvsd/lvsd/status"
 )
 
@@ -93,6 +94,18 @@ func newOps(o *options, log *slog.Logger, cfg *conf.Config, started time.Time, d
 				return nil
 			}
 			return d.rec.Snapshot()
+		}
+	}
+	if d.vrrpNotify != nil || d.checkNotify != nil {
+		op.src.Notify = func() map[string]notify.Stats {
+			m := map[string]notify.Stats{}
+			if d.vrrpNotify != nil {
+				m["vrrp"] = d.vrrpNotify.Stats()
+			}
+			if d.checkNotify != nil {
+				m["check"] = d.checkNotify.Stats()
+			}
+			return m
 		}
 	}
 	op.info.SetIPVSUnavailable(op.ipvsDown(o, cfg))

@@ -127,7 +127,7 @@ type descs struct {
 	beActive, beInactive, beWeight, beDesiredWeight, beInSync *prometheus.Desc
 	beConns, bePktsIn, bePktsOut, beBytesIn, beBytesOut       *prometheus.Desc
 	rsUp, rsTransitions, rsWeight                             *prometheus.Desc
-	httpRefused                                               *prometheus.Desc
+	httpRefused, notifyScripts, notifyMails                   *prometheus.Desc
 }
 
 // New returns a Collector reading src and exporting checks (nil: a Checks
@@ -211,7 +211,9 @@ func (c *Collector) init() {
 		rsTransitions: c.desc("lvsd_real_server_transitions_total", "Health transitions of the real server.", rsLabels...),
 		rsWeight:      c.desc("lvsd_real_server_weight", "Effective weight of the real server when healthy (misc_dynamic included).", rsLabels...),
 
-		httpRefused: c.desc("lvsd_http_refused_total", "Connections to this endpoint closed at accept, by reason (managed_address: to a VIP or a virtual server's address).", "reason"),
+		notifyScripts: c.desc("lvsd_notify_scripts_total", "Notify scripts, by notifier (vrrp, check) and result: run (whatever their exit), dropped (their instance's queue was full).", "notifier", "result"),
+		notifyMails:   c.desc("lvsd_notify_mails_total", "smtp_alert mails, by notifier (vrrp, check) and result: sent, failed (refused or not deliverable), dropped (the mail queue was full).", "notifier", "result"),
+		httpRefused:   c.desc("lvsd_http_refused_total", "Connections to this endpoint closed at accept, by reason (managed_address: to a VIP or a virtual server's address).", "reason"),
 	}
 }
 
@@ -256,6 +258,15 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	gauge(d.lastReloadOK, b2f(r.LastOK))
 	if c.src.HTTPRefused != nil {
 		counter(d.httpRefused, c.src.HTTPRefused(), "managed_address")
+	}
+	if c.src.Notify != nil {
+		for name, s := range c.src.Notify() {
+			counter(d.notifyScripts, s.ScriptsRun, name, "run")
+			counter(d.notifyScripts, s.ScriptsDropped, name, "dropped")
+			counter(d.notifyMails, s.MailSent, name, "sent")
+			counter(d.notifyMails, s.MailFailed, name, "failed")
+			counter(d.notifyMails, s.MailDropped, name, "dropped")
+		}
 	}
 
 	for _, in := range st.Instances {

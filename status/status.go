@@ -19,6 +19,7 @@ import (
 	"github.com/lvsd/lvsd/conf"
 	"github.com/lvsd/lvsd/healthcheck"
 	"github.com/lvsd/lvsd/ipvs"
+	"github.com/lvsd/lvsd/notify"
 	"github.com/lvsd/lvsd/vrrp"
 	"github.com/lvsd/lvsd/vrrp/advert"
 )
@@ -47,6 +48,10 @@ type Sources struct {
 	// accept because they reached an address lvsd manages (a VIP, a
 	// virtual server). Nil when the endpoint does not guard them.
 	HTTPRefused func() uint64
+	// Notify returns the counters of the notifiers (notify scripts and
+	// smtp_alert), by notifier: "vrrp" (transitions) and "check" (real
+	// servers and quorum). Nil when none runs.
+	Notify func() map[string]notify.Stats
 }
 
 // Daemon records what belongs to the process rather than to a subsystem.
