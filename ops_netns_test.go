@@ -151,6 +151,7 @@ vrrp_instance VI_1 {
 // director is one lvsd process in a namespace.
 type director struct {
 	name, ns, dumps string
+	conf            string // the configuration file
 	cmd             *exec.Cmd
 	out             *lockedBuffer
 	client          *http.Client
@@ -171,6 +172,12 @@ func startDirector(t *testing.T, bin, ns, name string, prio int, prefix ...strin
 // the default ones: a later --metrics-listen wins).
 func startDirectorArgs(t *testing.T, bin, ns, name string, prio int, extra []string, prefix ...string) *director {
 	t.Helper()
+	return startDirectorConf(t, bin, ns, name, fmt.Sprintf(vrrpConf, name, prio), extra, prefix...)
+}
+
+// startDirectorConf runs bin in ns with the configuration text.
+func startDirectorConf(t *testing.T, bin, ns, name, text string, extra []string, prefix ...string) *director {
+	t.Helper()
 	dir, err := os.MkdirTemp("", "lvsd-"+name+"-")
 	if err != nil {
 		t.Fatal(err)
@@ -180,10 +187,10 @@ func startDirectorArgs(t *testing.T, bin, ns, name string, prio int, extra []str
 		t.Fatal(err)
 	}
 	cfg := filepath.Join(dir, "keepalived.conf")
-	if err := os.WriteFile(cfg, []byte(fmt.Sprintf(vrrpConf, name, prio)), 0o644); err != nil {
+	if err := os.WriteFile(cfg, []byte(text), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	d := &director{name: name, ns: ns, dumps: filepath.Join(dir, "dumps"), out: &lockedBuffer{}, client: nsClient(ns), exited: make(chan struct{})}
+	d := &director{name: name, ns: ns, conf: cfg, dumps: filepath.Join(dir, "dumps"), out: &lockedBuffer{}, client: nsClient(ns), exited: make(chan struct{})}
 	if err := os.Mkdir(d.dumps, 0o777); err != nil {
 		t.Fatal(err)
 	}
@@ -270,6 +277,12 @@ func (c *advertCounter) between(from, to time.Time) int {
 
 func countAdverts(t *testing.T, ns, port string, src netip.Addr) *advertCounter {
 	t.Helper()
+	return countAdvertsVRID(t, ns, port, src, 0)
+}
+
+// countAdvertsVRID counts the adverts of one VRID (0: any).
+func countAdvertsVRID(t *testing.T, ns, port string, src netip.Addr, vrid int) *advertCounter {
+	t.Helper()
 	var conn *packet.Conn
 	if err := inNetns(ns, func() error {
 		ifi, err := net.InterfaceByName(port)
@@ -302,7 +315,7 @@ func countAdverts(t *testing.T, ns, port string, src netip.Addr) *advertCounter 
 			if err != nil || info.Src != src || info.TTL != advert.TTL {
 				continue
 			}
-			if _, drop := advert.Decode(payload, info); drop != advert.DropNone {
+			if a, drop := advert.Decode(payload, info); drop != advert.DropNone || (vrid != 0 && int(a.VRID) != vrid) {
 				continue
 			}
 			c.mu.Lock()
