@@ -6,7 +6,10 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -216,5 +219,224 @@ func TestNetnsFaultNotifyAndMail(t *testing.T) {
 	}
 	if mDropped < 200 || mSent != 0 {
 		t.Errorf("mails: %v dropped, %v sent; want the queue behind the silent server bounded and the rest dropped", mDropped, mSent)
+	}
+}
+
+// reloadConf is vrrpConf (lb-a, priority 150) with, when extra, a second
+// VIP.
+func reloadConf(extra bool) string {
+	c := fmt.Sprintf(vrrpConf, "lb-a", 150)
+	if extra {
+		c = strings.Replace(c, "    192.0.2.100/24\n", "    192.0.2.100/24\n    192.0.2.102/24\n", 1)
+	}
+	return c
+}
+
+// replaceFile writes text next to path and renames it over path, as an
+// editor or a configuration manager does.
+func replaceFile(t *testing.T, path, text string) {
+	t.Helper()
+	tmp := path + ".new"
+	if err := os.WriteFile(tmp, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// udpProbe is traffic to a VIP: an echo server bound to ip in namespace
+// server (the reply leaves from the VIP), and a client in namespace client sending a datagram
+// to ip every 10ms, count times. wait returns how many were sent and how
+// many came back within 1s.
+func udpProbe(t *testing.T, server, client, ip string, count int) (wait func() (sent, received int)) {
+	t.Helper()
+	var srv, cl *net.UDPConn
+	if err := inNetns(server, func() error {
+		var err error
+		srv, err = net.ListenUDP("udp4", &net.UDPAddr{IP: net.ParseIP(ip)})
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	port := srv.LocalAddr().(*net.UDPAddr).Port
+	go func() {
+		buf := make([]byte, 64)
+		for {
+			n, from, err := srv.ReadFromUDP(buf)
+			if err != nil {
+				return
+			}
+			_, _ = srv.WriteToUDP(buf[:n], from)
+		}
+	}()
+	if err := inNetns(client, func() error {
+		var err error
+		cl, err = net.DialUDP("udp4", nil, &net.UDPAddr{IP: net.ParseIP(ip), Port: port})
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Close(); cl.Close() })
+	var recv int
+	got := make(chan struct{})
+	go func() {
+		defer close(got)
+		seen := map[string]bool{}
+		buf := make([]byte, 64)
+		for {
+			_ = cl.SetReadDeadline(time.Now().Add(time.Duration(count)*10*time.Millisecond + 5*time.Second))
+			n, err := cl.Read(buf)
+			if err != nil {
+				return
+			}
+			if k := string(buf[:n]); !seen[k] {
+				seen[k] = true
+				recv++
+				if recv == count {
+					return
+				}
+			}
+		}
+	}()
+	sent := 0
+	sending := make(chan struct{})
+	go func() {
+		defer close(sending)
+		tick := time.NewTicker(10 * time.Millisecond)
+		defer tick.Stop()
+		for i := range count {
+			<-tick.C
+			if _, err := cl.Write([]byte(strconv.Itoa(i))); err == nil {
+				sent++
+			}
+		}
+	}()
+	return func() (int, int) {
+		<-sending
+		select {
+		case <-got:
+		case <-time.After(time.Second):
+			cl.Close()
+			<-got
+		}
+		return sent, recv
+	}
+}
+
+// TestNetnsFaultReloads: lvsd MASTER of VI_1. (1) A configuration with an
+// error (a VRID out of range) is rejected: the log and /status name the
+// file and line, lvsd_config_reloads_total{result="failure"} counts it, the
+// running configuration stays (VIP, MASTER). (2) A partly written file
+// (the configuration cut in the middle of its vrrp_instance block): the
+// same. (3) 100 reloads, each racing a new file renamed over the
+// configuration (one with a second VIP, one without, in turn), while a
+// datagram goes to the VIP and back every 10ms and /metrics scraped: every reload succeeds,
+// no VRRP transition, no datagram lost, adverts on time, the reloads take
+// bounded time; at the end the VIPs are those of the last file.
+func TestNetnsFaultReloads(t *testing.T) {
+	integration(t, "ip")
+	bin := buildLvsd(t)
+	n := newOpsNet(t)
+	adverts := countAdvertsVRID(t, n.br, "va", netip.MustParseAddr("192.0.2.1"), 51)
+	a := startDirectorConf(t, bin, n.a, "lb-a", reloadConf(false), nil)
+	waitUntil(t, 15*time.Second, "MASTER with the VIP", func() bool {
+		return a.state(t) == 2 && hasAddr(t, n.a, "192.0.2.100/24")
+	})
+	reloads := func(result string) float64 { return a.value(t, "lvsd_config_reloads_total", "result", result) }
+	hup := func() { a.kill(syscall.SIGHUP) }
+
+	// (1) An error at a known line.
+	good := reloadConf(false)
+	bad := good + "vrrp_instance VI_9 {\n  interface eth0\n  virtual_router_id 300\n  priority 50\n}\n"
+	badLine := strings.Count(good, "\n") + 3
+	replaceFile(t, a.conf, bad)
+	hup()
+	waitUntil(t, 5*time.Second, "the rejected reload", func() bool { return reloads("failure") == 1 })
+	where := fmt.Sprintf("%s:%d:", a.conf, badLine)
+	if !strings.Contains(a.out.String(), "reload rejected") || !strings.Contains(a.out.String(), where) {
+		t.Errorf("the log does not name %s for the rejected reload", where)
+	}
+	code, body, err := get(a.client, "http://127.0.0.1:9165/status", "", "")
+	if err != nil || code != 200 || !strings.Contains(body, where) {
+		t.Errorf("/status does not name %s: %d %v", where, code, err)
+	}
+	if v := a.value(t, "lvsd_config_last_reload_successful"); v != 0 {
+		t.Errorf("last_reload_successful %v", v)
+	}
+
+	// (2) A partly written file: cut inside the vrrp_instance block.
+	cut := good[:strings.Index(good, "  virtual_ipaddress {")]
+	if err := os.WriteFile(a.conf, []byte(cut), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	hup()
+	waitUntil(t, 5*time.Second, "the partly written file rejected", func() bool { return reloads("failure") == 2 })
+	if a.state(t) != 2 || !hasAddr(t, n.a, "192.0.2.100/24") {
+		t.Fatalf("a rejected reload changed the running configuration: state %v", a.state(t))
+	}
+
+	// (3) 100 reloads racing renames, under ping and scrapes.
+	replaceFile(t, a.conf, good)
+	const total = 100
+	wait := udpProbe(t, n.a, n.c, "192.0.2.100", 300)
+	stop := make(chan struct{})
+	scraped := make(chan int)
+	go func() {
+		k := 0
+		for {
+			select {
+			case <-stop:
+				scraped <- k
+				return
+			default:
+			}
+			if _, err := scrape(t, a.client, metricsURL); err == nil {
+				k++
+			}
+		}
+	}()
+	from := time.Now()
+	ok0 := reloads("success")
+	for i := range total {
+		hup()
+		replaceFile(t, a.conf, reloadConf(i%2 == 0)) // races the reload
+		deadline := time.Now().Add(5 * time.Second)
+		for reloads("success") < ok0+float64(i+1) {
+			if time.Now().After(deadline) {
+				t.Fatalf("reload %d not done in 5s (success %v, failure %v)", i, reloads("success"), reloads("failure"))
+			}
+			time.Sleep(2 * time.Millisecond)
+		}
+	}
+	took := time.Since(from)
+	// The last file has no second VIP (i = 99): one more reload to be
+	// sure the last rename was read.
+	hup()
+	waitUntil(t, 5*time.Second, "the last reload", func() bool { return reloads("success") == ok0+total+1 })
+	close(stop)
+	k := <-scraped
+	sent, recv := wait()
+	time.Sleep(time.Second)
+	to := time.Now()
+	t.Logf("%d reloads in %v (%v each) with %d scrapes ; datagrams to the VIP %d sent, %d echoed", total, took.Round(time.Millisecond), (took / total).Round(time.Microsecond), k, sent, recv)
+	if took > 30*time.Second {
+		t.Errorf("%d reloads took %v", total, took)
+	}
+	if f := reloads("failure"); f != 2 {
+		t.Errorf("reload failures %v, want 2 (the bad file and the partial one): a rename was read half-way", f)
+	}
+	if sent == 0 || recv != sent {
+		t.Errorf("datagrams to the VIP: %d sent, %d received: the VIP was not held", sent, recv)
+	}
+	assertAdvertsOnTime(t, adverts, from, to, time.Second, 300*time.Millisecond)
+	if v := a.value(t, "keepalived_become_master_total", "iname", "VI_1"); v != 1 {
+		t.Errorf("become_master %v, want 1: a transition during the reloads", v)
+	}
+	if v := a.value(t, "keepalived_release_master_total", "iname", "VI_1"); v != 0 {
+		t.Errorf("release_master %v, want 0", v)
+	}
+	if !hasAddr(t, n.a, "192.0.2.100/24") || hasAddr(t, n.a, "192.0.2.102/24") {
+		t.Errorf("VIPs do not match the last configuration: %s", runCmd(t, "ip", "-n", n.a, "-4", "-o", "addr", "show", "dev", "eth0"))
 	}
 }
