@@ -81,6 +81,7 @@ func newOps(o *options, log *slog.Logger, cfg *conf.Config, started time.Time, d
 		// A reload applies VRRP changes too: the engine runs the
 		// configuration in force.
 		op.src.VRRP, op.src.VRRPConfig = d.vrrp.Status, current
+		op.src.VRRPUnrouted = d.vrrp.UnroutedDrops
 		op.src.Scripts = func() []status.Script { return op.scripts.Scripts(current()) }
 	}
 	if d.hc != nil {

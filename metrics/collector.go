@@ -127,7 +127,7 @@ type descs struct {
 	beActive, beInactive, beWeight, beDesiredWeight, beInSync *prometheus.Desc
 	beConns, bePktsIn, bePktsOut, beBytesIn, beBytesOut       *prometheus.Desc
 	rsUp, rsTransitions, rsWeight                             *prometheus.Desc
-	httpRefused, notifyScripts, notifyMails                   *prometheus.Desc
+	httpRefused, notifyScripts, notifyMails, unrouted         *prometheus.Desc
 }
 
 // New returns a Collector reading src and exporting checks (nil: a Checks
@@ -169,6 +169,7 @@ func (c *Collector) init() {
 		priZeroSent:   c.desc("keepalived_priority_zero_sent_total", "Priority 0 adverts sent.", vrrpLabels...),
 		garpDelay:     c.desc("keepalived_gratuitous_arp_delay_total", "garp_master_delay of the instance, in seconds (as keepalived-exporter reports it).", vrrpLabels...),
 
+		unrouted:    c.desc("lvsd_vrrp_unrouted_drops_total", "Received VRRP packets that no instance here claims, by reason (unknown_vrid, too_short, …), on every VRRP socket.", "reason"),
 		drops:       c.desc("lvsd_vrrp_drops_total", "Received VRRP packets dropped, by reason (every reason lvsd's decoder and validation count).", "iname", "reason"),
 		priority:    c.desc("lvsd_vrrp_priority", "Effective priority of the instance.", "iname"),
 		sendErrors:  c.desc("lvsd_vrrp_send_errors_total", "Adverts that could not be sent.", "iname"),
@@ -258,6 +259,12 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	gauge(d.lastReloadOK, b2f(r.LastOK))
 	if c.src.HTTPRefused != nil {
 		counter(d.httpRefused, c.src.HTTPRefused(), "managed_address")
+	}
+	if c.src.VRRPUnrouted != nil {
+		un := c.src.VRRPUnrouted()
+		for _, r := range advert.DropReasons() {
+			counter(d.unrouted, un[r.String()], r.String())
+		}
 	}
 	if c.src.Notify != nil {
 		for name, s := range c.src.Notify() {

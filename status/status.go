@@ -38,6 +38,9 @@ type Sources struct {
 	VRRPConfig func() *conf.Config
 	// VRRP returns the instances' states and counters.
 	VRRP func() []vrrp.InstanceStatus
+	// VRRPUnrouted returns the VRRP packets no instance claims (an unknown
+	// VRID, …), by drop reason name. Nil when VRRP does not run.
+	VRRPUnrouted func() map[string]uint64
 	// Scripts returns the status of the vrrp_scripts.
 	Scripts func() []Script
 	// Health returns the real servers' health.
