@@ -26,6 +26,13 @@ type options struct {
 	dontReleaseVRRP bool
 	dontReleaseIPVS bool
 	metricsListen   string
+	// webConfigFile is the Prometheus web configuration file (TLS, basic
+	// auth) of the metrics and status endpoint, as node_exporter's
+	// --web.config.file.
+	webConfigFile string
+	// allowManaged lets the endpoint answer on the addresses lvsd manages
+	// (VIPs, virtual servers), which it refuses by default.
+	allowManaged bool
 }
 
 const defaultConfigFile = "/etc/keepalived/keepalived.conf"
@@ -71,6 +78,8 @@ var optSpecs = []optSpec{
 	{'v', "version", argNone, func(o *options, _ string) error { o.version = true; return nil }, "Display the version number"},
 	{'h', "help", argNone, func(o *options, _ string) error { o.help = true; return nil }, "Display this help message"},
 	{0, "metrics-listen", argRequired, func(o *options, v string) error { o.metricsListen = v; return nil }, "ADDR: Prometheus metrics listen address (default :9165; empty disables)"},
+	{0, "web.config.file", argRequired, func(o *options, v string) error { o.webConfigFile = v; return nil }, "FILE: Prometheus web configuration (TLS, basic auth) of the metrics endpoint"},
+	{0, "metrics-allow-managed-addresses", argNone, func(o *options, _ string) error { o.allowManaged = true; return nil }, "Let the metrics endpoint answer on VIPs and virtual server addresses"},
 }
 
 // parseArgs parses args (without the program name) the way getopt_long does:

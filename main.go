@@ -213,7 +213,7 @@ func serve(o *options, log *slog.Logger) int {
 		<-programmed
 		restoreGC()
 	}()
-	op.listen(o.metricsListen)
+	op.listen(o)
 	defer op.close()
 	op.sdNotify("READY=1\nSTATUS=running")
 	defer op.sdNotify("STOPPING=1")

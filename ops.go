@@ -7,17 +7,21 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"runtime"
 	"sync/atomic"
 	"time"
 
 	sddaemon "github.com/coreos/go-systemd/v22/daemon"
+	"github.com/prometheus/exporter-toolkit/web"
 	"golang.org/x/sys/unix"
 
 	"github.com/lvsd/lvsd/conf"
+	"github.com/lvsd/lvsd/internal/addrguard"
 	"github.com/lvsd/lvsd/ipvs"
 	"github.com/lvsd/lvsd/metrics"
+	"github.com/lvsd/lvsd/notify"
 	"github.com/lvsd/lvsd/status"
 )
 
@@ -34,6 +38,7 @@ type ops struct {
 	checks  *metrics.Checks
 	src     status.Sources
 	srv     *http.Server
+	guard   *addrguard.Listener // nil when the endpoint answers on managed addresses
 	dumpDir string
 }
 
@@ -77,6 +82,7 @@ func newOps(o *options, log *slog.Logger, cfg *conf.Config, started time.Time, d
 		// A reload applies VRRP changes too: the engine runs the
 		// configuration in force.
 		op.src.VRRP, op.src.VRRPConfig = d.vrrp.Status, current
+		op.src.VRRPUnrouted = d.vrrp.UnroutedDrops
 		op.src.Scripts = func() []status.Script { return op.scripts.Scripts(current()) }
 	}
 	if d.hc != nil {
@@ -90,6 +96,18 @@ func newOps(o *options, log *slog.Logger, cfg *conf.Config, started time.Time, d
 				return nil
 			}
 			return d.rec.Snapshot()
+		}
+	}
+	if d.vrrpNotify != nil || d.checkNotify != nil {
+		op.src.Notify = func() map[string]notify.Stats {
+			m := map[string]notify.Stats{}
+			if d.vrrpNotify != nil {
+				m["vrrp"] = d.vrrpNotify.Stats()
+			}
+			if d.checkNotify != nil {
+				m["check"] = d.checkNotify.Stats()
+			}
+			return m
 		}
 	}
 	op.info.SetIPVSUnavailable(op.ipvsDown(o, cfg))
@@ -114,21 +132,43 @@ func (op *ops) reloaded(o *options, cfg *conf.Config, err error) {
 	if cfg != nil {
 		op.cfg.Store(cfg)
 		op.info.SetIPVSUnavailable(op.ipvsDown(o, cfg))
+		if op.guard != nil {
+			op.guard.SetManaged(addrguard.FromConfig(cfg))
+		}
 	}
 	op.info.RecordReload(time.Now(), err)
 }
 
-// listen starts the HTTP endpoint on addr ("" disables it). A failure to
-// listen is logged, not fatal: VRRP and IPVS matter more than their
-// metrics.
-func (op *ops) listen(addr string) {
+// listen starts the HTTP endpoint on o.metricsListen ("" disables it).
+// Unless o.allowManaged, connections to an address lvsd manages (a VIP, a
+// virtual server: see addrguard) are closed as they are accepted and
+// counted. o.webConfigFile is a Prometheus web configuration file (TLS,
+// basic auth: exporter-toolkit, as node_exporter's --web.config.file). A
+// failure to listen, or a web configuration that does not load, is logged,
+// not fatal: VRRP and IPVS matter more than their metrics; and the endpoint
+// is then not started, never started without the TLS or the passwords it
+// was asked for.
+func (op *ops) listen(o *options) {
+	addr := o.metricsListen
 	if addr == "" {
+		return
+	}
+	if err := web.Validate(o.webConfigFile); err != nil {
+		op.log.Error("metrics and status endpoint not started: bad web configuration", "web.config.file", o.webConfigFile, "err", err)
 		return
 	}
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		op.log.Error("metrics and status endpoint not started", "listen", addr, "err", err)
 		return
+	}
+	if !o.allowManaged {
+		g := addrguard.New(ln, addrguard.FromConfig(op.cfg.Load()))
+		op.guard, ln = g, g
+		op.src.HTTPRefused = g.Refused
+		if ap, err := netip.ParseAddrPort(addr); err == nil && g.Managed().Contains(ap.Addr()) {
+			op.log.Warn("the metrics endpoint listens on an address lvsd manages: every connection will be refused (see --metrics-allow-managed-addresses)", "listen", addr)
+		}
 	}
 	op.srv = &http.Server{
 		Handler:           status.Handler(op.src, metrics.Handler(metrics.New(op.src, op.checks))),
@@ -139,9 +179,13 @@ func (op *ops) listen(addr string) {
 		MaxHeaderBytes:    16 << 10,
 		ErrorLog:          slog.NewLogLogger(op.log.Handler(), slog.LevelWarn),
 	}
-	op.log.Info("metrics and status endpoint", "listen", ln.Addr().String(), "paths", "/metrics /status /")
+	op.log.Info("metrics and status endpoint", "listen", ln.Addr().String(), "paths", "/metrics /status /",
+		"web.config.file", o.webConfigFile, "managed_addresses", map[bool]string{true: "answered", false: "refused"}[o.allowManaged])
+	flags := &web.FlagConfig{WebListenAddresses: &[]string{addr}, WebSystemdSocket: new(bool), WebConfigFile: &o.webConfigFile}
+	// exporter-toolkit logs at Info what it sets up (TLS on or off).
+	wlog := op.log.With("subsystem", "web")
 	go func() {
-		if err := op.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		if err := web.Serve(ln, op.srv, flags, wlog); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			op.log.Error("metrics and status endpoint stopped", "err", err)
 		}
 	}()

@@ -151,6 +151,7 @@ vrrp_instance VI_1 {
 // director is one lvsd process in a namespace.
 type director struct {
 	name, ns, dumps string
+	conf            string // the configuration file
 	cmd             *exec.Cmd
 	out             *lockedBuffer
 	client          *http.Client
@@ -164,6 +165,19 @@ const metricsURL = "http://127.0.0.1:9165/metrics"
 // by everyone (the binary may run as nobody).
 func startDirector(t *testing.T, bin, ns, name string, prio int, prefix ...string) *director {
 	t.Helper()
+	return startDirectorArgs(t, bin, ns, name, prio, nil, prefix...)
+}
+
+// startDirectorArgs is startDirector with more arguments for lvsd (after
+// the default ones: a later --metrics-listen wins).
+func startDirectorArgs(t *testing.T, bin, ns, name string, prio int, extra []string, prefix ...string) *director {
+	t.Helper()
+	return startDirectorConf(t, bin, ns, name, fmt.Sprintf(vrrpConf, name, prio), extra, prefix...)
+}
+
+// startDirectorConf runs bin in ns with the configuration text.
+func startDirectorConf(t *testing.T, bin, ns, name, text string, extra []string, prefix ...string) *director {
+	t.Helper()
 	dir, err := os.MkdirTemp("", "lvsd-"+name+"-")
 	if err != nil {
 		t.Fatal(err)
@@ -173,10 +187,10 @@ func startDirector(t *testing.T, bin, ns, name string, prio int, prefix ...strin
 		t.Fatal(err)
 	}
 	cfg := filepath.Join(dir, "keepalived.conf")
-	if err := os.WriteFile(cfg, []byte(fmt.Sprintf(vrrpConf, name, prio)), 0o644); err != nil {
+	if err := os.WriteFile(cfg, []byte(text), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	d := &director{name: name, ns: ns, dumps: filepath.Join(dir, "dumps"), out: &lockedBuffer{}, client: nsClient(ns), exited: make(chan struct{})}
+	d := &director{name: name, ns: ns, conf: cfg, dumps: filepath.Join(dir, "dumps"), out: &lockedBuffer{}, client: nsClient(ns), exited: make(chan struct{})}
 	if err := os.Mkdir(d.dumps, 0o777); err != nil {
 		t.Fatal(err)
 	}
@@ -185,6 +199,7 @@ func startDirector(t *testing.T, bin, ns, name string, prio int, prefix ...strin
 	}
 	args := append([]string{"netns", "exec", ns}, prefix...)
 	args = append(args, bin, "--dont-fork", "--log-console", "-f", cfg, "--metrics-listen", "127.0.0.1:9165")
+	args = append(args, extra...)
 	d.cmd = exec.Command("ip", args...)
 	d.cmd.Env = append(os.Environ(), "LVSD_DUMP_DIR="+d.dumps)
 	d.cmd.Stdout, d.cmd.Stderr = d.out, d.out
@@ -262,6 +277,12 @@ func (c *advertCounter) between(from, to time.Time) int {
 
 func countAdverts(t *testing.T, ns, port string, src netip.Addr) *advertCounter {
 	t.Helper()
+	return countAdvertsVRID(t, ns, port, src, 0)
+}
+
+// countAdvertsVRID counts the adverts of one VRID (0: any).
+func countAdvertsVRID(t *testing.T, ns, port string, src netip.Addr, vrid int) *advertCounter {
+	t.Helper()
 	var conn *packet.Conn
 	if err := inNetns(ns, func() error {
 		ifi, err := net.InterfaceByName(port)
@@ -294,7 +315,7 @@ func countAdverts(t *testing.T, ns, port string, src netip.Addr) *advertCounter 
 			if err != nil || info.Src != src || info.TTL != advert.TTL {
 				continue
 			}
-			if _, drop := advert.Decode(payload, info); drop != advert.DropNone {
+			if a, drop := advert.Decode(payload, info); drop != advert.DropNone || (vrid != 0 && int(a.VRID) != vrid) {
 				continue
 			}
 			c.mu.Lock()
@@ -524,5 +545,39 @@ func TestNetnsLeastPrivilege(t *testing.T) {
 	}
 	if hasAddr(t, n.a, "192.0.2.100/24") {
 		t.Errorf("VIP still present after stop")
+	}
+}
+
+// TestNetnsMetricsNotOnVIP: lvsd listening on every address (:9165) of a
+// director holding VIP 192.0.2.100 as MASTER. From another namespace on the
+// bridge, the director's own address answers /metrics; the VIP, on the
+// same port, is closed at accept and counted in lvsd_http_refused_total.
+func TestNetnsMetricsNotOnVIP(t *testing.T) {
+	integration(t, "ip")
+	bin := buildLvsd(t)
+	n := newOpsNet(t)
+	a := startDirectorArgs(t, bin, n.a, "lb-a", 150, []string{"--metrics-listen", ":9165"})
+	waitUntil(t, 15*time.Second, "MASTER with the VIP", func() bool {
+		return a.state(t) == 2 && hasAddr(t, n.a, "192.0.2.100/24")
+	})
+	c := nsClient(n.c)
+	ss, err := scrape(t, c, "http://192.0.2.1:9165/metrics")
+	if err != nil {
+		t.Fatalf("the director's own address: %v", err)
+	}
+	if v, ok := find(ss, "lvsd_http_refused_total", "reason", "managed_address"); !ok || v != 0 {
+		t.Fatalf("refused before: %v %v", v, ok)
+	}
+	for range 3 {
+		if _, err := scrape(t, c, "http://192.0.2.100:9165/metrics"); err == nil {
+			t.Fatalf("the VIP answered /metrics")
+		}
+	}
+	if v := mustValue(t, c, "http://192.0.2.1:9165/metrics", "lvsd_http_refused_total", "reason", "managed_address"); v != 3 {
+		t.Errorf("lvsd_http_refused_total = %v after 3 connections to the VIP, want 3", v)
+	}
+	// VRRP is untouched: still MASTER.
+	if v := a.value(t, "keepalived_vrrp_state", "iname", "VI_1"); v != 2 {
+		t.Errorf("state %v", v)
 	}
 }

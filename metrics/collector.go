@@ -130,6 +130,7 @@ type descs struct {
 	beActive, beInactive, beWeight, beDesiredWeight, beInSync *prometheus.Desc
 	beConns, bePktsIn, bePktsOut, beBytesIn, beBytesOut       *prometheus.Desc
 	rsUp, rsTransitions, rsWeight                             *prometheus.Desc
+	httpRefused, notifyScripts, notifyMails, unrouted         *prometheus.Desc
 }
 
 // New returns a Collector reading src and exporting checks (nil: a Checks
@@ -171,6 +172,7 @@ func (c *Collector) init() {
 		priZeroSent:   c.desc("keepalived_priority_zero_sent_total", "Priority 0 adverts sent.", vrrpLabels...),
 		garpDelay:     c.desc("keepalived_gratuitous_arp_delay_total", "garp_master_delay of the instance, in seconds (as keepalived-exporter reports it).", vrrpLabels...),
 
+		unrouted:    c.desc("lvsd_vrrp_unrouted_drops_total", "Received VRRP packets that no instance here claims, by reason (unknown_vrid, too_short, …), on every VRRP socket.", "reason"),
 		drops:       c.desc("lvsd_vrrp_drops_total", "Received VRRP packets dropped, by reason (every reason lvsd's decoder and validation count).", "iname", "reason"),
 		priority:    c.desc("lvsd_vrrp_priority", "Effective priority of the instance.", "iname"),
 		sendErrors:  c.desc("lvsd_vrrp_send_errors_total", "Adverts that could not be sent.", "iname"),
@@ -215,6 +217,10 @@ func (c *Collector) init() {
 		rsUp:          c.desc("lvsd_real_server_up", "Health of the real server: 1 up, 0 down.", rsLabels...),
 		rsTransitions: c.desc("lvsd_real_server_transitions_total", "Health transitions of the real server.", rsLabels...),
 		rsWeight:      c.desc("lvsd_real_server_weight", "Effective weight of the real server when healthy (misc_dynamic included).", rsLabels...),
+
+		notifyScripts: c.desc("lvsd_notify_scripts_total", "Notify scripts, by notifier (vrrp, check) and result: run (whatever their exit), dropped (their instance's queue was full).", "notifier", "result"),
+		notifyMails:   c.desc("lvsd_notify_mails_total", "smtp_alert mails, by notifier (vrrp, check) and result: sent, failed (refused or not deliverable), dropped (the mail queue was full).", "notifier", "result"),
+		httpRefused:   c.desc("lvsd_http_refused_total", "Connections to this endpoint closed at accept, by reason (managed_address: to a VIP or a virtual server's address).", "reason"),
 	}
 }
 
@@ -262,6 +268,24 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	}
 	for _, w := range slices.Sorted(maps.Keys(st.VRRPRepairs)) {
 		counter(d.vrrpRepairs, st.VRRPRepairs[w], w)
+	}
+	if c.src.HTTPRefused != nil {
+		counter(d.httpRefused, c.src.HTTPRefused(), "managed_address")
+	}
+	if c.src.VRRPUnrouted != nil {
+		un := c.src.VRRPUnrouted()
+		for _, r := range advert.DropReasons() {
+			counter(d.unrouted, un[r.String()], r.String())
+		}
+	}
+	if c.src.Notify != nil {
+		for name, s := range c.src.Notify() {
+			counter(d.notifyScripts, s.ScriptsRun, name, "run")
+			counter(d.notifyScripts, s.ScriptsDropped, name, "dropped")
+			counter(d.notifyMails, s.MailSent, name, "sent")
+			counter(d.notifyMails, s.MailFailed, name, "failed")
+			counter(d.notifyMails, s.MailDropped, name, "dropped")
+		}
 	}
 
 	for _, in := range st.Instances {
@@ -407,10 +431,17 @@ func unix(t time.Time) float64 {
 	return float64(t.UnixNano()) / 1e9
 }
 
+// MaxScrapesInFlight bounds the scrapes collected at once; one more gets
+// 503 Service Unavailable at once. A scrape of a large IPVS table (10,000
+// backends) is CPU and garbage: 50 of them at once starved the VRRP
+// adverts by hundreds of milliseconds on a 2-core director.
+const MaxScrapesInFlight = 2
+
 // Handler serves the Collector with Go runtime and process metrics in
-// Prometheus's text (or protobuf/OpenMetrics, as negotiated) format.
+// Prometheus's text (or protobuf/OpenMetrics, as negotiated) format, at
+// most MaxScrapesInFlight at once.
 func Handler(c *Collector) http.Handler {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(c, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{ErrorHandling: promhttp.ContinueOnError})
+	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{ErrorHandling: promhttp.ContinueOnError, MaxRequestsInFlight: MaxScrapesInFlight})
 }

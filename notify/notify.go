@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/lvsd/lvsd/conf"
@@ -72,6 +73,26 @@ type Notifier struct {
 	wg        sync.WaitGroup
 	ctx       context.Context
 	cancel    context.CancelFunc
+
+	scriptsRun, scriptsDropped        atomic.Uint64
+	mailSent, mailFailed, mailDropped atomic.Uint64
+}
+
+// Stats are a Notifier's counters since it was made.
+type Stats struct {
+	ScriptsRun     uint64 // notify scripts run (whatever their result)
+	ScriptsDropped uint64 // notify scripts not run: their queue was full
+	MailSent       uint64 // smtp_alert mails the server accepted
+	MailFailed     uint64 // smtp_alert mails the server refused, or that could not be sent
+	MailDropped    uint64 // smtp_alert mails not sent: the mail queue was full
+}
+
+// Stats returns the counters; safe for concurrent use.
+func (n *Notifier) Stats() Stats {
+	return Stats{
+		ScriptsRun: n.scriptsRun.Load(), ScriptsDropped: n.scriptsDropped.Load(),
+		MailSent: n.mailSent.Load(), MailFailed: n.mailFailed.Load(), MailDropped: n.mailDropped.Load(),
+	}
 }
 
 // New returns a notifier for the configuration.
@@ -212,6 +233,7 @@ func (n *Notifier) enqueue(key string, jobs []job) {
 		n.queues[key] = q
 	}
 	if !q.Push(jobs...) {
+		n.scriptsDropped.Add(uint64(len(jobs)))
 		n.log.Error("notify: queue full; notification dropped", "for", key)
 	}
 }
@@ -222,6 +244,7 @@ func (n *Notifier) run(key string, j job) {
 		return
 	}
 	r := j.cmd.Run(n.ctx, n.opts.Timeout, j.extra...)
+	n.scriptsRun.Add(1)
 	lvl := slog.LevelDebug
 	if !r.OK() {
 		lvl = slog.LevelWarn
@@ -232,6 +255,7 @@ func (n *Notifier) run(key string, j job) {
 
 func (n *Notifier) enqueueMail(m Mail) {
 	if !n.mail.Push(m) {
+		n.mailDropped.Add(1)
 		n.log.Error("notify: mail queue full; alert dropped", "subject", m.Subject)
 	}
 }
@@ -242,8 +266,10 @@ func (n *Notifier) send(m Mail) {
 		return
 	}
 	if err := m.Send(n.ctx); err != nil {
+		n.mailFailed.Add(1)
 		n.log.Warn("notify: smtp alert not sent", "server", m.Server, "subject", m.Subject, "err", err)
 	} else {
+		n.mailSent.Add(1)
 		n.log.Info("notify: smtp alert sent", "server", m.Server, "subject", m.Subject)
 	}
 }

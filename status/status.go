@@ -19,6 +19,7 @@ import (
 	"github.com/lvsd/lvsd/conf"
 	"github.com/lvsd/lvsd/healthcheck"
 	"github.com/lvsd/lvsd/ipvs"
+	"github.com/lvsd/lvsd/notify"
 	"github.com/lvsd/lvsd/vrrp"
 	"github.com/lvsd/lvsd/vrrp/advert"
 )
@@ -37,6 +38,9 @@ type Sources struct {
 	VRRPConfig func() *conf.Config
 	// VRRP returns the instances' states and counters.
 	VRRP func() []vrrp.InstanceStatus
+	// VRRPUnrouted returns the VRRP packets no instance claims (an unknown
+	// VRID, …), by drop reason name. Nil when VRRP does not run.
+	VRRPUnrouted func() map[string]uint64
 	// Scripts returns the status of the vrrp_scripts.
 	Scripts func() []Script
 	// Health returns the real servers' health.
@@ -48,6 +52,14 @@ type Sources struct {
 	Resyncs func() map[string]uint64
 	// Repairs returns what VRRP's safety net repaired, by what.
 	Repairs func() map[string]uint64
+	// HTTPRefused returns the connections to the HTTP endpoint closed at
+	// accept because they reached an address lvsd manages (a VIP, a
+	// virtual server). Nil when the endpoint does not guard them.
+	HTTPRefused func() uint64
+	// Notify returns the counters of the notifiers (notify scripts and
+	// smtp_alert), by notifier: "vrrp" (transitions) and "check" (real
+	// servers and quorum). Nil when none runs.
+	Notify func() map[string]notify.Stats
 }
 
 // Daemon records what belongs to the process rather than to a subsystem.

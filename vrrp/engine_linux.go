@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/lvsd/lvsd/internal/clock"
+	"github.com/lvsd/lvsd/vrrp/advert"
 
 	"github.com/lvsd/lvsd/conf"
 )
@@ -157,6 +158,23 @@ type Engine struct {
 	rebinders []rebinder          // the sockets that follow their interface
 	hasRoutes bool                // an instance has virtual_routes
 	managed   map[netip.Addr]bool // the VIPs of all instances
+
+	// unrouted counts, by DropReason, the packets that no instance here
+	// claims (an unknown VRID, too short to name one), on every socket.
+	unrouted [advert.NumDropReasons]atomic.Uint64
+}
+
+// UnroutedDrops returns, by drop reason name, the packets received that
+// no instance claims (DropUnknownVRID, DropTooShort, or a bad IP header
+// naming no instance here); safe for concurrent use.
+func (e *Engine) UnroutedDrops() map[string]uint64 {
+	m := map[string]uint64{}
+	for _, r := range advert.DropReasons() {
+		if n := e.unrouted[r].Load(); n > 0 {
+			m[r.String()] = n
+		}
+	}
+	return m
 }
 
 type applyReq struct {
@@ -565,7 +583,7 @@ func (st *engineState) start(spec runnerSpec) error {
 			if err != nil {
 				return err
 			}
-			d := &dispatcher{}
+			d := &dispatcher{total: &st.e.unrouted}
 			st.conns[k], st.disps[k] = conn, d
 			e.addRebinder(conn)
 			st.serveWG.Add(1)

@@ -934,6 +934,16 @@ type dispatcher struct {
 	routes map[uint8]route
 	// Drops counts, by DropReason, the packets no instance claims.
 	Drops [advert.NumDropReasons]atomic.Uint64
+	// total, when set, counts them too: the engine's sum over its
+	// sockets, which outlives a socket closed by a reload.
+	total *[advert.NumDropReasons]atomic.Uint64
+}
+
+func (d *dispatcher) unrouted(r advert.DropReason) {
+	d.Drops[r].Add(1)
+	if d.total != nil {
+		d.total[r].Add(1)
+	}
 }
 
 type route struct {
@@ -974,7 +984,7 @@ func (d *dispatcher) lookup(payload []byte) (route, advert.DropReason) {
 func (d *dispatcher) Handle(payload []byte, info advert.PacketInfo) {
 	rt, drop := d.lookup(payload)
 	if drop != advert.DropNone {
-		d.Drops[drop].Add(1)
+		d.unrouted(drop)
 		return
 	}
 	rt.r.HandlePacket(rt.i, payload, info)
@@ -986,7 +996,7 @@ func (d *dispatcher) Handle(payload []byte, info advert.PacketInfo) {
 func (d *dispatcher) Drop(payload []byte, info advert.PacketInfo, reason advert.DropReason) {
 	rt, miss := d.lookup(payload)
 	if miss != advert.DropNone {
-		d.Drops[reason].Add(1)
+		d.unrouted(reason)
 		return
 	}
 	rt.r.DropPacket(rt.i, info, reason)
