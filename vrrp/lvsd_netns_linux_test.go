@@ -598,3 +598,34 @@ vrrp_script chk {
 		t.Fatalf("notifications:\n%s\nwant:\n%s", strings.Join(lines, "\n"), strings.Join(want, "\n"))
 	}
 }
+
+// Restart after kill -9: the killed MASTER leaves its VIP on eth0 (nothing
+// ran to remove it) while the BACKUP takes over. Restarted with nopreempt,
+// it stays BACKUP and removes the leftover VIP: once the pair has settled
+// the VIP is on one director only, the one that is MASTER.
+func TestLvsdRestartAfterKill(t *testing.T) {
+	requireIntegration(t)
+	n := newTestNet(t)
+	confA := lvsdConf(150, "  nopreempt\n")
+	a := startLvsd(t, n.a, "A", confA)
+	b := startLvsd(t, n.b, "B", lvsdConf(100, ""))
+	a.waitState(t, "VI_1", "MASTER", 6*time.Second)
+	b.waitState(t, "VI_1", "BACKUP", time.Second)
+	a.signal(syscall.SIGKILL)
+	<-a.done
+	b.waitState(t, "VI_1", "MASTER", 6*time.Second)
+	if !hasAddr(t, n.a, "eth0", "192.0.2.100") {
+		t.Fatal("the killed master's VIP is already gone: nothing to adopt (the test needs the leftover)")
+	}
+	a2 := startLvsd(t, n.a, "A2", confA)
+	a2.waitState(t, "VI_1", "BACKUP", 6*time.Second)
+	waitFor(t, 2*time.Second, "leftover VIP removed from the restarted backup", func() bool { return !hasAddr(t, n.a, "eth0", "192.0.2.100") })
+	// Settled: B stays MASTER with the VIP, A2 BACKUP without it.
+	time.Sleep(4 * time.Second)
+	if a2.state("VI_1") != "BACKUP" || b.state("VI_1") != "MASTER" {
+		t.Fatalf("after the restart: A %s, B %s; want BACKUP and MASTER (nopreempt)", a2.state("VI_1"), b.state("VI_1"))
+	}
+	if hasAddr(t, n.a, "eth0", "192.0.2.100") || !hasAddr(t, n.b, "eth0", "192.0.2.100") {
+		t.Fatal("the VIP is not on the MASTER alone after the restart")
+	}
+}
