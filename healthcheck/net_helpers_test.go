@@ -15,7 +15,7 @@ import (
 )
 
 // slack is how late past its ideal time an event may come on a loaded machine.
-const slack = 250 * time.Millisecond
+const slack = 400 * time.Millisecond // CI runs the VM and netns tiers beside these on 2 cores
 
 type runner struct {
 	s      *Scheduler

@@ -131,7 +131,9 @@ func TestRunSlowChecksDoNotDelayOthers(t *testing.T) {
 	if count[true] < 100*2 || count[false] < 50 { // 0.5 s periods, up to 0.5 s warmup
 		t.Fatalf("too few attempts: %d fast, %d slow", count[true], count[false])
 	}
-	if worst[true] > 50*time.Millisecond {
+	// Blocked behind a slow check, a fast one would start a whole
+	// connect_timeout (400 ms) late; 150 ms leaves room for a loaded CI.
+	if worst[true] > 150*time.Millisecond {
 		t.Fatalf("a fast check started %v late behind the slow ones", worst[true])
 	}
 }
