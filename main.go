@@ -67,6 +67,9 @@ func run(prog string, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stdout, versionString())
 		return exitOK
 	}
+	if o.signum != "" {
+		return signumOutput(o.signum, stdout, stderr)
+	}
 	if o.configTest {
 		// A short-lived process: trade memory for less garbage collection.
 		debug.SetGCPercent(400)
@@ -168,6 +171,13 @@ func daemonize(prog string, args []string, stderr io.Writer) int {
 	return exitOK
 }
 
+// keepalived's SIGJSON (SIGRTMIN+2) and SIGSTATS_CLEAR (SIGRTMAX-1), as
+// --signum prints them.
+var (
+	sigJSON       = syscall.Signal(signalNumbers["JSON"])
+	sigStatsClear = syscall.Signal(signalNumbers["STATS_CLEAR"])
+)
+
 // serve runs the daemon until SIGTERM/SIGINT. SIGHUP reloads (see
 // reload). SIGUSR1 and SIGUSR2 write keepalived's state and counter dumps.
 // With systemd (Type=notify) it reports READY, RELOADING and STOPPING.
@@ -192,7 +202,8 @@ func serve(o *options, log *slog.Logger) int {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	sigs := make(chan os.Signal, 4)
-	signal.Notify(sigs, syscall.SIGHUP, syscall.SIGTERM, syscall.SIGINT, syscall.SIGUSR1, syscall.SIGUSR2)
+	signal.Notify(sigs, syscall.SIGHUP, syscall.SIGTERM, syscall.SIGINT, syscall.SIGUSR1, syscall.SIGUSR2,
+		sigJSON, sigStatsClear)
 	defer signal.Stop(sigs)
 
 	log.Info("configuration loaded", "instances", len(cfg.Instances), "virtual_servers", len(cfg.VirtualServers))
@@ -225,6 +236,10 @@ func serve(o *options, log *slog.Logger) int {
 				op.dump(false)
 			case syscall.SIGUSR2:
 				op.dump(true)
+			case sigJSON, sigStatsClear:
+				// keepalived's SIGJSON and SIGSTATS_CLEAR (--signum=JSON,
+				// STATS_CLEAR): caught, so that sending them does not stop lvsd.
+				log.Warn("signal not supported by lvsd; ignored", "signal", int(sig.(syscall.Signal)))
 			default:
 				log.Info("stopping", "signal", sig.String())
 				cancel()
