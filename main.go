@@ -26,11 +26,15 @@ import (
 
 // Exit codes, as keepalived 2.2.7 uses them.
 const (
-	exitOK             = 0
-	exitProgramError   = 1
-	exitConfig         = 4 // the configuration cannot run
-	exitConfigTest     = 5 // errors reported, but it would run
-	exitConfigSecurity = 6 // scripts configured without enable_script_security
+	exitOK           = 0
+	exitProgramError = 1
+	// exitMissingParameter: a keyword lacks the parameter keepalived requires
+	// ("missing a parameter after keyword"); keepalived 2.2.7's -t and its
+	// daemon both exit 2 (its KEEPALIVED_EXIT_PROGRAM_ERROR) for it.
+	exitMissingParameter = 2
+	exitConfig           = 4 // the configuration cannot run
+	exitConfigTest       = 5 // errors reported, but it would run
+	exitConfigSecurity   = 6 // scripts configured without enable_script_security
 )
 
 // version is set at build time with -ldflags "-X main.version=…".
@@ -132,6 +136,9 @@ func configTest(o *options, stdout, stderr io.Writer) int {
 
 // testExitCode maps a load result to keepalived's -t exit codes.
 func testExitCode(cfg *conf.Config, diags []conf.Diag) int {
+	if conf.MissingParameter(diags) {
+		return exitMissingParameter
+	}
 	switch conf.MaxLevel(diags) {
 	case conf.Fatal:
 		return exitConfig
@@ -189,6 +196,9 @@ func serve(o *options, log *slog.Logger) int {
 	logDiags(log, diags)
 	if conf.MaxLevel(diags) == conf.Fatal {
 		log.Error("configuration cannot run; stopping", "config", o.configFile)
+		if conf.MissingParameter(diags) {
+			return exitMissingParameter
+		}
 		return exitConfig
 	}
 	if o.pidFile != "" {
