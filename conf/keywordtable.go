@@ -1,5 +1,7 @@
 package conf
 
+import "sort"
+
 // kwInfo is what lvsd does with one keyword of one kind of block.
 type kwInfo struct {
 	// test names the test that shows the keyword's effect; "" when lvsd
@@ -377,12 +379,14 @@ var keywordTable = map[string]map[string]kwInfo{
 		"fwmark":       {test: "TestNewCheckerDiagnostics", arg: true},
 	},
 	"HTTP_GET": {
+		"nb_get_retry":  {test: "TestDefaultsCheckerTimerInheritance", arg: true}, // the timers' one needs none
 		"http_protocol": {test: "TestValidateCheckers"},
 		"url":           {test: "TestValidateCheckers"},
 		"virtualhost":   {test: "TestDefaultsRealServer"},
 		"fast_recovery": {notice: notYet},
 	},
 	"SSL_GET": {
+		"nb_get_retry":  {test: "TestDefaultsCheckerTimerInheritance", arg: true}, // the timers' one needs none
 		"enable_sni":    {test: "TestSSL"},
 		"http_protocol": {test: "TestValidateCheckers"},
 		"url":           {test: "TestValidateCheckers"},
@@ -419,8 +423,8 @@ var keywordTable = map[string]map[string]kwInfo{
 		"send":         {test: "TestValidateCheckers"},
 	},
 	"url": {
-		"digest":           {test: "TestValidateCheckers"},
-		"path":             {test: "TestDefaultsCheckerByType"},
+		"digest":           {test: "TestValidateCheckers", arg: true},
+		"path":             {test: "TestDefaultsCheckerByType", arg: true},
 		"regex":            {test: "TestHTTP"},
 		"regex_no_match":   {test: "TestHTTP"},
 		"status_code":      {test: "TestValidateCheckers"},
@@ -430,4 +434,35 @@ var keywordTable = map[string]map[string]kwInfo{
 		"regex_options":    {notice: notYet},
 		"regex_stack":      {notice: notYet},
 	},
+}
+
+// KeywordStatus is one row of lvsd's keyword table.
+type KeywordStatus struct {
+	// Section is the kind of block ("top" for the top level; "notify",
+	// "timers", "checker" and "connection" are parts of several blocks;
+	// "ipaddress" the options of an address line).
+	Section, Keyword string
+	// Test names the test showing the keyword's effect; "" when lvsd does
+	// not act on it, and Notice says why.
+	Test, Notice string
+	// NeedsParameter: keepalived 2.2.7 (and lvsd) refuse the keyword
+	// without a parameter.
+	NeedsParameter bool
+}
+
+// KeywordTable returns every keyword lvsd accepts, sorted by section and keyword.
+func KeywordTable() []KeywordStatus {
+	var out []KeywordStatus
+	for sec, kws := range keywordTable {
+		for kw, info := range kws {
+			out = append(out, KeywordStatus{Section: sec, Keyword: kw, Test: info.test, Notice: info.notice, NeedsParameter: info.arg})
+		}
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Section != out[j].Section {
+			return out[i].Section < out[j].Section
+		}
+		return out[i].Keyword < out[j].Keyword
+	})
+	return out
 }
