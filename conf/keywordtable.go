@@ -52,6 +52,7 @@ var keywordTable = map[string]map[string]kwInfo{
 		"vrrp_track_process":    {notice: notYet, arg: true},
 	},
 	"global_defs": {
+		"include_check":                       {test: "TestLexIncludeChecks"}, // read by the lexer (lex.go)
 		"dynamic_interfaces":                  {test: "TestConfigTestExitCodes"},
 		"enable_script_security":              {test: "TestConfigTestExitCodes"},
 		"lvs_flush":                           {test: "TestIPVSInVMGlobals"},

@@ -47,7 +47,8 @@ func Load(path string, opt Options) (*Config, []Diag) {
 	d := &diagList{}
 	tb := newTreeBuilder(d)
 	lx := newLexer(opt.ConfigID, d, tb.line)
-	lx.readFile(path, Pos{}, true)
+	lx.inGlobalDefs = tb.inGlobalDefs
+	lx.readFile(path, Pos{}, true, Fatal)
 	root := tb.finish()
 	cfg := build(root, d)
 	cfg.Files = lx.files
@@ -67,6 +68,7 @@ func parseText(name string, text string, opt Options, maxExp int, noFiles ...boo
 	d := &diagList{}
 	tb := newTreeBuilder(d)
 	lx := newLexer(opt.ConfigID, d, tb.line)
+	lx.inGlobalDefs = tb.inGlobalDefs
 	lx.maxExp = maxExp
 	if len(noFiles) > 0 && noFiles[0] {
 		lx.fsRead, lx.glob = noFile, noGlob
@@ -499,6 +501,8 @@ func (p *parser) global(n *Node) {
 					}
 				}
 			}
+		case "include_check":
+			// Read by the lexer, where it governs the includes that follow.
 		case "script_user":
 			p.userGroup(ch, &g.ScriptUser, &g.ScriptGroup)
 		case "vrrp_mcast_group4":

@@ -167,6 +167,9 @@ func (tb *treeBuilder) newNode() *Node {
 
 func (tb *treeBuilder) top() *Node { return tb.stack[len(tb.stack)-1] }
 
+// inGlobalDefs says whether the next statement goes into a global_defs block.
+func (tb *treeBuilder) inGlobalDefs() bool { return tb.top().Key == "global_defs" }
+
 func (tb *treeBuilder) flush(cur []Token, pos Pos) *Node {
 	if len(cur) == 0 {
 		return nil
