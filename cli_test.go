@@ -110,6 +110,8 @@ func TestConfigTestExitCodes(t *testing.T) {
 		{"missing interface", strings.Replace(inst, "interface lo", "interface nosuchif0", 1), exitConfig, ":1: fatal: interface: interface nosuchif0 does not exist"},
 		{"missing interface allowed", "global_defs {\n dynamic_interfaces\n}\n" + strings.Replace(inst, "interface lo", "interface nosuchif0", 1), exitOK, ""},
 		{"scripts without security", "vrrp_script chk {\n script \"/bin/true\"\n}\n" + inst, exitConfigSecurity, ""},
+		{"missing parameter", strings.Replace(inst, "interface lo", "interface", 1), exitMissingParameter, ":2: fatal: interface: missing a parameter after keyword interface"},
+		{"missing parameter beats a missing interface", "vrrp_script {\n script /bin/true\n}\n" + strings.Replace(inst, "interface lo", "interface nosuchif0", 1), exitMissingParameter, ":1: fatal: vrrp_script: missing a parameter"},
 		{"scripts with security", "global_defs {\n enable_script_security\n}\nvrrp_script chk {\n script \"/bin/true\"\n}\n" + inst, exitOK, ""},
 	}
 	for _, c := range cases {
@@ -124,6 +126,17 @@ func TestConfigTestExitCodes(t *testing.T) {
 				t.Fatalf("stderr %q does not contain %q", errb.String(), p+c.stderr)
 			}
 		})
+	}
+	// The daemon refuses such a file too, with keepalived's exit code.
+	{
+		p := writeConf(t, strings.Replace(inst, "interface lo", "interface", 1))
+		var out, errb bytes.Buffer
+		if code := run("lvsd", []string{"-n", "-l", "-f", p, "--metrics-listen="}, &out, &errb); code != exitMissingParameter {
+			t.Fatalf("daemon on a missing parameter: exit %d, want %d\n%s", code, exitMissingParameter, errb.String())
+		}
+		if !strings.Contains(errb.String(), "missing a parameter after keyword interface") {
+			t.Fatalf("daemon log: %q", errb.String())
+		}
 	}
 	var out, errb bytes.Buffer
 	missing := filepath.Join(t.TempDir(), "nope.conf")

@@ -156,6 +156,21 @@ func (lx *lexer) lexText(text, file string) {
 	}
 }
 
+// trimBlanks is strings.TrimLeft(s, " \t"), without making a cutset for
+// every line.
+func trimBlanks(s string) string {
+	i := 0
+	for i < len(s) && (s[i] == ' ' || s[i] == '\t') {
+		i++
+	}
+	return s[i:]
+}
+
+// asciiSpace is what strings.TrimSpace trims of ASCII.
+func asciiSpace(c byte) bool {
+	return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f'
+}
+
 // cutLine splits text after its first line (without the newline).
 func cutLine(text string) (line, rest string) {
 	if i := strings.IndexByte(text, '\n'); i >= 0 {
@@ -166,6 +181,13 @@ func cutLine(text string) (line, rest string) {
 
 // multiLineDef recognises "$NAME=… \" (a definition continued on following lines).
 func multiLineDef(l string) (name, first string, ok bool) {
+	i := 0
+	for i < len(l) && asciiSpace(l[i]) {
+		i++
+	}
+	if i == len(l) || l[i] != '$' {
+		return "", "", false // most lines: no need to trim them whole
+	}
 	s := strings.TrimSpace(l)
 	if len(s) < 3 || s[0] != '$' || !strings.HasSuffix(s, "\\") {
 		return "", "", false
@@ -194,7 +216,7 @@ func validDefName(n string) bool {
 // line handles one logical line: conditionals, definitions, substitution, ~SEQ,
 // include, then tokenizes.
 func (lx *lexer) line(l string, pos Pos) {
-	s := strings.TrimLeft(l, " \t")
+	s := trimBlanks(l)
 	if len(s) == 0 {
 		return
 	}
