@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"io"
 	"strings"
 )
 
@@ -33,6 +34,8 @@ type options struct {
 	// allowManaged lets the endpoint answer on the addresses lvsd manages
 	// (VIPs, virtual servers), which it refuses by default.
 	allowManaged bool
+	// signum is --signum=NAME: print the signal number keepalived uses for NAME.
+	signum string
 }
 
 const defaultConfigFile = "/etc/keepalived/keepalived.conf"
@@ -77,6 +80,13 @@ var optSpecs = []optSpec{
 	{'I', "dont-release-ipvs", argNone, func(o *options, _ string) error { o.dontReleaseIPVS = true; return nil }, "Don't remove IPVS topology on daemon stop"},
 	{'v', "version", argNone, func(o *options, _ string) error { o.version = true; return nil }, "Display the version number"},
 	{'h', "help", argNone, func(o *options, _ string) error { o.help = true; return nil }, "Display this help message"},
+	{0, "signum", argRequired, func(o *options, v string) error {
+		if v == "" {
+			return fmt.Errorf("requires an argument")
+		}
+		o.signum = v
+		return nil
+	}, "SIGFUNC: print the signal number for STOP, RELOAD, DATA, STATS, STATS_CLEAR, JSON"},
 	{0, "metrics-listen", argRequired, func(o *options, v string) error { o.metricsListen = v; return nil }, "ADDR: Prometheus metrics listen address (default :9165; empty disables)"},
 	{0, "web.config.file", argRequired, func(o *options, v string) error { o.webConfigFile = v; return nil }, "FILE: Prometheus web configuration (TLS, basic auth) of the metrics endpoint"},
 	{0, "metrics-allow-managed-addresses", argNone, func(o *options, _ string) error { o.allowManaged = true; return nil }, "Let the metrics endpoint answer on VIPs and virtual server addresses"},
@@ -189,4 +199,29 @@ func usage(prog string) string {
 		fmt.Fprintf(&b, "%-34s %s\n", left, s.help)
 	}
 	return b.String()
+}
+
+// signalNumbers are the numbers keepalived 2.2.7's --signum prints on Linux
+// (glibc: SIGRTMIN is 34, SIGRTMAX 64). keepalived sends its children
+// SIGJSON (SIGRTMIN+2) and SIGSTATS_CLEAR (SIGRTMAX-1); lvsd catches both so
+// that a script sending them cannot kill it (see serve).
+var signalNumbers = map[string]int{
+	"STOP":        15, // SIGTERM
+	"RELOAD":      1,  // SIGHUP
+	"DATA":        10, // SIGUSR1
+	"STATS":       12, // SIGUSR2
+	"STATS_CLEAR": 63, // SIGRTMAX-1
+	"JSON":        36, // SIGRTMIN+2
+}
+
+// signumOutput is --signum's answer: the number and exit 0, or keepalived's
+// "Unknown sigfunc NAME" and exit 1. Names are matched exactly, in upper case.
+func signumOutput(name string, stdout, stderr io.Writer) int {
+	n, ok := signalNumbers[name]
+	if !ok {
+		fmt.Fprintf(stderr, "Unknown sigfunc %s\n", name)
+		return exitProgramError
+	}
+	fmt.Fprintf(stdout, "%d\n", n)
+	return exitOK
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"reflect"
 	"strings"
@@ -109,6 +110,8 @@ func TestConfigTestExitCodes(t *testing.T) {
 		{"missing interface", strings.Replace(inst, "interface lo", "interface nosuchif0", 1), exitConfig, ":1: fatal: interface: interface nosuchif0 does not exist"},
 		{"missing interface allowed", "global_defs {\n dynamic_interfaces\n}\n" + strings.Replace(inst, "interface lo", "interface nosuchif0", 1), exitOK, ""},
 		{"scripts without security", "vrrp_script chk {\n script \"/bin/true\"\n}\n" + inst, exitConfigSecurity, ""},
+		{"missing parameter", strings.Replace(inst, "interface lo", "interface", 1), exitMissingParameter, ":2: fatal: interface: missing a parameter after keyword interface"},
+		{"missing parameter beats a missing interface", "vrrp_script {\n script /bin/true\n}\n" + strings.Replace(inst, "interface lo", "interface nosuchif0", 1), exitMissingParameter, ":1: fatal: vrrp_script: missing a parameter"},
 		{"scripts with security", "global_defs {\n enable_script_security\n}\nvrrp_script chk {\n script \"/bin/true\"\n}\n" + inst, exitOK, ""},
 	}
 	for _, c := range cases {
@@ -123,6 +126,17 @@ func TestConfigTestExitCodes(t *testing.T) {
 				t.Fatalf("stderr %q does not contain %q", errb.String(), p+c.stderr)
 			}
 		})
+	}
+	// The daemon refuses such a file too, with keepalived's exit code.
+	{
+		p := writeConf(t, strings.Replace(inst, "interface lo", "interface", 1))
+		var out, errb bytes.Buffer
+		if code := run("lvsd", []string{"-n", "-l", "-f", p, "--metrics-listen="}, &out, &errb); code != exitMissingParameter {
+			t.Fatalf("daemon on a missing parameter: exit %d, want %d\n%s", code, exitMissingParameter, errb.String())
+		}
+		if !strings.Contains(errb.String(), "missing a parameter after keyword interface") {
+			t.Fatalf("daemon log: %q", errb.String())
+		}
 	}
 	var out, errb bytes.Buffer
 	missing := filepath.Join(t.TempDir(), "nope.conf")
@@ -174,5 +188,50 @@ func TestVersionAndHelp(t *testing.T) {
 	out.Reset()
 	if code := run("lvsd", []string{"-h"}, &out, &errb); code != 0 || !strings.Contains(out.String(), "--config-test[=FILE]") {
 		t.Fatalf("-h: exit %d, %q", code, out.String())
+	}
+}
+
+// TestSignum compares --signum with keepalived 2.2.7's answers on this
+// machine (keepalived --signum=NAME): the number and exit 0, or "Unknown
+// sigfunc NAME" and exit 1. With keepalived installed (LVSD_INTEGRATION),
+// its own output is the reference; the table below is what it printed.
+func TestSignum(t *testing.T) {
+	want := map[string]string{"STOP": "15\n", "RELOAD": "1\n", "DATA": "10\n", "STATS": "12\n",
+		"STATS_CLEAR": "63\n", "JSON": "36\n"}
+	names := []string{"STOP", "RELOAD", "DATA", "STATS", "STATS_CLEAR", "JSON", "reload", "RELOA", "RELOADX", "TDATA", "STATS_"}
+	keepalived := ""
+	if os.Getenv("LVSD_INTEGRATION") != "" {
+		var err error
+		if keepalived, err = exec.LookPath("keepalived"); err != nil {
+			t.Fatal("LVSD_INTEGRATION is set but keepalived is not installed")
+		}
+	}
+	for _, name := range names {
+		for _, args := range [][]string{{"--signum=" + name}, {"--signum", name}} {
+			var out, errb bytes.Buffer
+			code := run("lvsd", args, &out, &errb)
+			w, known := want[name]
+			wantCode, wantErr := 0, ""
+			if !known {
+				wantCode, wantErr = 1, "Unknown sigfunc "+name+"\n"
+			}
+			if code != wantCode || out.String() != w || errb.String() != wantErr {
+				t.Errorf("%q: exit %d, stdout %q, stderr %q; want %d, %q, %q", args, code, out.String(), errb.String(), wantCode, w, wantErr)
+			}
+			if keepalived == "" {
+				continue
+			}
+			cmd := exec.Command(keepalived, args...)
+			var kout, kerr bytes.Buffer
+			cmd.Stdout, cmd.Stderr = &kout, &kerr
+			kc := exitCode(cmd.Run())
+			if kc != code || kout.String() != out.String() || kerr.String() != errb.String() {
+				t.Errorf("%q: lvsd exit %d %q %q, keepalived exit %d %q %q", args, code, out.String(), errb.String(), kc, kout.String(), kerr.String())
+			}
+		}
+	}
+	var out, errb bytes.Buffer
+	if code := run("lvsd", []string{"--signum="}, &out, &errb); code != 1 || out.Len() != 0 {
+		t.Errorf("--signum=: exit %d, stdout %q", code, out.String())
 	}
 }

@@ -26,11 +26,15 @@ import (
 
 // Exit codes, as keepalived 2.2.7 uses them.
 const (
-	exitOK             = 0
-	exitProgramError   = 1
-	exitConfig         = 4 // the configuration cannot run
-	exitConfigTest     = 5 // errors reported, but it would run
-	exitConfigSecurity = 6 // scripts configured without enable_script_security
+	exitOK           = 0
+	exitProgramError = 1
+	// exitMissingParameter: a keyword lacks the parameter keepalived requires
+	// ("missing a parameter after keyword"); keepalived 2.2.7's -t and its
+	// daemon both exit 2 (its KEEPALIVED_EXIT_PROGRAM_ERROR) for it.
+	exitMissingParameter = 2
+	exitConfig           = 4 // the configuration cannot run
+	exitConfigTest       = 5 // errors reported, but it would run
+	exitConfigSecurity   = 6 // scripts configured without enable_script_security
 )
 
 // version is set at build time with -ldflags "-X main.version=…".
@@ -69,6 +73,9 @@ func run(prog string, args []string, stdout, stderr io.Writer) int {
 	if o.version {
 		fmt.Fprintln(stdout, versionString())
 		return exitOK
+	}
+	if o.signum != "" {
+		return signumOutput(o.signum, stdout, stderr)
 	}
 	if o.configTest {
 		// A short-lived process: trade memory for less garbage collection.
@@ -132,6 +139,9 @@ func configTest(o *options, stdout, stderr io.Writer) int {
 
 // testExitCode maps a load result to keepalived's -t exit codes.
 func testExitCode(cfg *conf.Config, diags []conf.Diag) int {
+	if conf.MissingParameter(diags) {
+		return exitMissingParameter
+	}
 	switch conf.MaxLevel(diags) {
 	case conf.Fatal:
 		return exitConfig
@@ -171,6 +181,13 @@ func daemonize(prog string, args []string, stderr io.Writer) int {
 	return exitOK
 }
 
+// keepalived's SIGJSON (SIGRTMIN+2) and SIGSTATS_CLEAR (SIGRTMAX-1), as
+// --signum prints them.
+var (
+	sigJSON       = syscall.Signal(signalNumbers["JSON"])
+	sigStatsClear = syscall.Signal(signalNumbers["STATS_CLEAR"])
+)
+
 // serve runs the daemon until SIGTERM/SIGINT. SIGHUP reloads (see
 // reload). SIGUSR1 and SIGUSR2 write keepalived's state and counter dumps.
 // With systemd (Type=notify) it reports READY, RELOADING and STOPPING.
@@ -182,6 +199,9 @@ func serve(o *options, log *slog.Logger) int {
 	logDiags(log, diags)
 	if conf.MaxLevel(diags) == conf.Fatal {
 		log.Error("configuration cannot run; stopping", "config", o.configFile)
+		if conf.MissingParameter(diags) {
+			return exitMissingParameter
+		}
 		return exitConfig
 	}
 	if o.pidFile != "" {
@@ -195,7 +215,8 @@ func serve(o *options, log *slog.Logger) int {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	sigs := make(chan os.Signal, 4)
-	signal.Notify(sigs, syscall.SIGHUP, syscall.SIGTERM, syscall.SIGINT, syscall.SIGUSR1, syscall.SIGUSR2)
+	signal.Notify(sigs, syscall.SIGHUP, syscall.SIGTERM, syscall.SIGINT, syscall.SIGUSR1, syscall.SIGUSR2,
+		sigJSON, sigStatsClear)
 	defer signal.Stop(sigs)
 
 	log.Info("configuration loaded", "instances", len(cfg.Instances), "virtual_servers", len(cfg.VirtualServers))
@@ -228,6 +249,10 @@ func serve(o *options, log *slog.Logger) int {
 				op.dump(false)
 			case syscall.SIGUSR2:
 				op.dump(true)
+			case sigJSON, sigStatsClear:
+				// keepalived's SIGJSON and SIGSTATS_CLEAR (--signum=JSON,
+				// STATS_CLEAR): caught, so that sending them does not stop lvsd.
+				log.Warn("signal not supported by lvsd; ignored", "signal", int(sig.(syscall.Signal)))
 			default:
 				log.Info("stopping", "signal", sig.String())
 				cancel()

@@ -164,7 +164,8 @@ func (l *lockedBuffer) String() string {
 // TestNotifyReloadDump runs lvsd as systemd would (Type=notify, a
 // NOTIFY_SOCKET) and checks the notification sequence around a good and a
 // bad reload and a stop, the reload counters on /metrics, and the SIGUSR1/
-// SIGUSR2 dumps (0600, never through a symbolic link).
+// SIGUSR2 dumps (0600, never through a symbolic link), and that keepalived's
+// other signals (JSON, STATS_CLEAR) do not stop it.
 func TestNotifyReloadDump(t *testing.T) {
 	bin := buildLvsd(t)
 	dir := t.TempDir()
@@ -342,6 +343,20 @@ func TestNotifyReloadDump(t *testing.T) {
 	})
 	if b, _ := os.ReadFile(victim); string(b) != "precious\n" {
 		t.Errorf("the symlink's target was written: %q", b)
+	}
+
+	// keepalived's SIGJSON and SIGSTATS_CLEAR (lvsd --signum=JSON,
+	// STATS_CLEAR) are logged and ignored: lvsd goes on running.
+	signal(sigJSON)
+	signal(sigStatsClear)
+	waitUntil(t, 5*time.Second, "the two ignored signals in the log", func() bool {
+		return strings.Count(out.String(), "signal not supported by lvsd; ignored") == 2
+	})
+	select {
+	case err := <-exited:
+		t.Fatalf("lvsd stopped on keepalived's JSON or STATS_CLEAR signal: %v", err)
+		exited <- err
+	default:
 	}
 
 	// Stop: STOPPING=1, exit 0.

@@ -32,7 +32,9 @@ type checkerKind struct {
 	delayBeforeRetry time.Duration
 	// keywords are the type's own, besides the timers, the connection
 	// options and checkerKeywords.
-	keywords table[checkerParse]
+	keywords keywords[checkerParse]
+	// block is the table of all the keywords of the block (see initCheckerBlocks).
+	block table[checkerParse]
 	// preset sets defaults before the block is parsed; complete fills in
 	// what the block left unset.
 	preset, complete func(c *Checker)
@@ -66,6 +68,31 @@ var checkerKinds = []checkerKind{
 		keywords: expectKeywords, incomplete: needsExpect},
 	{name: CheckFile, notYet: true},
 	{name: CheckBFD, notYet: true},
+}
+
+func init() { initCheckerBlocks() }
+
+// initCheckerBlocks makes each checker kind's table: its own keywords, the
+// timers, the connection options (unless it runs a program) and
+// checkerKeywords; a kind's own section of keywordTable is named after it.
+func initCheckerBlocks() {
+	timers := embed(timerKeywords, func(_ *parser, c *checkerParse) *timerSet { return &c.timers })
+	scriptTimers := embed(scriptTimerKeywords, func(_ *parser, c *checkerParse) *timerSet { return &c.timers })
+	for i := range checkerKinds {
+		k := &checkerKinds[i]
+		if k.notYet {
+			continue
+		}
+		sections := []string{"checker"}
+		if _, ok := keywordTable[k.name]; ok {
+			sections = append(sections, k.name)
+		}
+		if k.script {
+			k.block = block(sections, k.keywords, scriptTimers, checkerKeywords)
+		} else {
+			k.block = block(append(sections, "connection", "timers"), k.keywords, connKeywords, timers, checkerKeywords)
+		}
+	}
 }
 
 // checkerKindOf returns the kind of checker a block keyword names, or nil.
@@ -108,18 +135,9 @@ func (p *parser) checker(n *Node, kind *checkerKind, rs *RealServer, rsTimers ti
 	if kind.preset != nil {
 		kind.preset(c.Checker)
 	}
-	timers := timerKeywords
-	if kind.script {
-		timers = scriptTimerKeywords
-	}
 	for _, ch := range n.Children {
-		switch {
-		case kind.keywords.parse(p, ch, c):
-		case !kind.script && connKeywords.parse(p, ch, c):
-		case timers.parse(p, ch, &c.timers):
-		case checkerKeywords.parse(p, ch, c):
-		default:
-			p.unknown(ch)
+		if info := kind.block.parse(p, ch, c); info != nil {
+			p.unhandled(ch, info)
 		}
 	}
 	if !c.portSet {
@@ -143,8 +161,8 @@ func (p *parser) checker(n *Node, kind *checkerKind, rs *RealServer, rsTimers ti
 		hc.Pos = h.Pos
 		host := &checkerParse{Checker: &hc}
 		for _, ch := range h.Children {
-			if !connKeywords.parse(p, ch, host) {
-				p.unknown(ch)
+			if info := hostBlock.parse(p, ch, host); info != nil {
+				p.unhandled(ch, info)
 			}
 		}
 		out = append(out, &hc)
@@ -156,7 +174,7 @@ func (p *parser) checker(n *Node, kind *checkerKind, rs *RealServer, rsTimers ti
 var checkerKeywords = keywords[checkerParse]{
 	"alpha":            set(boolPtrArg, func(c *checkerParse) **bool { return &c.Alpha }),
 	"log_all_failures": set(boolArg, func(c *checkerParse) *bool { return &c.LogAllFailures }),
-}.table()
+}
 
 // connKeywords are the connection options of a checker (and of an
 // SMTP_CHECK host).
@@ -175,7 +193,10 @@ var connKeywords = keywords[checkerParse]{
 			c.Fwmark = uint32(v)
 		}
 	},
-}.table()
+}
+
+// hostBlock is an SMTP_CHECK host block: connection options.
+var hostBlock = block([]string{"connection"}, connKeywords)
 
 // HTTP_GET and SSL_GET.
 
@@ -188,7 +209,7 @@ var httpKeywords = keywords[checkerParse]{
 	"virtualhost":   set(stringArg, func(c *checkerParse) *string { return &c.VirtualHost }),
 	"http_protocol": set(choiceArg("invalid http_protocol '%s' (want 1.0, 1.0C or 1.1)", true, "1.0", "1.0C", "1.1"), func(c *checkerParse) *string { return &c.HTTPProtocol }),
 	"fast_recovery": set(boolArg, func(c *checkerParse) *bool { return &c.FastRecovery }),
-}.table()
+}
 
 var sslKeywords = httpKeywords.with(keywords[checkerParse]{
 	"enable_sni": set(boolArg, func(c *checkerParse) *bool { return &c.EnableSNI }),
@@ -221,7 +242,7 @@ var miscKeywords = keywords[checkerParse]{
 		}
 		p.userGroup(n, user, group)
 	},
-}.table()
+}
 
 func needsMiscPath(c *Checker) string {
 	if c.MiscPath == nil {
@@ -239,7 +260,7 @@ var smtpKeywords = keywords[checkerParse]{
 			c.hosts = append(c.hosts, n)
 		}
 	},
-}.table()
+}
 
 // DNS_CHECK.
 
@@ -247,7 +268,7 @@ var dnsKeywords = keywords[checkerParse]{
 	"type": set(choiceArg("unknown DNS type '%s'", true, "A", "NS", "CNAME", "SOA", "MX", "TXT", "AAAA", "RRSIG", "DNSKEY"),
 		func(c *checkerParse) *string { return &c.DNSType }),
 	"name": set(dnsNameArg, func(c *checkerParse) *string { return &c.DNSName }),
-}.table()
+}
 
 func dnsDefaults(c *Checker) {
 	if c.DNSType == "" {
@@ -310,7 +331,7 @@ var udpKeywords = keywords[checkerParse]{
 	},
 	"min_reply_length": set(intArg(0, 65535), func(c *checkerParse) *int { return &c.MinReplyLength }),
 	"max_reply_length": set(intArg(0, 65535), func(c *checkerParse) *int { return &c.MaxReplyLength }),
-}.table()
+}
 
 func udpDefaults(c *Checker) { c.MaxReplyLength = 255 }
 
@@ -335,7 +356,7 @@ var expectKeywords = keywords[checkerParse]{
 	"send":         set(stringArg, func(c *checkerParse) *string { return &c.Send }),
 	"expect":       set(stringArg, func(c *checkerParse) *string { return &c.Expect }),
 	"expect_regex": set(stringArg, func(c *checkerParse) *string { return &c.ExpectRegex }),
-}.table()
+}
 
 func needsExpect(c *Checker) string {
 	if c.Expect == "" && c.ExpectRegex == "" {
@@ -370,14 +391,8 @@ func (p *parser) url(n *Node) (URL, bool) {
 	}
 	u := URL{Pos: n.Pos}
 	for _, ch := range n.Children {
-		if urlKeywords.parse(p, ch, &u) {
-			continue
-		}
-		switch ch.Key {
-		case "regex_options", "regex_stack", "regex_min_offset", "regex_max_offset":
-			p.notYet(ch)
-		default:
-			p.unknown(ch)
+		if info := urlBlock.parse(p, ch, &u); info != nil {
+			p.unhandled(ch, info)
 		}
 	}
 	if u.Path == "" {
@@ -395,7 +410,9 @@ var urlKeywords = keywords[URL]{
 	"virtualhost":    set(stringArg, func(u *URL) *string { return &u.VirtualHost }),
 	"regex":          set(stringArg, func(u *URL) *string { return &u.Regex }),
 	"regex_no_match": set(boolArg, func(u *URL) *bool { return &u.RegexNoMatch }),
-}.table()
+}
+
+var urlBlock = block([]string{"url"}, urlKeywords)
 
 // digestArg parses an MD5 digest, kept in lower case.
 func digestArg(p *parser, n *Node) (string, bool) {

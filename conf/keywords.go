@@ -19,70 +19,156 @@ type setter[T any] func(p *parser, n *Node, x *T)
 // declared; table() makes the table a parse looks them up in.
 type keywords[T any] map[string]setter[T]
 
-// table is a keywords table made for look-ups: by the keyword's length,
+// table is a block's keywords made for look-ups: by the keyword's length,
 // then among the few of that length. That is quicker than a map's hashing,
-// for the statements of tens of thousands of blocks.
+// for the statements of tens of thousands of blocks. Each entry carries the
+// keyword's status from keywordTable.
 type table[T any] struct {
 	byLen [][]entry[T]
 }
 
 type entry[T any] struct {
 	keyword string
-	set     setter[T]
+	set     setter[T] // nil: the block's switch acts on it (or it is only noticed)
+	info    *kwInfo
 }
 
+// table makes a table of k alone (for the tests of a table's setters).
 func (k keywords[T]) table() table[T] {
 	var t table[T]
 	for kw, f := range k {
-		for len(t.byLen) <= len(kw) {
-			t.byLen = append(t.byLen, nil)
-		}
-		t.byLen[len(kw)] = append(t.byLen[len(kw)], entry[T]{kw, f})
+		t.add(entry[T]{kw, f, &kwInfo{}})
 	}
 	return t
 }
 
-// parse runs the setter of n's keyword; false when the table has none.
-func (t table[T]) parse(p *parser, n *Node, x *T) bool {
-	if len(n.Key) >= len(t.byLen) {
-		return false
+func (t *table[T]) add(e entry[T]) {
+	for len(t.byLen) <= len(e.keyword) {
+		t.byLen = append(t.byLen, nil)
 	}
-	for _, e := range t.byLen[len(n.Key)] {
-		if e.keyword == n.Key {
-			e.set(p, n, x)
-			return true
-		}
-	}
-	return false
+	t.byLen[len(e.keyword)] = append(t.byLen[len(e.keyword)], e)
 }
 
-// keywords returns the table's entries.
+// block makes the table of a kind of block: every keyword of its sections
+// of keywordTable, with its setter from tables when it has one. A setter
+// for a keyword none of the sections has is a mistake of lvsd's (a keyword
+// acted on without a status): it panics when the package is initialised,
+// so that any test run finds it.
+func block[T any](sections []string, tables ...keywords[T]) table[T] {
+	var t table[T]
+	setters := keywords[T]{}
+	for _, k := range tables {
+		for kw, f := range k {
+			setters[kw] = f
+		}
+	}
+	for _, sec := range sections {
+		kws, ok := keywordTable[sec]
+		if !ok {
+			panic("conf: no section " + sec + " in keywordTable")
+		}
+		for kw := range kws {
+			info := kws[kw]
+			t.add(entry[T]{kw, setters[kw], &info})
+			delete(setters, kw)
+		}
+	}
+	for kw := range setters {
+		panic("conf: keyword " + kw + " of sections " + strings.Join(sections, ", ") + " is not in keywordTable")
+	}
+	return t
+}
+
+// find returns the entry of keyword kw, or nil.
+func (t table[T]) find(kw string) *entry[T] {
+	if len(kw) >= len(t.byLen) {
+		return nil
+	}
+	list := t.byLen[len(kw)]
+	for i := range list {
+		if list[i].keyword == kw {
+			return &list[i]
+		}
+	}
+	return nil
+}
+
+// parse handles the statement n of a block: an unknown keyword warns, a
+// keyword keepalived requires a parameter of is fatal without one, a
+// keyword lvsd does not act on has its notice, and a keyword with a setter
+// is parsed. It returns nil when n is dealt with, else the keyword's
+// status: the block's switch acts on it (and calls unhandled in its
+// default case).
+func (t table[T]) parse(p *parser, n *Node, x *T) *kwInfo {
+	e := t.find(n.Key)
+	if e == nil {
+		p.unknown(n)
+		return nil
+	}
+	if e.info.arg && len(n.Args) == 0 {
+		p.missingParameter(n)
+		return nil
+	}
+	if e.info.notice != "" {
+		p.notice(n, e.info.notice)
+	}
+	if e.set != nil {
+		e.set(p, n, x)
+		return nil
+	}
+	return e.info
+}
+
+// unhandled is the default case of a block's switch: nothing more for a
+// keyword that is only noticed; a keyword acted on that the switch does not
+// know is reported as unknown (which TestKeywordTable catches).
+func (p *parser) unhandled(n *Node, info *kwInfo) {
+	if info.notice == "" {
+		p.unknown(n)
+	}
+}
+
+// keywords returns the table's setters.
 func (t table[T]) keywords() keywords[T] {
 	k := keywords[T]{}
 	for _, list := range t.byLen {
 		for _, e := range list {
-			k[e.keyword] = e.set
+			if e.set != nil {
+				k[e.keyword] = e.set
+			}
 		}
 	}
 	return k
 }
 
-// with returns a table of t's keywords and more's.
-func (t table[T]) with(more keywords[T]) table[T] {
-	k := t.keywords()
-	for kw, f := range more {
-		k[kw] = f
+// with returns k's keywords and more's.
+func (k keywords[T]) with(more keywords[T]) keywords[T] {
+	out := keywords[T]{}
+	for kw, f := range k {
+		out[kw] = f
 	}
-	return k.table()
+	for kw, f := range more {
+		out[kw] = f
+	}
+	return out
 }
 
-// only returns a table of t's entries for the keywords kws.
-func (t table[T]) only(kws ...string) table[T] {
-	all, k := t.keywords(), keywords[T]{}
+// only returns k's keywords kws.
+func (k keywords[T]) only(kws ...string) keywords[T] {
+	out := keywords[T]{}
 	for _, kw := range kws {
-		k[kw] = all[kw]
+		out[kw] = k[kw]
 	}
-	return k.table()
+	return out
+}
+
+// embed makes setters of a block T of the setters of a part U of it.
+func embed[T, U any](k keywords[U], part func(p *parser, x *T) *U) keywords[T] {
+	out := keywords[T]{}
+	for kw, f := range k {
+		out[kw] = func(p *parser, n *Node, x *T) { f(p, n, part(p, x)) }
+	}
+	return out
 }
 
 // valueParser reads the value of a statement; ok false (after its
@@ -175,4 +261,4 @@ var notifyKeywords = keywords[Notify]{
 	"notify_fault":  set(scriptArg, func(nt *Notify) **Script { return &nt.Fault }),
 	"notify_stop":   set(scriptArg, func(nt *Notify) **Script { return &nt.Stop }),
 	"notify":        set(scriptArg, func(nt *Notify) **Script { return &nt.Any }),
-}.table()
+}

@@ -38,6 +38,14 @@ type lexer struct {
 	// The file system, replaceable so that fuzzing never reads real files.
 	fsRead func(string) ([]byte, error)
 	glob   func(string) ([]string, error)
+
+	// checks are the include checks in force (include_check in
+	// global_defs); a file read by an include starts with its includer's,
+	// and its own changes end with it.
+	checks includeChecks
+	// inGlobalDefs says whether the line at hand is in global_defs (where
+	// include_check is read); nil: never.
+	inGlobalDefs func() bool
 }
 
 const (
@@ -76,8 +84,8 @@ func newLexer(configID string, diags *diagList, emit func([]Token, Pos)) *lexer 
 }
 
 // readFile lexes one file. A file that cannot be read is fatal for the main file
-// and an error for an include (keepalived goes on without it).
-func (lx *lexer) readFile(path string, from Pos, main bool) {
+// and, for an include, reported at level (keepalived goes on without it).
+func (lx *lexer) readFile(path string, from Pos, main bool, level Level) {
 	abs, err := filepath.Abs(path)
 	if err != nil {
 		abs = path
@@ -97,7 +105,7 @@ func (lx *lexer) readFile(path string, from Pos, main bool) {
 		if main {
 			lx.diags.add(Pos{File: path}, Fatal, "", fmt.Sprintf("cannot read configuration: %v", err))
 		} else {
-			lx.diags.add(from, Error, "include", fmt.Sprintf("cannot read %s: %v", path, err))
+			lx.diags.add(from, level, "include", fmt.Sprintf("cannot read %s: %v", path, err))
 		}
 		return
 	}
@@ -107,8 +115,10 @@ func (lx *lexer) readFile(path string, from Pos, main bool) {
 		lx.stack = lx.stack[:len(lx.stack)-1]
 		return
 	}
+	saved := lx.checks
 	// The buffer is never written again: tokens can share it instead of a copy.
 	lx.lexText(unsafe.String(&data[0], len(data)), path)
+	lx.checks = saved
 	lx.stack = lx.stack[:len(lx.stack)-1]
 }
 
@@ -146,6 +156,21 @@ func (lx *lexer) lexText(text, file string) {
 	}
 }
 
+// trimBlanks is strings.TrimLeft(s, " \t"), without making a cutset for
+// every line.
+func trimBlanks(s string) string {
+	i := 0
+	for i < len(s) && (s[i] == ' ' || s[i] == '\t') {
+		i++
+	}
+	return s[i:]
+}
+
+// asciiSpace is what strings.TrimSpace trims of ASCII.
+func asciiSpace(c byte) bool {
+	return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f'
+}
+
 // cutLine splits text after its first line (without the newline).
 func cutLine(text string) (line, rest string) {
 	if i := strings.IndexByte(text, '\n'); i >= 0 {
@@ -156,6 +181,13 @@ func cutLine(text string) (line, rest string) {
 
 // multiLineDef recognises "$NAME=… \" (a definition continued on following lines).
 func multiLineDef(l string) (name, first string, ok bool) {
+	i := 0
+	for i < len(l) && asciiSpace(l[i]) {
+		i++
+	}
+	if i == len(l) || l[i] != '$' {
+		return "", "", false // most lines: no need to trim them whole
+	}
 	s := strings.TrimSpace(l)
 	if len(s) < 3 || s[0] != '$' || !strings.HasSuffix(s, "\\") {
 		return "", "", false
@@ -184,7 +216,7 @@ func validDefName(n string) bool {
 // line handles one logical line: conditionals, definitions, substitution, ~SEQ,
 // include, then tokenizes.
 func (lx *lexer) line(l string, pos Pos) {
-	s := strings.TrimLeft(l, " \t")
+	s := trimBlanks(l)
 	if len(s) == 0 {
 		return
 	}
@@ -250,13 +282,18 @@ func (lx *lexer) line(l string, pos Pos) {
 			return
 		}
 	}
+	if len(s) > 0 && s[0] == 'i' { // a definition may have made it empty
+		if kw, pattern, ok := includeLine(s); ok {
+			lx.include(kw, pattern, pos)
+			return
+		}
+	}
 	toks, ok := lx.tokenize(s, pos)
 	if !ok || len(toks) == 0 {
 		return
 	}
-	if toks[0].Text == "include" && !toks[0].Quoted {
-		lx.include(append([]Token(nil), toks[1:]...), pos)
-		return
+	if toks[0].Text == "include_check" && !toks[0].Quoted && lx.inGlobalDefs != nil && lx.inGlobalDefs() {
+		lx.includeCheck(toks[1:], pos) // and the statement goes on to global_defs
 	}
 	lx.emit(toks, pos)
 }
@@ -521,37 +558,223 @@ func (lx *lexer) seq(s string, pos Pos) {
 	}
 }
 
-// include reads each glob pattern, relative to the including file's directory.
-func (lx *lexer) include(args []Token, pos Pos) {
+// includeChecks are keepalived 2.2's include_check settings: which problems
+// of an include are errors (the others are warnings).
+type includeChecks uint8
+
+const (
+	// checkReadable: a matched name that is not a readable file.
+	checkReadable includeChecks = 1 << iota
+	// checkMatch: a name without wildcards that matches no file.
+	checkMatch
+	// checkWildcardMatch: a name that matches no file, even with wildcards.
+	checkWildcardMatch
+	// checkBraceMatch: an alternative of a brace expression that matches no file.
+	checkBraceMatch
+	checkAll = checkReadable | checkMatch | checkWildcardMatch | checkBraceMatch
+)
+
+// includeKinds are the include keywords and the checks each adds to those
+// in force (keepalived.conf(5): includer, includem, includew, includeb,
+// includea).
+var includeKinds = map[string]includeChecks{
+	"include":  0,
+	"includer": checkReadable,
+	"includem": checkReadable | checkMatch,
+	"includew": checkReadable | checkWildcardMatch,
+	"includeb": checkReadable | checkBraceMatch,
+	"includea": checkAll,
+}
+
+// includeLine recognises an include line: its keyword and, as keepalived
+// takes it, the rest of the line (up to a comment) as one file name. A
+// variant without a name is no include (keepalived: an unknown keyword);
+// a bare include is, and is reported.
+func includeLine(s string) (kw, pattern string, ok bool) {
+	end := strings.IndexAny(s, " \t")
+	if end < 0 {
+		end = len(s)
+	}
+	kw = s[:end]
+	if _, known := includeKinds[kw]; !known {
+		return "", "", false
+	}
+	rest := s[end:]
+	if i := strings.IndexAny(rest, "#!"); i >= 0 {
+		rest = rest[:i]
+	}
+	pattern = strings.TrimSpace(rest)
+	if pattern == "" && kw != "include" {
+		return "", "", false
+	}
+	return kw, pattern, true
+}
+
+// includeCheck applies an include_check statement of global_defs: no
+// option sets every check; "match", "+match" add one (and the readable
+// check), "-match" removes one; as keepalived 2.2.7, the known options are
+// match, wildcard_match and brace_match.
+func (lx *lexer) includeCheck(args []Token, pos Pos) {
 	if len(args) == 0 {
-		lx.diags.add(pos, Error, "include", "missing file name")
+		lx.checks = checkAll
 		return
 	}
 	for _, a := range args {
-		if a.Text == "{" || a.Text == "}" {
-			lx.diags.add(pos, Error, "include", "unexpected brace")
+		name, remove := a.Text, false
+		if name != "" && (name[0] == '+' || name[0] == '-') {
+			name, remove = name[1:], name[0] == '-'
+		}
+		var c includeChecks
+		switch name {
+		case "match":
+			c = checkMatch
+		case "wildcard_match":
+			c = checkWildcardMatch
+		case "brace_match":
+			c = checkBraceMatch
+		default:
+			lx.diags.add(pos, Warning, "include_check", fmt.Sprintf("unknown include_check type '%s' - ignoring", a.Text))
 			continue
 		}
-		pat := a.Text
-		if !filepath.IsAbs(pat) {
-			pat = filepath.Join(filepath.Dir(pos.File), pat)
-		}
-		matches, err := lx.glob(pat)
-		if err != nil {
-			lx.diags.add(pos, Error, "include", fmt.Sprintf("bad pattern %q: %v", a.Text, err))
-			continue
-		}
-		if len(matches) == 0 {
-			if strings.ContainsAny(a.Text, "*?[") {
-				lx.diags.add(pos, Warning, "include", fmt.Sprintf("no file matches %q", a.Text))
-			} else {
-				lx.diags.add(pos, Error, "include", fmt.Sprintf("cannot read %s: no such file", pat))
-			}
-			continue
-		}
-		sort.Strings(matches)
-		for _, m := range matches {
-			lx.readFile(m, pos, false)
+		if remove {
+			lx.checks &^= c
+		} else {
+			lx.checks |= c | checkReadable
 		}
 	}
 }
+
+// maxBraceAlternatives bounds what a brace expression expands to.
+const maxBraceAlternatives = 1024
+
+// expandBraces expands csh-style brace expressions ("{a,b}c" to "ac",
+// "bc"), as glob's GLOB_BRACE; false when there would be more than
+// maxBraceAlternatives.
+func expandBraces(p string) ([]string, bool) {
+	out := []string{}
+	var expand func(p string) bool
+	expand = func(p string) bool {
+		depth, start := 0, -1
+		for i := 0; i < len(p); i++ {
+			switch p[i] {
+			case '{':
+				if depth == 0 {
+					start = i
+				}
+				depth++
+			case '}':
+				if depth == 0 {
+					continue
+				}
+				depth--
+				if depth > 0 {
+					continue
+				}
+				parts := splitTopCommas(p[start+1 : i])
+				if len(parts) < 2 {
+					continue // "{a}" is no alternative
+				}
+				for _, part := range parts {
+					if !expand(p[:start] + part + p[i+1:]) {
+						return false
+					}
+				}
+				return true
+			}
+		}
+		if len(out) >= maxBraceAlternatives {
+			return false
+		}
+		out = append(out, p)
+		return true
+	}
+	ok := expand(p)
+	return out, ok
+}
+
+// splitTopCommas splits s at the commas outside inner braces.
+func splitTopCommas(s string) []string {
+	var parts []string
+	depth, start := 0, 0
+	for i := 0; i < len(s); i++ {
+		switch s[i] {
+		case '{':
+			depth++
+		case '}':
+			if depth > 0 {
+				depth--
+			}
+		case ',':
+			if depth == 0 {
+				parts = append(parts, s[start:i])
+				start = i + 1
+			}
+		}
+	}
+	return append(parts, s[start:])
+}
+
+// include reads the files a name matches (a glob with brace expressions,
+// relative to the including file's directory), in order. Problems are
+// reported at the include line: as errors when the checks in force (those
+// of include_check and of the variant kw) cover them, as warnings otherwise.
+func (lx *lexer) include(kw, pattern string, pos Pos) {
+	if pattern == "" {
+		lx.diags.add(pos, Error, kw, "missing file name")
+		return
+	}
+	checks := lx.checks | includeKinds[kw]
+	level := func(c includeChecks) Level {
+		if checks&c != 0 {
+			return Error
+		}
+		return Warning
+	}
+	alts, ok := expandBraces(pattern)
+	if !ok {
+		lx.diags.add(pos, Error, kw, fmt.Sprintf("%q expands to more than %d names", pattern, maxBraceAlternatives))
+		return
+	}
+	braced := len(alts) > 1 || alts[0] != pattern
+	var matches []string
+	missingAlt := false
+	for _, alt := range alts {
+		pat := alt
+		if !filepath.IsAbs(pat) {
+			pat = filepath.Join(filepath.Dir(pos.File), pat)
+		}
+		m, err := lx.glob(pat)
+		if err != nil {
+			lx.diags.add(pos, Error, kw, fmt.Sprintf("bad pattern %q: %v", alt, err))
+			continue
+		}
+		if len(m) == 0 && !hasWildcard(alt) {
+			missingAlt = true
+		}
+		sort.Strings(m)
+		matches = append(matches, m...)
+	}
+	switch {
+	case braced && missingAlt && len(matches) == 0:
+		lx.diags.add(pos, level(checkBraceMatch), kw, fmt.Sprintf("no file matches %q", pattern))
+	case braced && missingAlt:
+		lx.diags.add(pos, level(checkBraceMatch), kw, fmt.Sprintf("some files of %q are missing", pattern))
+	case !braced && len(matches) == 0 && hasWildcard(pattern):
+		lx.diags.add(pos, level(checkWildcardMatch), kw, fmt.Sprintf("no file matches %q", pattern))
+	case !braced && len(matches) == 0:
+		p := pattern
+		if !filepath.IsAbs(p) {
+			p = filepath.Join(filepath.Dir(pos.File), p)
+		}
+		lx.diags.add(pos, level(checkMatch|checkWildcardMatch), kw, fmt.Sprintf("cannot read %s: no such file", p))
+	}
+	for _, m := range matches {
+		if fi, err := os.Stat(m); err == nil && fi.IsDir() {
+			lx.diags.add(pos, level(checkAll), kw, fmt.Sprintf("%s is a directory - skipping", m))
+			continue
+		}
+		lx.readFile(m, pos, false, level(checkAll))
+	}
+}
+
+func hasWildcard(s string) bool { return strings.ContainsAny(s, "*?[") }

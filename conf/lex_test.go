@@ -26,7 +26,7 @@ func lexTreeFile(t *testing.T, path, configID string) (*Node, []Diag, []string) 
 	d := &diagList{}
 	tb := newTreeBuilder(d)
 	lx := newLexer(configID, d, tb.line)
-	lx.readFile(path, Pos{}, true)
+	lx.readFile(path, Pos{}, true, Fatal)
 	return tb.finish(), d.list, lx.files
 }
 
@@ -376,7 +376,9 @@ func TestLexInclude(t *testing.T) {
 }
 
 // TestLexIncludeErrors: a cycle, a missing file and an unmatched glob are
-// reported at the include line, and reading goes on.
+// reported at the include line, and reading goes on. As keepalived, a plain
+// include of a missing file is no configuration error (a warning); see
+// TestLexIncludeChecks for the checks that make it one.
 func TestLexIncludeErrors(t *testing.T) {
 	dir := writeFiles(t, map[string]string{
 		"main.conf": "a 1\n" +
@@ -396,7 +398,7 @@ func TestLexIncludeErrors(t *testing.T) {
 	p := func(f string) string { return filepath.Join(dir, f) }
 	diffLines(t, diagStrings(diags), []string{
 		p("loop2.conf") + ":3: error: include: include cycle: " + p("loop1.conf") + " is already being read",
-		p("main.conf") + ":3: error: include: cannot read " + p("missing.conf") + ": no such file",
+		p("main.conf") + ":3: warning: include: cannot read " + p("missing.conf") + ": no such file",
 		p("main.conf") + ":4: warning: include: no file matches \"none/*.conf\"",
 		p("self.conf") + ":2: error: include: include cycle: " + p("self.conf") + " is already being read",
 		p("main.conf") + ":6: error: include: missing file name",

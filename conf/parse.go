@@ -47,7 +47,8 @@ func Load(path string, opt Options) (*Config, []Diag) {
 	d := &diagList{}
 	tb := newTreeBuilder(d)
 	lx := newLexer(opt.ConfigID, d, tb.line)
-	lx.readFile(path, Pos{}, true)
+	lx.inGlobalDefs = tb.inGlobalDefs
+	lx.readFile(path, Pos{}, true, Fatal)
 	root := tb.finish()
 	cfg := build(root, d)
 	cfg.Files = lx.files
@@ -67,6 +68,7 @@ func parseText(name string, text string, opt Options, maxExp int, noFiles ...boo
 	d := &diagList{}
 	tb := newTreeBuilder(d)
 	lx := newLexer(opt.ConfigID, d, tb.line)
+	lx.inGlobalDefs = tb.inGlobalDefs
 	lx.maxExp = maxExp
 	if len(noFiles) > 0 && noFiles[0] {
 		lx.fsRead, lx.glob = noFile, noGlob
@@ -119,18 +121,16 @@ func (p *parser) unknown(n *Node) {
 	p.d.add(n.Pos, Warning, "", fmt.Sprintf("unknown keyword '%s'", n.Key))
 }
 
-func (p *parser) notYet(n *Node) {
-	p.d.add(n.Pos, Notice, n.Key, "parsed, not supported yet")
+// notice reports n as parsed, not acted on, for reason.
+func (p *parser) notice(n *Node, reason string) {
+	p.d.add(n.Pos, Notice, n.Key, "parsed, "+reason)
 }
 
-// unknownOr reports n as parsed but not supported when notYet has its
-// keyword, as unknown otherwise.
-func (p *parser) unknownOr(n *Node, notYet map[string]bool) {
-	if notYet[n.Key] {
-		p.notYet(n)
-	} else {
-		p.unknown(n)
-	}
+// missingParameter reports a keyword given without the parameter keepalived
+// requires: keepalived 2.2.7 refuses to run such a file.
+func (p *parser) missingParameter(n *Node) {
+	p.d.list = append(p.d.list, Diag{Pos: n.Pos, Level: Fatal, Keyword: n.Key, MissingParameter: true,
+		Msg: "missing a parameter after keyword " + n.Key + " (keepalived refuses to run such a file)"})
 }
 
 func (p *parser) noBlock(n *Node) bool {
@@ -416,6 +416,10 @@ func build(root *Node, d *diagList) *Config {
 		g.VRRPGarpLowerPrioRepeat = g.VRRPGarpMasterRepeat
 	}
 	for _, n := range root.Children {
+		info := topBlock.parse(p, n, c)
+		if info == nil {
+			continue
+		}
 		switch n.Key {
 		case "global_defs":
 		case "vrrp_script":
@@ -436,14 +440,16 @@ func build(root *Node, d *diagList) *Config {
 			if p.wantBlock(n) {
 				c.StaticRoutes = append(c.StaticRoutes, routeWords(n)...)
 			}
-		case "SSL":
-			p.notYet(n)
 		default:
-			p.unknownOr(n, notYetTop)
+			p.unhandled(n, info)
 		}
 	}
 	return c
 }
+
+// topBlock is the top level of a file: its keywords are all acted on (or
+// noticed) by build's switch.
+var topBlock = block[Config]([]string{"top"})
 
 // appendNonNil appends x to list unless it is nil (a block in error).
 func appendNonNil[T any](list []*T, x *T) []*T {
@@ -451,12 +457,6 @@ func appendNonNil[T any](list []*T, x *T) []*T {
 		return list
 	}
 	return append(list, x)
-}
-
-// Top-level keywords keepalived has that lvsd parses past without acting on them.
-var notYetTop = map[string]bool{
-	"static_rules": true, "vrrp_track_process": true, "bfd_instance": true, "net_namespace": true, "linkbeat_use_polling": true,
-	"garp_group": true, "instance": true, "use_pid_dir": true, "namespace_with_ipsets": true,
 }
 
 func setGlobalDefaults(g *Global) {
@@ -487,7 +487,8 @@ func (p *parser) global(n *Node) {
 	g := &p.cfg.Global
 	g.Pos = n.Pos
 	for _, ch := range n.Children {
-		if globalKeywords.parse(p, ch, g) {
+		info := globalBlock.parse(p, ch, g)
+		if info == nil {
 			continue
 		}
 		switch ch.Key {
@@ -507,6 +508,8 @@ func (p *parser) global(n *Node) {
 					}
 				}
 			}
+		case "include_check":
+			// Read by the lexer, where it governs the includes that follow.
 		case "script_user":
 			p.userGroup(ch, &g.ScriptUser, &g.ScriptGroup)
 		case "vrrp_mcast_group4":
@@ -561,7 +564,7 @@ func (p *parser) global(n *Node) {
 				}
 			}
 		default:
-			p.unknownOr(ch, notYetGlobal)
+			p.unhandled(ch, info)
 		}
 	}
 }
@@ -601,35 +604,9 @@ var globalKeywords = keywords[Global]{
 	"lvs_netlink_monitor_rcv_bufs_force":  set(boolArg, func(g *Global) *bool { return &g.LVSNetlinkMonitorRcvBufsForce }),
 
 	"lvs_flush": set(boolArg, func(g *Global) *bool { return &g.LVSFlush }),
-}.table()
+}
 
-// global_defs keywords keepalived has that lvsd does not act on (yet).
-var notYetGlobal = func() map[string]bool {
-	m := map[string]bool{}
-	for _, k := range strings.Fields(`notify_fifo notify_fifo_script vrrp_notify_fifo vrrp_notify_fifo_script
-		lvs_notify_fifo lvs_notify_fifo_script default_interface vrrp_mcast_group6
-		vrrp_min_garp vrrp_garp_extra_if vrrp_down_timer_adverts vrrp_iptables vrrp_ipsets vrrp_nftables
-		nftables nftables_priority nftables_ifindex nftables_counters nft_ipvs vrrp_check_unicast_src
-		vrrp_priority checker_priority bfd_priority vrrp_no_swap checker_no_swap bfd_no_swap
-		vrrp_rt_priority checker_rt_priority bfd_rt_priority vrrp_cpu_affinity checker_cpu_affinity
-		bfd_cpu_affinity vrrp_rlimit_rttime checker_rlimit_rttime bfd_rlimit_rttime snmp_socket
-		enable_snmp_vrrp enable_snmp_keepalived enable_snmp_rfc enable_snmp_rfcv2 enable_snmp_rfcv3
-		enable_snmp_checker enable_traps enable_dbus dbus_service_name dbus_no_interface_name
-		script_user_set lvs_netlink_cmd_rcv_bufs lvs_netlink_cmd_rcv_bufs_force
-		process_monitor_rcv_bufs process_monitor_rcv_bufs_force rs_init_notifies
-		vrrp_rx_bufs_policy vrrp_rx_bufs_multiplier umask tmp_config_directory instance
-		net_namespace net_namespace_ipvs namespace_with_ipsets process_names process_name
-		vrrp_process_name ipvs_process_name startup_script startup_script_timeout shutdown_script
-		shutdown_script_timeout vrrp_startup_delay log_unknown_vrrp_peers vrrp_owner_ignore_adverts
-		random_seed vmac_prefix vmac_addr_prefix use_symlink_paths config_save_dir reload_check_config
-		reload_time_file reload_repeat reload_file data_use_instance fifo_write_vrrp_states_on_reload
-		always_use_vrrp_priority disable_local_igmp child_wait_time checker_log_all_failures
-		vrrp_garp_lower_prio_delay vrrp_garp_lower_prio_repeat vrrp_track_process
-		linkbeat_use_polling linkbeat_interfaces smtp_helo_name vrrp_skip_check_adv_addr`) {
-		m[k] = true
-	}
-	return m
-}()
+var globalBlock = block([]string{"global_defs"}, globalKeywords)
 
 func (p *parser) lvsSyncDaemon(n *Node) {
 	if !p.noBlock(n) || !p.nargs(n, 2, -1) {
@@ -706,7 +683,8 @@ func (p *parser) vrrpScript(n *Node) *VRRPScript {
 	s := &VRRPScript{Name: n.Args[0].Text, Interval: time.Second, Rise: 1, Fall: 1, Pos: n.Pos}
 	timeoutSet := false
 	for _, ch := range n.Children {
-		if vrrpScriptKeywords.parse(p, ch, s) {
+		info := vrrpScriptBlock.parse(p, ch, s)
+		if info == nil {
 			continue
 		}
 		switch ch.Key {
@@ -715,7 +693,7 @@ func (p *parser) vrrpScript(n *Node) *VRRPScript {
 				s.Timeout, timeoutSet = v, true
 			}
 		default:
-			p.unknown(ch)
+			p.unhandled(ch, info)
 		}
 	}
 	if !timeoutSet {
@@ -741,7 +719,9 @@ var vrrpScriptKeywords = keywords[VRRPScript]{
 	"rise":      set(intArg(1, 1<<31-1), func(s *VRRPScript) *int { return &s.Rise }),
 	"fall":      set(intArg(1, 1<<31-1), func(s *VRRPScript) *int { return &s.Fall }),
 	"init_fail": set(boolArg, func(s *VRRPScript) *bool { return &s.InitFail }),
-}.table()
+}
+
+var vrrpScriptBlock = block([]string{"vrrp_script"}, vrrpScriptKeywords)
 
 // trackLine parses one line of a track_* block: "NAME [weight N [reverse|noreverse]]".
 // weight is nil when not given.
@@ -834,6 +814,10 @@ func (p *parser) trackFile(n *Node) *TrackFile {
 	}
 	f := &TrackFile{Name: n.Args[0].Text, Weight: 1, Pos: n.Pos}
 	for _, ch := range n.Children {
+		info := trackFileBlock.parse(p, ch, f)
+		if info == nil {
+			continue
+		}
 		switch ch.Key {
 		case "file":
 			if v, ok := p.str(ch); ok {
@@ -858,7 +842,7 @@ func (p *parser) trackFile(n *Node) *TrackFile {
 				}
 			}
 		default:
-			p.unknown(ch)
+			p.unhandled(ch, info)
 		}
 	}
 	if f.Path == "" {
@@ -868,13 +852,17 @@ func (p *parser) trackFile(n *Node) *TrackFile {
 	return f
 }
 
+// trackFileBlock is a track_file block: its switch acts on its keywords.
+var trackFileBlock = block[TrackFile]([]string{"track_file"})
+
 func (p *parser) syncGroup(n *Node) *SyncGroup {
 	if !p.wantBlock(n) || !p.nargs(n, 1, 1) {
 		return nil
 	}
 	g := &SyncGroup{Name: n.Args[0].Text, Pos: n.Pos}
 	for _, ch := range n.Children {
-		if notifyKeywords.parse(p, ch, &g.Notify) || syncGroupKeywords.parse(p, ch, g) {
+		info := syncGroupBlock.parse(p, ch, g)
+		if info == nil {
 			continue
 		}
 		switch ch.Key {
@@ -888,10 +876,8 @@ func (p *parser) syncGroup(n *Node) *SyncGroup {
 					}
 				}
 			}
-		case "sync_group_tracking_weight", "notify_priority_changes", "track_process", "track_bfd":
-			p.notYet(ch)
 		default:
-			p.unknown(ch)
+			p.unhandled(ch, info)
 		}
 	}
 	return g
@@ -904,4 +890,7 @@ var syncGroupKeywords = keywords[SyncGroup]{
 	"track_script":    set(trackScriptsArg, func(g *SyncGroup) *[]TrackScript { return &g.TrackScript }),
 	"global_tracking": set(boolArg, func(g *SyncGroup) *bool { return &g.GlobalTracking }),
 	"track_file":      set(trackFileRefsArg, func(g *SyncGroup) *[]TrackFileRef { return &g.TrackFile }),
-}.table()
+}
+
+var syncGroupBlock = block([]string{"vrrp_sync_group", "notify"}, syncGroupKeywords,
+	embed(notifyKeywords, func(_ *parser, g *SyncGroup) *Notify { return &g.Notify }))

@@ -83,7 +83,7 @@ var timerKeywords = keywords[timerSet]{
 	"retry":              retryTimer,
 	"nb_get_retry":       retryTimer,
 	"nb_sock_retry":      retryTimer,
-}.table()
+}
 
 var retryTimer = setPtr(intArg(0, 1<<31-1), func(t *timerSet) **int { return &t.retry })
 
@@ -162,6 +162,10 @@ func (p *parser) vsGroup(n *Node) *VirtualServerGroup {
 	g := &VirtualServerGroup{Name: n.Args[0].Text, Pos: n.Pos, Source: n.sourceHash()}
 	for _, ch := range n.Children {
 		if ch.Key == "fwmark" {
+			if len(ch.Args) == 0 && keywordTable["virtual_server_group"]["fwmark"].arg {
+				p.missingParameter(ch)
+				continue
+			}
 			if !p.noBlock(ch) || !p.nargs(ch, 1, 2) {
 				continue
 			}
@@ -301,6 +305,10 @@ func (p *parser) virtualServer(n *Node) *VirtualServer {
 	var sorryMethod Forwarding
 	fwdSet := false
 	for _, ch := range n.Children {
+		info := virtualServerBlock.parse(p, ch, vs)
+		if info == nil {
+			continue
+		}
 		switch ch.Key {
 		case "real_server":
 			rsNodes = append(rsNodes, ch)
@@ -337,17 +345,13 @@ func (p *parser) virtualServer(n *Node) *VirtualServer {
 			if f, ok := p.forwarding(ch); ok {
 				sorryMethod = f
 			}
-		case "snmp_name", "nat_mask":
-			p.notYet(ch)
 		default:
-			switch {
-			case timerKeywords.parse(p, ch, ts), virtualServerKeywords.parse(p, ch, vs):
-			case schedFlags[ch.Key]:
+			if schedFlags[ch.Key] {
 				if p.noBlock(ch) && !contains(vs.SchedFlags, ch.Key) {
 					vs.SchedFlags = append(vs.SchedFlags, ch.Key)
 				}
-			default:
-				p.unknown(ch)
+			} else {
+				p.unhandled(ch, info)
 			}
 		}
 	}
@@ -396,6 +400,9 @@ func (p *parser) virtualServer(n *Node) *VirtualServer {
 	return vs
 }
 
+var virtualServerBlock = block([]string{"virtual_server", "timers"}, virtualServerKeywords,
+	embed(timerKeywords, func(p *parser, _ *VirtualServer) *timerSet { return &p.vsTimers }))
+
 // virtualServerKeywords are the virtual_server keywords that set one field.
 var virtualServerKeywords = keywords[VirtualServer]{
 	"lb_algo":              set(schedulerArg, func(vs *VirtualServer) *string { return &vs.Scheduler }),
@@ -414,7 +421,7 @@ var virtualServerKeywords = keywords[VirtualServer]{
 	"ip_family":            set(familyArg, func(vs *VirtualServer) *string { return &vs.IPFamily }),
 	"sorry_server_inhibit": set(boolArg, func(vs *VirtualServer) *bool { return &vs.SorryServerInhibit }),
 	"inhibit_on_failure":   set(boolArg, func(vs *VirtualServer) *bool { return &vs.InhibitOnFailure }),
-}.table()
+}
 
 var protocolArg = choiceArg("unknown protocol '%s' (want TCP, UDP or SCTP)", true, "TCP", "UDP", "SCTP")
 
@@ -512,16 +519,14 @@ func (p *parser) realServer(n *Node, vs *VirtualServer, vsTimers timerSet) *Real
 	*ts = timerSet{}
 	var checkers []*Node
 	for _, ch := range n.Children {
-		if realServerKeywords.parse(p, ch, rs) || timerKeywords.parse(p, ch, ts) {
+		info := realServerBlock.parse(p, ch, rs)
+		if info == nil {
 			continue
 		}
-		switch kind := checkerKindOf(ch.Key); {
-		case kind != nil && !kind.notYet:
+		if kind := checkerKindOf(ch.Key); kind != nil && !kind.notYet {
 			checkers = append(checkers, ch)
-		case kind != nil || ch.Key == "snmp_name":
-			p.notYet(ch)
-		default:
-			p.unknown(ch)
+		} else {
+			p.unhandled(ch, info)
 		}
 	}
 	merged := ts.over(vsTimers)
@@ -531,6 +536,9 @@ func (p *parser) realServer(n *Node, vs *VirtualServer, vsTimers timerSet) *Real
 	}
 	return rs
 }
+
+var realServerBlock = block([]string{"real_server", "timers"}, realServerKeywords,
+	embed(timerKeywords, func(p *parser, _ *RealServer) *timerSet { return &p.rsTimers }))
 
 // realServerKeywords are the real_server keywords that set one field.
 var realServerKeywords = keywords[RealServer]{
@@ -545,6 +553,6 @@ var realServerKeywords = keywords[RealServer]{
 	"alpha":              set(boolArg, func(rs *RealServer) *bool { return &rs.Alpha }),
 	"smtp_alert":         set(boolPtrArg, func(rs *RealServer) **bool { return &rs.SMTPAlert }),
 	"virtualhost":        set(stringArg, func(rs *RealServer) *string { return &rs.VirtualHost }),
-}.table()
+}
 
 var forwardingArg valueParser[Forwarding] = (*parser).forwarding

@@ -40,7 +40,8 @@ func (p *parser) instance(n *Node) *VRRPInstance {
 	}
 	versionSet, prioritySet := false, false
 	for _, ch := range n.Children {
-		if notifyKeywords.parse(p, ch, &in.Notify) || instanceKeywords.parse(p, ch, in) {
+		info := instanceBlock.parse(p, ch, in)
+		if info == nil {
 			continue
 		}
 		switch ch.Key {
@@ -85,7 +86,6 @@ func (p *parser) instance(n *Node) *VRRPInstance {
 		case "virtual_rules":
 			if p.wantBlock(ch) {
 				in.Rules = append(in.Rules, routeWords(ch)...)
-				p.notYet(ch)
 			}
 		case "nopreempt":
 			in.NoPreempt = p.boolOpt(ch)
@@ -120,11 +120,9 @@ func (p *parser) instance(n *Node) *VRRPInstance {
 				if len(ch.Args) > 0 {
 					in.VMACName = ch.Args[0].Text
 				}
-				p.notYet(ch)
 			}
 		case "vmac_xmit_base":
 			in.VMACXmitBase = p.boolOpt(ch)
-			p.notYet(ch)
 		case "lvs_sync_daemon_interface":
 			// Deprecated form of global lvs_sync_daemon, as keepalived still accepts it.
 			if v, ok := p.str(ch); ok {
@@ -134,7 +132,7 @@ func (p *parser) instance(n *Node) *VRRPInstance {
 				}
 			}
 		default:
-			p.unknownOr(ch, notYetInstance)
+			p.unhandled(ch, info)
 		}
 	}
 	// As keepalived: an IPv6 instance without its own version is VRRPv3
@@ -177,19 +175,10 @@ var instanceKeywords = keywords[VRRPInstance]{
 	"lower_prio_no_advert":    set(boolArg, func(in *VRRPInstance) *bool { return &in.LowerPrioNoAdvert }),
 	"higher_prio_send_advert": set(boolArg, func(in *VRRPInstance) *bool { return &in.HigherPrioSendAdvert }),
 	"promote_secondaries":     set(boolArg, func(in *VRRPInstance) *bool { return &in.PromoteSecondaries }),
-}.table()
+}
 
-// vrrp_instance keywords keepalived has that lvsd does not act on (yet).
-var notYetInstance = func() map[string]bool {
-	m := map[string]bool{}
-	for _, k := range strings.Fields(`track_process track_bfd track_src_ip check_unicast_src
-		unicast_fault_no_peer old_unicast_checksum garp_extra_if down_timer_adverts debug
-		notify_master_rx_lower_pri notify_priority_changes kernel_rx_buf_size native_ipv6
-		linkbeat_use_polling use_ipvlan vmac_ipvlan_xmit_base`) {
-		m[k] = true
-	}
-	return m
-}()
+var instanceBlock = block([]string{"vrrp_instance", "notify"}, instanceKeywords,
+	embed(notifyKeywords, func(_ *parser, in *VRRPInstance) *Notify { return &in.Notify }))
 
 func (p *parser) auth(n *Node, a *Auth) {
 	if !p.wantBlock(n) {
@@ -197,6 +186,10 @@ func (p *parser) auth(n *Node, a *Auth) {
 	}
 	a.Pos = n.Pos
 	for _, ch := range n.Children {
+		info := authBlock.parse(p, ch, a)
+		if info == nil {
+			continue
+		}
 		switch ch.Key {
 		case "auth_type":
 			if v, ok := authTypeArg(p, ch); ok {
@@ -212,10 +205,13 @@ func (p *parser) auth(n *Node, a *Auth) {
 				a.Pass = v
 			}
 		default:
-			p.unknown(ch)
+			p.unhandled(ch, info)
 		}
 	}
 }
+
+// authBlock is an authentication block: its switch acts on its keywords.
+var authBlock = block[Auth]([]string{"authentication"})
 
 var stateArg = choiceArg("unknown state '%s' (want MASTER or BACKUP)", false, "MASTER", "BACKUP")
 
@@ -332,6 +328,7 @@ func (p *parser) vip(n *Node) (VIP, bool) {
 				v.Label = s
 			}
 		case "peer":
+			p.optionNotice(n, kw)
 			if s, ok := o.value(); ok {
 				if a, ok := p.addr(n, s); ok {
 					v.Peer = a
@@ -352,9 +349,10 @@ func (p *parser) vip(n *Node) (VIP, bool) {
 		case "-nodad":
 			v.NoDAD = true
 		case "no_track":
+			p.optionNotice(n, kw)
 			v.NoTrack = true
 		case "home", "mngtmpaddr", "noprefixroute", "autojoin", "use_vmac":
-			p.d.add(n.Pos, Notice, kw, "parsed, not supported yet")
+			p.optionNotice(n, kw)
 		default:
 			p.errf(n, "unknown address option '%s'", kw)
 		}
@@ -371,6 +369,12 @@ func (p *parser) vip(n *Node) (VIP, bool) {
 		}
 	}
 	return v, true
+}
+
+// optionNotice reports the address option kw of the line n as parsed, not
+// acted on, with its reason from keywordTable's "ipaddress" section.
+func (p *parser) optionNotice(n *Node, kw string) {
+	p.d.add(n.Pos, Notice, kw, "parsed, "+keywordTable["ipaddress"][kw].notice)
 }
 
 // srcFamily checks an instance's mcast_src_ip or unicast_src_ip against its

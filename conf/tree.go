@@ -42,6 +42,20 @@ type Diag struct {
 	Level   Level  `json:"level"`
 	Keyword string `json:"keyword,omitempty"`
 	Msg     string `json:"msg"`
+	// MissingParameter: a keyword without the parameter keepalived
+	// requires (Fatal; keepalived exits with its program error, 2).
+	MissingParameter bool `json:"missing_parameter,omitempty"`
+}
+
+// MissingParameter reports whether diags hold a keyword missing its
+// parameter, which keepalived 2.2.7 refuses with exit code 2.
+func MissingParameter(diags []Diag) bool {
+	for _, d := range diags {
+		if d.MissingParameter {
+			return true
+		}
+	}
+	return false
 }
 
 // String formats as "file:line: level: keyword: message".
@@ -152,6 +166,9 @@ func (tb *treeBuilder) newNode() *Node {
 }
 
 func (tb *treeBuilder) top() *Node { return tb.stack[len(tb.stack)-1] }
+
+// inGlobalDefs says whether the next statement goes into a global_defs block.
+func (tb *treeBuilder) inGlobalDefs() bool { return tb.top().Key == "global_defs" }
 
 func (tb *treeBuilder) flush(cur []Token, pos Pos) *Node {
 	if len(cur) == 0 {

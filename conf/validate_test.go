@@ -1093,7 +1093,7 @@ func TestValidateGeneric(t *testing.T) {
 			conf: vrrpInst("priority { #p\n 1\n}", "virtual_ipaddress_excluded 10.0.0.9 #v", "track_interface eth1 #t") + "global_defs router_id x #g",
 			want: []string{
 				"g: error: global_defs: needs a { block }",
-				"p: error: priority: does not take a block",
+				"p: fatal: priority: missing a parameter after keyword priority (keepalived refuses to run such a file)",
 				"v: error: virtual_ipaddress_excluded: needs a { block }",
 				"t: error: track_interface: needs a { block }",
 			},
@@ -1108,9 +1108,9 @@ func TestValidateGeneric(t *testing.T) {
 			name: "argument counts",
 			conf: vrrpInst("priority #a", "priority 100 200 #b", "advert_int #c") + vrrpScript("weight 1 2 #d"),
 			want: []string{
-				"a: error: priority: missing value",
+				"a: fatal: priority: missing a parameter after keyword priority (keepalived refuses to run such a file)",
 				"b: warning: priority: extra arguments ignored: 200",
-				"c: error: advert_int: missing value",
+				"c: fatal: advert_int: missing a parameter after keyword advert_int (keepalived refuses to run such a file)",
 				"d: error: weight: invalid option '2' (want reverse)",
 			},
 			check: func(t *testing.T, c *Config) {
@@ -1137,13 +1137,18 @@ func TestValidateInterfaces(t *testing.T) {
 	conf := globalDefs("lvs_sync_daemon eth9 VI_1 #s") +
 		vrrpInst("track_interface {\n eth0\n eth2 #t\n}", "virtual_ipaddress {\n 10.0.0.2 dev eth3 #v\n}") +
 		"vrrp_instance VI_2 { #i\n interface eth1\n virtual_router_id 2\n}\n" +
-		"static_ipaddress {\n 10.9.0.1/24 dev eth4 #a\n}\nstatic_routes {\n 10.8.0.0/16 via 10.9.0.254 dev eth5 #r\n}"
+		"static_ipaddress { #sa\n 10.9.0.1/24 dev eth4 #a\n}\nstatic_routes { #sr\n 10.8.0.0/16 via 10.9.0.254 dev eth5 #r\n}"
+	notices := []string{
+		"sa: notice: static_ipaddress: parsed, not applied: lvsd adds no static addresses",
+		"sr: notice: static_routes: parsed, not applied: lvsd adds no static routes",
+	}
 	runDiagCases(t, []diagCase{
 		{
 			name: "missing interfaces are fatal",
 			conf: conf,
 			opt:  Options{InterfaceExists: exists},
 			want: []string{
+				notices[0], notices[1],
 				"s: fatal: interface: interface eth9 does not exist (set dynamic_interfaces to allow it)",
 				"t: fatal: interface: interface eth2 does not exist",
 				"v: fatal: interface: interface eth3 does not exist",
@@ -1157,10 +1162,12 @@ func TestValidateInterfaces(t *testing.T) {
 			name: "not with dynamic_interfaces",
 			conf: globalDefs("dynamic_interfaces") + conf,
 			opt:  Options{InterfaceExists: exists},
+			want: notices,
 		},
 		{
 			name: "not without InterfaceExists",
 			conf: conf,
+			want: notices,
 		},
 	})
 	_, diags := Parse("test.conf", conf, Options{InterfaceExists: exists})
