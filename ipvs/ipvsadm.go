@@ -35,9 +35,9 @@ type InfoReader interface {
 // ListFormat selects one of ipvsadm's listings.
 type ListFormat struct {
 	Stats, Rate, Thresholds, PersistentConn, TunInfo bool
-	Exact  bool // --exact: numbers in full (with --stats and --rate)
-	NoSort bool // --nosort: the kernel's order
-	Rules  bool // -S: the commands that rebuild the table
+	Exact                                            bool // --exact: numbers in full (with --stats and --rate)
+	NoSort                                           bool // --nosort: the kernel's order
+	Rules                                            bool // -S: the commands that rebuild the table
 	// Connections: -c, the connection table (ConnTable) instead of the
 	// services.
 	Connections bool
