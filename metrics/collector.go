@@ -126,7 +126,7 @@ type descs struct {
 	svcBytesOut, svcInSync                                    *prometheus.Desc
 	beActive, beInactive, beWeight, beDesiredWeight, beInSync *prometheus.Desc
 	beConns, bePktsIn, bePktsOut, beBytesIn, beBytesOut       *prometheus.Desc
-	rsUp, rsTransitions, rsWeight                             *prometheus.Desc
+	rsUp, rsTransitions, rsWeight, rsDrained                  *prometheus.Desc
 }
 
 // New returns a Collector reading src and exporting checks (nil: a Checks
@@ -209,6 +209,7 @@ func (c *Collector) init() {
 		rsUp:          c.desc("lvsd_real_server_up", "Health of the real server: 1 up, 0 down.", rsLabels...),
 		rsTransitions: c.desc("lvsd_real_server_transitions_total", "Health transitions of the real server.", rsLabels...),
 		rsWeight:      c.desc("lvsd_real_server_weight", "Effective weight of the real server when healthy (misc_dynamic included).", rsLabels...),
+		rsDrained:     c.desc("lvsd_real_server_drained", "Whether the operator drained the real server (lvsd ctl drain: weight 0 until enabled).", rsLabels...),
 	}
 }
 
@@ -369,6 +370,7 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 			}
 			if rs.EffectiveWeight >= 0 {
 				gauge(d.rsWeight, float64(rs.EffectiveWeight), vs.Key, rs.Addr)
+				gauge(d.rsDrained, b2f(rs.Drained), vs.Key, rs.Addr)
 			}
 		}
 	}

@@ -225,6 +225,9 @@ type RealServer struct {
 	// EffectiveWeight is the weight a healthy server gets (misc_dynamic
 	// included), when IPVS runs; -1 otherwise.
 	EffectiveWeight int `json:"effective_weight"`
+	// Drained: set to weight 0 by the operator (lvsd ctl drain) until
+	// enabled again.
+	Drained bool `json:"drained,omitempty"`
 	// Up is the health verdict; HealthKnown false when nobody checks
 	// (no checker running): then Up is what IPVS assumes.
 	Up          bool      `json:"up"`
@@ -525,7 +528,7 @@ func buildVirtualServers(cfg *conf.Config, snap *ipvs.Snapshot, health []healthc
 			ap := rs.AddrPort()
 			r := RealServer{Addr: ap.String(), Weight: rs.Weight, EffectiveWeight: -1, Up: ipvs.InitiallyUp(rs)}
 			if ir, ok := ipvsRS[ap]; ok {
-				r.Up, r.EffectiveWeight = ir.Up, ir.Weight
+				r.Up, r.EffectiveWeight, r.Drained = ir.Up, ir.Weight, ir.Drained
 			}
 			if h, ok := hc[rsKey{key, ap}]; ok {
 				r.Up, r.HealthKnown, r.Since, r.Reason, r.Transitions, r.Ignored = h.Up, true, h.Since, h.Reason, h.Transitions, h.Ignored
