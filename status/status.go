@@ -151,6 +151,10 @@ type Instance struct {
 	BasePriority int `json:"base_priority"`
 	// MasterAddr is the master last heard (ours when MASTER); "" when none.
 	MasterAddr string  `json:"master_addr"`
+	// FailedOver: held in BACKUP by the operator (lvsd ctl failover),
+	// until FailedOverUntil (absent: until cleared).
+	FailedOver      bool      `json:"failed_over,omitempty"`
+	FailedOverUntil time.Time `json:"failed_over_until,omitzero"`
 	AdvertInt  float64 `json:"advert_int_seconds"`
 	// GARPDelay is garp_master_delay in seconds.
 	GARPDelay float64 `json:"garp_master_delay_seconds"`
@@ -382,6 +386,7 @@ func buildInstances(src Sources) []Instance {
 			if s.MasterAddr.IsValid() {
 				inst.MasterAddr = s.MasterAddr.String()
 			}
+			inst.FailedOver, inst.FailedOverUntil = s.Resigned, s.ResignedUntil
 			if c := s.Stats; c != nil {
 				inst.Stats = Stats{
 					AdvertRcvd: c.AdvertRcvd.Load(), AdvertSent: c.AdvertSent.Load(),
