@@ -150,12 +150,12 @@ type Instance struct {
 	Priority     int `json:"priority"`
 	BasePriority int `json:"base_priority"`
 	// MasterAddr is the master last heard (ours when MASTER); "" when none.
-	MasterAddr string  `json:"master_addr"`
+	MasterAddr string `json:"master_addr"`
 	// FailedOver: held in BACKUP by the operator (lvsd ctl failover),
 	// until FailedOverUntil (absent: until cleared).
 	FailedOver      bool      `json:"failed_over,omitempty"`
 	FailedOverUntil time.Time `json:"failed_over_until,omitzero"`
-	AdvertInt  float64 `json:"advert_int_seconds"`
+	AdvertInt       float64   `json:"advert_int_seconds"`
 	// GARPDelay is garp_master_delay in seconds.
 	GARPDelay float64 `json:"garp_master_delay_seconds"`
 	VIPs      []VIP   `json:"vips"`
