@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"path/filepath"
 	"strings"
 )
 
@@ -26,6 +27,9 @@ type options struct {
 	dontReleaseVRRP bool
 	dontReleaseIPVS bool
 	metricsListen   string
+	ctlSocket       string // the control socket; "" disables it (see ctlSocketPath)
+	ctlSocketSet    bool   // --ctl-socket given
+	ctlGroup        string // the group that may use the control socket besides root
 }
 
 const defaultConfigFile = "/etc/keepalived/keepalived.conf"
@@ -71,6 +75,8 @@ var optSpecs = []optSpec{
 	{'v', "version", argNone, func(o *options, _ string) error { o.version = true; return nil }, "Display the version number"},
 	{'h', "help", argNone, func(o *options, _ string) error { o.help = true; return nil }, "Display this help message"},
 	{0, "metrics-listen", argRequired, func(o *options, v string) error { o.metricsListen = v; return nil }, "ADDR: Prometheus metrics listen address (default :9165; empty disables)"},
+	{0, "ctl-socket", argRequired, func(o *options, v string) error { o.ctlSocket, o.ctlSocketSet = v, true; return nil }, "PATH: control socket for lvsd ctl (default /run/lvsd/ctl, or lvsd.ctl beside the -p pid file; empty disables)"},
+	{0, "ctl-group", argRequired, func(o *options, v string) error { o.ctlGroup = v; return nil }, "GROUP: group that may use the control socket besides root"},
 }
 
 // parseArgs parses args (without the program name) the way getopt_long does:
@@ -180,4 +186,19 @@ func usage(prog string) string {
 		fmt.Fprintf(&b, "%-34s %s\n", left, s.help)
 	}
 	return b.String()
+}
+
+// defaultCtlSocket is the control socket without -p or --ctl-socket.
+const defaultCtlSocket = "/run/lvsd/ctl"
+
+// ctlSocketPath is where the control socket is: --ctl-socket, else
+// lvsd.ctl beside the pid file (-p), else defaultCtlSocket.
+func ctlSocketPath(o *options) string {
+	switch {
+	case o.ctlSocketSet:
+		return o.ctlSocket
+	case o.pidFile != "":
+		return filepath.Join(filepath.Dir(o.pidFile), "lvsd.ctl")
+	}
+	return defaultCtlSocket
 }

@@ -39,6 +39,9 @@ type daemon struct {
 	addrsErr    error                  // why ha_suspend cannot follow this host's addresses
 
 	watchAddrs func(ctx context.Context, fn func(map[netip.Addr]bool)) error
+	// newKernel opens the IPVS table (lvsd ctl ipvs reads it through its
+	// own socket); nil when rec is.
+	newKernel func() (ipvs.Kernel, error)
 
 	wg   sync.WaitGroup
 	errs chan error
@@ -110,6 +113,7 @@ func (d *daemon) buildIPVS(o *options, cfg *conf.Config, dp deps) {
 	// alert.
 	nt := notify.New(cfg, notify.Options{Logger: d.log.With("subsystem", "notify")})
 	d.checkNotify = nt
+	d.newKernel = newKernel
 	d.rec = ipvs.New(cfg, k, ipvs.Options{Logger: d.log.With("subsystem", "ipvs"), DontRelease: o.dontReleaseIPVS,
 		Reader: reader, Quorum: nt.QuorumAlert})
 	d.hc = healthcheck.New(cfg, healthcheck.Options{Logger: d.log.With("subsystem", "check"), Observe: dp.observe,
