@@ -22,12 +22,15 @@ func Call(path string, req Request, timeout time.Duration) (Response, error) {
 	if err != nil {
 		return Response{}, err
 	}
-	if _, err := c.Write(append(b, '\n')); err != nil {
-		return Response{}, err
-	}
+	// A refused peer gets its answer before the daemon reads anything:
+	// the write may fail (broken pipe) with the answer already waiting.
+	_, werr := c.Write(append(b, '\n'))
 	r := bufio.NewReaderSize(c, 64<<10)
 	line, err := r.ReadBytes('\n')
 	if err != nil && len(line) == 0 {
+		if werr != nil {
+			return Response{}, werr
+		}
 		return Response{}, fmt.Errorf("no answer from %s: %w", path, err)
 	}
 	var resp Response
