@@ -11,7 +11,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"os"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -70,37 +69,19 @@ func startControl(ctx context.Context, o *options, log *slog.Logger, d *daemon, 
 // ipvsListing answers lvsd ctl ipvs: ipvsadm's listing for args, read
 // through a netlink socket of its own.
 func ipvsListing(newKernel func() (ipvs.Kernel, error), args []string) (string, error) {
-	f, err := ipvs.ParseListArgs(args)
-	if err != nil {
+	if _, err := ipvs.ParseListArgs(args); err != nil {
 		return "", err
-	}
-	var b strings.Builder
-	if f.Connections {
-		proc, err := os.Open(ipvs.ConnProcFile)
-		if err != nil {
-			return "", err
-		}
-		defer proc.Close()
-		err = ipvs.WriteConnections(&b, proc, f)
-		return b.String(), err
 	}
 	k, err := newKernel()
 	if err != nil {
 		return "", err
 	}
 	defer k.Close()
-	svcs, err := ipvs.ReadListing(k, f)
-	if err != nil {
-		return "", err
+	ir, ok := k.(ipvs.InfoReader)
+	if !ok {
+		return "", errors.New("this IPVS access cannot list the table")
 	}
-	var info ipvs.Info
-	if ir, ok := k.(ipvs.InfoReader); ok && f.Service == nil && !f.Rules {
-		if info, err = ir.Info(); err != nil {
-			return "", err
-		}
-	}
-	err = ipvs.WriteListing(&b, info, svcs, f)
-	return b.String(), err
+	return ipvs.Listing(ir, args)
 }
 
 const ctlUsage = `Usage: lvsd ctl [--socket PATH | -p PIDFILE] [--timeout DURATION] COMMAND

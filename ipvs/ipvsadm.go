@@ -16,6 +16,7 @@ import (
 	"fmt"
 	"io"
 	"net/netip"
+	"os"
 	"strconv"
 	"strings"
 )
@@ -650,4 +651,36 @@ func parseListService(kind, s string, v6 bool) (ServiceKey, error) {
 	p := map[string]Protocol{"--tcp-service": TCP, "--udp-service": UDP, "--sctp-service": SCTP}[kind]
 	a := ap.Addr().Unmap()
 	return ServiceKey{Family: FamilyOf(a), Proto: p, Addr: a, Port: ap.Port()}, nil
+}
+
+// Listing is what `ipvsadm ARGS` prints for ipvsadm's listing options
+// (ParseListArgs): the table read through r, the connections (-c) from
+// ConnProcFile.
+func Listing(r InfoReader, args []string) (string, error) {
+	f, err := ParseListArgs(args)
+	if err != nil {
+		return "", err
+	}
+	var b strings.Builder
+	if f.Connections {
+		proc, err := os.Open(ConnProcFile)
+		if err != nil {
+			return "", err
+		}
+		defer proc.Close()
+		err = WriteConnections(&b, proc, f)
+		return b.String(), err
+	}
+	svcs, err := ReadListing(r, f)
+	if err != nil {
+		return "", err
+	}
+	var info Info
+	if f.Service == nil && !f.Rules {
+		if info, err = r.Info(); err != nil {
+			return "", err
+		}
+	}
+	err = WriteListing(&b, info, svcs, f)
+	return b.String(), err
 }
