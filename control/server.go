@@ -72,7 +72,7 @@ func NewServer(cmds Commands, opts Options) *Server {
 
 // Listen creates the socket at path (its directory too, 0755, when
 // missing), replacing a stale one, and sets it to mode 0660 with group gid
-// (-1: root's group, root only).
+// (-1: the daemon's own group; root only may then use it, see Authorized).
 func Listen(path string, gid int) (*net.UnixListener, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return nil, err
@@ -94,12 +94,13 @@ func Listen(path string, gid int) (*net.UnixListener, error) {
 	if err != nil {
 		return nil, err
 	}
-	if gid < 0 {
-		gid = 0
-	}
-	if err := os.Chown(path, 0, gid); err != nil && os.Geteuid() == 0 {
-		ln.Close()
-		return nil, err
+	// The socket has the daemon's group unless another is asked for (then
+	// the daemon needs CAP_CHOWN, unless it is a member of that group).
+	if gid >= 0 && gid != os.Getegid() {
+		if err := os.Chown(path, -1, gid); err != nil {
+			ln.Close()
+			return nil, fmt.Errorf("%s: group %d: %w", path, gid, err)
+		}
 	}
 	if err := os.Chmod(path, 0o660); err != nil {
 		ln.Close()
