@@ -622,6 +622,14 @@ func ParseListArgs(args []string) (ListFormat, error) {
 			}
 		}
 	}
+	// ipvsadm's rules for these commands: -S takes -n only; -c and one
+	// service exclude each other.
+	if f.Rules && (kind != "" || f.Connections || f.Stats || f.Rate || f.Thresholds || f.PersistentConn || f.TunInfo || f.Exact || f.NoSort) {
+		return f, errors.New("-S takes no option but -n")
+	}
+	if f.Connections && kind != "" {
+		return f, errors.New("-c lists every connection: it takes no service")
+	}
 	if kind != "" {
 		k, err := parseListService(kind, svc, v6)
 		if err != nil {

@@ -161,7 +161,8 @@ func TestMergeSortWraps(t *testing.T) {
 }
 
 func TestParseListArgsErrors(t *testing.T) {
-	for _, args := range [][]string{{"-X"}, {"-t"}, {"-t", "nope"}, {"-f", "0"}, {"--bogus"}, {"word"}} {
+	for _, args := range [][]string{{"-X"}, {"-t"}, {"-t", "nope"}, {"-f", "0"}, {"--bogus"}, {"word"},
+		{"-S", "-n", "-t", "192.0.2.1:80"}, {"-S", "--stats"}, {"-Lnc", "-t", "192.0.2.1:80"}} {
 		if _, err := ParseListArgs(args); err == nil {
 			t.Errorf("%q accepted", args)
 		}
