@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"io"
+	"path/filepath"
 	"strings"
 )
 
@@ -35,7 +36,10 @@ type options struct {
 	// (VIPs, virtual servers), which it refuses by default.
 	allowManaged bool
 	// signum is --signum=NAME: print the signal number keepalived uses for NAME.
-	signum string
+	signum       string
+	ctlSocket    string // the control socket; "" disables it (see ctlSocketPath)
+	ctlSocketSet bool   // --ctl-socket given
+	ctlGroup     string // the group that may use the control socket besides root
 }
 
 const defaultConfigFile = "/etc/keepalived/keepalived.conf"
@@ -90,6 +94,8 @@ var optSpecs = []optSpec{
 	{0, "metrics-listen", argRequired, func(o *options, v string) error { o.metricsListen = v; return nil }, "ADDR: Prometheus metrics listen address (default :9165; empty disables)"},
 	{0, "web.config.file", argRequired, func(o *options, v string) error { o.webConfigFile = v; return nil }, "FILE: Prometheus web configuration (TLS, basic auth) of the metrics endpoint"},
 	{0, "metrics-allow-managed-addresses", argNone, func(o *options, _ string) error { o.allowManaged = true; return nil }, "Let the metrics endpoint answer on VIPs and virtual server addresses"},
+	{0, "ctl-socket", argRequired, func(o *options, v string) error { o.ctlSocket, o.ctlSocketSet = v, true; return nil }, "PATH: control socket for lvsd ctl (default /run/lvsd/ctl, or lvsd.ctl beside the -p pid file; empty disables)"},
+	{0, "ctl-group", argRequired, func(o *options, v string) error { o.ctlGroup = v; return nil }, "GROUP: group that may use the control socket besides root"},
 }
 
 // parseArgs parses args (without the program name) the way getopt_long does:
@@ -224,4 +230,19 @@ func signumOutput(name string, stdout, stderr io.Writer) int {
 	}
 	fmt.Fprintf(stdout, "%d\n", n)
 	return exitOK
+}
+
+// defaultCtlSocket is the control socket without -p or --ctl-socket.
+const defaultCtlSocket = "/run/lvsd/ctl"
+
+// ctlSocketPath is where the control socket is: --ctl-socket, else
+// lvsd.ctl beside the pid file (-p), else defaultCtlSocket.
+func ctlSocketPath(o *options) string {
+	switch {
+	case o.ctlSocketSet:
+		return o.ctlSocket
+	case o.pidFile != "":
+		return filepath.Join(filepath.Dir(o.pidFile), "lvsd.ctl")
+	}
+	return defaultCtlSocket
 }

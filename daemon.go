@@ -43,6 +43,9 @@ type daemon struct {
 	watchAddrs func(ctx context.Context, fn func(map[netip.Addr]bool)) error
 	// addrResyncs counts the resyncs of ha_suspend's address watch.
 	addrResyncs atomic.Uint64
+	// newKernel opens the IPVS table (lvsd ctl ipvs reads it through its
+	// own socket); nil when rec is.
+	newKernel func() (ipvs.Kernel, error)
 
 	wg   sync.WaitGroup
 	errs chan error
@@ -118,6 +121,7 @@ func (d *daemon) buildIPVS(o *options, cfg *conf.Config, dp deps) {
 	// alert.
 	nt := notify.New(cfg, notify.Options{Logger: d.log.With("subsystem", "notify")})
 	d.checkNotify = nt
+	d.newKernel = newKernel
 	d.rec = ipvs.New(cfg, k, ipvs.Options{Logger: d.log.With("subsystem", "ipvs"), DontRelease: o.dontReleaseIPVS,
 		Reader: reader, Quorum: nt.QuorumAlert})
 	d.hc = healthcheck.New(cfg, healthcheck.Options{Logger: d.log.With("subsystem", "check"), Observe: dp.observe,

@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/lvsd/lvsd/conf"
+	"github.com/lvsd/lvsd/control"
 )
 
 // Exit codes, as keepalived 2.2.7 uses them.
@@ -60,6 +61,9 @@ func main() {
 func run(prog string, args []string, stdout, stderr io.Writer) int {
 	if len(args) > 0 && args[0] == "realserver" {
 		return realserverMain(args[1:], stdout, stderr)
+	}
+	if len(args) > 0 && args[0] == "ctl" {
+		return runCtl(args[1:], stdout, stderr)
 	}
 	o, err := parseArgs(args)
 	if err != nil {
@@ -236,11 +240,16 @@ func serve(o *options, log *slog.Logger) int {
 	}()
 	op.listen(o)
 	defer op.close()
+	s := &server{o: o, log: log, d: d, op: op, diags: diags}
+	reloads := make(chan chan control.ReloadResult)
+	stopCtl := startControl(ctx, o, log, d, op, reloads)
+	defer stopCtl()
 	op.sdNotify("READY=1\nSTATUS=running")
 	defer op.sdNotify("STOPPING=1")
-	s := &server{o: o, log: log, d: d, op: op, diags: diags}
 	for {
 		select {
+		case reply := <-reloads:
+			reply <- s.reload()
 		case sig := <-sigs:
 			switch sig {
 			case syscall.SIGHUP:
@@ -275,22 +284,28 @@ type server struct {
 	diags []conf.Diag // the diagnostics of the configuration in force
 }
 
-// reload is SIGHUP: read the configuration, validate it, then either
-// reject it (the running configuration stays in force) or hand it to the
-// subsystems, and report the outcome in the log, the status and to
-// systemd.
-func (s *server) reload() {
+// reload is SIGHUP (and lvsd ctl reload): read the configuration,
+// validate it, then either reject it (the running configuration stays in
+// force) or hand it to the subsystems, and report the outcome in the log,
+// the status, to systemd and to the caller: the error when rejected, and
+// every diagnostic of the new configuration (file:line first).
+func (s *server) reload() control.ReloadResult {
 	s.op.sdReloading()
 	defer relaxGC()()
 	t0 := time.Now()
 	next, diags := conf.Load(s.o.configFile, loadOptions(s.o))
 	parsed := time.Since(t0)
 	logDiags(s.log, diags)
+	res := control.ReloadResult{}
+	for _, d := range diags {
+		res.Diagnostics = append(res.Diagnostics, d.String())
+	}
 	if err := s.validate(diags); err != nil {
 		s.log.Error("reload rejected: " + err.Error() + "; keeping the running configuration")
 		s.op.reloaded(s.o, nil, err)
 		s.op.sdNotify("READY=1\nSTATUS=running; the last reload was rejected, the previous configuration is kept")
-		return
+		res.Err = err
+		return res
 	}
 	s.diags = diags
 	s.d.apply(next)
@@ -298,6 +313,7 @@ func (s *server) reload() {
 	s.log.Info("configuration reloaded", "instances", len(next.Instances), "virtual_servers", len(next.VirtualServers),
 		"parse", parsed.Round(10*time.Microsecond), "took", time.Since(t0).Round(10*time.Microsecond))
 	s.op.sdNotify("READY=1\nSTATUS=running")
+	return res
 }
 
 // validate refuses a reloaded configuration that cannot run, or that has

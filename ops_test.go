@@ -397,7 +397,7 @@ func TestSystemdUnit(t *testing.T) {
 	for k, want := range map[string]string{
 		"Type":                    "notify",
 		"ExecStart":               "/usr/sbin/lvsd --dont-fork --log-console $LVSD_OPTIONS",
-		"ExecReload":              "/bin/kill -HUP $MAINPID",
+		"ExecReload":              "/usr/sbin/lvsd ctl reload",
 		"EnvironmentFile":         "-/etc/default/lvsd",
 		"CapabilityBoundingSet":   "CAP_NET_ADMIN CAP_NET_RAW",
 		"AmbientCapabilities":     "CAP_NET_ADMIN CAP_NET_RAW",

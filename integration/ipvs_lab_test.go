@@ -66,7 +66,7 @@ ip -n dirA addr add "$LAB_PRIV_VIP/24" dev eth1 || exit 12
 cp /lab/files/integration.test /tmp/integration.test && chmod +x /tmp/integration.test || exit 13
 say "running the IPVS tests in dirA"
 LVSD_IPVS_INVM=1 LVSD_IPVS_TOPOLOGY=1 LVSD_IPVS_RESULTS=/results /usr/bin/ip netns exec dirA \
-	/tmp/integration.test -test.run '^TestIPVSInVM' -test.v -test.count 1 -test.timeout 4m > /results/ipvs-tests.txt 2>&1
+	/tmp/integration.test -test.run '^TestIPVSInVM' -test.v -test.count 1 -test.timeout 6m > /results/ipvs-tests.txt 2>&1
 rc=$?
 echo "$rc" > /results/ipvs-tests.rc
 grep -E '^(--- |=== RUN|PASS|FAIL|ok)' /results/ipvs-tests.txt
@@ -87,16 +87,17 @@ func TestIPVSLab(t *testing.T) {
 	im := needLab(t)
 	bins := buildInVMTests(t, "integration", "ipvs")
 	res := runLab(t, im, lab.Scenario{
-		Name:    "ipvs",
-		Script:  ipvsLabScript,
-		Files:   bins,
-		Timeout: 8 * time.Minute,
+		Name:     "ipvs",
+		Script:   ipvsLabScript,
+		Files:    bins,
+		Timeout:  10 * time.Minute,
+		WithLVSD: true, // TestIPVSInVMCtl runs lvsd and lvsd ctl
 	}, "ipvs-tests.txt", "ipvs-kernel-tests.txt")
 	if res.ExitCode != 0 {
 		t.Fatalf("scenario exit status %d (10 topology, 11 real servers, 12 addresses, 13 and 14 test binaries)", res.ExitCode)
 	}
 	reportInVM(t, res, "ipvs-tests", "TestIPVSInVM", "",
-		"Schedulers", "Forwarding", "FwmarkPersistence", "Health", "DriftRepair", "Reload", "Globals", "WRRTraffic")
+		"Schedulers", "Forwarding", "FwmarkPersistence", "Health", "DriftRepair", "Reload", "Globals", "WRRTraffic", "CtlListings", "Ctl")
 	reportInVM(t, res, "ipvs-kernel-tests", "TestKernel", "kernel/",
 		"Services", "Destinations", "Errors", "Batch", "Timeouts", "SyncDaemons", "Flush")
 

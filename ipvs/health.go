@@ -20,6 +20,10 @@ type RSHealth struct {
 	Up bool
 	// Weight is the dynamic weight set by a misc_dynamic check, -1 when none.
 	Weight int
+	// Drained: the operator drained it (lvsd ctl drain): weight 0 whatever
+	// its health, until enabled again. Carried across health changes and
+	// reloads.
+	Drained bool
 
 	cfgWeight int // the configured weight the dynamic one overrides
 }
@@ -63,6 +67,9 @@ func InitiallyUp(rs *conf.RealServer) bool {
 // EffectiveWeight is the weight a healthy real server gets: the dynamic one
 // when a check set it, else the configured one, within 0..65535.
 func EffectiveWeight(rs *conf.RealServer, st RSHealth) int {
+	if st.Drained {
+		return 0
+	}
 	if st.Weight >= 0 {
 		return clampWeight(st.Weight)
 	}
@@ -155,7 +162,7 @@ func carryHealth(cfg *conf.Config, keys []string, prev map[string]*VSHealth, sam
 			st := &RSHealth{Up: InitiallyUp(rs), Weight: -1, cfgWeight: rs.Weight}
 			if old != nil {
 				if o := old.RS[ap]; o != nil {
-					st.Up = o.Up
+					st.Up, st.Drained = o.Up, o.Drained
 					if o.cfgWeight == rs.Weight {
 						st.Weight = o.Weight
 					}

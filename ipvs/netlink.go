@@ -401,3 +401,14 @@ func (k *netlinkKernel) Flush() error {
 	_, err := k.execute(cmdFlush, netlink.Request|netlink.Acknowledge, nil)
 	return err
 }
+
+// Info reads the IPVS version and the size of the connection hash table
+// (IPVS_CMD_GET_INFO), the first line of ipvsadm's listing.
+func (k *netlinkKernel) Info() (Info, error) {
+	info, err := k.c.Info()
+	if err != nil {
+		return Info{}, err
+	}
+	v := info.Version
+	return Info{Version: uint32(v[0])<<16 | uint32(v[1])<<8 | uint32(v[2]), Size: info.ConnectionTableSize}, nil
+}

@@ -122,6 +122,7 @@ type Reconciler struct {
 	wake          chan struct{}
 	ready         chan struct{}
 	viewReq       chan chan *view
+	drainReq      chan drainReq
 	done          chan struct{}
 
 	// State owned by the Run goroutine, which holds state while it works
@@ -168,6 +169,7 @@ func New(cfg *conf.Config, k Kernel, opts Options) *Reconciler {
 		wake:          make(chan struct{}, 1),
 		ready:         make(chan struct{}),
 		viewReq:       make(chan chan *view),
+		drainReq:      make(chan drainReq),
 		kernel:        Table{},
 		owned:         NewOwnership(),
 		failed:        map[entry]string{},
@@ -340,6 +342,10 @@ func (r *Reconciler) Run(ctx context.Context) error {
 			r.state.Lock()
 			r.processPending()
 			r.repair()
+			r.state.Unlock()
+		case q := <-r.drainReq:
+			r.state.Lock()
+			q.reply <- r.drain(q, true)
 			r.state.Unlock()
 		case reply := <-r.viewReq:
 			r.state.Lock()

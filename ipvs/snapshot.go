@@ -85,6 +85,8 @@ type RSStatus struct {
 	// Weight is the effective weight; DynamicWeight the misc_dynamic one (-1: none).
 	Weight        int `json:"weight"`
 	DynamicWeight int `json:"dynamic_weight"`
+	// Drained: set to weight 0 by the operator (Reconciler.SetDrain).
+	Drained bool `json:"drained,omitempty"`
 }
 
 // Snapshot returns the current state. While Run runs, pending inputs are
@@ -166,7 +168,7 @@ func (r *Reconciler) view(read bool) *view {
 			Services: r.desired.VS[key]}
 		for _, rs := range vs.RealServers {
 			st := h.rs(rs)
-			vst.RealServers = append(vst.RealServers, RSStatus{RS: rs.AddrPort(), Up: st.Up, Weight: EffectiveWeight(rs, st), DynamicWeight: st.Weight})
+			vst.RealServers = append(vst.RealServers, RSStatus{RS: rs.AddrPort(), Up: st.Up, Weight: EffectiveWeight(rs, st), DynamicWeight: st.Weight, Drained: st.Drained})
 		}
 		v.vss = append(v.vss, vst)
 	}

@@ -129,7 +129,7 @@ type descs struct {
 	svcBytesOut, svcInSync                                    *prometheus.Desc
 	beActive, beInactive, beWeight, beDesiredWeight, beInSync *prometheus.Desc
 	beConns, bePktsIn, bePktsOut, beBytesIn, beBytesOut       *prometheus.Desc
-	rsUp, rsTransitions, rsWeight                             *prometheus.Desc
+	rsUp, rsTransitions, rsWeight, rsDrained                  *prometheus.Desc
 	httpRefused, notifyScripts, notifyMails, unrouted         *prometheus.Desc
 }
 
@@ -221,6 +221,7 @@ func (c *Collector) init() {
 		notifyScripts: c.desc("lvsd_notify_scripts_total", "Notify scripts, by notifier (vrrp, check) and result: run (whatever their exit), dropped (their instance's queue was full).", "notifier", "result"),
 		notifyMails:   c.desc("lvsd_notify_mails_total", "smtp_alert mails, by notifier (vrrp, check) and result: sent, failed (refused or not deliverable), dropped (the mail queue was full).", "notifier", "result"),
 		httpRefused:   c.desc("lvsd_http_refused_total", "Connections to this endpoint closed at accept, by reason (managed_address: to a VIP or a virtual server's address).", "reason"),
+		rsDrained:     c.desc("lvsd_real_server_drained", "Whether the operator drained the real server (lvsd ctl drain: weight 0 until enabled).", rsLabels...),
 	}
 }
 
@@ -405,6 +406,7 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 			}
 			if rs.EffectiveWeight >= 0 {
 				gauge(d.rsWeight, float64(rs.EffectiveWeight), vs.Key, rs.Addr)
+				gauge(d.rsDrained, b2f(rs.Drained), vs.Key, rs.Addr)
 			}
 		}
 	}

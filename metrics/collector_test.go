@@ -154,7 +154,7 @@ func fakeSources(t *testing.T) (status.Sources, *status.Daemon) {
 				RealServers: []ipvs.RSStatus{{RS: netip.MustParseAddrPort("192.0.2.21:80"), Up: true, Weight: 10, DynamicWeight: -1},
 					{RS: netip.MustParseAddrPort("192.0.2.22:80"), Up: false, Weight: 20, DynamicWeight: -1}}},
 			{VS: "FWM/7", QuorumUp: false, WeightSum: 1, Quorum: 1, SorryActive: true, Services: []ipvs.ServiceKey{svcFWM},
-				RealServers: []ipvs.RSStatus{{RS: netip.MustParseAddrPort("192.0.2.31:8080"), Up: true, Weight: 1, DynamicWeight: -1}}},
+				RealServers: []ipvs.RSStatus{{RS: netip.MustParseAddrPort("192.0.2.31:8080"), Up: true, Weight: 1, DynamicWeight: -1, Drained: true}}},
 		},
 		Counters: ipvs.Counters{ServicesCreated: 2, ServicesUpdated: 3, ServicesRemoved: 4, DestsCreated: 5, DestsUpdated: 6, DestsRemoved: 7,
 			Errors: 8, DriftRepairs: 9, Reconciles: 10, HealthEvents: 11, QuorumChanges: 12},
@@ -294,6 +294,9 @@ func TestCollector(t *testing.T) {
 		`lvsd_real_server_weight{real_server="192.0.2.21:80",virtual_server="TCP/192.0.2.100:80"}`:            10,
 		`lvsd_real_server_weight{real_server="192.0.2.22:80",virtual_server="TCP/192.0.2.100:80"}`:            20,
 		`lvsd_real_server_weight{real_server="192.0.2.31:8080",virtual_server="FWM/7"}`:                       1,
+		`lvsd_real_server_drained{real_server="192.0.2.21:80",virtual_server="TCP/192.0.2.100:80"}`:           0,
+		`lvsd_real_server_drained{real_server="192.0.2.22:80",virtual_server="TCP/192.0.2.100:80"}`:           0,
+		`lvsd_real_server_drained{real_server="192.0.2.31:8080",virtual_server="FWM/7"}`:                      1,
 
 		`lvsd_netlink_resyncs_total{watch="vrrp_address"}`: 3,
 		`lvsd_netlink_resyncs_total{watch="vrrp_link"}`:    1,

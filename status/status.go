@@ -171,8 +171,12 @@ type Instance struct {
 	Priority     int `json:"priority"`
 	BasePriority int `json:"base_priority"`
 	// MasterAddr is the master last heard (ours when MASTER); "" when none.
-	MasterAddr string  `json:"master_addr"`
-	AdvertInt  float64 `json:"advert_int_seconds"`
+	MasterAddr string `json:"master_addr"`
+	// FailedOver: held in BACKUP by the operator (lvsd ctl failover),
+	// until FailedOverUntil (absent: until cleared).
+	FailedOver      bool      `json:"failed_over,omitempty"`
+	FailedOverUntil time.Time `json:"failed_over_until,omitzero"`
+	AdvertInt       float64   `json:"advert_int_seconds"`
 	// GARPDelay is garp_master_delay in seconds.
 	GARPDelay float64 `json:"garp_master_delay_seconds"`
 	VIPs      []VIP   `json:"vips"`
@@ -246,6 +250,9 @@ type RealServer struct {
 	// EffectiveWeight is the weight a healthy server gets (misc_dynamic
 	// included), when IPVS runs; -1 otherwise.
 	EffectiveWeight int `json:"effective_weight"`
+	// Drained: set to weight 0 by the operator (lvsd ctl drain) until
+	// enabled again.
+	Drained bool `json:"drained,omitempty"`
 	// Up is the health verdict; HealthKnown false when nobody checks
 	// (no checker running): then Up is what IPVS assumes.
 	Up          bool      `json:"up"`
@@ -406,6 +413,7 @@ func buildInstances(src Sources) []Instance {
 			if s.MasterAddr.IsValid() {
 				inst.MasterAddr = s.MasterAddr.String()
 			}
+			inst.FailedOver, inst.FailedOverUntil = s.Resigned, s.ResignedUntil
 			if c := s.Stats; c != nil {
 				inst.Stats = Stats{
 					AdvertRcvd: c.AdvertRcvd.Load(), AdvertSent: c.AdvertSent.Load(),
@@ -552,7 +560,7 @@ func buildVirtualServers(cfg *conf.Config, snap *ipvs.Snapshot, health []healthc
 			ap := rs.AddrPort()
 			r := RealServer{Addr: ap.String(), Weight: rs.Weight, EffectiveWeight: -1, Up: ipvs.InitiallyUp(rs)}
 			if ir, ok := ipvsRS[ap]; ok {
-				r.Up, r.EffectiveWeight = ir.Up, ir.Weight
+				r.Up, r.EffectiveWeight, r.Drained = ir.Up, ir.Weight, ir.Drained
 			}
 			if h, ok := hc[rsKey{key, ap}]; ok {
 				r.Up, r.HealthKnown, r.Since, r.Reason, r.Transitions, r.Ignored = h.Up, true, h.Since, h.Reason, h.Transitions, h.Ignored

@@ -832,6 +832,23 @@ func (e *Engine) Status() []InstanceStatus {
 	return out
 }
 
+// Failover makes an instance (or a sync group, named by the group or one
+// of its instances) give up: a MASTER sends a priority-0 advert, releases
+// its addresses and becomes BACKUP, and the instance stays BACKUP until
+// Failover(name, false, 0) or, when d is positive, for d. The state
+// survives reloads that keep the instance. It returns once the runner has
+// taken it; an unknown name is an error.
+func (e *Engine) Failover(name string, on bool, d time.Duration) error {
+	for _, r := range e.currentRunners() {
+		if r.Name() == name || r.hasMember(name) {
+			r.Resign(on, d)
+			r.Flush()
+			return nil
+		}
+	}
+	return fmt.Errorf("no VRRP instance or sync group %q", name)
+}
+
 // flush waits until every runner handled the events posted so far.
 func (e *Engine) flush() {
 	for _, r := range e.currentRunners() {

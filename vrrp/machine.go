@@ -50,6 +50,7 @@ const (
 	timerGARPDelay                    // MASTER: second GARP burst, garp_master_delay after takeover
 	timerGARPRefresh                  // MASTER: periodic garp_master_refresh
 	timerGARPLowerPrio                // MASTER: second burst after a lower priority advert
+	timerResign                       // the end of an operator's failover (resign.For)
 	numTimers
 )
 
@@ -65,6 +66,8 @@ func (t timerID) String() string {
 		return "garp_refresh"
 	case timerGARPLowerPrio:
 		return "garp_lower_prio"
+	case timerResign:
+		return "resign"
 	}
 	return fmt.Sprintf("timer(%d)", uint8(t))
 }
@@ -112,6 +115,16 @@ type (
 // Master_Down_Interval.
 type shutdown struct{ Keep bool }
 
+// resign is the operator's failover (lvsd ctl failover): On, a master
+// sends priority 0, releases its addresses and becomes BACKUP, and while
+// resigned the instance never becomes MASTER (it neither preempts nor
+// takes over when the master goes quiet). Off (or after For, when
+// positive) it is an ordinary BACKUP again.
+type resign struct {
+	On  bool
+	For time.Duration
+}
+
 func (start) isEvent()            {}
 func (advertReceived) isEvent()   {}
 func (timerFired) isEvent()       {}
@@ -121,6 +134,7 @@ func (syncMaster) isEvent()       {}
 func (syncBackup) isEvent()       {}
 func (syncFault) isEvent()        {}
 func (shutdown) isEvent()         {}
+func (resign) isEvent()           {}
 
 // action is an output of the state machine, carried out by its driver in
 // the order given.
@@ -242,6 +256,7 @@ type machine struct {
 	masterInt time.Duration // Master_Adver_Interval
 
 	ifDown, trackFault, groupFault bool
+	resigned                       bool // see resign
 
 	preemptAt time.Time // preempt delay expiry; zero when not running
 	armed     [numTimers]bool
@@ -365,7 +380,7 @@ func (m *machine) Handle(ev event) []action {
 		m.groupFault = e.Fault
 		m.evalFault()
 	case syncMaster:
-		if m.state == StateBackup && !m.faulty() {
+		if m.state == StateBackup && !m.faulty() && !m.resigned {
 			m.becomeMaster()
 		}
 	case syncBackup:
@@ -374,12 +389,49 @@ func (m *machine) Handle(ev event) []action {
 		}
 	case shutdown:
 		m.shutdown(e.Keep)
+	case resign:
+		m.resign(e)
 	}
 	return m.out
 }
 
 func (m *machine) isOwnerMaster() bool {
-	return m.basePrio == advert.PriorityOwner && m.cfg.InitialState != StateBackup
+	return m.basePrio == advert.PriorityOwner && m.cfg.InitialState != StateBackup && !m.resigned
+}
+
+// Resigned reports whether the operator's failover holds the instance in
+// BACKUP, and until when (zero: until cleared).
+func (m *machine) Resigned() (bool, time.Time) {
+	if !m.resigned || !m.armed[timerResign] {
+		return m.resigned, time.Time{}
+	}
+	return true, m.deadline[timerResign]
+}
+
+func (m *machine) resign(e resign) {
+	if !e.On {
+		if !m.resigned {
+			return
+		}
+		m.resigned = false
+		m.stopTimer(timerResign)
+		if m.state == StateBackup {
+			m.setTimer(timerMasterDown, m.MasterDownInterval())
+		}
+		return
+	}
+	m.resigned = true
+	if e.For > 0 {
+		m.setTimer(timerResign, e.For)
+	} else {
+		m.stopTimer(timerResign)
+	}
+	if m.state == StateMaster {
+		m.emit(sendAdvert{Priority: advert.PriorityStop}, removeVIPs{})
+		m.stopMasterTimers()
+		m.setTimer(timerMasterDown, m.MasterDownInterval())
+		m.transition(StateBackup)
+	}
 }
 
 func (m *machine) start() {
@@ -450,7 +502,7 @@ func (m *machine) backupAdvert(e advertReceived) {
 	case e.Priority == advert.PriorityStop:
 		// The master is leaving: take over after Skew_Time.
 		m.setTimer(timerMasterDown, m.SkewTime(m.effPrio)-m.age(e.At))
-	case m.cfg.Nopreempt || e.Priority >= m.effPrio ||
+	case m.cfg.Nopreempt || m.resigned || e.Priority >= m.effPrio ||
 		(m.cfg.PreemptDelay > 0 && (m.preemptAt.IsZero() || m.clock.Now().Before(m.preemptAt))):
 		if m.cfg.Version == 3 && e.Interval > 0 {
 			m.masterInt = e.Interval
@@ -532,8 +584,13 @@ func (m *machine) timerFired(t timerID) {
 	}
 	m.armed[t] = false
 	switch {
+	case t == timerMasterDown && m.state == StateBackup && m.resigned:
+		// Resigned: the master is gone, but we stay BACKUP.
+		m.setTimer(timerMasterDown, m.MasterDownInterval())
 	case t == timerMasterDown && m.state == StateBackup:
 		m.becomeMaster()
+	case t == timerResign:
+		m.resign(resign{On: false})
 	case t == timerAdvert && m.state == StateMaster:
 		m.emit(sendAdvert{Priority: m.effPrio})
 		m.setTimer(timerAdvert, m.cfg.AdvertInterval)

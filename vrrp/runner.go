@@ -297,7 +297,11 @@ type InstanceStatus struct {
 	State      State
 	Priority   uint8
 	MasterAddr netip.Addr
-	Stats      *Stats
+	// Resigned: held in BACKUP by the operator's failover (Engine.Failover),
+	// until ResignedUntil (zero: until cleared).
+	Resigned      bool
+	ResignedUntil time.Time
+	Stats         *Stats
 }
 
 // errStopped is returned by Run when called twice.
@@ -602,7 +606,9 @@ func (r *runner) publish() {
 	st := make([]InstanceStatus, len(r.members))
 	for i, mm := range r.members {
 		addr, _ := mm.m.Master()
-		st[i] = InstanceStatus{Name: mm.cfg.Machine.Name, State: mm.m.State(), Priority: mm.m.Priority(), MasterAddr: addr, Stats: mm.stats}
+		res, until := mm.m.Resigned()
+		st[i] = InstanceStatus{Name: mm.cfg.Machine.Name, State: mm.m.State(), Priority: mm.m.Priority(), MasterAddr: addr,
+			Resigned: res, ResignedUntil: until, Stats: mm.stats}
 	}
 	r.mu.Lock()
 	r.status = st
@@ -649,6 +655,24 @@ func (r *runner) SetTrackValue(name string, v int) {
 // member that is MASTER and owns it puts it back.
 func (r *runner) AddrDeleted(p netip.Prefix) {
 	r.post(runnerEvent{member: -1, addrDeleted: &p})
+}
+
+// Resign posts the operator's failover to every member (see resign): a
+// sync group fails over as a whole.
+func (r *runner) Resign(on bool, d time.Duration) {
+	for i := range r.members {
+		r.post(runnerEvent{member: i, ev: resign{On: on, For: d}})
+	}
+}
+
+// hasMember reports whether an instance of the runner has the name.
+func (r *runner) hasMember(name string) bool {
+	for _, mm := range r.members {
+		if mm.cfg.Machine.Name == name {
+			return true
+		}
+	}
+	return false
 }
 
 // Run starts the instances and runs until ctx is done; then it shuts them
