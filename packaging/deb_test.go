@@ -465,6 +465,20 @@ func TestDebInstallStartReloadPurge(t *testing.T) {
 	} {
 		run(t, 30*time.Second, "ip", append([]string{"-n", ns}, c...)...)
 	}
+	// systemd makes the unit's RuntimeDirectory (where the control socket
+	// goes) before ExecStart and removes it when the unit stops: so does
+	// the test.
+	unitText, err := os.ReadFile(filepath.Join(root, "lib/systemd/system/lvsd.service"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(unitText), "\nRuntimeDirectory=lvsd\n") {
+		t.Fatal("the unit has no RuntimeDirectory=lvsd (the control socket's directory)")
+	}
+	runtimeDir := filepath.Join(root, "run/lvsd")
+	if err := os.MkdirAll(runtimeDir, 0o755); err != nil {
+		t.Fatal(err)
+	}
 	script := fmt.Sprintf("set -a && . %s && set +a && exec %s", u.envFile, u.execStart)
 	out := &lockedBuffer{}
 	// A mount namespace of its own with /proc mounted in the root: gone
@@ -531,6 +545,9 @@ func TestDebInstallStartReloadPurge(t *testing.T) {
 	}
 	if hasVIP("192.0.2.100/24") || hasVIP("192.0.2.101/24") {
 		t.Errorf("VIPs left after stop")
+	}
+	if err := os.RemoveAll(runtimeDir); err != nil {
+		t.Fatal(err)
 	}
 
 	// "systemctl enable lvsd" (no systemd in the root: the link it makes).
