@@ -135,11 +135,7 @@ func (p *parser) checker(n *Node, kind *checkerKind, rs *RealServer, rsTimers ti
 	if kind.preset != nil {
 		kind.preset(c.Checker)
 	}
-	for _, ch := range n.Children {
-		if info := kind.block.parse(p, ch, c); info != nil {
-			p.unhandled(ch, info)
-		}
-	}
+	kind.block.each(p, n.Children, c, nil)
 	if !c.portSet {
 		c.ConnectPort = rs.Port
 	}
@@ -160,11 +156,7 @@ func (p *parser) checker(n *Node, kind *checkerKind, rs *RealServer, rsTimers ti
 		hc := *c.Checker
 		hc.Pos = h.Pos
 		host := &checkerParse{Checker: &hc}
-		for _, ch := range h.Children {
-			if info := hostBlock.parse(p, ch, host); info != nil {
-				p.unhandled(ch, info)
-			}
-		}
+		hostBlock.each(p, h.Children, host, nil)
 		out = append(out, &hc)
 	}
 	return out
@@ -390,11 +382,7 @@ func (p *parser) url(n *Node) (URL, bool) {
 		return URL{}, false
 	}
 	u := URL{Pos: n.Pos}
-	for _, ch := range n.Children {
-		if info := urlBlock.parse(p, ch, &u); info != nil {
-			p.unhandled(ch, info)
-		}
-	}
+	urlBlock.each(p, n.Children, &u, nil)
 	if u.Path == "" {
 		p.d.add(n.Pos, Error, "url", "url without path - ignoring")
 		return u, false

@@ -119,6 +119,17 @@ func (t table[T]) parse(p *parser, n *Node, x *T) *kwInfo {
 	return e.info
 }
 
+// each parses the statements of a block with parse; fn acts on each
+// keyword left to the block and returns false for one it does not know,
+// which unhandled then reports (a nil fn knows none).
+func (t table[T]) each(p *parser, stmts []*Node, x *T, fn func(n *Node) bool) {
+	for _, n := range stmts {
+		if info := t.parse(p, n, x); info != nil && (fn == nil || !fn(n)) {
+			p.unhandled(n, info)
+		}
+	}
+}
+
 // unhandled is the default case of a block's switch: nothing more for a
 // keyword that is only noticed; a keyword acted on that the switch does not
 // know is reported as unknown (which TestKeywordTable catches).

@@ -415,11 +415,7 @@ func build(root *Node, d *diagList) *Config {
 	if g := &c.Global; g.VRRPGarpLowerPrioRepeat < 0 {
 		g.VRRPGarpLowerPrioRepeat = g.VRRPGarpMasterRepeat
 	}
-	for _, n := range root.Children {
-		info := topBlock.parse(p, n, c)
-		if info == nil {
-			continue
-		}
+	topBlock.each(p, root.Children, c, func(n *Node) bool {
 		switch n.Key {
 		case "global_defs":
 		case "vrrp_script":
@@ -441,9 +437,10 @@ func build(root *Node, d *diagList) *Config {
 				c.StaticRoutes = append(c.StaticRoutes, routeWords(n)...)
 			}
 		default:
-			p.unhandled(n, info)
+			return false
 		}
-	}
+		return true
+	})
 	return c
 }
 
@@ -486,11 +483,7 @@ const NetlinkRcvBufsDefault = 64 << 10
 func (p *parser) global(n *Node) {
 	g := &p.cfg.Global
 	g.Pos = n.Pos
-	for _, ch := range n.Children {
-		info := globalBlock.parse(p, ch, g)
-		if info == nil {
-			continue
-		}
+	globalBlock.each(p, n.Children, g, func(ch *Node) bool {
 		switch ch.Key {
 		case "notification_email":
 			if p.wantBlock(ch) {
@@ -564,9 +557,10 @@ func (p *parser) global(n *Node) {
 				}
 			}
 		default:
-			p.unhandled(ch, info)
+			return false
 		}
-	}
+		return true
+	})
 }
 
 // globalKeywords are the global_defs keywords that set one field.
@@ -682,20 +676,17 @@ func (p *parser) vrrpScript(n *Node) *VRRPScript {
 	}
 	s := &VRRPScript{Name: n.Args[0].Text, Interval: time.Second, Rise: 1, Fall: 1, Pos: n.Pos}
 	timeoutSet := false
-	for _, ch := range n.Children {
-		info := vrrpScriptBlock.parse(p, ch, s)
-		if info == nil {
-			continue
-		}
+	vrrpScriptBlock.each(p, n.Children, s, func(ch *Node) bool {
 		switch ch.Key {
 		case "timeout":
 			if v, ok := p.dur(ch, 0.001, 1<<31); ok {
 				s.Timeout, timeoutSet = v, true
 			}
 		default:
-			p.unhandled(ch, info)
+			return false
 		}
-	}
+		return true
+	})
 	if !timeoutSet {
 		s.Timeout = s.Interval
 	}
@@ -813,11 +804,7 @@ func (p *parser) trackFile(n *Node) *TrackFile {
 		return nil
 	}
 	f := &TrackFile{Name: n.Args[0].Text, Weight: 1, Pos: n.Pos}
-	for _, ch := range n.Children {
-		info := trackFileBlock.parse(p, ch, f)
-		if info == nil {
-			continue
-		}
+	trackFileBlock.each(p, n.Children, f, func(ch *Node) bool {
 		switch ch.Key {
 		case "file":
 			if v, ok := p.str(ch); ok {
@@ -842,9 +829,10 @@ func (p *parser) trackFile(n *Node) *TrackFile {
 				}
 			}
 		default:
-			p.unhandled(ch, info)
+			return false
 		}
-	}
+		return true
+	})
 	if f.Path == "" {
 		p.d.add(n.Pos, Error, "track_file", fmt.Sprintf("no file set for track_file %s - removing", f.Name))
 		return nil
@@ -860,11 +848,7 @@ func (p *parser) syncGroup(n *Node) *SyncGroup {
 		return nil
 	}
 	g := &SyncGroup{Name: n.Args[0].Text, Pos: n.Pos}
-	for _, ch := range n.Children {
-		info := syncGroupBlock.parse(p, ch, g)
-		if info == nil {
-			continue
-		}
+	syncGroupBlock.each(p, n.Children, g, func(ch *Node) bool {
 		switch ch.Key {
 		case "group":
 			if p.wantBlock(ch) {
@@ -877,9 +861,10 @@ func (p *parser) syncGroup(n *Node) *SyncGroup {
 				}
 			}
 		default:
-			p.unhandled(ch, info)
+			return false
 		}
-	}
+		return true
+	})
 	return g
 }
 

@@ -301,14 +301,10 @@ func (p *parser) virtualServer(n *Node) *VirtualServer {
 	ts := &p.vsTimers
 	*ts = timerSet{}
 	var protoNode, sorryNode *Node
-	var rsNodes []*Node
+	rsNodes := make([]*Node, 0, len(n.Children)) // one allocation: appended in a closure, it cannot stay on the stack
 	var sorryMethod Forwarding
 	fwdSet := false
-	for _, ch := range n.Children {
-		info := virtualServerBlock.parse(p, ch, vs)
-		if info == nil {
-			continue
-		}
+	virtualServerBlock.each(p, n.Children, vs, func(ch *Node) bool {
 		switch ch.Key {
 		case "real_server":
 			rsNodes = append(rsNodes, ch)
@@ -346,15 +342,15 @@ func (p *parser) virtualServer(n *Node) *VirtualServer {
 				sorryMethod = f
 			}
 		default:
-			if schedFlags[ch.Key] {
-				if p.noBlock(ch) && !contains(vs.SchedFlags, ch.Key) {
-					vs.SchedFlags = append(vs.SchedFlags, ch.Key)
-				}
-			} else {
-				p.unhandled(ch, info)
+			if !schedFlags[ch.Key] {
+				return false
+			}
+			if p.noBlock(ch) && !contains(vs.SchedFlags, ch.Key) {
+				vs.SchedFlags = append(vs.SchedFlags, ch.Key)
 			}
 		}
-	}
+		return true
+	})
 	// keepalived 2.2.7's defaults, with its warnings (so -t answers 5 as it does).
 	if vs.Protocol == "" {
 		vs.Protocol = "TCP" // not used by an fwmark service
@@ -518,6 +514,7 @@ func (p *parser) realServer(n *Node, vs *VirtualServer, vsTimers timerSet) *Real
 	ts := &p.rsTimers
 	*ts = timerSet{}
 	var checkers []*Node
+	// A loop of its own, not each: the checkers' slice stays on the stack.
 	for _, ch := range n.Children {
 		info := realServerBlock.parse(p, ch, rs)
 		if info == nil {

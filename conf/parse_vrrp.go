@@ -39,11 +39,7 @@ func (p *parser) instance(n *Node) *VRRPInstance {
 		in.Accept = false
 	}
 	versionSet, prioritySet := false, false
-	for _, ch := range n.Children {
-		info := instanceBlock.parse(p, ch, in)
-		if info == nil {
-			continue
-		}
+	instanceBlock.each(p, n.Children, in, func(ch *Node) bool {
 		switch ch.Key {
 		case "priority":
 			if v, ok := p.int1(ch, 1, 255); ok {
@@ -132,9 +128,10 @@ func (p *parser) instance(n *Node) *VRRPInstance {
 				}
 			}
 		default:
-			p.unhandled(ch, info)
+			return false
 		}
-	}
+		return true
+	})
 	// As keepalived: an IPv6 instance without its own version is VRRPv3
 	// (global vrrp_version applies to IPv4 only; VRRPv2 has no IPv6).
 	if !versionSet && in.IPv6() {
@@ -185,11 +182,7 @@ func (p *parser) auth(n *Node, a *Auth) {
 		return
 	}
 	a.Pos = n.Pos
-	for _, ch := range n.Children {
-		info := authBlock.parse(p, ch, a)
-		if info == nil {
-			continue
-		}
+	authBlock.each(p, n.Children, a, func(ch *Node) bool {
 		switch ch.Key {
 		case "auth_type":
 			if v, ok := authTypeArg(p, ch); ok {
@@ -205,9 +198,10 @@ func (p *parser) auth(n *Node, a *Auth) {
 				a.Pass = v
 			}
 		default:
-			p.unhandled(ch, info)
+			return false
 		}
-	}
+		return true
+	})
 }
 
 // authBlock is an authentication block: its switch acts on its keywords.

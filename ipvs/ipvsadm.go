@@ -553,30 +553,25 @@ func ParseListArgs(args []string) (ListFormat, error) {
 		*i++
 		return args[*i], nil
 	}
+	// The long options that only set a flag (nil: accepted, no effect).
+	flags := map[string]*bool{
+		"--list": nil, "--numeric": nil, "--sort": nil,
+		"--connection": &f.Connections, "--stats": &f.Stats, "--rate": &f.Rate,
+		"--exact": &f.Exact, "--thresholds": &f.Thresholds,
+		"--persistent-conn": &f.PersistentConn, "--tun-info": &f.TunInfo,
+		"--nosort": &f.NoSort, "--save": &f.Rules,
+	}
 	for i := 0; i < len(args); i++ {
 		a := args[i]
 		if strings.HasPrefix(a, "--") {
 			name, val, hasVal := strings.Cut(a, "=")
+			if b, ok := flags[name]; ok {
+				if b != nil {
+					*b = true
+				}
+				continue
+			}
 			switch name {
-			case "--list", "--numeric", "--sort":
-			case "--connection":
-				f.Connections = true
-			case "--stats":
-				f.Stats = true
-			case "--rate":
-				f.Rate = true
-			case "--exact":
-				f.Exact = true
-			case "--thresholds":
-				f.Thresholds = true
-			case "--persistent-conn":
-				f.PersistentConn = true
-			case "--tun-info":
-				f.TunInfo = true
-			case "--nosort":
-				f.NoSort = true
-			case "--save":
-				f.Rules = true
 			case "--tcp-service", "--udp-service", "--sctp-service", "--fwmark-service":
 				if !hasVal {
 					v, err := take(&i, name)

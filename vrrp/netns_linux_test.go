@@ -524,9 +524,11 @@ func TestNetnsUnicastV3(t *testing.T) {
 	hcA, hcB := base, base
 	hcA.Priority, hcA.UnicastPeers = 150, []string{"192.0.2.2"}
 	hcB.Priority, hcB.UnicastPeers = 100, []string{"192.0.2.1"}
-	b := startHelper(t, n.b, "B", hcB)
+	// A first: B's Master_Down_Interval (0.72 s) is shorter than a helper's
+	// start on a loaded machine, so B started first could rightly win.
 	a := startHelper(t, n.a, "A", hcA)
 	a.await(t, 3*time.Second, isTo("MASTER"))
+	b := startHelper(t, n.b, "B", hcB)
 	b.expectNone(t, 1500*time.Millisecond, isTo("MASTER"))
 	adv, _ := capA.snapshot()
 	var uni int

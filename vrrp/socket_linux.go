@@ -107,13 +107,8 @@ type ipFamily struct {
 	any     string     // the address bound
 	group   netip.Addr // default multicast group
 
-	multicastAll  sockopt // off: only the groups joined here
-	recvTTL       sockopt // on: the TTL / hop limit of received packets
-	recvPktinfo   sockopt // on: their interface and destination
-	tos           sockopt // TOS / traffic class
-	ttl           sockopt // unicast TTL / hop limit
-	multicastTTL  sockopt
-	multicastLoop sockopt
+	// index picks the family's column of the option tables below.
+	index int
 
 	// joinGroup joins group on the interface; multicastIf sends multicast
 	// out of it.
@@ -126,25 +121,28 @@ type ipFamily struct {
 	pktinfo func(ifindex int, src netip.Addr) []byte
 }
 
+// The options that say the same thing in the two families, IPv4's and
+// IPv6's side by side (ipFamily.index picks one).
+var (
+	// off: only the groups joined here
+	multicastAllOpt = [2]sockopt{{"IP_MULTICAST_ALL", unix.IPPROTO_IP, unix.IP_MULTICAST_ALL}, {"IPV6_MULTICAST_ALL", unix.IPPROTO_IPV6, unix.IPV6_MULTICAST_ALL}}
+	// on: the TTL / hop limit of received packets
+	recvTTLOpt = [2]sockopt{{"IP_RECVTTL", unix.IPPROTO_IP, unix.IP_RECVTTL}, {"IPV6_RECVHOPLIMIT", unix.IPPROTO_IPV6, unix.IPV6_RECVHOPLIMIT}}
+	// on: their interface and destination
+	recvPktinfoOpt = [2]sockopt{{"IP_PKTINFO", unix.IPPROTO_IP, unix.IP_PKTINFO}, {"IPV6_RECVPKTINFO", unix.IPPROTO_IPV6, unix.IPV6_RECVPKTINFO}}
+	// TOS / traffic class
+	tosOpt = [2]sockopt{{"IP_TOS", unix.IPPROTO_IP, unix.IP_TOS}, {"IPV6_TCLASS", unix.IPPROTO_IPV6, unix.IPV6_TCLASS}}
+	// unicast TTL / hop limit
+	ttlOpt = [2]sockopt{{"IP_TTL", unix.IPPROTO_IP, unix.IP_TTL}, {"IPV6_UNICAST_HOPS", unix.IPPROTO_IPV6, unix.IPV6_UNICAST_HOPS}}
+	// multicast TTL / hop limit
+	multicastTTLOpt = [2]sockopt{{"IP_MULTICAST_TTL", unix.IPPROTO_IP, unix.IP_MULTICAST_TTL}, {"IPV6_MULTICAST_HOPS", unix.IPPROTO_IPV6, unix.IPV6_MULTICAST_HOPS}}
+	// off: our own multicast not looped back
+	multicastLoopOpt = [2]sockopt{{"IP_MULTICAST_LOOP", unix.IPPROTO_IP, unix.IP_MULTICAST_LOOP}, {"IPV6_MULTICAST_LOOP", unix.IPPROTO_IPV6, unix.IPV6_MULTICAST_LOOP}}
+)
+
 var ipv4Family = ipFamily{
-	name: "IPv4", network: fmt.Sprintf("ip4:%d", advert.IPProtocol), any: "0.0.0.0", group: advert.MulticastGroup,
-
-	multicastAll:  sockopt{"IP_MULTICAST_ALL", unix.IPPROTO_IP, unix.IP_MULTICAST_ALL},
-	recvTTL:       sockopt{"IP_RECVTTL", unix.IPPROTO_IP, unix.IP_RECVTTL},
-	recvPktinfo:   sockopt{"IP_PKTINFO", unix.IPPROTO_IP, unix.IP_PKTINFO},
-	tos:           sockopt{"IP_TOS", unix.IPPROTO_IP, unix.IP_TOS},
-	ttl:           sockopt{"IP_TTL", unix.IPPROTO_IP, unix.IP_TTL},
-	multicastTTL:  sockopt{"IP_MULTICAST_TTL", unix.IPPROTO_IP, unix.IP_MULTICAST_TTL},
-	multicastLoop: sockopt{"IP_MULTICAST_LOOP", unix.IPPROTO_IP, unix.IP_MULTICAST_LOOP},
-
-	joinGroup: func(fd, ifindex int, group netip.Addr) error {
-		mreq := &unix.IPMreqn{Multiaddr: group.As4(), Ifindex: int32(ifindex)}
-		return os.NewSyscallError("setsockopt IP_ADD_MEMBERSHIP", unix.SetsockoptIPMreqn(fd, unix.IPPROTO_IP, unix.IP_ADD_MEMBERSHIP, mreq))
-	},
-	multicastIf: func(fd, ifindex int) error {
-		mreq := &unix.IPMreqn{Ifindex: int32(ifindex)}
-		return os.NewSyscallError("setsockopt IP_MULTICAST_IF", unix.SetsockoptIPMreqn(fd, unix.IPPROTO_IP, unix.IP_MULTICAST_IF, mreq))
-	},
+	index: 0, name: "IPv4", network: fmt.Sprintf("ip4:%d", advert.IPProtocol), any: "0.0.0.0", group: advert.MulticastGroup,
+	joinGroup: joinGroup4, multicastIf: multicastIf4,
 	split: func(b []byte, _ unix.Sockaddr) ([]byte, advert.PacketInfo, advert.DropReason) {
 		payload, info, err := advert.SplitIPv4(b)
 		if err != nil {
@@ -158,23 +156,8 @@ var ipv4Family = ipFamily{
 }
 
 var ipv6Family = ipFamily{
-	name: "IPv6", network: fmt.Sprintf("ip6:%d", advert.IPProtocol), any: "::", group: advert.MulticastGroup6,
-
-	multicastAll:  sockopt{"IPV6_MULTICAST_ALL", unix.IPPROTO_IPV6, unix.IPV6_MULTICAST_ALL},
-	recvTTL:       sockopt{"IPV6_RECVHOPLIMIT", unix.IPPROTO_IPV6, unix.IPV6_RECVHOPLIMIT},
-	recvPktinfo:   sockopt{"IPV6_RECVPKTINFO", unix.IPPROTO_IPV6, unix.IPV6_RECVPKTINFO},
-	tos:           sockopt{"IPV6_TCLASS", unix.IPPROTO_IPV6, unix.IPV6_TCLASS},
-	ttl:           sockopt{"IPV6_UNICAST_HOPS", unix.IPPROTO_IPV6, unix.IPV6_UNICAST_HOPS},
-	multicastTTL:  sockopt{"IPV6_MULTICAST_HOPS", unix.IPPROTO_IPV6, unix.IPV6_MULTICAST_HOPS},
-	multicastLoop: sockopt{"IPV6_MULTICAST_LOOP", unix.IPPROTO_IPV6, unix.IPV6_MULTICAST_LOOP},
-
-	joinGroup: func(fd, ifindex int, group netip.Addr) error {
-		mreq := &unix.IPv6Mreq{Multiaddr: group.As16(), Interface: uint32(ifindex)}
-		return os.NewSyscallError("setsockopt IPV6_JOIN_GROUP", unix.SetsockoptIPv6Mreq(fd, unix.IPPROTO_IPV6, unix.IPV6_JOIN_GROUP, mreq))
-	},
-	multicastIf: func(fd, ifindex int) error {
-		return sockopt{"IPV6_MULTICAST_IF", unix.IPPROTO_IPV6, unix.IPV6_MULTICAST_IF}.set(fd, ifindex)
-	},
+	index: 1, name: "IPv6", network: fmt.Sprintf("ip6:%d", advert.IPProtocol), any: "::", group: advert.MulticastGroup6,
+	joinGroup: joinGroup6, multicastIf: multicastIf6,
 	split: func(b []byte, from unix.Sockaddr) ([]byte, advert.PacketInfo, advert.DropReason) {
 		info := advert.PacketInfo{TTL: -1} // the hop limit comes with the control messages
 		sa, ok := from.(*unix.SockaddrInet6)
@@ -187,6 +170,25 @@ var ipv6Family = ipFamily{
 	pktinfo: func(ifindex int, src netip.Addr) []byte {
 		return controlMessage(unix.IPPROTO_IPV6, unix.IPV6_PKTINFO, &unix.Inet6Pktinfo{Addr: src.As16(), Ifindex: uint32(ifindex)})
 	},
+}
+
+func joinGroup4(fd, ifindex int, group netip.Addr) error {
+	mreq := &unix.IPMreqn{Multiaddr: group.As4(), Ifindex: int32(ifindex)}
+	return os.NewSyscallError("setsockopt IP_ADD_MEMBERSHIP", unix.SetsockoptIPMreqn(fd, unix.IPPROTO_IP, unix.IP_ADD_MEMBERSHIP, mreq))
+}
+
+func multicastIf4(fd, ifindex int) error {
+	mreq := &unix.IPMreqn{Ifindex: int32(ifindex)}
+	return os.NewSyscallError("setsockopt IP_MULTICAST_IF", unix.SetsockoptIPMreqn(fd, unix.IPPROTO_IP, unix.IP_MULTICAST_IF, mreq))
+}
+
+func joinGroup6(fd, ifindex int, group netip.Addr) error {
+	mreq := &unix.IPv6Mreq{Multiaddr: group.As16(), Interface: uint32(ifindex)}
+	return os.NewSyscallError("setsockopt IPV6_JOIN_GROUP", unix.SetsockoptIPv6Mreq(fd, unix.IPPROTO_IPV6, unix.IPV6_JOIN_GROUP, mreq))
+}
+
+func multicastIf6(fd, ifindex int) error {
+	return sockopt{"IPV6_MULTICAST_IF", unix.IPPROTO_IPV6, unix.IPV6_MULTICAST_IF}.set(fd, ifindex)
 }
 
 // listenConn opens the socket.
@@ -228,14 +230,14 @@ func (f *ipFamily) setup(fd int, cfg ConnConfig, ifindex int) error {
 		ttl = advert.TTL
 	}
 	if err := setAll(fd, []setting{
-		{f.multicastAll, 0},
+		{multicastAllOpt[f.index], 0},
 		// Receive timestamps: the Master_Down_Timer counts from the
 		// arrival of the advert, not from when we got to it.
 		{soTimestampNS, 1},
-		{f.recvTTL, 1},
-		{f.recvPktinfo, 1},
-		{f.tos, advert.TOS},
-		{f.ttl, ttl},
+		{recvTTLOpt[f.index], 1},
+		{recvPktinfoOpt[f.index], 1},
+		{tosOpt[f.index], advert.TOS},
+		{ttlOpt[f.index], ttl},
 	}); err != nil {
 		return err
 	}
@@ -245,7 +247,7 @@ func (f *ipFamily) setup(fd int, cfg ConnConfig, ifindex int) error {
 	if cfg.Unicast {
 		return nil
 	}
-	return setAll(fd, []setting{{f.multicastTTL, advert.TTL}, {f.multicastLoop, 0}})
+	return setAll(fd, []setting{{multicastTTLOpt[f.index], advert.TTL}, {multicastLoopOpt[f.index], 0}})
 }
 
 // bindIface ties the socket to the interface ifindex (named
