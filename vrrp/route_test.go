@@ -205,3 +205,24 @@ func TestEngineStopDontRelease(t *testing.T) {
 		})
 	}
 }
+
+// A route's words in logs: ip-route order, the main table and the unicast
+// type left out.
+func TestRouteString(t *testing.T) {
+	for _, c := range []struct {
+		r    Route
+		want string
+	}{
+		{Route{Type: routeUnicast, Dst: netip.MustParsePrefix("198.51.100.0/24"), Src: netip.MustParseAddr("192.0.2.1"), Via: netip.MustParseAddr("192.0.2.254"), Dev: "eth0", Table: tableMain},
+			"198.51.100.0/24 src 192.0.2.1 via 192.0.2.254 dev eth0"},
+		{Route{Type: routeBlackhole, Dst: netip.MustParsePrefix("203.0.113.0/24"), Table: 10, Metric: 5, OnLink: true},
+			"blackhole 203.0.113.0/24 table 10 metric 5 onlink"},
+		{Route{Type: routeProhibit, Dst: netip.MustParsePrefix("2001:db8::/64"), Table: tableMain, Proto: protoKeepalived, Scope: 253},
+			"prohibit 2001:db8::/64"},
+		{Route{Type: routeUnreachable, Dst: netip.MustParsePrefix("2001:db8:1::/48")}, "unreachable 2001:db8:1::/48"},
+	} {
+		if got := c.r.String(); got != c.want {
+			t.Errorf("%+v: %q, want %q", c.r, got, c.want)
+		}
+	}
+}

@@ -6,11 +6,11 @@ import (
 	"fmt"
 	"log/slog"
 	"net/netip"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/lvsd/lvsd/conf"
 	"github.com/lvsd/lvsd/internal/clock"
 	"github.com/lvsd/lvsd/vrrp/advert"
 )
@@ -63,37 +63,19 @@ type Route struct {
 	OnLink bool
 }
 
-// String is the route in ip-route words.
+// String is the route in ip-route words, as conf writes a virtual route
+// (without the scope and protocol, which the kernel reports on its own).
 func (r Route) String() string {
-	var b strings.Builder
-	switch r.Type {
-	case routeBlackhole:
-		b.WriteString("blackhole ")
-	case routeUnreachable:
-		b.WriteString("unreachable ")
-	case routeProhibit:
-		b.WriteString("prohibit ")
+	w := conf.VRoute{Dst: r.Dst, Src: r.Src, Via: r.Via, Dev: r.Dev, Metric: r.Metric, OnLink: r.OnLink}
+	for name, typ := range routeTypes {
+		if typ == r.Type && name != "" && typ != routeUnicast {
+			w.Type = name
+		}
 	}
-	b.WriteString(r.Dst.String())
-	if r.Src.IsValid() {
-		fmt.Fprintf(&b, " src %v", r.Src)
+	if r.Table != tableMain {
+		w.Table = r.Table
 	}
-	if r.Via.IsValid() {
-		fmt.Fprintf(&b, " via %v", r.Via)
-	}
-	if r.Dev != "" {
-		b.WriteString(" dev " + r.Dev)
-	}
-	if r.Table != tableMain && r.Table != 0 {
-		fmt.Fprintf(&b, " table %d", r.Table)
-	}
-	if r.Metric != 0 {
-		fmt.Fprintf(&b, " metric %d", r.Metric)
-	}
-	if r.OnLink {
-		b.WriteString(" onlink")
-	}
-	return b.String()
+	return w.String()
 }
 
 // RouteManager adds and removes routes. Adding a route that is present
