@@ -233,17 +233,21 @@ func Reconcile(k Kernel, s Spec, saved *Saved) ([]Change, error) {
 	}
 	// Addresses lvsd added that are no longer wanted.
 	kept := saved.Addrs[:0]
+	listed := map[string][]netip.Prefix{} // each link's addresses, listed once
 	for _, la := range saved.Addrs {
 		if slices.Contains(want[la.Link], la.Prefix) {
 			kept = append(kept, la)
 			continue
 		}
-		if err := delIfPresent(k, la); err != nil {
+		removed, err := delIfPresent(k, la, listed)
+		if err != nil {
 			errs = append(errs, err)
 			kept = append(kept, la)
 			continue
 		}
-		changes = append(changes, Change{fmt.Sprintf("removed %v from %s", la.Prefix, la.Link)})
+		if removed {
+			changes = append(changes, Change{fmt.Sprintf("removed %v from %s", la.Prefix, la.Link)})
+		}
 	}
 	saved.Addrs = kept
 	// Sysctls.
@@ -311,18 +315,22 @@ func Reconcile(k Kernel, s Spec, saved *Saved) ([]Change, error) {
 // (a device gone since).
 var errNoSuchKey = errors.New("no such sysctl")
 
-func delIfPresent(k Kernel, la LinkAddr) error {
-	have, err := k.Addrs(la.Link)
-	if err != nil {
-		return fmt.Errorf("listing addresses of %s: %w", la.Link, err)
+func delIfPresent(k Kernel, la LinkAddr, listed map[string][]netip.Prefix) (bool, error) {
+	have, ok := listed[la.Link]
+	if !ok {
+		var err error
+		if have, err = k.Addrs(la.Link); err != nil {
+			return false, fmt.Errorf("listing addresses of %s: %w", la.Link, err)
+		}
+		listed[la.Link] = have
 	}
 	if !slices.Contains(have, la.Prefix) {
-		return nil
+		return false, nil
 	}
 	if err := k.DelAddr(la.Link, la.Prefix); err != nil {
-		return fmt.Errorf("removing %v from %s: %w", la.Prefix, la.Link, err)
+		return false, fmt.Errorf("removing %v from %s: %w", la.Prefix, la.Link, err)
 	}
-	return nil
+	return true, nil
 }
 
 // Remove undoes what saved records: the addresses lvsd added are deleted,

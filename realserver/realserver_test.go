@@ -19,6 +19,7 @@ type fakeKernel struct {
 	up      map[string]bool
 	sysctls map[string]string
 	calls   int // mutations
+	lists   int // Addrs calls
 }
 
 func newFake() *fakeKernel {
@@ -38,6 +39,7 @@ func (k *fakeKernel) addSysctls(ifc string) {
 }
 
 func (k *fakeKernel) Addrs(l string) ([]netip.Prefix, error) {
+	k.lists++
 	if a, ok := k.addrs[l]; ok {
 		return slices.Clone(a), nil
 	}
@@ -337,5 +339,38 @@ virtual_server fwmark 7 {
 	}
 	if len(notes) != 1 || !strings.Contains(notes[0], "k.conf:") || !strings.Contains(notes[0], "firewall mark") {
 		t.Errorf("notes = %q, want one naming the fwmark virtual server at its file:line", notes)
+	}
+}
+
+// Removing many VIPs lists each link's addresses once, and a VIP somebody
+// removed already is not reported as removed again.
+func TestReconcileRemovalListsOnce(t *testing.T) {
+	k := newFake()
+	var saved Saved
+	if _, err := Reconcile(k, Spec{DR: addrs("192.0.2.10", "192.0.2.11", "192.0.2.12", "192.0.2.13")}, &saved); err != nil {
+		t.Fatal(err)
+	}
+	if err := k.DelAddr("lo", netip.MustParsePrefix("192.0.2.12/32")); err != nil {
+		t.Fatal(err)
+	}
+	k.lists = 0
+	changes, err := Reconcile(k, Spec{}, &saved)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var removed []string
+	for _, c := range changes {
+		if strings.HasPrefix(c.What, "removed ") {
+			removed = append(removed, c.What)
+		}
+	}
+	if want := []string{"removed 192.0.2.10/32 from lo", "removed 192.0.2.11/32 from lo", "removed 192.0.2.13/32 from lo"}; !reflect.DeepEqual(removed, want) {
+		t.Errorf("removals %q, want %q", removed, want)
+	}
+	if k.lists != 1 {
+		t.Errorf("lo listed %d times for 3 removals, want once", k.lists)
+	}
+	if got, want := k.addrs["lo"], prefixes("127.0.0.1/8"); !reflect.DeepEqual(got, want) {
+		t.Errorf("lo = %v, want %v", got, want)
 	}
 }
