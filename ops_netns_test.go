@@ -10,7 +10,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"sync"
 	"syscall"
@@ -18,9 +17,9 @@ import (
 	"time"
 
 	"github.com/mdlayher/packet"
-	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
 
+	"github.com/lvsd/lvsd/internal/netnstest"
 	"github.com/lvsd/lvsd/vrrp/advert"
 )
 
@@ -30,48 +29,10 @@ import (
 
 // inNetns runs fn on a thread in the named namespace. Sockets fn creates
 // stay in that namespace.
-func inNetns(name string, fn func() error) error {
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
-	orig, err := netns.Get()
-	if err != nil {
-		return err
-	}
-	defer orig.Close()
-	target, err := netns.GetFromName(name)
-	if err != nil {
-		return err
-	}
-	defer target.Close()
-	if err := netns.Set(target); err != nil {
-		return err
-	}
-	defer func() {
-		if err := netns.Set(orig); err != nil {
-			panic(err) // a thread left in the wrong namespace must not be reused
-		}
-	}()
-	return fn()
-}
+func inNetns(name string, fn func() error) error { return netnstest.Do(name, fn) }
 
 // nsClient is an HTTP client whose connections are made in namespace ns.
-func nsClient(ns string) *http.Client {
-	return &http.Client{
-		Timeout: 5 * time.Second,
-		Transport: &http.Transport{
-			DisableKeepAlives: true,
-			DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
-				var c net.Conn
-				err := inNetns(ns, func() error {
-					var err error
-					c, err = (&net.Dialer{Timeout: 2 * time.Second}).DialContext(ctx, network, addr)
-					return err
-				})
-				return c, err
-			},
-		},
-	}
-}
+func nsClient(ns string) *http.Client { return netnstest.HTTPClient(ns, 5*time.Second) }
 
 func runCmd(t *testing.T, name string, args ...string) string {
 	t.Helper()

@@ -10,14 +10,12 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
-	"runtime"
 	"sort"
 	"strings"
 	"sync"
@@ -26,8 +24,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/vishvananda/netns"
 
+	"github.com/lvsd/lvsd/internal/netnstest"
 	"github.com/lvsd/lvsd/metrics"
 	"github.com/lvsd/lvsd/status"
 )
@@ -202,43 +200,8 @@ func run(t *testing.T, name string, args ...string) string {
 	return string(out)
 }
 
-func inNetns(name string, fn func() error) error {
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
-	orig, err := netns.Get()
-	if err != nil {
-		return err
-	}
-	defer orig.Close()
-	target, err := netns.GetFromName(name)
-	if err != nil {
-		return err
-	}
-	defer target.Close()
-	if err := netns.Set(target); err != nil {
-		return err
-	}
-	defer func() {
-		if err := netns.Set(orig); err != nil {
-			panic(err) // a thread left in the wrong namespace must not be reused
-		}
-	}()
-	return fn()
-}
-
 func nsGet(ns, u string) ([]byte, error) {
-	c := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{
-		DisableKeepAlives: true,
-		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
-			var c net.Conn
-			err := inNetns(ns, func() error {
-				var err error
-				c, err = (&net.Dialer{Timeout: 2 * time.Second}).DialContext(ctx, network, addr)
-				return err
-			})
-			return c, err
-		},
-	}}
+	c := netnstest.HTTPClient(ns, 5*time.Second)
 	resp, err := c.Get(u)
 	if err != nil {
 		return nil, err

@@ -13,8 +13,6 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -28,9 +26,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/vishvananda/netns"
-
 	"github.com/lvsd/lvsd/integration/lab"
+	"github.com/lvsd/lvsd/internal/netnstest"
 )
 
 func integration(t *testing.T, tools ...string) {
@@ -296,44 +293,9 @@ func readUnit(t *testing.T, path string) unit {
 	return u
 }
 
-// inNetns runs fn on a thread in the named namespace.
-func inNetns(name string, fn func() error) error {
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
-	orig, err := netns.Get()
-	if err != nil {
-		return err
-	}
-	defer orig.Close()
-	target, err := netns.GetFromName(name)
-	if err != nil {
-		return err
-	}
-	defer target.Close()
-	if err := netns.Set(target); err != nil {
-		return err
-	}
-	defer func() {
-		if err := netns.Set(orig); err != nil {
-			panic(err) // a thread left in the wrong namespace must not be reused
-		}
-	}()
-	return fn()
-}
-
+// nsGet fetches url from inside namespace ns.
 func nsGet(ns, url string) (string, error) {
-	c := &http.Client{Timeout: 3 * time.Second, Transport: &http.Transport{
-		DisableKeepAlives: true,
-		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
-			var c net.Conn
-			err := inNetns(ns, func() error {
-				var err error
-				c, err = (&net.Dialer{Timeout: 2 * time.Second}).DialContext(ctx, network, addr)
-				return err
-			})
-			return c, err
-		},
-	}}
+	c := netnstest.HTTPClient(ns, 3*time.Second)
 	resp, err := c.Get(url)
 	if err != nil {
 		return "", err
