@@ -49,7 +49,7 @@ var keywordTable = map[string]map[string]kwInfo{
 		"static_routes":         {notice: "not applied: lvsd adds no static routes"},
 		"static_rules":          {notice: notYet},
 		"use_pid_dir":           {notice: notYet},
-		"vrrp_track_process":    {notice: notYet, arg: true},
+		"vrrp_track_process":    {test: "TestTrackProcessParse", arg: true},
 	},
 	"global_defs": {
 		"include_check":                       {test: "TestLexIncludeChecks"}, // read by the lexer (lex.go)
@@ -198,6 +198,17 @@ var keywordTable = map[string]map[string]kwInfo{
 		"init_file": {test: "TestValidateGeneric"},
 		"weight":    {test: "TestValidateGeneric"},
 	},
+	"vrrp_track_process": {
+		"process":         {test: "TestTrackProcessParse", arg: true},
+		"param_match":     {test: "TestTrackProcessParse"},
+		"weight":          {test: "TestTrackProcessParse"},
+		"quorum":          {test: "TestTrackProcessParse", arg: true},
+		"quorum_max":      {test: "TestTrackProcessParse", arg: true},
+		"delay":           {test: "TestTrackProcessParse", arg: true},
+		"terminate_delay": {test: "TestTrackProcessParse", arg: true},
+		"fork_delay":      {test: "TestTrackProcessParse", arg: true},
+		"full_command":    {test: "TestTrackProcessParse"},
+	},
 	"vrrp_sync_group": {
 		"group":                      {test: "TestValidateSyncGroups"},
 		"smtp_alert":                 {test: "TestSMTPAlert"},
@@ -208,7 +219,7 @@ var keywordTable = map[string]map[string]kwInfo{
 		"notify_priority_changes":    {notice: notYet},
 		"sync_group_tracking_weight": {notice: notYet},
 		"track_bfd":                  {notice: notYet},
-		"track_process":              {notice: notYet},
+		"track_process":              {test: "TestTrackProcessParse"},
 	},
 	"vrrp_instance": {
 		"accept":                     {test: "TestDefaultsVRRPInstance"},
@@ -258,7 +269,7 @@ var keywordTable = map[string]map[string]kwInfo{
 		"skip_check_adv_addr":        {notice: "no effect: lvsd never drops an advert for its address list, it counts it"},
 		"strict_mode":                {notice: "not supported yet: the instance runs as without strict_mode"},
 		"track_bfd":                  {notice: notYet},
-		"track_process":              {notice: notYet},
+		"track_process":              {test: "TestTrackProcessParse"},
 		"track_src_ip":               {notice: notYet},
 		"unicast_fault_no_peer":      {notice: notYet},
 		"unicast_ttl":                {notice: "not supported yet: unicast adverts are sent with TTL 255", arg: true},
