@@ -241,12 +241,14 @@ type TrackProcess struct {
 }
 
 // TrackProcessRef is one line of an instance's or a sync group's
-// track_process block; Weight nil means the process's own.
+// track_process block; Weight nil means the process's own. Without
+// reverse or noreverse after its weight, the process's reverse stays.
 type TrackProcessRef struct {
-	Name    string `json:"name"`
-	Weight  *int   `json:"weight,omitempty"`
-	Reverse bool   `json:"reverse,omitempty"`
-	Pos     Pos    `json:"pos"`
+	Name      string `json:"name"`
+	Weight    *int   `json:"weight,omitempty"`
+	Reverse   bool   `json:"reverse,omitempty"`
+	NoReverse bool   `json:"noreverse,omitempty"`
+	Pos       Pos    `json:"pos"`
 }
 
 // SyncGroup is a vrrp_sync_group.

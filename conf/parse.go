@@ -786,7 +786,8 @@ func (p *parser) trackFileRefs(n *Node) []TrackFileRef {
 
 func (p *parser) trackProcessRefs(n *Node) []TrackProcessRef {
 	return trackBlock(p, n, func(ch *Node, weight *int, reverse bool) TrackProcessRef {
-		return TrackProcessRef{Name: ch.Key, Weight: weight, Reverse: reverse, Pos: ch.Pos}
+		w := ch.Words()
+		return TrackProcessRef{Name: ch.Key, Weight: weight, Reverse: reverse, NoReverse: len(w) > 2 && w[2] == "noreverse", Pos: ch.Pos}
 	})
 }
 

@@ -122,7 +122,7 @@ vrrp_sync_group G {
 	}
 	in := c.Instance("VI")
 	if in == nil || len(in.TrackProcess) != 2 || in.TrackProcess[0].Name != "plain" || in.TrackProcess[0].Weight != nil ||
-		in.TrackProcess[1].Name != "args" || *in.TrackProcess[1].Weight != 30 || in.TrackProcess[1].Reverse {
+		in.TrackProcess[1].Name != "args" || *in.TrackProcess[1].Weight != 30 || in.TrackProcess[1].Reverse || !in.TrackProcess[1].NoReverse {
 		t.Errorf("VI track_process: %+v", in)
 	}
 	if g := c.SyncGroups[0]; len(g.TrackProcess) != 1 || g.TrackProcess[0].Name != "init" || *g.TrackProcess[0].Weight != -5 || !g.TrackProcess[0].Reverse {

@@ -1,0 +1,119 @@
+package vrrp
+
+import "testing"
+
+// TestProcessTrackWeights: a vrrp_track_process's weight as keepalived
+// 2.2.7 applies it (vrrp_track.c): a positive weight is added while the
+// quorum is held, a negative one while it is lost, reverse negates the
+// weight rather than the status, and weight 0 is a FAULT without quorum
+// (reverse: with it).
+func TestProcessTrackWeights(t *testing.T) {
+	for _, c := range []struct {
+		weight            int
+		reverse           bool
+		upW, downW        int
+		upFault, downFult bool
+	}{
+		{weight: 10, upW: 10},
+		{weight: -10, downW: -10},
+		{weight: 10, reverse: true, upW: -10},
+		{weight: -10, reverse: true, downW: 10},
+		{weight: 0, downFult: true},
+		{weight: 0, reverse: true, upFault: true},
+	} {
+		tr, err := newTracker([]track{{Name: "process:p", Weight: c.weight, Reverse: c.reverse, NegateReverse: true}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		tr.Set("process:p", true)
+		w, f := tr.Status()
+		tr.Set("process:p", false)
+		w2, f2 := tr.Status()
+		if w != c.upW || f != c.upFault || w2 != c.downW || f2 != c.downFult {
+			t.Errorf("weight %d reverse %v: up (%d, %v) down (%d, %v), want up (%d, %v) down (%d, %v)",
+				c.weight, c.reverse, w, f, w2, f2, c.upW, c.upFault, c.downW, c.downFult)
+		}
+	}
+}
+
+// TestFromConfigTrackProcess: track_process references become process
+// tracks: the reference's weight wins, noreverse clears the process's
+// reverse, and a sync group member's own references weigh 0 (as its
+// other tracked objects).
+func TestFromConfigTrackProcess(t *testing.T) {
+	c := parseConf(t, `vrrp_track_process p {
+  process sleep
+  weight 20 reverse
+}
+vrrp_track_process q {
+  process nginx
+}
+vrrp_instance A {
+  interface eth0
+  virtual_router_id 1
+  priority 100
+  track_process {
+    p
+    q weight -30
+  }
+}
+vrrp_instance B {
+  interface eth0
+  virtual_router_id 2
+  priority 100
+  track_process {
+    p weight 5 noreverse
+  }
+}
+vrrp_instance C {
+  interface eth0
+  virtual_router_id 3
+  priority 100
+  track_process {
+    p
+  }
+}
+vrrp_instance D {
+  interface eth0
+  virtual_router_id 4
+  priority 100
+}
+vrrp_sync_group G {
+  group {
+    C
+    D
+  }
+  track_process {
+    q weight -7
+  }
+}
+`)
+	specs, _, err := fromConfig(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string][]track{}
+	for _, s := range specs {
+		for _, ic := range s.Instances {
+			got[ic.Machine.Name] = ic.Tracks
+		}
+	}
+	want := map[string][]track{
+		"A": {{Name: "process:p", Weight: 20, Reverse: true, NegateReverse: true}, {Name: "process:q", Weight: -30, NegateReverse: true}},
+		"B": {{Name: "process:p", Weight: 5, NegateReverse: true}},
+		"C": {{Name: "process:p", Weight: 0, Reverse: true, NegateReverse: true}, {Name: "process:q", Weight: -7, NegateReverse: true}},
+		"D": {{Name: "process:q", Weight: -7, NegateReverse: true}},
+	}
+	for name, w := range want {
+		g := got[name]
+		if len(g) != len(w) {
+			t.Errorf("%s: tracks %+v, want %+v", name, g, w)
+			continue
+		}
+		for i := range w {
+			if g[i] != w[i] {
+				t.Errorf("%s: track %d %+v, want %+v", name, i, g[i], w[i])
+			}
+		}
+	}
+}
