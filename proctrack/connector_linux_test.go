@@ -101,14 +101,17 @@ func follow(t *testing.T, wantMode string, mk func(cfg *conf.Config, report func
 	shA := copyBin(t, "/bin/dash", dir, nameA)
 	sleepS := copyBin(t, "/bin/sleep", dir, nameS)
 	shF := copyBin(t, "/bin/dash", dir, nameF)
-	fifo := filepath.Join(dir, "fifo")
-	if err := unix.Mkfifo(fifo, 0o600); err != nil {
-		t.Fatal(err)
+	// One fifo per step: a shell blocks opening it until release.
+	var fifos []string
+	for i := range 4 {
+		fifos = append(fifos, filepath.Join(dir, fmt.Sprintf("fifo%d", i)))
+		if err := unix.Mkfifo(fifos[i], 0o600); err != nil {
+			t.Fatal(err)
+		}
 	}
-	// release lets a shell blocked opening the fifo go on.
-	release := func() {
+	release := func(i int) {
 		t.Helper()
-		if err := os.WriteFile(fifo, []byte("\n"), 0); err != nil {
+		if err := os.WriteFile(fifos[i], []byte("\n"), 0); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -132,11 +135,11 @@ func follow(t *testing.T, wantMode string, mk func(cfg *conf.Config, report func
 
 	// The shell renames itself (a process may rename only itself:
 	// /proc/self/comm, as prctl PR_SET_NAME), step by step.
-	pa := start(t, shA, "-c", fmt.Sprintf("read x < %[1]s; printf other > /proc/self/comm; read x < %[1]s; printf %[2]s > /proc/self/comm; read x < %[1]s", fifo, nameA))
+	pa := start(t, shA, "-c", fmt.Sprintf("read x < %s; printf other > /proc/self/comm; read x < %s; printf %s > /proc/self/comm; read x < %s", fifos[0], fifos[1], nameA, fifos[2]))
 	rep.want(t, "started", "a:true")
-	release()
+	release(0)
 	rep.want(t, "renamed", "a:false")
-	release()
+	release(1)
 	rep.want(t, "renamed back", "a:true")
 	kill(t, pa)
 	rep.want(t, "killed", "a:false")
@@ -153,12 +156,19 @@ func follow(t *testing.T, wantMode string, mk func(cfg *conf.Config, report func
 	kill(t, ps)
 
 	// The subshells block opening the fifo: forks that never exec.
-	sh := start(t, shF, "-c", fmt.Sprintf("read x < %[1]s & read y < %[1]s & wait", fifo))
+	sh := start(t, shF, "-c", fmt.Sprintf("read x < %[1]s & read y < %[1]s & wait", fifos[3]))
 	rep.want(t, "forked to three", "forks:true")
-	if _, st := tr.Snapshot(); st[2].Count != 3 {
-		t.Errorf("forks count %d, want 3", st[2].Count)
+	// The snapshot is published after the event that made the report.
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		_, st := tr.Snapshot()
+		if st[2].Count == 3 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("forks count %d, want 3", st[2].Count)
+		}
 	}
-	release() // the subshells end (both opens complete; one reads, one sees EOF)
+	release(3) // the subshells end (both opens complete; one reads, one sees EOF)
 	rep.want(t, "a subshell exits", "forks:false")
 	kill(t, sh)
 	select {
