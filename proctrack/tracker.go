@@ -212,8 +212,11 @@ func (t *Tracker) Snapshot() (mode string, st []Status) {
 // processes are counted and reported.
 func (t *Tracker) Apply(cfg *conf.Config) {
 	req := applyReq{specs: Specs(cfg), done: make(chan struct{})}
-	t.applyCh <- req
-	<-req.done
+	select {
+	case t.applyCh <- req:
+		<-req.done
+	case <-t.quit:
+	}
 }
 
 // Run follows the events until ctx is done.
