@@ -157,7 +157,8 @@ func (d *daemon) buildVRRP(o *options, cfg *conf.Config, dp deps) error {
 	d.vrrp = eng
 	// The initial quorums reach the engine before New returns: the
 	// instances start from them.
-	d.procs = proctrack.New(cfg, eng.SetProcess, proctrack.Options{Logger: d.log.With("subsystem", "proctrack")})
+	d.procs = proctrack.New(cfg, eng.SetProcess, proctrack.Options{Logger: d.log.With("subsystem", "proctrack"),
+		ReadBuffer: cfg.Global.ProcessMonitorRcvBufs, ForceBuffer: cfg.Global.ProcessMonitorRcvBufsForce})
 	return nil
 }
 

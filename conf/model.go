@@ -100,6 +100,10 @@ type Global struct {
 	VRRPNetlinkCmdRcvBufsForce     bool `json:"vrrp_netlink_cmd_rcv_bufs_force,omitempty"`
 	LVSNetlinkMonitorRcvBufs       int  `json:"lvs_netlink_monitor_rcv_bufs"`
 	LVSNetlinkMonitorRcvBufsForce  bool `json:"lvs_netlink_monitor_rcv_bufs_force,omitempty"`
+	// The receive buffer of the process connector (vrrp_track_process);
+	// 0: the kernel's default.
+	ProcessMonitorRcvBufs      int  `json:"process_monitor_rcv_bufs,omitempty"`
+	ProcessMonitorRcvBufsForce bool `json:"process_monitor_rcv_bufs_force,omitempty"`
 
 	LVSSyncDaemon  *LVSSyncDaemon `json:"lvs_sync_daemon,omitempty"`
 	LVSTimeouts    LVSTimeouts    `json:"lvs_timeouts"`

@@ -549,13 +549,14 @@ func (p *parser) global(n *Node) {
 					}
 				}
 			}
-		case "vrrp_netlink_monitor_rcv_bufs", "vrrp_netlink_cmd_rcv_bufs", "lvs_netlink_monitor_rcv_bufs":
+		case "vrrp_netlink_monitor_rcv_bufs", "vrrp_netlink_cmd_rcv_bufs", "lvs_netlink_monitor_rcv_bufs", "process_monitor_rcv_bufs":
 			// As keepalived: 0 leaves the default.
 			if v, ok := p.int1(ch, 0, 1<<31-1); ok && v > 0 {
 				*map[string]*int{
 					"vrrp_netlink_monitor_rcv_bufs": &g.VRRPNetlinkMonitorRcvBufs,
 					"vrrp_netlink_cmd_rcv_bufs":     &g.VRRPNetlinkCmdRcvBufs,
 					"lvs_netlink_monitor_rcv_bufs":  &g.LVSNetlinkMonitorRcvBufs,
+					"process_monitor_rcv_bufs":      &g.ProcessMonitorRcvBufs,
 				}[ch.Key] = v
 			}
 		case "dynamic_interfaces":
@@ -602,6 +603,7 @@ var globalKeywords = keywords[Global]{
 	"vrrp_startup_delay":              set(secondsArg(0, 3600), func(g *Global) *time.Duration { return &g.VRRPStartupDelay }),
 
 	"vrrp_netlink_monitor_rcv_bufs_force": set(boolArg, func(g *Global) *bool { return &g.VRRPNetlinkMonitorRcvBufsForce }),
+	"process_monitor_rcv_bufs_force":      set(boolArg, func(g *Global) *bool { return &g.ProcessMonitorRcvBufsForce }),
 	"vrrp_netlink_cmd_rcv_bufs_force":     set(boolArg, func(g *Global) *bool { return &g.VRRPNetlinkCmdRcvBufsForce }),
 	"lvs_netlink_monitor_rcv_bufs_force":  set(boolArg, func(g *Global) *bool { return &g.LVSNetlinkMonitorRcvBufsForce }),
 

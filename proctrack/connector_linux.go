@@ -40,14 +40,19 @@ type connector struct {
 // connector (EPROTONOSUPPORT), does not let us listen (EPERM) or does not
 // answer in this network namespace (ECONNREFUSED), the error wraps
 // ErrNoConnector.
-func openConnector(readBuffer int) (Source, error) {
+func openConnector(readBuffer int, force bool) (Source, error) {
 	fd, err := unix.Socket(unix.AF_NETLINK, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC|unix.SOCK_NONBLOCK, unix.NETLINK_CONNECTOR)
 	if err != nil {
 		return nil, noConnector("socket", err)
 	}
 	if readBuffer > 0 {
-		if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, readBuffer); err != nil {
-			_ = unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUF, readBuffer)
+		opt := unix.SO_RCVBUF
+		if force {
+			opt = unix.SO_RCVBUFFORCE
+		}
+		if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, opt, readBuffer); err != nil {
+			unix.Close(fd)
+			return nil, fmt.Errorf("proctrack: process connector: receive buffer %d: %w", readBuffer, err)
 		}
 	}
 	if err := unix.Bind(fd, &unix.SockaddrNetlink{Family: unix.AF_NETLINK, Groups: cnIdxProc}); err != nil {

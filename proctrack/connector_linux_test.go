@@ -228,3 +228,29 @@ func inNetns(t *testing.T, ns string, fn func()) {
 	}()
 	fn()
 }
+
+// TestConnectorReadBuffer: process_monitor_rcv_bufs sizes the connector's
+// socket (with _force beyond net.core.rmem_max); the kernel reports twice
+// the size asked for.
+func TestConnectorReadBuffer(t *testing.T) {
+	needRoot(t)
+	c, diags := conf.Parse("k.conf", "global_defs {\n process_monitor_rcv_bufs 4194304\n process_monitor_rcv_bufs_force\n}\n", conf.Options{ConfigID: "x"})
+	if c == nil || c.Global.ProcessMonitorRcvBufs != 4<<20 || !c.Global.ProcessMonitorRcvBufsForce {
+		t.Fatalf("parsed %+v %v", c, diags)
+	}
+	src, err := openConnector(c.Global.ProcessMonitorRcvBufs, c.Global.ProcessMonitorRcvBufsForce)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	rc, err := src.(*connector).f.SyscallConn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got int
+	var gerr error
+	_ = rc.Control(func(fd uintptr) { got, gerr = unix.GetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUF) })
+	if gerr != nil || got != 8<<20 {
+		t.Errorf("SO_RCVBUF %d (%v), want %d", got, gerr, 8<<20)
+	}
+}

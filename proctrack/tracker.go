@@ -55,11 +55,14 @@ type Options struct {
 	Logger *slog.Logger
 	Clock  clock.Clock
 	Procs  Procs
-	// Open opens the event source (nil: the process connector, with
-	// ReadBuffer bytes of socket buffer when non-zero); an error wrapping
-	// ErrNoConnector makes the tracker poll.
-	Open         func() (Source, error)
+	// Open opens the event source (nil: the process connector); an
+	// error wrapping ErrNoConnector makes the tracker poll.
+	Open func() (Source, error)
+	// ReadBuffer is the connector's receive buffer (0: the kernel's),
+	// set beyond net.core.rmem_max with ForceBuffer
+	// (process_monitor_rcv_bufs and its _force).
 	ReadBuffer   int
+	ForceBuffer  bool
 	PollInterval time.Duration
 }
 
@@ -106,8 +109,8 @@ func New(cfg *conf.Config, report func(name string, up bool), opts Options) *Tra
 		opts.PollInterval = DefaultPollInterval
 	}
 	if opts.Open == nil {
-		rb := opts.ReadBuffer
-		opts.Open = func() (Source, error) { return openConnector(rb) }
+		rb, force := opts.ReadBuffer, opts.ForceBuffer
+		opts.Open = func() (Source, error) { return openConnector(rb, force) }
 	}
 	t := &Tracker{opts: opts, log: opts.Logger, report: report, msgs: make(chan func(), 64), applyCh: make(chan applyReq), quit: make(chan struct{})}
 	t.configure(Specs(cfg))
