@@ -168,9 +168,9 @@ func fromConfig(c *conf.Config) ([]runnerSpec, []string, error) {
 			if ref.Weight != nil {
 				w = *ref.Weight
 			}
-			if zeroWeights {
-				w = 0
-			}
+			// A sync group member keeps its weight: keepalived 2.2.7
+			// ignores the weighted track_scripts and track_files of a
+			// member, not its track_processes.
 			// The status before the first report is SetProcess's.
 			out = append(out, track{Name: trackProcessName(ref.Name), Weight: w, Reverse: rev, NegateReverse: true})
 		}

@@ -38,8 +38,9 @@ func TestProcessTrackWeights(t *testing.T) {
 
 // TestFromConfigTrackProcess: track_process references become process
 // tracks: the reference's weight wins, noreverse clears the process's
-// reverse, and a sync group member's own references weigh 0 (as its
-// other tracked objects).
+// reverse, and a sync group member's own references keep their weight
+// (keepalived 2.2.7 -t: it drops a member's weighted track_script and
+// track_file, with a message, not its track_process).
 func TestFromConfigTrackProcess(t *testing.T) {
 	c := parseConf(t, `vrrp_track_process p {
   process sleep
@@ -101,7 +102,7 @@ vrrp_sync_group G {
 	want := map[string][]track{
 		"A": {{Name: "process:p", Weight: 20, Reverse: true, NegateReverse: true}, {Name: "process:q", Weight: -30, NegateReverse: true}},
 		"B": {{Name: "process:p", Weight: 5, NegateReverse: true}},
-		"C": {{Name: "process:p", Weight: 0, Reverse: true, NegateReverse: true}, {Name: "process:q", Weight: -7, NegateReverse: true}},
+		"C": {{Name: "process:p", Weight: 20, Reverse: true, NegateReverse: true}, {Name: "process:q", Weight: -7, NegateReverse: true}},
 		"D": {{Name: "process:q", Weight: -7, NegateReverse: true}},
 	}
 	for name, w := range want {
