@@ -80,25 +80,34 @@ func (d tpDaemon) prios() []int {
 
 // tpStory is the processes of the story and the daemons' notify scripts.
 type tpStory struct {
-	dir, nameW, nameF string
-	shW, sleepF       string
-	fifo              string
+	dir                      string
+	nameW, nameF, nameY      string
+	shW, sleepF, sleepX, shY string
+	fifo, fifoY1, fifoY2     string
 }
 
 // newTPStory copies dash and sleep (their paths) under the names the
 // configuration tracks, and starts what runs before the daemons: one
-// ptW (no quorum: no weight) and one ptF.
+// ptW (no quorum: no weight), one ptF and one ptY.
 func newTPStory(t *testing.T, dash, sleep string) (*tpStory, *exec.Cmd) {
 	dir := t.TempDir()
 	suffix := fmt.Sprintf("%d", os.Getpid()%100000)
-	st := &tpStory{dir: dir, nameW: "tpW" + suffix, nameF: "tpF" + suffix, fifo: filepath.Join(dir, "fifo")}
-	st.shW, st.sleepF = filepath.Join(dir, st.nameW), filepath.Join(dir, st.nameF)
+	st := &tpStory{dir: dir, nameW: "tpW" + suffix, nameF: "tpF" + suffix, nameY: "tpY" + suffix}
+	st.shW, st.sleepF, st.shY = filepath.Join(dir, st.nameW), filepath.Join(dir, st.nameF), filepath.Join(dir, st.nameY)
+	st.sleepX = filepath.Join(dir, "tpX"+suffix)
 	copyExe(t, dash, st.shW)
+	copyExe(t, dash, st.shY)
 	copyExe(t, sleep, st.sleepF)
-	if err := unix.Mkfifo(st.fifo, 0o600); err != nil {
-		t.Fatal(err)
+	copyExe(t, sleep, st.sleepX)
+	for i, f := range []*string{&st.fifo, &st.fifoY1, &st.fifoY2} {
+		*f = filepath.Join(dir, fmt.Sprintf("fifo%d", i))
+		if err := unix.Mkfifo(*f, 0o600); err != nil {
+			t.Fatal(err)
+		}
 	}
 	procRun(t, st.shW, "-c", fmt.Sprintf("read x < %s; printf renamed > /proc/self/comm; %s 1000", st.fifo, sleep))
+	// ptY forks a subshell (that never execs) when released.
+	procRun(t, st.shY, "-c", fmt.Sprintf("read x < %s; read y < %s & wait; %s 1000", st.fifoY1, st.fifoY2, sleep))
 	return st, procRun(t, st.sleepF, "1000")
 }
 
@@ -118,6 +127,17 @@ vrrp_track_process proc_f {
   process %s
   terminate_delay 0.5
 }
+vrrp_track_process proc_x {
+  process %s 1000
+  param_match partial
+  weight -30 reverse
+}
+vrrp_track_process proc_y {
+  process %s
+  quorum_max 1
+  weight 10
+  fork_delay 1
+}
 vrrp_instance VI_1 {
   state BACKUP
   interface %s
@@ -128,20 +148,34 @@ vrrp_instance VI_1 {
   track_process {
     proc_w
     proc_f
+    proc_x
+    proc_y
   }
   virtual_ipaddress {
     %s/24
   }
 }
-`, st.nameW, st.nameF, dev, vrid, script, vip)
+`, st.nameW, st.nameF, st.sleepX, st.nameY, dev, vrid, script, vip)
 	return text, out
 }
 
-// run plays the story: a second ptW (priority 120), the first renames
-// itself (100), ptF killed (FAULT after terminate_delay), a new ptF
-// (MASTER again), the second ptW killed (still 100). Every daemon must
-// show each step.
+// release lets a shell blocked opening fifo go on.
+func release(t *testing.T, fifo string) {
+	t.Helper()
+	if err := os.WriteFile(fifo, []byte("\n"), 0); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// run plays the story. The priority starts at 100 + 30 (no ptX: the
+// negative weight, reversed, adds) + 10 (one ptY). A second ptW (+20:
+// 160), the first renames itself (140), ptF killed (FAULT after
+// terminate_delay), a new ptF (MASTER again at 140), ptX started (its
+// quorum: 110), ptY forks (two, over quorum_max, after fork_delay: 100),
+// the subshell exits (110), ptX killed (140). Every daemon must show
+// each step, and the same ones.
 func (st *tpStory) run(t *testing.T, pf *exec.Cmd, ds []tpDaemon) {
+	t0 := time.Now()
 	last := func(s []int) int {
 		if len(s) == 0 {
 			return -1
@@ -152,7 +186,7 @@ func (st *tpStory) run(t *testing.T, pf *exec.Cmd, ds []tpDaemon) {
 		t.Helper()
 		defer func() {
 			for _, dm := range ds {
-				t.Logf("%s: %s: states %v priorities %v", what, dm.name, dm.states(), dm.prios())
+				t.Logf("%s (%v): %s: states %v priorities %v", what, time.Since(t0).Round(100*time.Millisecond), dm.name, dm.states(), dm.prios())
 			}
 		}()
 		waitFor(t, d, what, func() bool {
@@ -164,26 +198,32 @@ func (st *tpStory) run(t *testing.T, pf *exec.Cmd, ds []tpDaemon) {
 			return true
 		})
 	}
+	prio := func(want int) func([]string, int) bool { return func(_ []string, p int) bool { return p == want } }
 	master := func(s []string) bool { return len(s) > 0 && s[len(s)-1] == "MASTER" }
-	all("MASTER at 100", 15*time.Second, func(s []string, p int) bool { return master(s) && p == 100 })
+	all("MASTER at 140", 15*time.Second, func(s []string, p int) bool { return master(s) && p == 140 })
 	pw := procRun(t, st.shW, "-c", "sleep 1000; :") // a shell that does not exec its sleep
-	all("priority 120 with two ptW", 5*time.Second, func(_ []string, p int) bool { return p == 120 })
-	if err := os.WriteFile(st.fifo, []byte("\n"), 0); err != nil { // the first renames itself
-		t.Fatal(err)
-	}
-	all("priority 100 after a rename", 5*time.Second, func(_ []string, p int) bool { return p == 100 })
+	all("160 with two ptW", 5*time.Second, prio(160))
+	release(t, st.fifo) // the first renames itself
+	all("140 after a rename", 5*time.Second, prio(140))
 	procKill(pf)
 	all("FAULT without ptF", 5*time.Second, func(s []string, _ int) bool { return slices.Contains(s, "FAULT") })
 	procRun(t, st.sleepF, "1000")
-	all("MASTER again", 10*time.Second, func(s []string, p int) bool { return master(s) && p == 100 })
+	all("MASTER again", 10*time.Second, func(s []string, p int) bool { return master(s) && p == 140 })
+	px := procRun(t, st.sleepX, "1000", "1") // partial "1000": its quorum
+	all("110 with ptX", 5*time.Second, prio(110))
+	release(t, st.fifoY1) // ptY forks: 2 > quorum_max 1
+	all("100 after ptY's fork_delay", 5*time.Second, prio(100))
+	release(t, st.fifoY2) // the subshell exits: back to 1
+	all("110 without the subshell", 5*time.Second, prio(110))
+	procKill(px)
 	procKill(pw)
 	time.Sleep(2 * time.Second)
-	all("priority still 100 with one ptW", time.Second, func(_ []string, p int) bool { return p == 100 })
+	all("140 in the end", time.Second, prio(140))
 	for _, dm := range ds {
 		if got, want := dm.states(), []string{"BACKUP", "MASTER", "FAULT", "BACKUP", "MASTER"}; !slices.Equal(got, want) {
 			t.Errorf("%s: notified states %v, want %v", dm.name, got, want)
 		}
-		if got, want := dm.prios(), []int{100, 120, 100, 0, 100}; !slices.Equal(got, want) {
+		if got, want := dm.prios(), []int{140, 160, 140, 0, 140, 110, 100, 110, 140}; !slices.Equal(got, want) {
 			t.Errorf("%s: advertised priorities %v, want %v", dm.name, got, want)
 		}
 	}
