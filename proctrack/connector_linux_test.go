@@ -3,77 +3,23 @@ package proctrack
 import (
 	"context"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
 	"golang.org/x/sys/unix"
 
 	"github.com/lvsd/lvsd/conf"
+	"github.com/lvsd/lvsd/internal/proctest"
 )
 
 // Real processes, started, forked, renamed and killed, followed through
 // the kernel's process connector, and by polling in a network namespace
 // where the connector does not answer. Root, LVSD_INTEGRATION=1.
-
-func needRoot(t *testing.T) {
-	t.Helper()
-	if os.Getenv("LVSD_INTEGRATION") == "" {
-		t.Skip("set LVSD_INTEGRATION=1 (as root) to follow real processes")
-	}
-	if os.Geteuid() != 0 {
-		t.Fatal("LVSD_INTEGRATION is set but not running as root")
-	}
-}
-
-// copyBin copies an executable to dir/name: a process of its own name.
-func copyBin(t *testing.T, src, dir, name string) string {
-	t.Helper()
-	in, err := os.Open(src)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer in.Close()
-	p := filepath.Join(dir, name)
-	out, err := os.OpenFile(p, os.O_CREATE|os.O_WRONLY, 0o755)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := io.Copy(out, in); err != nil {
-		t.Fatal(err)
-	}
-	out.Close()
-	return p
-}
-
-// start runs a command and kills it (and its process group) at the end.
-func start(t *testing.T, path string, args ...string) *exec.Cmd {
-	t.Helper()
-	cmd := exec.Command(path, args...)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-		_ = cmd.Wait()
-	})
-	return cmd
-}
-
-// kill kills a process and reaps it (an exit event follows at once; a
-// zombie would still count until reaped, as in keepalived).
-func kill(t *testing.T, cmd *exec.Cmd) {
-	t.Helper()
-	_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-	_ = cmd.Wait()
-}
 
 func rename(t *testing.T, pid int, comm string) {
 	t.Helper()
@@ -98,9 +44,10 @@ func follow(t *testing.T, wantMode string, mk func(cfg *conf.Config, report func
 	dir := t.TempDir()
 	suffix := fmt.Sprintf("%d", os.Getpid()%100000)
 	nameA, nameS, nameF := "ptA"+suffix, "ptS"+suffix, "ptF"+suffix
-	shA := copyBin(t, "/bin/dash", dir, nameA)
-	sleepS := copyBin(t, "/bin/sleep", dir, nameS)
-	shF := copyBin(t, "/bin/dash", dir, nameF)
+	shA, sleepS, shF := filepath.Join(dir, nameA), filepath.Join(dir, nameS), filepath.Join(dir, nameF)
+	proctest.CopyExe(t, "/bin/dash", shA)
+	proctest.CopyExe(t, "/bin/sleep", sleepS)
+	proctest.CopyExe(t, "/bin/dash", shF)
 	// One fifo per step: a shell blocks opening it until release.
 	var fifos []string
 	for i := range 4 {
@@ -135,28 +82,28 @@ func follow(t *testing.T, wantMode string, mk func(cfg *conf.Config, report func
 
 	// The shell renames itself (a process may rename only itself:
 	// /proc/self/comm, as prctl PR_SET_NAME), step by step.
-	pa := start(t, shA, "-c", fmt.Sprintf("read x < %s; printf other > /proc/self/comm; read x < %s; printf %s > /proc/self/comm; read x < %s", fifos[0], fifos[1], nameA, fifos[2]))
+	pa := proctest.Start(t, shA, "-c", fmt.Sprintf("read x < %s; printf other > /proc/self/comm; read x < %s; printf %s > /proc/self/comm; read x < %s", fifos[0], fifos[1], nameA, fifos[2]))
 	rep.want(t, "started", "a:true")
 	release(0)
 	rep.want(t, "renamed", "a:false")
 	release(1)
 	rep.want(t, "renamed back", "a:true")
-	kill(t, pa)
+	proctest.Kill(pa)
 	rep.want(t, "killed", "a:false")
 
-	ps := start(t, sleepS, "1000", "1")
+	ps := proctest.Start(t, sleepS, "1000", "1")
 	rep.want(t, "started, by command line", "full:true")
-	kill(t, ps)
+	proctest.Kill(ps)
 	rep.want(t, "killed, by command line", "full:false")
-	ps = start(t, sleepS, "999") // partial "1000": not counted
+	ps = proctest.Start(t, sleepS, "999") // partial "1000": not counted
 	time.Sleep(300 * time.Millisecond)
 	if _, st := tr.Snapshot(); st[1].Count != 0 {
 		t.Errorf("other parameters counted: %+v", st[1])
 	}
-	kill(t, ps)
+	proctest.Kill(ps)
 
 	// The subshells block opening the fifo: forks that never exec.
-	sh := start(t, shF, "-c", fmt.Sprintf("read x < %[1]s & read y < %[1]s & wait", fifos[3]))
+	sh := proctest.Start(t, shF, "-c", fmt.Sprintf("read x < %[1]s & read y < %[1]s & wait", fifos[3]))
 	rep.want(t, "forked to three", "forks:true")
 	// The snapshot is published after the event that made the report.
 	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(10 * time.Millisecond) {
@@ -170,7 +117,7 @@ func follow(t *testing.T, wantMode string, mk func(cfg *conf.Config, report func
 	}
 	release(3) // the subshells end (both opens complete; one reads, one sees EOF)
 	rep.want(t, "a subshell exits", "forks:false")
-	kill(t, sh)
+	proctest.Kill(sh)
 	select {
 	case r := <-rep:
 		t.Errorf("unexpected report %s", r)
@@ -181,7 +128,7 @@ func follow(t *testing.T, wantMode string, mk func(cfg *conf.Config, report func
 // TestConnectorRealProcesses: in this namespace (the initial one) through
 // the process connector.
 func TestConnectorRealProcesses(t *testing.T) {
-	needRoot(t)
+	proctest.RequireRoot(t)
 	follow(t, "connector", func(cfg *conf.Config, report func(string, bool)) *Tracker {
 		return New(cfg, report, Options{})
 	})
@@ -190,7 +137,7 @@ func TestConnectorRealProcesses(t *testing.T) {
 // TestPollInOtherNetns: opened in a network namespace of its own, the
 // connector does not answer: the tracker polls, and sees the same.
 func TestPollInOtherNetns(t *testing.T) {
-	needRoot(t)
+	proctest.RequireRoot(t)
 	ns := fmt.Sprintf("lvsd-pt-%d", os.Getpid())
 	if out, err := exec.Command("ip", "netns", "add", ns).CombinedOutput(); err != nil {
 		t.Fatalf("ip netns add: %v %s", err, out)
@@ -233,7 +180,7 @@ func inNetns(t *testing.T, ns string, fn func()) {
 // socket (with _force beyond net.core.rmem_max); the kernel reports twice
 // the size asked for.
 func TestConnectorReadBuffer(t *testing.T) {
-	needRoot(t)
+	proctest.RequireRoot(t)
 	c, diags := conf.Parse("k.conf", "global_defs {\n process_monitor_rcv_bufs 4194304\n process_monitor_rcv_bufs_force\n}\n", conf.Options{ConfigID: "x"})
 	if c == nil || c.Global.ProcessMonitorRcvBufs != 4<<20 || !c.Global.ProcessMonitorRcvBufsForce {
 		t.Fatalf("parsed %+v %v", c, diags)

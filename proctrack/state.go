@@ -22,10 +22,26 @@ type tracked struct {
 	Spec
 	count uint64
 	up    bool // the quorum as last reported
-	// the pending fork_delay and terminate_delay timers (nil: none); gen
-	// tells a stopped timer's late message from the current one's.
-	fork, term       clock.Timer
-	forkGen, termGen uint64
+	// the pending fork_delay and terminate_delay
+	fork, term delay
+}
+
+// delay is a pending fork_delay or terminate_delay: when it expires, the
+// quorum is what the count says. gen tells a stopped timer's late message
+// from the current one's.
+type delay struct {
+	timer clock.Timer // nil: none pending
+	gen   uint64
+}
+
+func (d *delay) pending() bool { return d.timer != nil }
+
+func (d *delay) stop() {
+	if d.timer != nil {
+		d.timer.Stop()
+		d.timer = nil
+		d.gen++
+	}
 }
 
 // state is the tracker's state. It is not safe for concurrent use: it
@@ -97,17 +113,14 @@ func (st *state) scan() error {
 // connector) and reports what changed: a quorum gained at once, a quorum
 // lost after terminate_delay.
 func (st *state) rescan() error {
-	for _, t := range st.t {
-		st.stopFork(t)
-		st.stopTerm(t)
-	}
+	st.stop()
 	err := st.scan()
 	for _, t := range st.t {
 		switch now := t.inQuorum(t.count); {
 		case now:
 			st.update(t, true)
 		case t.up && t.TermDelay > 0:
-			st.startTerm(t)
+			st.arm(t, &t.term, t.TermDelay)
 		default:
 			st.update(t, false)
 		}
@@ -134,18 +147,24 @@ func (st *state) fork(parent, child int) {
 	st.pids[child] = slices.Clone(ts)
 	for _, t := range ts {
 		t.count++
-		if t.count != t.Quorum && t.count != t.QuorumMax+1 {
-			continue
+		if t.count == t.Quorum || t.count == t.QuorumMax+1 {
+			st.crossed(t, &t.term, &t.fork, t.ForkDelay, t.count == t.Quorum)
 		}
-		switch {
-		case t.term != nil:
-			st.stopTerm(t)
-		case t.ForkDelay > 0:
-			st.startFork(t)
-			continue
-		}
-		st.update(t, t.count == t.Quorum)
 	}
+}
+
+// crossed is a count that crossed a quorum bound by a fork or an exit: a
+// pending delay the other way is cancelled and the quorum is updated at once;
+// else with a delay this way, it is updated when the delay expires.
+func (st *state) crossed(t *tracked, other, this *delay, dur time.Duration, up bool) {
+	switch {
+	case other.pending():
+		other.stop()
+	case dur > 0:
+		st.arm(t, this, dur)
+		return
+	}
+	st.update(t, up)
 }
 
 // exit: a counted process is gone.
@@ -156,17 +175,9 @@ func (st *state) exit(pid int) {
 	}
 	delete(st.pids, pid)
 	for _, t := range ts {
-		if !st.uncount(t) {
-			continue
+		if st.uncount(t) {
+			st.crossed(t, &t.fork, &t.term, t.TermDelay, t.count == t.QuorumMax)
 		}
-		switch {
-		case t.fork != nil:
-			st.stopFork(t)
-		case t.TermDelay > 0:
-			st.startTerm(t)
-			continue
-		}
-		st.update(t, t.count == t.QuorumMax)
 	}
 }
 
@@ -188,7 +199,7 @@ func (st *state) remove(pid int, t *tracked) {
 	}
 	st.pids[pid] = slices.Delete(ts, i, i+1)
 	if st.uncount(t) {
-		st.stopFork(t)
+		t.fork.stop()
 		st.update(t, t.count == t.QuorumMax)
 	}
 }
@@ -240,7 +251,7 @@ func (st *state) check(in Info, commOnly bool) {
 		st.pids[in.PID] = append(st.pids[in.PID], t)
 		t.count++
 		if t.count == t.Quorum || t.count == t.QuorumMax+1 {
-			st.stopTerm(t)
+			t.term.stop()
 			st.update(t, t.count == t.Quorum)
 		}
 	}
@@ -249,46 +260,16 @@ func (st *state) check(in Info, commOnly bool) {
 	}
 }
 
-// startFork arms fork_delay: then the quorum is what the count says.
-func (st *state) startFork(t *tracked) {
-	st.stopFork(t)
-	t.forkGen++
-	gen := t.forkGen
-	t.fork = st.after(t.ForkDelay, func() {
-		if t.forkGen == gen && t.fork != nil {
-			t.fork = nil
+// arm starts d for dur: then t's quorum is what its count says.
+func (st *state) arm(t *tracked, d *delay, dur time.Duration) {
+	d.stop()
+	gen := d.gen
+	d.timer = st.after(dur, func() {
+		if d.gen == gen && d.timer != nil {
+			d.timer = nil
 			st.update(t, t.inQuorum(t.count))
 		}
 	})
-}
-
-// startTerm arms terminate_delay.
-func (st *state) startTerm(t *tracked) {
-	st.stopTerm(t)
-	t.termGen++
-	gen := t.termGen
-	t.term = st.after(t.TermDelay, func() {
-		if t.termGen == gen && t.term != nil {
-			t.term = nil
-			st.update(t, t.inQuorum(t.count))
-		}
-	})
-}
-
-func (st *state) stopFork(t *tracked) {
-	if t.fork != nil {
-		t.fork.Stop()
-		t.fork = nil
-		t.forkGen++
-	}
-}
-
-func (st *state) stopTerm(t *tracked) {
-	if t.term != nil {
-		t.term.Stop()
-		t.term = nil
-		t.termGen++
-	}
 }
 
 // after runs fn on the owner goroutine after d.
@@ -299,8 +280,8 @@ func (st *state) after(d time.Duration, fn func()) clock.Timer {
 // stop cancels every timer.
 func (st *state) stop() {
 	for _, t := range st.t {
-		st.stopFork(t)
-		st.stopTerm(t)
+		t.fork.stop()
+		t.term.stop()
 	}
 }
 

@@ -825,12 +825,18 @@ func sameScriptUser(a, b conf.Global) bool {
 // setScript reports the status of a vrrp_script to every instance that
 // tracks it.
 func (e *Engine) setScript(name string, up bool) {
+	e.setStatus(e.scriptUp, name, trackScriptName(name), up)
+}
+
+// setStatus records a tracked object's status in m (under mu) and tells
+// every runner.
+func (e *Engine) setStatus(m map[string]bool, name, track string, up bool) {
 	e.mu.Lock()
-	e.scriptUp[name] = up
+	m[name] = up
 	rs := e.runners
 	e.mu.Unlock()
 	for _, r := range rs {
-		r.SetTrack(trackScriptName(name), up)
+		r.SetTrack(track, up)
 	}
 }
 
@@ -839,13 +845,7 @@ func (e *Engine) setScript(name string, up bool) {
 // is the status the instances start with (without one, a tracked process
 // has no quorum).
 func (e *Engine) SetProcess(name string, up bool) {
-	e.mu.Lock()
-	e.procUp[name] = up
-	rs := e.runners
-	e.mu.Unlock()
-	for _, r := range rs {
-		r.SetTrack(trackProcessName(name), up)
-	}
+	e.setStatus(e.procUp, name, trackProcessName(name), up)
 }
 
 // Status returns a snapshot of every instance.

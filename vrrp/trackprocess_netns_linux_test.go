@@ -2,52 +2,18 @@ package vrrp
 
 import (
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/lvsd/lvsd/internal/proctest"
 )
-
-// procRun is a process of the test, killed (with its group) at the end.
-func procRun(t *testing.T, path string, args ...string) *exec.Cmd {
-	t.Helper()
-	cmd := exec.Command(path, args...)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { procKill(cmd) })
-	return cmd
-}
-
-func procKill(cmd *exec.Cmd) {
-	_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-	_ = cmd.Wait()
-}
-
-func copyExe(t *testing.T, src, dst string) {
-	t.Helper()
-	in, err := os.Open(src)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer in.Close()
-	out, err := os.OpenFile(dst, os.O_CREATE|os.O_WRONLY, 0o755)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer out.Close()
-	if _, err := io.Copy(out, in); err != nil {
-		t.Fatal(err)
-	}
-}
 
 // tpDaemon is one daemon of the track_process story: its notify output
 // and the capture of its adverts.
@@ -95,20 +61,20 @@ func newTPStory(t *testing.T, dash, sleep string) (*tpStory, *exec.Cmd) {
 	st := &tpStory{dir: dir, nameW: "tpW" + suffix, nameF: "tpF" + suffix, nameY: "tpY" + suffix}
 	st.shW, st.sleepF, st.shY = filepath.Join(dir, st.nameW), filepath.Join(dir, st.nameF), filepath.Join(dir, st.nameY)
 	st.sleepX = filepath.Join(dir, "tpX"+suffix)
-	copyExe(t, dash, st.shW)
-	copyExe(t, dash, st.shY)
-	copyExe(t, sleep, st.sleepF)
-	copyExe(t, sleep, st.sleepX)
+	proctest.CopyExe(t, dash, st.shW)
+	proctest.CopyExe(t, dash, st.shY)
+	proctest.CopyExe(t, sleep, st.sleepF)
+	proctest.CopyExe(t, sleep, st.sleepX)
 	for i, f := range []*string{&st.fifo, &st.fifoY1, &st.fifoY2} {
 		*f = filepath.Join(dir, fmt.Sprintf("fifo%d", i))
 		if err := unix.Mkfifo(*f, 0o600); err != nil {
 			t.Fatal(err)
 		}
 	}
-	procRun(t, st.shW, "-c", fmt.Sprintf("read x < %s; printf renamed > /proc/self/comm; %s 1000", st.fifo, sleep))
+	proctest.Start(t, st.shW, "-c", fmt.Sprintf("read x < %s; printf renamed > /proc/self/comm; %s 1000", st.fifo, sleep))
 	// ptY forks a subshell (that never execs) when released.
-	procRun(t, st.shY, "-c", fmt.Sprintf("read x < %s; read y < %s & wait; %s 1000", st.fifoY1, st.fifoY2, sleep))
-	return st, procRun(t, st.sleepF, "1000")
+	proctest.Start(t, st.shY, "-c", fmt.Sprintf("read x < %s; read y < %s & wait; %s 1000", st.fifoY1, st.fifoY2, sleep))
+	return st, proctest.Start(t, st.sleepF, "1000")
 }
 
 // conf is the configuration of one daemon.
@@ -201,22 +167,22 @@ func (st *tpStory) run(t *testing.T, pf *exec.Cmd, ds []tpDaemon) {
 	prio := func(want int) func([]string, int) bool { return func(_ []string, p int) bool { return p == want } }
 	master := func(s []string) bool { return len(s) > 0 && s[len(s)-1] == "MASTER" }
 	all("MASTER at 140", 15*time.Second, func(s []string, p int) bool { return master(s) && p == 140 })
-	pw := procRun(t, st.shW, "-c", "sleep 1000; :") // a shell that does not exec its sleep
+	pw := proctest.Start(t, st.shW, "-c", "sleep 1000; :") // a shell that does not exec its sleep
 	all("160 with two ptW", 5*time.Second, prio(160))
 	release(t, st.fifo) // the first renames itself
 	all("140 after a rename", 5*time.Second, prio(140))
-	procKill(pf)
+	proctest.Kill(pf)
 	all("FAULT without ptF", 5*time.Second, func(s []string, _ int) bool { return slices.Contains(s, "FAULT") })
-	procRun(t, st.sleepF, "1000")
+	proctest.Start(t, st.sleepF, "1000")
 	all("MASTER again", 10*time.Second, func(s []string, p int) bool { return master(s) && p == 140 })
-	px := procRun(t, st.sleepX, "1000", "1") // partial "1000": its quorum
+	px := proctest.Start(t, st.sleepX, "1000", "1") // partial "1000": its quorum
 	all("110 with ptX", 5*time.Second, prio(110))
 	release(t, st.fifoY1) // ptY forks: 2 > quorum_max 1
 	all("100 after ptY's fork_delay", 5*time.Second, prio(100))
 	release(t, st.fifoY2) // the subshell exits: back to 1
 	all("110 without the subshell", 5*time.Second, prio(110))
-	procKill(px)
-	procKill(pw)
+	proctest.Kill(px)
+	proctest.Kill(pw)
 	time.Sleep(2 * time.Second)
 	all("140 in the end", time.Second, prio(140))
 	for _, dm := range ds {
