@@ -1,6 +1,10 @@
 package vrrp
 
-import "testing"
+import (
+	"fmt"
+	"testing"
+	"time"
+)
 
 // TestProcessTrackWeights: a vrrp_track_process's weight as keepalived
 // 2.2.7 applies it (vrrp_track.c): a positive weight is added while the
@@ -115,6 +119,69 @@ vrrp_sync_group G {
 			if g[i] != w[i] {
 				t.Errorf("%s: track %d %+v, want %+v", name, i, g[i], w[i])
 			}
+		}
+	}
+}
+
+const procEngineTracks = `
+vrrp_track_process p {
+  process sleep
+}
+vrrp_track_process w {
+  process nginx
+  weight 20
+}
+`
+
+// procInstance is an instance tracking p (weight 0) and w (weight 20).
+func procInstance(name string, vrid int) string {
+	return fmt.Sprintf(`vrrp_instance %s {
+  interface eth0
+  virtual_router_id %d
+  priority 100
+  advert_int 1
+  garp_master_delay 0
+  track_process {
+    p
+    w
+  }
+  virtual_ipaddress { 192.0.2.%d/24 }
+}
+`, name, vrid, 100+vrid)
+}
+
+// TestEngineProcessTracks: without a SetProcess an instance starts as if
+// the process had no quorum (weight 0: FAULT); SetProcess moves it out of
+// FAULT and its weight into the priority; an instance a reload adds
+// starts from the quorums known.
+func TestEngineProcessTracks(t *testing.T) {
+	h := newEngineHarness(t, procEngineTracks+procInstance("VI_1", 1), nil)
+	if got := h.states()["VI_1"]; got != "FAULT/100" {
+		t.Fatalf("start without a quorum: %s, want FAULT/100", got)
+	}
+	h.e.SetProcess("p", true)
+	h.e.flush()
+	h.advance(5 * time.Second)
+	if got := h.states()["VI_1"]; got != "MASTER/100" {
+		t.Fatalf("p has its quorum: %s, want MASTER/100", got)
+	}
+	h.e.SetProcess("w", true)
+	h.e.flush()
+	if got := h.states()["VI_1"]; got != "MASTER/120" {
+		t.Fatalf("w has its quorum: %s, want MASTER/120", got)
+	}
+	if err := h.e.Apply(confText(t, procEngineTracks+procInstance("VI_1", 1)+procInstance("VI_2", 2))); err != nil {
+		t.Fatal(err)
+	}
+	h.e.flush()
+	if got := h.states()["VI_2"]; got != "BACKUP/120" {
+		t.Fatalf("VI_2 added by a reload: %s, want BACKUP/120 (the quorums known)", got)
+	}
+	h.e.SetProcess("p", false)
+	h.e.flush()
+	for _, name := range []string{"VI_1", "VI_2"} {
+		if got := h.states()[name]; got != "FAULT/120" {
+			t.Errorf("%s after p lost its quorum: %s, want FAULT/120", name, got)
 		}
 	}
 }
