@@ -15,6 +15,7 @@ import (
 	"github.com/lvsd/lvsd/internal/localaddr"
 	"github.com/lvsd/lvsd/ipvs"
 	"github.com/lvsd/lvsd/notify"
+	"github.com/lvsd/lvsd/proctrack"
 	"github.com/lvsd/lvsd/vrrp"
 )
 
@@ -28,11 +29,13 @@ import (
 //	vrrp.Engine ──Sink──▶ transitions ──▶ notify (scripts, mail), ipvs (sync daemon role)
 //	healthcheck.Scheduler ──Events──▶ forwardHealth ──▶ ipvs.Reconciler
 //	localaddr.Watch ──▶ healthcheck (ha_suspend)
+//	proctrack.Tracker ──SetProcess──▶ vrrp.Engine (vrrp_track_process quorums)
 type daemon struct {
 	log *slog.Logger
 
-	vrrp       *vrrp.Engine     // nil with -C
-	vrrpNotify *notify.Notifier // notify scripts and smtp_alert of VRRP transitions; nil with -C
+	vrrp       *vrrp.Engine       // nil with -C
+	vrrpNotify *notify.Notifier   // notify scripts and smtp_alert of VRRP transitions; nil with -C
+	procs      *proctrack.Tracker // vrrp_track_process, reported to vrrp; nil with -C
 
 	rec         *ipvs.Reconciler       // nil with -P, or without IPVS in the kernel (ipvsErr)
 	hc          *healthcheck.Scheduler // the checks; nil when rec is
@@ -152,6 +155,10 @@ func (d *daemon) buildVRRP(o *options, cfg *conf.Config, dp deps) error {
 		return err
 	}
 	d.vrrp = eng
+	// The initial quorums reach the engine before New returns: the
+	// instances start from them.
+	d.procs = proctrack.New(cfg, eng.SetProcess, proctrack.Options{Logger: d.log.With("subsystem", "proctrack"),
+		ReadBuffer: cfg.Global.ProcessMonitorRcvBufs, ForceBuffer: cfg.Global.ProcessMonitorRcvBufsForce})
 	return nil
 }
 
@@ -203,6 +210,7 @@ func (d *daemon) start(ctx context.Context, cfg *conf.Config) {
 		eng, nt := d.vrrp, d.vrrpNotify
 		// The STOP notifications of the shutdown run before Close returns.
 		d.goRun(ctx, "vrrp", func(ctx context.Context) error { defer nt.Close(); return eng.Run(ctx) })
+		d.goRun(ctx, "proctrack", d.procs.Run)
 	}
 }
 
@@ -255,6 +263,7 @@ func (d *daemon) apply(cfg *conf.Config) {
 	}
 	if d.vrrp != nil {
 		d.vrrpNotify.Apply(cfg)
+		d.procs.Apply(cfg) // the quorums first: new instances start from them
 		if err := d.vrrp.Apply(cfg); err != nil {
 			d.log.Error("VRRP reload", "subsystem", "vrrp", "err", err)
 		}

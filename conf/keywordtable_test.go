@@ -28,6 +28,7 @@ func keywordContexts() map[string][]string {
 		"global_defs":          {"global_defs {\n%s\n}\n"},
 		"vrrp_script":          {"vrrp_script s {\n script /bin/true\n%s\n}\n"},
 		"track_file":           {"track_file t {\n file /tmp/x\n%s\n}\n", "vrrp_track_file t {\n file /tmp/x\n%s\n}\n"},
+		"vrrp_track_process":   {"vrrp_track_process p {\n process sleep\n%s\n}\n"},
 		"vrrp_sync_group":      {sync},
 		"vrrp_instance":        {inst},
 		"notify":               {inst, sync},

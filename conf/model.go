@@ -36,6 +36,7 @@ type Config struct {
 	Global          Global                `json:"global"`
 	Scripts         []*VRRPScript         `json:"vrrp_scripts,omitempty"`
 	TrackFiles      []*TrackFile          `json:"track_files,omitempty"`
+	TrackProcesses  []*TrackProcess       `json:"track_processes,omitempty"`
 	SyncGroups      []*SyncGroup          `json:"vrrp_sync_groups,omitempty"`
 	Instances       []*VRRPInstance       `json:"vrrp_instances,omitempty"`
 	StaticAddresses []VIP                 `json:"static_ipaddress,omitempty"`
@@ -99,6 +100,10 @@ type Global struct {
 	VRRPNetlinkCmdRcvBufsForce     bool `json:"vrrp_netlink_cmd_rcv_bufs_force,omitempty"`
 	LVSNetlinkMonitorRcvBufs       int  `json:"lvs_netlink_monitor_rcv_bufs"`
 	LVSNetlinkMonitorRcvBufsForce  bool `json:"lvs_netlink_monitor_rcv_bufs_force,omitempty"`
+	// The receive buffer of the process connector (vrrp_track_process);
+	// 0: the kernel's default.
+	ProcessMonitorRcvBufs      int  `json:"process_monitor_rcv_bufs,omitempty"`
+	ProcessMonitorRcvBufsForce bool `json:"process_monitor_rcv_bufs_force,omitempty"`
 
 	LVSSyncDaemon  *LVSSyncDaemon `json:"lvs_sync_daemon,omitempty"`
 	LVSTimeouts    LVSTimeouts    `json:"lvs_timeouts"`
@@ -206,17 +211,62 @@ type TrackFileRef struct {
 	Pos     Pos    `json:"pos"`
 }
 
+// Param matches of a vrrp_track_process (param_match): how the configured
+// parameters compare with a process's.
+const (
+	ParamMatchNone    = ""        // parameters not compared
+	ParamMatchExact   = "exact"   // the same parameters, no more
+	ParamMatchPartial = "partial" // the configured ones first, maybe more
+	ParamMatchInitial = "initial" // as partial, the last may be cut short
+)
+
+// TrackProcess is a vrrp_track_process block: a process name whose number
+// of running processes (against quorum..quorum_max) tracking instances
+// turn into priority or FAULT.
+type TrackProcess struct {
+	Name string `json:"name"`
+	// Process is matched against a process's comm (the 15-byte name of
+	// /proc/PID/comm), or with FullCommand against argv[0] of its
+	// command line.
+	Process string `json:"process"`
+	// Params are the words after the name on the process line.
+	Params      []string `json:"params,omitempty"`
+	ParamMatch  string   `json:"param_match,omitempty"`
+	FullCommand bool     `json:"full_command,omitempty"`
+	Weight      int      `json:"weight"`
+	Reverse     bool     `json:"reverse,omitempty"`
+	Quorum      int      `json:"quorum"`     // default 1
+	QuorumMax   uint32   `json:"quorum_max"` // default 4294967295
+	// ForkDelay delays a gained quorum when it comes from a fork;
+	// TerminateDelay a lost one when it comes from an exit.
+	ForkDelay      time.Duration `json:"fork_delay,omitempty"`
+	TerminateDelay time.Duration `json:"terminate_delay,omitempty"`
+	Pos            Pos           `json:"pos"`
+}
+
+// TrackProcessRef is one line of an instance's or a sync group's
+// track_process block; Weight nil means the process's own. Without
+// reverse or noreverse after its weight, the process's reverse stays.
+type TrackProcessRef struct {
+	Name      string `json:"name"`
+	Weight    *int   `json:"weight,omitempty"`
+	Reverse   bool   `json:"reverse,omitempty"`
+	NoReverse bool   `json:"noreverse,omitempty"`
+	Pos       Pos    `json:"pos"`
+}
+
 // SyncGroup is a vrrp_sync_group.
 type SyncGroup struct {
-	Name           string           `json:"name"`
-	Group          []string         `json:"group"`
-	Notify         Notify           `json:"notify"`
-	SMTPAlert      *bool            `json:"smtp_alert,omitempty"`
-	TrackInterface []TrackInterface `json:"track_interface,omitempty"`
-	TrackScript    []TrackScript    `json:"track_script,omitempty"`
-	TrackFile      []TrackFileRef   `json:"track_file,omitempty"`
-	GlobalTracking bool             `json:"global_tracking,omitempty"`
-	Pos            Pos              `json:"pos"`
+	Name           string            `json:"name"`
+	Group          []string          `json:"group"`
+	Notify         Notify            `json:"notify"`
+	SMTPAlert      *bool             `json:"smtp_alert,omitempty"`
+	TrackInterface []TrackInterface  `json:"track_interface,omitempty"`
+	TrackScript    []TrackScript     `json:"track_script,omitempty"`
+	TrackFile      []TrackFileRef    `json:"track_file,omitempty"`
+	TrackProcess   []TrackProcessRef `json:"track_process,omitempty"`
+	GlobalTracking bool              `json:"global_tracking,omitempty"`
+	Pos            Pos               `json:"pos"`
 }
 
 // Auth is an instance's authentication block.
@@ -276,40 +326,41 @@ type GARP struct {
 type VRRPInstance struct {
 	Name string `json:"name"`
 	// State is the configured initial state: "MASTER" or "BACKUP" ("" when not given).
-	State                string           `json:"state,omitempty"`
-	Interface            string           `json:"interface"`
-	VRID                 int              `json:"virtual_router_id"`
-	Priority             int              `json:"priority"`
-	AdvertInt            time.Duration    `json:"advert_int"`
-	Version              int              `json:"version"`
-	Auth                 Auth             `json:"authentication"`
-	VIPs                 []VIP            `json:"virtual_ipaddress,omitempty"`
-	ExcludedVIPs         []VIP            `json:"virtual_ipaddress_excluded,omitempty"`
-	Routes               []Route          `json:"virtual_routes,omitempty"`
-	Rules                []Route          `json:"virtual_rules,omitempty"`
-	TrackInterface       []TrackInterface `json:"track_interface,omitempty"`
-	TrackScript          []TrackScript    `json:"track_script,omitempty"`
-	TrackFile            []TrackFileRef   `json:"track_file,omitempty"`
-	NoPreempt            bool             `json:"nopreempt"`
-	PreemptDelay         time.Duration    `json:"preempt_delay"`
-	GARP                 GARP             `json:"garp"`
-	McastSrcIP           netip.Addr       `json:"mcast_src_ip,omitempty"`
-	McastDstIP           netip.Addr       `json:"mcast_dst_ip,omitempty"`
-	UnicastSrcIP         netip.Addr       `json:"unicast_src_ip,omitempty"`
-	UnicastPeers         []UnicastPeer    `json:"unicast_peer,omitempty"`
-	UnicastTTL           int              `json:"unicast_ttl,omitempty"`
-	Notify               Notify           `json:"notify"`
-	SMTPAlert            *bool            `json:"smtp_alert,omitempty"`
-	UseVMAC              bool             `json:"use_vmac,omitempty"`
-	VMACName             string           `json:"vmac_name,omitempty"`
-	VMACXmitBase         bool             `json:"vmac_xmit_base,omitempty"`
-	Accept               bool             `json:"accept"`
-	DontTrackPrimary     bool             `json:"dont_track_primary,omitempty"`
-	Strict               bool             `json:"strict_mode,omitempty"`
-	SkipCheckAdvAddr     bool             `json:"skip_check_adv_addr,omitempty"`
-	LowerPrioNoAdvert    bool             `json:"lower_prio_no_advert,omitempty"`
-	HigherPrioSendAdvert bool             `json:"higher_prio_send_advert,omitempty"`
-	PromoteSecondaries   bool             `json:"promote_secondaries,omitempty"`
+	State                string            `json:"state,omitempty"`
+	Interface            string            `json:"interface"`
+	VRID                 int               `json:"virtual_router_id"`
+	Priority             int               `json:"priority"`
+	AdvertInt            time.Duration     `json:"advert_int"`
+	Version              int               `json:"version"`
+	Auth                 Auth              `json:"authentication"`
+	VIPs                 []VIP             `json:"virtual_ipaddress,omitempty"`
+	ExcludedVIPs         []VIP             `json:"virtual_ipaddress_excluded,omitempty"`
+	Routes               []Route           `json:"virtual_routes,omitempty"`
+	Rules                []Route           `json:"virtual_rules,omitempty"`
+	TrackInterface       []TrackInterface  `json:"track_interface,omitempty"`
+	TrackScript          []TrackScript     `json:"track_script,omitempty"`
+	TrackFile            []TrackFileRef    `json:"track_file,omitempty"`
+	TrackProcess         []TrackProcessRef `json:"track_process,omitempty"`
+	NoPreempt            bool              `json:"nopreempt"`
+	PreemptDelay         time.Duration     `json:"preempt_delay"`
+	GARP                 GARP              `json:"garp"`
+	McastSrcIP           netip.Addr        `json:"mcast_src_ip,omitempty"`
+	McastDstIP           netip.Addr        `json:"mcast_dst_ip,omitempty"`
+	UnicastSrcIP         netip.Addr        `json:"unicast_src_ip,omitempty"`
+	UnicastPeers         []UnicastPeer     `json:"unicast_peer,omitempty"`
+	UnicastTTL           int               `json:"unicast_ttl,omitempty"`
+	Notify               Notify            `json:"notify"`
+	SMTPAlert            *bool             `json:"smtp_alert,omitempty"`
+	UseVMAC              bool              `json:"use_vmac,omitempty"`
+	VMACName             string            `json:"vmac_name,omitempty"`
+	VMACXmitBase         bool              `json:"vmac_xmit_base,omitempty"`
+	Accept               bool              `json:"accept"`
+	DontTrackPrimary     bool              `json:"dont_track_primary,omitempty"`
+	Strict               bool              `json:"strict_mode,omitempty"`
+	SkipCheckAdvAddr     bool              `json:"skip_check_adv_addr,omitempty"`
+	LowerPrioNoAdvert    bool              `json:"lower_prio_no_advert,omitempty"`
+	HigherPrioSendAdvert bool              `json:"higher_prio_send_advert,omitempty"`
+	PromoteSecondaries   bool              `json:"promote_secondaries,omitempty"`
 	// SyncGroup is filled from the vrrp_sync_group that names this instance.
 	SyncGroup string `json:"sync_group,omitempty"`
 	Pos       Pos    `json:"pos"`

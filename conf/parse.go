@@ -422,6 +422,8 @@ func build(root *Node, d *diagList) *Config {
 			c.Scripts = appendNonNil(c.Scripts, p.vrrpScript(n))
 		case "track_file", "vrrp_track_file":
 			c.TrackFiles = appendNonNil(c.TrackFiles, p.trackFile(n))
+		case "vrrp_track_process":
+			c.TrackProcesses = appendNonNil(c.TrackProcesses, p.trackProcess(n))
 		case "vrrp_sync_group":
 			c.SyncGroups = appendNonNil(c.SyncGroups, p.syncGroup(n))
 		case "vrrp_instance":
@@ -540,13 +542,14 @@ func (p *parser) global(n *Node) {
 					}
 				}
 			}
-		case "vrrp_netlink_monitor_rcv_bufs", "vrrp_netlink_cmd_rcv_bufs", "lvs_netlink_monitor_rcv_bufs":
+		case "vrrp_netlink_monitor_rcv_bufs", "vrrp_netlink_cmd_rcv_bufs", "lvs_netlink_monitor_rcv_bufs", "process_monitor_rcv_bufs":
 			// As keepalived: 0 leaves the default.
 			if v, ok := p.int1(ch, 0, 1<<31-1); ok && v > 0 {
 				*map[string]*int{
 					"vrrp_netlink_monitor_rcv_bufs": &g.VRRPNetlinkMonitorRcvBufs,
 					"vrrp_netlink_cmd_rcv_bufs":     &g.VRRPNetlinkCmdRcvBufs,
 					"lvs_netlink_monitor_rcv_bufs":  &g.LVSNetlinkMonitorRcvBufs,
+					"process_monitor_rcv_bufs":      &g.ProcessMonitorRcvBufs,
 				}[ch.Key] = v
 			}
 		case "dynamic_interfaces":
@@ -594,6 +597,7 @@ var globalKeywords = keywords[Global]{
 	"vrrp_startup_delay":              set(secondsArg(0, 3600), func(g *Global) *time.Duration { return &g.VRRPStartupDelay }),
 
 	"vrrp_netlink_monitor_rcv_bufs_force": set(boolArg, func(g *Global) *bool { return &g.VRRPNetlinkMonitorRcvBufsForce }),
+	"process_monitor_rcv_bufs_force":      set(boolArg, func(g *Global) *bool { return &g.ProcessMonitorRcvBufsForce }),
 	"vrrp_netlink_cmd_rcv_bufs_force":     set(boolArg, func(g *Global) *bool { return &g.VRRPNetlinkCmdRcvBufsForce }),
 	"lvs_netlink_monitor_rcv_bufs_force":  set(boolArg, func(g *Global) *bool { return &g.LVSNetlinkMonitorRcvBufsForce }),
 
@@ -773,11 +777,19 @@ func (p *parser) trackFileRefs(n *Node) []TrackFileRef {
 	})
 }
 
+func (p *parser) trackProcessRefs(n *Node) []TrackProcessRef {
+	return trackBlock(p, n, func(ch *Node, weight *int, reverse bool) TrackProcessRef {
+		w := ch.Words()
+		return TrackProcessRef{Name: ch.Key, Weight: weight, Reverse: reverse, NoReverse: len(w) > 2 && w[2] == "noreverse", Pos: ch.Pos}
+	})
+}
+
 // The value parsers of the track_* blocks of an instance or a sync group.
 var (
-	trackInterfacesArg = always((*parser).trackInterfaces)
-	trackScriptsArg    = always((*parser).trackScripts)
-	trackFileRefsArg   = always((*parser).trackFileRefs)
+	trackInterfacesArg  = always((*parser).trackInterfaces)
+	trackScriptsArg     = always((*parser).trackScripts)
+	trackFileRefsArg    = always((*parser).trackFileRefs)
+	trackProcessRefsArg = always((*parser).trackProcessRefs)
 )
 
 // weightReverse parses "weight N [reverse]" with N in lo..hi.
@@ -843,6 +855,125 @@ func (p *parser) trackFile(n *Node) *TrackFile {
 // trackFileBlock is a track_file block: its switch acts on its keywords.
 var trackFileBlock = block[TrackFile]([]string{"track_file"})
 
+// commMax is the longest comm the kernel keeps (TASK_COMM_LEN - 1).
+const commMax = 15
+
+// trackProcess parses a vrrp_track_process block as keepalived 2.2.7
+// does, order included: a quorum above the quorum_max given before it, or
+// a quorum_max below the quorum, is ignored; a second weight is ignored.
+func (p *parser) trackProcess(n *Node) *TrackProcess {
+	if !p.wantBlock(n) || !p.nargs(n, 1, 1) {
+		return nil
+	}
+	tp := &TrackProcess{Name: n.Args[0].Text, Quorum: 1, QuorumMax: 1<<32 - 1, Pos: n.Pos}
+	processSet := false
+	for _, ch := range n.Children {
+		info := trackProcessBlock.parse(p, ch, tp)
+		if info == nil {
+			continue
+		}
+		switch ch.Key {
+		case "process":
+			if !p.noBlock(ch) {
+				continue
+			}
+			if processSet {
+				p.errf(ch, "Process already set for track process %s - ignoring %s", tp.Name, ch.Args[0].Text)
+				continue
+			}
+			processSet = true
+			tp.Process = ch.Args[0].Text
+			for _, a := range ch.Args[1:] {
+				tp.Params = append(tp.Params, a.Text)
+			}
+			if len(tp.Params) > 0 {
+				if tp.ParamMatch == ParamMatchNone {
+					tp.ParamMatch = ParamMatchExact
+				}
+				tp.FullCommand = true
+			}
+		case "param_match":
+			if !p.noBlock(ch) {
+				continue
+			}
+			switch {
+			case len(ch.Args) == 0:
+				tp.ParamMatch = ParamMatchExact
+			case ch.Args[0].Text == ParamMatchInitial || ch.Args[0].Text == ParamMatchPartial:
+				tp.ParamMatch = ch.Args[0].Text
+			default:
+				p.errf(ch, "Invalid param_match type %s - ignoring", ch.Args[0].Text)
+				continue
+			}
+			tp.FullCommand = true
+		case "weight":
+			if len(ch.Args) == 0 {
+				p.errf(ch, "No weight specified for track process %s - ignoring", tp.Name)
+				continue
+			}
+			if tp.Weight != 0 {
+				p.errf(ch, "Weight already set for track process %s - ignoring %s", tp.Name, ch.Args[0].Text)
+				continue
+			}
+			p.weightReverse(ch, -254, 254, &tp.Weight, &tp.Reverse)
+		case "quorum":
+			v, ok := p.int1(ch, 1, 65535)
+			if !ok {
+				continue
+			}
+			if uint32(v) > tp.QuorumMax {
+				p.errf(ch, "Quorum is greater than quorum_max - ignoring")
+				continue
+			}
+			tp.Quorum = v
+		case "quorum_max":
+			v, ok := p.int1(ch, 0, 65535)
+			if !ok {
+				continue
+			}
+			if (v != 0 || tp.Quorum > 1) && v < tp.Quorum {
+				p.errf(ch, "quorum_max is less than quorum - ignoring")
+				continue
+			}
+			tp.QuorumMax = uint32(v)
+			if v == 0 {
+				tp.Quorum = 0
+			} else if tp.Quorum == 0 {
+				tp.Quorum = 1
+			}
+		case "delay", "fork_delay", "terminate_delay":
+			d, ok := p.dur(ch, 0.000001, 3600)
+			if !ok {
+				continue
+			}
+			if ch.Key != "fork_delay" {
+				tp.TerminateDelay = d
+			}
+			if ch.Key != "terminate_delay" {
+				tp.ForkDelay = d
+			}
+		case "full_command":
+			if p.noBlock(ch) {
+				tp.FullCommand = true
+			}
+		default:
+			p.unhandled(ch, info)
+		}
+	}
+	if !processSet {
+		p.d.add(n.Pos, Error, "vrrp_track_process", fmt.Sprintf("track process '%s' process name not specified", tp.Name))
+		return nil
+	}
+	if !tp.FullCommand && len(tp.Process) > commMax {
+		p.d.add(n.Pos, Warning, "process", fmt.Sprintf("track process %s: %q is longer than a process name can be (%d bytes): it never matches without full_command", tp.Name, tp.Process, commMax))
+	}
+	return tp
+}
+
+// trackProcessBlock is a vrrp_track_process block: its switch acts on its
+// keywords.
+var trackProcessBlock = block[TrackProcess]([]string{"vrrp_track_process"})
+
 func (p *parser) syncGroup(n *Node) *SyncGroup {
 	if !p.wantBlock(n) || !p.nargs(n, 1, 1) {
 		return nil
@@ -875,6 +1006,7 @@ var syncGroupKeywords = keywords[SyncGroup]{
 	"track_script":    set(trackScriptsArg, func(g *SyncGroup) *[]TrackScript { return &g.TrackScript }),
 	"global_tracking": set(boolArg, func(g *SyncGroup) *bool { return &g.GlobalTracking }),
 	"track_file":      set(trackFileRefsArg, func(g *SyncGroup) *[]TrackFileRef { return &g.TrackFile }),
+	"track_process":   set(trackProcessRefsArg, func(g *SyncGroup) *[]TrackProcessRef { return &g.TrackProcess }),
 }
 
 var syncGroupBlock = block([]string{"vrrp_sync_group", "notify"}, syncGroupKeywords,

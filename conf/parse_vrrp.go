@@ -153,6 +153,7 @@ var instanceKeywords = keywords[VRRPInstance]{
 	"track_interface":   set(trackInterfacesArg, func(in *VRRPInstance) *[]TrackInterface { return &in.TrackInterface }),
 	"track_script":      set(trackScriptsArg, func(in *VRRPInstance) *[]TrackScript { return &in.TrackScript }),
 	"track_file":        set(trackFileRefsArg, func(in *VRRPInstance) *[]TrackFileRef { return &in.TrackFile }),
+	"track_process":     set(trackProcessRefsArg, func(in *VRRPInstance) *[]TrackProcessRef { return &in.TrackProcess }),
 	"preempt_delay":     set(secondsArg(0, 1000), func(in *VRRPInstance) *time.Duration { return &in.PreemptDelay }),
 
 	"garp_master_delay":          set(secondsArg(0, 255), func(in *VRRPInstance) *time.Duration { return &in.GARP.MasterDelay }),

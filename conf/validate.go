@@ -38,6 +38,7 @@ func (v *validator) warnf(pos Pos, kw, format string, a ...any) {
 func (v *validator) scripts() {
 	v.c.Scripts = firstOnly(v, v.c.Scripts, "vrrp_script", func(s *VRRPScript) (string, Pos) { return s.Name, s.Pos })
 	v.c.TrackFiles = firstOnly(v, v.c.TrackFiles, "track_file", func(f *TrackFile) (string, Pos) { return f.Name, f.Pos })
+	v.c.TrackProcesses = firstOnly(v, v.c.TrackProcesses, "vrrp_track_process", func(t *TrackProcess) (string, Pos) { return t.Name, t.Pos })
 }
 
 // firstOnly removes from list, with an error, the blocks kw of a name
@@ -86,6 +87,17 @@ func (v *validator) trackFiles(owner string, list []TrackFileRef) []TrackFileRef
 	return knownOnly(v, list, "track_file", "(%s) track file %s not found, ignoring", owner,
 		func(t TrackFileRef) (string, Pos) { return t.Name, t.Pos },
 		func(name string) bool { return v.c.TrackFileByName(name) != nil })
+}
+
+func (v *validator) trackProcesses(owner string, list []TrackProcessRef) []TrackProcessRef {
+	return knownOnly(v, list, "track_process", "(%s) track process %s not found, ignoring...", owner,
+		func(t TrackProcessRef) (string, Pos) { return t.Name, t.Pos },
+		func(name string) bool { return v.c.TrackProcessByName(name) != nil })
+}
+
+// TrackProcessByName returns the vrrp_track_process named name, or nil.
+func (c *Config) TrackProcessByName(name string) *TrackProcess {
+	return named(c.TrackProcesses, name, func(t *TrackProcess) string { return t.Name })
 }
 
 // knownOnly keeps the references of list to what exists, with a warning
@@ -202,6 +214,7 @@ func (v *validator) instances() {
 		in.VIPs = vips
 		in.TrackScript = v.trackScripts(in.Name, in.TrackScript)
 		in.TrackFile = v.trackFiles(in.Name, in.TrackFile)
+		in.TrackProcess = v.trackProcesses(in.Name, in.TrackProcess)
 		v6 := len(in.VIPs) > 0 && in.VIPs[0].Prefix.Addr().Is6()
 		k := vridKey{in.Interface, in.VRID, v6}
 		if other, dup := vrids[k]; dup {
@@ -244,6 +257,7 @@ func (v *validator) syncGroups() {
 		g.Group = members
 		g.TrackScript = v.trackScripts(g.Name, g.TrackScript)
 		g.TrackFile = v.trackFiles(g.Name, g.TrackFile)
+		g.TrackProcess = v.trackProcesses(g.Name, g.TrackProcess)
 		if len(g.Group) == 0 {
 			v.errf(g.Pos, "vrrp_sync_group", "vrrp_sync_group %s has no (valid) members - removing", g.Name)
 			continue

@@ -75,6 +75,13 @@ say "running the ipvs package's kernel tests"
 LVSD_IPVS_INVM=1 /tmp/ipvs.test -test.run '^TestKernel' -test.v -test.count 1 -test.timeout 3m > /results/ipvs-kernel-tests.txt 2>&1
 echo "$?" > /results/ipvs-kernel-tests.rc
 grep -E '^(--- |PASS|FAIL|ok)' /results/ipvs-kernel-tests.txt
+cp /lab/files/vrrp.test /tmp/vrrp.test && cp /lab/files/dash /tmp/tp-dash && cp /lab/files/sleep /tmp/tp-sleep &&
+	chmod +x /tmp/vrrp.test /tmp/tp-dash /tmp/tp-sleep || exit 15
+say "running track_process beside keepalived (the VM's initial namespace: the process connector answers)"
+LVSD_TRACKPROC_INVM=1 LVSD_TP_DASH=/tmp/tp-dash LVSD_TP_SLEEP=/tmp/tp-sleep LVSD_BIN="$(command -v lvsd)" \
+	/tmp/vrrp.test -test.run '^TestTrackProcessInVM' -test.v -test.count 1 -test.timeout 3m > /results/trackproc-tests.txt 2>&1
+echo "$?" > /results/trackproc-tests.rc
+grep -E '^(--- |PASS|FAIL|ok)' /results/trackproc-tests.txt
 exit 0
 `
 
@@ -85,21 +92,31 @@ exit 0
 // against the configuration.
 func TestIPVSLab(t *testing.T) {
 	im := needLab(t)
-	bins := buildInVMTests(t, "integration", "ipvs")
+	bins := buildInVMTests(t, "integration", "ipvs", "vrrp")
+	// The host's dash and sleep (busybox's applets go by their name):
+	// copies of them are the tracked processes of the vrrp track_process test.
+	for name, path := range map[string]string{"dash": "/bin/dash", "sleep": "/bin/sleep"} {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		bins[name] = b
+	}
 	res := runLab(t, im, lab.Scenario{
 		Name:     "ipvs",
 		Script:   ipvsLabScript,
 		Files:    bins,
 		Timeout:  10 * time.Minute,
 		WithLVSD: true, // TestIPVSInVMCtl runs lvsd and lvsd ctl
-	}, "ipvs-tests.txt", "ipvs-kernel-tests.txt")
+	}, "ipvs-tests.txt", "ipvs-kernel-tests.txt", "trackproc-tests.txt")
 	if res.ExitCode != 0 {
-		t.Fatalf("scenario exit status %d (10 topology, 11 real servers, 12 addresses, 13 and 14 test binaries)", res.ExitCode)
+		t.Fatalf("scenario exit status %d (10 topology, 11 real servers, 12 addresses, 13, 14 and 15 test binaries)", res.ExitCode)
 	}
 	reportInVM(t, res, "ipvs-tests", "TestIPVSInVM", "",
 		"Schedulers", "Forwarding", "FwmarkPersistence", "Health", "DriftRepair", "Reload", "Globals", "WRRTraffic", "CtlListings", "Ctl")
 	reportInVM(t, res, "ipvs-kernel-tests", "TestKernel", "kernel/",
 		"Services", "Destinations", "Errors", "Batch", "Timeouts", "SyncDaemons", "Flush")
+	reportInVM(t, res, "trackproc-tests", "TestTrackProcessInVM", "trackproc/", "LikeKeepalived")
 
 	// ipvsadm's view of every dumped case against the configuration.
 	var cases []string

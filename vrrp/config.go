@@ -32,6 +32,9 @@ func trackScriptName(script string) string { return "script:" + script }
 // trackFileName is the track name of a track_file.
 func trackFileName(file string) string { return "file:" + file }
 
+// trackProcessName is the track name of a vrrp_track_process.
+func trackProcessName(proc string) string { return "process:" + proc }
+
 var scopes = map[string]uint8{"": 0, "global": 0, "site": 200, "link": 253, "host": 254, "nowhere": 255}
 
 func convVIP(v conf.VIP) (VIP, error) {
@@ -97,6 +100,10 @@ func fromConfig(c *conf.Config) ([]runnerSpec, []string, error) {
 	for _, f := range c.TrackFiles {
 		files[f.Name] = f
 	}
+	procs := map[string]*conf.TrackProcess{}
+	for _, tp := range c.TrackProcesses {
+		procs[tp.Name] = tp
+	}
 	g := c.Global
 	inGroup := map[string]*conf.SyncGroup{}
 	for _, sg := range c.SyncGroups {
@@ -104,7 +111,7 @@ func fromConfig(c *conf.Config) ([]runnerSpec, []string, error) {
 			inGroup[name] = sg
 		}
 	}
-	tracks := func(owner string, tis []conf.TrackInterface, tss []conf.TrackScript, tfs []conf.TrackFileRef, zeroWeights bool) ([]track, error) {
+	tracks := func(owner string, tis []conf.TrackInterface, tss []conf.TrackScript, tfs []conf.TrackFileRef, tps []conf.TrackProcessRef, zeroWeights bool) ([]track, error) {
 		var out []track
 		for _, ti := range tis {
 			w := ti.Weight
@@ -149,6 +156,23 @@ func fromConfig(c *conf.Config) ([]runnerSpec, []string, error) {
 			}
 			// The engine reads the file's value before the instance starts.
 			out = append(out, track{Name: trackFileName(tf.Name), Weight: w, Reverse: rev, File: true})
+		}
+		for _, ref := range tps {
+			tp, ok := procs[ref.Name]
+			if !ok {
+				return nil, fmt.Errorf("%s: %s: track_process %q: no such vrrp_track_process", ref.Pos, owner, ref.Name)
+			}
+			// As keepalived: the reference's weight replaces the
+			// process's; its reverse or noreverse, the process's reverse.
+			w, rev := tp.Weight, (tp.Reverse || ref.Reverse) && !ref.NoReverse
+			if ref.Weight != nil {
+				w = *ref.Weight
+			}
+			// A sync group member keeps its weight: keepalived 2.2.7
+			// ignores the weighted track_scripts and track_files of a
+			// member, not its track_processes.
+			// The status before the first report is SetProcess's.
+			out = append(out, track{Name: trackProcessName(ref.Name), Weight: w, Reverse: rev, NegateReverse: true})
 		}
 		return out, nil
 	}
@@ -253,7 +277,7 @@ func fromConfig(c *conf.Config) ([]runnerSpec, []string, error) {
 		}
 		ic.CheckUnicastSrc = ic.CheckUnicastSrc || g.VRRPCheckUnicastSrc
 		_, grouped := inGroup[in.Name]
-		tr, err := tracks(in.Name, in.TrackInterface, in.TrackScript, in.TrackFile, grouped)
+		tr, err := tracks(in.Name, in.TrackInterface, in.TrackScript, in.TrackFile, in.TrackProcess, grouped)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -282,7 +306,7 @@ func fromConfig(c *conf.Config) ([]runnerSpec, []string, error) {
 			warn("%s: sync group %s has fewer than two instances; ignored", sg.Pos, sg.Name)
 			continue
 		}
-		gt, err := tracks(sg.Name, sg.TrackInterface, sg.TrackScript, sg.TrackFile, false)
+		gt, err := tracks(sg.Name, sg.TrackInterface, sg.TrackScript, sg.TrackFile, sg.TrackProcess, false)
 		if err != nil {
 			return nil, nil, err
 		}

@@ -17,8 +17,10 @@
 //     syncGroup.Dispatch feeds an event to one member and applies the group
 //     rules, so that the members move to MASTER, BACKUP and FAULT together.
 //   - tracker turns the tracked objects of an instance (track_interface,
-//     track_script, track_file; see track for the weight rules) into a
-//     priority weight and a fault flag, reported as trackingChanged.
+//     track_script, track_file, track_process; see track for the weight
+//     rules) into a priority weight and a fault flag, reported as
+//     trackingChanged. The quorums of track_processes come from outside
+//     the package (package proctrack, through Engine.SetProcess).
 //     ScriptTracker runs one vrrp_script with keepalived's rise/fall
 //     counting (ScriptState); track files are read and watched with
 //     inotify by the Engine.

@@ -154,6 +154,7 @@ type Engine struct {
 	runners   []*runner
 	links     map[string][]func(bool)
 	scriptUp  map[string]bool
+	procUp    map[string]bool     // vrrp_track_process quorum, from SetProcess
 	fileVal   map[string]int      // track_file values
 	rebinders []rebinder          // the sockets that follow their interface
 	hasRoutes bool                // an instance has virtual_routes
@@ -199,7 +200,7 @@ func NewEngine(c *conf.Config, opts EngineOptions) (*Engine, []string, error) {
 		opts: opts, k: opts.Kernel, clock: opts.Clock, log: opts.Logger,
 		applyCh: make(chan *applyReq), runDone: make(chan struct{}),
 		pending: &applyReq{specs: specs, scripts: scriptConfigs(c, specs), files: trackFileConfigs(c, specs), global: c.Global},
-		links:   map[string][]func(bool){}, scriptUp: map[string]bool{}, fileVal: map[string]int{},
+		links:   map[string][]func(bool){}, scriptUp: map[string]bool{}, fileVal: map[string]int{}, procUp: map[string]bool{},
 		kick: make(chan struct{}, 1),
 	}
 	if e.k == nil {
@@ -409,6 +410,10 @@ func (st *engineState) prepare(spec *runnerSpec) error {
 				if known {
 					ic.Tracks[j].InitUp = up
 				}
+			} else if name, ok := strings.CutPrefix(t.Name, trackProcessName("")); ok {
+				e.mu.Lock()
+				ic.Tracks[j].InitUp = e.procUp[name] // unknown: no quorum
+				e.mu.Unlock()
 			}
 		}
 		if !ic.Machine.PrimaryIP.IsValid() {
@@ -509,11 +514,17 @@ func (st *engineState) apply(req *applyReq) error {
 	// unchanged value changes nothing).
 	e.mu.Lock()
 	vals := maps.Clone(e.fileVal)
+	procs := maps.Clone(e.procUp)
 	rs := e.runners
 	e.mu.Unlock()
 	for name, v := range vals {
 		for _, r := range rs {
 			r.SetTrackValue(trackFileName(name), v)
+		}
+	}
+	for name, up := range procs {
+		for _, r := range rs {
+			r.SetTrack(trackProcessName(name), up)
 		}
 	}
 	return firstErr
@@ -814,13 +825,27 @@ func sameScriptUser(a, b conf.Global) bool {
 // setScript reports the status of a vrrp_script to every instance that
 // tracks it.
 func (e *Engine) setScript(name string, up bool) {
+	e.setStatus(e.scriptUp, name, trackScriptName(name), up)
+}
+
+// setStatus records a tracked object's status in m (under mu) and tells
+// every runner.
+func (e *Engine) setStatus(m map[string]bool, name, track string, up bool) {
 	e.mu.Lock()
-	e.scriptUp[name] = up
+	m[name] = up
 	rs := e.runners
 	e.mu.Unlock()
 	for _, r := range rs {
-		r.SetTrack(trackScriptName(name), up)
+		r.SetTrack(track, up)
 	}
+}
+
+// SetProcess reports whether a vrrp_track_process has its quorum, to every
+// instance that tracks it; safe for concurrent use. Given before Run, it
+// is the status the instances start with (without one, a tracked process
+// has no quorum).
+func (e *Engine) SetProcess(name string, up bool) {
+	e.setStatus(e.procUp, name, trackProcessName(name), up)
 }
 
 // Status returns a snapshot of every instance.

@@ -52,17 +52,27 @@ func (l *lockedBuf) String() string {
 // startKeepalived runs keepalived (VRRP only, foreground, console log) in ns.
 func startKeepalived(t *testing.T, ns string, prio int) (*lockedBuf, func(syscall.Signal), chan struct{}) {
 	t.Helper()
+	return startKeepalivedConf(t, ns, keepalivedConf(prio))
+}
+
+// startKeepalivedConf runs keepalived on the configuration text in ns
+// ("": the test's own namespace).
+func startKeepalivedConf(t *testing.T, ns, text string) (*lockedBuf, func(syscall.Signal), chan struct{}) {
+	t.Helper()
 	bin, err := exec.LookPath("keepalived")
 	if err != nil {
 		t.Fatal("LVSD_INTEGRATION is set but keepalived is not installed")
 	}
 	dir := t.TempDir()
 	cf := filepath.Join(dir, "k.conf")
-	if err := os.WriteFile(cf, []byte(keepalivedConf(prio)), 0o600); err != nil {
+	if err := os.WriteFile(cf, []byte(text), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command("ip", "netns", "exec", ns, bin, "-n", "-l", "-D", "-P", "-f", cf,
-		"-p", filepath.Join(dir, "k.pid"), "-r", filepath.Join(dir, "v.pid"))
+	argv := []string{bin, "-n", "-l", "-D", "-P", "-f", cf, "-p", filepath.Join(dir, "k.pid"), "-r", filepath.Join(dir, "v.pid")}
+	if ns != "" {
+		argv = append([]string{"ip", "netns", "exec", ns}, argv...)
+	}
+	cmd := exec.Command(argv[0], argv[1:]...)
 	out := &lockedBuf{}
 	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {

@@ -63,8 +63,8 @@ type lvsdProc struct {
 	conf string
 }
 
-// startLvsd runs the lvsd binary in ns with the configuration text, and
-// args before the usual options.
+// startLvsd runs the lvsd binary in ns ("": the test's own namespace) with
+// the configuration text, and args before the usual options.
 func startLvsd(t *testing.T, ns, name, confText string, args ...string) *lvsdProc {
 	t.Helper()
 	bin := lvsdBinary(t)
@@ -74,12 +74,15 @@ func startLvsd(t *testing.T, ns, name, confText string, args ...string) *lvsdPro
 		t.Fatal(err)
 	}
 	p := &lvsdProc{name: name, out: &lockedBuf{}, done: make(chan struct{}), conf: cf}
-	argv := append([]string{"netns", "exec", ns, bin}, args...)
+	argv := append([]string{"ip", "netns", "exec", ns, bin}, args...)
+	if ns == "" {
+		argv = append([]string{bin}, args...)
+	}
 	argv = append(argv, "-P", "-n", "-l", "-f", cf, "-p", filepath.Join(dir, name+".pid"))
 	if !slices.Contains(args, "--metrics-listen") {
 		argv = append(argv, "--metrics-listen", "")
 	}
-	p.cmd = exec.Command("ip", argv...)
+	p.cmd = exec.Command(argv[0], argv[1:]...)
 	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
 	if err := p.cmd.Start(); err != nil {
 		t.Fatal(err)

@@ -36,10 +36,15 @@ func effectivePriority(base uint8, weight int) uint8 {
 // non-zero value is a FAULT (reverse: a zero value); otherwise value ×
 // weight (negated with reverse), limited to -254..254, is added to the
 // priority, and -254 is a FAULT.
+//
+// With NegateReverse (track_process, as keepalived's), reverse with a
+// weight does not invert the status: it negates the weight (a positive
+// weight is subtracted while up, a negative one added while down).
 type track struct {
-	Name    string
-	Weight  int // -254..254 (any value for a File track)
-	Reverse bool
+	Name          string
+	Weight        int // -254..254 (any value for a File track)
+	Reverse       bool
+	NegateReverse bool
 	// InitUp is the status assumed until the first report.
 	InitUp bool
 	// File: the status is a value (SetValue), starting at InitValue.
@@ -134,6 +139,12 @@ func (t *tracker) Status() (weight int, fault bool) {
 			fault = fault || f
 			continue
 		}
+		if tr.NegateReverse && tr.Weight != 0 {
+			if t.up[i] == (tr.Weight > 0) {
+				weight += tr.Weight * reverseSign(tr.Reverse)
+			}
+			continue
+		}
 		ok := t.up[i] != tr.Reverse
 		switch {
 		case tr.Weight == 0:
@@ -151,6 +162,14 @@ func (t *tracker) Status() (weight int, fault bool) {
 		}
 	}
 	return weight, fault
+}
+
+// reverseSign is keepalived's weight multiplier: -1 with reverse.
+func reverseSign(reverse bool) int {
+	if reverse {
+		return -1
+	}
+	return 1
 }
 
 // Event returns the trackingChanged event for the current status.
