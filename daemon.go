@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 
 	"github.com/lvsd/lvsd/conf"
+	"github.com/lvsd/lvsd/firewall"
 	"github.com/lvsd/lvsd/healthcheck"
 	"github.com/lvsd/lvsd/internal/localaddr"
 	"github.com/lvsd/lvsd/ipvs"
@@ -31,8 +32,9 @@ import (
 type daemon struct {
 	log *slog.Logger
 
-	vrrp       *vrrp.Engine     // nil with -C
-	vrrpNotify *notify.Notifier // notify scripts and smtp_alert of VRRP transitions; nil with -C
+	vrrp       *vrrp.Engine       // nil with -C
+	vrrpNotify *notify.Notifier   // notify scripts and smtp_alert of VRRP transitions; nil with -C
+	fw         *firewall.Firewall // the nftables drop of no_accept VIPs; nil with -C
 
 	rec         *ipvs.Reconciler       // nil with -P, or without IPVS in the kernel (ipvsErr)
 	hc          *healthcheck.Scheduler // the checks; nil when rec is
@@ -138,7 +140,10 @@ func (d *daemon) logIPVSUnavailable() {
 // transitions.
 func (d *daemon) buildVRRP(o *options, cfg *conf.Config, dp deps) error {
 	d.vrrpNotify = notify.New(cfg, notify.Options{Logger: d.log.With("subsystem", "notify")})
+	fwLog := d.log.With("subsystem", "firewall")
+	d.fw = newFirewall(cfg, fwLog)
 	eng, warnings, err := vrrp.NewEngine(cfg, vrrp.EngineOptions{
+		Filter:      vipFilter(d.fw, fwLog),
 		Logger:      d.log.With("subsystem", "vrrp"),
 		Sink:        transitions{notify: d.vrrpNotify, rec: d.rec},
 		Kernel:      dp.vrrpKernel,
@@ -201,8 +206,14 @@ func (d *daemon) start(ctx context.Context, cfg *conf.Config) {
 	}
 	if d.vrrp != nil {
 		eng, nt := d.vrrp, d.vrrpNotify
+		vrrpDone := make(chan struct{})
+		d.runFirewall(vrrpDone)
 		// The STOP notifications of the shutdown run before Close returns.
-		d.goRun(ctx, "vrrp", func(ctx context.Context) error { defer nt.Close(); return eng.Run(ctx) })
+		d.goRun(ctx, "vrrp", func(ctx context.Context) error {
+			defer close(vrrpDone)
+			defer nt.Close()
+			return eng.Run(ctx)
+		})
 	}
 }
 

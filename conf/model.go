@@ -88,6 +88,16 @@ type Global struct {
 	VRRPHigherPrioSendAdvert    bool          `json:"vrrp_higher_prio_send_advert"`
 	VRRPStartupDelay            time.Duration `json:"vrrp_startup_delay"`
 
+	// The nftables table of no_accept instances (vrrp_strict): its name
+	// (nftables NAME; default "keepalived"), its chains' priority
+	// (nftables_priority; default -1, "filter - 1"), a counter on each
+	// rule (nftables_counters), nftables_ifindex (interfaces by index:
+	// what keepalived 2.2.7 does anyway).
+	NFTablesTable    string `json:"nftables"`
+	NFTablesPriority int    `json:"nftables_priority"`
+	NFTablesCounters bool   `json:"nftables_counters,omitempty"`
+	NFTablesIfindex  bool   `json:"nftables_ifindex,omitempty"`
+
 	// The receive buffers of the netlink sockets, in bytes (keepalived's
 	// default 64 KiB; 0 in the file leaves it), set with SO_RCVBUF, or
 	// with SO_RCVBUFFORCE (beyond net.core.rmem_max) when Force: VRRP's

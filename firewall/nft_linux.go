@@ -1,0 +1,272 @@
+package firewall
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"syscall"
+
+	"github.com/google/nftables"
+	"github.com/google/nftables/binaryutil"
+	"github.com/google/nftables/expr"
+)
+
+// NFT is the Kernel of nf_tables over netlink (github.com/google/nftables),
+// in the namespace of the process: no nft binary is run.
+type NFT struct {
+	opts   Options
+	tables [2]*nftables.Table
+	sets   [2]map[string]*nftables.Set
+	chains [2]map[string]*nftables.Chain
+}
+
+// NewNFT returns the kernel of a table named and prioritised as opts says.
+func NewNFT(opts Options) *NFT {
+	if opts.Table == "" {
+		opts.Table = DefaultTable
+	}
+	n := &NFT{opts: opts}
+	for fam := range n.tables {
+		nf := nftables.TableFamilyIPv4
+		if Family(fam) == IPv6 {
+			nf = nftables.TableFamilyIPv6
+		}
+		n.tables[fam] = &nftables.Table{Name: opts.Table, Family: nf}
+	}
+	n.reset(IPv4)
+	n.reset(IPv6)
+	return n
+}
+
+func (n *NFT) reset(fam Family) {
+	n.sets[fam], n.chains[fam] = map[string]*nftables.Set{}, map[string]*nftables.Chain{}
+}
+
+// nd is the ICMPv6 types the ip6 table lets through: neighbour
+// solicitation and advertisement.
+var nd = []byte{135, 136}
+
+// Apply implements Kernel: the ops as one batch.
+func (n *NFT) Apply(ops []Op) error {
+	c, err := nftables.New()
+	if err != nil {
+		return err
+	}
+	var dels []Family
+	for _, o := range ops {
+		if o.Kind == DelTable {
+			// Deleting an absent table fails the batch: look first.
+			if ok, err := n.exists(c, o.Family); err != nil {
+				return err
+			} else if ok {
+				c.DelTable(n.tables[o.Family])
+			}
+			dels = append(dels, o.Family)
+			continue
+		}
+		if err := n.add(c, o); err != nil {
+			return err
+		}
+	}
+	if err := c.Flush(); err != nil {
+		return err
+	}
+	for _, fam := range dels {
+		n.reset(fam)
+	}
+	return nil
+}
+
+func (n *NFT) exists(c *nftables.Conn, fam Family) (bool, error) {
+	t, err := c.ListTableOfFamily(n.opts.Table, n.tables[fam].Family)
+	if errors.Is(err, syscall.ENOENT) {
+		return false, nil
+	}
+	return t != nil, err
+}
+
+func (n *NFT) add(c *nftables.Conn, o Op) error {
+	t := n.tables[o.Family]
+	switch o.Kind {
+	case AddTable:
+		c.AddTable(t)
+	case AddChain:
+		ch := &nftables.Chain{Name: o.Name, Table: t}
+		if o.Name == "in" || o.Name == "out" {
+			prio := nftables.ChainPriority(n.opts.Priority)
+			accept := nftables.ChainPolicyAccept
+			ch.Type, ch.Priority, ch.Policy = nftables.ChainTypeFilter, &prio, &accept
+			ch.Hooknum = nftables.ChainHookInput
+			if o.Name == "out" {
+				ch.Hooknum = nftables.ChainHookOutput
+			}
+		}
+		n.chains[o.Family][o.Name] = c.AddChain(ch)
+	case AddSet:
+		return n.addSet(c, o)
+	case AddRule:
+		exprs, chain, err := n.rule(o)
+		if err != nil {
+			return err
+		}
+		c.AddRule(&nftables.Rule{Table: t, Chain: n.chains[o.Family][chain], Exprs: exprs})
+	case AddElems, DelElems:
+		s := n.sets[o.Family][o.Name]
+		if s == nil {
+			return fmt.Errorf("set %s %s not made", o.Family, o.Name)
+		}
+		els := make([]nftables.SetElement, 0, len(o.Elems))
+		for _, e := range o.Elems {
+			els = append(els, element(e))
+		}
+		if o.Kind == AddElems {
+			return c.SetAddElements(s, els)
+		}
+		return c.SetDeleteElements(s, els)
+	}
+	return nil
+}
+
+func (n *NFT) addSet(c *nftables.Conn, o Op) error {
+	s := &nftables.Set{Table: n.tables[o.Family], Name: o.Name}
+	var init []nftables.SetElement
+	switch o.Name {
+	case "vips":
+		s.KeyType = nftables.TypeIPAddr
+		if o.Family == IPv6 {
+			s.KeyType = nftables.TypeIP6Addr
+		}
+	case "neighbor-discovery":
+		s.KeyType, s.Constant = nftables.TypeICMP6Type, true
+		for _, t := range nd {
+			init = append(init, nftables.SetElement{Key: []byte{t}})
+		}
+	case "vips_link_local":
+		kt, err := nftables.ConcatSetType(nftables.TypeIP6Addr, nftables.TypeIFIndex)
+		if err != nil {
+			return err
+		}
+		s.KeyType = kt
+	case "vmac_map":
+		s.KeyType, s.DataType, s.IsMap = nftables.TypeIFIndex, nftables.TypeIFIndex, true
+		s.KeyByteOrder = binaryutil.NativeEndian
+	default:
+		return fmt.Errorf("unknown set %s", o.Name)
+	}
+	if err := c.AddSet(s, init); err != nil {
+		return err
+	}
+	n.sets[o.Family][o.Name] = s
+	return nil
+}
+
+func element(e Elem) nftables.SetElement {
+	if e.Key != 0 {
+		return nftables.SetElement{Key: binaryutil.NativeEndian.PutUint32(uint32(e.Key)), Val: binaryutil.NativeEndian.PutUint32(uint32(e.Data))}
+	}
+	key := e.Addr.IP.Unmap().AsSlice()
+	if e.Addr.linkLocal() {
+		key = append(key, binaryutil.NativeEndian.PutUint32(uint32(e.Addr.Ifindex))...)
+	}
+	return nftables.SetElement{Key: key}
+}
+
+// Offsets in the IP headers.
+const (
+	ip4Proto, ip4Src, ip4Dst = 9, 12, 16
+	ip6Next, ip6Src, ip6Dst  = 6, 8, 24
+	metaOIFKind              = 27 // NFT_META_OIFKIND
+)
+
+func load(off, n uint32) *expr.Payload {
+	return &expr.Payload{DestRegister: 1, Base: expr.PayloadBaseNetworkHeader, Offset: off, Len: n}
+}
+
+// rule returns the expressions of a rule and its chain.
+func (n *NFT) rule(o Op) ([]expr.Any, string, error) {
+	v6 := o.Family == IPv6
+	addr := func(src bool) *expr.Payload {
+		switch {
+		case v6 && src:
+			return load(ip6Src, 16)
+		case v6:
+			return load(ip6Dst, 16)
+		case src:
+			return load(ip4Src, 4)
+		}
+		return load(ip4Dst, 4)
+	}
+	verdict := func(es []expr.Any, v expr.Verdict) []expr.Any {
+		if n.opts.Counters {
+			es = append(es, &expr.Counter{})
+		}
+		return append(es, &v)
+	}
+	drop := expr.Verdict{Kind: expr.VerdictDrop}
+	lookup := func(set string) *expr.Lookup {
+		l := &expr.Lookup{SourceRegister: 1, SetName: set}
+		if s := n.sets[o.Family][set]; s != nil {
+			l.SetID = s.ID
+		}
+		return l
+	}
+	nd := func() []expr.Any {
+		return []expr.Any{
+			load(ip6Next, 1),
+			&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: []byte{58}}, // ICMPv6
+			&expr.Payload{DestRegister: 1, Base: expr.PayloadBaseTransportHeader, Offset: 0, Len: 1},
+			lookup("neighbor-discovery"),
+		}
+	}
+	llGoto := func(src bool, chain string) []expr.Any {
+		fe80 := netip.MustParseAddr("fe80::").AsSlice()
+		mask := netip.MustParseAddr("ffc0::").AsSlice()
+		return verdict([]expr.Any{
+			addr(src),
+			&expr.Bitwise{SourceRegister: 1, DestRegister: 1, Len: 16, Mask: mask, Xor: make([]byte, 16)},
+			&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: fe80},
+		}, expr.Verdict{Kind: expr.VerdictGoto, Chain: chain})
+	}
+	ll := func(src bool) []expr.Any {
+		meta := expr.MetaKeyIIF
+		if src {
+			meta = expr.MetaKeyOIF
+		}
+		return verdict([]expr.Any{addr(src), &expr.Meta{Key: meta, Register: 2}, lookup("vips_link_local")}, drop)
+	}
+	switch o.Name {
+	case RuleInVIPs:
+		return verdict([]expr.Any{addr(false), lookup("vips")}, drop), "in", nil
+	case RuleOutVIPs:
+		return verdict([]expr.Any{addr(true), lookup("vips")}, drop), "out", nil
+	case RuleInND:
+		return verdict(nd(), expr.Verdict{Kind: expr.VerdictAccept}), "in", nil
+	case RuleOutND:
+		return verdict(nd(), expr.Verdict{Kind: expr.VerdictAccept}), "out", nil
+	case RuleInLLGoto:
+		return llGoto(false, "in_link_local"), "in", nil
+	case RuleOutLLGoto:
+		return llGoto(true, "out_link_local"), "out", nil
+	case RuleInLL:
+		return ll(false), "in_link_local", nil
+	case RuleOutLL:
+		return ll(true), "out_link_local", nil
+	case RuleOutVMACIGMP:
+		if v6 {
+			return nil, "", errors.New("vmac_map: IPv6 not done") // TODO(use_vmac)
+		}
+		kind := make([]byte, 16)
+		copy(kind, "macvlan")
+		return verdict([]expr.Any{
+			load(ip4Proto, 1),
+			&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: []byte{2}}, // IGMP
+			load(ip4Dst, 4),
+			&expr.Meta{Key: metaOIFKind, Register: 2},
+			&expr.Cmp{Op: expr.CmpOpEq, Register: 2, Data: kind},
+			&expr.Meta{Key: expr.MetaKeyOIF, Register: 2},
+			&expr.Lookup{SourceRegister: 2, DestRegister: 2, IsDestRegSet: true, SetName: "vmac_map"},
+			&expr.Dup{RegAddr: 1, RegDev: 2, IsRegDevSet: true},
+		}, drop), "out", nil
+	}
+	return nil, "", fmt.Errorf("unknown rule %q", o.Name)
+}
