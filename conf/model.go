@@ -326,6 +326,9 @@ type VRRPInstance struct {
 
 	advertPos    Pos // where advert_int was given, for version checks
 	noPreemptPos Pos // where nopreempt was given
+	// given: the keywords strict mode checks, where the instance gave
+	// them (see strictKeywords).
+	given map[string]*Node
 	family       int // 4 or 6 once a keyword set it (see IPv6); 0 before
 }
 
