@@ -328,8 +328,8 @@ type VRRPInstance struct {
 	noPreemptPos Pos // where nopreempt was given
 	// given: the keywords strict mode checks, where the instance gave
 	// them (see strictKeywords).
-	given map[string]*Node
-	family       int // 4 or 6 once a keyword set it (see IPv6); 0 before
+	given  map[string]*Node
+	family int // 4 or 6 once a keyword set it (see IPv6); 0 before
 }
 
 // IPv6 reports whether the instance is an IPv6 one. As in keepalived, the

@@ -65,8 +65,10 @@ var strictCases = []strictCase{
 		want:  []string{"(A) Strict mode requires no lower priority advert. resetting"},
 		check: func(t *testing.T, in *VRRPInstance) { expect(t, "lower_prio_no_advert", in.LowerPrioNoAdvert, true) }},
 	{name: "higher_prio_send_advert", global: "vrrp_strict", inst: "higher_prio_send_advert #",
-		want:  []string{"(A) strict mode requires higher_prio_send_advert to be clear. resetting"},
-		check: func(t *testing.T, in *VRRPInstance) { expect(t, "higher_prio_send_advert", in.HigherPrioSendAdvert, false) }},
+		want: []string{"(A) strict mode requires higher_prio_send_advert to be clear. resetting"},
+		check: func(t *testing.T, in *VRRPInstance) {
+			expect(t, "higher_prio_send_advert", in.HigherPrioSendAdvert, false)
+		}},
 	{name: "vrrp_higher_prio_send_advert (global: not checked)", global: "vrrp_strict\nvrrp_higher_prio_send_advert"},
 	{name: "nopreempt", global: "vrrp_strict", inst: "nopreempt"},
 	{name: "no strict: state MASTER", inst: "state MASTER\npriority 150"},
