@@ -244,7 +244,31 @@ func TestNetnsFirewallLikeKeepalived(t *testing.T) {
 	if nftTable(t, nl.a, "ip") == "" {
 		t.Fatal("kill -9 removed the table")
 	}
-	startDirectorConf(t, bin, nl.a, "lb-a3", conf, []string{"-P"})
+	l3 := startDirectorConf(t, bin, nl.a, "lb-a3", conf, []string{"-P"})
 	waitUntil(t, 2*time.Second, "the stale table removed at start", func() bool { return nftRuleset(t, nl.a) == "" })
 	sameTables(t, "MASTER after kill -9", nl.a, nl.a, func(ip, ip6 string) bool { return ip == master4 && ip6 == master6 })
+	stopProc(t, l3.cmd.Process, l3.exited)
+
+	// no_accept without vrrp_strict, the table's name and priority.
+	named := `global_defs {
+  nftables mytab
+  nftables_priority -150
+}
+vrrp_instance A {
+  interface eth0
+  virtual_router_id 5
+  priority 100
+  no_accept
+  virtual_ipaddress {
+    192.0.2.9
+  }
+}
+`
+	startDirectorConf(t, bin, nl.a, "lb-named", named, []string{"-P"})
+	startKeepalivedConf(t, nk.a, named)
+	var rl, rk string
+	waitUntil(t, 15*time.Second, "the same ruleset with nftables mytab", func() bool {
+		rl, rk = nftRuleset(t, nl.a), nftRuleset(t, nk.a)
+		return rl == rk && strings.Contains(rl, "table ip mytab") && strings.Contains(rl, "priority mangle;") && strings.Contains(rl, "192.0.2.9")
+	})
 }
