@@ -1,6 +1,7 @@
 package firewall
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"net/netip"
@@ -9,6 +10,8 @@ import (
 	"github.com/google/nftables"
 	"github.com/google/nftables/binaryutil"
 	"github.com/google/nftables/expr"
+	"github.com/mdlayher/netlink"
+	"golang.org/x/sys/unix"
 )
 
 // NFT is the Kernel of nf_tables over netlink (github.com/google/nftables),
@@ -148,8 +151,19 @@ func (n *NFT) addSet(c *nftables.Conn, o Op) error {
 		}
 		s.KeyType = kt
 	case "vmac_map":
+		// keepalived marks both the key and the data host-endian in the
+		// set's user data (nft then prints interface names), which
+		// google/nftables cannot say for the data: the set is made by a
+		// batch of its own, before the rest of this one.
 		s.KeyType, s.DataType, s.IsMap = nftables.TypeIFIndex, nftables.TypeIFIndex, true
-		s.KeyByteOrder = binaryutil.NativeEndian
+		if err := c.Flush(); err != nil {
+			return err
+		}
+		if err := newVMACMap(s.Table); err != nil {
+			return err
+		}
+		n.sets[o.Family][o.Name] = s
+		return nil
 	default:
 		return fmt.Errorf("unknown set %s", o.Name)
 	}
@@ -157,6 +171,56 @@ func (n *NFT) addSet(c *nftables.Conn, o Op) error {
 		return err
 	}
 	n.sets[o.Family][o.Name] = s
+	return nil
+}
+
+// newVMACMap makes the map vmac_map (interface index : interface index)
+// of table t as keepalived does.
+func newVMACMap(t *nftables.Table) error {
+	const hostEndian = 1 // nftables' BYTEORDER_HOST_ENDIAN
+	u32 := func(v uint32) []byte { return binaryutil.BigEndian.PutUint32(v) }
+	var udata []byte
+	for _, typ := range []byte{0, 1} { // NFTNL_UDATA_SET_KEYBYTEORDER, _DATABYTEORDER
+		udata = append(udata, typ, 4)
+		udata = binary.NativeEndian.AppendUint32(udata, hostEndian)
+	}
+	attrs, err := netlink.MarshalAttributes([]netlink.Attribute{
+		{Type: unix.NFTA_SET_TABLE, Data: append([]byte(t.Name), 0)},
+		{Type: unix.NFTA_SET_NAME, Data: []byte("vmac_map\x00")},
+		{Type: unix.NFTA_SET_FLAGS, Data: u32(unix.NFT_SET_MAP)},
+		{Type: unix.NFTA_SET_KEY_TYPE, Data: u32(nftables.TypeIFIndex.GetNFTMagic())},
+		{Type: unix.NFTA_SET_KEY_LEN, Data: u32(4)},
+		{Type: unix.NFTA_SET_DATA_TYPE, Data: u32(nftables.TypeIFIndex.GetNFTMagic())},
+		{Type: unix.NFTA_SET_DATA_LEN, Data: u32(4)},
+		{Type: unix.NFTA_SET_ID, Data: u32(1)},
+		{Type: unix.NFTA_SET_USERDATA, Data: udata},
+	})
+	if err != nil {
+		return err
+	}
+	nfgen := func(family byte, resID uint16) []byte {
+		return append([]byte{family, unix.NFNETLINK_V0}, binaryutil.BigEndian.PutUint16(resID)...)
+	}
+	conn, err := netlink.Dial(unix.NETLINK_NETFILTER, nil)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	msgs := []netlink.Message{
+		{Header: netlink.Header{Type: netlink.HeaderType(unix.NFNL_MSG_BATCH_BEGIN), Flags: netlink.Request},
+			Data: nfgen(unix.AF_UNSPEC, unix.NFNL_SUBSYS_NFTABLES)},
+		{Header: netlink.Header{Type: netlink.HeaderType(unix.NFNL_SUBSYS_NFTABLES<<8 | unix.NFT_MSG_NEWSET),
+			Flags: netlink.Request | netlink.Acknowledge | netlink.Create},
+			Data: append(nfgen(byte(t.Family), 0), attrs...)},
+		{Header: netlink.Header{Type: netlink.HeaderType(unix.NFNL_MSG_BATCH_END), Flags: netlink.Request},
+			Data: nfgen(unix.AF_UNSPEC, unix.NFNL_SUBSYS_NFTABLES)},
+	}
+	if _, err := conn.SendMessages(msgs); err != nil {
+		return err
+	}
+	if _, err := conn.Receive(); err != nil {
+		return fmt.Errorf("vmac_map: %w", err)
+	}
 	return nil
 }
 
