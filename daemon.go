@@ -35,6 +35,7 @@ type daemon struct {
 	vrrp       *vrrp.Engine       // nil with -C
 	vrrpNotify *notify.Notifier   // notify scripts and smtp_alert of VRRP transitions; nil with -C
 	fw         *firewall.Firewall // the nftables drop of no_accept VIPs; nil with -C
+	fwOpts     firewall.Options   // its settings, those of the start
 
 	rec         *ipvs.Reconciler       // nil with -P, or without IPVS in the kernel (ipvsErr)
 	hc          *healthcheck.Scheduler // the checks; nil when rec is
@@ -141,7 +142,7 @@ func (d *daemon) logIPVSUnavailable() {
 func (d *daemon) buildVRRP(o *options, cfg *conf.Config, dp deps) error {
 	d.vrrpNotify = notify.New(cfg, notify.Options{Logger: d.log.With("subsystem", "notify")})
 	fwLog := d.log.With("subsystem", "firewall")
-	d.fw = newFirewall(cfg, fwLog)
+	d.fw, d.fwOpts = newFirewall(cfg, fwLog), nftOptions(cfg)
 	eng, warnings, err := vrrp.NewEngine(cfg, vrrp.EngineOptions{
 		Filter:      vipFilter(d.fw, fwLog),
 		Logger:      d.log.With("subsystem", "vrrp"),
@@ -265,6 +266,7 @@ func (d *daemon) apply(cfg *conf.Config) {
 		d.logIPVSUnavailable()
 	}
 	if d.vrrp != nil {
+		d.checkFirewallReload(cfg)
 		d.vrrpNotify.Apply(cfg)
 		if err := d.vrrp.Apply(cfg); err != nil {
 			d.log.Error("VRRP reload", "subsystem", "vrrp", "err", err)

@@ -25,12 +25,24 @@ func usesFirewall(cfg *conf.Config) bool {
 // newFirewall builds the nftables owner of cfg's table; a stale table
 // (kill -9) is deleted when it starts if cfg uses it.
 func newFirewall(cfg *conf.Config, log *slog.Logger) *firewall.Firewall {
-	g := cfg.Global
 	if usesFirewall(cfg) {
-		log.Info("use_vmac or no_accept/strict specified: using nftables", "table", g.NFTablesTable)
+		log.Info("use_vmac or no_accept/strict specified: using nftables", "table", cfg.Global.NFTablesTable)
 	}
-	k := firewall.NewNFT(firewall.Options{Table: g.NFTablesTable, Priority: int32(g.NFTablesPriority), Counters: g.NFTablesCounters})
-	return firewall.New(k, usesFirewall(cfg), log)
+	return firewall.New(firewall.NewNFT(nftOptions(cfg)), usesFirewall(cfg), log)
+}
+
+// nftOptions are the table's settings in cfg.
+func nftOptions(cfg *conf.Config) firewall.Options {
+	g := cfg.Global
+	return firewall.Options{Table: g.NFTablesTable, Priority: int32(g.NFTablesPriority), Counters: g.NFTablesCounters}
+}
+
+// checkFirewallReload logs the nftables settings a reload changes: they
+// are those of the start.
+func (d *daemon) checkFirewallReload(cfg *conf.Config) {
+	if d.fw != nil && d.fwOpts != nftOptions(cfg) {
+		d.log.Warn("nftables, nftables_priority and nftables_counters apply at the next start", "subsystem", "firewall")
+	}
 }
 
 // vipFilter hands the VRRP engine's no_accept VIPs to fw, a link-local

@@ -157,3 +157,26 @@ func TestStrictMode(t *testing.T) {
 		})
 	}
 }
+
+// TestVRRPIPTablesNotice: vrrp_iptables gets keepalived 2.2.7's words (its
+// Debian build has no iptables and uses nftables), on its line; with
+// LVSD_INTEGRATION keepalived -t says the same.
+func TestVRRPIPTablesNotice(t *testing.T) {
+	const msg = "iptables not supported, using nftables instead. Please replace 'vrrp_iptables and 'vrrp_ipsets' with 'nftables' config option"
+	text := "global_defs {\nvrrp_iptables IN OUT\n}\n"
+	_, diags := Parse("s.conf", text, Options{})
+	if len(diags) != 1 || diags[0].String() != "s.conf:2: error: vrrp_iptables: "+msg {
+		t.Fatalf("diagnostics %v", diagStrings(diags))
+	}
+	if os.Getenv("LVSD_INTEGRATION") == "" {
+		return
+	}
+	path := filepath.Join(t.TempDir(), "k.conf")
+	if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out, _ := exec.Command("keepalived", "-t", "-l", "-f", path).CombinedOutput()
+	if strings.TrimSpace(string(out)) != "(Line 2) "+msg {
+		t.Errorf("keepalived -t: %q", out)
+	}
+}

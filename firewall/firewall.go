@@ -263,10 +263,17 @@ func (f *Firewall) Run(ctx context.Context) error {
 				} else {
 					delete(s.vmacs, r.vmac.vmac)
 				}
-			} else if len(r.addrs) == 0 {
-				delete(s.inst, r.instance)
 			} else {
-				s.inst[r.instance] = r.addrs
+				// keepalived's log lines, when the instance's drop starts and ends.
+				if had := len(s.inst[r.instance]) > 0; had && len(r.addrs) == 0 {
+					delete(s.inst, r.instance)
+					f.log.Info("("+r.instance+") removing firewall drop rule", "instance", r.instance)
+				} else if len(r.addrs) > 0 {
+					s.inst[r.instance] = r.addrs
+					if !had {
+						f.log.Info("("+r.instance+") setting firewall drop rule", "instance", r.instance)
+					}
+				}
 			}
 			r.done <- s.reconcile()
 		}
@@ -345,20 +352,20 @@ func (s *state) structure(fam Family, elems []Elem) []Op {
 		add(AddTable, "")
 		b.table = true
 	}
-	if needVMAC && !b.vmac {
+	out := func() {
 		if !b.out {
 			add(AddChain, "out")
 			b.out = true
 		}
+	}
+	if needVMAC && !b.vmac {
+		out()
 		add(AddSet, "vmac_map")
 		add(AddRule, RuleOutVMACIGMP)
 		b.vmac = true
 	}
 	if needBase && !b.base {
-		if !b.out {
-			add(AddChain, "out")
-			b.out = true
-		}
+		out()
 		add(AddChain, "in")
 		if fam == IPv6 {
 			add(AddChain, "in_link_local")
