@@ -86,7 +86,9 @@ type Options struct {
 	Priority int32
 	// Counters (nftables_counters): a counter on every rule.
 	Counters bool
-	Logger   *slog.Logger
+	// NetNS is a file descriptor of the network namespace to program; 0:
+	// the process's (tests use another).
+	NetNS int
 }
 
 // DefaultTable is keepalived's table name.

@@ -51,7 +51,11 @@ var nd = []byte{135, 136}
 
 // Apply implements Kernel: the ops as one batch.
 func (n *NFT) Apply(ops []Op) error {
-	c, err := nftables.New()
+	var copts []nftables.ConnOption
+	if n.opts.NetNS != 0 {
+		copts = append(copts, nftables.WithNetNSFd(n.opts.NetNS))
+	}
+	c, err := nftables.New(copts...)
 	if err != nil {
 		return err
 	}
@@ -159,7 +163,7 @@ func (n *NFT) addSet(c *nftables.Conn, o Op) error {
 		if err := c.Flush(); err != nil {
 			return err
 		}
-		if err := newVMACMap(s.Table); err != nil {
+		if err := newVMACMap(s.Table, n.opts.NetNS); err != nil {
 			return err
 		}
 		n.sets[o.Family][o.Name] = s
@@ -176,7 +180,7 @@ func (n *NFT) addSet(c *nftables.Conn, o Op) error {
 
 // newVMACMap makes the map vmac_map (interface index : interface index)
 // of table t as keepalived does.
-func newVMACMap(t *nftables.Table) error {
+func newVMACMap(t *nftables.Table, netNS int) error {
 	const hostEndian = 1 // nftables' BYTEORDER_HOST_ENDIAN
 	u32 := func(v uint32) []byte { return binaryutil.BigEndian.PutUint32(v) }
 	var udata []byte
@@ -201,7 +205,7 @@ func newVMACMap(t *nftables.Table) error {
 	nfgen := func(family byte, resID uint16) []byte {
 		return append([]byte{family, unix.NFNETLINK_V0}, binaryutil.BigEndian.PutUint16(resID)...)
 	}
-	conn, err := netlink.Dial(unix.NETLINK_NETFILTER, nil)
+	conn, err := netlink.Dial(unix.NETLINK_NETFILTER, &netlink.Config{NetNS: netNS})
 	if err != nil {
 		return err
 	}
