@@ -249,7 +249,8 @@ func TestNetnsFirewallLikeKeepalived(t *testing.T) {
 	sameTables(t, "MASTER after kill -9", nl.a, nl.a, func(ip, ip6 string) bool { return ip == master4 && ip6 == master6 })
 	stopProc(t, l3.cmd.Process, l3.exited)
 
-	// no_accept without vrrp_strict, the table's name and priority.
+	// no_accept without vrrp_strict, the table's name and priority; an
+	// instance with strict_mode and accept (VRRPv3) drops nothing.
 	named := `global_defs {
   nftables mytab
   nftables_priority -150
@@ -263,6 +264,17 @@ vrrp_instance A {
     192.0.2.9
   }
 }
+vrrp_instance B {
+  interface eth0
+  virtual_router_id 6
+  priority 100
+  strict_mode
+  version 3
+  accept
+  virtual_ipaddress {
+    192.0.2.19
+  }
+}
 `
 	startDirectorConf(t, bin, nl.a, "lb-named", named, []string{"-P"})
 	startKeepalivedConf(t, nk.a, named)
@@ -271,4 +283,8 @@ vrrp_instance A {
 		rl, rk = nftRuleset(t, nl.a), nftRuleset(t, nk.a)
 		return rl == rk && strings.Contains(rl, "table ip mytab") && strings.Contains(rl, "priority mangle;") && strings.Contains(rl, "192.0.2.9")
 	})
+	// B (strict_mode with accept on VRRPv3) is MASTER and not dropped.
+	if strings.Contains(rl, "192.0.2.19") || !hasAddr(t, nl.a, "192.0.2.19/32") || !hasAddr(t, nk.a, "192.0.2.19/32") {
+		t.Errorf("strict_mode with accept: ruleset %q", rl)
+	}
 }

@@ -55,8 +55,8 @@ virtual_server %[2]s 80 {
 // LVS, on lvsd and on keepalived 2.2.7 alike: the MASTER drops the
 // traffic to its VIPs (its nftables input chain runs before IPVS), so a
 // virtual server on a VRRP address serves nothing; with accept (VRRPv3)
-// the same virtual server serves the client (lvsd; keepalived's accept is
-// the same table change, compared in the netns tier).
+// the same virtual server serves the client (lvsd; that keepalived drops
+// nothing then either is TestNetnsFirewallLikeKeepalived's).
 func TestIPVSInVMStrict(t *testing.T) {
 	vmKernel(t)
 	if os.Getenv("LVSD_IPVS_TOPOLOGY") == "" {
