@@ -18,7 +18,9 @@
 //
 // and for IPv6 the same with a neighbor-discovery set (neighbour
 // solicitations and advertisements are always let through) and a set
-// vips_link_local of (address, interface index) for link-local VIPs.
+// vips_link_local of (address, interface index) for link-local VIPs; with
+// use_vmac, its vmac_map and vmac_set and rules duplicating MLD reports to
+// the base interface and dropping router solicitations on a VMAC.
 //
 // Like keepalived, the table of a family is created when the first
 // address of that family is to be dropped (an instance becoming MASTER),
@@ -102,7 +104,7 @@ const (
 	DelTable OpKind = iota // the family's table, if present
 	AddTable
 	AddChain // Name: "in", "out", "in_link_local", "out_link_local"
-	AddSet   // Name: "vips", "neighbor-discovery", "vips_link_local", "vmac_map"
+	AddSet   // Name: "vips", "neighbor-discovery", "vips_link_local", "vmac_map", "vmac_set"
 	AddRule  // Name: one of the rule names below
 	AddElems // Name: the set; Elems
 	DelElems
@@ -118,15 +120,18 @@ const (
 	RuleOutLLGoto   = "out goto out_link_local"
 	RuleInLL        = "in_link_local vips_link_local"
 	RuleOutLL       = "out_link_local vips_link_local"
-	RuleOutVMACIGMP = "out vmac_map"
+	RuleOutVMACIGMP = "out vmac_map"           // IPv4: IGMP reports
+	RuleOutVMACMLD  = "out vmac_map mld"       // IPv6: MLDv2 reports
+	RuleOutVMACRS   = "out vmac_set nd-router" // IPv6: router solicitations
 )
 
 // Elem is a set element: an address (with its interface in
-// vips_link_local), or a VMAC (key) and its base interface (value) in
-// vmac_map.
+// vips_link_local), or a VMAC (Key) and its base interface (Data) in
+// vmac_map, or a VMAC alone in the ip6 table's vmac_set (Data 0).
 type Elem struct {
 	Addr      Addr
-	Key, Data int // vmac_map
+	Key, Data int  // vmac_map, vmac_set
+	V6        bool // Key: of the ip6 table
 }
 
 // Op is one change; a batch of them is applied at once.
@@ -144,7 +149,9 @@ func (o Op) String() string {
 		s += " " + o.Name
 	}
 	for _, e := range o.Elems {
-		if e.Key != 0 {
+		if e.Key != 0 && e.Data == 0 {
+			s += fmt.Sprintf(" %d", e.Key)
+		} else if e.Key != 0 {
 			s += fmt.Sprintf(" %d:%d", e.Key, e.Data)
 		} else if e.Addr.Ifindex != 0 {
 			s += fmt.Sprintf(" %s.%d", e.Addr.IP, e.Addr.Ifindex)
@@ -174,8 +181,15 @@ type req struct {
 }
 
 type vmacReq struct {
-	vmac, base int
-	on         bool
+	vmac VMAC
+	on   bool
+}
+
+// VMAC is a macvlan interface of use_vmac (Index) over its base interface
+// (Base), of an IPv6 instance or an IPv4 one.
+type VMAC struct {
+	Index, Base int
+	IPv6        bool
 }
 
 // Firewall is the owner of the table; its methods are safe for concurrent
@@ -207,15 +221,17 @@ func (f *Firewall) SetVIPs(instance string, addrs []Addr) error {
 	return f.send(req{instance: instance, addrs: slices.Clone(addrs)})
 }
 
-// SetVMAC records that the macvlan interface vmac (an index) runs over
-// base, or no longer does (on false). keepalived keeps such pairs in the
-// map vmac_map, for the rule duplicating the IGMP reports sent on a VMAC
-// to its base interface.
+// SetVMAC records that the VMAC interface runs, or no longer does (on
+// false). keepalived keeps such pairs in the map vmac_map (of the family's
+// table), for the rule duplicating the IGMP (MLD) reports sent on a VMAC
+// to its base interface, and IPv6 VMACs in vmac_set, whose router
+// solicitations are dropped. As keepalived, the table is made then, before
+// any VIP is dropped.
 //
 // TODO(use_vmac): the VMAC interfaces are made by the VRRP engine (issue
 // 13, point 1); the wiring calls SetVMAC when it creates and removes one.
-func (f *Firewall) SetVMAC(vmac, base int, on bool) error {
-	return f.send(req{vmac: &vmacReq{vmac: vmac, base: base, on: on}})
+func (f *Firewall) SetVMAC(v VMAC, on bool) error {
+	return f.send(req{vmac: &vmacReq{vmac: v, on: on}})
 }
 
 func (f *Firewall) send(r req) error {
@@ -238,7 +254,7 @@ type state struct {
 	k     Kernel
 	log   *slog.Logger
 	inst  map[string][]Addr
-	vmacs map[int]int
+	vmacs map[VMAC]bool
 	built [2]built
 	have  map[Elem]bool // programmed elements (Addr or VMAC)
 }
@@ -247,7 +263,7 @@ type state struct {
 // tables it made, and returns.
 func (f *Firewall) Run(ctx context.Context) error {
 	defer close(f.done)
-	s := &state{k: f.k, log: f.log, inst: map[string][]Addr{}, vmacs: map[int]int{}, have: map[Elem]bool{}}
+	s := &state{k: f.k, log: f.log, inst: map[string][]Addr{}, vmacs: map[VMAC]bool{}, have: map[Elem]bool{}}
 	if f.clean {
 		if err := s.k.Apply([]Op{{Kind: DelTable, Family: IPv4}, {Kind: DelTable, Family: IPv6}}); err != nil {
 			f.log.Warn("nftables: removing a table left by an earlier run", "err", err)
@@ -261,7 +277,7 @@ func (f *Firewall) Run(ctx context.Context) error {
 		case r := <-f.reqs:
 			if r.vmac != nil {
 				if r.vmac.on {
-					s.vmacs[r.vmac.vmac] = r.vmac.base
+					s.vmacs[r.vmac.vmac] = true
 				} else {
 					delete(s.vmacs, r.vmac.vmac)
 				}
@@ -310,21 +326,28 @@ func (s *state) desired() map[Elem]bool {
 			want[Elem{Addr: a}] = true
 		}
 	}
-	for v, b := range s.vmacs {
-		want[Elem{Key: v, Data: b}] = true
+	for v := range s.vmacs {
+		want[Elem{Key: v.Index, Data: v.Base, V6: v.IPv6}] = true
+		if v.IPv6 {
+			want[Elem{Key: v.Index, V6: true}] = true
+		}
 	}
 	return want
 }
 
 func (e Elem) family() Family {
-	if e.Key != 0 {
-		return IPv4 // TODO(use_vmac): the ip6 table's vmac_map for IPv6 instances
+	if e.Key != 0 && e.V6 {
+		return IPv6
+	} else if e.Key != 0 {
+		return IPv4
 	}
 	return e.Addr.family()
 }
 
 func (e Elem) set() string {
 	switch {
+	case e.Key != 0 && e.Data == 0:
+		return "vmac_set"
 	case e.Key != 0:
 		return "vmac_map"
 	case e.Addr.linkLocal():
@@ -342,7 +365,7 @@ func (s *state) structure(fam Family, elems []Elem) []Op {
 	needVMAC, needBase, needLL := false, false, false
 	for _, e := range elems {
 		switch e.set() {
-		case "vmac_map":
+		case "vmac_map", "vmac_set":
 			needVMAC = true
 		case "vips_link_local":
 			needBase, needLL = true, true
@@ -363,7 +386,13 @@ func (s *state) structure(fam Family, elems []Elem) []Op {
 	if needVMAC && !b.vmac {
 		out()
 		add(AddSet, "vmac_map")
-		add(AddRule, RuleOutVMACIGMP)
+		if fam == IPv6 {
+			add(AddSet, "vmac_set")
+			add(AddRule, RuleOutVMACMLD)
+			add(AddRule, RuleOutVMACRS)
+		} else {
+			add(AddRule, RuleOutVMACIGMP)
+		}
 		b.vmac = true
 	}
 	if needBase && !b.base {
@@ -459,7 +488,10 @@ func sortElems(es []Elem) {
 		if a.Addr.Ifindex != b.Addr.Ifindex {
 			return a.Addr.Ifindex - b.Addr.Ifindex
 		}
-		return a.Key - b.Key
+		if a.Key != b.Key {
+			return a.Key - b.Key
+		}
+		return a.Data - b.Data
 	})
 }
 

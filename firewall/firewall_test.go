@@ -116,7 +116,7 @@ func TestFirewallOrderAndState(t *testing.T) {
 func TestFirewallVMACFirst(t *testing.T) {
 	f, k, stop := run(t, false)
 	defer stop()
-	if err := f.SetVMAC(4, 3, true); err != nil {
+	if err := f.SetVMAC(VMAC{Index: 4, Base: 3}, true); err != nil {
 		t.Fatal(err)
 	}
 	_ = f.SetVIPs("VI_1", addrs("192.0.2.100"))
@@ -139,4 +139,18 @@ func TestFirewallFailedBatch(t *testing.T) {
 	// A link-local address of an unknown interface is left out.
 	_ = f.SetVIPs("VI_6", addrs("fe80::1"))
 	expectBatches(t, k)
+}
+
+// An IPv6 VMAC: vmac_map and vmac_set in the ip6 table, with their MLD and
+// router-solicitation rules.
+func TestFirewallVMAC6(t *testing.T) {
+	f, k, stop := run(t, false)
+	defer stop()
+	if err := f.SetVMAC(VMAC{Index: 5, Base: 3, IPv6: true}, true); err != nil {
+		t.Fatal(err)
+	}
+	expectBatches(t, k, "add table ip6\nadd chain ip6 out\nadd set ip6 vmac_map\nadd set ip6 vmac_set\nadd rule ip6 out vmac_map mld\nadd rule ip6 out vmac_set nd-router\n"+
+		"add elems ip6 vmac_map 5:3\nadd elems ip6 vmac_set 5\n")
+	_ = f.SetVMAC(VMAC{Index: 5, Base: 3, IPv6: true}, false)
+	expectBatches(t, k, "del elems ip6 vmac_map 5:3\ndel elems ip6 vmac_set 5\n")
 }

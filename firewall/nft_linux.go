@@ -168,6 +168,8 @@ func (n *NFT) addSet(c *nftables.Conn, o Op) error {
 		}
 		n.sets[o.Family][o.Name] = s
 		return nil
+	case "vmac_set":
+		s.KeyType, s.KeyByteOrder = nftables.TypeIFIndex, binaryutil.NativeEndian
 	default:
 		return fmt.Errorf("unknown set %s", o.Name)
 	}
@@ -229,6 +231,9 @@ func newVMACMap(t *nftables.Table, netNS int) error {
 }
 
 func element(e Elem) nftables.SetElement {
+	if e.Key != 0 && e.Data == 0 {
+		return nftables.SetElement{Key: binaryutil.NativeEndian.PutUint32(uint32(e.Key))}
+	}
 	if e.Key != 0 {
 		return nftables.SetElement{Key: binaryutil.NativeEndian.PutUint32(uint32(e.Key)), Val: binaryutil.NativeEndian.PutUint32(uint32(e.Data))}
 	}
@@ -248,6 +253,35 @@ const (
 
 func load(off, n uint32) *expr.Payload {
 	return &expr.Payload{DestRegister: 1, Base: expr.PayloadBaseNetworkHeader, Offset: off, Len: n}
+}
+
+// onMacvlan loads the output interface into register 2 if it is a macvlan.
+func onMacvlan() []expr.Any {
+	kind := make([]byte, 16)
+	copy(kind, "macvlan")
+	return []expr.Any{
+		&expr.Meta{Key: metaOIFKind, Register: 2},
+		&expr.Cmp{Op: expr.CmpOpEq, Register: 2, Data: kind},
+		&expr.Meta{Key: expr.MetaKeyOIF, Register: 2},
+	}
+}
+
+// dupToBase duplicates the packet (its destination in register 1) to the
+// base interface of the VMAC it leaves by.
+func dupToBase() []expr.Any {
+	return append(onMacvlan(),
+		&expr.Lookup{SourceRegister: 2, DestRegister: 2, IsDestRegSet: true, SetName: "vmac_map"},
+		&expr.Dup{RegAddr: 1, RegDev: 2, IsRegDevSet: true})
+}
+
+// icmp6Type matches ICMPv6 messages of type typ.
+func icmp6Type(typ byte) []expr.Any {
+	return []expr.Any{
+		&expr.Meta{Key: expr.MetaKeyL4PROTO, Register: 1},
+		&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: []byte{58}},
+		&expr.Payload{DestRegister: 1, Base: expr.PayloadBaseTransportHeader, Offset: 0, Len: 1},
+		&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: []byte{typ}},
+	}
 }
 
 // rule returns the expressions of a rule and its chain.
@@ -320,21 +354,16 @@ func (n *NFT) rule(o Op) ([]expr.Any, string, error) {
 	case RuleOutLL:
 		return ll(true), "out_link_local", nil
 	case RuleOutVMACIGMP:
-		if v6 {
-			return nil, "", errors.New("vmac_map: IPv6 not done") // TODO(use_vmac)
-		}
-		kind := make([]byte, 16)
-		copy(kind, "macvlan")
-		return verdict([]expr.Any{
+		return verdict(append([]expr.Any{
 			load(ip4Proto, 1),
 			&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: []byte{2}}, // IGMP
 			load(ip4Dst, 4),
-			&expr.Meta{Key: metaOIFKind, Register: 2},
-			&expr.Cmp{Op: expr.CmpOpEq, Register: 2, Data: kind},
-			&expr.Meta{Key: expr.MetaKeyOIF, Register: 2},
-			&expr.Lookup{SourceRegister: 2, DestRegister: 2, IsDestRegSet: true, SetName: "vmac_map"},
-			&expr.Dup{RegAddr: 1, RegDev: 2, IsRegDevSet: true},
-		}, drop), "out", nil
+		}, dupToBase()...), drop), "out", nil
+	case RuleOutVMACMLD:
+		return verdict(append(append(icmp6Type(143), load(ip6Dst, 16)), dupToBase()...), drop), "out", nil // MLDv2 report
+	case RuleOutVMACRS:
+		return verdict(append(icmp6Type(133), append(onMacvlan(), // router solicitation
+			&expr.Lookup{SourceRegister: 2, SetName: "vmac_set"})...), drop), "out", nil
 	}
 	return nil, "", fmt.Errorf("unknown rule %q", o.Name)
 }

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"syscall"
 	"testing"
@@ -38,9 +39,10 @@ func testNS(t *testing.T, name string) {
 }
 
 // TestNetnsVMACMapLikeKeepalived: with use_vmac and vrrp_strict, keepalived
-// 2.2.7 makes vmac_map and the IGMP rule with the VMAC, then the drop of
-// the VIPs as MASTER; the Firewall, handed the same VMAC (a macvlan made
-// here as keepalived makes it) and VIPs, lists the same.
+// 2.2.7 makes vmac_map (and for IPv6 vmac_set) and their rules with the
+// VMAC, then the drop of the VIPs as MASTER; the Firewall, handed the same
+// VMAC (a macvlan made here as keepalived makes it) and VIPs, lists the
+// same, for an IPv4 instance and an IPv6 one with counters.
 func TestNetnsVMACMapLikeKeepalived(t *testing.T) {
 	if os.Getenv("LVSD_INTEGRATION") == "" {
 		t.Skip("set LVSD_INTEGRATION=1 (root, nft, keepalived)")
@@ -50,15 +52,40 @@ func TestNetnsVMACMapLikeKeepalived(t *testing.T) {
 			t.Fatalf("LVSD_INTEGRATION is set but %s is not installed", tool)
 		}
 	}
-	id := os.Getpid() % 100000
-	kns, lns := fmt.Sprintf("lvsdfwk%d", id), fmt.Sprintf("lvsdfwl%d", id)
-	testNS(t, kns)
-	testNS(t, lns)
+	for _, c := range []struct {
+		name, global, vips, vmac string
+		ipv6                     bool
+		addrs                    []string // on vmac's interface if link-local
+	}{
+		{"IPv4", "", "192.0.2.100/24\n    192.0.2.101/32", "vrrp.51", false, []string{"192.0.2.100", "192.0.2.101"}},
+		{"IPv6", "  nftables_counters\n", "fe80::9/64\n    2001:db8::9/64", "vrrp.51", true, []string{"fe80::9", "2001:db8::9"}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			conf := "global_defs {\n  vrrp_strict\n" + c.global + "}\nvrrp_instance VI_1 {\n  interface eth0\n  virtual_router_id 51\n  priority 150\n  advert_int 1\n  use_vmac\n" +
+				"  virtual_ipaddress {\n    " + c.vips + "\n  }\n}\n"
+			want := keepalivedRuleset(t, conf, c.addrs[0])
+			got := firewallRuleset(t, c.vmac, c.ipv6, c.addrs)
+			if got != want {
+				t.Errorf("ruleset:\n%s\nkeepalived's:\n%s", got, want)
+			}
+		})
+	}
+}
 
+var nftCounters = regexp.MustCompile(`counter packets \d+ bytes \d+`)
+
+func ruleset(t *testing.T, ns string) string {
+	return nftCounters.ReplaceAllString(sh(t, "ip", "netns", "exec", ns, "nft", "list", "ruleset"), "counter packets N bytes N")
+}
+
+// keepalivedRuleset runs keepalived on conf in a namespace of its own
+// until vip is in its ruleset, and returns the ruleset.
+func keepalivedRuleset(t *testing.T, conf, vip string) string {
+	t.Helper()
+	kns := fmt.Sprintf("lvsdfwk%d", os.Getpid()%100000)
+	testNS(t, kns)
 	dir := t.TempDir()
 	cf := filepath.Join(dir, "k.conf")
-	conf := "global_defs {\n  vrrp_strict\n}\nvrrp_instance VI_1 {\n  interface eth0\n  virtual_router_id 51\n  priority 150\n  advert_int 1\n  use_vmac\n" +
-		"  virtual_ipaddress {\n    192.0.2.100/24\n    192.0.2.101/32\n  }\n}\n"
 	if err := os.WriteFile(cf, []byte(conf), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -78,18 +105,25 @@ func TestNetnsVMACMapLikeKeepalived(t *testing.T) {
 			t.Logf("keepalived:\n%s", kout.String())
 		}
 	}()
-	var want string
 	for deadline := time.Now().Add(15 * time.Second); ; time.Sleep(200 * time.Millisecond) {
-		want = sh(t, "ip", "netns", "exec", kns, "nft", "list", "ruleset")
-		if strings.Contains(want, "192.0.2.100") && strings.Contains(want, "vmac_map") {
-			break
+		r := ruleset(t, kns)
+		if strings.Contains(r, vip) && strings.Contains(r, "vmac_map") {
+			return r
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("keepalived's ruleset:\n%s", want)
+			t.Fatalf("keepalived's ruleset:\n%s", r)
 		}
 	}
+}
 
-	sh(t, "ip", "-n", lns, "link", "add", "vrrp.51", "link", "eth0", "type", "macvlan", "mode", "private")
+// firewallRuleset hands the Firewall, in a namespace of its own, the VMAC
+// vmac (made here) over eth0 and the addresses, and returns the ruleset;
+// after Run the ruleset must be empty.
+func firewallRuleset(t *testing.T, vmac string, ipv6 bool, addrs []string) string {
+	t.Helper()
+	lns := fmt.Sprintf("lvsdfwl%d", os.Getpid()%100000)
+	testNS(t, lns)
+	sh(t, "ip", "-n", lns, "link", "add", vmac, "link", "eth0", "type", "macvlan", "mode", "private")
 	ifindex := func(name string) int {
 		var i int
 		if _, err := fmt.Sscanf(sh(t, "ip", "-n", lns, "-o", "link", "show", name), "%d:", &i); err != nil {
@@ -102,23 +136,30 @@ func TestNetnsVMACMapLikeKeepalived(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer ns.Close()
-	f := New(NewNFT(Options{Priority: -1, NetNS: int(ns)}), true, nil)
+	f := New(NewNFT(Options{Priority: -1, Counters: ipv6, NetNS: int(ns)}), true, nil)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { _ = f.Run(ctx); close(done) }()
-	if err := f.SetVMAC(ifindex("vrrp.51"), ifindex("eth0"), true); err != nil {
+	if err := f.SetVMAC(VMAC{Index: ifindex(vmac), Base: ifindex("eth0"), IPv6: ipv6}, true); err != nil {
 		t.Fatal(err)
 	}
-	if err := f.SetVIPs("VI_1", []Addr{{IP: netip.MustParseAddr("192.0.2.100")}, {IP: netip.MustParseAddr("192.0.2.101")}}); err != nil {
+	var as []Addr
+	for _, a := range addrs {
+		ip := netip.MustParseAddr(a)
+		x := Addr{IP: ip}
+		if ip.IsLinkLocalUnicast() {
+			x.Ifindex = ifindex(vmac)
+		}
+		as = append(as, x)
+	}
+	if err := f.SetVIPs("VI_1", as); err != nil {
 		t.Fatal(err)
 	}
-	got := sh(t, "ip", "netns", "exec", lns, "nft", "list", "ruleset")
-	if got != want {
-		t.Errorf("ruleset:\n%s\nkeepalived's:\n%s", got, want)
-	}
+	got := ruleset(t, lns)
 	cancel()
 	<-done
-	if r := sh(t, "ip", "netns", "exec", lns, "nft", "list", "ruleset"); r != "" {
+	if r := ruleset(t, lns); r != "" {
 		t.Errorf("after stop: %s", r)
 	}
+	return got
 }
