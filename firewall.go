@@ -12,10 +12,10 @@ import (
 
 // usesFirewall: an instance of cfg drops its VIPs' traffic while MASTER
 // (no_accept, or vrrp_strict without accept; the address owner accepts),
-// as keepalived decides to program nftables.
+// or has a VMAC, as keepalived decides to program nftables.
 func usesFirewall(cfg *conf.Config) bool {
 	for _, in := range cfg.Instances {
-		if !in.Accept && in.Priority < 255 {
+		if in.UseVMAC || (!in.Accept && in.Priority < 255) {
 			return true
 		}
 	}
