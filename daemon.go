@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 
 	"github.com/lvsd/lvsd/conf"
+	"github.com/lvsd/lvsd/firewall"
 	"github.com/lvsd/lvsd/healthcheck"
 	"github.com/lvsd/lvsd/internal/localaddr"
 	"github.com/lvsd/lvsd/ipvs"
@@ -36,6 +37,8 @@ type daemon struct {
 	vrrp       *vrrp.Engine       // nil with -C
 	vrrpNotify *notify.Notifier   // notify scripts and smtp_alert of VRRP transitions; nil with -C
 	procs      *proctrack.Tracker // vrrp_track_process, reported to vrrp; nil with -C
+	fw         *firewall.Firewall // the nftables drop of no_accept VIPs; nil with -C
+	fwOpts     firewall.Options   // its settings, those of the start
 
 	rec         *ipvs.Reconciler       // nil with -P, or without IPVS in the kernel (ipvsErr)
 	hc          *healthcheck.Scheduler // the checks; nil when rec is
@@ -141,7 +144,10 @@ func (d *daemon) logIPVSUnavailable() {
 // transitions.
 func (d *daemon) buildVRRP(o *options, cfg *conf.Config, dp deps) error {
 	d.vrrpNotify = notify.New(cfg, notify.Options{Logger: d.log.With("subsystem", "notify")})
+	fwLog := d.log.With("subsystem", "firewall")
+	d.fw, d.fwOpts = newFirewall(cfg, fwLog), nftOptions(cfg)
 	eng, warnings, err := vrrp.NewEngine(cfg, vrrp.EngineOptions{
+		Filter:      vipFilter(d.fw, fwLog),
 		Logger:      d.log.With("subsystem", "vrrp"),
 		Sink:        transitions{notify: d.vrrpNotify, rec: d.rec},
 		Kernel:      dp.vrrpKernel,
@@ -208,8 +214,14 @@ func (d *daemon) start(ctx context.Context, cfg *conf.Config) {
 	}
 	if d.vrrp != nil {
 		eng, nt := d.vrrp, d.vrrpNotify
+		vrrpDone := make(chan struct{})
+		d.runFirewall(vrrpDone)
 		// The STOP notifications of the shutdown run before Close returns.
-		d.goRun(ctx, "vrrp", func(ctx context.Context) error { defer nt.Close(); return eng.Run(ctx) })
+		d.goRun(ctx, "vrrp", func(ctx context.Context) error {
+			defer close(vrrpDone)
+			defer nt.Close()
+			return eng.Run(ctx)
+		})
 		d.goRun(ctx, "proctrack", d.procs.Run)
 	}
 }
@@ -262,6 +274,7 @@ func (d *daemon) apply(cfg *conf.Config) {
 		d.logIPVSUnavailable()
 	}
 	if d.vrrp != nil {
+		d.checkFirewallReload(cfg)
 		d.vrrpNotify.Apply(cfg)
 		d.procs.Apply(cfg) // the quorums first: new instances start from them
 		if err := d.vrrp.Apply(cfg); err != nil {

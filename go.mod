@@ -6,8 +6,9 @@ require (
 	github.com/cloudflare/ipvs v0.10.1
 	github.com/coreos/go-systemd/v22 v22.7.0
 	github.com/emersion/go-smtp v0.25.1
+	github.com/google/nftables v0.3.0
 	github.com/mdlayher/genetlink v1.3.1
-	github.com/mdlayher/netlink v1.7.1
+	github.com/mdlayher/netlink v1.7.3-0.20250113171957-fbb4dce95f42
 	github.com/mdlayher/packet v1.2.0
 	github.com/prometheus/client_golang v1.25.0
 	github.com/prometheus/client_model v0.6.3

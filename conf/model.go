@@ -89,6 +89,16 @@ type Global struct {
 	VRRPHigherPrioSendAdvert    bool          `json:"vrrp_higher_prio_send_advert"`
 	VRRPStartupDelay            time.Duration `json:"vrrp_startup_delay"`
 
+	// The nftables table of no_accept instances (vrrp_strict): its name
+	// (nftables NAME; default "keepalived"), its chains' priority
+	// (nftables_priority; default -1, "filter - 1"), a counter on each
+	// rule (nftables_counters), nftables_ifindex (interfaces by index:
+	// what keepalived 2.2.7 does anyway).
+	NFTablesTable    string `json:"nftables"`
+	NFTablesPriority int    `json:"nftables_priority"`
+	NFTablesCounters bool   `json:"nftables_counters,omitempty"`
+	NFTablesIfindex  bool   `json:"nftables_ifindex,omitempty"`
+
 	// The receive buffers of the netlink sockets, in bytes (keepalived's
 	// default 64 KiB; 0 in the file leaves it), set with SO_RCVBUF, or
 	// with SO_RCVBUFFORCE (beyond net.core.rmem_max) when Force: VRRP's
@@ -367,7 +377,10 @@ type VRRPInstance struct {
 
 	advertPos    Pos // where advert_int was given, for version checks
 	noPreemptPos Pos // where nopreempt was given
-	family       int // 4 or 6 once a keyword set it (see IPv6); 0 before
+	// given: the keywords strict mode checks, where the instance gave
+	// them (see strictKeywords).
+	given  map[string]*Node
+	family int // 4 or 6 once a keyword set it (see IPv6); 0 before
 }
 
 // IPv6 reports whether the instance is an IPv6 one. As in keepalived, the

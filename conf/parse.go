@@ -473,6 +473,8 @@ func setGlobalDefaults(g *Global) {
 	g.VRRPGarpLowerPrioRepeat = -1
 	g.VRRPGarpMasterRefreshRepeat = 1
 	g.MaxAutoPriority = -1
+	g.NFTablesTable = "keepalived"
+	g.NFTablesPriority = -1
 	g.VRRPNetlinkMonitorRcvBufs = NetlinkRcvBufsDefault
 	g.VRRPNetlinkCmdRcvBufs = NetlinkRcvBufsDefault
 	g.LVSNetlinkMonitorRcvBufs = NetlinkRcvBufsDefault
@@ -552,6 +554,18 @@ func (p *parser) global(n *Node) {
 					"process_monitor_rcv_bufs":      &g.ProcessMonitorRcvBufs,
 				}[ch.Key] = v
 			}
+		case "nftables":
+			if p.noBlock(ch) && p.nargs(ch, 0, 1) && len(ch.Args) == 1 {
+				if t := ch.Args[0].Text; len(t) > 255 {
+					p.errf(ch, "nftables table name too long - ignoring")
+				} else {
+					g.NFTablesTable = t
+				}
+			}
+		case "vrrp_iptables":
+			// keepalived 2.2.7 as Debian builds it (and lvsd) has no
+			// iptables: its words, at error level as it logs them.
+			p.errf(ch, "iptables not supported, using nftables instead. Please replace 'vrrp_iptables and 'vrrp_ipsets' with 'nftables' config option")
 		case "dynamic_interfaces":
 			if p.noBlock(ch) && p.nargs(ch, 0, 1) {
 				g.DynamicInterfaces = true
@@ -602,6 +616,10 @@ var globalKeywords = keywords[Global]{
 	"lvs_netlink_monitor_rcv_bufs_force":  set(boolArg, func(g *Global) *bool { return &g.LVSNetlinkMonitorRcvBufsForce }),
 
 	"lvs_flush": set(boolArg, func(g *Global) *bool { return &g.LVSFlush }),
+
+	"nftables_priority": set(intArg(-1<<31, 1<<31-1), func(g *Global) *int { return &g.NFTablesPriority }),
+	"nftables_counters": set(boolArg, func(g *Global) *bool { return &g.NFTablesCounters }),
+	"nftables_ifindex":  set(boolArg, func(g *Global) *bool { return &g.NFTablesIfindex }),
 }
 
 var globalBlock = block([]string{"global_defs"}, globalKeywords)

@@ -39,6 +39,14 @@ func (p *parser) instance(n *Node) *VRRPInstance {
 		in.Accept = false
 	}
 	versionSet, prioritySet := false, false
+	for _, ch := range n.Children {
+		if strictKeywords[ch.Key] {
+			if in.given == nil {
+				in.given = map[string]*Node{}
+			}
+			in.given[ch.Key] = ch
+		}
+	}
 	instanceBlock.each(p, n.Children, in, func(ch *Node) bool {
 		switch ch.Key {
 		case "priority":
@@ -137,11 +145,24 @@ func (p *parser) instance(n *Node) *VRRPInstance {
 	if !versionSet && in.IPv6() {
 		in.Version = 3
 	}
+	// As keepalived: strict_mode, as vrrp_strict, is no_accept unless the
+	// instance says accept.
+	if in.Strict && in.given["accept"] == nil && in.given["no_accept"] == nil {
+		in.Accept = false
+	}
 	// As keepalived: without a priority, state MASTER means the address owner.
 	if !prioritySet && in.State == "MASTER" {
 		in.Priority = 255
 	}
 	return in
+}
+
+// strictKeywords are the instance keywords whose setting strict mode
+// checks (validate.go: strict).
+var strictKeywords = map[string]bool{
+	"state": true, "accept": true, "no_accept": true, "preempt_delay": true, "garp_lower_prio_repeat": true,
+	"garp_lower_prio_delay": true, "lower_prio_no_advert": true, "higher_prio_send_advert": true,
+	"down_timer_adverts": true, "vmac_xmit_base": true,
 }
 
 // instanceKeywords are the vrrp_instance keywords that set one field.

@@ -141,6 +141,7 @@ func (v *validator) instances() {
 			v.errf(in.Pos, "interface", "(%s) no interface specified - removing instance", in.Name)
 			continue
 		}
+		v.strictFirst(in)
 		// advert_int: v2 whole seconds 1-255; v3 centiseconds 0.01-40.95.
 		switch in.Version {
 		case 2:
@@ -192,15 +193,7 @@ func (v *validator) instances() {
 		if in.Priority == 255 && in.State == "BACKUP" {
 			v.warnf(in.Pos, "priority", "(%s) priority 255 is the address owner; initial state BACKUP ignored", in.Name)
 		}
-		if in.Strict {
-			if in.Auth.Type != "" {
-				v.errf(in.Auth.Pos, "authentication", "(%s) strict mode does not support authentication - ignoring", in.Name)
-				in.Auth = Auth{}
-			}
-			if len(in.UnicastPeers) > 0 {
-				v.errf(in.Pos, "unicast_peer", "(%s) strict mode does not support unicast peers", in.Name)
-			}
-		}
+		v.strict(in)
 		seenVIP := map[netip.Addr]bool{}
 		vips := in.VIPs[:0]
 		for _, a := range in.VIPs {
@@ -226,6 +219,74 @@ func (v *validator) instances() {
 		out = append(out, in)
 	}
 	v.c.Instances = out
+}
+
+// strictFirst is what keepalived checks of a strict instance (vrrp_strict,
+// strict_mode) before the rest: the initial state and authentication.
+// The messages are keepalived 2.2.7's.
+func (v *validator) strictFirst(in *VRRPInstance) {
+	if !in.Strict {
+		return
+	}
+	if in.State == "MASTER" && in.Priority != 255 {
+		v.warnf(in.givenPos("state"), "state", "(%s) State MASTER must match being address owner", in.Name)
+		in.State = "BACKUP"
+	}
+	if in.Auth.Type != "" {
+		v.errf(in.Auth.Pos, "authentication", "(%s) Strict mode does not support authentication. Ignoring.", in.Name)
+		in.Auth = Auth{}
+	}
+}
+
+// strict is the rest of keepalived's strict checks, in its order; each
+// setting is reset as keepalived resets it. keepalived 2.2.7 accepts
+// unicast peers in strict mode (its check is not reached), and so does lvsd.
+func (v *validator) strict(in *VRRPInstance) {
+	if !in.Strict {
+		return
+	}
+	if len(in.VIPs) > 0 && in.VIPs[0].Prefix.Addr().Is6() && !in.VIPs[0].Prefix.Addr().IsLinkLocalUnicast() {
+		v.errf(in.VIPs[0].Pos, "virtual_ipaddress", "(%s) the first IPv6 VIP address must be link local", in.Name)
+	}
+	if in.PreemptDelay > 0 && in.given["preempt_delay"] != nil {
+		v.warnf(in.givenPos("preempt_delay"), "preempt_delay", "(%s) preempt_delay is incompatible with strict mode - resetting", in.Name)
+		in.PreemptDelay = 0
+	}
+	if n := in.given["down_timer_adverts"]; n != nil && len(n.Args) > 0 && n.Args[0].Text != "3" {
+		v.warnf(n.Pos, "down_timer_adverts", "(%s) down_timer_adverts is incompatible with strict mode - resetting", in.Name)
+	}
+	if in.Accept && in.Version == 2 && in.Priority != 255 {
+		v.warnf(in.givenPos("accept"), "accept", "(%s) warning - accept mode for VRRP version 2 does not comply with RFC3768 - resetting", in.Name)
+		in.Accept = false
+	}
+	if in.GARP.LowerPrioRepeat > 0 && in.given["garp_lower_prio_repeat"] != nil {
+		v.warnf(in.givenPos("garp_lower_prio_repeat"), "garp_lower_prio_repeat", "(%s) Strict mode requires no repeat garps. resetting", in.Name)
+		in.GARP.LowerPrioRepeat = 0
+	}
+	if in.GARP.LowerPrioDelay > 0 && in.given["garp_lower_prio_delay"] != nil {
+		v.warnf(in.givenPos("garp_lower_prio_delay"), "garp_lower_prio_delay", "(%s) Strict mode requires no repeat garp delay. resetting", in.Name)
+		in.GARP.LowerPrioDelay = 0
+	}
+	if !in.LowerPrioNoAdvert && in.given["lower_prio_no_advert"] != nil {
+		v.warnf(in.givenPos("lower_prio_no_advert"), "lower_prio_no_advert", "(%s) Strict mode requires no lower priority advert. resetting", in.Name)
+	}
+	in.LowerPrioNoAdvert = true
+	if in.HigherPrioSendAdvert && in.given["higher_prio_send_advert"] != nil {
+		v.warnf(in.givenPos("higher_prio_send_advert"), "higher_prio_send_advert", "(%s) strict mode requires higher_prio_send_advert to be clear. resetting", in.Name)
+		in.HigherPrioSendAdvert = false
+	}
+	if in.VMACXmitBase {
+		v.warnf(in.givenPos("vmac_xmit_base"), "vmac_xmit_base", "(%s) xmit_base is incompatible with strict mode - resetting", in.Name)
+		in.VMACXmitBase = false
+	}
+}
+
+// givenPos is where the instance gave kw, or the instance's position.
+func (in *VRRPInstance) givenPos(kw string) Pos {
+	if n := in.given[kw]; n != nil {
+		return n.Pos
+	}
+	return in.Pos
 }
 
 func (in *VRRPInstance) advertPosOr() Pos {

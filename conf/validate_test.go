@@ -378,20 +378,6 @@ func TestValidateVRRPInstance(t *testing.T) {
 			},
 		},
 		{
-			name: "strict mode with authentication and unicast peers",
-			conf: globalDefs("vrrp_strict") + "vrrp_instance VI_1 { #i\n interface eth0\n virtual_router_id 1\n" +
-				" authentication { #a\n  auth_type PASS\n  auth_pass x\n }\n unicast_peer {\n  10.0.0.2\n }\n}",
-			want: []string{
-				"a: error: authentication: (VI_1) strict mode does not support authentication - ignoring",
-				"i: error: unicast_peer: (VI_1) strict mode does not support unicast peers",
-			},
-			check: func(t *testing.T, c *Config) {
-				if inst0(c).Auth.Type != "" {
-					t.Error("authentication kept under strict mode")
-				}
-			},
-		},
-		{
 			name: "unicast peer of another family",
 			conf: vrrpInst("unicast_src_ip 10.0.0.1", "unicast_peer {\n fd00::2 #p\n}"),
 			want: []string{"p: error: fd00::2: (VI_1) unicast peer address fd00::2 and the VRRP instance must be of the same family - skipping"},

@@ -8,6 +8,8 @@ have ip               || need+=(iproute2)
 have keepalived       || need+=(keepalived)
 have ipvsadm          || need+=(ipvsadm)
 have tcpdump          || need+=(tcpdump)
+# nft: the tests compare lvsd's nftables table with keepalived's (lvsd does not run it).
+have nft              || need+=(nftables)
 have qemu-system-x86_64 || need+=(qemu-system-x86)
 # The lab needs the static busybox (a dynamic one cannot run in the initramfs).
 dpkg-query -W -f='${Status}' busybox-static 2>/dev/null | grep -q 'ok installed' || need+=(busybox-static)

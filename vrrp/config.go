@@ -276,6 +276,8 @@ func fromConfig(c *conf.Config) ([]runnerSpec, []string, error) {
 			}
 		}
 		ic.CheckUnicastSrc = ic.CheckUnicastSrc || g.VRRPCheckUnicastSrc
+		// As keepalived, the address owner (priority 255) accepts.
+		ic.NoAccept = !in.Accept && in.Priority < 255
 		_, grouped := inGroup[in.Name]
 		tr, err := tracks(in.Name, in.TrackInterface, in.TrackScript, in.TrackFile, in.TrackProcess, grouped)
 		if err != nil {
@@ -284,7 +286,7 @@ func fromConfig(c *conf.Config) ([]runnerSpec, []string, error) {
 		ic.Tracks = tr
 		for what, set := range map[string]bool{
 			"use_vmac": in.UseVMAC, "virtual_rules": len(in.Rules) > 0,
-			"no_accept": !in.Accept, "strict_mode": in.Strict || g.VRRPStrict, "promote_secondaries": in.PromoteSecondaries,
+			"promote_secondaries": in.PromoteSecondaries,
 		} {
 			if set {
 				warn("%s: %s: %s is not implemented; ignored", in.Pos, in.Name, what)

@@ -126,6 +126,12 @@ type EngineOptions struct {
 	// priority 0 advert, as keepalived does. Instances removed by a reload
 	// are still released.
 	DontRelease bool
+	// Filter receives the VIPs of a no_accept instance (vrrp_strict
+	// without accept) before they are added as it becomes MASTER, each
+	// with its interface, and nil once they are removed (the firewall
+	// drops their traffic); nil: none. It is called from the instance's
+	// goroutine and may block briefly.
+	Filter func(instance string, vips []VIP)
 	// CheckInterval is the period of the safety net (see Repairs);
 	// default DefaultCheckInterval, negative: none.
 	CheckInterval time.Duration
@@ -615,7 +621,7 @@ func (st *engineState) start(spec runnerSpec) error {
 		st.openVIPGARPs(ic)
 		members = append(members, memberSpec{Config: ic, Sender: conn, Addrs: e.k.Addrs(ic.Interface), Routes: e.k.Routes(), GARP: garp, GARPDev: st.garpLookup, LinkDown: linkDown, OwnInterface: spec.OwnInterface[i]})
 	}
-	r, err := newRunner(spec.Name, members, runnerOptions{Logger: e.log, Notify: e.notify, Clock: e.clock, KeepOnStop: e.opts.DontRelease, Repairs: &e.repairs})
+	r, err := newRunner(spec.Name, members, runnerOptions{Logger: e.log, Notify: e.notify, Clock: e.clock, KeepOnStop: e.opts.DontRelease, Repairs: &e.repairs, Filter: e.opts.Filter})
 	if err != nil {
 		return err
 	}

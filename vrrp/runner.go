@@ -135,6 +135,10 @@ type instanceConfig struct {
 	// AutoSource: Machine.PrimaryIP is the interface's primary address
 	// (no source configured), followed when it changes.
 	AutoSource bool
+	// NoAccept (no_accept, or vrrp_strict without accept): while MASTER,
+	// the VIPs are handed to runnerOptions.Filter, which drops their
+	// traffic.
+	NoAccept bool
 }
 
 // memberSpec is an instance of a runner with its kernel access.
@@ -194,6 +198,9 @@ type runnerOptions struct {
 	// KeepOnStop: when Run returns, a master leaves its VIPs and routes in
 	// place and sends no priority 0 advert (--dont-release-vrrp).
 	KeepOnStop bool
+	// Filter receives the VIPs of a NoAccept instance before they are
+	// added, and nil after they are removed; nil: none.
+	Filter func(instance string, vips []VIP)
 	// Repairs counts the safety net's repairs (default: a counter of the
 	// runner's own).
 	Repairs *Repairs
@@ -213,6 +220,7 @@ type runner struct {
 	done    chan struct{}
 	started atomic.Bool
 	keep    atomic.Bool // runnerOptions.KeepOnStop
+	filter  func(instance string, vips []VIP)
 	repairs *Repairs
 
 	mu     sync.Mutex
@@ -296,7 +304,7 @@ func newRunner(name string, members []memberSpec, opts runnerOptions) (*runner, 
 		return nil, errors.New("vrrp: runner without instances")
 	}
 	r := &runner{
-		name: name, clock: opts.Clock, log: opts.Logger, notify: opts.Notify,
+		name: name, clock: opts.Clock, log: opts.Logger, notify: opts.Notify, filter: opts.Filter,
 		events: make(chan runnerEvent, 256), done: make(chan struct{}), repairs: opts.Repairs,
 	}
 	if r.repairs == nil {
@@ -479,6 +487,8 @@ func (r *runner) reconfigure(cfgs []instanceConfig) error {
 		rtRemoved, rtAdded := diff(mm.cfg.Routes, c.Routes)
 		_ = mm.setConfig(c)
 		if mm.vipsSet {
+			// The addresses going stay filtered until they are gone.
+			r.setFilter(mm, append(append([]VIP(nil), mm.all...), removed...))
 			r.delRoutes(mm, rtRemoved)
 			for _, v := range removed {
 				if err := mm.dev.Addrs.DelAddr(v); err != nil {
@@ -493,6 +503,7 @@ func (r *runner) reconfigure(cfgs []instanceConfig) error {
 				}
 			}
 			r.addRoutes(mm, rtAdded)
+			r.setFilter(mm, mm.all)
 			if mm.dev.GARP != nil && len(added) > 0 && c.Machine.GARPMasterRepeat > 0 {
 				for range c.Machine.GARPMasterRepeat {
 					for _, v := range added {
@@ -841,6 +852,7 @@ func (r *runner) do(i int, a action) {
 	case sendAdvert:
 		r.sendAdvert(mm, a.Priority)
 	case addVIPs:
+		r.setFilter(mm, mm.all)
 		for _, v := range mm.all {
 			if err := mm.dev.Addrs.AddAddr(v); err != nil {
 				mm.stats.AddrErrors.Add(1)
@@ -858,6 +870,7 @@ func (r *runner) do(i int, a action) {
 				r.log.Error("vrrp: removing VIP", "instance", name, "vip", v.Addr, "err", err)
 			}
 		}
+		r.setFilter(mm, nil)
 		mm.vipsSet = false
 	case sendGARP:
 		if mm.dev.GARP == nil {
@@ -901,6 +914,24 @@ func (r *runner) do(i int, a action) {
 			r.notify(Notification{Instance: name, From: a.From, To: a.To, Priority: a.Priority})
 		}
 	}
+}
+
+// setFilter hands vips (nil: none; none either unless the instance is
+// NoAccept) to the filter, each with its interface.
+func (r *runner) setFilter(mm *member, vips []VIP) {
+	if r.filter == nil {
+		return
+	}
+	var out []VIP
+	if mm.cfg.NoAccept {
+		for _, v := range vips {
+			if v.Dev == "" {
+				v.Dev = mm.cfg.Interface
+			}
+			out = append(out, v)
+		}
+	}
+	r.filter(mm.cfg.Machine.Name, out)
 }
 
 func (r *runner) sendAdvert(mm *member, prio uint8) {

@@ -34,8 +34,8 @@ const kernelMeta = "linux-image-cloud-amd64"
 var requiredModules = []string{"ip_vs", "veth", "bridge", "nf_conntrack", "nf_defrag_ipv4", "nf_defrag_ipv6", "virtio_pci", "virtio_blk"}
 
 // optionalModules are loaded when the kernel ships them (tunnel forwarding,
-// VMAC interfaces, VLANs).
-var optionalModules = []string{"ipip", "ip_tunnel", "tunnel4", "ip6_tunnel", "tunnel6", "fou", "fou6", "gre", "ip_gre", "macvlan", "8021q", "dummy", "nf_nat"}
+// VMAC interfaces, VLANs, the nftables table of vrrp_strict).
+var optionalModules = []string{"ipip", "ip_tunnel", "tunnel4", "ip6_tunnel", "tunnel6", "fou", "fou6", "gre", "ip_gre", "macvlan", "8021q", "dummy", "nf_nat", "nf_tables", "nft_dup_ipv4"}
 
 // hostBinaries are copied into the image with their shared libraries.
 var hostBinaries = []string{"ipvsadm", "keepalived", "tcpdump", "ip"}
