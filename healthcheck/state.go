@@ -31,7 +31,7 @@ type rsState struct {
 	since       time.Time
 	reason      string
 
-	notifyUp, notifyDown *notifyScript // nil: none
+	notifyUp, notifyDown *notifyScript                           // nil: none
 	notify               *scriptqueue.Queue[*execscript.Command] // survives reloads: keeps scripts in order
 
 	haRanges  []addrRange // ha_suspend: the virtual server's addresses (nil: never suspended)
@@ -67,7 +67,7 @@ func (r *rsState) dynWeight() int {
 
 // checkState is one checker of a real server and its retry state.
 type checkState struct {
-	rs   *rsState
+	rs  *rsState
 	fp  digest // identity across reloads (see fingerprint)
 	set digest // settings
 	cfg *conf.Checker
