@@ -95,6 +95,7 @@ func run(prog string, args []string, stdout, stderr io.Writer) int {
 		return exitProgramError
 	}
 	slog.SetDefault(log)
+	tuneGC()
 	if path := os.Getenv("LVSD_CPUPROFILE"); path != "" {
 		// For developers: a CPU profile of the whole run, written at exit.
 		if f, err := os.Create(path); err != nil {
@@ -237,6 +238,7 @@ func serve(o *options, log *slog.Logger) int {
 	go func() {
 		<-programmed
 		restoreGC()
+		releaseMemory()
 	}()
 	op.listen(o)
 	defer op.close()
@@ -291,6 +293,7 @@ type server struct {
 // every diagnostic of the new configuration (file:line first).
 func (s *server) reload() control.ReloadResult {
 	s.op.sdReloading()
+	defer releaseMemory()
 	defer relaxGC()()
 	t0 := time.Now()
 	next, diags := conf.Load(s.o.configFile, loadOptions(s.o))

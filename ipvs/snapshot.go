@@ -4,6 +4,7 @@ import (
 	"maps"
 	"net/netip"
 	"slices"
+	"sync"
 	"time"
 )
 
@@ -107,7 +108,7 @@ func (r *Reconciler) Snapshot() *Snapshot {
 			if v.fresh {
 				return v.snapshot() // read by the Run loop (no Reader)
 			}
-			t, st, err := readTable(r.opts.Reader, func(ServiceKey) bool { return true })
+			t, st, err := r.reads.read(r.opts, v.counters.Mutations())
 			if err != nil {
 				v.kernelError = err.Error()
 			} else {
@@ -120,6 +121,38 @@ func (r *Reconciler) Snapshot() *Snapshot {
 	r.state.Lock()
 	defer r.state.Unlock()
 	return r.view(false).snapshot()
+}
+
+// readCache is the last read through Options.Reader, shared by the
+// Snapshots that follow within Options.ReadEvery (snapshots only read it).
+// Its lock also makes concurrent Snapshots wait for one read.
+type readCache struct {
+	mu        sync.Mutex
+	at        time.Time
+	mutations uint64 // the reconciler's when read
+	t         Table
+	st        kernelStats
+	reads     uint64 // made, for tests
+}
+
+func (c *readCache) read(o Options, mutations uint64) (Table, kernelStats, error) {
+	every := o.ReadEvery
+	if every == 0 {
+		every = DefaultReadEvery
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.t != nil && c.mutations == mutations && every > 0 && time.Since(c.at) < every {
+		return c.t, c.st, nil
+	}
+	t, st, err := readTable(o.Reader, func(ServiceKey) bool { return true })
+	c.reads++
+	if err != nil {
+		c.t = nil
+		return nil, kernelStats{}, err
+	}
+	c.at, c.mutations, c.t, c.st = time.Now(), mutations, t, st
+	return t, st, nil
 }
 
 // view is what a Snapshot needs of the reconciler's state, taken at one
