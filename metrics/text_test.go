@@ -5,6 +5,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -111,5 +112,49 @@ func TestAppendEscaped(t *testing.T) {
 		if g := string(appendFloat(nil, f)); g != want {
 			t.Errorf("%v: %s, want %s", f, g, want)
 		}
+	}
+}
+
+// discardWriter is an http.ResponseWriter that keeps nothing.
+type discardWriter struct{ h http.Header }
+
+func (d *discardWriter) Header() http.Header         { return d.h }
+func (d *discardWriter) Write(b []byte) (int, error) { return len(b), nil }
+func (d *discardWriter) WriteHeader(int)             {}
+
+// TestScrapesDoNotGrow: 1,000 scrapes, with and without gzip: the
+// allocations per scrape of the last hundred are those of the first
+// hundred, and the heap after them is where it was.
+func TestScrapesDoNotGrow(t *testing.T) {
+	src, _ := fakeSources(t)
+	h := Handler(New(src, nil))
+	w := &discardWriter{h: http.Header{}}
+	plain := httptest.NewRequest("GET", "/metrics", nil)
+	gz := httptest.NewRequest("GET", "/metrics", nil)
+	gz.Header.Set("Accept-Encoding", "gzip")
+	scrape := func() {
+		h.ServeHTTP(w, plain)
+		h.ServeHTTP(w, gz)
+	}
+	heap := func() uint64 {
+		var ms runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&ms)
+		return ms.HeapAlloc
+	}
+	scrape() // the buffers' first growth
+	h0 := heap()
+	first := testing.AllocsPerRun(50, scrape)
+	for range 400 {
+		scrape()
+	}
+	last := testing.AllocsPerRun(50, scrape)
+	h1 := heap()
+	t.Logf("allocations per scrape (text + gzip): first %.0f, last %.0f; heap %d → %d bytes", first, last, h0, h1)
+	if last > first*1.02+2 {
+		t.Errorf("allocations per scrape grew from %.0f to %.0f", first, last)
+	}
+	if h1 > h0+256<<10 {
+		t.Errorf("the heap grew by %d bytes over 1,000 scrapes", h1-h0)
 	}
 }
