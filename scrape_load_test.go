@@ -101,7 +101,7 @@ const nScrapeVS, nScrapeRS = 100, 100
 // virtual servers of 100 real servers, in an in-memory IPVS table: the host
 // kernel has no IPVS) and, with vrrp, a VRRP MASTER advertising every
 // second on the real clock; it returns the URL of its /metrics.
-func startManyBackends(t testing.TB, vrrp bool) (string, *recKernel) {
+func startManyBackends(t testing.TB, vrrp bool) (string, *recKernel, *ops) {
 	var b strings.Builder
 	b.WriteString("global_defs {\n  router_id scrape\n}\n")
 	if vrrp {
@@ -140,7 +140,7 @@ func startManyBackends(t testing.TB, vrrp bool) (string, *recKernel) {
 	op := newOps(o, log, cfg, time.Now(), d, rec)
 	op.listen(o)
 	t.Cleanup(op.close)
-	return "http://" + o.metricsListen + "/metrics", vk
+	return "http://" + o.metricsListen + "/metrics", vk, op
 }
 
 // intervals returns the gaps between the adverts sent in [from, to].
@@ -169,7 +169,7 @@ func (k *recKernel) intervals(from, to time.Time) []time.Duration {
 // intervals are measured against an idle period; no gap reaches a
 // backup's Master_Down_Interval.
 func TestFaultScrapesManyBackends(t *testing.T) {
-	url, vk := startManyBackends(t, true)
+	url, vk, _ := startManyBackends(t, true)
 	client := &http.Client{Timeout: 30 * time.Second}
 	var ss []sample
 	waitUntil(t, 10*time.Second, "the 10,000 backends on /metrics", func() bool {
