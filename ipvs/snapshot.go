@@ -220,7 +220,7 @@ func (v *view) snapshot() *Snapshot {
 	s := &Snapshot{Time: v.time, Counters: v.counters, Fresh: v.fresh, KernelError: v.kernelError,
 		VirtualServers: v.vss, SyncDaemons: v.sync}
 	kt, ks := v.kernel, v.kstats
-	keys := map[ServiceKey]bool{}
+	keys := make(map[ServiceKey]bool, len(v.desired.Table))
 	for k := range v.desired.Table {
 		keys[k] = true
 	}
@@ -232,6 +232,9 @@ func (v *view) snapshot() *Snapshot {
 		all = append(all, k)
 	}
 	slices.SortFunc(all, ServiceKey.cmp)
+	if len(all) > 0 {
+		s.Services = make([]ServiceStatus, 0, len(all))
+	}
 	for _, k := range all {
 		ds, ks2 := v.desired.Table[k], kt[k]
 		ss := ServiceStatus{Key: k, VS: v.desired.Origin[k], Owned: v.owned.OwnsService(k), Stats: ks.svc[k]}
@@ -244,7 +247,11 @@ func (v *view) snapshot() *Snapshot {
 			ss.Kernel = &sv
 		}
 		inSync := ds != nil && ks2 != nil && ds.Service.sameAttrs(ks2.Service)
-		dkeys := map[DestKey]bool{}
+		n := 0
+		if ds != nil {
+			n = len(ds.Dests)
+		}
+		dkeys := make(map[DestKey]bool, n)
 		if ds != nil {
 			for dk := range ds.Dests {
 				dkeys[dk] = true
@@ -260,6 +267,9 @@ func (v *view) snapshot() *Snapshot {
 			dl = append(dl, dk)
 		}
 		slices.SortFunc(dl, DestKey.cmp)
+		if len(dl) > 0 {
+			ss.Dests = make([]DestStatus, 0, len(dl))
+		}
 		for _, dk := range dl {
 			st := DestStatus{Key: dk, Owned: v.owned.OwnsDest(k, dk)}
 			var dd, kd *Destination
