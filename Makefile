@@ -43,6 +43,7 @@ fuzz:
 bench: deps
 	./scripts/bench.sh
 	./scripts/bench-failover.sh
+	./scripts/bench-memory.sh
 
 # The man pages, generated from the Markdown manual (a test fails when the
 # committed ones are stale).

@@ -131,7 +131,7 @@ func waitUntil(t *testing.T, d time.Duration, what string, ok func() bool) {
 	}
 }
 
-func freeLoopbackAddr(t *testing.T) string {
+func freeLoopbackAddr(t testing.TB) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

@@ -95,6 +95,54 @@ func (k *recKernel) WatchLink(_ context.Context, _ string, fn func(bool), _ func
 }
 func (k *recKernel) WatchAddrDeleted(context.Context, func(netip.Prefix), func()) error { return nil }
 
+const nScrapeVS, nScrapeRS = 100, 100
+
+// startManyBackends starts a director with 10,000 IPVS backends (100
+// virtual servers of 100 real servers, in an in-memory IPVS table: the host
+// kernel has no IPVS) and, with vrrp, a VRRP MASTER advertising every
+// second on the real clock; it returns the URL of its /metrics.
+func startManyBackends(t testing.TB, vrrp bool) (string, *recKernel, *ops) {
+	var b strings.Builder
+	b.WriteString("global_defs {\n  router_id scrape\n}\n")
+	if vrrp {
+		b.WriteString("vrrp_instance VI_1 {\n  state MASTER\n  interface eth0\n  virtual_router_id 51\n  priority 255\n  advert_int 1\n  virtual_ipaddress {\n    192.0.2.100/24\n  }\n}\n")
+	}
+	for v := range nScrapeVS {
+		fmt.Fprintf(&b, "virtual_server 203.0.113.%d %d {\n  lb_algo rr\n  lb_kind DR\n  protocol TCP\n", 1+v%100, 80+v/100)
+		for r := range nScrapeRS {
+			fmt.Fprintf(&b, "  real_server 198.51.%d.%d %d {\n  }\n", 100+r/200, 1+r%200, 8000+v)
+		}
+		b.WriteString("}\n")
+	}
+	cfg, diags := conf.Parse("scrape.conf", b.String(), conf.Options{ConfigID: "t"})
+	if conf.MaxLevel(diags) >= conf.Error {
+		t.Fatalf("%v", diags[0])
+	}
+	o := &options{metricsListen: freeLoopbackAddr(t)}
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	mk, vk := newMemKernel(), &recKernel{}
+	rec := newRecorders()
+	dp := rec.deps()
+	dp.newKernel = func() (ipvs.Kernel, error) { return mk, nil }
+	dp.vrrpKernel = vk
+	d, err := newDaemon(o, log, cfg, dp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(func() { cancel(); d.wait() })
+	d.start(ctx, cfg)
+	select {
+	case <-d.programmed():
+	case <-time.After(30 * time.Second):
+		t.Fatal("IPVS not programmed")
+	}
+	op := newOps(o, log, cfg, time.Now(), d, rec)
+	op.listen(o)
+	t.Cleanup(op.close)
+	return "http://" + o.metricsListen + "/metrics", vk, op
+}
+
 // intervals returns the gaps between the adverts sent in [from, to].
 func (k *recKernel) intervals(from, to time.Time) []time.Duration {
 	k.mu.Lock()
@@ -121,47 +169,11 @@ func (k *recKernel) intervals(from, to time.Time) []time.Duration {
 // intervals are measured against an idle period; no gap reaches a
 // backup's Master_Down_Interval.
 func TestFaultScrapesManyBackends(t *testing.T) {
-	var b strings.Builder
-	b.WriteString("global_defs {\n  router_id scrape\n}\n")
-	b.WriteString("vrrp_instance VI_1 {\n  state MASTER\n  interface eth0\n  virtual_router_id 51\n  priority 255\n  advert_int 1\n  virtual_ipaddress {\n    192.0.2.100/24\n  }\n}\n")
-	const nVS, nRS = 100, 100
-	for v := range nVS {
-		fmt.Fprintf(&b, "virtual_server 203.0.113.%d %d {\n  lb_algo rr\n  lb_kind DR\n  protocol TCP\n", 1+v%100, 80+v/100)
-		for r := range nRS {
-			fmt.Fprintf(&b, "  real_server 198.51.%d.%d %d {\n  }\n", 100+r/200, 1+r%200, 8000+v)
-		}
-		b.WriteString("}\n")
-	}
-	cfg, diags := conf.Parse("scrape.conf", b.String(), conf.Options{ConfigID: "t"})
-	if conf.MaxLevel(diags) >= conf.Error {
-		t.Fatalf("%v", diags[0])
-	}
-	o := &options{metricsListen: freeLoopbackAddr(t)}
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	mk, vk := newMemKernel(), &recKernel{}
-	rec := newRecorders()
-	dp := rec.deps()
-	dp.newKernel = func() (ipvs.Kernel, error) { return mk, nil }
-	dp.vrrpKernel = vk
-	d, err := newDaemon(o, log, cfg, dp)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer func() { cancel(); d.wait() }()
-	d.start(ctx, cfg)
-	select {
-	case <-d.programmed():
-	case <-time.After(30 * time.Second):
-		t.Fatal("IPVS not programmed")
-	}
-	op := newOps(o, log, cfg, time.Now(), d, rec)
-	op.listen(o)
-	defer op.close()
-	url := "http://" + o.metricsListen + "/metrics"
+	url, vk, _ := startManyBackends(t, true)
 	client := &http.Client{Timeout: 30 * time.Second}
 	var ss []sample
 	waitUntil(t, 10*time.Second, "the 10,000 backends on /metrics", func() bool {
+		var err error
 		ss, err = scrape(t, client, url)
 		if err != nil {
 			return false
@@ -173,7 +185,7 @@ func TestFaultScrapesManyBackends(t *testing.T) {
 			}
 		}
 		v, _ := find(ss, "keepalived_vrrp_state", "iname", "VI_1")
-		return n == nVS*nRS && v == 2
+		return n == nScrapeVS*nScrapeRS && v == 2
 	})
 	if v, ok := find(ss, "keepalived_vrrp_state", "iname", "VI_1"); !ok || v != 2 {
 		t.Fatalf("VI_1 state %v, want MASTER", v)

@@ -147,6 +147,9 @@ type treeBuilder struct {
 	diags *diagList
 	slab  []Node
 	toks  []Token // arguments are carved from here: one allocation per 4096
+	// closed, when set, is called with each top-level block as it is
+	// closed; what it returns takes the block's place in the tree.
+	closed func(*Node) *Node
 }
 
 func newTreeBuilder(d *diagList) *treeBuilder {
@@ -222,7 +225,11 @@ func (tb *treeBuilder) line(toks []Token, pos Pos) {
 			tb.diags.add(pos, Error, "", "unmatched '}'")
 			continue
 		}
+		done := tb.top()
 		tb.stack = tb.stack[:len(tb.stack)-1]
+		if kids := tb.root.Children; len(tb.stack) == 1 && tb.closed != nil && len(kids) > 0 && kids[len(kids)-1] == done {
+			kids[len(kids)-1] = tb.closed(done)
+		}
 	}
 	tb.flush(toks[start:], pos)
 }

@@ -24,13 +24,13 @@ func (s *Scheduler) Apply(cfg *conf.Config) {
 	g := cfg.Global
 	// Fingerprints depend on the configuration alone: compute them before
 	// stopping the scheduler.
-	fps := map[*conf.Checker][2]string{}
+	fps := map[*conf.Checker][2]digest{}
 	for _, vs := range cfg.VirtualServers {
 		for _, rc := range vs.RealServers {
 			for _, cc := range rc.Checkers {
 				if supported(cc.Type) {
 					id, set := fingerprint(cc, rc, &g)
-					fps[cc] = [2]string{id, set}
+					fps[cc] = [2]digest{id, set}
 				}
 			}
 		}
@@ -57,7 +57,7 @@ func (s *Scheduler) Apply(cfg *conf.Config) {
 			r := old[key]
 			isNew := r == nil
 			if isNew {
-				r = &rsState{key: key, weight: -1, notify: s.newNotifyQueue(key)}
+				r = &rsState{key: key, weight: -1}
 			}
 			r.vs, r.cfg, r.haRanges = vs, rc, ha
 			r.notifyUp = newNotifyScript("notify_up", rc.NotifyUp, &g)
@@ -107,7 +107,7 @@ func (s *Scheduler) Apply(cfg *conf.Config) {
 
 // applyCheckers matches the configured checkers of a real server with those
 // it had: same fingerprint, same checker. s.mu is held.
-func (s *Scheduler) applyCheckers(r *rsState, rc *conf.RealServer, g *conf.Global, fps map[*conf.Checker][2]string, now time.Time) {
+func (s *Scheduler) applyCheckers(r *rsState, rc *conf.RealServer, g *conf.Global, fps map[*conf.Checker][2]digest, now time.Time) {
 	prev := r.checks
 	used := make([]bool, len(prev))
 	var checks []*checkState
@@ -147,9 +147,9 @@ func (s *Scheduler) applyCheckers(r *rsState, rc *conf.RealServer, g *conf.Globa
 	r.checks, r.ignored = checks, ignored
 }
 
-func (s *Scheduler) newCheck(r *rsState, cc *conf.Checker, rc *conf.RealServer, g *conf.Global, fp, set string) *checkState {
+func (s *Scheduler) newCheck(r *rsState, cc *conf.Checker, rc *conf.RealServer, g *conf.Global, fp, set digest) *checkState {
 	c := &checkState{
-		rs: r, fp: fp, set: set, cfg: cc, name: checkerName(cc, rc),
+		rs: r, fp: fp, set: set, cfg: cc,
 		dynamic: dynamic(cc),
 		weight:  -1, idx: -1,
 	}
@@ -162,7 +162,7 @@ func (s *Scheduler) newCheck(r *rsState, cc *conf.Checker, rc *conf.RealServer, 
 
 // resetSettings gives a kept checker its new timers (its state stays): the
 // next attempt comes no later than one new period from now. s.mu is held.
-func (s *Scheduler) resetSettings(c *checkState, cc *conf.Checker, rc *conf.RealServer, g *conf.Global, set string, now time.Time) {
+func (s *Scheduler) resetSettings(c *checkState, cc *conf.Checker, rc *conf.RealServer, g *conf.Global, set digest, now time.Time) {
 	c.set = set
 	if !s.setTimers(c, cc, rc, g) && c.up {
 		c.up = false
@@ -196,7 +196,7 @@ func (s *Scheduler) setTimers(c *checkState, cc *conf.Checker, rc *conf.RealServ
 	}
 	p, err := s.newProber(cc, rc, g)
 	if err != nil {
-		s.log.Error("checker cannot run: it stays down", "vs", c.rs.key.vs, "rs", c.rs.key.rs.String(), "checker", c.name, "err", err)
+		s.log.Error("checker cannot run: it stays down", "vs", c.rs.key.vs, "rs", c.rs.key.rs.String(), "checker", c.name(), "err", err)
 		c.p = errProbe{err}
 		return false
 	}
@@ -236,11 +236,12 @@ type notifyScript struct {
 	err   error
 }
 
-func newNotifyScript(which string, s *conf.Script, g *conf.Global) notifyScript {
-	ns := notifyScript{which: which}
+// newNotifyScript is nil without a script (most real servers).
+func newNotifyScript(which string, s *conf.Script, g *conf.Global) *notifyScript {
 	if s == nil {
-		return ns
+		return nil
 	}
+	ns := &notifyScript{which: which}
 	ns.cmd, ns.err = execscript.Resolve(s, g)
 	if ns.err != nil {
 		ns.cmd = nil
@@ -256,12 +257,19 @@ func (s *Scheduler) notifyChange(r *rsState, up bool) {
 	if up {
 		ns = r.notifyUp
 	}
+	if ns == nil {
+		return
+	}
 	if ns.err != nil {
 		s.log.Error("cannot run "+ns.which, "vs", r.key.vs, "rs", r.key.rs.String(), "err", ns.err)
 		return
 	}
 	if ns.cmd == nil || !s.running {
 		return
+	}
+	if r.notify == nil {
+		// Made at the first script: most real servers never run one.
+		r.notify = s.newNotifyQueue(r.key)
 	}
 	r.notify.Push(ns.cmd)
 }

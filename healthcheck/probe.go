@@ -35,26 +35,21 @@ type prober interface {
 // connector opens the TCP connection of a checker with its connection options
 // (connect_ip, connect_port, bindto, bind_port, bind_if, fwmark).
 type connector struct {
-	addr    string // host:port to dial
-	dialer  net.Dialer
-	timeout time.Duration // connect_timeout
-	raw     *rawConnect   // the lean connect of TCP_CHECK; nil: use dialer
+	remote, local netip.AddrPort // local: when bound
+	bound         bool
+	so            sockopts
+	timeout       time.Duration // connect_timeout
+	raw           *rawConnect   // the lean connect of TCP_CHECK; nil: dial
 }
 
 func newConnector(c *conf.Checker, rs *conf.RealServer) *connector {
 	remote, local, bound := checkerAddrs(c, rs)
-	timeout := connectTimeout(c)
 	so := sockopts{mark: int(c.Fwmark), dev: c.BindIf, reuse: c.BindPort != 0, noPort: c.BindTo.IsValid() && c.BindPort == 0}
-	cn := &connector{
-		addr:    remote.String(),
-		timeout: timeout,
-		dialer:  net.Dialer{Timeout: timeout, KeepAlive: -1, Control: so.control(nil)},
+	return &connector{
+		remote: remote, local: local, bound: bound, so: so,
+		timeout: connectTimeout(c),
 		raw:     newRawConnect(remote.Addr(), c.ConnectPort, c.BindTo, c.BindPort, so),
 	}
-	if bound {
-		cn.dialer.LocalAddr = net.TCPAddrFromAddrPort(local)
-	}
-	return cn
 }
 
 // checkerAddrs are the ends of a checker's connection: connect_ip (else the
@@ -99,8 +94,14 @@ func (cn *connector) open(ctx context.Context) (c net.Conn, done func(), err err
 // dial connects within connect_timeout. (Not Dialer.DialTCP: without a local
 // address it binds to port 0 before connecting, which searches the whole port
 // space and, with many connections in TIME_WAIT, runs out of ports.)
+// The dialer is made for each connection (these checkers allocate far more
+// per attempt) rather than kept by every checker.
 func (cn *connector) dial(ctx context.Context) (net.Conn, error) {
-	return cn.dialer.DialContext(ctx, "tcp", cn.addr)
+	d := net.Dialer{Timeout: cn.timeout, KeepAlive: -1, Control: cn.so.control(nil)}
+	if cn.bound {
+		d.LocalAddr = net.TCPAddrFromAddrPort(cn.local)
+	}
+	return d.DialContext(ctx, "tcp", cn.remote.String())
 }
 
 // describe shortens a network error for a log line and an event reason.

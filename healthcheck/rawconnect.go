@@ -28,14 +28,25 @@ type rawConnect struct {
 	sa     rawSockaddr // the destination
 	la     rawSockaddr // bindto / bind_port; len 0: none
 	opts   sockopts
-	addr   *net.TCPAddr // the destination and source, for error messages
-	src    *net.TCPAddr
 }
 
 // rawSockaddr is a socket address as the kernel takes it.
 type rawSockaddr struct {
 	buf [syscall.SizeofSockaddrInet6]byte
 	len uintptr
+}
+
+// addrPort decodes the address (for error messages: the checkers keep
+// only the form the kernel takes).
+func (a *rawSockaddr) addrPort() netip.AddrPort {
+	if a.len == syscall.SizeofSockaddrInet4 {
+		sa := (*syscall.RawSockaddrInet4)(unsafe.Pointer(&a.buf[0]))
+		p := (*[2]byte)(unsafe.Pointer(&sa.Port))
+		return netip.AddrPortFrom(netip.AddrFrom4(sa.Addr), uint16(p[0])<<8|uint16(p[1]))
+	}
+	sa := (*syscall.RawSockaddrInet6)(unsafe.Pointer(&a.buf[0]))
+	p := (*[2]byte)(unsafe.Pointer(&sa.Port))
+	return netip.AddrPortFrom(netip.AddrFrom16(sa.Addr), uint16(p[0])<<8|uint16(p[1]))
 }
 
 func newRawSockaddr(ip netip.Addr, port int) rawSockaddr {
@@ -72,17 +83,13 @@ func newRawConnect(ip netip.Addr, port int, bindTo netip.Addr, bindPort int, so 
 		(so.dev != "" && bindTo.Is6() && bindTo.IsLinkLocalUnicast())) {
 		return nil
 	}
-	r := &rawConnect{opts: so, addr: net.TCPAddrFromAddrPort(netip.AddrPortFrom(ip, uint16(port)))}
+	r := &rawConnect{opts: so}
 	r.family = syscall.AF_INET
 	if ip.Is6() {
 		r.family = syscall.AF_INET6
 	}
 	r.sa = newRawSockaddr(ip, port)
 	if bindTo.IsValid() || bindPort != 0 {
-		r.src = &net.TCPAddr{Port: bindPort}
-		if bindTo.IsValid() {
-			r.src.IP = bindTo.AsSlice()
-		}
 		if !bindTo.IsValid() {
 			bindTo = netip.IPv4Unspecified()
 			if r.family == syscall.AF_INET6 {
@@ -256,9 +263,9 @@ func (r *rawConnect) outcome(fd int) (bool, error) {
 }
 
 func (r *rawConnect) opError(err error) error {
-	oe := &net.OpError{Op: "dial", Net: "tcp", Addr: r.addr, Err: err}
-	if r.src != nil {
-		oe.Source = r.src
+	oe := &net.OpError{Op: "dial", Net: "tcp", Addr: net.TCPAddrFromAddrPort(r.sa.addrPort()), Err: err}
+	if r.la.len > 0 {
+		oe.Source = net.TCPAddrFromAddrPort(r.la.addrPort())
 	}
 	return oe
 }

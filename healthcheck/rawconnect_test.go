@@ -38,7 +38,7 @@ func TestRawConnect(t *testing.T) {
 
 	refused := newRawConnect(lo, closedPort(t), netip.Addr{}, 0, sockopts{})
 	err = refused.connect(context.Background(), time.Second)
-	_, derr := net.DialTimeout("tcp", refused.addr.String(), time.Second)
+	_, derr := net.DialTimeout("tcp", refused.sa.addrPort().String(), time.Second)
 	if describe(err) != "connection refused" || describe(err) != describe(derr) {
 		t.Errorf("refused: %v (dialer: %v)", err, derr)
 	}

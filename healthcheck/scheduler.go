@@ -621,7 +621,7 @@ func (s *Scheduler) complete(r completion) {
 	}
 
 	rs := c.rs
-	log := func() *slog.Logger { return s.log.With("vs", rs.key.vs, "rs", rs.key.rs.String(), "checker", c.name) }
+	log := func() *slog.Logger { return s.log.With("vs", rs.key.vs, "rs", rs.key.rs.String(), "checker", c.name()) }
 	if !r.res.ok && wasUp && c.cfg.LogAllFailures {
 		log().Info("health check failed", "reason", r.res.reason, "retry", c.retryIt, "of", c.retry)
 	}
@@ -629,12 +629,12 @@ func (s *Scheduler) complete(r completion) {
 	if changed {
 		c.transitions++
 		if c.up {
-			reason = c.name + " succeeded"
+			reason = c.name() + " succeeded"
 			if r.res.reason != "" {
 				reason += ": " + r.res.reason
 			}
 		} else {
-			reason = c.name + " failed"
+			reason = c.name() + " failed"
 			switch {
 			case c.retry == 1 && wasRetry:
 				reason += " after 1 retry"
@@ -656,7 +656,7 @@ func (s *Scheduler) complete(r completion) {
 	case changed:
 		log().Info("checker "+upDown(c.up)+", real server stays "+upDown(rs.up), "reason", reason)
 	case wChanged:
-		reason = c.name + " set weight " + strconv.Itoa(w)
+		reason = c.name() + " set weight " + strconv.Itoa(w)
 		log().Info("real server weight changed", "weight", w, "was", rs.weight)
 	}
 	if changed && s.opts.Alert != nil && rs.vs != nil {

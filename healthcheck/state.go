@@ -1,6 +1,7 @@
 package healthcheck
 
 import (
+	"crypto/sha256"
 	"encoding/json"
 	"net/netip"
 	"time"
@@ -30,7 +31,7 @@ type rsState struct {
 	since       time.Time
 	reason      string
 
-	notifyUp, notifyDown notifyScript
+	notifyUp, notifyDown *notifyScript                           // nil: none
 	notify               *scriptqueue.Queue[*execscript.Command] // survives reloads: keeps scripts in order
 
 	haRanges  []addrRange // ha_suspend: the virtual server's addresses (nil: never suspended)
@@ -66,12 +67,11 @@ func (r *rsState) dynWeight() int {
 
 // checkState is one checker of a real server and its retry state.
 type checkState struct {
-	rs   *rsState
-	fp   string // identity across reloads (see fingerprint)
-	set  string // settings
-	cfg  *conf.Checker
-	name string // "TCP_CHECK 192.0.2.1:80"
-	p    prober
+	rs  *rsState
+	fp  digest // identity across reloads (see fingerprint)
+	set digest // settings
+	cfg *conf.Checker
+	p   prober
 
 	interval, delayBeforeRetry, warmup time.Duration
 	retry                              int
@@ -101,6 +101,10 @@ type checkState struct {
 	checks      uint64
 	skipped     uint64 // attempts skipped while suspended (ha_suspend)
 }
+
+// name names the checker in logs, reasons and the status ("TCP_CHECK
+// 192.0.2.1:80"); made when needed rather than kept by every checker.
+func (c *checkState) name() string { return checkerName(c.cfg, c.rs.cfg) }
 
 // record applies the outcome of an attempt to the checker, as keepalived's
 // checkers do: a success brings it up at once; a failure of an up checker is
@@ -153,8 +157,10 @@ func alpha(c *conf.Checker, rs *conf.RealServer) bool {
 // fingerprint identifies what a checker checks; settings adds how (timers,
 // alpha, logging). Across a reload a checker with the same fingerprint is the
 // same checker and keeps its state, as in keepalived; when only its settings
-// changed it takes the new ones.
-func fingerprint(c *conf.Checker, rs *conf.RealServer, g *conf.Global) (identity, settings string) {
+// changed it takes the new ones. Both are digests (SHA-256, the first 16
+// bytes) of a JSON encoding: a checker keeps 32 bytes for them, not the
+// encodings themselves (about a kilobyte).
+func fingerprint(c *conf.Checker, rs *conf.RealServer, g *conf.Global) (identity, settings digest) {
 	cc := *c
 	cc.Pos = conf.Pos{}
 	var urls []conf.URL
@@ -181,5 +187,14 @@ func fingerprint(c *conf.Checker, rs *conf.RealServer, g *conf.Global) (identity
 		L       bool
 		RSAlpha bool
 	}{timers, alpha, logAll, rs.Alpha})
-	return string(id), string(set)
+	return newDigest(id), newDigest(set)
+}
+
+// digest identifies an encoding: equal digests, equal encodings (a
+// collision of 128 bits of SHA-256 is not a concern).
+type digest [16]byte
+
+func newDigest(b []byte) digest {
+	sum := sha256.Sum256(b)
+	return digest(sum[:16])
 }

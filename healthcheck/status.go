@@ -49,7 +49,7 @@ func (s *Scheduler) Snapshot() []RealServerStatus {
 		st := RealServerStatus{VS: r.key.vs, RS: r.key.rs, Up: r.up, Weight: r.weight, Since: r.since,
 			Reason: r.reason, Transitions: r.transitions, Ignored: append([]string(nil), r.ignored...), Suspended: r.suspended}
 		for _, c := range r.checks {
-			cs := CheckerStatus{Type: c.cfg.Type, Name: c.name, Up: c.up, LastCheck: c.lastStart,
+			cs := CheckerStatus{Type: c.cfg.Type, Name: c.name(), Up: c.up, LastCheck: c.lastStart,
 				LastDuration: c.lastDur, LastOK: c.lastOK, LastReason: c.lastReason, Failures: c.failures,
 				Transitions: c.transitions, Checks: c.checks, Skipped: c.skipped}
 			if c.idx >= 0 {

@@ -45,7 +45,18 @@ type Options struct {
 	// Snapshot reads the counters through, in its caller's goroutine. Nil:
 	// Run reads them, between two passes. A Kernel is a Reader.
 	Reader Reader
+	// ReadEvery bounds how often Snapshot reads the table through Reader:
+	// a Snapshot within ReadEvery of the previous read, with no mutation
+	// by the reconciler in between, reuses that read (0: DefaultReadEvery;
+	// negative: every Snapshot reads).
+	ReadEvery time.Duration
 }
+
+// DefaultReadEvery is Options.ReadEvery's default: however many scrapers
+// ask, the table (one dump of the services and one of each service's
+// destinations: the kernel has no dump of every destination at once) is
+// read at most once a second.
+const DefaultReadEvery = time.Second
 
 // Counters count what the reconciler did since it was created.
 type Counters struct {
@@ -108,6 +119,8 @@ type Reconciler struct {
 	log  *slog.Logger
 	// debug: the logger takes debug messages (each operation is logged).
 	debug bool
+
+	reads readCache // Snapshot's reads through Options.Reader
 
 	// Inputs, under mu.
 	mu            sync.Mutex

@@ -5,6 +5,7 @@ import (
 	"math/rand/v2"
 	"net/netip"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -230,5 +231,67 @@ func TestSnapshotReaderDoesNotBlockReconciling(t *testing.T) {
 	}
 	if conns != 3 {
 		t.Fatalf("destination counters: %+v", s.Services[0].Dests)
+	}
+}
+
+// countingReader counts the table reads (one Services call each).
+type countingReader struct {
+	*fakeKernel
+	mu    sync.Mutex
+	reads int
+}
+
+func (c *countingReader) Services() ([]ServiceInfo, error) {
+	c.mu.Lock()
+	c.reads++
+	c.mu.Unlock()
+	return c.fakeKernel.Services()
+}
+
+func (c *countingReader) count() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.reads
+}
+
+// Snapshots through a Reader read the table at most once per ReadEvery,
+// however many ask at once, unless the reconciler changed the kernel in
+// between: then the next one reads it again.
+func TestSnapshotReadsBounded(t *testing.T) {
+	k := newFakeKernel()
+	rd := &countingReader{fakeKernel: k}
+	h := newHarness(t, parse(t, twoServers), k, Options{Reader: rd, ReadEvery: time.Hour})
+	h.start()
+	h.k.mutations()
+	var wg sync.WaitGroup
+	for range 50 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if s := h.r.Snapshot(); !s.Fresh || len(s.Services) != 2 {
+				t.Errorf("snapshot: fresh %v, %d services", s.Fresh, len(s.Services))
+			}
+		}()
+	}
+	wg.Wait()
+	if n := rd.count(); n != 1 {
+		t.Fatalf("50 snapshots read the table %d times, want once", n)
+	}
+	// A mutation: the next snapshot sees the kernel as it is now.
+	h.r.SetHealth(*ev("TCP/192.0.2.1:80", "10.0.0.1:80", false, -1))
+	sk := ServiceKey{Family: INET, Proto: TCP, Addr: netip.MustParseAddr("192.0.2.1"), Port: 80}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		s := h.r.Snapshot()
+		if s.Services[0].Key == sk && len(s.Services[0].Dests) == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the snapshot still shows the removed destination: %+v", s.Services[0])
+		}
+		time.Sleep(time.Millisecond)
+	}
+	if n := rd.count(); n < 2 {
+		t.Fatalf("%d reads after a mutation, want a new one", n)
 	}
 }

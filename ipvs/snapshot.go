@@ -4,6 +4,7 @@ import (
 	"maps"
 	"net/netip"
 	"slices"
+	"sync"
 	"time"
 )
 
@@ -107,7 +108,7 @@ func (r *Reconciler) Snapshot() *Snapshot {
 			if v.fresh {
 				return v.snapshot() // read by the Run loop (no Reader)
 			}
-			t, st, err := readTable(r.opts.Reader, func(ServiceKey) bool { return true })
+			t, st, err := r.reads.read(r.opts, v.counters.Mutations())
 			if err != nil {
 				v.kernelError = err.Error()
 			} else {
@@ -120,6 +121,38 @@ func (r *Reconciler) Snapshot() *Snapshot {
 	r.state.Lock()
 	defer r.state.Unlock()
 	return r.view(false).snapshot()
+}
+
+// readCache is the last read through Options.Reader, shared by the
+// Snapshots that follow within Options.ReadEvery (snapshots only read it).
+// Its lock also makes concurrent Snapshots wait for one read.
+type readCache struct {
+	mu        sync.Mutex
+	at        time.Time
+	mutations uint64 // the reconciler's when read
+	t         Table
+	st        kernelStats
+	reads     uint64 // made, for tests
+}
+
+func (c *readCache) read(o Options, mutations uint64) (Table, kernelStats, error) {
+	every := o.ReadEvery
+	if every == 0 {
+		every = DefaultReadEvery
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.t != nil && c.mutations == mutations && every > 0 && time.Since(c.at) < every {
+		return c.t, c.st, nil
+	}
+	t, st, err := readTable(o.Reader, func(ServiceKey) bool { return true })
+	c.reads++
+	if err != nil {
+		c.t = nil
+		return nil, kernelStats{}, err
+	}
+	c.at, c.mutations, c.t, c.st = time.Now(), mutations, t, st
+	return t, st, nil
 }
 
 // view is what a Snapshot needs of the reconciler's state, taken at one
@@ -187,7 +220,7 @@ func (v *view) snapshot() *Snapshot {
 	s := &Snapshot{Time: v.time, Counters: v.counters, Fresh: v.fresh, KernelError: v.kernelError,
 		VirtualServers: v.vss, SyncDaemons: v.sync}
 	kt, ks := v.kernel, v.kstats
-	keys := map[ServiceKey]bool{}
+	keys := make(map[ServiceKey]bool, len(v.desired.Table))
 	for k := range v.desired.Table {
 		keys[k] = true
 	}
@@ -199,6 +232,9 @@ func (v *view) snapshot() *Snapshot {
 		all = append(all, k)
 	}
 	slices.SortFunc(all, ServiceKey.cmp)
+	if len(all) > 0 {
+		s.Services = make([]ServiceStatus, 0, len(all))
+	}
 	for _, k := range all {
 		ds, ks2 := v.desired.Table[k], kt[k]
 		ss := ServiceStatus{Key: k, VS: v.desired.Origin[k], Owned: v.owned.OwnsService(k), Stats: ks.svc[k]}
@@ -211,7 +247,11 @@ func (v *view) snapshot() *Snapshot {
 			ss.Kernel = &sv
 		}
 		inSync := ds != nil && ks2 != nil && ds.Service.sameAttrs(ks2.Service)
-		dkeys := map[DestKey]bool{}
+		n := 0
+		if ds != nil {
+			n = len(ds.Dests)
+		}
+		dkeys := make(map[DestKey]bool, n)
 		if ds != nil {
 			for dk := range ds.Dests {
 				dkeys[dk] = true
@@ -227,6 +267,9 @@ func (v *view) snapshot() *Snapshot {
 			dl = append(dl, dk)
 		}
 		slices.SortFunc(dl, DestKey.cmp)
+		if len(dl) > 0 {
+			ss.Dests = make([]DestStatus, 0, len(dl))
+		}
 		for _, dk := range dl {
 			st := DestStatus{Key: dk, Owned: v.owned.OwnsDest(k, dk)}
 			var dd, kd *Destination

@@ -13,15 +13,12 @@ package metrics
 import (
 	"fmt"
 	"maps"
-	"net/http"
 	"slices"
 	"strconv"
 	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/lvsd/lvsd/healthcheck"
 	"github.com/lvsd/lvsd/status"
@@ -39,6 +36,7 @@ type Collector struct {
 
 	descs []*prometheus.Desc
 	d     descs
+	fams  map[*prometheus.Desc]*family // for the text writer (text.go)
 }
 
 // Checks accumulates what no snapshot holds: the duration and result of
@@ -108,6 +106,7 @@ var (
 func (c *Collector) desc(name, help string, labels ...string) *prometheus.Desc {
 	d := prometheus.NewDesc(name, help, labels, nil)
 	c.descs = append(c.descs, d)
+	c.family(d, name, help, labels)
 	return d
 }
 
@@ -244,13 +243,26 @@ func b2f(b bool) float64 {
 // Collect implements prometheus.Collector: it builds one status.Status and
 // turns it into metrics.
 func (c *Collector) Collect(ch chan<- prometheus.Metric) {
+	c.collect(func(d *prometheus.Desc, t prometheus.ValueType, v float64, lv ...string) {
+		ch <- prometheus.MustNewConstMetric(d, t, v, lv...)
+	})
+	c.checks.duration.Collect(ch)
+	c.checks.results.Collect(ch)
+}
+
+// sink takes one sample of the Collector's own families: Collect makes
+// const metrics of them, the Handler writes them as text (text.go).
+type sink func(d *prometheus.Desc, t prometheus.ValueType, v float64, lv ...string)
+
+// collect emits the samples of one status.Status.
+func (c *Collector) collect(emit sink) {
 	st := status.Build(c.src)
 	d := &c.d
 	gauge := func(d *prometheus.Desc, v float64, lv ...string) {
-		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, lv...)
+		emit(d, prometheus.GaugeValue, v, lv...)
 	}
 	counter := func(d *prometheus.Desc, v uint64, lv ...string) {
-		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v), lv...)
+		emit(d, prometheus.CounterValue, float64(v), lv...)
 	}
 
 	gauge(d.up, 1)
@@ -362,7 +374,7 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	}
 	for s := range services {
 		sl := serviceLabelValues(s)
-		ch <- prometheus.MustNewConstMetric(d.svcInfo, prometheus.GaugeValue, 1, append(append([]string{}, sl...), s.VS, s.Scheduler, strconv.FormatBool(s.Owned))...)
+		gauge(d.svcInfo, 1, append(append([]string{}, sl...), s.VS, s.Scheduler, strconv.FormatBool(s.Owned))...)
 		if s.InKernel {
 			counter(d.svcConns, s.Stats.Connections, sl...)
 			counter(d.svcPktsIn, s.Stats.PacketsIn, sl...)
@@ -410,8 +422,6 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 			}
 		}
 	}
-	c.checks.duration.Collect(ch)
-	c.checks.results.Collect(ch)
 }
 
 // serviceLabelValues are node_exporter's labels of a service:
@@ -438,12 +448,3 @@ func unix(t time.Time) float64 {
 // backends) is CPU and garbage: 50 of them at once starved the VRRP
 // adverts by hundreds of milliseconds on a 2-core director.
 const MaxScrapesInFlight = 2
-
-// Handler serves the Collector with Go runtime and process metrics in
-// Prometheus's text (or protobuf/OpenMetrics, as negotiated) format, at
-// most MaxScrapesInFlight at once.
-func Handler(c *Collector) http.Handler {
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(c, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{ErrorHandling: promhttp.ContinueOnError, MaxRequestsInFlight: MaxScrapesInFlight})
-}

@@ -207,6 +207,12 @@ func gather(t *testing.T, c prometheus.Collector) map[string]float64 {
 	if err != nil {
 		t.Fatalf("gather: %v", err)
 	}
+	return flatten(t, mfs)
+}
+
+// flatten is gather's flattening of metric families.
+func flatten(t *testing.T, mfs []*dto.MetricFamily) map[string]float64 {
+	t.Helper()
 	out := map[string]float64{}
 	put := func(name string, labels []*dto.LabelPair, v float64, extra ...string) {
 		var ls []string

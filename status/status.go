@@ -473,7 +473,7 @@ func buildService(ss ipvs.ServiceStatus) Service {
 	s := Service{
 		Name: ServiceName(k), Family: k.Family.String(), Proto: protoName(k), Addr: k.Addr, Port: k.Port, Fwmark: k.Fwmark,
 		VS: ss.VS, Owned: ss.Owned, Desired: ss.Desired != nil, InKernel: ss.Kernel != nil, InSync: ss.InSync,
-		Stats: ss.Stats, Dests: []Destination{},
+		Stats: ss.Stats, Dests: make([]Destination, 0, len(ss.Dests)),
 	}
 	if ss.Kernel != nil {
 		s.Scheduler = ss.Kernel.Scheduler
@@ -510,7 +510,7 @@ type rsKey struct {
 
 func buildVirtualServers(cfg *conf.Config, snap *ipvs.Snapshot, health []healthcheck.RealServerStatus) ([]VirtualServer, []Service) {
 	out := []VirtualServer{}
-	hc := map[rsKey]healthcheck.RealServerStatus{}
+	hc := make(map[rsKey]healthcheck.RealServerStatus, len(health))
 	for _, h := range health {
 		hc[rsKey{h.VS, h.RS}] = h
 	}
@@ -537,7 +537,7 @@ func buildVirtualServers(cfg *conf.Config, snap *ipvs.Snapshot, health []healthc
 		key := vs.Key()
 		v := VirtualServer{
 			Key: key, Name: vs.String(), Protocol: vs.Protocol, Scheduler: vs.Scheduler, Method: vs.Forwarding.Method,
-			Quorum: vs.Quorum, Services: services[key], RealServers: []RealServer{},
+			Quorum: vs.Quorum, Services: services[key], RealServers: make([]RealServer, 0, len(vs.RealServers)),
 		}
 		if v.Services == nil {
 			v.Services = []Service{}
@@ -548,10 +548,11 @@ func buildVirtualServers(cfg *conf.Config, snap *ipvs.Snapshot, health []healthc
 				v.InSync = false
 			}
 		}
-		ipvsRS := map[netip.AddrPort]ipvs.RSStatus{}
+		var ipvsRS map[netip.AddrPort]ipvs.RSStatus
 		if q, ok := vsState[key]; ok {
 			up := q.QuorumUp
 			v.QuorumUp, v.WeightSum, v.SorryActive = &up, q.WeightSum, q.SorryActive
+			ipvsRS = make(map[netip.AddrPort]ipvs.RSStatus, len(q.RealServers))
 			for _, r := range q.RealServers {
 				ipvsRS[r.RS] = r
 			}
