@@ -512,6 +512,22 @@ func (p *parser) global(n *Node) {
 			// Read by the lexer, where it governs the includes that follow.
 		case "script_user":
 			p.userGroup(ch, &g.ScriptUser, &g.ScriptGroup)
+		case "notify_fifo", "vrrp_notify_fifo", "lvs_notify_fifo":
+			f := g.fifo(ch.Key)
+			if p.noBlock(ch) && p.nargs(ch, 1, 3) {
+				f.Path, f.Pos = ch.Args[0].Text, ch.Pos
+				f.User, f.Group = "", ""
+				if len(ch.Args) > 1 {
+					f.User = ch.Args[1].Text
+				}
+				if len(ch.Args) > 2 {
+					f.Group = ch.Args[2].Text
+				}
+			}
+		case "notify_fifo_script", "vrrp_notify_fifo_script", "lvs_notify_fifo_script":
+			if s := p.script(ch); s != nil {
+				g.fifo(strings.TrimSuffix(ch.Key, "_script")).Script = s
+			}
 		case "vrrp_mcast_group4":
 			if a, ok := p.addr1(ch); ok {
 				if !a.Is4() || !a.IsMulticast() {
@@ -604,6 +620,18 @@ var globalKeywords = keywords[Global]{
 	"lvs_netlink_monitor_rcv_bufs_force":  set(boolArg, func(g *Global) *bool { return &g.LVSNetlinkMonitorRcvBufsForce }),
 
 	"lvs_flush": set(boolArg, func(g *Global) *bool { return &g.LVSFlush }),
+}
+
+// fifo returns the FIFO keyword kw (notify_fifo, vrrp_notify_fifo or
+// lvs_notify_fifo) sets.
+func (g *Global) fifo(kw string) *NotifyFIFO {
+	switch kw {
+	case "vrrp_notify_fifo":
+		return &g.VRRPNotifyFIFO
+	case "lvs_notify_fifo":
+		return &g.LVSNotifyFIFO
+	}
+	return &g.NotifyFIFO
 }
 
 var globalBlock = block([]string{"global_defs"}, globalKeywords)
@@ -890,6 +918,8 @@ var syncGroupKeywords = keywords[SyncGroup]{
 	"track_script":    set(trackScriptsArg, func(g *SyncGroup) *[]TrackScript { return &g.TrackScript }),
 	"global_tracking": set(boolArg, func(g *SyncGroup) *bool { return &g.GlobalTracking }),
 	"track_file":      set(trackFileRefsArg, func(g *SyncGroup) *[]TrackFileRef { return &g.TrackFile }),
+
+	"notify_priority_changes": set(boolArg, func(g *SyncGroup) *bool { return &g.NotifyPriorityChanges }),
 }
 
 var syncGroupBlock = block([]string{"vrrp_sync_group", "notify"}, syncGroupKeywords,

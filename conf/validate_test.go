@@ -1016,12 +1016,12 @@ func TestValidateGeneric(t *testing.T) {
 		},
 		{
 			name: "parsed, not supported yet",
-			conf: "vrrp_track_process p { #a\n}\n" + globalDefs("notify_fifo /run/fifo #b") +
+			conf: "vrrp_track_process p { #a\n}\n" + globalDefs("enable_traps #b") +
 				vrrpInst("track_process { #c\n p\n}", "use_vmac #d", "virtual_rules { #e\n from 10.1.0.0/16 table 1\n}",
 					"virtual_ipaddress {\n 10.0.0.2 home #f\n}") +
 				virtServer("snmp_name web #g", realServer("FILE_CHECK { #h\n}", "TCP_CHECK {\n}")),
 			want: []string{
-				"b: notice: notify_fifo: parsed, not supported yet",
+				"b: notice: enable_traps: parsed, not supported yet",
 				"a: notice: vrrp_track_process: parsed, not supported yet",
 				"c: notice: track_process: parsed, not supported yet",
 				"d: notice: use_vmac: parsed, not supported yet",

@@ -103,6 +103,14 @@ type Sink interface {
 	Transition(Notification)
 }
 
+// EventSink is a Sink that also receives the events of instances that are
+// not transitions (Notification.Event set): priority changes, a lower
+// priority heard as MASTER.
+type EventSink interface {
+	Sink
+	Event(Notification)
+}
+
 // SinkFunc adapts a function to a Sink.
 type SinkFunc func(Notification)
 
@@ -142,6 +150,7 @@ type Engine struct {
 	applyCh chan *applyReq
 	runDone chan struct{}
 	notify  func(Notification) // opts.Sink's Transition, or nil
+	event   func(Notification) // opts.Sink's Event if it is an EventSink, or nil
 
 	repairs    Repairs
 	addrResync atomic.Uint64
@@ -220,6 +229,9 @@ func NewEngine(c *conf.Config, opts EngineOptions) (*Engine, []string, error) {
 	}
 	if e.opts.Sink != nil {
 		e.notify = e.opts.Sink.Transition
+	}
+	if es, ok := e.opts.Sink.(EventSink); ok {
+		e.event = es.Event
 	}
 	return e, warns, nil
 }
@@ -604,7 +616,7 @@ func (st *engineState) start(spec runnerSpec) error {
 		st.openVIPGARPs(ic)
 		members = append(members, memberSpec{Config: ic, Sender: conn, Addrs: e.k.Addrs(ic.Interface), Routes: e.k.Routes(), GARP: garp, GARPDev: st.garpLookup, LinkDown: linkDown, OwnInterface: spec.OwnInterface[i]})
 	}
-	r, err := newRunner(spec.Name, members, runnerOptions{Logger: e.log, Notify: e.notify, Clock: e.clock, KeepOnStop: e.opts.DontRelease, Repairs: &e.repairs})
+	r, err := newRunner(spec.Name, members, runnerOptions{Logger: e.log, Notify: e.notify, Event: e.event, Clock: e.clock, KeepOnStop: e.opts.DontRelease, Repairs: &e.repairs})
 	if err != nil {
 		return err
 	}

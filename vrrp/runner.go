@@ -200,7 +200,22 @@ type Notification struct {
 	Group    string
 	From, To State
 	Priority uint8
+	// Event, when set, makes this no transition but an event of the
+	// instance in state To (From is To): its effective priority changed
+	// (EventPriority), or as MASTER it heard a lower priority
+	// (EventMasterRxLowerPri). Only an EventSink receives them.
+	Event InstanceEvent
 }
+
+// InstanceEvent is an event of an instance that is not a transition.
+type InstanceEvent uint8
+
+// The events of an instance (keepalived's notify FIFO has a line for each).
+const (
+	EventNone InstanceEvent = iota
+	EventPriority
+	EventMasterRxLowerPri
+)
 
 // runnerOptions are optional settings of a runner.
 type runnerOptions struct {
@@ -209,6 +224,9 @@ type runnerOptions struct {
 	// Notify is called from the runner goroutine on every transition; it
 	// must not block.
 	Notify func(Notification)
+	// Event, when set, is called as Notify for the events that are not
+	// transitions (Notification.Event).
+	Event func(Notification)
 	// KeepOnStop: when Run returns, a master leaves its VIPs and routes in
 	// place and sends no priority 0 advert (--dont-release-vrrp).
 	KeepOnStop bool
@@ -225,6 +243,7 @@ type runner struct {
 	clock   clock.Clock
 	log     *slog.Logger
 	notify  func(Notification)
+	event   func(Notification)
 	members []*member
 	group   *syncGroup // nil for a single instance
 	events  chan runnerEvent
@@ -314,7 +333,7 @@ func newRunner(name string, members []memberSpec, opts runnerOptions) (*runner, 
 		return nil, errors.New("vrrp: runner without instances")
 	}
 	r := &runner{
-		name: name, clock: opts.Clock, log: opts.Logger, notify: opts.Notify,
+		name: name, clock: opts.Clock, log: opts.Logger, notify: opts.Notify, event: opts.Event,
 		events: make(chan runnerEvent, 256), done: make(chan struct{}), repairs: opts.Repairs,
 	}
 	if r.repairs == nil {
@@ -815,7 +834,12 @@ func (r *runner) receive(i int, payload []byte, info advert.PacketInfo) {
 			if chk.PriorityZero {
 				mm.stats.PriZeroRcvd.Add(1)
 			}
+			lower := r.event != nil && mm.m.State() == StateMaster && a.Priority != advert.PriorityStop &&
+				(a.Priority < mm.m.Priority() || (a.Priority == mm.m.Priority() && info.Src.Compare(mm.cfg.Machine.PrimaryIP) < 0))
 			r.dispatch(i, advertReceived{Src: info.Src, Priority: a.Priority, Interval: a.Interval, At: info.At})
+			if lower {
+				r.event(Notification{Instance: mm.cfg.Machine.Name, From: StateMaster, To: StateMaster, Priority: mm.m.Priority(), Event: EventMasterRxLowerPri})
+			}
 			return
 		}
 	}
@@ -831,6 +855,21 @@ func (r *runner) dropped(mm *member, info advert.PacketInfo, reason advert.DropR
 // dispatch feeds an event to member i (through the group if any) and
 // carries out the actions.
 func (r *runner) dispatch(i int, ev event) {
+	if r.event != nil {
+		var before [8]uint8
+		prio := before[:0]
+		for _, mm := range r.members {
+			prio = append(prio, mm.m.Priority())
+		}
+		defer func() {
+			for j, mm := range r.members {
+				if p := mm.m.Priority(); p != prio[j] {
+					st := mm.m.State()
+					r.event(Notification{Instance: mm.cfg.Machine.Name, From: st, To: st, Priority: p, Event: EventPriority})
+				}
+			}
+		}()
+	}
 	if r.group == nil {
 		for _, a := range r.members[i].m.Handle(ev) {
 			r.do(i, a)
