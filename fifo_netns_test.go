@@ -85,9 +85,10 @@ vrrp_instance VI_4 {
 }
 `
 
-// fifoSide is one daemon of the comparison: its namespace (with a peer
-// namespace on the other end of its eth0), files and process.
-type fifoSide struct {
+// kaSide is one daemon of a side-by-side comparison with keepalived: its
+// namespace (with a peer namespace on the other end of its eth0), files
+// and process.
+type kaSide struct {
 	name, ns, peer, dir string
 	cmd                 *exec.Cmd
 	out                 *lockedBuffer
@@ -95,10 +96,12 @@ type fifoSide struct {
 	lines               chan []string // what the test read from vrrp.fifo
 }
 
-func newFIFOSide(t *testing.T, name, shared string) *fifoSide {
+// newKASide makes the namespaces of side name and its configuration:
+// confText with {{DIR}} (the side's directory) and {{SHARED}} replaced.
+func newKASide(t *testing.T, name, shared, confText string) *kaSide {
 	t.Helper()
 	p := fmt.Sprintf("lvsdf%d%s", os.Getpid()%100000, name[:1])
-	s := &fifoSide{name: name, ns: p, peer: p + "p", dir: filepath.Join(shared, name), out: &lockedBuffer{}, exited: make(chan struct{})}
+	s := &kaSide{name: name, ns: p, peer: p + "p", dir: filepath.Join(shared, name), out: &lockedBuffer{}, exited: make(chan struct{})}
 	for _, ns := range []string{s.ns, s.peer} {
 		_ = exec.Command("ip", "netns", "del", ns).Run()
 		runCmd(t, "ip", "netns", "add", ns)
@@ -113,18 +116,19 @@ func newFIFOSide(t *testing.T, name, shared string) *fifoSide {
 	if err := os.Mkdir(s.dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	text := strings.NewReplacer("{{DIR}}", s.dir, "{{SHARED}}", shared).Replace(fifoCompareConf)
+	text := strings.NewReplacer("{{DIR}}", s.dir, "{{SHARED}}", shared).Replace(confText)
 	if err := os.WriteFile(filepath.Join(s.dir, "keepalived.conf"), []byte(text), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	return s
 }
 
-// start runs argv in the side's namespace and reads its vrrp.fifo once the
-// daemon has made it.
-func (s *fifoSide) start(t *testing.T, argv ...string) {
+// start runs argv in the side's namespace, with TMPDIR its directory
+// (where both write their dumps).
+func (s *kaSide) start(t *testing.T, argv ...string) {
 	t.Helper()
 	s.cmd = exec.Command("ip", append([]string{"netns", "exec", s.ns}, argv...)...)
+	s.cmd.Env = append(os.Environ(), "TMPDIR="+s.dir)
 	s.cmd.Stdout, s.cmd.Stderr = s.out, s.out
 	if err := s.cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -142,6 +146,21 @@ func (s *fifoSide) start(t *testing.T, argv ...string) {
 			t.Logf("%s output:\n%s", s.name, s.out.String())
 		}
 	})
+}
+
+// startBoth starts keepalived and lvsd (bin), each on its side, with the
+// VRRP process only.
+func startBoth(t *testing.T, ka, lv *kaSide, bin string) {
+	t.Helper()
+	ka.start(t, "keepalived", "--dont-fork", "--log-console", "--log-detail", "--vrrp", "-f", filepath.Join(ka.dir, "keepalived.conf"),
+		"-p", filepath.Join(ka.dir, "k.pid"), "-r", filepath.Join(ka.dir, "v.pid"))
+	lv.start(t, bin, "--dont-fork", "--log-console", "--vrrp", "-f", filepath.Join(lv.dir, "keepalived.conf"),
+		"-p", filepath.Join(lv.dir, "k.pid"), "-r", filepath.Join(lv.dir, "v.pid"), "--metrics-listen", "127.0.0.1:9165")
+}
+
+// readFIFO reads the side's vrrp.fifo once the daemon has made it, until
+// the daemon closes it; the lines go to s.lines.
+func (s *kaSide) readFIFO() {
 	s.lines = make(chan []string, 1)
 	go func() {
 		path := filepath.Join(s.dir, "vrrp.fifo")
@@ -164,7 +183,7 @@ func (s *fifoSide) start(t *testing.T, argv ...string) {
 	}()
 }
 
-func (s *fifoSide) readerLines(t *testing.T) []string {
+func (s *kaSide) readerLines(t *testing.T) []string {
 	b, err := os.ReadFile(filepath.Join(s.dir, "reader.out"))
 	if err != nil {
 		t.Errorf("%s: the notify_fifo_script's output: %v", s.name, err)
@@ -200,13 +219,12 @@ func TestNetnsNotifyFIFOMatchesKeepalived(t *testing.T) {
 	}
 	setFile("tf", "0")
 	setFile("gf", "0")
-	ka := newFIFOSide(t, "keepalived", shared)
-	lv := newFIFOSide(t, "lvsd", shared)
-	ka.start(t, "keepalived", "--dont-fork", "--log-console", "--log-detail", "--vrrp", "-f", filepath.Join(ka.dir, "keepalived.conf"),
-		"-p", filepath.Join(ka.dir, "k.pid"), "-r", filepath.Join(ka.dir, "v.pid"))
-	lv.start(t, bin, "--dont-fork", "--log-console", "--vrrp", "-f", filepath.Join(lv.dir, "keepalived.conf"),
-		"-p", filepath.Join(lv.dir, "k.pid"), "-r", filepath.Join(lv.dir, "v.pid"), "--metrics-listen", "127.0.0.1:9165")
-	both := []*fifoSide{ka, lv}
+	ka := newKASide(t, "keepalived", shared, fifoCompareConf)
+	lv := newKASide(t, "lvsd", shared, fifoCompareConf)
+	startBoth(t, ka, lv, bin)
+	ka.readFIFO()
+	lv.readFIFO()
+	both := []*kaSide{ka, lv}
 	for _, s := range both {
 		waitUntil(t, 20*time.Second, s.name+": VI_1 MASTER with its VIP", func() bool {
 			return strings.Contains(runCmd(t, "ip", "-n", s.ns, "-4", "-o", "addr", "show", "dev", "eth0"), " 192.0.2.100/24 ")

@@ -258,9 +258,11 @@ func serve(o *options, log *slog.Logger) int {
 				op.dump(false)
 			case syscall.SIGUSR2:
 				op.dump(true)
-			case sigJSON, sigStatsClear:
-				// keepalived's SIGJSON and SIGSTATS_CLEAR (--signum=JSON,
-				// STATS_CLEAR): caught, so that sending them does not stop lvsd.
+			case sigJSON:
+				op.dumpJSON()
+			case sigStatsClear:
+				// keepalived's SIGSTATS_CLEAR (--signum=STATS_CLEAR): caught,
+				// so that sending it does not stop lvsd.
 				log.Warn("signal not supported by lvsd; ignored", "signal", int(sig.(syscall.Signal)))
 			default:
 				log.Info("stopping", "signal", sig.String())

@@ -134,9 +134,10 @@ func New(c *conf.Config, opts Options) *Notifier {
 	return n
 }
 
-// smtpEnabled is keepalived's default chain: the element's smtp_alert,
-// else global smtp_alert_vrrp, else global smtp_alert, else off.
-func smtpEnabled(own *bool, g *conf.Global) bool {
+// VRRPAlerts reports whether smtp_alert is on for an instance or a sync
+// group, by keepalived's chain: the element's smtp_alert, else global
+// smtp_alert_vrrp, else global smtp_alert, else off.
+func VRRPAlerts(own *bool, g *conf.Global) bool {
 	for _, b := range []*bool{own, g.SMTPAlertVRRP, g.SMTPAlert} {
 		if b != nil {
 			return *b
@@ -153,13 +154,13 @@ func (n *Notifier) Apply(c *conf.Config) {
 	groups := map[string]target{}
 	groupPrio := map[string]bool{}
 	for _, sg := range c.SyncGroups {
-		groups[sg.Name] = target{notify: sg.Notify, smtp: smtpEnabled(sg.SMTPAlert, &c.Global)}
+		groups[sg.Name] = target{notify: sg.Notify, smtp: VRRPAlerts(sg.SMTPAlert, &c.Global)}
 		for _, name := range sg.Group {
 			groupPrio[name] = sg.NotifyPriorityChanges
 		}
 	}
 	for _, in := range c.Instances {
-		inst[in.Name] = target{notify: in.Notify, smtp: smtpEnabled(in.SMTPAlert, &c.Global),
+		inst[in.Name] = target{notify: in.Notify, smtp: VRRPAlerts(in.SMTPAlert, &c.Global),
 			priorityChanges: in.NotifyPriorityChanges || groupPrio[in.Name], rxLowerPri: in.NotifyMasterRxLowerPri}
 	}
 	n.mu.Lock()

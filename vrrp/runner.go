@@ -285,6 +285,9 @@ type member struct {
 	// objects and configuration: the safety net compares with listings
 	// made after that only.
 	vipsAt, linkAt, trackAt, reconfAt time.Time
+	// transAt is the time of the last transition (keepalived's
+	// last_transition).
+	transAt time.Time
 }
 
 type runnerEvent struct {
@@ -321,6 +324,13 @@ type InstanceStatus struct {
 	Resigned      bool
 	ResignedUntil time.Time
 	Stats         *Stats
+	// LastTransition is when the instance last changed state; VIPsSet
+	// whether its VIPs are installed; MasterPriority the priority of the
+	// master last heard (0: none); MasterAdverInt Master_Adver_Interval.
+	LastTransition time.Time
+	VIPsSet        bool
+	MasterPriority uint8
+	MasterAdverInt time.Duration
 }
 
 // errStopped is returned by Run when called twice.
@@ -624,10 +634,11 @@ func (r *runner) Status() []InstanceStatus {
 func (r *runner) publish() {
 	st := make([]InstanceStatus, len(r.members))
 	for i, mm := range r.members {
-		addr, _ := mm.m.Master()
+		addr, mprio := mm.m.Master()
 		res, until := mm.m.Resigned()
 		st[i] = InstanceStatus{Name: mm.cfg.Machine.Name, State: mm.m.State(), Priority: mm.m.Priority(), MasterAddr: addr,
-			Resigned: res, ResignedUntil: until, Stats: mm.stats}
+			Resigned: res, ResignedUntil: until, Stats: mm.stats,
+			LastTransition: mm.transAt, VIPsSet: mm.vipsSet, MasterPriority: mprio, MasterAdverInt: mm.m.MasterAdverInterval()}
 	}
 	r.mu.Lock()
 	r.status = st
@@ -946,6 +957,7 @@ func (r *runner) do(i int, a action) {
 		}
 		mm.gen[a.Timer]++
 	case transition:
+		mm.transAt = r.clock.Now()
 		switch {
 		case a.To == StateMaster:
 			mm.stats.BecomeMaster.Add(1)
