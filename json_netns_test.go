@@ -17,8 +17,11 @@ import (
 // field by field with lvsd's for the same configuration and state: VI_1
 // MASTER (authentication, notify scripts, a tracked script and interface,
 // VIPs with options, an excluded VIP), VI_2 in FAULT (its tracked file).
+// With vrrp_startup_delay 2 both take VI_1 no earlier than the delay plus
+// the Master_Down_Interval, within a second of each other.
 const jsonCompareConf = `global_defs {
   router_id json
+  vrrp_startup_delay 2
   vrrp_garp_master_refresh 60
 }
 vrrp_script chk {
@@ -90,12 +93,27 @@ func TestNetnsJSONDumpMatchesKeepalived(t *testing.T) {
 	}
 	ka := newKASide(t, "keepalived", shared, jsonCompareConf)
 	lv := newKASide(t, "lvsd", shared, jsonCompareConf)
+	started := time.Now()
 	startBoth(t, ka, lv, bin)
 	both := []*kaSide{ka, lv}
-	for _, s := range both {
-		waitUntil(t, 20*time.Second, s.name+": VI_1 MASTER with its VIPs", func() bool {
-			return strings.Contains(runCmd(t, "ip", "-n", s.ns, "-4", "-o", "addr", "show", "dev", "eth0"), " 192.0.2.102/32 ")
-		})
+	master := map[string]time.Duration{}
+	waitUntil(t, 20*time.Second, "VI_1 MASTER with its VIPs on both", func() bool {
+		for _, s := range both {
+			if _, ok := master[s.name]; !ok && strings.Contains(runCmd(t, "ip", "-n", s.ns, "-4", "-o", "addr", "show", "dev", "eth0"), " 192.0.2.102/32 ") {
+				master[s.name] = time.Since(started)
+			}
+		}
+		return len(master) == 2
+	})
+	// delay 2s + MDI 3s + (256-105)/256 s.
+	t.Logf("VI_1 MASTER after %v (keepalived), %v (lvsd)", master["keepalived"], master["lvsd"])
+	for name, d := range master {
+		if d < 5400*time.Millisecond {
+			t.Errorf("%s: VI_1 MASTER after %v, before vrrp_startup_delay 2s + Master_Down_Interval 3.6s", name, d)
+		}
+	}
+	if d := master["keepalived"] - master["lvsd"]; d > time.Second || d < -time.Second {
+		t.Errorf("VI_1 MASTER after %v with keepalived, %v with lvsd: more than 1s apart", master["keepalived"], master["lvsd"])
 	}
 	time.Sleep(time.Second) // the first adverts and the tracked script's first run
 	dumps := map[string][]map[string]map[string]any{}

@@ -180,7 +180,7 @@ var keywordTable = map[string]map[string]kwInfo{
 		"vrrp_rx_bufs_multiplier":             {notice: notYet},
 		"vrrp_rx_bufs_policy":                 {notice: notYet},
 		"vrrp_skip_check_adv_addr":            {notice: "no effect: lvsd never drops an advert for its address list, it counts it"},
-		"vrrp_startup_delay":                  {notice: "not supported yet: VRRP starts at once", arg: true},
+		"vrrp_startup_delay":                  {test: "TestNetnsJSONDumpMatchesKeepalived", arg: true},
 		"vrrp_track_process":                  {notice: notYet},
 	},
 	"vrrp_script": {
@@ -364,7 +364,7 @@ var keywordTable = map[string]map[string]kwInfo{
 		"virtualhost":        {test: "TestDefaultsRealServer"},
 		"weight":             {test: "TestLexRules", arg: true},
 		"BFD_CHECK":          {notice: notYet},
-		"FILE_CHECK":         {notice: notYet},
+		"FILE_CHECK":         {test: "TestHealthLab"},
 		"snmp_name":          {notice: notYet},
 	},
 	"checker": {
@@ -403,6 +403,10 @@ var keywordTable = map[string]map[string]kwInfo{
 		"retry":              {test: "TestDefaultsCheckerTimerInheritance", arg: true},
 		"user":               {test: "TestLexRules"},
 		"warmup":             {test: "TestDefaultsCheckerTimerInheritance", arg: true},
+	},
+	"FILE_CHECK": {
+		"track_file": {test: "TestHealthLab", arg: true},
+		"weight":     {test: "TestFileCheck"},
 	},
 	"SMTP_CHECK": {
 		"helo_name": {test: "TestNewCheckersSupported"},

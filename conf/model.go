@@ -564,6 +564,17 @@ type Checker struct {
 	Expect      string `json:"expect,omitempty"`
 	ExpectRegex string `json:"expect_regex,omitempty"`
 
+	// FILE_CHECK: the track_file it names (TrackFileName), resolved in
+	// validation: the file's path, and the weight and reverse of the
+	// FILE_CHECK's weight, else of the track_file. Weight 0: a non-zero
+	// value (zero, reversed) takes the real server down; else the value
+	// times the weight is added to the real server's weight.
+	TrackFileName string `json:"track_file,omitempty"`
+	FilePath      string `json:"file,omitempty"`
+	FileWeight    int    `json:"file_weight,omitempty"`
+	FileReverse   bool   `json:"file_reverse,omitempty"`
+	fileWeightSet bool
+
 	Pos Pos `json:"pos"`
 }
 

@@ -1019,7 +1019,7 @@ func TestValidateGeneric(t *testing.T) {
 			conf: "vrrp_track_process p { #a\n}\n" + globalDefs("enable_traps #b") +
 				vrrpInst("track_process { #c\n p\n}", "use_vmac #d", "virtual_rules { #e\n from 10.1.0.0/16 table 1\n}",
 					"virtual_ipaddress {\n 10.0.0.2 home #f\n}") +
-				virtServer("snmp_name web #g", realServer("FILE_CHECK { #h\n}", "TCP_CHECK {\n}")),
+				virtServer("snmp_name web #g", realServer("BFD_CHECK { #h\n}", "TCP_CHECK {\n}")),
 			want: []string{
 				"b: notice: enable_traps: parsed, not supported yet",
 				"a: notice: vrrp_track_process: parsed, not supported yet",
@@ -1028,7 +1028,7 @@ func TestValidateGeneric(t *testing.T) {
 				"e: notice: virtual_rules: parsed, not supported yet",
 				"f: notice: home: parsed, not supported yet",
 				"g: notice: snmp_name: parsed, not supported yet",
-				"h: notice: FILE_CHECK: parsed, not supported yet",
+				"h: notice: BFD_CHECK: parsed, not supported yet",
 			},
 			check: func(t *testing.T, c *Config) {
 				if !inst0(c).UseVMAC || len(inst0(c).Rules) != 1 || len(inst0(c).VIPs) != 2 || len(rs0(c).Checkers) != 1 {

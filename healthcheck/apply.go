@@ -157,6 +157,15 @@ func (s *Scheduler) newCheck(r *rsState, cc *conf.Checker, rc *conf.RealServer, 
 	if !s.setTimers(c, cc, rc, g) {
 		c.up = false
 	}
+	if fp, ok := c.p.(*fileProbe); ok {
+		// As keepalived: a FILE_CHECK's state is known at once (its file
+		// is read now), never alpha.
+		r := fp.probe(context.Background())
+		c.up, c.hasRun = r.ok, true
+		if c.dynamic && r.ok {
+			c.weight = r.weight
+		}
+	}
 	return c
 }
 

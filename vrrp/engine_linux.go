@@ -280,18 +280,21 @@ type scriptHandle struct {
 
 // engineState is owned by the goroutine of Run.
 type engineState struct {
-	e        *Engine
-	ctx      context.Context // runners and scripts
-	serveCtx context.Context // sockets: closed after the runners stopped
-	conns    map[connKey]PacketConn
-	disps    map[connKey]*dispatcher
-	garpMu   sync.Mutex // garps is read by runner goroutines (garpLookup)
-	garps    map[string]*pacedGARP
-	handles  map[string]*handle
-	order    []string
-	watched  map[string]bool
-	scripts  map[string]*scriptHandle
-	files    *fileWatcher // nil: no track_file
+	e *Engine
+	// startDelay is vrrp_startup_delay while the runners of the start are
+	// made; 0 afterwards.
+	startDelay time.Duration
+	ctx        context.Context // runners and scripts
+	serveCtx   context.Context // sockets: closed after the runners stopped
+	conns      map[connKey]PacketConn
+	disps      map[connKey]*dispatcher
+	garpMu     sync.Mutex // garps is read by runner goroutines (garpLookup)
+	garps      map[string]*pacedGARP
+	handles    map[string]*handle
+	order      []string
+	watched    map[string]bool
+	scripts    map[string]*scriptHandle
+	files      *fileWatcher // nil: no track_file
 	// filesSeen: the track_files followed so far (init_file is for new ones)
 	filesSeen map[string]conf.TrackFile
 	serveWG   sync.WaitGroup
@@ -341,7 +344,15 @@ func (e *Engine) Run(ctx context.Context) error {
 	}, func() { e.addrResync.Add(1); e.checkSoon() }); err != nil {
 		return err
 	}
-	if err := st.apply(first); err != nil {
+	// vrrp_startup_delay holds the instances of the start (not those a
+	// reload adds) for the delay, as keepalived.
+	if first != nil && first.global.VRRPStartupDelay > 0 {
+		st.startDelay = first.global.VRRPStartupDelay
+		e.log.Info("Delaying startup", "seconds", st.startDelay.Seconds())
+	}
+	err := st.apply(first)
+	st.startDelay = 0
+	if err != nil {
 		return err
 	}
 	if e.opts.CheckInterval > 0 {
@@ -616,7 +627,7 @@ func (st *engineState) start(spec runnerSpec) error {
 		st.openVIPGARPs(ic)
 		members = append(members, memberSpec{Config: ic, Sender: conn, Addrs: e.k.Addrs(ic.Interface), Routes: e.k.Routes(), GARP: garp, GARPDev: st.garpLookup, LinkDown: linkDown, OwnInterface: spec.OwnInterface[i]})
 	}
-	r, err := newRunner(spec.Name, members, runnerOptions{Logger: e.log, Notify: e.notify, Event: e.event, Clock: e.clock, KeepOnStop: e.opts.DontRelease, Repairs: &e.repairs})
+	r, err := newRunner(spec.Name, members, runnerOptions{Logger: e.log, Notify: e.notify, Event: e.event, Clock: e.clock, StartDelay: st.startDelay, KeepOnStop: e.opts.DontRelease, Repairs: &e.repairs})
 	if err != nil {
 		return err
 	}

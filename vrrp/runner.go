@@ -227,6 +227,9 @@ type runnerOptions struct {
 	// Event, when set, is called as Notify for the events that are not
 	// transitions (Notification.Event).
 	Event func(Notification)
+	// StartDelay is vrrp_startup_delay: the instances wait that long
+	// before they may become MASTER (start.Delay).
+	StartDelay time.Duration
 	// KeepOnStop: when Run returns, a master leaves its VIPs and routes in
 	// place and sends no priority 0 advert (--dont-release-vrrp).
 	KeepOnStop bool
@@ -239,18 +242,19 @@ type runnerOptions struct {
 // goroutine that owns their state. Other goroutines talk to it through its
 // methods, which post events.
 type runner struct {
-	name    string
-	clock   clock.Clock
-	log     *slog.Logger
-	notify  func(Notification)
-	event   func(Notification)
-	members []*member
-	group   *syncGroup // nil for a single instance
-	events  chan runnerEvent
-	done    chan struct{}
-	started atomic.Bool
-	keep    atomic.Bool // runnerOptions.KeepOnStop
-	repairs *Repairs
+	name       string
+	clock      clock.Clock
+	log        *slog.Logger
+	notify     func(Notification)
+	event      func(Notification)
+	startDelay time.Duration
+	members    []*member
+	group      *syncGroup // nil for a single instance
+	events     chan runnerEvent
+	done       chan struct{}
+	started    atomic.Bool
+	keep       atomic.Bool // runnerOptions.KeepOnStop
+	repairs    *Repairs
 
 	mu     sync.Mutex
 	status []InstanceStatus
@@ -343,7 +347,7 @@ func newRunner(name string, members []memberSpec, opts runnerOptions) (*runner, 
 		return nil, errors.New("vrrp: runner without instances")
 	}
 	r := &runner{
-		name: name, clock: opts.Clock, log: opts.Logger, notify: opts.Notify, event: opts.Event,
+		name: name, clock: opts.Clock, log: opts.Logger, notify: opts.Notify, event: opts.Event, startDelay: opts.StartDelay,
 		events: make(chan runnerEvent, 256), done: make(chan struct{}), repairs: opts.Repairs,
 	}
 	if r.repairs == nil {
@@ -720,7 +724,7 @@ func (r *runner) Run(ctx context.Context) error {
 		}
 	}
 	for i := range r.members {
-		r.dispatch(i, start{})
+		r.dispatch(i, start{Delay: r.startDelay})
 	}
 	for {
 		select {
