@@ -329,7 +329,6 @@ var keywordTable = map[string]map[string]kwInfo{
 		"sorry_server_inhibit":    {test: "TestIPVSInVMHealth"},
 		"sorry_server_lvs_method": {test: "TestHealthSorryServerInhibitAndMethod"},
 		"virtualhost":             {test: "TestDefaultsRealServer"},
-		"nat_mask":                {notice: notYet},
 		"persistence_engine":      {notice: notYet, arg: true},
 		"snmp_name":               {notice: notYet},
 	},
