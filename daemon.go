@@ -131,10 +131,8 @@ func (d *daemon) buildIPVS(o *options, cfg *conf.Config, dp deps) {
 			nt.QuorumAlert(vs, up, init, sum)
 		}})
 	d.hc = healthcheck.New(cfg, healthcheck.Options{Logger: d.log.With("subsystem", "check"), Observe: dp.observe,
+		RealServer: nt.RealServerFIFO,
 		Alert: func(a healthcheck.Alert) {
-			if a.RSChanged {
-				nt.RealServerFIFO(a.VS, a.RS, a.Up)
-			}
 			nt.RealServerAlert(a.VS, a.RS, a.Up, a.RSChanged, notify.CheckerBody(a.Checker, a.CheckerUp, a.Reason))
 		}})
 }

@@ -22,11 +22,13 @@ import (
 // its vrrp_notify_fifo (read by the test) must be equal, and so must the
 // lines the notify_fifo_script of each read from its notify_fifo. Equal:
 // the same lines in the same order for each instance and group, and a
-// group's line after those of its instances that made it; the order
+// group's line after those of its instances that made it (and the umask
+// of global_defs gives both the same file modes); the order
 // between an instance and another that does not depend on it (at start-up,
 // at shutdown) is not keepalived's contract, nor lvsd's.
 const fifoCompareConf = `global_defs {
   router_id fifo
+  umask IWGRP|IROTH|IWOTH|IXOTH
   notify_fifo {{DIR}}/all.fifo
   notify_fifo_script "{{SHARED}}/reader.sh {{DIR}}/reader.out"
   vrrp_notify_fifo {{DIR}}/vrrp.fifo
@@ -191,10 +193,14 @@ func (s *kaSide) readerLines(t *testing.T) []string {
 	return strings.Split(strings.TrimSuffix(string(b), "\n"), "\n")
 }
 
-func TestNetnsNotifyFIFOMatchesKeepalived(t *testing.T) {
+// kaCompare is the start of a comparison with keepalived: the built lvsd
+// and a directory for both sides (removed at the end) with files (mode
+// 0755) in it.
+func kaCompare(t *testing.T, files map[string]string) (bin, shared string) {
+	t.Helper()
 	integration(t, "ip", "keepalived")
-	bin := buildLvsd(t)
-	shared, err := os.MkdirTemp("", "lvsd-fifo-")
+	bin = buildLvsd(t)
+	shared, err := os.MkdirTemp("", "lvsd-ka-")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -202,15 +208,20 @@ func TestNetnsNotifyFIFOMatchesKeepalived(t *testing.T) {
 	if err := os.Chmod(shared, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	for name, body := range map[string]string{
-		// The FIFO's reader: its arguments, then what it reads.
-		"reader.sh": "#!/bin/sh\nout=$1\nshift\necho \"args: $*\" > \"$out\"\nexec cat \"$1\" >> \"$out\"\n",
-		"mark.sh":   "#!/bin/sh\necho \"$#\" >> \"$1\"\n",
-	} {
+	for name, body := range files {
 		if err := os.WriteFile(filepath.Join(shared, name), []byte(body), 0o755); err != nil {
 			t.Fatal(err)
 		}
 	}
+	return bin, shared
+}
+
+func TestNetnsNotifyFIFOMatchesKeepalived(t *testing.T) {
+	bin, shared := kaCompare(t, map[string]string{
+		// The FIFO's reader: its arguments, then what it reads.
+		"reader.sh": "#!/bin/sh\nout=$1\nshift\necho \"args: $*\" > \"$out\"\nexec cat \"$1\" >> \"$out\"\n",
+		"mark.sh":   "#!/bin/sh\necho \"$#\" >> \"$1\"\n",
+	})
 	setFile := func(name, v string) {
 		t.Helper()
 		if err := os.WriteFile(filepath.Join(shared, name), []byte(v+"\n"), 0o644); err != nil {
@@ -229,6 +240,18 @@ func TestNetnsNotifyFIFOMatchesKeepalived(t *testing.T) {
 		waitUntil(t, 20*time.Second, s.name+": VI_1 MASTER with its VIP", func() bool {
 			return strings.Contains(runCmd(t, "ip", "-n", s.ns, "-4", "-o", "addr", "show", "dev", "eth0"), " 192.0.2.100/24 ")
 		})
+	}
+	// umask IWGRP|IROTH|IWOTH|IXOTH (027): the FIFOs each made are 0640, and so is
+	// what their scripts create.
+	for _, s := range both {
+		for _, f := range []string{"all.fifo", "vrrp.fifo", "reader.out"} {
+			st, err := os.Stat(filepath.Join(s.dir, f))
+			if err != nil {
+				t.Errorf("%s: %s: %v", s.name, f, err)
+			} else if st.Mode().Perm() != 0o640 {
+				t.Errorf("%s: %s mode %v, want 0640 (umask 027)", s.name, f, st.Mode().Perm())
+			}
+		}
 	}
 	time.Sleep(1500 * time.Millisecond)
 	step := func(what string, do func()) {

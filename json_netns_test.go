@@ -81,16 +81,7 @@ vrrp_instance VI_2 {
 `
 
 func TestNetnsJSONDumpMatchesKeepalived(t *testing.T) {
-	integration(t, "ip", "keepalived")
-	bin := buildLvsd(t)
-	shared, err := os.MkdirTemp("", "lvsd-json-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(shared) })
-	if err := os.WriteFile(filepath.Join(shared, "down"), []byte("1\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	bin, shared := kaCompare(t, map[string]string{"down": "1\n"})
 	ka := newKASide(t, "keepalived", shared, jsonCompareConf)
 	lv := newKASide(t, "lvsd", shared, jsonCompareConf)
 	started := time.Now()

@@ -208,6 +208,11 @@ func serve(o *options, log *slog.Logger) int {
 		}
 		return exitConfig
 	}
+	if cfg.Global.Umask >= 0 {
+		// global_defs umask, as keepalived: for the files lvsd makes (the
+		// notify FIFOs) and the scripts it runs; set at start.
+		syscall.Umask(cfg.Global.Umask)
+	}
 	if o.pidFile != "" {
 		if err := writePidFile(o.pidFile); err != nil {
 			log.Error("pid file", "err", err)

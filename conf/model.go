@@ -114,6 +114,12 @@ type Global struct {
 	NotifyFIFO     NotifyFIFO `json:"notify_fifo"`
 	VRRPNotifyFIFO NotifyFIFO `json:"vrrp_notify_fifo"`
 	LVSNotifyFIFO  NotifyFIFO `json:"lvs_notify_fifo"`
+	// RSInitNotifies: a real server up at start-up has its notify_up run
+	// and its FIFO line written, as one that comes up later.
+	RSInitNotifies bool `json:"rs_init_notifies,omitempty"`
+	// Umask is global_defs umask: the file mode creation mask lvsd (and
+	// the scripts it runs) work with; -1 when not given.
+	Umask int `json:"umask"`
 
 	Pos Pos `json:"pos"`
 }

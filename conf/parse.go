@@ -474,6 +474,7 @@ func setGlobalDefaults(g *Global) {
 	g.VRRPGarpLowerPrioRepeat = -1
 	g.VRRPGarpMasterRefreshRepeat = 1
 	g.MaxAutoPriority = -1
+	g.Umask = -1
 	g.VRRPNetlinkMonitorRcvBufs = NetlinkRcvBufsDefault
 	g.VRRPNetlinkCmdRcvBufs = NetlinkRcvBufsDefault
 	g.LVSNetlinkMonitorRcvBufs = NetlinkRcvBufsDefault
@@ -523,6 +524,12 @@ func (p *parser) global(n *Node) {
 				if len(ch.Args) > 2 {
 					f.Group = ch.Args[2].Text
 				}
+			}
+		case "umask":
+			if v, ok := umaskValue(ch); ok {
+				g.Umask = v
+			} else {
+				p.errf(ch, "invalid umask '%s' (want a number or IRUSR|IWGRP|... bits)", ch.Args[0].Text)
 			}
 		case "notify_fifo_script", "vrrp_notify_fifo_script", "lvs_notify_fifo_script":
 			if s := p.script(ch); s != nil {
@@ -619,7 +626,31 @@ var globalKeywords = keywords[Global]{
 	"vrrp_netlink_cmd_rcv_bufs_force":     set(boolArg, func(g *Global) *bool { return &g.VRRPNetlinkCmdRcvBufsForce }),
 	"lvs_netlink_monitor_rcv_bufs_force":  set(boolArg, func(g *Global) *bool { return &g.LVSNetlinkMonitorRcvBufsForce }),
 
-	"lvs_flush": set(boolArg, func(g *Global) *bool { return &g.LVSFlush }),
+	"lvs_flush":        set(boolArg, func(g *Global) *bool { return &g.LVSFlush }),
+	"rs_init_notifies": set(boolArg, func(g *Global) *bool { return &g.RSInitNotifies }),
+}
+
+// umaskValue parses keepalived's "umask NUMBER|BITS": a number in C's
+// base 0 (0x.., 0.., decimal), or I{R|W|X}{USR|GRP|OTH} names joined by
+// '|' (the words may be split by blanks).
+func umaskValue(n *Node) (int, bool) {
+	text := strings.Join(n.Words(), "")
+	if text == "" {
+		return 0, false
+	}
+	if v, err := strconv.ParseInt(text, 0, 32); err == nil {
+		return int(v) & 0o777, v >= 0 && v <= 0o777
+	}
+	bits := map[string]int{"IRUSR": 0o400, "IWUSR": 0o200, "IXUSR": 0o100, "IRGRP": 0o40, "IWGRP": 0o20, "IXGRP": 0o10, "IROTH": 0o4, "IWOTH": 0o2, "IXOTH": 0o1}
+	v := 0
+	for _, w := range strings.Split(text, "|") {
+		b, ok := bits[w]
+		if !ok {
+			return 0, false
+		}
+		v |= b
+	}
+	return v, true
 }
 
 // fifo returns the FIFO keyword kw (notify_fifo, vrrp_notify_fifo or

@@ -73,6 +73,9 @@ func (s *Scheduler) Apply(cfg *conf.Config) {
 				if s.running {
 					r.since = now
 					s.emit(r, now, r.reason)
+					if g.RSInitNotifies && up {
+						s.notifyChange(r, true)
+					}
 				}
 			case up != r.up || w != r.weight:
 				reason := "configuration reloaded"
@@ -261,6 +264,9 @@ func newNotifyScript(which string, s *conf.Script, g *conf.Global) notifyScript 
 // notifyChange queues notify_up or notify_down, which run in the
 // background one after the other in the real server's queue. s.mu is held.
 func (s *Scheduler) notifyChange(r *rsState, up bool) {
+	if s.opts.RealServer != nil && r.vs != nil {
+		s.opts.RealServer(r.vs, r.cfg, up)
+	}
 	ns := r.notifyDown
 	if up {
 		ns = r.notifyUp

@@ -2,10 +2,15 @@ package healthcheck
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
+	"sync"
 	"testing"
 	"time"
+
+	"github.com/lvsd/lvsd/conf"
 )
 
 func TestStrtol(t *testing.T) {
@@ -127,5 +132,66 @@ virtual_server 192.0.2.1 80 {
 	})
 	if d := time.Since(start); d > 1500*time.Millisecond {
 		t.Errorf("followed the files after %v, want within half a second (and a margin)", d)
+	}
+}
+
+// TestRSInitNotifies: with rs_init_notifies a real server up at start-up
+// has its notify_up run and is reported (the FIFO's RS line); one in alpha
+// (down until checked) is not; without the keyword neither is.
+func TestRSInitNotifies(t *testing.T) {
+	dir := t.TempDir()
+	out := filepath.Join(dir, "up")
+	script := filepath.Join(dir, "up.sh")
+	if err := os.WriteFile(script, []byte("#!/bin/sh\necho \"$@\" >> "+out+"\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	text := `
+virtual_server 192.0.2.1 80 {
+  protocol TCP
+  real_server 10.0.0.1 80 {
+    notify_up "` + script + ` rs1"
+  }
+  real_server 10.0.0.2 80 {
+    notify_up "` + script + ` rs2"
+    MISC_CHECK {
+      misc_path /bin/false
+      alpha
+      warmup 60
+      delay_loop 60
+    }
+  }
+}`
+	for _, on := range []bool{true, false} {
+		os.Remove(out)
+		g := ""
+		if on {
+			g = "global_defs {\n  rs_init_notifies\n}\n"
+		}
+		var got []string
+		var mu sync.Mutex
+		s := New(mustParse(t, g+text), Options{RealServer: func(vs *conf.VirtualServer, rs *conf.RealServer, up bool) {
+			mu.Lock()
+			got = append(got, fmt.Sprintf("%s %v", rs.AddrPort(), up))
+			mu.Unlock()
+		}})
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan struct{})
+		go func() { s.Run(ctx); close(done) }()
+		time.Sleep(700 * time.Millisecond)
+		cancel()
+		<-done
+		mu.Lock()
+		want := ""
+		if on {
+			want = "10.0.0.1:80 true"
+		}
+		if strings.Join(got, ",") != want {
+			t.Errorf("rs_init_notifies %v: reported %v, want %q", on, got, want)
+		}
+		mu.Unlock()
+		b, _ := os.ReadFile(out)
+		if wantOut := map[bool]string{true: "rs1\n", false: ""}[on]; string(b) != wantOut {
+			t.Errorf("rs_init_notifies %v: notify_up ran %q, want %q", on, b, wantOut)
+		}
 	}
 }
