@@ -438,7 +438,12 @@ func build(root *Node, d *diagList) *Config {
 			c.StaticAddresses = append(c.StaticAddresses, p.vips(n, nil)...)
 		case "static_routes":
 			if p.wantBlock(n) {
-				c.StaticRoutes = append(c.StaticRoutes, routeWords(n)...)
+				for _, r := range n.Children {
+					// A line in error is dropped, as in virtual_routes.
+					if vr := p.vroute(r); vr != nil {
+						c.StaticRoutes = append(c.StaticRoutes, Route{Words: append([]string{r.Key}, r.Words()...), Parsed: vr, Pos: r.Pos})
+					}
+				}
 			}
 		default:
 			p.unhandled(n, info)

@@ -1138,17 +1138,13 @@ func TestValidateInterfaces(t *testing.T) {
 		vrrpInst("track_interface {\n eth0\n eth2 #t\n}", "virtual_ipaddress {\n 10.0.0.2 dev eth3 #v\n}") +
 		"vrrp_instance VI_2 { #i\n interface eth1\n virtual_router_id 2\n}\n" +
 		"static_ipaddress { #sa\n 10.9.0.1/24 dev eth4 #a\n}\nstatic_routes { #sr\n 10.8.0.0/16 via 10.9.0.254 dev eth5 #r\n}"
-	notices := []string{
-		"sa: notice: static_ipaddress: parsed, not applied: lvsd adds no static addresses",
-		"sr: notice: static_routes: parsed, not applied: lvsd adds no static routes",
-	}
+	var notices []string // none: static addresses and routes are applied
 	runDiagCases(t, []diagCase{
 		{
 			name: "missing interfaces are fatal",
 			conf: conf,
 			opt:  Options{InterfaceExists: exists},
 			want: []string{
-				notices[0], notices[1],
 				"s: fatal: interface: interface eth9 does not exist (set dynamic_interfaces to allow it)",
 				"t: fatal: interface: interface eth2 does not exist",
 				"v: fatal: interface: interface eth3 does not exist",

@@ -167,6 +167,7 @@ type Engine struct {
 	rebinders []rebinder          // the sockets that follow their interface
 	hasRoutes bool                // an instance has virtual_routes
 	managed   map[netip.Addr]bool // the VIPs of all instances
+	statics   *statics            // static_ipaddress and static_routes
 
 	// unrouted counts, by DropReason, the packets that no instance here
 	// claims (an unknown VRID, too short to name one), on every socket.
@@ -204,8 +205,11 @@ func NewEngine(c *conf.Config, opts EngineOptions) (*Engine, []string, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
+	st, swarns := staticsFrom(c)
+	warns = append(warns, swarns...)
 	e := &Engine{
-		opts: opts, k: opts.Kernel, clock: opts.Clock, log: opts.Logger,
+		statics: st,
+		opts:    opts, k: opts.Kernel, clock: opts.Clock, log: opts.Logger,
 		applyCh: make(chan *applyReq), runDone: make(chan struct{}),
 		pending: &applyReq{specs: specs, scripts: scriptConfigs(c, specs), files: trackFileConfigs(c, specs), global: c.Global},
 		links:   map[string][]func(bool){}, scriptUp: map[string]bool{}, fileVal: map[string]int{},
@@ -327,6 +331,7 @@ func (e *Engine) Run(ctx context.Context) error {
 	defer func() {
 		stopRun()
 		st.stopAll()
+		e.delStatics(e.opts.DontRelease)
 		stopServe()
 		st.serveWG.Wait()
 		for _, c := range st.conns {
@@ -337,6 +342,7 @@ func (e *Engine) Run(ctx context.Context) error {
 		}
 	}()
 	if err := e.k.WatchAddrDeleted(runCtx, func(p netip.Prefix) {
+		e.restoreStatic(p)
 		for _, r := range e.currentRunners() {
 			r.AddrDeleted(p)
 		}
@@ -344,6 +350,7 @@ func (e *Engine) Run(ctx context.Context) error {
 	}, func() { e.addrResync.Add(1); e.checkSoon() }); err != nil {
 		return err
 	}
+	e.addStatics()
 	// vrrp_startup_delay holds the instances of the start (not those a
 	// reload adds) for the delay, as keepalived.
 	if first != nil && first.global.VRRPStartupDelay > 0 {
