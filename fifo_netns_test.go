@@ -47,13 +47,7 @@ vrrp_sync_group G {
     VI_4
   }
 }
-vrrp_instance VI_1 {
-  state BACKUP
-  interface eth0
-  virtual_router_id 51
-  priority 100
-  advert_int 1
-  notify_priority_changes
+` + kaVI1 + `  notify_priority_changes
   notify_master_rx_lower_pri "{{SHARED}}/mark.sh {{DIR}}/rxlower"
   virtual_ipaddress {
     192.0.2.100/24
@@ -85,6 +79,16 @@ vrrp_instance VI_4 {
     192.0.2.104/24
   }
 }
+`
+
+// kaVI1 opens the VI_1 the comparisons with keepalived share: BACKUP on
+// eth0, VRID 51, priority 100, adverts every second.
+const kaVI1 = `vrrp_instance VI_1 {
+  state BACKUP
+  interface eth0
+  virtual_router_id 51
+  priority 100
+  advert_int 1
 `
 
 // kaSide is one daemon of a side-by-side comparison with keepalived: its

@@ -33,13 +33,7 @@ track_file down {
   file {{SHARED}}/down
   weight 0
 }
-vrrp_instance VI_1 {
-  state BACKUP
-  interface eth0
-  virtual_router_id 51
-  priority 100
-  advert_int 1
-  preempt_delay 2
+` + kaVI1 + `  preempt_delay 2
   garp_master_delay 3
   garp_master_repeat 2
   smtp_alert

@@ -21,13 +21,7 @@ static_ipaddress {
 static_routes {
   198.51.100.128/25 via 192.0.2.9 dev eth0
 }
-vrrp_instance VI_1 {
-  state BACKUP
-  interface eth0
-  virtual_router_id 51
-  priority 100
-  advert_int 1
-  virtual_ipaddress {
+` + kaVI1 + `  virtual_ipaddress {
     192.0.2.100/24
   }
 }
