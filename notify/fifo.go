@@ -99,15 +99,23 @@ func (f *FIFOs) Apply(c *conf.Config) {
 		}
 		if old != nil {
 			delete(f.open, role)
-			go f.shut(role, old)
 		}
-		if spec.Path == "" {
-			continue
+		var ff *fifo
+		if spec.Path != "" {
+			var err error
+			if ff, err = f.start(spec); err != nil {
+				f.log.Error("notify fifo not opened", "keyword", role, "path", spec.Path, "pos", spec.Pos.String(), "err", err)
+			} else {
+				f.open[role] = ff
+			}
 		}
-		if ff, err := f.start(spec); err != nil {
-			f.log.Error("notify fifo not opened", "keyword", role, "path", spec.Path, "pos", spec.Pos.String(), "err", err)
-		} else {
-			f.open[role] = ff
+		if old != nil {
+			if ff != nil && old.spec.Path == ff.spec.Path {
+				// The same FIFO (another owner or script): the new one
+				// keeps the file, and removes it at the end if lvsd made it.
+				ff.created, old.created = ff.created || old.created, false
+			}
+			go f.shut(role, old) // its script may take a while to end
 		}
 	}
 }

@@ -133,3 +133,27 @@ virtual_server group G {
 		t.Errorf("lvs_notify_fifo, made before, removed: %v", err)
 	}
 }
+
+// A reload that changes a FIFO's script, same path: the FIFO stays (the
+// new reader reads it), and is removed at the end since lvsd made it.
+func TestNotifyFIFOReloadSamePath(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "f")
+	conf1 := parseConf(t, "global_defs {\n  notify_fifo "+path+"\n}\n")
+	conf2 := parseConf(t, "global_defs {\n  notify_fifo "+path+" nobody\n}\n")
+	fifos := NewFIFOs(conf1, nil)
+	fifos.Apply(conf2)
+	time.Sleep(300 * time.Millisecond) // the old one's shut
+	if st, err := os.Lstat(path); err != nil || st.Mode()&os.ModeNamedPipe == 0 {
+		t.Fatalf("after the reload the FIFO is gone: %v", err)
+	}
+	read := fifoReader(t, path)
+	fifos.WriteVRRP("INSTANCE \"VI_1\" MASTER 100\n")
+	if got := read(); got != "INSTANCE \"VI_1\" MASTER 100\n" {
+		t.Errorf("read %q after the reload", got)
+	}
+	fifos.Close()
+	if _, err := os.Lstat(path); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the FIFO lvsd made is still there after Close: %v", err)
+	}
+}
