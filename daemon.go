@@ -44,6 +44,7 @@ type daemon struct {
 	hc          *healthcheck.Scheduler // the checks; nil when rec is
 	checkNotify *notify.Notifier       // smtp_alert of the checkers and of quorum changes; nil when rec is
 	ipvsErr     error                  // why IPVS is not programmed although -P was not given
+	fifos       *notify.FIFOs          // the notify FIFOs, shared by both notifiers; closed by wait
 	addrsErr    error                  // why ha_suspend cannot follow this host's addresses
 
 	watchAddrs func(ctx context.Context, fn func(map[netip.Addr]bool)) error
@@ -77,6 +78,7 @@ type deps struct {
 // runs before start.
 func newDaemon(o *options, log *slog.Logger, cfg *conf.Config, dp deps) (*daemon, error) {
 	d := &daemon{log: log, errs: make(chan error, 4), watchAddrs: dp.watchAddrs}
+	d.fifos = notify.NewFIFOs(cfg, log.With("subsystem", "notify"))
 	if d.watchAddrs == nil {
 		g := cfg.Global // the buffer sizes of the start; a reload does not resize them
 		d.watchAddrs = func(ctx context.Context, fn func(map[netip.Addr]bool)) error {
@@ -93,6 +95,7 @@ func newDaemon(o *options, log *slog.Logger, cfg *conf.Config, dp deps) (*daemon
 	}
 	if runVRRP {
 		if err := d.buildVRRP(o, cfg, dp); err != nil {
+			d.fifos.Close()
 			return nil, err
 		}
 	}
@@ -125,12 +128,16 @@ func (d *daemon) buildIPVS(o *options, cfg *conf.Config, dp deps) {
 	// The checkers' and the quorum's e-mail have a queue of their own, as
 	// keepalived's checker process has: a slow mail server delays no VRRP
 	// alert.
-	nt := notify.New(cfg, notify.Options{Logger: d.log.With("subsystem", "notify")})
+	nt := notify.New(cfg, notify.Options{Logger: d.log.With("subsystem", "notify"), FIFO: d.fifos})
 	d.checkNotify = nt
 	d.newKernel = newKernel
 	d.rec = ipvs.New(cfg, k, ipvs.Options{Logger: d.log.With("subsystem", "ipvs"), DontRelease: o.dontReleaseIPVS,
-		Reader: reader, Quorum: nt.QuorumAlert})
+		Reader: reader, Quorum: func(vs *conf.VirtualServer, up, init bool, sum int) {
+			nt.QuorumFIFO(vs, up)
+			nt.QuorumAlert(vs, up, init, sum)
+		}})
 	d.hc = healthcheck.New(cfg, healthcheck.Options{Logger: d.log.With("subsystem", "check"), Observe: dp.observe,
+		RealServer: nt.RealServerFIFO,
 		Alert: func(a healthcheck.Alert) {
 			nt.RealServerAlert(a.VS, a.RS, a.Up, a.RSChanged, notify.CheckerBody(a.Checker, a.CheckerUp, a.Reason))
 		}})
@@ -143,7 +150,7 @@ func (d *daemon) logIPVSUnavailable() {
 // buildVRRP builds the VRRP engine and the notifications of its
 // transitions.
 func (d *daemon) buildVRRP(o *options, cfg *conf.Config, dp deps) error {
-	d.vrrpNotify = notify.New(cfg, notify.Options{Logger: d.log.With("subsystem", "notify")})
+	d.vrrpNotify = notify.New(cfg, notify.Options{Logger: d.log.With("subsystem", "notify"), FIFO: d.fifos})
 	fwLog := d.log.With("subsystem", "firewall")
 	d.fw, d.fwOpts = newFirewall(cfg, fwLog), nftOptions(cfg)
 	eng, warnings, err := vrrp.NewEngine(cfg, vrrp.EngineOptions{
@@ -182,6 +189,20 @@ func (t transitions) Transition(n vrrp.Notification) {
 	if t.rec != nil && n.Instance != "" {
 		t.rec.SetVRRPState(n.Instance, n.To == vrrp.StateMaster)
 	}
+}
+
+// Event implements vrrp.EventSink: an instance's priority change, or a
+// lower priority heard as MASTER, for the notify FIFOs and
+// notify_master_rx_lower_pri.
+func (t transitions) Event(n vrrp.Notification) {
+	state := notify.BackupPriority
+	switch {
+	case n.Event == vrrp.EventMasterRxLowerPri:
+		state = notify.MasterRxLowerPri
+	case n.To == vrrp.StateMaster:
+		state = notify.MasterPriority
+	}
+	t.notify.Post(notify.Event{Name: n.Instance, State: state, Priority: int(n.Priority)})
 }
 
 // start runs every subsystem until ctx is done; wait returns when they
@@ -265,6 +286,7 @@ func forwardHealth(ctx context.Context, hc *healthcheck.Scheduler, rec *ipvs.Rec
 // its own difference and returns at once (VRRP's answer waits for its
 // engine to take the new instances).
 func (d *daemon) apply(cfg *conf.Config) {
+	d.fifos.Apply(cfg)
 	if d.rec != nil {
 		d.rec.Apply(cfg) // first: it works in its own goroutine
 		d.hc.Apply(cfg)
@@ -307,5 +329,9 @@ func (d *daemon) resyncs() map[string]uint64 {
 	return m
 }
 
-// wait blocks until every subsystem has stopped (after ctx is cancelled).
-func (d *daemon) wait() { d.wg.Wait() }
+// wait blocks until every subsystem has stopped (after ctx is cancelled),
+// then closes the notify FIFOs (after the STOP lines).
+func (d *daemon) wait() {
+	d.wg.Wait()
+	d.fifos.Close()
+}

@@ -209,6 +209,11 @@ func serve(o *options, log *slog.Logger) int {
 		}
 		return exitConfig
 	}
+	if cfg.Global.Umask >= 0 {
+		// global_defs umask, as keepalived: for the files lvsd makes (the
+		// notify FIFOs) and the scripts it runs; set at start.
+		syscall.Umask(cfg.Global.Umask)
+	}
 	if o.pidFile != "" {
 		if err := writePidFile(o.pidFile); err != nil {
 			log.Error("pid file", "err", err)
@@ -260,9 +265,11 @@ func serve(o *options, log *slog.Logger) int {
 				op.dump(false)
 			case syscall.SIGUSR2:
 				op.dump(true)
-			case sigJSON, sigStatsClear:
-				// keepalived's SIGJSON and SIGSTATS_CLEAR (--signum=JSON,
-				// STATS_CLEAR): caught, so that sending them does not stop lvsd.
+			case sigJSON:
+				op.dumpJSON()
+			case sigStatsClear:
+				// keepalived's SIGSTATS_CLEAR (--signum=STATS_CLEAR): caught,
+				// so that sending it does not stop lvsd.
 				log.Warn("signal not supported by lvsd; ignored", "signal", int(sig.(syscall.Signal)))
 			default:
 				log.Info("stopping", "signal", sig.String())

@@ -69,10 +69,14 @@ func newOps(o *options, log *slog.Logger, cfg *conf.Config, started time.Time, d
 		checks:  rec.checks,
 		dumpDir: status.DefaultDumpDir,
 	}
-	// LVSD_DUMP_DIR moves keepalived.data and keepalived.stats (tests,
-	// containers with a read-only /tmp).
-	if dir := os.Getenv("LVSD_DUMP_DIR"); dir != "" {
-		op.dumpDir = dir
+	// LVSD_DUMP_DIR moves keepalived.data, keepalived.stats and
+	// keepalived.json (tests, containers with a read-only /tmp); else
+	// TMPDIR does, as for keepalived.
+	for _, env := range []string{"LVSD_DUMP_DIR", "TMPDIR"} {
+		if dir := os.Getenv(env); dir != "" {
+			op.dumpDir = dir
+			break
+		}
 	}
 	op.cfg.Store(cfg)
 	current := func() *conf.Config { return op.cfg.Load() }
@@ -213,6 +217,21 @@ func (op *ops) dump(stats bool) {
 		return
 	}
 	op.log.Info("wrote the "+what+" dump", "file", path)
+}
+
+// dumpJSON writes SIGJSON's dump, keepalived.json, as keepalived 2.2.7:
+// only when VRRP runs instances.
+func (op *ops) dumpJSON() {
+	if op.src.VRRPConfig == nil || len(op.src.VRRPConfig().Instances) == 0 {
+		op.log.Info("no VRRP instance: no JSON dump")
+		return
+	}
+	path, err := status.DumpJSON(op.dumpDir, status.Build(op.src), op.src.VRRPConfig())
+	if err != nil {
+		op.log.Error("cannot write the JSON dump", "file", path, "err", err)
+		return
+	}
+	op.log.Info("wrote the JSON dump", "file", path)
 }
 
 // sdNotify tells systemd (Type=notify) about our state; without

@@ -345,13 +345,18 @@ func TestNotifyReloadDump(t *testing.T) {
 		t.Errorf("the symlink's target was written: %q", b)
 	}
 
-	// keepalived's SIGJSON and SIGSTATS_CLEAR (lvsd --signum=JSON,
-	// STATS_CLEAR) are logged and ignored: lvsd goes on running.
+	// keepalived's SIGJSON without VRRP instances writes nothing, as
+	// keepalived; SIGSTATS_CLEAR (lvsd --signum=STATS_CLEAR) is logged and
+	// ignored: lvsd goes on running.
 	signal(sigJSON)
 	signal(sigStatsClear)
-	waitUntil(t, 5*time.Second, "the two ignored signals in the log", func() bool {
-		return strings.Count(out.String(), "signal not supported by lvsd; ignored") == 2
+	waitUntil(t, 5*time.Second, "the two signals in the log", func() bool {
+		return strings.Count(out.String(), "signal not supported by lvsd; ignored") == 1 &&
+			strings.Contains(out.String(), "no VRRP instance: no JSON dump")
 	})
+	if _, err := os.Stat(filepath.Join(dumps, "keepalived.json")); err == nil {
+		t.Errorf("a JSON dump without VRRP instances")
+	}
 	select {
 	case err := <-exited:
 		t.Fatalf("lvsd stopped on keepalived's JSON or STATS_CLEAR signal: %v", err)

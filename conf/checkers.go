@@ -43,6 +43,12 @@ type checkerKind struct {
 	incomplete func(c *Checker) string
 	// check validates what the keywords cannot check alone.
 	check func(v *validator, c *Checker)
+	// resolve fills in, in validation before incomplete, what the checker
+	// takes from elsewhere in the configuration.
+	resolve func(v *validator, c *Checker)
+	// timers, when set, are the checker's timers whatever the file says:
+	// the block takes none.
+	timers *CheckTimers
 }
 
 // checkerKinds are the checkers conf parses. A slice rather than a map:
@@ -66,7 +72,8 @@ var checkerKinds = []checkerKind{
 	{name: CheckPing, retry: 1, delayBeforeRetry: time.Second},
 	{name: CheckExpect, needsPort: true, retry: 1, delayBeforeRetry: time.Second,
 		keywords: expectKeywords, incomplete: needsExpect},
-	{name: CheckFile, notYet: true},
+	{name: CheckFile, keywords: fileKeywords, timers: &fileCheckTimers,
+		resolve: (*validator).fileCheck, incomplete: needsTrackFile},
 	{name: CheckBFD, notYet: true},
 }
 
@@ -87,9 +94,12 @@ func initCheckerBlocks() {
 		if _, ok := keywordTable[k.name]; ok {
 			sections = append(sections, k.name)
 		}
-		if k.script {
+		switch {
+		case k.timers != nil:
+			k.block = block(sections[1:], k.keywords)
+		case k.script:
 			k.block = block(sections, k.keywords, scriptTimers, checkerKeywords)
-		} else {
+		default:
 			k.block = block(append(sections, "connection", "timers"), k.keywords, connKeywords, timers, checkerKeywords)
 		}
 	}
@@ -148,6 +158,9 @@ func (p *parser) checker(n *Node, kind *checkerKind, rs *RealServer, rsTimers ti
 		kind.complete(c.Checker)
 	}
 	c.Timers = c.timers.over(rsTimers).resolve(kind)
+	if kind.timers != nil {
+		c.Timers = *kind.timers
+	}
 	if len(c.hosts) == 0 {
 		return []*Checker{c.Checker}
 	}
@@ -340,6 +353,63 @@ func (v *validator) udpCheck(c *Checker) {
 	} else if c.MinReplyLength > c.MaxReplyLength {
 		v.warnf(c.Pos, c.Type, "min_reply_length %d > max_reply_length %d - the check will always fail", c.MinReplyLength, c.MaxReplyLength)
 	}
+}
+
+// FILE_CHECK.
+
+var fileKeywords = keywords[checkerParse]{
+	"track_file": set(stringArg, func(c *checkerParse) *string { return &c.TrackFileName }),
+	"weight": func(p *parser, n *Node, c *checkerParse) {
+		if !p.noBlock(n) || !p.nargs(n, 1, 2) {
+			return
+		}
+		w, err := strconv.Atoi(n.Args[0].Text)
+		if err != nil || w < -65535 || w > 65535 {
+			p.errf(n, "weight for track file must be in [-65535..65535] inclusive - ignoring")
+			return
+		}
+		rev := false
+		if len(n.Args) == 2 {
+			switch n.Args[1].Text {
+			case "reverse":
+				rev = true
+			case "noreverse":
+			default:
+				p.errf(n, "unknown track file weight option %s - ignoring", n.Args[1].Text)
+				return
+			}
+		}
+		c.FileWeight, c.FileReverse, c.fileWeightSet = w, rev, true
+	},
+}
+
+// fileCheckTimers: lvsd reads a FILE_CHECK's file twice a second
+// (keepalived on inotify events); a value that means down takes the real
+// server down at once.
+var fileCheckTimers = CheckTimers{DelayLoop: 500 * time.Millisecond, ConnectTimeout: time.Second, Retry: 0, DelayBeforeRetry: 500 * time.Millisecond, Warmup: 0}
+
+// fileCheck resolves the track_file a FILE_CHECK names.
+func (v *validator) fileCheck(c *Checker) {
+	if c.TrackFileName == "" {
+		return
+	}
+	for _, tf := range v.c.TrackFiles {
+		if tf.Name == c.TrackFileName {
+			c.FilePath = tf.Path
+			if !c.fileWeightSet || c.FileWeight == 0 {
+				c.FileWeight, c.FileReverse = tf.Weight, tf.Reverse
+			}
+			return
+		}
+	}
+	v.errf(c.Pos, c.Type, "track_file %s not found", c.TrackFileName)
+}
+
+func needsTrackFile(c *Checker) string {
+	if c.FilePath == "" {
+		return "FILE_CHECK has no track_file specified"
+	}
+	return ""
 }
 
 // EXPECT_CHECK (lvsd's own).

@@ -120,6 +120,7 @@ func TestDefaultsGlobal(t *testing.T) {
 				VRRPNetlinkCmdRcvBufs:     64 << 10,
 				LVSNetlinkMonitorRcvBufs:  64 << 10,
 				MaxAutoPriority:           -1,
+				Umask:                     -1, // not given: lvsd keeps its own
 			}
 			g.Pos = Pos{}
 			if !reflect.DeepEqual(g, want) {

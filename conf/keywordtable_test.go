@@ -43,6 +43,7 @@ func keywordContexts() map[string][]string {
 		"MISC_CHECK":           {checker("MISC_CHECK", "   misc_path /bin/true\n")},
 		"url":                  {strings.Replace(checker("HTTP_GET", ""), "%s", "   url {\n    path /\n%s\n   }", 1)},
 	}
+	c["FILE_CHECK"] = []string{"track_file t {\n file /tmp/x\n}\n" + checker("FILE_CHECK", "   track_file t\n")}
 	for _, k := range kinds {
 		c["checker"] = append(c["checker"], checker(k, ""))
 		if k != "PING_CHECK" {

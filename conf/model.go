@@ -124,7 +124,30 @@ type Global struct {
 	MaxAutoPriority   int  `json:"max_auto_priority"`
 	DynamicInterfaces bool `json:"dynamic_interfaces"`
 
+	// The notify FIFOs: notify_fifo gets every line, vrrp_notify_fifo the
+	// VRRP lines, lvs_notify_fifo the checkers' (VS and RS lines).
+	NotifyFIFO     NotifyFIFO `json:"notify_fifo"`
+	VRRPNotifyFIFO NotifyFIFO `json:"vrrp_notify_fifo"`
+	LVSNotifyFIFO  NotifyFIFO `json:"lvs_notify_fifo"`
+	// RSInitNotifies: a real server up at start-up has its notify_up run
+	// and its FIFO line written, as one that comes up later.
+	RSInitNotifies bool `json:"rs_init_notifies,omitempty"`
+	// Umask is global_defs umask: the file mode creation mask lvsd (and
+	// the scripts it runs) work with; -1 when not given.
+	Umask int `json:"umask"`
+
 	Pos Pos `json:"pos"`
+}
+
+// NotifyFIFO is a notify FIFO of global_defs ("notify_fifo PATH [USER
+// [GROUP]]") and its reader ("notify_fifo_script SCRIPT [USER [GROUP]]"),
+// run with the FIFO's path as last argument. Path "" is none.
+type NotifyFIFO struct {
+	Path   string  `json:"path,omitempty"`
+	User   string  `json:"user,omitempty"`  // owner of a FIFO lvsd creates
+	Group  string  `json:"group,omitempty"` // its group
+	Script *Script `json:"script,omitempty"`
+	Pos    Pos     `json:"pos"`
 }
 
 // LVSSyncDaemon is global_defs lvs_sync_daemon.
@@ -267,16 +290,19 @@ type TrackProcessRef struct {
 
 // SyncGroup is a vrrp_sync_group.
 type SyncGroup struct {
-	Name           string            `json:"name"`
-	Group          []string          `json:"group"`
-	Notify         Notify            `json:"notify"`
-	SMTPAlert      *bool             `json:"smtp_alert,omitempty"`
-	TrackInterface []TrackInterface  `json:"track_interface,omitempty"`
-	TrackScript    []TrackScript     `json:"track_script,omitempty"`
-	TrackFile      []TrackFileRef    `json:"track_file,omitempty"`
-	TrackProcess   []TrackProcessRef `json:"track_process,omitempty"`
-	GlobalTracking bool              `json:"global_tracking,omitempty"`
-	Pos            Pos               `json:"pos"`
+	Name      string   `json:"name"`
+	Group     []string `json:"group"`
+	Notify    Notify   `json:"notify"`
+	SMTPAlert *bool    `json:"smtp_alert,omitempty"`
+	// NotifyPriorityChanges: its instances' effective priority changes go
+	// to the notify FIFOs (as the instances' own keyword).
+	NotifyPriorityChanges bool              `json:"notify_priority_changes,omitempty"`
+	TrackInterface        []TrackInterface  `json:"track_interface,omitempty"`
+	TrackScript           []TrackScript     `json:"track_script,omitempty"`
+	TrackFile             []TrackFileRef    `json:"track_file,omitempty"`
+	TrackProcess          []TrackProcessRef `json:"track_process,omitempty"`
+	GlobalTracking        bool              `json:"global_tracking,omitempty"`
+	Pos                   Pos               `json:"pos"`
 }
 
 // Auth is an instance's authentication block.
@@ -336,41 +362,47 @@ type GARP struct {
 type VRRPInstance struct {
 	Name string `json:"name"`
 	// State is the configured initial state: "MASTER" or "BACKUP" ("" when not given).
-	State                string            `json:"state,omitempty"`
-	Interface            string            `json:"interface"`
-	VRID                 int               `json:"virtual_router_id"`
-	Priority             int               `json:"priority"`
-	AdvertInt            time.Duration     `json:"advert_int"`
-	Version              int               `json:"version"`
-	Auth                 Auth              `json:"authentication"`
-	VIPs                 []VIP             `json:"virtual_ipaddress,omitempty"`
-	ExcludedVIPs         []VIP             `json:"virtual_ipaddress_excluded,omitempty"`
-	Routes               []Route           `json:"virtual_routes,omitempty"`
-	Rules                []Route           `json:"virtual_rules,omitempty"`
-	TrackInterface       []TrackInterface  `json:"track_interface,omitempty"`
-	TrackScript          []TrackScript     `json:"track_script,omitempty"`
-	TrackFile            []TrackFileRef    `json:"track_file,omitempty"`
-	TrackProcess         []TrackProcessRef `json:"track_process,omitempty"`
-	NoPreempt            bool              `json:"nopreempt"`
-	PreemptDelay         time.Duration     `json:"preempt_delay"`
-	GARP                 GARP              `json:"garp"`
-	McastSrcIP           netip.Addr        `json:"mcast_src_ip,omitempty"`
-	McastDstIP           netip.Addr        `json:"mcast_dst_ip,omitempty"`
-	UnicastSrcIP         netip.Addr        `json:"unicast_src_ip,omitempty"`
-	UnicastPeers         []UnicastPeer     `json:"unicast_peer,omitempty"`
-	UnicastTTL           int               `json:"unicast_ttl,omitempty"`
-	Notify               Notify            `json:"notify"`
-	SMTPAlert            *bool             `json:"smtp_alert,omitempty"`
-	UseVMAC              bool              `json:"use_vmac,omitempty"`
-	VMACName             string            `json:"vmac_name,omitempty"`
-	VMACXmitBase         bool              `json:"vmac_xmit_base,omitempty"`
-	Accept               bool              `json:"accept"`
-	DontTrackPrimary     bool              `json:"dont_track_primary,omitempty"`
-	Strict               bool              `json:"strict_mode,omitempty"`
-	SkipCheckAdvAddr     bool              `json:"skip_check_adv_addr,omitempty"`
-	LowerPrioNoAdvert    bool              `json:"lower_prio_no_advert,omitempty"`
-	HigherPrioSendAdvert bool              `json:"higher_prio_send_advert,omitempty"`
-	PromoteSecondaries   bool              `json:"promote_secondaries,omitempty"`
+	State          string            `json:"state,omitempty"`
+	Interface      string            `json:"interface"`
+	VRID           int               `json:"virtual_router_id"`
+	Priority       int               `json:"priority"`
+	AdvertInt      time.Duration     `json:"advert_int"`
+	Version        int               `json:"version"`
+	Auth           Auth              `json:"authentication"`
+	VIPs           []VIP             `json:"virtual_ipaddress,omitempty"`
+	ExcludedVIPs   []VIP             `json:"virtual_ipaddress_excluded,omitempty"`
+	Routes         []Route           `json:"virtual_routes,omitempty"`
+	Rules          []Route           `json:"virtual_rules,omitempty"`
+	TrackInterface []TrackInterface  `json:"track_interface,omitempty"`
+	TrackScript    []TrackScript     `json:"track_script,omitempty"`
+	TrackFile      []TrackFileRef    `json:"track_file,omitempty"`
+	TrackProcess   []TrackProcessRef `json:"track_process,omitempty"`
+	NoPreempt      bool              `json:"nopreempt"`
+	PreemptDelay   time.Duration     `json:"preempt_delay"`
+	GARP           GARP              `json:"garp"`
+	McastSrcIP     netip.Addr        `json:"mcast_src_ip,omitempty"`
+	McastDstIP     netip.Addr        `json:"mcast_dst_ip,omitempty"`
+	UnicastSrcIP   netip.Addr        `json:"unicast_src_ip,omitempty"`
+	UnicastPeers   []UnicastPeer     `json:"unicast_peer,omitempty"`
+	UnicastTTL     int               `json:"unicast_ttl,omitempty"`
+	Notify         Notify            `json:"notify"`
+	SMTPAlert      *bool             `json:"smtp_alert,omitempty"`
+	// NotifyPriorityChanges: effective priority changes go to the notify
+	// FIFOs ("INSTANCE "NAME" MASTER_PRIORITY|BACKUP_PRIORITY PRIO").
+	NotifyPriorityChanges bool `json:"notify_priority_changes,omitempty"`
+	// NotifyMasterRxLowerPri runs when this instance, MASTER, hears a
+	// lower priority advert.
+	NotifyMasterRxLowerPri *Script `json:"notify_master_rx_lower_pri,omitempty"`
+	UseVMAC                bool    `json:"use_vmac,omitempty"`
+	VMACName               string  `json:"vmac_name,omitempty"`
+	VMACXmitBase           bool    `json:"vmac_xmit_base,omitempty"`
+	Accept                 bool    `json:"accept"`
+	DontTrackPrimary       bool    `json:"dont_track_primary,omitempty"`
+	Strict                 bool    `json:"strict_mode,omitempty"`
+	SkipCheckAdvAddr       bool    `json:"skip_check_adv_addr,omitempty"`
+	LowerPrioNoAdvert      bool    `json:"lower_prio_no_advert,omitempty"`
+	HigherPrioSendAdvert   bool    `json:"higher_prio_send_advert,omitempty"`
+	PromoteSecondaries     bool    `json:"promote_secondaries,omitempty"`
 	// SyncGroup is filled from the vrrp_sync_group that names this instance.
 	SyncGroup string `json:"sync_group,omitempty"`
 	Pos       Pos    `json:"pos"`
@@ -601,6 +633,17 @@ type Checker struct {
 	Send        string `json:"send,omitempty"`
 	Expect      string `json:"expect,omitempty"`
 	ExpectRegex string `json:"expect_regex,omitempty"`
+
+	// FILE_CHECK: the track_file it names (TrackFileName), resolved in
+	// validation: the file's path, and the weight and reverse of the
+	// FILE_CHECK's weight, else of the track_file. Weight 0: a non-zero
+	// value (zero, reversed) takes the real server down; else the value
+	// times the weight is added to the real server's weight.
+	TrackFileName string `json:"track_file,omitempty"`
+	FilePath      string `json:"file,omitempty"`
+	FileWeight    int    `json:"file_weight,omitempty"`
+	FileReverse   bool   `json:"file_reverse,omitempty"`
+	fileWeightSet bool
 
 	Pos Pos `json:"pos"`
 }

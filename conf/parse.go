@@ -499,7 +499,12 @@ func build(root *Node, d *diagList, pre *early) *Config {
 			c.StaticAddresses = append(c.StaticAddresses, p.vips(n, nil)...)
 		case "static_routes":
 			if p.wantBlock(n) {
-				c.StaticRoutes = append(c.StaticRoutes, routeWords(n)...)
+				for _, r := range n.Children {
+					// A line in error is dropped, as in virtual_routes.
+					if vr := p.vroute(r); vr != nil {
+						c.StaticRoutes = append(c.StaticRoutes, Route{Words: append([]string{r.Key}, r.Words()...), Parsed: vr, Pos: r.Pos})
+					}
+				}
 			}
 		default:
 			p.unhandled(n, info)
@@ -537,6 +542,7 @@ func setGlobalDefaults(g *Global) {
 	g.MaxAutoPriority = -1
 	g.NFTablesTable = "keepalived"
 	g.NFTablesPriority = -1
+	g.Umask = -1
 	g.VRRPNetlinkMonitorRcvBufs = NetlinkRcvBufsDefault
 	g.VRRPNetlinkCmdRcvBufs = NetlinkRcvBufsDefault
 	g.LVSNetlinkMonitorRcvBufs = NetlinkRcvBufsDefault
@@ -571,6 +577,28 @@ func (p *parser) global(n *Node) {
 			// Read by the lexer, where it governs the includes that follow.
 		case "script_user":
 			p.userGroup(ch, &g.ScriptUser, &g.ScriptGroup)
+		case "notify_fifo", "vrrp_notify_fifo", "lvs_notify_fifo":
+			f := g.fifo(ch.Key)
+			if p.noBlock(ch) && p.nargs(ch, 1, 3) {
+				f.Path, f.Pos = ch.Args[0].Text, ch.Pos
+				f.User, f.Group = "", ""
+				if len(ch.Args) > 1 {
+					f.User = ch.Args[1].Text
+				}
+				if len(ch.Args) > 2 {
+					f.Group = ch.Args[2].Text
+				}
+			}
+		case "umask":
+			if v, ok := umaskValue(ch); ok {
+				g.Umask = v
+			} else {
+				p.errf(ch, "invalid umask '%s' (want a number or IRUSR|IWGRP|... bits)", ch.Args[0].Text)
+			}
+		case "notify_fifo_script", "vrrp_notify_fifo_script", "lvs_notify_fifo_script":
+			if s := p.script(ch); s != nil {
+				g.fifo(strings.TrimSuffix(ch.Key, "_script")).Script = s
+			}
 		case "vrrp_mcast_group4":
 			if a, ok := p.addr1(ch); ok {
 				if !a.Is4() || !a.IsMulticast() {
@@ -682,6 +710,42 @@ var globalKeywords = keywords[Global]{
 	"nftables_priority": set(intArg(-1<<31, 1<<31-1), func(g *Global) *int { return &g.NFTablesPriority }),
 	"nftables_counters": set(boolArg, func(g *Global) *bool { return &g.NFTablesCounters }),
 	"nftables_ifindex":  set(boolArg, func(g *Global) *bool { return &g.NFTablesIfindex }),
+	"rs_init_notifies":  set(boolArg, func(g *Global) *bool { return &g.RSInitNotifies }),
+}
+
+// umaskValue parses keepalived's "umask NUMBER|BITS": a number in C's
+// base 0 (0x.., 0.., decimal), or I{R|W|X}{USR|GRP|OTH} names joined by
+// '|' (the words may be split by blanks).
+func umaskValue(n *Node) (int, bool) {
+	text := strings.Join(n.Words(), "")
+	if text == "" {
+		return 0, false
+	}
+	if v, err := strconv.ParseInt(text, 0, 32); err == nil {
+		return int(v) & 0o777, v >= 0 && v <= 0o777
+	}
+	bits := map[string]int{"IRUSR": 0o400, "IWUSR": 0o200, "IXUSR": 0o100, "IRGRP": 0o40, "IWGRP": 0o20, "IXGRP": 0o10, "IROTH": 0o4, "IWOTH": 0o2, "IXOTH": 0o1}
+	v := 0
+	for _, w := range strings.Split(text, "|") {
+		b, ok := bits[w]
+		if !ok {
+			return 0, false
+		}
+		v |= b
+	}
+	return v, true
+}
+
+// fifo returns the FIFO keyword kw (notify_fifo, vrrp_notify_fifo or
+// lvs_notify_fifo) sets.
+func (g *Global) fifo(kw string) *NotifyFIFO {
+	switch kw {
+	case "vrrp_notify_fifo":
+		return &g.VRRPNotifyFIFO
+	case "lvs_notify_fifo":
+		return &g.LVSNotifyFIFO
+	}
+	return &g.NotifyFIFO
 }
 
 var globalBlock = block([]string{"global_defs"}, globalKeywords)
@@ -1087,6 +1151,8 @@ var syncGroupKeywords = keywords[SyncGroup]{
 	"global_tracking": set(boolArg, func(g *SyncGroup) *bool { return &g.GlobalTracking }),
 	"track_file":      set(trackFileRefsArg, func(g *SyncGroup) *[]TrackFileRef { return &g.TrackFile }),
 	"track_process":   set(trackProcessRefsArg, func(g *SyncGroup) *[]TrackProcessRef { return &g.TrackProcess }),
+
+	"notify_priority_changes": set(boolArg, func(g *SyncGroup) *bool { return &g.NotifyPriorityChanges }),
 }
 
 var syncGroupBlock = block([]string{"vrrp_sync_group", "notify"}, syncGroupKeywords,

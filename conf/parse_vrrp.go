@@ -194,6 +194,9 @@ var instanceKeywords = keywords[VRRPInstance]{
 	"lower_prio_no_advert":    set(boolArg, func(in *VRRPInstance) *bool { return &in.LowerPrioNoAdvert }),
 	"higher_prio_send_advert": set(boolArg, func(in *VRRPInstance) *bool { return &in.HigherPrioSendAdvert }),
 	"promote_secondaries":     set(boolArg, func(in *VRRPInstance) *bool { return &in.PromoteSecondaries }),
+
+	"notify_priority_changes":    set(boolArg, func(in *VRRPInstance) *bool { return &in.NotifyPriorityChanges }),
+	"notify_master_rx_lower_pri": set(scriptArg, func(in *VRRPInstance) **Script { return &in.NotifyMasterRxLowerPri }),
 }
 
 var instanceBlock = block([]string{"vrrp_instance", "notify"}, instanceKeywords,

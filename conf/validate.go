@@ -424,6 +424,9 @@ func (v *validator) virtualServers() {
 			chk := rs.Checkers[:0]
 			for _, c := range rs.Checkers {
 				kind := checkerKindOf(c.Type)
+				if kind.resolve != nil {
+					kind.resolve(v, c)
+				}
 				if why := kind.whyNot(c); why != "" {
 					v.errf(c.Pos, c.Type, "real server %s of %s: %s - removing checker", rs.Addr, vs, why)
 					continue

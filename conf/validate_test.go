@@ -1002,19 +1002,19 @@ func TestValidateGeneric(t *testing.T) {
 		},
 		{
 			name: "parsed, not supported yet",
-			conf: "bfd_instance p { #a\n}\n" + globalDefs("notify_fifo /run/fifo #b") +
+			conf: "bfd_instance p { #a\n}\n" + globalDefs("enable_traps #b") +
 				vrrpInst("track_bfd { #c\n p\n}", "use_vmac #d", "virtual_rules { #e\n from 10.1.0.0/16 table 1\n}",
 					"virtual_ipaddress {\n 10.0.0.2 home #f\n}") +
-				virtServer("snmp_name web #g", realServer("FILE_CHECK { #h\n}", "TCP_CHECK {\n}")),
+				virtServer("snmp_name web #g", realServer("BFD_CHECK { #h\n}", "TCP_CHECK {\n}")),
 			want: []string{
-				"b: notice: notify_fifo: parsed, not supported yet",
+				"b: notice: enable_traps: parsed, not supported yet",
 				"a: notice: bfd_instance: parsed, not supported yet",
 				"c: notice: track_bfd: parsed, not supported yet",
 				"d: notice: use_vmac: parsed, not supported yet",
 				"e: notice: virtual_rules: parsed, not supported yet",
 				"f: notice: home: parsed, not supported yet",
 				"g: notice: snmp_name: parsed, not supported yet",
-				"h: notice: FILE_CHECK: parsed, not supported yet",
+				"h: notice: BFD_CHECK: parsed, not supported yet",
 			},
 			check: func(t *testing.T, c *Config) {
 				if !inst0(c).UseVMAC || len(inst0(c).Rules) != 1 || len(inst0(c).VIPs) != 2 || len(rs0(c).Checkers) != 1 {
@@ -1124,17 +1124,13 @@ func TestValidateInterfaces(t *testing.T) {
 		vrrpInst("track_interface {\n eth0\n eth2 #t\n}", "virtual_ipaddress {\n 10.0.0.2 dev eth3 #v\n}") +
 		"vrrp_instance VI_2 { #i\n interface eth1\n virtual_router_id 2\n}\n" +
 		"static_ipaddress { #sa\n 10.9.0.1/24 dev eth4 #a\n}\nstatic_routes { #sr\n 10.8.0.0/16 via 10.9.0.254 dev eth5 #r\n}"
-	notices := []string{
-		"sa: notice: static_ipaddress: parsed, not applied: lvsd adds no static addresses",
-		"sr: notice: static_routes: parsed, not applied: lvsd adds no static routes",
-	}
+	var notices []string // none: static addresses and routes are applied
 	runDiagCases(t, []diagCase{
 		{
 			name: "missing interfaces are fatal",
 			conf: conf,
 			opt:  Options{InterfaceExists: exists},
 			want: []string{
-				notices[0], notices[1],
 				"s: fatal: interface: interface eth9 does not exist (set dynamic_interfaces to allow it)",
 				"t: fatal: interface: interface eth2 does not exist",
 				"v: fatal: interface: interface eth3 does not exist",

@@ -73,6 +73,9 @@ func (s *Scheduler) Apply(cfg *conf.Config) {
 				if s.running {
 					r.since = now
 					s.emit(r, now, r.reason)
+					if g.RSInitNotifies && up {
+						s.notifyChange(r, true)
+					}
 				}
 			case up != r.up || w != r.weight:
 				reason := "configuration reloaded"
@@ -156,6 +159,15 @@ func (s *Scheduler) newCheck(r *rsState, cc *conf.Checker, rc *conf.RealServer, 
 	c.up = !alpha(cc, rc)
 	if !s.setTimers(c, cc, rc, g) {
 		c.up = false
+	}
+	if fp, ok := c.p.(*fileProbe); ok {
+		// As keepalived: a FILE_CHECK's state is known at once (its file
+		// is read now), never alpha.
+		r := fp.probe(context.Background())
+		c.up, c.hasRun = r.ok, true
+		if c.dynamic && r.ok {
+			c.weight = r.weight
+		}
 	}
 	return c
 }
@@ -253,6 +265,9 @@ func newNotifyScript(which string, s *conf.Script, g *conf.Global) *notifyScript
 // notifyChange queues notify_up or notify_down, which run in the
 // background one after the other in the real server's queue. s.mu is held.
 func (s *Scheduler) notifyChange(r *rsState, up bool) {
+	if s.opts.RealServer != nil && r.vs != nil {
+		s.opts.RealServer(r.vs, r.cfg, up)
+	}
 	ns := r.notifyDown
 	if up {
 		ns = r.notifyUp

@@ -55,6 +55,11 @@ var checkerKinds = map[string]checkerKind{
 	conf.CheckUDP: {defaultRetry: 1, newProber: func(c *conf.Checker, rs *conf.RealServer, _ *conf.Global) (prober, error) {
 		return newUDPProbe(c, rs)
 	}},
+	conf.CheckFile: {defaultRetry: 0, name: func(c *conf.Checker) string { return c.Type + " " + c.FilePath },
+		dynamic: func(c *conf.Checker) bool { return c.FileWeight != 0 },
+		newProber: func(c *conf.Checker, rs *conf.RealServer, _ *conf.Global) (prober, error) {
+			return newFileProbe(c, rs), nil
+		}},
 	conf.CheckPing: {defaultRetry: 1, newProber: func(c *conf.Checker, rs *conf.RealServer, _ *conf.Global) (prober, error) {
 		return newPingProbe(c, rs), nil
 	}},

@@ -276,14 +276,14 @@ virtual_server 192.0.2.1 53 {
   }
 }`)
 	// lvsd runs every checker type conf hands it; pretend one it does not.
-	cfg.VirtualServers[0].RealServers[0].Checkers[0].Type = conf.CheckFile
+	cfg.VirtualServers[0].RealServers[0].Checkers[0].Type = conf.CheckBFD
 	h := newHarness(t, cfg, nil)
 	h.start()
 	h.runUntil(at(20 * time.Second))
 	if got, want := eventsString(h.events), "0s 10.0.0.1:53 up; 0s 10.0.0.2:53 up; "; got != want {
 		t.Fatalf("events %q, want %q", got, want)
 	}
-	if !strings.Contains(h.events[0].Reason, "FILE_CHECK") {
+	if !strings.Contains(h.events[0].Reason, "BFD_CHECK") {
 		t.Errorf("reason %q", h.events[0].Reason)
 	}
 	if len(h.s.heap) != 0 {

@@ -62,6 +62,11 @@ type Options struct {
 	// Alert, when set, is called on every checker transition (for
 	// smtp_alert), with the scheduler's lock held: it must not block.
 	Alert func(Alert)
+	// RealServer, when set, is called where notify_up or notify_down run:
+	// a real server's change of state (and, with rs_init_notifies, the
+	// start of one that is up), with the scheduler's lock held: it must
+	// not block (keepalived's FIFO RS line).
+	RealServer func(vs *conf.VirtualServer, rs *conf.RealServer, up bool)
 }
 
 // Alert is one checker's transition.
@@ -537,6 +542,11 @@ func (s *Scheduler) start(ctx context.Context, now time.Time) {
 			s.schedule(c, now.Add(s.jitter(c.warmup)))
 		}
 		s.emit(r, now, r.reason)
+		if s.global.RSInitNotifies && r.up {
+			// As keepalived's rs_init_notifies: the notifies of a real
+			// server that starts up.
+			s.notifyChange(r, true)
+		}
 	}
 }
 

@@ -469,6 +469,14 @@ virtual_server 10.1.2.2 {
 	real_server 10.2.2.1 {
 	}
 }
+virtual_server 10.1.2.3 5060 {
+	protocol UDP
+	lvs_sched rr
+	persistence_timeout 60
+	persistence_engine sip
+	real_server 10.2.2.1 5060 {
+	}
+}
 virtual_server fwmark 9 {
 	persistence_timeout 60
 	persistence_granularity 64
@@ -488,15 +496,20 @@ virtual_server group web {
 
 // TestIPVSInVMFwmarkPersistence programs firewall-mark services with
 // persistence and granularity (IPv4 and IPv6), a port-less persistent
-// service and a virtual_server_group with a range, an address and an
-// fwmark.
+// service, a SIP service with its persistence engine (persistence_engine
+// sip: the kernel's pe_name, read back through netlink and shown by the
+// real ipvsadm as "pe sip") and a virtual_server_group with a range, an
+// address and an fwmark.
 func TestIPVSInVMFwmarkPersistence(t *testing.T) {
 	k := vmKernel(t)
 	cfg := vmParse(t, vmPersistence)
 	startVMRec(t, k, cfg, ipvs.Options{})
 	wantConfigured(t, k, cfg)
-	if n := len(kernelTable(t, k)); n != 9 {
-		t.Errorf("%d services, want 9 (3 single + 1 fwmark v6 + group: 3 range + 1 address + 1 fwmark)", n)
+	if n := len(kernelTable(t, k)); n != 10 {
+		t.Errorf("%d services, want 10 (4 single + 1 fwmark v6 + group: 3 range + 1 address + 1 fwmark)", n)
+	}
+	if out := runCmd(t, "ipvsadm", "-Ln", "-u", "10.1.2.3:5060"); !strings.Contains(out, "persistent 60 pe sip") {
+		t.Errorf("ipvsadm does not show the persistence engine:\n%s", out)
 	}
 	dumpCase(t, "persistence", vmPersistence)
 }

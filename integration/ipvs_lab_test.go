@@ -358,6 +358,9 @@ func ipvsadmFlags(s ipvs.Service) string {
 			m := s.Netmask
 			p += fmt.Sprintf(" mask %d.%d.%d.%d", byte(m>>24), byte(m>>16), byte(m>>8), byte(m))
 		}
+		if s.PEName != "" {
+			p += " pe " + s.PEName // the real ipvsadm's "pe sip"
+		}
 		parts = append(parts, p)
 	}
 	if s.Flags&ipvs.FlagOnePacket != 0 {

@@ -20,6 +20,7 @@ const (
 	cmdNewService = 1
 	cmdSetService = 2
 	cmdDelService = 3
+	cmdGetService = 4
 	cmdNewDest    = 5
 	cmdSetDest    = 6
 	cmdDelDest    = 7
@@ -36,6 +37,7 @@ const (
 	svcAttrFlags     = 7
 	svcAttrTimeout   = 8
 	svcAttrNetmask   = 9
+	svcAttrPEName    = 11
 
 	destAttrAddr      = 1
 	destAttrPort      = 2
@@ -298,6 +300,9 @@ func appendService(buf []byte, s Service) []byte {
 		binary.BigEndian.PutUint32(m[:], s.Netmask)
 		buf = appendAttr(buf, svcAttrNetmask, m[:]...)
 	}
+	if s.PEName != "" {
+		buf = appendAttr(buf, svcAttrPEName, append([]byte(s.PEName), 0)...)
+	}
 	return buf
 }
 
@@ -313,4 +318,70 @@ func appendDest(buf []byte, d Destination) []byte {
 	buf = appendAttr(buf, destAttrTunPort, byte(d.TunPort>>8), byte(d.TunPort))
 	buf = appendU16(buf, destAttrTunFlags, uint16(d.TunFlags))
 	return buf
+}
+
+// persistenceEngines lists the services that have a persistence engine
+// (github.com/cloudflare/ipvs does not read IPVS_SVC_ATTR_PE_NAME).
+func (k *netlinkKernel) persistenceEngines() (map[ServiceKey]string, error) {
+	msgs, err := k.execute(cmdGetService, netlink.Request|netlink.Dump, nil)
+	if err != nil {
+		if errors.Is(err, syscall.ENOENT) {
+			return nil, nil
+		}
+		return nil, err
+	}
+	var out map[ServiceKey]string
+	for _, m := range msgs {
+		ad, err := netlink.NewAttributeDecoder(m.Data)
+		if err != nil {
+			return nil, err
+		}
+		for ad.Next() {
+			if ad.Type() != cmdAttrService {
+				continue
+			}
+			var sk ServiceKey
+			var pe string
+			var addr []byte
+			ad.Nested(func(nad *netlink.AttributeDecoder) error {
+				for nad.Next() {
+					switch nad.Type() {
+					case svcAttrAF:
+						sk.Family = Family(nad.Uint16())
+					case svcAttrProtocol:
+						sk.Proto = Protocol(nad.Uint16())
+					case svcAttrAddr:
+						addr = nad.Bytes()
+					case svcAttrPort:
+						if b := nad.Bytes(); len(b) == 2 {
+							sk.Port = uint16(b[0])<<8 | uint16(b[1])
+						}
+					case svcAttrFwmark:
+						sk.Fwmark = nad.Uint32()
+					case svcAttrPEName:
+						pe = nad.String()
+					}
+				}
+				return nil
+			})
+			if pe == "" {
+				continue
+			}
+			if sk.Fwmark != 0 {
+				sk.Proto, sk.Port = 0, 0
+			} else if sk.Family == INET && len(addr) >= 4 {
+				sk.Addr = netip.AddrFrom4([4]byte(addr[:4]))
+			} else if len(addr) == 16 {
+				sk.Addr = netip.AddrFrom16([16]byte(addr))
+			}
+			if out == nil {
+				out = map[ServiceKey]string{}
+			}
+			out[sk] = pe
+		}
+		if err := ad.Err(); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
 }

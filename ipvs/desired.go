@@ -90,9 +90,6 @@ func groupIndex(cfg *conf.Config) map[string]*conf.VirtualServerGroup {
 func (d *Desired) add(vs *conf.VirtualServer, groups map[string]*conf.VirtualServerGroup, h *VSHealth) {
 	key := vs.Key()
 	keys, problems := serviceKeys(vs, groups)
-	if vs.PersistenceEngine != "" {
-		problems = append(problems, fmt.Sprintf("virtual server %s: persistence_engine %s is not supported yet - ignored", vs, vs.PersistenceEngine))
-	}
 	d.Problems = append(d.Problems, problems...)
 	if len(problems) > 0 {
 		d.vsProblems[key] = problems
@@ -309,7 +306,7 @@ func schedFlags(vs *conf.VirtualServer) Flags {
 
 // serviceFor returns the service attributes of a virtual server for one key.
 func serviceFor(vs *conf.VirtualServer, k ServiceKey) Service {
-	s := Service{ServiceKey: k, Scheduler: vs.Scheduler, Flags: schedFlags(vs)}
+	s := Service{ServiceKey: k, Scheduler: vs.Scheduler, Flags: schedFlags(vs), PEName: vs.PersistenceEngine}
 	if s.Scheduler == "" {
 		s.Scheduler = "wlc"
 	}

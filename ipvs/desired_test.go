@@ -649,7 +649,9 @@ func TestDesiredIncrementalUpdate(t *testing.T) {
 	}
 }
 
-func TestDesiredPersistenceEngineReported(t *testing.T) {
+// persistence_engine sip is the service's persistence engine (keepalived's
+// pe_name): in the desired table, no problem reported.
+func TestDesiredPersistenceEngine(t *testing.T) {
 	cfg := parse(t, `virtual_server 192.0.2.1 5060 {
 		protocol UDP
 		persistence_timeout 60
@@ -658,10 +660,10 @@ func TestDesiredPersistenceEngineReported(t *testing.T) {
 		}
 	}`)
 	d := ComputeDesired(cfg, nil)
-	if len(d.Problems) != 1 || !strings.Contains(d.Problems[0], "persistence_engine sip is not supported") {
+	if len(d.Problems) != 0 {
 		t.Errorf("problems %q", d.Problems)
 	}
-	if got := d.Table.String(); got != lines("UDP 192.0.2.1:5060 wlc persistent timeout 60", "  -> 10.0.0.1:5060 masq w1") {
+	if got := d.Table.String(); got != lines("UDP 192.0.2.1:5060 wlc persistent timeout 60 pe sip", "  -> 10.0.0.1:5060 masq w1") {
 		t.Errorf("table:\n%s", got)
 	}
 }

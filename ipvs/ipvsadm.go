@@ -214,6 +214,9 @@ func writeService(w *bufio.Writer, s ListedService, f ListFormat) {
 		if s.Flags&FlagPersistent != 0 {
 			fmt.Fprintf(w, " -p %d", s.Timeout)
 			writeMask(w, s.Service, " -M ")
+			if s.PEName != "" {
+				w.WriteString(" --pe " + s.PEName)
+			}
 		}
 		if s.Flags&FlagOnePacket != 0 {
 			w.WriteString(" -o")
@@ -241,6 +244,9 @@ func writeService(w *bufio.Writer, s ListedService, f ListFormat) {
 		if s.Flags&FlagPersistent != 0 {
 			fmt.Fprintf(w, " persistent %d", s.Timeout)
 			writeMask(w, s.Service, " mask ")
+			if s.PEName != "" {
+				w.WriteString(" pe " + s.PEName)
+			}
 		}
 		if s.Flags&FlagOnePacket != 0 {
 			w.WriteString(" ops")

@@ -28,6 +28,9 @@ func goldenTable() []ListedService {
 		}
 		return d
 	}
+	sip := svc(ServiceKey{Family: INET, Proto: UDP, Addr: a("10.1.0.16"), Port: 5060}, "rr", FlagPersistent, 60, 0xffffffff, Stats{},
+		dst("10.4.0.40:5060", Masq, 1, nil))
+	sip.PEName = "sip" // persistence_engine
 	return []ListedService{
 		svc(ServiceKey{Family: INET, Fwmark: 4294967295}, "lblcr", 0, 0, 0xffffffff, Stats{}),
 		svc(ServiceKey{Family: INET6, Proto: UDP, Addr: a("2001:db8:1::2"), Port: 53}, "sh", FlagSched2|FlagPersistent, 60, 64, Stats{},
@@ -48,6 +51,7 @@ func goldenTable() []ListedService {
 		svc(ServiceKey{Family: INET, Proto: SCTP, Addr: a("10.1.0.15"), Port: 3868}, "mh", FlagSched1|FlagSched2, 0, 0xffffffff, Stats{}),
 		svc(ServiceKey{Family: INET, Fwmark: 7}, "sh", FlagPersistent|FlagSched1, 600, 0xffffff00, Stats{}, dst("10.4.0.30:0", Route, 1, nil)),
 		svc(ServiceKey{Family: INET6, Fwmark: 9}, "wlc", FlagPersistent, 60, 128, Stats{}),
+		sip,
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/netip"
 	"os"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -51,6 +52,9 @@ type netlinkKernel struct {
 	g   *genetlink.Conn
 	fam genetlink.Family
 	b   *batcher // nil: one operation per round trip
+	// pe: a service with a persistence engine was programmed (or seen):
+	// Services reads the engines too, with a dump of its own.
+	pe atomic.Bool
 }
 
 // NewKernel opens the kernel's IPVS interface. It fails when the kernel has
@@ -80,6 +84,11 @@ func NewKernel() (Kernel, error) {
 
 // ApplyOps performs operations in order, many per netlink exchange.
 func (k *netlinkKernel) ApplyOps(ops []Op) []error {
+	for _, op := range ops {
+		if op.Service.PEName != "" {
+			k.pe.Store(true)
+		}
+	}
 	if k.b == nil {
 		return applyEach(k, ops)
 	}
@@ -114,9 +123,17 @@ func (k *netlinkKernel) Services() ([]ServiceInfo, error) {
 	if err != nil || svcs == nil {
 		return nil, err
 	}
+	var pe map[ServiceKey]string
+	if k.pe.Load() {
+		if pe, err = k.persistenceEngines(); err != nil {
+			return nil, err
+		}
+	}
 	out := make([]ServiceInfo, 0, len(svcs))
 	for _, s := range svcs {
-		out = append(out, ServiceInfo{Service: fromCFService(s.Service), Stats: pickStats(s.Stats, s.Stats64)})
+		svc := fromCFService(s.Service)
+		svc.PEName = pe[svc.ServiceKey]
+		out = append(out, ServiceInfo{Service: svc, Stats: pickStats(s.Stats, s.Stats64)})
 	}
 	return out, nil
 }

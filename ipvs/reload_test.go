@@ -139,7 +139,7 @@ func TestReloadCarryEqualsFullComputation(t *testing.T) {
 				b.WriteString("\tinhibit_on_failure\n")
 			}
 			if rng.IntN(4) == 0 {
-				b.WriteString("\tpersistence_timeout 60\n\tpersistence_engine sip\n") // a problem to report
+				b.WriteString("\tpersistence_timeout 60\n\tpersistence_engine sip\n")
 			}
 			if rng.IntN(4) == 0 {
 				b.WriteString("\tquorum 3\n\tsorry_server 10.0.9.9 80\n")

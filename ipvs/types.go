@@ -194,12 +194,14 @@ type Service struct {
 	// Netmask is the persistence granularity: an IPv4 mask as a number
 	// (0xffffffff = /32) or an IPv6 prefix length.
 	Netmask uint32
+	// PEName is the persistence engine (persistence_engine: "sip"); "" none.
+	PEName string
 }
 
 // sameAttrs reports whether the editable attributes of two services match.
 func (s Service) sameAttrs(o Service) bool {
 	return s.Scheduler == o.Scheduler && s.Flags&flagsCompared == o.Flags&flagsCompared &&
-		s.Timeout == o.Timeout && s.Netmask == o.Netmask
+		s.Timeout == o.Timeout && s.Netmask == o.Netmask && s.PEName == o.PEName
 }
 
 func (s Service) String() string {
@@ -219,6 +221,9 @@ func (s Service) String() string {
 		} else if s.Netmask != 0xffffffff {
 			fmt.Fprintf(&b, " mask %s", maskString(s.Netmask))
 		}
+	}
+	if s.PEName != "" {
+		b.WriteString(" pe " + s.PEName)
 	}
 	return b.String()
 }

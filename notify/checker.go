@@ -62,11 +62,7 @@ func trio(a netip.Addr, proto string, port int) string {
 // RealServerSubject is the subject of a checker's alert (after the
 // "[router_id] " prefix): the real server's state after the change.
 func RealServerSubject(vs *conf.VirtualServer, rs *conf.RealServer, up bool) string {
-	state := "DOWN"
-	if up {
-		state = "UP"
-	}
-	return "Realserver " + FormatRS(vs, rs) + " of virtual server " + FormatVS(vs) + " - " + state
+	return "Realserver " + FormatRS(vs, rs) + " of virtual server " + FormatVS(vs) + " - " + upDown(up)
 }
 
 // QuorumMessage is the subject and body of a virtual server's quorum change.
@@ -134,4 +130,16 @@ func CheckerBody(checker string, up bool, reason string) string {
 		return "=> " + checker + " failed on service <="
 	}
 	return "=> " + checker + " failed on service: " + reason + " <="
+}
+
+// RealServerFIFO writes a real server's change of state to the FIFOs
+// (keepalived's RS line).
+func (n *Notifier) RealServerFIFO(vs *conf.VirtualServer, rs *conf.RealServer, up bool) {
+	n.opts.FIFO.WriteLVS(RSLine(vs, rs, up))
+}
+
+// QuorumFIFO writes a virtual server's quorum change to the FIFOs
+// (keepalived's VS line).
+func (n *Notifier) QuorumFIFO(vs *conf.VirtualServer, up bool) {
+	n.opts.FIFO.WriteLVS(VSLine(vs, up))
 }

@@ -20,11 +20,22 @@ import (
 
 // Event is one transition of an instance or a sync group.
 type Event struct {
-	Group    bool   // a vrrp_sync_group (else a vrrp_instance)
-	Name     string // its name
-	State    string // MASTER, BACKUP, FAULT or STOP
-	Priority int    // effective priority; keepalived passes 0 for a group
+	Group bool   // a vrrp_sync_group (else a vrrp_instance)
+	Name  string // its name
+	// State is MASTER, BACKUP, FAULT or STOP; or, for an instance, an
+	// event that is no transition: MASTER_PRIORITY or BACKUP_PRIORITY (its
+	// effective priority changed), MASTER_RX_LOWER_PRI (as MASTER it heard
+	// a lower priority).
+	State    string
+	Priority int // effective priority; keepalived passes 0 for a group
 }
+
+// The events of an instance that are not transitions.
+const (
+	MasterPriority   = "MASTER_PRIORITY"
+	BackupPriority   = "BACKUP_PRIORITY"
+	MasterRxLowerPri = "MASTER_RX_LOWER_PRI"
+)
 
 // Options are optional settings of a Notifier.
 type Options struct {
@@ -37,6 +48,9 @@ type Options struct {
 	CloseWait time.Duration
 	// Now is the clock of the e-mail Date header (default time.Now).
 	Now func() time.Time
+	// FIFO, when set, receives the FIFO lines of the events (VRRP) or of
+	// the checkers (RealServerFIFO, QuorumFIFO).
+	FIFO *FIFOs
 }
 
 // maxQueue bounds the work queued for one instance or group, and for the
@@ -46,6 +60,10 @@ const maxQueue = 256
 type target struct {
 	notify conf.Notify
 	smtp   bool
+	// Instances only: priority changes to the FIFOs (its own
+	// notify_priority_changes or its group's), notify_master_rx_lower_pri.
+	priorityChanges bool
+	rxLowerPri      *conf.Script
 }
 
 type job struct {
@@ -116,9 +134,10 @@ func New(c *conf.Config, opts Options) *Notifier {
 	return n
 }
 
-// smtpEnabled is keepalived's default chain: the element's smtp_alert,
-// else global smtp_alert_vrrp, else global smtp_alert, else off.
-func smtpEnabled(own *bool, g *conf.Global) bool {
+// VRRPAlerts reports whether smtp_alert is on for an instance or a sync
+// group, by keepalived's chain: the element's smtp_alert, else global
+// smtp_alert_vrrp, else global smtp_alert, else off.
+func VRRPAlerts(own *bool, g *conf.Global) bool {
 	for _, b := range []*bool{own, g.SMTPAlertVRRP, g.SMTPAlert} {
 		if b != nil {
 			return *b
@@ -133,11 +152,16 @@ func smtpEnabled(own *bool, g *conf.Global) bool {
 func (n *Notifier) Apply(c *conf.Config) {
 	inst := map[string]target{}
 	groups := map[string]target{}
-	for _, in := range c.Instances {
-		inst[in.Name] = target{notify: in.Notify, smtp: smtpEnabled(in.SMTPAlert, &c.Global)}
-	}
+	groupPrio := map[string]bool{}
 	for _, sg := range c.SyncGroups {
-		groups[sg.Name] = target{notify: sg.Notify, smtp: smtpEnabled(sg.SMTPAlert, &c.Global)}
+		groups[sg.Name] = target{notify: sg.Notify, smtp: VRRPAlerts(sg.SMTPAlert, &c.Global)}
+		for _, name := range sg.Group {
+			groupPrio[name] = sg.NotifyPriorityChanges
+		}
+	}
+	for _, in := range c.Instances {
+		inst[in.Name] = target{notify: in.Notify, smtp: VRRPAlerts(in.SMTPAlert, &c.Global),
+			priorityChanges: in.NotifyPriorityChanges || groupPrio[in.Name], rxLowerPri: in.NotifyMasterRxLowerPri}
 	}
 	n.mu.Lock()
 	// Instances and groups removed by this reload keep their scripts for
@@ -173,8 +197,24 @@ func (n *Notifier) Post(ev Event) {
 	if !ok {
 		return
 	}
+	key := kind + " " + ev.Name
 	var specific *conf.Script
 	switch ev.State {
+	case MasterPriority, BackupPriority:
+		if tg.priorityChanges {
+			n.opts.FIFO.WriteVRRP(VRRPLine(ev))
+		}
+		return
+	case MasterRxLowerPri:
+		// keepalived runs the script (with no arguments) and writes the
+		// line whether the script is configured or not.
+		if tg.rxLowerPri != nil {
+			if jobs := n.resolve(nil, key, "notify_master_rx_lower_pri", tg.rxLowerPri, nil); len(jobs) > 0 {
+				n.enqueue(key, jobs)
+			}
+		}
+		n.opts.FIFO.WriteVRRP(VRRPLine(ev))
+		return
 	case "MASTER":
 		specific = tg.notify.Master
 	case "BACKUP":
@@ -186,7 +226,6 @@ func (n *Notifier) Post(ev Event) {
 	default:
 		return
 	}
-	key := kind + " " + ev.Name
 	var jobs []job
 	// keepalived runs notify_<state> first, then notify.
 	if specific != nil {
@@ -198,6 +237,7 @@ func (n *Notifier) Post(ev Event) {
 	if len(jobs) > 0 {
 		n.enqueue(key, jobs)
 	}
+	n.opts.FIFO.WriteVRRP(VRRPLine(ev))
 	if tg.smtp && n.lastMail[key] != ev.State {
 		if m, ok := VRRPMail(&n.global, ev, n.opts.Now()); ok {
 			n.lastMail[key] = ev.State

@@ -177,6 +177,14 @@ type Instance struct {
 	FailedOver      bool      `json:"failed_over,omitempty"`
 	FailedOverUntil time.Time `json:"failed_over_until,omitzero"`
 	AdvertInt       float64   `json:"advert_int_seconds"`
+	// MasterAdverInt is Master_Adver_Interval (v3: the master's), in
+	// seconds; MasterPriority the priority of the master last heard (0:
+	// none); VIPsSet whether the VIPs are installed; LastTransition when
+	// the state last changed.
+	MasterAdverInt float64   `json:"master_advert_int_seconds"`
+	MasterPriority int       `json:"master_priority"`
+	VIPsSet        bool      `json:"vips_set"`
+	LastTransition time.Time `json:"last_transition,omitzero"`
 	// GARPDelay is garp_master_delay in seconds.
 	GARPDelay float64 `json:"garp_master_delay_seconds"`
 	VIPs      []VIP   `json:"vips"`
@@ -394,7 +402,7 @@ func buildInstances(src Sources) []Instance {
 		inst := Instance{
 			Name: in.Name, Interface: in.Interface, VRID: in.VRID, Version: in.Version, SyncGroup: in.SyncGroup,
 			State: vrrp.StateInit.String(), BasePriority: in.Priority, Priority: in.Priority,
-			AdvertInt: in.AdvertInt.Seconds(), GARPDelay: in.GARP.MasterDelay.Seconds(),
+			AdvertInt: in.AdvertInt.Seconds(), MasterAdverInt: in.AdvertInt.Seconds(), GARPDelay: in.GARP.MasterDelay.Seconds(),
 			VIPs: []VIP{},
 		}
 		for _, v := range in.VIPs {
@@ -414,6 +422,8 @@ func buildInstances(src Sources) []Instance {
 				inst.MasterAddr = s.MasterAddr.String()
 			}
 			inst.FailedOver, inst.FailedOverUntil = s.Resigned, s.ResignedUntil
+			inst.MasterAdverInt, inst.MasterPriority = s.MasterAdverInt.Seconds(), int(s.MasterPriority)
+			inst.VIPsSet, inst.LastTransition = s.VIPsSet, s.LastTransition
 			if c := s.Stats; c != nil {
 				inst.Stats = Stats{
 					AdvertRcvd: c.AdvertRcvd.Load(), AdvertSent: c.AdvertSent.Load(),

@@ -47,6 +47,10 @@ func (n *netlinkAddrs) addr(v VIP) *netlink.Addr {
 		a.Scope, a.Label = int(v.Scope), v.Label
 		if v.Brd.IsValid() {
 			a.Broadcast = v.Brd.AsSlice()
+		} else {
+			// No broadcast address unless brd asks for one, as keepalived
+			// (the netlink library would compute one; zero opts out).
+			a.Broadcast = net.IPv4zero
 		}
 		return a
 	}

@@ -103,6 +103,14 @@ type Sink interface {
 	Transition(Notification)
 }
 
+// EventSink is a Sink that also receives the events of instances that are
+// not transitions (Notification.Event set): priority changes, a lower
+// priority heard as MASTER.
+type EventSink interface {
+	Sink
+	Event(Notification)
+}
+
 // SinkFunc adapts a function to a Sink.
 type SinkFunc func(Notification)
 
@@ -148,6 +156,7 @@ type Engine struct {
 	applyCh chan *applyReq
 	runDone chan struct{}
 	notify  func(Notification) // opts.Sink's Transition, or nil
+	event   func(Notification) // opts.Sink's Event if it is an EventSink, or nil
 
 	repairs    Repairs
 	addrResync atomic.Uint64
@@ -165,6 +174,7 @@ type Engine struct {
 	rebinders []rebinder          // the sockets that follow their interface
 	hasRoutes bool                // an instance has virtual_routes
 	managed   map[netip.Addr]bool // the VIPs of all instances
+	statics   *statics            // static_ipaddress and static_routes
 
 	// unrouted counts, by DropReason, the packets that no instance here
 	// claims (an unknown VRID, too short to name one), on every socket.
@@ -202,8 +212,11 @@ func NewEngine(c *conf.Config, opts EngineOptions) (*Engine, []string, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
+	st, swarns := staticsFrom(c)
+	warns = append(warns, swarns...)
 	e := &Engine{
-		opts: opts, k: opts.Kernel, clock: opts.Clock, log: opts.Logger,
+		statics: st,
+		opts:    opts, k: opts.Kernel, clock: opts.Clock, log: opts.Logger,
 		applyCh: make(chan *applyReq), runDone: make(chan struct{}),
 		pending: &applyReq{specs: specs, scripts: scriptConfigs(c, specs), files: trackFileConfigs(c, specs), global: c.Global},
 		links:   map[string][]func(bool){}, scriptUp: map[string]bool{}, fileVal: map[string]int{}, procUp: map[string]bool{},
@@ -227,6 +240,9 @@ func NewEngine(c *conf.Config, opts EngineOptions) (*Engine, []string, error) {
 	}
 	if e.opts.Sink != nil {
 		e.notify = e.opts.Sink.Transition
+	}
+	if es, ok := e.opts.Sink.(EventSink); ok {
+		e.event = es.Event
 	}
 	return e, warns, nil
 }
@@ -275,18 +291,21 @@ type scriptHandle struct {
 
 // engineState is owned by the goroutine of Run.
 type engineState struct {
-	e        *Engine
-	ctx      context.Context // runners and scripts
-	serveCtx context.Context // sockets: closed after the runners stopped
-	conns    map[connKey]PacketConn
-	disps    map[connKey]*dispatcher
-	garpMu   sync.Mutex // garps is read by runner goroutines (garpLookup)
-	garps    map[string]*pacedGARP
-	handles  map[string]*handle
-	order    []string
-	watched  map[string]bool
-	scripts  map[string]*scriptHandle
-	files    *fileWatcher // nil: no track_file
+	e *Engine
+	// startDelay is vrrp_startup_delay while the runners of the start are
+	// made; 0 afterwards.
+	startDelay time.Duration
+	ctx        context.Context // runners and scripts
+	serveCtx   context.Context // sockets: closed after the runners stopped
+	conns      map[connKey]PacketConn
+	disps      map[connKey]*dispatcher
+	garpMu     sync.Mutex // garps is read by runner goroutines (garpLookup)
+	garps      map[string]*pacedGARP
+	handles    map[string]*handle
+	order      []string
+	watched    map[string]bool
+	scripts    map[string]*scriptHandle
+	files      *fileWatcher // nil: no track_file
 	// filesSeen: the track_files followed so far (init_file is for new ones)
 	filesSeen map[string]conf.TrackFile
 	serveWG   sync.WaitGroup
@@ -319,6 +338,7 @@ func (e *Engine) Run(ctx context.Context) error {
 	defer func() {
 		stopRun()
 		st.stopAll()
+		e.delStatics(e.opts.DontRelease)
 		stopServe()
 		st.serveWG.Wait()
 		for _, c := range st.conns {
@@ -329,6 +349,7 @@ func (e *Engine) Run(ctx context.Context) error {
 		}
 	}()
 	if err := e.k.WatchAddrDeleted(runCtx, func(p netip.Prefix) {
+		e.restoreStatic(p)
 		for _, r := range e.currentRunners() {
 			r.AddrDeleted(p)
 		}
@@ -336,7 +357,16 @@ func (e *Engine) Run(ctx context.Context) error {
 	}, func() { e.addrResync.Add(1); e.checkSoon() }); err != nil {
 		return err
 	}
-	if err := st.apply(first); err != nil {
+	e.addStatics()
+	// vrrp_startup_delay holds the instances of the start (not those a
+	// reload adds) for the delay, as keepalived.
+	if first != nil && first.global.VRRPStartupDelay > 0 {
+		st.startDelay = first.global.VRRPStartupDelay
+		e.log.Info("Delaying startup", "seconds", st.startDelay.Seconds())
+	}
+	err := st.apply(first)
+	st.startDelay = 0
+	if err != nil {
 		return err
 	}
 	if e.opts.CheckInterval > 0 {
@@ -621,7 +651,7 @@ func (st *engineState) start(spec runnerSpec) error {
 		st.openVIPGARPs(ic)
 		members = append(members, memberSpec{Config: ic, Sender: conn, Addrs: e.k.Addrs(ic.Interface), Routes: e.k.Routes(), GARP: garp, GARPDev: st.garpLookup, LinkDown: linkDown, OwnInterface: spec.OwnInterface[i]})
 	}
-	r, err := newRunner(spec.Name, members, runnerOptions{Logger: e.log, Notify: e.notify, Clock: e.clock, KeepOnStop: e.opts.DontRelease, Repairs: &e.repairs, Filter: e.opts.Filter})
+	r, err := newRunner(spec.Name, members, runnerOptions{Logger: e.log, Notify: e.notify, Event: e.event, Clock: e.clock, StartDelay: st.startDelay, KeepOnStop: e.opts.DontRelease, Repairs: &e.repairs, Filter: e.opts.Filter})
 	if err != nil {
 		return err
 	}

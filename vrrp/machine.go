@@ -76,7 +76,13 @@ func (t timerID) String() string {
 type event interface{ isEvent() }
 
 // start leaves INIT (RFC 3768 §6.4.1 Startup event).
-type start struct{}
+type start struct {
+	// Delay is vrrp_startup_delay: until it has passed the instance does
+	// not become MASTER (an address owner stays INIT, the others are
+	// BACKUP and their first Master_Down_Timer runs after the delay), as
+	// keepalived 2.2.
+	Delay time.Duration
+}
 
 // advertReceived is a validated advertisement for this instance.
 type advertReceived struct {
@@ -259,6 +265,7 @@ type machine struct {
 	resigned                       bool // see resign
 
 	preemptAt time.Time // preempt delay expiry; zero when not running
+	holdUntil time.Time // end of vrrp_startup_delay; zero when none or past
 	armed     [numTimers]bool
 	deadline  [numTimers]time.Time
 	downAfter time.Duration // the Master_Down_Timer duration last armed
@@ -284,6 +291,19 @@ func (m *machine) Config() machineConfig { return m.cfg }
 
 // State returns the current state.
 func (m *machine) State() State { return m.state }
+
+// held is what remains of vrrp_startup_delay (0 once it has passed).
+func (m *machine) held() time.Duration {
+	if m.holdUntil.IsZero() {
+		return 0
+	}
+	d := m.holdUntil.Sub(m.clock.Now())
+	if d <= 0 {
+		m.holdUntil = time.Time{}
+		return 0
+	}
+	return d
+}
 
 // Priority returns the effective priority.
 func (m *machine) Priority() uint8 { return m.effPrio }
@@ -358,6 +378,9 @@ func (m *machine) Handle(ev event) []action {
 	switch e := ev.(type) {
 	case start:
 		if m.state == StateInit {
+			if e.Delay > 0 {
+				m.holdUntil = m.clock.Now().Add(e.Delay)
+			}
 			m.start()
 		}
 	case advertReceived:
@@ -436,6 +459,8 @@ func (m *machine) resign(e resign) {
 
 func (m *machine) start() {
 	switch {
+	case m.isOwnerMaster() && !m.faulty() && m.held() > 0:
+		m.setTimer(timerMasterDown, m.held())
 	case m.faulty():
 		m.emit(removeVIPs{})
 		m.transition(StateFault)
@@ -455,7 +480,12 @@ func (m *machine) enterBackup() {
 	m.masterInt = m.cfg.AdvertInterval
 	m.preemptAt = time.Time{}
 	d := m.MasterDownInterval()
-	if m.cfg.PreemptDelay > 0 {
+	switch {
+	case m.held() > 0:
+		// vrrp_startup_delay: the timer restarts at the delay's end,
+		// without preempt_delay (keepalived 2.2.7, compared in netns).
+		d += m.held()
+	case m.cfg.PreemptDelay > 0:
 		d += m.cfg.PreemptDelay
 	}
 	m.setTimer(timerMasterDown, d)
@@ -584,6 +614,12 @@ func (m *machine) timerFired(t timerID) {
 	}
 	m.armed[t] = false
 	switch {
+	case t == timerMasterDown && m.state == StateInit:
+		m.start() // an address owner held by vrrp_startup_delay
+	case t == timerMasterDown && m.state == StateBackup && m.held() > 0:
+		// Master gone during vrrp_startup_delay: its Master_Down_Timer
+		// runs from the delay's end.
+		m.setTimer(timerMasterDown, m.held()+m.MasterDownInterval())
 	case t == timerMasterDown && m.state == StateBackup && m.resigned:
 		// Resigned: the master is gone, but we stay BACKUP.
 		m.setTimer(timerMasterDown, m.MasterDownInterval())

@@ -662,3 +662,60 @@ func TestMachineTimerFromArrival(t *testing.T) {
 		t.Fatalf("old timestamp: actions %v, want %v", acts, want)
 	}
 }
+
+// vrrp_startup_delay, as keepalived 2.2.7 (compared by hand in netns): a
+// backup enters BACKUP at once and its first Master_Down_Timer runs after
+// the delay (MASTER at delay + MDI); a master that stops advertising
+// during the delay is taken over no earlier than delay + MDI; an address
+// owner stays INIT, silent, for the delay, then becomes MASTER.
+func TestMachineStartupDelay(t *testing.T) {
+	clk := newFakeClock()
+	m, err := newMachine(baseCfg(), clk)
+	if err != nil {
+		t.Fatal(err)
+	}
+	acts := m.Handle(start{Delay: 6 * time.Second})
+	if m.State() != StateBackup {
+		t.Fatalf("state %v at start, want BACKUP", m.State())
+	}
+	var timer setTimer
+	for _, a := range acts {
+		if st, ok := a.(setTimer); ok && st.Timer == timerMasterDown {
+			timer = st
+		}
+	}
+	if timer.After != 6*time.Second+mdi100 {
+		t.Fatalf("first Master_Down_Timer %v, want delay + MDI = %v (%s)", timer.After, 6*time.Second+mdi100, fmtActions(acts))
+	}
+	// A master heard at 1s, silent after: its timer (MDI from 1s) fires
+	// inside the delay and is pushed to the delay's end + MDI.
+	clk.Advance(time.Second)
+	m.Handle(advertReceived{Src: peer, Priority: 150, Interval: time.Second, At: clk.Now()})
+	clk.Advance(mdi100)
+	acts = m.Handle(timerFired{Timer: timerMasterDown})
+	if m.State() != StateBackup || len(acts) != 1 || acts[0] != (setTimer{Timer: timerMasterDown, After: 6*time.Second - time.Second - mdi100 + mdi100}) {
+		t.Fatalf("timer inside the delay: state %v, actions %s", m.State(), fmtActions(acts))
+	}
+	clk.Advance(6*time.Second - time.Second - mdi100 + mdi100)
+	m.Handle(timerFired{Timer: timerMasterDown})
+	if m.State() != StateMaster {
+		t.Fatalf("state %v after the delay and MDI, want MASTER", m.State())
+	}
+
+	// The address owner.
+	cfg := baseCfg()
+	cfg.Priority = 255
+	own, err := newMachine(cfg, clk)
+	if err != nil {
+		t.Fatal(err)
+	}
+	acts = own.Handle(start{Delay: 4 * time.Second})
+	if own.State() != StateInit || len(acts) != 1 || acts[0] != (setTimer{Timer: timerMasterDown, After: 4 * time.Second}) {
+		t.Fatalf("owner at start: state %v, actions %s; want INIT and a 4s timer", own.State(), fmtActions(acts))
+	}
+	clk.Advance(4 * time.Second)
+	own.Handle(timerFired{Timer: timerMasterDown})
+	if own.State() != StateMaster {
+		t.Fatalf("owner after the delay: %v, want MASTER", own.State())
+	}
+}

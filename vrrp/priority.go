@@ -59,11 +59,15 @@ type tracker struct {
 	tracks []track
 	up     []bool
 	val    []int // File tracks
+	// lastW is each File track's last contribution that was no fault: a
+	// weighted file whose value means a fault leaves the priority as it
+	// was (keepalived's), it only faults the instance.
+	lastW []int
 }
 
 // newTracker returns a tracker for the given objects. Names must be unique.
 func newTracker(tracks []track) (*tracker, error) {
-	t := &tracker{tracks: append([]track(nil), tracks...), up: make([]bool, len(tracks)), val: make([]int, len(tracks))}
+	t := &tracker{tracks: append([]track(nil), tracks...), up: make([]bool, len(tracks)), val: make([]int, len(tracks)), lastW: make([]int, len(tracks))}
 	seen := map[string]bool{}
 	for i, tr := range tracks {
 		if seen[tr.Name] {
@@ -74,6 +78,9 @@ func newTracker(tracks []track) (*tracker, error) {
 		}
 		seen[tr.Name] = true
 		t.up[i], t.val[i] = tr.InitUp, tr.InitValue
+		if tr.File {
+			t.lastW[i], _ = fileStatus(tr, tr.InitValue)
+		}
 	}
 	return t, nil
 }
@@ -98,6 +105,9 @@ func (t *tracker) SetValue(name string, v int) bool {
 	for i := range t.tracks {
 		if t.tracks[i].Name == name && t.tracks[i].File {
 			t.val[i] = v
+			if w, fault := fileStatus(t.tracks[i], v); !fault {
+				t.lastW[i] = w
+			}
 		}
 	}
 	w1, f1 := t.Status()
@@ -135,6 +145,9 @@ func (t *tracker) Status() (weight int, fault bool) {
 	for i, tr := range t.tracks {
 		if tr.File {
 			w, f := fileStatus(tr, t.val[i])
+			if f {
+				w = t.lastW[i]
+			}
 			weight += w
 			fault = fault || f
 			continue

@@ -186,7 +186,22 @@ type Notification struct {
 	Group    string
 	From, To State
 	Priority uint8
+	// Event, when set, makes this no transition but an event of the
+	// instance in state To (From is To): its effective priority changed
+	// (EventPriority), or as MASTER it heard a lower priority
+	// (EventMasterRxLowerPri). Only an EventSink receives them.
+	Event InstanceEvent
 }
+
+// InstanceEvent is an event of an instance that is not a transition.
+type InstanceEvent uint8
+
+// The events of an instance (keepalived's notify FIFO has a line for each).
+const (
+	EventNone InstanceEvent = iota
+	EventPriority
+	EventMasterRxLowerPri
+)
 
 // runnerOptions are optional settings of a runner.
 type runnerOptions struct {
@@ -195,6 +210,12 @@ type runnerOptions struct {
 	// Notify is called from the runner goroutine on every transition; it
 	// must not block.
 	Notify func(Notification)
+	// Event, when set, is called as Notify for the events that are not
+	// transitions (Notification.Event).
+	Event func(Notification)
+	// StartDelay is vrrp_startup_delay: the instances wait that long
+	// before they may become MASTER (start.Delay).
+	StartDelay time.Duration
 	// KeepOnStop: when Run returns, a master leaves its VIPs and routes in
 	// place and sends no priority 0 advert (--dont-release-vrrp).
 	KeepOnStop bool
@@ -210,18 +231,20 @@ type runnerOptions struct {
 // goroutine that owns their state. Other goroutines talk to it through its
 // methods, which post events.
 type runner struct {
-	name    string
-	clock   clock.Clock
-	log     *slog.Logger
-	notify  func(Notification)
-	members []*member
-	group   *syncGroup // nil for a single instance
-	events  chan runnerEvent
-	done    chan struct{}
-	started atomic.Bool
-	keep    atomic.Bool // runnerOptions.KeepOnStop
-	filter  func(instance string, vips []VIP)
-	repairs *Repairs
+	name       string
+	clock      clock.Clock
+	log        *slog.Logger
+	notify     func(Notification)
+	event      func(Notification)
+	startDelay time.Duration
+	members    []*member
+	group      *syncGroup // nil for a single instance
+	events     chan runnerEvent
+	done       chan struct{}
+	started    atomic.Bool
+	keep       atomic.Bool // runnerOptions.KeepOnStop
+	filter     func(instance string, vips []VIP)
+	repairs    *Repairs
 
 	mu     sync.Mutex
 	status []InstanceStatus
@@ -256,6 +279,9 @@ type member struct {
 	// objects and configuration: the safety net compares with listings
 	// made after that only.
 	vipsAt, linkAt, trackAt, reconfAt time.Time
+	// transAt is the time of the last transition (keepalived's
+	// last_transition).
+	transAt time.Time
 }
 
 type runnerEvent struct {
@@ -292,6 +318,13 @@ type InstanceStatus struct {
 	Resigned      bool
 	ResignedUntil time.Time
 	Stats         *Stats
+	// LastTransition is when the instance last changed state; VIPsSet
+	// whether its VIPs are installed; MasterPriority the priority of the
+	// master last heard (0: none); MasterAdverInt Master_Adver_Interval.
+	LastTransition time.Time
+	VIPsSet        bool
+	MasterPriority uint8
+	MasterAdverInt time.Duration
 }
 
 // errStopped is returned by Run when called twice.
@@ -304,7 +337,7 @@ func newRunner(name string, members []memberSpec, opts runnerOptions) (*runner, 
 		return nil, errors.New("vrrp: runner without instances")
 	}
 	r := &runner{
-		name: name, clock: opts.Clock, log: opts.Logger, notify: opts.Notify, filter: opts.Filter,
+		name: name, clock: opts.Clock, log: opts.Logger, notify: opts.Notify, event: opts.Event, startDelay: opts.StartDelay, filter: opts.Filter,
 		events: make(chan runnerEvent, 256), done: make(chan struct{}), repairs: opts.Repairs,
 	}
 	if r.repairs == nil {
@@ -598,10 +631,11 @@ func (r *runner) Status() []InstanceStatus {
 func (r *runner) publish() {
 	st := make([]InstanceStatus, len(r.members))
 	for i, mm := range r.members {
-		addr, _ := mm.m.Master()
+		addr, mprio := mm.m.Master()
 		res, until := mm.m.Resigned()
 		st[i] = InstanceStatus{Name: mm.cfg.Machine.Name, State: mm.m.State(), Priority: mm.m.Priority(), MasterAddr: addr,
-			Resigned: res, ResignedUntil: until, Stats: mm.stats}
+			Resigned: res, ResignedUntil: until, Stats: mm.stats,
+			LastTransition: mm.transAt, VIPsSet: mm.vipsSet, MasterPriority: mprio, MasterAdverInt: mm.m.MasterAdverInterval()}
 	}
 	r.mu.Lock()
 	r.status = st
@@ -683,7 +717,7 @@ func (r *runner) Run(ctx context.Context) error {
 		}
 	}
 	for i := range r.members {
-		r.dispatch(i, start{})
+		r.dispatch(i, start{Delay: r.startDelay})
 	}
 	for {
 		select {
@@ -808,7 +842,12 @@ func (r *runner) receive(i int, payload []byte, info advert.PacketInfo) {
 			if chk.PriorityZero {
 				mm.stats.PriZeroRcvd.Add(1)
 			}
+			lower := r.event != nil && mm.m.State() == StateMaster && a.Priority != advert.PriorityStop &&
+				(a.Priority < mm.m.Priority() || (a.Priority == mm.m.Priority() && info.Src.Compare(mm.cfg.Machine.PrimaryIP) < 0))
 			r.dispatch(i, advertReceived{Src: info.Src, Priority: a.Priority, Interval: a.Interval, At: info.At})
+			if lower {
+				r.event(Notification{Instance: mm.cfg.Machine.Name, From: StateMaster, To: StateMaster, Priority: mm.m.Priority(), Event: EventMasterRxLowerPri})
+			}
 			return
 		}
 	}
@@ -824,6 +863,21 @@ func (r *runner) dropped(mm *member, info advert.PacketInfo, reason advert.DropR
 // dispatch feeds an event to member i (through the group if any) and
 // carries out the actions.
 func (r *runner) dispatch(i int, ev event) {
+	if r.event != nil {
+		var before [8]uint8
+		prio := before[:0]
+		for _, mm := range r.members {
+			prio = append(prio, mm.m.Priority())
+		}
+		defer func() {
+			for j, mm := range r.members {
+				if p := mm.m.Priority(); p != prio[j] {
+					st := mm.m.State()
+					r.event(Notification{Instance: mm.cfg.Machine.Name, From: st, To: st, Priority: p, Event: EventPriority})
+				}
+			}
+		}()
+	}
 	if r.group == nil {
 		for _, a := range r.members[i].m.Handle(ev) {
 			r.do(i, a)
@@ -902,6 +956,7 @@ func (r *runner) do(i int, a action) {
 		}
 		mm.gen[a.Timer]++
 	case transition:
+		mm.transAt = r.clock.Now()
 		switch {
 		case a.To == StateMaster:
 			mm.stats.BecomeMaster.Add(1)

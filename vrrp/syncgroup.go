@@ -105,16 +105,20 @@ func (g *syncGroup) Dispatch(i int, ev event) []memberAction {
 		}
 	}
 	if st := g.compute(); st != g.state {
-		out = append(out, memberAction{Member: -1, Action: groupTransition{Name: g.Name, From: g.state, To: st}})
+		gt := memberAction{Member: -1, Action: groupTransition{Name: g.Name, From: g.state, To: st}}
+		if g.state == StateInit {
+			// Leaving INIT: the group's state is reported before its
+			// instances' first ones, as keepalived's start-up does.
+			out = append([]memberAction{gt}, out...)
+		} else {
+			out = append(out, gt)
+		}
 		g.state = st
 	}
 	return out
 }
 
 func (g *syncGroup) compute() State {
-	if g.fault {
-		return StateFault
-	}
 	all := func(s State) bool {
 		for _, m := range g.members {
 			if m.State() != s {
@@ -123,13 +127,19 @@ func (g *syncGroup) compute() State {
 		}
 		return true
 	}
+	// A group stops with its instances, in FAULT or not (keepalived
+	// reports the STOP of every group).
+	if all(StateStopped) {
+		return StateStopped
+	}
+	if g.fault {
+		return StateFault
+	}
 	switch {
 	case all(StateMaster):
 		return StateMaster
 	case all(StateInit):
 		return StateInit
-	case all(StateStopped):
-		return StateStopped
 	}
 	return StateBackup
 }

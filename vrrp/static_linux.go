@@ -1,0 +1,108 @@
+package vrrp
+
+import (
+	"fmt"
+	"net/netip"
+	"sync"
+
+	"github.com/lvsd/lvsd/conf"
+)
+
+// defaultStaticDev is keepalived's default_interface, where a
+// static_ipaddress without dev goes.
+const defaultStaticDev = "eth0"
+
+// statics are static_ipaddress and static_routes, as keepalived's VRRP
+// process keeps them: added when the engine starts, put back when someone
+// deletes an address, removed when it stops (unless DontRelease). They
+// belong to no instance. A reload does not change them (a notice).
+type statics struct {
+	mu       sync.Mutex
+	addrs    []VIP
+	routes   []Route
+	stopping bool // removed: a deletion is no longer put back
+}
+
+// staticsFrom converts the configuration's static addresses and routes.
+func staticsFrom(c *conf.Config) (*statics, []string) {
+	st := &statics{}
+	var warns []string
+	for _, v := range c.StaticAddresses {
+		a, err := convVIP(v)
+		if err != nil {
+			warns = append(warns, fmt.Sprintf("static_ipaddress: %v - ignored", err))
+			continue
+		}
+		if a.Dev == "" {
+			a.Dev = defaultStaticDev
+		}
+		st.addrs = append(st.addrs, a)
+	}
+	for _, r := range c.StaticRoutes {
+		rt, err := convRoute(r)
+		if err != nil {
+			warns = append(warns, fmt.Sprintf("static_routes: %v - ignored", err))
+			continue
+		}
+		st.routes = append(st.routes, rt)
+	}
+	return st, warns
+}
+
+// add installs them (addresses first: a route may use one).
+func (e *Engine) addStatics() {
+	st := e.statics
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	for _, a := range st.addrs {
+		if err := e.k.Addrs(a.Dev).AddAddr(a); err != nil {
+			e.log.Error("vrrp: adding static address", "addr", a.Addr, "dev", a.Dev, "err", err)
+		}
+	}
+	for _, rt := range st.routes {
+		if err := e.k.Routes().AddRoute(rt); err != nil {
+			e.log.Error("vrrp: adding static route", "route", rt.String(), "err", err)
+		}
+	}
+}
+
+// restoreStatic puts back a static address someone deleted.
+func (e *Engine) restoreStatic(p netip.Prefix) {
+	st := e.statics
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if st.stopping {
+		return
+	}
+	for _, a := range st.addrs {
+		if a.Addr.Addr() != p.Addr() {
+			continue
+		}
+		if err := e.k.Addrs(a.Dev).AddAddr(a); err != nil {
+			e.log.Error("vrrp: restoring static address", "addr", a.Addr, "dev", a.Dev, "err", err)
+			continue
+		}
+		e.log.Info("Restoring deleted static address", "addr", a.Addr, "dev", a.Dev)
+	}
+}
+
+// delStatics removes them (routes first), unless keep (-V).
+func (e *Engine) delStatics(keep bool) {
+	st := e.statics
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	st.stopping = true
+	if keep {
+		return
+	}
+	for _, rt := range st.routes {
+		if err := e.k.Routes().DelRoute(rt); err != nil {
+			e.log.Warn("vrrp: removing static route", "route", rt.String(), "err", err)
+		}
+	}
+	for _, a := range st.addrs {
+		if err := e.k.Addrs(a.Dev).DelAddr(a); err != nil {
+			e.log.Warn("vrrp: removing static address", "addr", a.Addr, "dev", a.Dev, "err", err)
+		}
+	}
+}
