@@ -121,6 +121,10 @@ func (p *parser) instance(n *Node) *VRRPInstance {
 					in.VMACName = ch.Args[0].Text
 				}
 			}
+		case "use_ipvlan":
+			if p.noBlock(ch) {
+				p.ipvlan(ch, in)
+			}
 		case "vmac_xmit_base":
 			in.VMACXmitBase = p.boolOpt(ch)
 		case "lvs_sync_daemon_interface":
@@ -413,3 +417,37 @@ func (p *parser) prefix(n *Node, s string) (netip.Prefix, bool) {
 
 // String is "addr/len".
 func (v VIP) String() string { return fmt.Sprint(v.Prefix) }
+
+// ipvlan parses use_ipvlan [NAME] [ADDRESS[/LEN]] [bridge|private|vepa],
+// its words in any order as keepalived.
+func (p *parser) ipvlan(n *Node, in *VRRPInstance) {
+	in.UseIPVLAN = true
+	for _, a := range n.Args {
+		w := a.Text
+		switch low := strings.ToLower(w); {
+		case low == "bridge" || low == "private" || low == "vepa":
+			in.IPVLANMode = low
+		case strings.ContainsAny(w, ":/") || strings.Trim(w, "0123456789.") == "" && strings.Contains(w, "."):
+			if pf, ok := p.prefix(n, w); ok {
+				in.IPVLANAddr = pf
+			}
+		case in.VMACName == "":
+			in.VMACName = w
+		default:
+			p.errf(n, "use_ipvlan: unknown option '%s'", w)
+		}
+	}
+}
+
+// VMACInterface is the name of the interface an instance's VIPs go on
+// with use_vmac or use_ipvlan: the name given, or keepalived's default
+// vrrp.VRID; "" without either.
+func (in *VRRPInstance) VMACInterface() string {
+	if !in.UseVMAC && !in.UseIPVLAN {
+		return ""
+	}
+	if in.VMACName != "" {
+		return in.VMACName
+	}
+	return fmt.Sprintf("vrrp.%d", in.VRID)
+}

@@ -258,9 +258,12 @@ func fromConfig(c *conf.Config) ([]runnerSpec, []string, error) {
 			return nil, nil, err
 		}
 		ic.Tracks = tr
+		if v := vmacSpec(in); v != nil {
+			ic.VMAC, ic.Interface, ic.XmitBase = v, v.Name, in.VMACXmitBase
+		}
 		for what, set := range map[string]bool{
-			"use_vmac": in.UseVMAC, "virtual_rules": len(in.Rules) > 0,
-			"no_accept": !in.Accept, "strict_mode": in.Strict || g.VRRPStrict, "promote_secondaries": in.PromoteSecondaries,
+			"virtual_rules": len(in.Rules) > 0,
+			"no_accept":     !in.Accept, "strict_mode": in.Strict || g.VRRPStrict, "promote_secondaries": in.PromoteSecondaries,
 		} {
 			if set {
 				warn("%s: %s: %s is not implemented; ignored", in.Pos, in.Name, what)
@@ -316,9 +319,9 @@ func fromConfig(c *conf.Config) ([]runnerSpec, []string, error) {
 			if err := c.Normalize(); err != nil {
 				return nil, nil, fmt.Errorf("%s: %w", c.Name, err)
 			}
-			key := fmt.Sprintf("%s/%d/%v", ic.Interface, c.VRID, len(ic.UnicastPeers) > 0)
+			key := fmt.Sprintf("%s/%d/%v", ic.sockInterface(), c.VRID, len(ic.UnicastPeers) > 0)
 			if other, dup := seen[key]; dup {
-				return nil, nil, fmt.Errorf("%s and %s: VRID %d used twice on %s", other, c.Name, c.VRID, ic.Interface)
+				return nil, nil, fmt.Errorf("%s and %s: VRID %d used twice on %s", other, c.Name, c.VRID, ic.sockInterface())
 			}
 			seen[key] = c.Name
 		}

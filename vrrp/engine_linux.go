@@ -129,6 +129,9 @@ type EngineOptions struct {
 	// CheckInterval is the period of the safety net (see Repairs);
 	// default DefaultCheckInterval, negative: none.
 	CheckInterval time.Duration
+	// VMACs makes the interfaces of use_vmac and use_ipvlan; default the
+	// real one.
+	VMACs VMACLinks
 }
 
 // Engine runs every VRRP instance and sync group of a configuration in the
@@ -158,6 +161,8 @@ type Engine struct {
 	rebinders []rebinder          // the sockets that follow their interface
 	hasRoutes bool                // an instance has virtual_routes
 	managed   map[netip.Addr]bool // the VIPs of all instances
+	vmacs     VMACLinks
+	wantVMACs map[string]VMACSpec // the VMACs of the configuration, for the safety net
 
 	// unrouted counts, by DropReason, the packets that no instance here
 	// claims (an unknown VRID, too short to name one), on every socket.
@@ -209,6 +214,9 @@ func NewEngine(c *conf.Config, opts EngineOptions) (*Engine, []string, error) {
 			Cmd: g.VRRPNetlinkCmdRcvBufs, CmdForce: g.VRRPNetlinkCmdRcvBufsForce,
 		}}
 	}
+	if e.vmacs = opts.VMACs; e.vmacs == nil {
+		e.vmacs = &netlinkVMACs{}
+	}
 	if e.opts.CheckInterval == 0 {
 		e.opts.CheckInterval = DefaultCheckInterval
 	}
@@ -232,7 +240,7 @@ type connKey struct {
 }
 
 func (ic *instanceConfig) connKey() connKey {
-	k := connKey{ifname: ic.Interface, unicast: len(ic.UnicastPeers) > 0, ipv6: ic.IPv6}
+	k := connKey{ifname: ic.sockInterface(), unicast: len(ic.UnicastPeers) > 0, ipv6: ic.IPv6}
 	if !k.unicast {
 		k.group = ic.defaultGroup()
 	}
@@ -282,6 +290,7 @@ type engineState struct {
 	files    *fileWatcher // nil: no track_file
 	// filesSeen: the track_files followed so far (init_file is for new ones)
 	filesSeen map[string]conf.TrackFile
+	vmacs     map[string]VMACSpec // the VMACs made; nil before the first apply
 	serveWG   sync.WaitGroup
 	errs      chan error
 }
@@ -319,6 +328,9 @@ func (e *Engine) Run(ctx context.Context) error {
 		}
 		for _, g := range st.garps {
 			g.Close()
+		}
+		if !e.opts.DontRelease {
+			st.dropVMACs(nil) // the VIPs stay with DontRelease, and so their VMAC
 		}
 	}()
 	if err := e.k.WatchAddrDeleted(runCtx, func(p netip.Prefix) {
@@ -416,7 +428,7 @@ func (st *engineState) prepare(spec *runnerSpec) error {
 			if ic.IPv6 {
 				primary = e.k.PrimaryIPv6
 			}
-			ip, err := primary(ic.Interface)
+			ip, err := primary(ic.srcInterface())
 			if err != nil {
 				return fmt.Errorf("vrrp: instance %s: %w", ic.Machine.Name, err)
 			}
@@ -433,8 +445,9 @@ func (st *engineState) apply(req *applyReq) error {
 	e := st.e
 	st.applyFiles(req.files)
 	specs := make([]runnerSpec, len(req.specs))
-	for i := range req.specs {
-		specs[i] = req.specs[i]
+	copy(specs, req.specs)
+	wantVMACs := st.applyVMACs(specs)
+	for i := range specs {
 		if err := st.prepare(&specs[i]); err != nil {
 			return err
 		}
@@ -500,6 +513,7 @@ func (st *engineState) apply(req *applyReq) error {
 		}
 	}
 	st.order = order
+	st.dropVMACs(wantVMACs)
 	if err := st.relink(); err != nil && firstErr == nil {
 		firstErr = err
 	}
@@ -965,6 +979,7 @@ func (e *Engine) checkOnce() error {
 		return err
 	}
 	ks.managed = managed
+	e.checkVMACs(ks.Links)
 	e.rebind(ks.Links, "")
 	for _, r := range e.currentRunners() {
 		r.Verify(ks)

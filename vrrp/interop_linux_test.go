@@ -52,13 +52,19 @@ func (l *lockedBuf) String() string {
 // startKeepalived runs keepalived (VRRP only, foreground, console log) in ns.
 func startKeepalived(t *testing.T, ns string, prio int) (*lockedBuf, func(syscall.Signal), chan struct{}) {
 	t.Helper()
+	return startKeepalivedConf(t, ns, keepalivedConf(prio))
+}
+
+// startKeepalivedConf runs keepalived in ns with the configuration text.
+func startKeepalivedConf(t *testing.T, ns, confText string) (*lockedBuf, func(syscall.Signal), chan struct{}) {
+	t.Helper()
 	bin, err := exec.LookPath("keepalived")
 	if err != nil {
 		t.Fatal("LVSD_INTEGRATION is set but keepalived is not installed")
 	}
 	dir := t.TempDir()
 	cf := filepath.Join(dir, "k.conf")
-	if err := os.WriteFile(cf, []byte(keepalivedConf(prio)), 0o600); err != nil {
+	if err := os.WriteFile(cf, []byte(confText), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	cmd := exec.Command("ip", "netns", "exec", ns, bin, "-n", "-l", "-D", "-P", "-f", cf,

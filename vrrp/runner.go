@@ -153,6 +153,11 @@ type instanceConfig struct {
 	// AutoSource: Machine.PrimaryIP is the interface's primary address
 	// (no source configured), followed when it changes.
 	AutoSource bool
+	// VMAC (use_vmac, use_ipvlan): Interface is its name; the engine makes
+	// it on VMAC.Base. XmitBase (vmac_xmit_base): adverts are sent and
+	// received on the base, the VIPs and gratuitous ARPs stay on the VMAC.
+	VMAC     *VMACSpec
+	XmitBase bool
 }
 
 // memberSpec is an instance of a runner with its kernel access.
