@@ -315,6 +315,7 @@ type VRRPInstance struct {
 	LowerPrioNoAdvert    bool         `json:"lower_prio_no_advert,omitempty"`
 	HigherPrioSendAdvert bool         `json:"higher_prio_send_advert,omitempty"`
 	PromoteSecondaries   bool         `json:"promote_secondaries,omitempty"`
+	CheckUnicastSrc      bool         `json:"check_unicast_src,omitempty"`
 	// SyncGroup is filled from the vrrp_sync_group that names this instance.
 	SyncGroup string `json:"sync_group,omitempty"`
 	Pos       Pos    `json:"pos"`

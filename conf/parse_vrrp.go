@@ -179,6 +179,7 @@ var instanceKeywords = keywords[VRRPInstance]{
 	"lower_prio_no_advert":    set(boolArg, func(in *VRRPInstance) *bool { return &in.LowerPrioNoAdvert }),
 	"higher_prio_send_advert": set(boolArg, func(in *VRRPInstance) *bool { return &in.HigherPrioSendAdvert }),
 	"promote_secondaries":     set(boolArg, func(in *VRRPInstance) *bool { return &in.PromoteSecondaries }),
+	"check_unicast_src":       set(boolArg, func(in *VRRPInstance) *bool { return &in.CheckUnicastSrc }),
 }
 
 var instanceBlock = block([]string{"vrrp_instance", "notify"}, instanceKeywords,

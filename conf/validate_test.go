@@ -1024,7 +1024,6 @@ func TestValidateGeneric(t *testing.T) {
 				"b: notice: notify_fifo: parsed, not supported yet",
 				"a: notice: vrrp_track_process: parsed, not supported yet",
 				"c: notice: track_process: parsed, not supported yet",
-				"d: notice: use_vmac: parsed, not supported yet",
 				"e: notice: virtual_rules: parsed, not supported yet",
 				"f: notice: home: parsed, not supported yet",
 				"g: notice: snmp_name: parsed, not supported yet",

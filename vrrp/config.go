@@ -251,7 +251,11 @@ func fromConfig(c *conf.Config) ([]runnerSpec, []string, error) {
 				warn("%s: %s: unicast_peer min_ttl/max_ttl not implemented (source check only)", p.Pos, in.Name)
 			}
 		}
-		ic.CheckUnicastSrc = ic.CheckUnicastSrc || g.VRRPCheckUnicastSrc
+		ic.CheckUnicastSrc = ic.CheckUnicastSrc || g.VRRPCheckUnicastSrc || in.CheckUnicastSrc
+		if len(ic.UnicastPeers) > 0 {
+			ic.UnicastTTL = in.UnicastTTL
+		}
+		ic.PromoteSecondaries = in.PromoteSecondaries
 		_, grouped := inGroup[in.Name]
 		tr, err := tracks(in.Name, in.TrackInterface, in.TrackScript, in.TrackFile, grouped)
 		if err != nil {
@@ -263,7 +267,7 @@ func fromConfig(c *conf.Config) ([]runnerSpec, []string, error) {
 		}
 		for what, set := range map[string]bool{
 			"virtual_rules": len(in.Rules) > 0,
-			"no_accept":     !in.Accept, "strict_mode": in.Strict || g.VRRPStrict, "promote_secondaries": in.PromoteSecondaries,
+			"no_accept":     !in.Accept, "strict_mode": in.Strict || g.VRRPStrict,
 		} {
 			if set {
 				warn("%s: %s: %s is not implemented; ignored", in.Pos, in.Name, what)

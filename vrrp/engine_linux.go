@@ -237,12 +237,15 @@ type connKey struct {
 	unicast bool
 	ipv6    bool
 	group   netip.Addr
+	ttl     int // unicast_ttl
 }
 
 func (ic *instanceConfig) connKey() connKey {
 	k := connKey{ifname: ic.sockInterface(), unicast: len(ic.UnicastPeers) > 0, ipv6: ic.IPv6}
 	if !k.unicast {
 		k.group = ic.defaultGroup()
+	} else {
+		k.ttl = ic.UnicastTTL
 	}
 	return k
 }
@@ -255,7 +258,7 @@ func (s *runnerSpec) identity() string {
 	fmt.Fprintf(&b, "%s|%v", s.Name, s.Group)
 	for _, ic := range s.Instances {
 		k := ic.connKey()
-		fmt.Fprintf(&b, "|%s/%d/%s/v%d/%v/%v/%v", ic.Machine.Name, ic.Machine.VRID, ic.Interface, ic.Machine.Version, k.unicast, k.ipv6, k.group)
+		fmt.Fprintf(&b, "|%s/%d/%s/v%d/%s/%v/%v/%v/%d", ic.Machine.Name, ic.Machine.VRID, ic.Interface, ic.Machine.Version, k.ifname, k.unicast, k.ipv6, k.group, k.ttl)
 	}
 	return b.String()
 }
@@ -291,6 +294,7 @@ type engineState struct {
 	// filesSeen: the track_files followed so far (init_file is for new ones)
 	filesSeen map[string]conf.TrackFile
 	vmacs     map[string]VMACSpec // the VMACs made; nil before the first apply
+	promoted  map[string]bool     // the interfaces whose promote_secondaries we set
 	serveWG   sync.WaitGroup
 	errs      chan error
 }
@@ -332,6 +336,7 @@ func (e *Engine) Run(ctx context.Context) error {
 		if !e.opts.DontRelease {
 			st.dropVMACs(nil) // the VIPs stay with DontRelease, and so their VMAC
 		}
+		st.resetPromoteSecondaries()
 	}()
 	if err := e.k.WatchAddrDeleted(runCtx, func(p netip.Prefix) {
 		for _, r := range e.currentRunners() {
@@ -447,6 +452,7 @@ func (st *engineState) apply(req *applyReq) error {
 	specs := make([]runnerSpec, len(req.specs))
 	copy(specs, req.specs)
 	wantVMACs := st.applyVMACs(specs)
+	st.applyPromoteSecondaries(specs)
 	for i := range specs {
 		if err := st.prepare(&specs[i]); err != nil {
 			return err
@@ -593,7 +599,7 @@ func (st *engineState) start(spec runnerSpec) error {
 		conn := st.conns[k]
 		if conn == nil {
 			var err error
-			conn, err = e.k.Listen(ConnConfig{Interface: k.ifname, Unicast: k.unicast, Group: k.group, IPv6: k.ipv6})
+			conn, err = e.k.Listen(ConnConfig{Interface: k.ifname, Unicast: k.unicast, Group: k.group, IPv6: k.ipv6, TTL: k.ttl})
 			if err != nil {
 				return err
 			}

@@ -158,6 +158,11 @@ type instanceConfig struct {
 	// received on the base, the VIPs and gratuitous ARPs stay on the VMAC.
 	VMAC     *VMACSpec
 	XmitBase bool
+	// UnicastTTL (unicast_ttl) is the TTL of unicast adverts; 0: 255.
+	UnicastTTL int
+	// PromoteSecondaries (promote_secondaries): the engine sets the
+	// interface's promote_secondaries while it runs.
+	PromoteSecondaries bool
 }
 
 // memberSpec is an instance of a runner with its kernel access.

@@ -229,3 +229,38 @@ func vmacMatches(l netlink.Link, v VMACSpec, base netlink.Link) bool {
 	}
 	return false
 }
+
+// applyPromoteSecondaries sets promote_secondaries on the interfaces of
+// the instances that ask for it (an IPv4 one's secondary addresses then
+// survive the deletion of the primary), as keepalived; those it was off on
+// get it back off when the engine stops.
+func (st *engineState) applyPromoteSecondaries(specs []runnerSpec) {
+	for _, s := range specs {
+		for _, ic := range s.Instances {
+			if !ic.PromoteSecondaries || ic.IPv6 || st.promoted[ic.Interface] {
+				continue
+			}
+			cur, err := getSysctl("ipv4", ic.Interface, "promote_secondaries")
+			if err == nil && cur == "0" {
+				err = setSysctl("ipv4", ic.Interface, "promote_secondaries", "1")
+			}
+			if err != nil {
+				st.e.log.Warn("vrrp: promote_secondaries", "interface", ic.Interface, "err", err)
+				continue
+			}
+			if cur == "0" {
+				if st.promoted == nil {
+					st.promoted = map[string]bool{}
+				}
+				st.promoted[ic.Interface] = true
+			}
+		}
+	}
+}
+
+func (st *engineState) resetPromoteSecondaries() {
+	for ifname := range st.promoted {
+		_ = setSysctl("ipv4", ifname, "promote_secondaries", "0")
+	}
+	st.promoted = nil
+}

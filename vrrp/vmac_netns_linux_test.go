@@ -278,11 +278,14 @@ func TestNetnsVMACKillAndReload(t *testing.T) {
 		t.Fatal("the VMAC went with the process")
 	}
 
-	plain := strings.Replace(vmacConf(100, false), "  use_vmac\n", "", 1)
+	plain := strings.Replace(vmacConf(100, false), "  use_vmac\n", "  promote_secondaries\n", 1)
 	b := startLvsd(t, n.a, "B", plain)
 	waitFor(t, 3*time.Second, "leftover VMAC removed", func() bool { return !strings.Contains(ipCmd(t, "-n", n.a, "-o", "link"), "vrrp.61") })
 	b.waitState(t, "VI_1", "MASTER", 6*time.Second)
 	waitFor(t, 2*time.Second, "VIP on eth0", func() bool { return hasAddr(t, n.a, "eth0", "192.0.2.200") })
+	if v := nsSysctl(n.a, "ipv4", "eth0", "promote_secondaries"); v != "1" {
+		t.Errorf("promote_secondaries: eth0 has %s", v)
+	}
 
 	// The killed lvsd left arp_ignore and arp_filter set on the base; the
 	// operator puts them back before the reload.
@@ -303,6 +306,40 @@ func TestNetnsVMACKillAndReload(t *testing.T) {
 	for _, k := range []string{"arp_ignore", "arp_filter"} {
 		if v := nsSysctl(n.a, "ipv4", "eth0", k); v != "0" {
 			t.Errorf("eth0 %s=%s after its VMAC was removed", k, v)
+		}
+	}
+}
+
+// unicast_ttl: the unicast adverts leave with that TTL (keepalived's
+// default is 255, as multicast).
+func TestNetnsUnicastTTL(t *testing.T) {
+	requireIntegration(t)
+	n := newTestNet(t)
+	capA := startCapture(t, n.br, "va")
+	cf := `vrrp_instance VI_1 {
+  interface eth0
+  virtual_router_id 71
+  advert_int 1
+  unicast_ttl 7
+  unicast_peer {
+    192.0.2.2
+  }
+  virtual_ipaddress {
+    192.0.2.210/24
+  }
+}
+`
+	h := startHelper(t, n.a, "ours", helperConfig{ConfText: cf})
+	h.await(t, 6*time.Second, isTo("MASTER"))
+	time.Sleep(1500 * time.Millisecond)
+	frames, _ := capA.snapshot()
+	ours := advertsFrom(frames, netip.MustParseAddr("192.0.2.1"))
+	if len(ours) == 0 {
+		t.Fatal("no advert seen")
+	}
+	for _, f := range ours {
+		if f.ttl != 7 {
+			t.Fatalf("unicast advert with TTL %d", f.ttl)
 		}
 	}
 }
