@@ -316,6 +316,11 @@ type VRRPInstance struct {
 	HigherPrioSendAdvert bool         `json:"higher_prio_send_advert,omitempty"`
 	PromoteSecondaries   bool         `json:"promote_secondaries,omitempty"`
 	CheckUnicastSrc      bool         `json:"check_unicast_src,omitempty"`
+	// UnicastFaultNoPeer (unicast_fault_no_peer): with a unicast_peer
+	// block but no peer, FAULT instead of multicast; UnicastBlock: the
+	// instance has a unicast_peer block.
+	UnicastFaultNoPeer bool `json:"unicast_fault_no_peer,omitempty"`
+	UnicastBlock       bool `json:"unicast_block,omitempty"`
 	// SyncGroup is filled from the vrrp_sync_group that names this instance.
 	SyncGroup string `json:"sync_group,omitempty"`
 	Pos       Pos    `json:"pos"`

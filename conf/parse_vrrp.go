@@ -180,6 +180,7 @@ var instanceKeywords = keywords[VRRPInstance]{
 	"higher_prio_send_advert": set(boolArg, func(in *VRRPInstance) *bool { return &in.HigherPrioSendAdvert }),
 	"promote_secondaries":     set(boolArg, func(in *VRRPInstance) *bool { return &in.PromoteSecondaries }),
 	"check_unicast_src":       set(boolArg, func(in *VRRPInstance) *bool { return &in.CheckUnicastSrc }),
+	"unicast_fault_no_peer":   set(boolArg, func(in *VRRPInstance) *bool { return &in.UnicastFaultNoPeer }),
 }
 
 var instanceBlock = block([]string{"vrrp_instance", "notify"}, instanceKeywords,
@@ -226,6 +227,7 @@ func (p *parser) unicastPeers(n *Node, in *VRRPInstance) {
 	if !p.wantBlock(n) {
 		return
 	}
+	in.UnicastBlock = true
 	for _, ch := range n.Children {
 		a, ok := p.addr(ch, ch.Key)
 		if !ok {

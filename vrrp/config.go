@@ -246,9 +246,13 @@ func fromConfig(c *conf.Config) ([]runnerSpec, []string, error) {
 				return nil, nil, fmt.Errorf("%s: %s: unicast_peer %v is not of the instance's family", p.Pos, in.Name, p.Addr)
 			}
 			ic.UnicastPeers = append(ic.UnicastPeers, p.Addr)
+			ttl := advert.TTLRange{Min: uint8(p.MinTTL), Max: uint8(p.MaxTTL)}
+			if p.MaxTTL == 0 {
+				ttl.Max = 255
+			}
+			ic.PeerTTL = append(ic.PeerTTL, ttl)
 			if p.MinTTL != 0 || p.MaxTTL != 0 {
-				ic.CheckUnicastSrc = true
-				warn("%s: %s: unicast_peer min_ttl/max_ttl not implemented (source check only)", p.Pos, in.Name)
+				ic.CheckUnicastSrc = true // the TTL is checked with the source
 			}
 		}
 		ic.CheckUnicastSrc = ic.CheckUnicastSrc || g.VRRPCheckUnicastSrc || in.CheckUnicastSrc
@@ -262,6 +266,11 @@ func fromConfig(c *conf.Config) ([]runnerSpec, []string, error) {
 			return nil, nil, err
 		}
 		ic.Tracks = tr
+		if in.UnicastFaultNoPeer && in.UnicastBlock && len(in.UnicastPeers) == 0 {
+			// A track that is never up holds the instance in FAULT.
+			warn("%s: (%s) Cannot use unicast without any peers - going to fault state", in.Pos, in.Name)
+			ic.Tracks = append(ic.Tracks, track{Name: "unicast:no_peer"})
+		}
 		if v := vmacSpec(in); v != nil {
 			ic.VMAC, ic.Interface, ic.XmitBase = v, v.Name, in.VMACXmitBase
 		}

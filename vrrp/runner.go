@@ -140,8 +140,10 @@ type instanceConfig struct {
 	IPv6 bool
 	// UnicastPeers switches to unicast: adverts go to each peer.
 	UnicastPeers []netip.Addr
-	// CheckUnicastSrc drops unicast adverts from non-peers.
+	// CheckUnicastSrc drops unicast adverts from non-peers, and those of
+	// a peer outside its PeerTTL (min_ttl, max_ttl; by UnicastPeers index).
 	CheckUnicastSrc bool
+	PeerTTL         []advert.TTLRange
 	Tracks          []track
 	// Routes (virtual_routes) are added after the VIPs when the instance
 	// becomes MASTER and removed before them when it leaves MASTER.
@@ -412,7 +414,7 @@ func (mm *member) setConfig(c instanceConfig) error {
 		Unicast: len(c.UnicastPeers) > 0,
 	}
 	if c.CheckUnicastSrc {
-		mm.exp.Peers = c.UnicastPeers
+		mm.exp.Peers, mm.exp.PeerTTL = c.UnicastPeers, c.PeerTTL
 	}
 	return nil
 }

@@ -310,36 +310,90 @@ func TestNetnsVMACKillAndReload(t *testing.T) {
 	}
 }
 
-// unicast_ttl: the unicast adverts leave with that TTL (keepalived's
-// default is 255, as multicast).
+// unicast_ttl, min_ttl and max_ttl with keepalived as the peer: each
+// sends its unicast adverts with its unicast_ttl; keepalived's, sent with
+// TTL 9, are dropped by our min_ttl 10 (counted as ttl drops), so both are
+// MASTER. Then, with max_ttl 9 allowed, we accept them and stay BACKUP.
 func TestNetnsUnicastTTL(t *testing.T) {
 	requireIntegration(t)
 	n := newTestNet(t)
-	capA := startCapture(t, n.br, "va")
-	cf := `vrrp_instance VI_1 {
+	capA, capB := startCapture(t, n.br, "va"), startCapture(t, n.br, "vb")
+	inst := func(prio, ttl int, peer string) string {
+		return fmt.Sprintf(`vrrp_instance VI_1 {
   interface eth0
   virtual_router_id 71
+  priority %d
   advert_int 1
-  unicast_ttl 7
+  unicast_ttl %d
   unicast_peer {
-    192.0.2.2
+    %s
   }
   virtual_ipaddress {
     192.0.2.210/24
   }
 }
-`
-	h := startHelper(t, n.a, "ours", helperConfig{ConfText: cf})
-	h.await(t, 6*time.Second, isTo("MASTER"))
-	time.Sleep(1500 * time.Millisecond)
-	frames, _ := capA.snapshot()
-	ours := advertsFrom(frames, netip.MustParseAddr("192.0.2.1"))
-	if len(ours) == 0 {
-		t.Fatal("no advert seen")
+`, prio, ttl, peer)
 	}
-	for _, f := range ours {
-		if f.ttl != 7 {
-			t.Fatalf("unicast advert with TTL %d", f.ttl)
+	kout, _, _ := startKeepalivedConf(t, n.b, inst(200, 9, "192.0.2.1"))
+	waitFor(t, 8*time.Second, "keepalived MASTER", func() bool { return strings.Contains(kout.String(), "Entering MASTER STATE") })
+	h := startHelper(t, n.a, "ours", helperConfig{ConfText: inst(100, 7, "192.0.2.2 min_ttl 10")})
+	h.await(t, 6*time.Second, isTo("MASTER"))
+	st := h.await(t, 2*time.Second, func(l helperLine) bool { return l.Event == "status" && l.Stats["drop_ttl"] > 0 })
+	time.Sleep(1500 * time.Millisecond)
+	check := func(c *capture, src string, want int) {
+		frames, _ := c.snapshot()
+		got := advertsFrom(frames, netip.MustParseAddr(src))
+		if len(got) == 0 {
+			t.Fatalf("no advert from %s", src)
 		}
+		for _, f := range got {
+			if f.ttl != want {
+				t.Fatalf("unicast advert from %s with TTL %d, want %d", src, f.ttl, want)
+			}
+		}
+	}
+	check(capA, "192.0.2.1", 7)
+	check(capB, "192.0.2.2", 9)
+	t.Logf("ours: %d of keepalived's adverts dropped for their TTL", st.Stats["drop_ttl"])
+
+	h2 := startHelper(t, n.a, "ours2", helperConfig{ConfText: inst(100, 7, "192.0.2.2 min_ttl 9 max_ttl 9")})
+	h.kill(syscall.SIGTERM)
+	h2.await(t, 2*time.Second, isTo("BACKUP"))
+	h2.expectNone(t, 5*time.Second, isTo("MASTER"))
+}
+
+// unicast_fault_no_peer with an empty unicast_peer block: FAULT and silent,
+// as keepalived ("Cannot use unicast without any peers - going to fault
+// state"); without it both multicast.
+func TestNetnsUnicastFaultNoPeer(t *testing.T) {
+	requireIntegration(t)
+	n := newTestNet(t)
+	capA, capB := startCapture(t, n.br, "va"), startCapture(t, n.br, "vb")
+	cf := `vrrp_instance VI_1 {
+  interface eth0
+  virtual_router_id 72
+  advert_int 1
+  unicast_fault_no_peer
+  unicast_peer {
+  }
+  virtual_ipaddress {
+    192.0.2.211/24
+  }
+}
+`
+	kout, _, _ := startKeepalivedConf(t, n.b, cf)
+	h := startHelper(t, n.a, "ours", helperConfig{ConfText: cf})
+	h.await(t, 3*time.Second, isTo("FAULT"))
+	h.expectNone(t, 5*time.Second, isTo("MASTER"))
+	if !strings.Contains(kout.String(), "going to fault state") || strings.Contains(kout.String(), "Entering MASTER STATE") {
+		t.Fatalf("keepalived:\n%s", kout.String())
+	}
+	for _, c := range []*capture{capA, capB} {
+		if frames, _ := c.snapshot(); len(frames) != 0 {
+			t.Fatalf("%d adverts sent", len(frames))
+		}
+	}
+	if hasAddr(t, n.a, "eth0", "192.0.2.211") {
+		t.Fatal("VIP on a FAULT instance")
 	}
 }
