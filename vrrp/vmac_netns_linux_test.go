@@ -263,22 +263,46 @@ func TestNetnsVMACInteropKeepalived(t *testing.T) {
 	}
 }
 
-// A VMAC left behind by a kill -9 is removed at the next start when the
+// A VMAC deleted by hand is made again. A VMAC left behind by a kill -9
+// is removed at the next start when the
 // configuration no longer asks for it; a reload adds a VMAC (the VIP moves
-// to it) and removes it (the VIP back on the base).
+// to it) and removes it (the VIP back on the base). Priority 255: MASTER at
+// once.
 func TestNetnsVMACKillAndReload(t *testing.T) {
 	requireIntegration(t)
 	n := newTestNet(t)
-	a := startLvsd(t, n.a, "A", vmacConf(100, false))
+	a := startLvsd(t, n.a, "A", vmacConf(255, false))
 	a.waitState(t, "VI_1", "MASTER", 6*time.Second)
 	waitFor(t, 2*time.Second, "VIP on the VMAC", func() bool { return hasAddr(t, n.a, "vrrp.61", "192.0.2.200") })
+	// Deleted by hand: the safety net makes it again, with the VIP, and
+	// the adverts go on from it.
+	capA := startCapture(t, n.br, "va")
+	ipCmd(t, "-n", n.a, "link", "del", "vrrp.61")
+	deleted := time.Now()
+	waitFor(t, 5*time.Second, "VMAC and VIP back", func() bool {
+		return strings.Contains(ipCmd(t, "-n", n.a, "-o", "link"), "vrrp.61") && hasAddr(t, n.a, "vrrp.61", "192.0.2.200")
+	})
+	time.Sleep(2500 * time.Millisecond)
+	frames, _ := capA.snapshot()
+	after := 0
+	for _, f := range advertsFrom(frames, netip.MustParseAddr("192.0.2.1")) {
+		if f.at.After(deleted.Add(1500*time.Millisecond)) && f.ethSrc.String() == "00:00:5e:00:01:3d" {
+			after++
+		}
+	}
+	if after == 0 || a.state("VI_1") != "MASTER" {
+		t.Fatalf("after the VMAC was made again: %d adverts from it, state %s", after, a.state("VI_1"))
+	}
+	if !strings.Contains(a.out.String(), "VMAC deleted by someone else; made again") {
+		t.Fatal("repair not logged")
+	}
 	a.signal(syscall.SIGKILL)
 	<-a.done
 	if !strings.Contains(ipCmd(t, "-n", n.a, "-o", "link"), "vrrp.61") {
 		t.Fatal("the VMAC went with the process")
 	}
 
-	plain := strings.Replace(vmacConf(100, false), "  use_vmac\n", "  promote_secondaries\n", 1)
+	plain := strings.Replace(vmacConf(255, false), "  use_vmac\n", "  promote_secondaries\n", 1)
 	b := startLvsd(t, n.a, "B", plain)
 	waitFor(t, 3*time.Second, "leftover VMAC removed", func() bool { return !strings.Contains(ipCmd(t, "-n", n.a, "-o", "link"), "vrrp.61") })
 	b.waitState(t, "VI_1", "MASTER", 6*time.Second)
@@ -292,7 +316,7 @@ func TestNetnsVMACKillAndReload(t *testing.T) {
 	for _, k := range []string{"arp_ignore", "arp_filter"} {
 		ipCmd(t, "netns", "exec", n.a, "sysctl", "-qw", "net.ipv4.conf.eth0."+k+"=0")
 	}
-	b.rewrite(t, vmacConf(100, false))
+	b.rewrite(t, vmacConf(255, false))
 	b.signal(syscall.SIGHUP)
 	waitFor(t, 8*time.Second, "VIP on the VMAC after the reload", func() bool {
 		return strings.Contains(ipCmd(t, "-n", n.a, "-o", "link"), "vrrp.61") && hasAddr(t, n.a, "vrrp.61", "192.0.2.200") && !hasAddr(t, n.a, "eth0", "192.0.2.200")
