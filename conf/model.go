@@ -276,46 +276,46 @@ type GARP struct {
 type VRRPInstance struct {
 	Name string `json:"name"`
 	// State is the configured initial state: "MASTER" or "BACKUP" ("" when not given).
-	State          string           `json:"state,omitempty"`
-	Interface      string           `json:"interface"`
-	VRID           int              `json:"virtual_router_id"`
-	Priority       int              `json:"priority"`
-	AdvertInt      time.Duration    `json:"advert_int"`
-	Version        int              `json:"version"`
-	Auth           Auth             `json:"authentication"`
-	VIPs           []VIP            `json:"virtual_ipaddress,omitempty"`
-	ExcludedVIPs   []VIP            `json:"virtual_ipaddress_excluded,omitempty"`
-	Routes         []Route          `json:"virtual_routes,omitempty"`
-	Rules          []Route          `json:"virtual_rules,omitempty"`
-	TrackInterface []TrackInterface `json:"track_interface,omitempty"`
-	TrackScript    []TrackScript    `json:"track_script,omitempty"`
-	TrackFile      []TrackFileRef   `json:"track_file,omitempty"`
-	NoPreempt      bool             `json:"nopreempt"`
-	PreemptDelay   time.Duration    `json:"preempt_delay"`
-	GARP           GARP             `json:"garp"`
-	McastSrcIP     netip.Addr       `json:"mcast_src_ip,omitempty"`
-	McastDstIP     netip.Addr       `json:"mcast_dst_ip,omitempty"`
-	UnicastSrcIP   netip.Addr       `json:"unicast_src_ip,omitempty"`
-	UnicastPeers   []UnicastPeer    `json:"unicast_peer,omitempty"`
-	UnicastTTL     int              `json:"unicast_ttl,omitempty"`
-	Notify         Notify           `json:"notify"`
-	SMTPAlert      *bool            `json:"smtp_alert,omitempty"`
-	UseVMAC        bool             `json:"use_vmac,omitempty"`
-	VMACName       string           `json:"vmac_name,omitempty"`
-	VMACXmitBase   bool             `json:"vmac_xmit_base,omitempty"`
+	State                string           `json:"state,omitempty"`
+	Interface            string           `json:"interface"`
+	VRID                 int              `json:"virtual_router_id"`
+	Priority             int              `json:"priority"`
+	AdvertInt            time.Duration    `json:"advert_int"`
+	Version              int              `json:"version"`
+	Auth                 Auth             `json:"authentication"`
+	VIPs                 []VIP            `json:"virtual_ipaddress,omitempty"`
+	ExcludedVIPs         []VIP            `json:"virtual_ipaddress_excluded,omitempty"`
+	Routes               []Route          `json:"virtual_routes,omitempty"`
+	Rules                []Route          `json:"virtual_rules,omitempty"`
+	TrackInterface       []TrackInterface `json:"track_interface,omitempty"`
+	TrackScript          []TrackScript    `json:"track_script,omitempty"`
+	TrackFile            []TrackFileRef   `json:"track_file,omitempty"`
+	NoPreempt            bool             `json:"nopreempt"`
+	PreemptDelay         time.Duration    `json:"preempt_delay"`
+	GARP                 GARP             `json:"garp"`
+	McastSrcIP           netip.Addr       `json:"mcast_src_ip,omitempty"`
+	McastDstIP           netip.Addr       `json:"mcast_dst_ip,omitempty"`
+	UnicastSrcIP         netip.Addr       `json:"unicast_src_ip,omitempty"`
+	UnicastPeers         []UnicastPeer    `json:"unicast_peer,omitempty"`
+	UnicastTTL           int              `json:"unicast_ttl,omitempty"`
+	Notify               Notify           `json:"notify"`
+	SMTPAlert            *bool            `json:"smtp_alert,omitempty"`
+	UseVMAC              bool             `json:"use_vmac,omitempty"`
+	VMACName             string           `json:"vmac_name,omitempty"`
+	VMACXmitBase         bool             `json:"vmac_xmit_base,omitempty"`
+	Accept               bool             `json:"accept"`
+	DontTrackPrimary     bool             `json:"dont_track_primary,omitempty"`
+	Strict               bool             `json:"strict_mode,omitempty"`
+	SkipCheckAdvAddr     bool             `json:"skip_check_adv_addr,omitempty"`
+	LowerPrioNoAdvert    bool             `json:"lower_prio_no_advert,omitempty"`
+	HigherPrioSendAdvert bool             `json:"higher_prio_send_advert,omitempty"`
+	PromoteSecondaries   bool             `json:"promote_secondaries,omitempty"`
 	// UseIPVLAN (use_ipvlan [NAME] [ADDRESS] [bridge|private|vepa]): an
-	// ipvlan interface instead of a macvlan; its name is in VMACName.
-	UseIPVLAN            bool         `json:"use_ipvlan,omitempty"`
-	IPVLANAddr           netip.Prefix `json:"ipvlan_address,omitempty"`
-	IPVLANMode           string       `json:"ipvlan_mode,omitempty"`
-	Accept               bool         `json:"accept"`
-	DontTrackPrimary     bool         `json:"dont_track_primary,omitempty"`
-	Strict               bool         `json:"strict_mode,omitempty"`
-	SkipCheckAdvAddr     bool         `json:"skip_check_adv_addr,omitempty"`
-	LowerPrioNoAdvert    bool         `json:"lower_prio_no_advert,omitempty"`
-	HigherPrioSendAdvert bool         `json:"higher_prio_send_advert,omitempty"`
-	PromoteSecondaries   bool         `json:"promote_secondaries,omitempty"`
-	CheckUnicastSrc      bool         `json:"check_unicast_src,omitempty"`
+	// ipvlan interface instead of a macvlan, named in VMACName.
+	UseIPVLAN       bool         `json:"use_ipvlan,omitempty"`
+	IPVLANAddr      netip.Prefix `json:"ipvlan_address,omitempty"`
+	IPVLANMode      string       `json:"ipvlan_mode,omitempty"`
+	CheckUnicastSrc bool         `json:"check_unicast_src,omitempty"`
 	// UnicastFaultNoPeer (unicast_fault_no_peer): with a unicast_peer
 	// block but no peer, FAULT instead of multicast; UnicastBlock: the
 	// instance has a unicast_peer block.

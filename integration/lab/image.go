@@ -35,7 +35,7 @@ var requiredModules = []string{"ip_vs", "veth", "bridge", "nf_conntrack", "nf_de
 
 // optionalModules are loaded when the kernel ships them (tunnel forwarding,
 // VMAC interfaces, VLANs).
-var optionalModules = []string{"ipip", "ip_tunnel", "tunnel4", "ip6_tunnel", "tunnel6", "fou", "fou6", "gre", "ip_gre", "macvlan", "8021q", "dummy", "nf_nat"}
+var optionalModules = []string{"ipip", "ip_tunnel", "tunnel4", "ip6_tunnel", "tunnel6", "fou", "fou6", "gre", "ip_gre", "macvlan", "ipvlan", "8021q", "dummy", "nf_nat"}
 
 // hostBinaries are copied into the image with their shared libraries.
 var hostBinaries = []string{"ipvsadm", "keepalived", "tcpdump", "ip"}
