@@ -319,8 +319,9 @@ type VRRPInstance struct {
 	// UnicastFaultNoPeer (unicast_fault_no_peer): with a unicast_peer
 	// block but no peer, FAULT instead of multicast; UnicastBlock: the
 	// instance has a unicast_peer block.
-	UnicastFaultNoPeer bool `json:"unicast_fault_no_peer,omitempty"`
-	UnicastBlock       bool `json:"unicast_block,omitempty"`
+	UnicastFaultNoPeer bool   `json:"unicast_fault_no_peer,omitempty"`
+	UnicastBlock       bool   `json:"unicast_block,omitempty"`
+	vmacName           string // the VMAC's name, set by nameVMACs
 	// SyncGroup is filled from the vrrp_sync_group that names this instance.
 	SyncGroup string `json:"sync_group,omitempty"`
 	Pos       Pos    `json:"pos"`

@@ -452,5 +452,35 @@ func (in *VRRPInstance) VMACInterface() string {
 	if in.VMACName != "" {
 		return in.VMACName
 	}
+	if in.vmacName != "" {
+		return in.vmacName
+	}
 	return fmt.Sprintf("vrrp.%d", in.VRID)
+}
+
+// nameVMACs names the VMACs without a name as keepalived 2.2.7: vrrp.VRID,
+// or when an earlier instance has that name (an IPv4 and an IPv6 instance
+// of one VRID), vrrp6.VRID for an IPv6 instance, else vrrpN.VRID with the
+// first free N from 1.
+func nameVMACs(list []*VRRPInstance) {
+	taken := map[string]bool{}
+	for _, in := range list {
+		if (in.UseVMAC || in.UseIPVLAN) && in.VMACName != "" {
+			taken[in.VMACName] = true
+		}
+	}
+	for _, in := range list {
+		if !in.UseVMAC && !in.UseIPVLAN || in.VMACName != "" {
+			continue
+		}
+		name := fmt.Sprintf("vrrp.%d", in.VRID)
+		if taken[name] && in.IPv6() {
+			name = fmt.Sprintf("vrrp6.%d", in.VRID)
+		}
+		for n := 1; taken[name]; n++ {
+			name = fmt.Sprintf("vrrp%d.%d", n, in.VRID)
+		}
+		taken[name] = true
+		in.vmacName = name
+	}
 }

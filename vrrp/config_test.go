@@ -218,3 +218,19 @@ vrrp_instance IPV {
 		t.Errorf("IPV: %+v %+v", ipv, ipv.VMAC)
 	}
 }
+
+// Two instances of one VRID: the second VMAC is named as keepalived 2.2.7
+// names it (vrrp6.VRID for IPv6, vrrp1.VRID for IPv4).
+func TestVMACDefaultNames(t *testing.T) {
+	v4 := "vrrp_instance A {\n interface eth0\n virtual_router_id 51\n use_vmac\n virtual_ipaddress {\n  192.0.2.1/24\n }\n}\n"
+	v6 := "vrrp_instance B {\n interface eth0\n virtual_router_id 51\n use_vmac\n virtual_ipaddress {\n  2001:db8::1/64\n }\n}\n"
+	for _, tc := range []struct{ text, a, b string }{
+		{v4 + v6, "vrrp.51", "vrrp6.51"},
+		{v6 + v4, "vrrp1.51", "vrrp.51"},
+	} {
+		c := confText(t, tc.text)
+		if a, b := c.Instance("A").VMACInterface(), c.Instance("B").VMACInterface(); a != tc.a || b != tc.b {
+			t.Errorf("A %s, B %s; want %s, %s", a, b, tc.a, tc.b)
+		}
+	}
+}
