@@ -87,7 +87,7 @@ func TestIPVSInVMIPVlan(t *testing.T) {
 	if err := os.WriteFile(cf, []byte(ipvlanConf), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	state := func(name string, argv ...string) string {
+	state := func(name string, ready func(string) bool, argv ...string) string {
 		var out bytes.Buffer
 		cmd := exec.Command("ip", append([]string{"netns", "exec", ns}, argv...)...)
 		cmd.Stdout, cmd.Stderr = &out, &out
@@ -108,11 +108,10 @@ func TestIPVSInVMIPVlan(t *testing.T) {
 				t.Logf("%s output:\n%s", name, out.String())
 			}
 		}()
-		re := regexp.MustCompile(`Entering MASTER STATE`)
 		deadline := time.Now().Add(30 * time.Second)
-		for len(re.FindAllString(out.String(), -1)) < 2 {
+		for !ready(out.String()) {
 			if time.Now().After(deadline) {
-				t.Fatalf("%s: not two MASTERs after 30s", name)
+				t.Fatalf("%s: VI_1 not FAULT or VI_2 not MASTER after 30s", name)
 			}
 			time.Sleep(200 * time.Millisecond)
 		}
@@ -132,19 +131,26 @@ func TestIPVSInVMIPVlan(t *testing.T) {
 			time.Sleep(200 * time.Millisecond)
 		}
 	}
-	k := state("keepalived", "keepalived", "-n", "-l", "-D", "-P", "-f", cf, "-p", filepath.Join(dir, "k.pid"), "-r", filepath.Join(dir, "v.pid"))
+	// VI_1's ipvlan has no address: keepalived puts it in FAULT ("IPv4
+	// ipvlan requires a source ip address to be configured"); VI_2 sends
+	// from its ipvlan's address.
+	k := state("keepalived", func(s string) bool {
+		return strings.Contains(s, "(VI_1) IPv4 ipvlan requires a source ip address") && strings.Contains(s, "(VI_2) Entering MASTER STATE")
+	}, "keepalived", "-n", "-l", "-D", "-P", "-f", cf, "-p", filepath.Join(dir, "k.pid"), "-r", filepath.Join(dir, "v.pid"))
 	gone("keepalived")
 	// keepalived leaves arp_ignore and arp_filter set on the base; back to
 	// the namespace's defaults for lvsd.
 	for _, k := range []string{"arp_ignore", "arp_filter"} {
 		exec.Command("ip", "netns", "exec", ns, "sysctl", "-qw", "net.ipv4.conf.eth0."+k+"=0").Run()
 	}
-	l := state("lvsd", "/usr/sbin/lvsd", "-P", "-n", "-l", "-f", cf, "-p", filepath.Join(dir, "l.pid"), "--metrics-listen", "")
+	l := state("lvsd", func(s string) bool {
+		return strings.Contains(s, "(VI_1) Entering FAULT STATE") && strings.Contains(s, "(VI_2) Entering MASTER STATE")
+	}, "/usr/sbin/lvsd", "-P", "-n", "-l", "-f", cf, "-p", filepath.Join(dir, "l.pid"), "--metrics-listen", "")
 	gone("lvsd")
 	if k != l {
 		t.Errorf("ipvlans differ\n--- keepalived:\n%s--- lvsd:\n%s", k, l)
 	}
-	if !strings.Contains(l, "ipvlan") || !strings.Contains(l, "192.0.2.181/24") {
+	if !strings.Contains(l, "ipvlan") || !strings.Contains(l, "192.0.2.182/24") || strings.Contains(l, "192.0.2.181") {
 		t.Errorf("lvsd's ipvlans:\n%s", l)
 	}
 	t.Logf("lvsd:\n%s", l)

@@ -273,6 +273,16 @@ func fromConfig(c *conf.Config) ([]runnerSpec, []string, error) {
 		}
 		if v := vmacSpec(in); v != nil {
 			ic.VMAC, ic.Interface, ic.XmitBase = v, v.Name, in.VMACXmitBase
+			if v.IPvlan && !v.IPv6 {
+				// An IPv4 ipvlan sends from its own address, as keepalived.
+				if !ic.Machine.PrimaryIP.IsValid() && v.Addr.IsValid() {
+					ic.Machine.PrimaryIP = v.Addr.Addr()
+				}
+				if !ic.Machine.PrimaryIP.IsValid() {
+					warn("%s: (%s) IPv4 ipvlan requires a source ip address to be configured. setting instance to fault state", in.Pos, in.Name)
+					ic.Tracks = append(ic.Tracks, track{Name: "ipvlan:no_source"})
+				}
+			}
 		}
 		for what, set := range map[string]bool{
 			"virtual_rules": len(in.Rules) > 0,

@@ -214,7 +214,8 @@ vrrp_instance IPV {
 	if v6.Interface != "vm6" || v6.sockInterface() != "vm6" || v6.VMAC.MAC.String() != "00:00:5e:00:02:3e" || !v6.VMAC.IPv6 || v6.CheckUnicastSrc {
 		t.Errorf("V6: %+v %+v", v6, v6.VMAC)
 	}
-	if ipv.Interface != "ipv1" || !ipv.VMAC.IPvlan || ipv.VMAC.MAC != nil || ipv.VMAC.Mode != "private" || ipv.VMAC.Addr != netip.MustParsePrefix("192.0.2.77/24") || ipv.VMAC.Base != "eth1" {
+	if ipv.Interface != "ipv1" || !ipv.VMAC.IPvlan || ipv.VMAC.MAC != nil || ipv.VMAC.Mode != "private" || ipv.VMAC.Addr != netip.MustParsePrefix("192.0.2.77/24") || ipv.VMAC.Base != "eth1" ||
+		ipv.Machine.PrimaryIP != netip.MustParseAddr("192.0.2.77") || ipv.garpInterface() != "eth1" || v4.garpInterface() != "vrrp.61" {
 		t.Errorf("IPV: %+v %+v", ipv, ipv.VMAC)
 	}
 }

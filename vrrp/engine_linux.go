@@ -486,7 +486,7 @@ func (st *engineState) apply(req *applyReq) error {
 	for name, s := range keep {
 		h := st.handles[name]
 		for _, ic := range s.Instances {
-			if _, err := st.garpOn(ic.Interface, ic); err != nil {
+			if _, err := st.garpOn(ic.garpInterface(), ic); err != nil {
 				e.log.Warn("vrrp: gratuitous ARP socket", "interface", ic.Interface, "err", err)
 			}
 			st.openVIPGARPs(ic)
@@ -617,7 +617,7 @@ func (st *engineState) start(spec runnerSpec) error {
 				}
 			}()
 		}
-		garp, err := st.garpOn(ic.Interface, ic)
+		garp, err := st.garpOn(ic.garpInterface(), ic)
 		if err != nil {
 			return err
 		}

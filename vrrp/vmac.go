@@ -108,6 +108,16 @@ func (ic *instanceConfig) sockInterface() string {
 	return ic.Interface
 }
 
+// garpInterface is the interface the gratuitous ARPs of the VIPs without
+// dev leave from: the instance's, but the base of an ipvlan (which has the
+// base's MAC), as keepalived.
+func (ic *instanceConfig) garpInterface() string {
+	if ic.VMAC != nil && ic.VMAC.IPvlan {
+		return ic.VMAC.Base
+	}
+	return ic.Interface
+}
+
 // applyVMACs makes the VMACs of specs exist; on the first call it first
 // removes the leftovers of an earlier run that no instance asks for.
 func (st *engineState) applyVMACs(specs []runnerSpec) map[string]VMACSpec {
