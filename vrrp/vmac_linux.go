@@ -91,20 +91,24 @@ func (n *netlinkVMACs) Ensure(v VMACSpec) error {
 	if err := netlink.LinkSetIP6AddrGenMode(l, 1 /* IN6_ADDR_GEN_MODE_NONE */); err != nil {
 		return fmt.Errorf("%s: addrgenmode none: %w", v.Name, err)
 	}
-	if !v.IPv6 {
+	if !v.IPv6 && !v.IPvlan {
+		// keepalived 2.2.7 sets none on an ipvlan (it answers ARP with
+		// the base's MAC anyway) or its base.
 		for _, kv := range vmacIPv4Sysctls {
 			if err := setSysctl("ipv4", v.Name, kv[0], kv[1]); err != nil {
 				return err
 			}
 		}
+		if err := n.setBase(v); err != nil {
+			return err
+		}
+	}
+	if !v.IPv6 {
 		dis := "1"
 		if v.KeepIPv6 {
 			dis = "0"
 		}
 		if err := setSysctl("ipv6", v.Name, "disable_ipv6", dis); err != nil {
-			return err
-		}
-		if err := n.setBase(v); err != nil {
 			return err
 		}
 	}
