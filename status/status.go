@@ -404,7 +404,10 @@ func buildInstances(src Sources) []Instance {
 		for _, v := range in.VIPs {
 			dev := v.Dev
 			if dev == "" {
-				dev = cmp.Or(inst.VMAC, in.Interface)
+				dev = in.Interface
+				if in.UseVMAC { // an ipvlan's go on the base
+					dev = cmp.Or(inst.VMAC, dev)
+				}
 			}
 			inst.VIPs = append(inst.VIPs, VIP{Addr: FormatVIP(v.Prefix), Dev: dev})
 		}

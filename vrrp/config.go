@@ -273,6 +273,17 @@ func fromConfig(c *conf.Config) ([]runnerSpec, []string, error) {
 		}
 		if v := vmacSpec(in); v != nil {
 			ic.VMAC, ic.Interface, ic.XmitBase = v, v.Name, in.VMACXmitBase
+			if v.IPvlan {
+				// keepalived 2.2.7 adds the VIPs of an ipvlan instance
+				// on the base interface (seen in the lab VM).
+				for _, l := range [][]VIP{ic.VIPs, ic.ExcludedVIPs} {
+					for i := range l {
+						if l[i].Dev == "" {
+							l[i].Dev = v.Base
+						}
+					}
+				}
+			}
 			if v.IPvlan && !v.IPv6 {
 				// An IPv4 ipvlan sends from its own address, as keepalived.
 				if !ic.Machine.PrimaryIP.IsValid() && v.Addr.IsValid() {

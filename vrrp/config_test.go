@@ -215,7 +215,7 @@ vrrp_instance IPV {
 		t.Errorf("V6: %+v %+v", v6, v6.VMAC)
 	}
 	if ipv.Interface != "ipv1" || !ipv.VMAC.IPvlan || ipv.VMAC.MAC != nil || ipv.VMAC.Mode != "private" || ipv.VMAC.Addr != netip.MustParsePrefix("192.0.2.77/24") || ipv.VMAC.Base != "eth1" ||
-		ipv.Machine.PrimaryIP != netip.MustParseAddr("192.0.2.77") || ipv.garpInterface() != "eth1" || v4.garpInterface() != "vrrp.61" {
+		ipv.Machine.PrimaryIP != netip.MustParseAddr("192.0.2.77") || ipv.garpInterface() != "eth1" || ipv.VIPs[0].Dev != "eth1" || v4.garpInterface() != "vrrp.61" {
 		t.Errorf("IPV: %+v %+v", ipv, ipv.VMAC)
 	}
 }

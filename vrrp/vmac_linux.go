@@ -88,8 +88,10 @@ func (n *netlinkVMACs) Ensure(v VMACSpec) error {
 	}
 	// No IPv6 address of its own from the MAC (RFC 5798 7.4); disabled
 	// altogether on an IPv4 instance's VMAC without IPv6 VIPs.
-	if err := netlink.LinkSetIP6AddrGenMode(l, 1 /* IN6_ADDR_GEN_MODE_NONE */); err != nil {
-		return fmt.Errorf("%s: addrgenmode none: %w", v.Name, err)
+	if !v.IPvlan || v.IPv6 { // keepalived leaves an IPv4 ipvlan's
+		if err := netlink.LinkSetIP6AddrGenMode(l, 1 /* IN6_ADDR_GEN_MODE_NONE */); err != nil {
+			return fmt.Errorf("%s: addrgenmode none: %w", v.Name, err)
+		}
 	}
 	if !v.IPv6 && !v.IPvlan {
 		// keepalived 2.2.7 sets none on an ipvlan (it answers ARP with
@@ -123,6 +125,9 @@ func (n *netlinkVMACs) Ensure(v VMACSpec) error {
 	}
 	if v.Addr.IsValid() {
 		a := &netlink.Addr{IPNet: &net.IPNet{IP: v.Addr.Addr().AsSlice(), Mask: net.CIDRMask(v.Addr.Bits(), v.Addr.Addr().BitLen())}}
+		if v.Addr.Addr().Is4() {
+			a.Broadcast = net.IPv4zero // none, as keepalived
+		}
 		if err := netlink.AddrReplace(l, a); err != nil {
 			return fmt.Errorf("%s: address %v: %w", v.Name, v.Addr, err)
 		}
