@@ -5,7 +5,6 @@ package integration_test
 // configuration, each MASTER alone in a fresh namespace.
 
 import (
-	"bytes"
 	"fmt"
 	"os"
 	"os/exec"
@@ -60,7 +59,7 @@ func ipvlanState(t *testing.T, ns string) string {
 		}
 		for _, k := range []string{"ipv4/conf/%s/arp_ignore", "ipv4/conf/%s/arp_filter", "ipv4/conf/%s/accept_local", "ipv4/conf/%s/rp_filter", "ipv4/conf/%s/promote_secondaries", "ipv6/conf/%s/disable_ipv6"} {
 			v, _ := exec.Command("ip", "netns", "exec", ns, "cat", "/proc/sys/net/"+fmt.Sprintf(k, dev)).Output()
-			fmt.Fprintf(&b, "%s=%s ", fmt.Sprintf(k, dev), bytes.TrimSpace(v))
+			fmt.Fprintf(&b, "%s=%s ", fmt.Sprintf(k, dev), strings.TrimSpace(string(v)))
 		}
 		b.WriteString("\n")
 	}
@@ -90,9 +89,15 @@ func TestIPVSInVMIPVlan(t *testing.T) {
 		t.Fatal(err)
 	}
 	state := func(name string, ready func(string) bool, argv ...string) string {
-		var out bytes.Buffer
+		// The output goes to a file the test reads while it runs.
+		f, err := os.Create(filepath.Join(dir, name+".out"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		output := func() string { b, _ := os.ReadFile(f.Name()); return string(b) }
 		cmd := exec.Command("ip", append([]string{"netns", "exec", ns}, argv...)...)
-		cmd.Stdout, cmd.Stderr = &out, &out
+		cmd.Stdout, cmd.Stderr = f, f
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
 		}
@@ -107,11 +112,11 @@ func TestIPVSInVMIPVlan(t *testing.T) {
 				<-done
 			}
 			if t.Failed() {
-				t.Logf("%s output:\n%s", name, out.String())
+				t.Logf("%s output:\n%s", name, output())
 			}
 		}()
 		deadline := time.Now().Add(30 * time.Second)
-		for !ready(out.String()) {
+		for !ready(output()) {
 			if time.Now().After(deadline) {
 				t.Fatalf("%s: VI_1 not FAULT or VI_2 not MASTER after 30s", name)
 			}
