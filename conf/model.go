@@ -403,6 +403,18 @@ type VRRPInstance struct {
 	LowerPrioNoAdvert      bool    `json:"lower_prio_no_advert,omitempty"`
 	HigherPrioSendAdvert   bool    `json:"higher_prio_send_advert,omitempty"`
 	PromoteSecondaries     bool    `json:"promote_secondaries,omitempty"`
+	// UseIPVLAN (use_ipvlan [NAME] [ADDRESS] [bridge|private|vepa]): an
+	// ipvlan interface instead of a macvlan, named in VMACName.
+	UseIPVLAN       bool         `json:"use_ipvlan,omitempty"`
+	IPVLANAddr      netip.Prefix `json:"ipvlan_address,omitempty"`
+	IPVLANMode      string       `json:"ipvlan_mode,omitempty"`
+	CheckUnicastSrc bool         `json:"check_unicast_src,omitempty"`
+	// UnicastFaultNoPeer (unicast_fault_no_peer): with a unicast_peer
+	// block but no peer, FAULT instead of multicast; UnicastBlock: the
+	// instance has a unicast_peer block.
+	UnicastFaultNoPeer bool   `json:"unicast_fault_no_peer,omitempty"`
+	UnicastBlock       bool   `json:"unicast_block,omitempty"`
+	vmacName           string // the VMAC's name, set by nameVMACs
 	// SyncGroup is filled from the vrrp_sync_group that names this instance.
 	SyncGroup string `json:"sync_group,omitempty"`
 	Pos       Pos    `json:"pos"`

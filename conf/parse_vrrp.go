@@ -125,6 +125,10 @@ func (p *parser) instance(n *Node) *VRRPInstance {
 					in.VMACName = ch.Args[0].Text
 				}
 			}
+		case "use_ipvlan":
+			if p.noBlock(ch) {
+				p.ipvlan(ch, in)
+			}
 		case "vmac_xmit_base":
 			in.VMACXmitBase = p.boolOpt(ch)
 		case "lvs_sync_daemon_interface":
@@ -194,6 +198,8 @@ var instanceKeywords = keywords[VRRPInstance]{
 	"lower_prio_no_advert":    set(boolArg, func(in *VRRPInstance) *bool { return &in.LowerPrioNoAdvert }),
 	"higher_prio_send_advert": set(boolArg, func(in *VRRPInstance) *bool { return &in.HigherPrioSendAdvert }),
 	"promote_secondaries":     set(boolArg, func(in *VRRPInstance) *bool { return &in.PromoteSecondaries }),
+	"check_unicast_src":       set(boolArg, func(in *VRRPInstance) *bool { return &in.CheckUnicastSrc }),
+	"unicast_fault_no_peer":   set(boolArg, func(in *VRRPInstance) *bool { return &in.UnicastFaultNoPeer }),
 
 	"notify_priority_changes":    set(boolArg, func(in *VRRPInstance) *bool { return &in.NotifyPriorityChanges }),
 	"notify_master_rx_lower_pri": set(scriptArg, func(in *VRRPInstance) **Script { return &in.NotifyMasterRxLowerPri }),
@@ -240,6 +246,7 @@ func (p *parser) unicastPeers(n *Node, in *VRRPInstance) {
 	if !p.wantBlock(n) {
 		return
 	}
+	in.UnicastBlock = true
 	for _, ch := range n.Children {
 		a, ok := p.addr(ch, ch.Key)
 		if !ok {
@@ -432,3 +439,67 @@ func (p *parser) prefix(n *Node, s string) (netip.Prefix, bool) {
 
 // String is "addr/len".
 func (v VIP) String() string { return fmt.Sprint(v.Prefix) }
+
+// ipvlan parses use_ipvlan [NAME] [ADDRESS[/LEN]] [bridge|private|vepa],
+// its words in any order as keepalived.
+func (p *parser) ipvlan(n *Node, in *VRRPInstance) {
+	in.UseIPVLAN = true
+	for _, a := range n.Args {
+		w := a.Text
+		switch low := strings.ToLower(w); {
+		case low == "bridge" || low == "private" || low == "vepa":
+			in.IPVLANMode = low
+		case strings.ContainsAny(w, ":/") || strings.Trim(w, "0123456789.") == "" && strings.Contains(w, "."):
+			if pf, ok := p.prefix(n, w); ok {
+				in.IPVLANAddr = pf
+			}
+		case in.VMACName == "":
+			in.VMACName = w
+		default:
+			p.errf(n, "use_ipvlan: unknown option '%s'", w)
+		}
+	}
+}
+
+// VMACInterface is the name of the interface an instance's VIPs go on
+// with use_vmac or use_ipvlan: the name given, or keepalived's default
+// vrrp.VRID; "" without either.
+func (in *VRRPInstance) VMACInterface() string {
+	if !in.UseVMAC && !in.UseIPVLAN {
+		return ""
+	}
+	if in.VMACName != "" {
+		return in.VMACName
+	}
+	if in.vmacName != "" {
+		return in.vmacName
+	}
+	return fmt.Sprintf("vrrp.%d", in.VRID)
+}
+
+// nameVMACs names the VMACs without a name as keepalived 2.2.7: vrrp.VRID,
+// or when an earlier instance has that name (an IPv4 and an IPv6 instance
+// of one VRID), vrrp6.VRID for an IPv6 instance, else vrrpN.VRID with the
+// first free N from 1.
+func nameVMACs(list []*VRRPInstance) {
+	taken := map[string]bool{}
+	for _, in := range list {
+		if (in.UseVMAC || in.UseIPVLAN) && in.VMACName != "" {
+			taken[in.VMACName] = true
+		}
+	}
+	for _, in := range list {
+		if !in.UseVMAC && !in.UseIPVLAN || in.VMACName != "" {
+			continue
+		}
+		name := fmt.Sprintf("vrrp.%d", in.VRID)
+		if taken[name] && in.IPv6() {
+			name = fmt.Sprintf("vrrp6.%d", in.VRID)
+		}
+		for n := 1; taken[name]; n++ {
+			name = fmt.Sprintf("vrrp%d.%d", n, in.VRID)
+		}
+		taken[name] = true
+		in.vmacName = name
+	}
+}

@@ -15,6 +15,7 @@ func validate(c *Config, d *diagList, opt Options) {
 	v := &validator{c: c, d: d, opt: opt}
 	v.scripts()
 	v.instances()
+	nameVMACs(c.Instances)
 	v.syncGroups()
 	v.virtualServers()
 	v.global()

@@ -10,6 +10,7 @@
 package status
 
 import (
+	"cmp"
 	"net/netip"
 	"sort"
 	"strconv"
@@ -160,6 +161,9 @@ type Status struct {
 type Instance struct {
 	Name      string `json:"name"`
 	Interface string `json:"interface"`
+	// VMAC is the interface of use_vmac or use_ipvlan, on Interface: the
+	// VIPs without dev go on it.
+	VMAC      string `json:"vmac,omitempty"`
 	VRID      int    `json:"vrid"`
 	Version   int    `json:"version"`
 	SyncGroup string `json:"sync_group,omitempty"`
@@ -400,7 +404,7 @@ func buildInstances(src Sources) []Instance {
 	}
 	for _, in := range cfg.Instances {
 		inst := Instance{
-			Name: in.Name, Interface: in.Interface, VRID: in.VRID, Version: in.Version, SyncGroup: in.SyncGroup,
+			Name: in.Name, Interface: in.Interface, VMAC: in.VMACInterface(), VRID: in.VRID, Version: in.Version, SyncGroup: in.SyncGroup,
 			State: vrrp.StateInit.String(), BasePriority: in.Priority, Priority: in.Priority,
 			AdvertInt: in.AdvertInt.Seconds(), MasterAdverInt: in.AdvertInt.Seconds(), GARPDelay: in.GARP.MasterDelay.Seconds(),
 			VIPs: []VIP{},
@@ -409,6 +413,9 @@ func buildInstances(src Sources) []Instance {
 			dev := v.Dev
 			if dev == "" {
 				dev = in.Interface
+				if in.UseVMAC { // an ipvlan's go on the base
+					dev = cmp.Or(inst.VMAC, dev)
+				}
 			}
 			inst.VIPs = append(inst.VIPs, VIP{Addr: FormatVIP(v.Prefix), Dev: dev})
 		}

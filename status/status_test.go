@@ -367,3 +367,18 @@ func TestHumanDuration(t *testing.T) {
 		}
 	}
 }
+
+// With use_vmac the instance names its VMAC, and its VIPs go on it.
+func TestBuildVMAC(t *testing.T) {
+	src, _ := testSources(t)
+	c, diags := conf.Parse("v.conf", strings.Replace(testConf, "  virtual_router_id 52\n", "  virtual_router_id 52\n  use_vmac\n", 1), conf.Options{})
+	if conf.MaxLevel(diags) >= conf.Error {
+		t.Fatal(diags)
+	}
+	src.VRRPConfig = func() *conf.Config { return c }
+	st := Build(src)
+	web, db := st.Instances[0], st.Instances[1]
+	if web.VMAC != "" || db.VMAC != "vrrp.52" || db.Interface != "eth1" || db.VIPs[0] != (VIP{"198.51.100.1", "vrrp.52"}) {
+		t.Errorf("VI_WEB %q, VI_DB %q on %s, VIPs %+v", web.VMAC, db.VMAC, db.Interface, db.VIPs)
+	}
+}

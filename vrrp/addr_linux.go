@@ -45,6 +45,7 @@ func (n *netlinkAddrs) addr(v VIP) *netlink.Addr {
 	a := &netlink.Addr{IPNet: &net.IPNet{IP: ip.AsSlice(), Mask: net.CIDRMask(v.Addr.Bits(), ip.BitLen())}}
 	if ip.Is4() {
 		a.Scope, a.Label = int(v.Scope), v.Label
+		a.Broadcast = net.IPv4zero // none unless given, as keepalived (netlink would make one)
 		if v.Brd.IsValid() {
 			a.Broadcast = v.Brd.AsSlice()
 		} else {

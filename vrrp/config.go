@@ -270,12 +270,20 @@ func fromConfig(c *conf.Config) ([]runnerSpec, []string, error) {
 				return nil, nil, fmt.Errorf("%s: %s: unicast_peer %v is not of the instance's family", p.Pos, in.Name, p.Addr)
 			}
 			ic.UnicastPeers = append(ic.UnicastPeers, p.Addr)
+			ttl := advert.TTLRange{Min: uint8(p.MinTTL), Max: uint8(p.MaxTTL)}
+			if p.MaxTTL == 0 {
+				ttl.Max = 255
+			}
+			ic.PeerTTL = append(ic.PeerTTL, ttl)
 			if p.MinTTL != 0 || p.MaxTTL != 0 {
-				ic.CheckUnicastSrc = true
-				warn("%s: %s: unicast_peer min_ttl/max_ttl not implemented (source check only)", p.Pos, in.Name)
+				ic.CheckUnicastSrc = true // the TTL is checked with the source
 			}
 		}
-		ic.CheckUnicastSrc = ic.CheckUnicastSrc || g.VRRPCheckUnicastSrc
+		ic.CheckUnicastSrc = ic.CheckUnicastSrc || g.VRRPCheckUnicastSrc || in.CheckUnicastSrc
+		if len(ic.UnicastPeers) > 0 {
+			ic.UnicastTTL = in.UnicastTTL
+		}
+		ic.PromoteSecondaries = in.PromoteSecondaries
 		// As keepalived, the address owner (priority 255) accepts.
 		ic.NoAccept = !in.Accept && in.Priority < 255
 		_, grouped := inGroup[in.Name]
@@ -284,9 +292,37 @@ func fromConfig(c *conf.Config) ([]runnerSpec, []string, error) {
 			return nil, nil, err
 		}
 		ic.Tracks = tr
+		if in.UnicastFaultNoPeer && in.UnicastBlock && len(in.UnicastPeers) == 0 {
+			// A track that is never up holds the instance in FAULT.
+			warn("%s: (%s) Cannot use unicast without any peers - going to fault state", in.Pos, in.Name)
+			ic.Tracks = append(ic.Tracks, track{Name: "unicast:no_peer"})
+		}
+		if v := vmacSpec(in); v != nil {
+			ic.VMAC, ic.Interface, ic.XmitBase = v, v.Name, in.VMACXmitBase
+			if v.IPvlan {
+				// keepalived 2.2.7 adds the VIPs of an ipvlan instance
+				// on the base interface (seen in the lab VM).
+				for _, l := range [][]VIP{ic.VIPs, ic.ExcludedVIPs} {
+					for i := range l {
+						if l[i].Dev == "" {
+							l[i].Dev = v.Base
+						}
+					}
+				}
+			}
+			if v.IPvlan && !v.IPv6 {
+				// An IPv4 ipvlan sends from its own address, as keepalived.
+				if !ic.Machine.PrimaryIP.IsValid() && v.Addr.IsValid() {
+					ic.Machine.PrimaryIP = v.Addr.Addr()
+				}
+				if !ic.Machine.PrimaryIP.IsValid() {
+					warn("%s: (%s) IPv4 ipvlan requires a source ip address to be configured. setting instance to fault state", in.Pos, in.Name)
+					ic.Tracks = append(ic.Tracks, track{Name: "ipvlan:no_source"})
+				}
+			}
+		}
 		for what, set := range map[string]bool{
-			"use_vmac": in.UseVMAC, "virtual_rules": len(in.Rules) > 0,
-			"promote_secondaries": in.PromoteSecondaries,
+			"virtual_rules": len(in.Rules) > 0,
 		} {
 			if set {
 				warn("%s: %s: %s is not implemented; ignored", in.Pos, in.Name, what)
@@ -342,9 +378,9 @@ func fromConfig(c *conf.Config) ([]runnerSpec, []string, error) {
 			if err := c.Normalize(); err != nil {
 				return nil, nil, fmt.Errorf("%s: %w", c.Name, err)
 			}
-			key := fmt.Sprintf("%s/%d/%v", ic.Interface, c.VRID, len(ic.UnicastPeers) > 0)
+			key := fmt.Sprintf("%s/%d/%v", ic.sockInterface(), c.VRID, len(ic.UnicastPeers) > 0)
 			if other, dup := seen[key]; dup {
-				return nil, nil, fmt.Errorf("%s and %s: VRID %d used twice on %s", other, c.Name, c.VRID, ic.Interface)
+				return nil, nil, fmt.Errorf("%s and %s: VRID %d used twice on %s", other, c.Name, c.VRID, ic.sockInterface())
 			}
 			seen[key] = c.Name
 		}

@@ -148,3 +148,90 @@ func TestFromConfigErrors(t *testing.T) {
 		}
 	}
 }
+
+// use_vmac, use_ipvlan and the unicast keywords as the runner gets them.
+func TestFromConfigVMACAndUnicast(t *testing.T) {
+	c, diags := conf.Parse("v.conf", `
+vrrp_instance V4 {
+  interface eth0
+  virtual_router_id 61
+  use_vmac
+  vmac_xmit_base
+  check_unicast_src
+  unicast_ttl 9
+  promote_secondaries
+  unicast_peer {
+    192.0.2.2
+  }
+  virtual_ipaddress {
+    192.0.2.200/24
+  }
+  virtual_ipaddress_excluded {
+    2001:db8::9/64
+  }
+}
+vrrp_instance V6 {
+  interface eth0
+  virtual_router_id 62
+  use_vmac vm6
+  virtual_ipaddress {
+    2001:db8::200/64
+  }
+}
+vrrp_instance IPV {
+  interface eth1
+  virtual_router_id 63
+  use_ipvlan ipv1 192.0.2.77/24 private
+  virtual_ipaddress {
+    192.0.2.201/24
+  }
+}
+`, conf.Options{})
+	if conf.MaxLevel(diags) >= conf.Error {
+		t.Fatal(diags)
+	}
+	specs, warns, err := fromConfig(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, w := range warns {
+		if strings.Contains(w, "vmac") || strings.Contains(w, "promote") {
+			t.Errorf("warning %q", w)
+		}
+	}
+	got := map[string]instanceConfig{}
+	for _, s := range specs {
+		got[s.Name] = s.Instances[0]
+	}
+	v4, v6, ipv := got["V4"], got["V6"], got["IPV"]
+	if v4.Interface != "vrrp.61" || v4.srcInterface() != "eth0" || v4.sockInterface() != "eth0" || !v4.XmitBase ||
+		v4.VMAC.MAC.String() != "00:00:5e:00:01:3d" || v4.VMAC.IPv6 || !v4.VMAC.KeepIPv6 {
+		t.Errorf("V4: %+v %+v", v4, v4.VMAC)
+	}
+	if !v4.CheckUnicastSrc || v4.UnicastTTL != 9 || !v4.PromoteSecondaries || v4.connKey().ttl != 9 {
+		t.Errorf("V4 unicast: check %v ttl %d promote %v", v4.CheckUnicastSrc, v4.UnicastTTL, v4.PromoteSecondaries)
+	}
+	if v6.Interface != "vm6" || v6.sockInterface() != "vm6" || v6.VMAC.MAC.String() != "00:00:5e:00:02:3e" || !v6.VMAC.IPv6 || v6.CheckUnicastSrc {
+		t.Errorf("V6: %+v %+v", v6, v6.VMAC)
+	}
+	if ipv.Interface != "ipv1" || !ipv.VMAC.IPvlan || ipv.VMAC.MAC != nil || ipv.VMAC.Mode != "private" || ipv.VMAC.Addr != netip.MustParsePrefix("192.0.2.77/24") || ipv.VMAC.Base != "eth1" ||
+		ipv.Machine.PrimaryIP != netip.MustParseAddr("192.0.2.77") || ipv.garpInterface() != "eth1" || ipv.VIPs[0].Dev != "eth1" || v4.garpInterface() != "vrrp.61" {
+		t.Errorf("IPV: %+v %+v", ipv, ipv.VMAC)
+	}
+}
+
+// Two instances of one VRID: the second VMAC is named as keepalived 2.2.7
+// names it (vrrp6.VRID for IPv6, vrrp1.VRID for IPv4).
+func TestVMACDefaultNames(t *testing.T) {
+	v4 := "vrrp_instance A {\n interface eth0\n virtual_router_id 51\n use_vmac\n virtual_ipaddress {\n  192.0.2.1/24\n }\n}\n"
+	v6 := "vrrp_instance B {\n interface eth0\n virtual_router_id 51\n use_vmac\n virtual_ipaddress {\n  2001:db8::1/64\n }\n}\n"
+	for _, tc := range []struct{ text, a, b string }{
+		{v4 + v6, "vrrp.51", "vrrp6.51"},
+		{v6 + v4, "vrrp1.51", "vrrp.51"},
+	} {
+		c := confText(t, tc.text)
+		if a, b := c.Instance("A").VMACInterface(), c.Instance("B").VMACInterface(); a != tc.a || b != tc.b {
+			t.Errorf("A %s, B %s; want %s, %s", a, b, tc.a, tc.b)
+		}
+	}
+}

@@ -143,6 +143,9 @@ type EngineOptions struct {
 	// CheckInterval is the period of the safety net (see Repairs);
 	// default DefaultCheckInterval, negative: none.
 	CheckInterval time.Duration
+	// VMACs makes the interfaces of use_vmac and use_ipvlan; default the
+	// real one.
+	VMACs VMACLinks
 }
 
 // Engine runs every VRRP instance and sync group of a configuration in the
@@ -175,6 +178,8 @@ type Engine struct {
 	hasRoutes bool                // an instance has virtual_routes
 	managed   map[netip.Addr]bool // the VIPs of all instances
 	statics   *statics            // static_ipaddress and static_routes
+	vmacs     VMACLinks
+	wantVMACs map[string]VMACSpec // the VMACs of the configuration, for the safety net
 
 	// unrouted counts, by DropReason, the packets that no instance here
 	// claims (an unknown VRID, too short to name one), on every socket.
@@ -229,6 +234,9 @@ func NewEngine(c *conf.Config, opts EngineOptions) (*Engine, []string, error) {
 			Cmd: g.VRRPNetlinkCmdRcvBufs, CmdForce: g.VRRPNetlinkCmdRcvBufsForce,
 		}}
 	}
+	if e.vmacs = opts.VMACs; e.vmacs == nil {
+		e.vmacs = &netlinkVMACs{}
+	}
 	if e.opts.CheckInterval == 0 {
 		e.opts.CheckInterval = DefaultCheckInterval
 	}
@@ -252,12 +260,15 @@ type connKey struct {
 	unicast bool
 	ipv6    bool
 	group   netip.Addr
+	ttl     int // unicast_ttl
 }
 
 func (ic *instanceConfig) connKey() connKey {
-	k := connKey{ifname: ic.Interface, unicast: len(ic.UnicastPeers) > 0, ipv6: ic.IPv6}
+	k := connKey{ifname: ic.sockInterface(), unicast: len(ic.UnicastPeers) > 0, ipv6: ic.IPv6}
 	if !k.unicast {
 		k.group = ic.defaultGroup()
+	} else {
+		k.ttl = ic.UnicastTTL
 	}
 	return k
 }
@@ -270,7 +281,7 @@ func (s *runnerSpec) identity() string {
 	fmt.Fprintf(&b, "%s|%v", s.Name, s.Group)
 	for _, ic := range s.Instances {
 		k := ic.connKey()
-		fmt.Fprintf(&b, "|%s/%d/%s/v%d/%v/%v/%v", ic.Machine.Name, ic.Machine.VRID, ic.Interface, ic.Machine.Version, k.unicast, k.ipv6, k.group)
+		fmt.Fprintf(&b, "|%s/%d/%s/v%d/%s/%v/%v/%v/%d", ic.Machine.Name, ic.Machine.VRID, ic.Interface, ic.Machine.Version, k.ifname, k.unicast, k.ipv6, k.group, k.ttl)
 	}
 	return b.String()
 }
@@ -308,6 +319,8 @@ type engineState struct {
 	files      *fileWatcher // nil: no track_file
 	// filesSeen: the track_files followed so far (init_file is for new ones)
 	filesSeen map[string]conf.TrackFile
+	vmacs     map[string]VMACSpec // the VMACs made; nil before the first apply
+	promoted  map[string]bool     // the interfaces whose promote_secondaries we set
 	serveWG   sync.WaitGroup
 	errs      chan error
 }
@@ -347,6 +360,10 @@ func (e *Engine) Run(ctx context.Context) error {
 		for _, g := range st.garps {
 			g.Close()
 		}
+		if !e.opts.DontRelease {
+			st.dropVMACs(nil) // the VIPs stay with DontRelease, and so their VMAC
+		}
+		st.resetPromoteSecondaries()
 	}()
 	if err := e.k.WatchAddrDeleted(runCtx, func(p netip.Prefix) {
 		e.restoreStatic(p)
@@ -457,7 +474,7 @@ func (st *engineState) prepare(spec *runnerSpec) error {
 			if ic.IPv6 {
 				primary = e.k.PrimaryIPv6
 			}
-			ip, err := primary(ic.Interface)
+			ip, err := primary(ic.srcInterface())
 			if err != nil {
 				return fmt.Errorf("vrrp: instance %s: %w", ic.Machine.Name, err)
 			}
@@ -474,8 +491,10 @@ func (st *engineState) apply(req *applyReq) error {
 	e := st.e
 	st.applyFiles(req.files)
 	specs := make([]runnerSpec, len(req.specs))
-	for i := range req.specs {
-		specs[i] = req.specs[i]
+	copy(specs, req.specs)
+	wantVMACs := st.applyVMACs(specs)
+	st.applyPromoteSecondaries(specs)
+	for i := range specs {
 		if err := st.prepare(&specs[i]); err != nil {
 			return err
 		}
@@ -508,7 +527,7 @@ func (st *engineState) apply(req *applyReq) error {
 	for name, s := range keep {
 		h := st.handles[name]
 		for _, ic := range s.Instances {
-			if _, err := st.garpOn(ic.Interface, ic); err != nil {
+			if _, err := st.garpOn(ic.garpInterface(), ic); err != nil {
 				e.log.Warn("vrrp: gratuitous ARP socket", "interface", ic.Interface, "err", err)
 			}
 			st.openVIPGARPs(ic)
@@ -541,6 +560,7 @@ func (st *engineState) apply(req *applyReq) error {
 		}
 	}
 	st.order = order
+	st.dropVMACs(wantVMACs)
 	if err := st.relink(); err != nil && firstErr == nil {
 		firstErr = err
 	}
@@ -626,7 +646,7 @@ func (st *engineState) start(spec runnerSpec) error {
 		conn := st.conns[k]
 		if conn == nil {
 			var err error
-			conn, err = e.k.Listen(ConnConfig{Interface: k.ifname, Unicast: k.unicast, Group: k.group, IPv6: k.ipv6})
+			conn, err = e.k.Listen(ConnConfig{Interface: k.ifname, Unicast: k.unicast, Group: k.group, IPv6: k.ipv6, TTL: k.ttl})
 			if err != nil {
 				return err
 			}
@@ -644,7 +664,7 @@ func (st *engineState) start(spec runnerSpec) error {
 				}
 			}()
 		}
-		garp, err := st.garpOn(ic.Interface, ic)
+		garp, err := st.garpOn(ic.garpInterface(), ic)
 		if err != nil {
 			return err
 		}
@@ -1026,6 +1046,7 @@ func (e *Engine) checkOnce() error {
 		return err
 	}
 	ks.managed = managed
+	e.checkVMACs(ks.Links)
 	e.rebind(ks.Links, "")
 	for _, r := range e.currentRunners() {
 		r.Verify(ks)

@@ -96,6 +96,7 @@ type vrrpFrame struct {
 	src      netip.Addr
 	ttl, tos int
 	adv      *advert.Advert
+	ethSrc   net.HardwareAddr
 }
 
 type arpFrame struct {
@@ -248,7 +249,7 @@ func (c *capture) parse(at time.Time, f []byte) {
 			c.drops[drop]++
 			return
 		}
-		c.vrrp = append(c.vrrp, vrrpFrame{at: at, src: info.Src, ttl: info.TTL, tos: int(f[15]), adv: a})
+		c.vrrp = append(c.vrrp, vrrpFrame{at: at, src: info.Src, ttl: info.TTL, tos: int(f[15]), adv: a, ethSrc: net.HardwareAddr(bytes.Clone(f[6:12]))})
 	case etherTypeIPv6:
 		ip6 := f[14:]
 		if len(ip6) < 40+24 || ip6[6] != 58 || ip6[40] != 136 {

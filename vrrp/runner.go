@@ -122,8 +122,10 @@ type instanceConfig struct {
 	IPv6 bool
 	// UnicastPeers switches to unicast: adverts go to each peer.
 	UnicastPeers []netip.Addr
-	// CheckUnicastSrc drops unicast adverts from non-peers.
+	// CheckUnicastSrc drops unicast adverts from non-peers, and those of
+	// a peer outside its PeerTTL (min_ttl, max_ttl; by UnicastPeers index).
 	CheckUnicastSrc bool
+	PeerTTL         []advert.TTLRange
 	Tracks          []track
 	// Routes (virtual_routes) are added after the VIPs when the instance
 	// becomes MASTER and removed before them when it leaves MASTER.
@@ -139,6 +141,16 @@ type instanceConfig struct {
 	// the VIPs are handed to runnerOptions.Filter, which drops their
 	// traffic.
 	NoAccept bool
+	// VMAC (use_vmac, use_ipvlan): Interface is its name; the engine makes
+	// it on VMAC.Base. XmitBase (vmac_xmit_base): adverts are sent and
+	// received on the base, the VIPs and gratuitous ARPs stay on the VMAC.
+	VMAC     *VMACSpec
+	XmitBase bool
+	// UnicastTTL (unicast_ttl) is the TTL of unicast adverts; 0: 255.
+	UnicastTTL int
+	// PromoteSecondaries (promote_secondaries): the engine sets the
+	// interface's promote_secondaries while it runs.
+	PromoteSecondaries bool
 }
 
 // memberSpec is an instance of a runner with its kernel access.
@@ -425,7 +437,7 @@ func (mm *member) setConfig(c instanceConfig) error {
 		Unicast: len(c.UnicastPeers) > 0,
 	}
 	if c.CheckUnicastSrc {
-		mm.exp.Peers = c.UnicastPeers
+		mm.exp.Peers, mm.exp.PeerTTL = c.UnicastPeers, c.PeerTTL
 	}
 	return nil
 }

@@ -110,13 +110,14 @@ type Repairs struct {
 	Links   atomic.Uint64 // interface states corrected (FAULT entered or left)
 	Sockets atomic.Uint64 // sockets rebound to a re-created interface
 	Sources atomic.Uint64 // advert sources that followed the primary address
+	VMACs   atomic.Uint64 // VMAC interfaces made again after their deletion
 }
 
 // Map returns the counters by name (lvsd_vrrp_repairs_total{what}).
 func (r *Repairs) Map() map[string]uint64 {
 	return map[string]uint64{
 		"vip": r.VIPs.Load(), "route": r.Routes.Load(), "link": r.Links.Load(),
-		"socket": r.Sockets.Load(), "source": r.Sources.Load(),
+		"socket": r.Sockets.Load(), "source": r.Sources.Load(), "vmac": r.VMACs.Load(),
 	}
 }
 
@@ -212,7 +213,7 @@ func (r *runner) verifySource(i int, mm *member, ks *KernelState) {
 	if !mm.cfg.AutoSource || mm.reconfAt.After(ks.At) {
 		return
 	}
-	ip := ks.primary(mm.cfg.Interface, mm.cfg.IPv6)
+	ip := ks.primary(mm.cfg.srcInterface(), mm.cfg.IPv6)
 	if !ip.IsValid() || ip == mm.cfg.Machine.PrimaryIP {
 		return
 	}

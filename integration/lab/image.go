@@ -35,7 +35,7 @@ var requiredModules = []string{"ip_vs", "veth", "bridge", "nf_conntrack", "nf_de
 
 // optionalModules are loaded when the kernel ships them (tunnel forwarding,
 // VMAC interfaces, VLANs, the nftables table of vrrp_strict).
-var optionalModules = []string{"ipip", "ip_tunnel", "tunnel4", "ip6_tunnel", "tunnel6", "fou", "fou6", "gre", "ip_gre", "macvlan", "8021q", "dummy", "nf_nat", "nf_tables", "nft_dup_ipv4"}
+var optionalModules = []string{"ipip", "ip_tunnel", "tunnel4", "ip6_tunnel", "tunnel6", "fou", "fou6", "gre", "ip_gre", "macvlan", "ipvlan", "8021q", "dummy", "nf_nat", "nf_tables", "nft_dup_ipv4"}
 
 // hostBinaries are copied into the image with their shared libraries.
 var hostBinaries = []string{"ipvsadm", "keepalived", "tcpdump", "ip"}

@@ -190,6 +190,8 @@ func TestReceiveValidation(t *testing.T) {
 	v3exp := Expect{Version: 3, VRID: 51, Interval: 2 * time.Second, Addrs: []netip.Addr{vip1}}
 	uni := v2exp
 	uni.Unicast, uni.Peers = true, []netip.Addr{srcA}
+	uniTTL := uni
+	uniTTL.PeerTTL = []TTLRange{{Min: 10, Max: 64}}
 
 	cases := []struct {
 		name string
@@ -208,6 +210,9 @@ func TestReceiveValidation(t *testing.T) {
 		{"ttl 64", v2Packet(t, nil), PacketInfo{Src: srcB, Dst: mcast, TTL: 64}, v2exp, Check{Drop: DropTTL}},
 		{"ttl 64 unicast ok", v2Packet(t, func(a *Advert) {}), PacketInfo{Src: srcA, Dst: srcB, TTL: 64}, uni, Check{}},
 		{"unicast not a peer", v2Packet(t, nil), PacketInfo{Src: srcB, Dst: srcA, TTL: 255}, uni, Check{Drop: DropNotPeer}},
+		{"peer ttl 9 under min_ttl 10", v2Packet(t, nil), PacketInfo{Src: srcA, Dst: srcB, TTL: 9}, uniTTL, Check{Drop: DropTTL}},
+		{"peer ttl 65 over max_ttl 64", v2Packet(t, nil), PacketInfo{Src: srcA, Dst: srcB, TTL: 65}, uniTTL, Check{Drop: DropTTL}},
+		{"peer ttl 10 and 64 in range", v2Packet(t, nil), PacketInfo{Src: srcA, Dst: srcB, TTL: 64}, uniTTL, Check{}},
 		{"version 1", func() []byte { b := v2Packet(t, nil); b[0] = 0x11; return b }(), okInfo, v2exp, Check{Drop: DropVersion}},
 		{"v3 packet to v2 instance", v3Packet(t, nil), okInfo, v2exp, Check{Drop: DropVersion}},
 		{"v2 packet to v3 instance", v2Packet(t, nil), okInfo, v3exp, Check{Drop: DropVersion}},

@@ -83,7 +83,13 @@ type Expect struct {
 	// routed) and, with Peers set, restricts sources to the peers.
 	Unicast bool
 	Peers   []netip.Addr
+	// PeerTTL, by Peers index when given, is the TTL accepted from each
+	// peer (unicast_peer's min_ttl and max_ttl); outside it: DropTTL.
+	PeerTTL []TTLRange
 }
+
+// TTLRange is an accepted range of TTLs (hop limits), bounds included.
+type TTLRange struct{ Min, Max uint8 }
 
 // Check is the outcome of Validate. Drop is DropNone for an accepted advert;
 // AddrListMismatch and PriorityZero are noted on accepted adverts and counted.
@@ -124,15 +130,20 @@ func (e *Expect) Validate(a *Advert, info PacketInfo) Check {
 		}
 	}
 	if e.Unicast && len(e.Peers) > 0 {
-		found := false
-		for _, p := range e.Peers {
+		found := -1
+		for i, p := range e.Peers {
 			if p == info.Src {
-				found = true
+				found = i
 				break
 			}
 		}
-		if !found {
+		if found < 0 {
 			return Check{Drop: DropNotPeer}
+		}
+		if found < len(e.PeerTTL) && info.TTL >= 0 {
+			if r := e.PeerTTL[found]; info.TTL < int(r.Min) || info.TTL > int(r.Max) {
+				return Check{Drop: DropTTL}
+			}
 		}
 	}
 	return Check{AddrListMismatch: !sameAddrs(a.Addrs, e.Addrs), PriorityZero: a.Priority == 0}
