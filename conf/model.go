@@ -42,6 +42,21 @@ type Config struct {
 	StaticRoutes    []Route               `json:"static_routes,omitempty"`
 	VSGroups        []*VirtualServerGroup `json:"virtual_server_groups,omitempty"`
 	VirtualServers  []*VirtualServer      `json:"virtual_servers,omitempty"`
+	// RealServerVIPs is lvsd's real_server_vips block, read by lvsd
+	// realserver only (the directors ignore it; keepalived warns of an
+	// unknown keyword and goes on).
+	RealServerVIPs []RealServerVIP `json:"real_server_vips,omitempty"`
+}
+
+// RealServerVIP is one line of real_server_vips: "ADDR [dr|tun|ipip|gre]",
+// a VIP this host serves as a DR (on lo) or TUN real server (on the
+// tunnel device; tun is ipip).
+type RealServerVIP struct {
+	Addr netip.Addr `json:"addr"`
+	// Method is "DR" or "TUN"; TunnelType "ipip" or "gre" for TUN.
+	Method     string `json:"method"`
+	TunnelType string `json:"tunnel_type,omitempty"`
+	Pos        Pos    `json:"pos"`
 }
 
 // Script is a command line to execute without a shell.
