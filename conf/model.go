@@ -49,14 +49,12 @@ type Config struct {
 }
 
 // RealServerVIP is one line of real_server_vips: "ADDR [dr|tun|ipip|gre]",
-// a VIP this host serves as a DR (on lo) or TUN real server (on the
-// tunnel device; tun is ipip).
+// a VIP this host serves as a DR real server (Kind "dr": on lo) or a TUN
+// one (Kind "ipip", also written tun, or "gre": on the tunnel device).
 type RealServerVIP struct {
 	Addr netip.Addr `json:"addr"`
-	// Method is "DR" or "TUN"; TunnelType "ipip" or "gre" for TUN.
-	Method     string `json:"method"`
-	TunnelType string `json:"tunnel_type,omitempty"`
-	Pos        Pos    `json:"pos"`
+	Kind string     `json:"kind"`
+	Pos  Pos        `json:"pos"`
 }
 
 // Script is a command line to execute without a shell.

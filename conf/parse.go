@@ -463,14 +463,13 @@ func (p *parser) realServerVIPs(n *Node) []RealServerVIP {
 			p.errf(l, "real_server_vips: want a line \"ADDRESS [dr|tun|ipip|gre]\"")
 			continue
 		}
-		v := RealServerVIP{Addr: a.Unmap(), Method: "DR", Pos: l.Pos}
+		v := RealServerVIP{Addr: a.Unmap(), Kind: "dr", Pos: l.Pos}
 		if len(l.Args) == 1 {
 			switch k := strings.ToLower(l.Args[0].Text); k {
-			case "dr":
-			case "tun", "ipip":
-				v.Method, v.TunnelType = "TUN", "ipip"
-			case "gre":
-				v.Method, v.TunnelType = "TUN", "gre"
+			case "dr", "ipip", "gre":
+				v.Kind = k
+			case "tun":
+				v.Kind = "ipip"
 			default:
 				p.errf(l, "real_server_vips: unknown kind %q (dr, tun, ipip or gre)", l.Args[0].Text)
 				continue

@@ -11,17 +11,17 @@ import (
 func TestRealServerVIPs(t *testing.T) {
 	cfg := parseClean(t, "real_server_vips {\n 192.0.2.100\n 192.0.2.101 tun\n 192.0.2.102 GRE\n 2001:db8::1 dr\n 2001:db8::2 ipip\n}\n")
 	want := []RealServerVIP{
-		{Addr: netip.MustParseAddr("192.0.2.100"), Method: "DR"},
-		{Addr: netip.MustParseAddr("192.0.2.101"), Method: "TUN", TunnelType: "ipip"},
-		{Addr: netip.MustParseAddr("192.0.2.102"), Method: "TUN", TunnelType: "gre"},
-		{Addr: netip.MustParseAddr("2001:db8::1"), Method: "DR"},
-		{Addr: netip.MustParseAddr("2001:db8::2"), Method: "TUN", TunnelType: "ipip"},
+		{Addr: netip.MustParseAddr("192.0.2.100"), Kind: "dr"},
+		{Addr: netip.MustParseAddr("192.0.2.101"), Kind: "ipip"},
+		{Addr: netip.MustParseAddr("192.0.2.102"), Kind: "gre"},
+		{Addr: netip.MustParseAddr("2001:db8::1"), Kind: "dr"},
+		{Addr: netip.MustParseAddr("2001:db8::2"), Kind: "ipip"},
 	}
 	if len(cfg.RealServerVIPs) != len(want) {
 		t.Fatalf("got %+v", cfg.RealServerVIPs)
 	}
 	for i, v := range cfg.RealServerVIPs {
-		if v.Addr != want[i].Addr || v.Method != want[i].Method || v.TunnelType != want[i].TunnelType || v.Pos.Line != i+2 {
+		if v.Addr != want[i].Addr || v.Kind != want[i].Kind || v.Pos.Line != i+2 {
 			t.Errorf("line %d: %+v, want %+v", i+2, v, want[i])
 		}
 	}

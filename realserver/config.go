@@ -22,10 +22,10 @@ func FromConfig(cfg *conf.Config, local []netip.Addr) (Spec, []string) {
 	s := Spec{TUN: map[string][]netip.Addr{}}
 	var notes []string
 	for _, v := range cfg.RealServerVIPs {
-		if v.Method == "DR" {
+		if v.Kind == "dr" {
 			s.DR = append(s.DR, v.Addr)
-		} else {
-			s.TUN[v.TunnelType] = append(s.TUN[v.TunnelType], v.Addr)
+		} else { // the tunnel types: ipip, gre
+			s.TUN[v.Kind] = append(s.TUN[v.Kind], v.Addr)
 		}
 	}
 	groups := map[string]*conf.VirtualServerGroup{}
