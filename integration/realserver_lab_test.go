@@ -211,7 +211,7 @@ func TestRealserverLab(t *testing.T) {
 		Script:   labShell + fmt.Sprintf("REQS=%d\nCONNS=%d\n", rsLabReqs, rsLabConns) + rsLabScript,
 		Files:    files,
 		WithLVSD: true,
-		Timeout:  8 * time.Minute,
+		Timeout:  10 * time.Minute,
 	}, "waits.txt", "single-dirA.log", "rs1-realserver.log", "rs1-setup.txt", "ipvs.txt", "stats-after.txt", "dr-arping.txt",
 		"drain-ipvs.txt", "drain-hold.err", "lvsd-sync-dirB.log", "lvsd-sync-vrrp.txt", "keepalived-sync-dirB.log", "keepalived-sync-vrrp.txt", "lvsd-nosync-vrrp.txt", "lvsd-nosync-tcp-rs1.txt")
 	keepResults(t, res, "realserver")

@@ -44,7 +44,7 @@ const rsLabDrainScript = `
 hold_start() {
 	rm -f "$LAB_RUN/$1.stop" "$LAB_RESULTS/$1-ready.txt" "$LAB_RUN/$1.progress"
 	/usr/bin/ip netns exec client labhelper hold -addr "$3:80" -n "$2" -interval "$HOLD_INTERVAL" -timeout 60s \
-		-max 150s -need 2 ${HOLD_LOCAL:+-local "$HOLD_LOCAL"} -stop "$LAB_RUN/$1.stop" -ready "$LAB_RESULTS/$1-ready.txt" \
+		-max 300s -need 2 ${HOLD_LOCAL:+-local "$HOLD_LOCAL"} -stop "$LAB_RUN/$1.stop" -ready "$LAB_RESULTS/$1-ready.txt" \
 		-progress "$LAB_RUN/$1.progress" > "$LAB_RESULTS/$1-hold.json" 2> "$LAB_RESULTS/$1-hold.err" &
 	echo $! > "$LAB_RUN/$1-hold.pid"
 }
@@ -157,8 +157,8 @@ pair_run() {
 	_rc=0
 	HOLD_LOCAL=$4
 	ip -n client addr add "$4/24" dev eth0 || _rc=10
-	# A deleted namespace's veth peers go away asynchronously.
-	wait_until 10 "$1: the former directors' veths are gone" sh -c '! /usr/bin/ip link show dirA-eth0 && ! /usr/bin/ip link show dirB-eth0' || _rc=10
+	# director_kill deleted them; a safety net.
+	wait_until 30 "$1: the former directors' veths are gone" sh -c '! /usr/bin/ip link show dirA-eth0 && ! /usr/bin/ip link show dirB-eth0' || _rc=10
 	for _d in dirA:2 dirB:3; do
 		ns_add "${_d%%:*}" && ns_link "${_d%%:*}" eth0 br-lan "192.0.2.${_d#*:}/24" || _rc=10
 	done

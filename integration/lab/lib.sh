@@ -131,14 +131,15 @@ director_start() {
 	echo $! > "$LAB_RUN/$1-daemon.pid"
 }
 
-# director_kill NAME: power the director off: its cables cut first (the
-# bridge ports of its veths down: deleting a namespace takes IPVS away
+# director_kill NAME: power the director off: its cables cut first (its
+# veths deleted, both ends at once: deleting a namespace takes IPVS away
 # before its interfaces, and in that window the kernel would answer the
-# VIP's packets with resets, which a powered-off box does not), SIGKILL
-# every process in its namespace (no graceful VRRP shutdown), then delete
-# the namespace, which takes its interfaces (and addresses) away.
+# VIP's packets with resets, which a powered-off box does not; and the
+# kernel frees a deleted namespace's veths late, so that the names would
+# not be free for a new director), SIGKILL every process in its namespace
+# (no graceful VRRP shutdown), then delete the namespace.
 director_kill() {
-	for _l in $(ip -o link show | sed -n "s/^[0-9]*: \($1-[^@:]*\)[@:].*/\1/p"); do ip link set "$_l" down; done
+	for _l in $(ip -o link show | sed -n "s/^[0-9]*: \($1-[^@:]*\)[@:].*/\1/p"); do ip link del "$_l"; done
 	for _p in $(ip netns pids "$1"); do kill -9 "$_p" 2>/dev/null; done
 	wait "$(cat "$LAB_RUN/$1-daemon.pid")" 2>/dev/null
 	ip netns del "$1"
