@@ -38,6 +38,7 @@ var keywordTable = map[string]map[string]kwInfo{
 		"vrrp_script":           {test: "TestDefaultsVRRPScript", arg: true},
 		"vrrp_sync_group":       {test: "TestValidateSyncGroups"},
 		"vrrp_track_file":       {test: "TestValidateGeneric", arg: true},
+		"real_server_vips":      {test: "TestRealServerVIPs"},
 		"SSL":                   {notice: notYet},
 		"bfd_instance":          {notice: notYet},
 		"garp_group":            {notice: "not supported yet: gratuitous ARPs go only on the VIPs' interfaces, spaced by vrrp_garp_interval"},

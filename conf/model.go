@@ -43,6 +43,19 @@ type Config struct {
 	StaticRoutes    []Route               `json:"static_routes,omitempty"`
 	VSGroups        []*VirtualServerGroup `json:"virtual_server_groups,omitempty"`
 	VirtualServers  []*VirtualServer      `json:"virtual_servers,omitempty"`
+	// RealServerVIPs is lvsd's real_server_vips block, read by lvsd
+	// realserver only (the directors ignore it; keepalived warns of an
+	// unknown keyword and goes on).
+	RealServerVIPs []RealServerVIP `json:"real_server_vips,omitempty"`
+}
+
+// RealServerVIP is one line of real_server_vips: "ADDR [dr|tun|ipip|gre]",
+// a VIP this host serves as a DR real server (Kind "dr": on lo) or a TUN
+// one (Kind "ipip", also written tun, or "gre": on the tunnel device).
+type RealServerVIP struct {
+	Addr netip.Addr `json:"addr"`
+	Kind string     `json:"kind"`
+	Pos  Pos        `json:"pos"`
 }
 
 // Script is a command line to execute without a shell.

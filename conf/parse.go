@@ -497,6 +497,8 @@ func build(root *Node, d *diagList, pre *early) *Config {
 			c.VirtualServers = appendNonNil(c.VirtualServers, p.virtualServer(n))
 		case "static_ipaddress":
 			c.StaticAddresses = append(c.StaticAddresses, p.vips(n, nil)...)
+		case "real_server_vips":
+			c.RealServerVIPs = append(c.RealServerVIPs, p.realServerVIPs(n)...)
 		case "static_routes":
 			if p.wantBlock(n) {
 				for _, r := range n.Children {
@@ -511,6 +513,37 @@ func build(root *Node, d *diagList, pre *early) *Config {
 		}
 	}
 	return c
+}
+
+// realServerVIPs parses a real_server_vips block: a line "ADDR [KIND]"
+// per VIP, KIND dr (the default), tun or ipip, or gre. A bad line is an
+// error naming it and is left out.
+func (p *parser) realServerVIPs(n *Node) []RealServerVIP {
+	if !p.wantBlock(n) {
+		return nil
+	}
+	var out []RealServerVIP
+	for _, l := range n.Children {
+		a, err := netip.ParseAddr(l.Key)
+		if err != nil || l.HasBlock || len(l.Args) > 1 {
+			p.errf(l, "real_server_vips: want a line \"ADDRESS [dr|tun|ipip|gre]\"")
+			continue
+		}
+		v := RealServerVIP{Addr: a.Unmap(), Kind: "dr", Pos: l.Pos}
+		if len(l.Args) == 1 {
+			switch k := strings.ToLower(l.Args[0].Text); k {
+			case "dr", "ipip", "gre":
+				v.Kind = k
+			case "tun":
+				v.Kind = "ipip"
+			default:
+				p.errf(l, "real_server_vips: unknown kind %q (dr, tun, ipip or gre)", l.Args[0].Text)
+				continue
+			}
+		}
+		out = append(out, v)
+	}
+	return out
 }
 
 // topBlock is the top level of a file: its keywords are all acted on (or

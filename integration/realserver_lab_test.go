@@ -9,11 +9,18 @@ package integration_test
 //   - The TUN virtual server (ipip) has no persistence: rr spreads the
 //     client's connections over both real servers.
 //
+// rs1's lvsd realserver reads the director's keepalived.conf, rs2's a file
+// of its own with a real_server_vips block.
+//
 // Asserted: before lvsd realserver, a VIP on a real server's lo is answered
 // to ARP (two MACs: the problem); with it, only the director's MAC answers;
 // every request through either VIP is answered, by the real servers
 // directly: the director's IPVS counters see the inbound half only
 // (OutPkts 0) while the real servers served every request.
+//
+// The same boot then runs realserver_pair_test.go's scenarios: drain with
+// an established connection, and the DR pair's failover with and without
+// lvs_sync_daemon, with lvsd and with keepalived.
 
 import (
 	"encoding/json"
@@ -110,10 +117,11 @@ ip -n rs1 addr add "$DR/32" dev lo
 arp_macs baseline "$DR"
 ip -n rs1 addr del "$DR/32" dev lo
 
-say "=== director and lvsd realserver on rs1 and rs2 (same keepalived.conf)"
+say "=== director and lvsd realserver: rs1 with the director's keepalived.conf, rs2 with its real_server_vips"
 director_start dirA lvsd /lab/files/keepalived.conf || exit 12
-for r in rs1 rs2; do
-	/usr/bin/ip netns exec "$r" lvsd realserver -f /lab/files/keepalived.conf --arp-interface eth0 \
+for r in rs1:keepalived.conf rs2:rs2-vips.conf; do
+	f=${r#*:} r=${r%%:*}
+	/usr/bin/ip netns exec "$r" lvsd realserver -f "/lab/files/$f" --arp-interface eth0 \
 		--state "$LAB_RUN/$r-state.json" > "$LAB_RESULTS/$r-realserver.log" 2>&1 &
 	echo $! > "$LAB_RUN/$r-realserver.pid"
 done
@@ -149,6 +157,7 @@ sleep 3
 ip netns exec dirA ipvsadm -Ln --stats > "$LAB_RESULTS/stats-after.txt" 2>&1
 ip -n rs1 -s -o link show tunl0 > "$LAB_RESULTS/rs1-tunl0.txt" 2>&1
 
+` + rsLabDrainScript + rsLabPairScript + `
 say "=== stop: lvsd realserver removes its set-up"
 for r in rs1 rs2; do kill "$(cat "$LAB_RUN/$r-realserver.pid")"; done
 for r in rs1 rs2; do wait "$(cat "$LAB_RUN/$r-realserver.pid")"; echo "exit $?" >> "$LAB_RESULTS/$r-realserver.log"; done
@@ -194,13 +203,17 @@ func ipvsStatsOf(text, vs string) (in, out int64, ok bool) {
 
 func TestRealserverLab(t *testing.T) {
 	im := needLab(t)
+	files := rsLabPairFiles()
+	files["keepalived.conf"] = []byte(rsLabDirector)
+	files["rs2-vips.conf"] = []byte("real_server_vips {\n  " + rsLabDRVIP + "\n  " + rsLabTUNVIP + " tun\n}\n")
 	res := runLab(t, im, lab.Scenario{
 		Name:     "realserver-dr-tun",
-		Script:   labShell + fmt.Sprintf("REQS=%d\n", rsLabReqs) + rsLabScript,
-		Files:    map[string][]byte{"keepalived.conf": []byte(rsLabDirector)},
+		Script:   labShell + fmt.Sprintf("REQS=%d\nCONNS=%d\n", rsLabReqs, rsLabConns) + rsLabScript,
+		Files:    files,
 		WithLVSD: true,
-		Timeout:  4 * time.Minute,
-	}, "waits.txt", "dirA-lvsd.log", "rs1-realserver.log", "rs1-setup.txt", "ipvs.txt", "stats-after.txt", "dr-arping.txt")
+		Timeout:  10 * time.Minute,
+	}, "waits.txt", "single-dirA.log", "rs1-realserver.log", "rs1-setup.txt", "ipvs.txt", "stats-after.txt", "dr-arping.txt",
+		"drain-ipvs.txt", "drain-hold.err", "lvsd-sync-dirB.log", "lvsd-sync-vrrp.txt", "keepalived-sync-dirB.log", "keepalived-sync-vrrp.txt", "lvsd-nosync-vrrp.txt", "lvsd-nosync-tcp-rs1.txt")
 	keepResults(t, res, "realserver")
 	if res.ExitCode != 0 {
 		t.Fatalf("scenario exit status %d (10 topology, 11 real servers, 12 lvsd, 20 not set up)", res.ExitCode)
@@ -281,5 +294,11 @@ func TestRealserverLab(t *testing.T) {
 			t.Errorf("%s: director InPkts +%d (want >= %d), OutPkts %d -> %d (want 0: replies go from the real servers to the client)", x.tag, in1-in0, 3*rsLabReqs, out0, out1)
 		}
 		t.Logf("%s %s: %d requests answered %v; director InPkts +%d, OutPkts %d", x.tag, x.vip, rep.Requests, rep.Answers, in1-in0, out1)
+	}
+
+	// §3: drain with an established connection; §4: the pair's failover.
+	t.Run("drain", func(t *testing.T) { checkDrainDR(t, res) })
+	for _, r := range rsLabPairRuns {
+		t.Run(r.tag, func(t *testing.T) { checkPairFailover(t, res, r.tag, r.sync) })
 	}
 }

@@ -16,10 +16,18 @@ const maxRange = 256
 // local addresses as a DR or TUN real server (sorry servers included). It
 // returns notices for what it cannot derive (firewall-mark virtual
 // servers, whose addresses the configuration does not hold; tunnel types
-// this side cannot receive).
+// this side cannot receive). The VIPs of a real_server_vips block are
+// taken as they are listed.
 func FromConfig(cfg *conf.Config, local []netip.Addr) (Spec, []string) {
 	s := Spec{TUN: map[string][]netip.Addr{}}
 	var notes []string
+	for _, v := range cfg.RealServerVIPs {
+		if v.Kind == "dr" {
+			s.DR = append(s.DR, v.Addr)
+		} else { // the tunnel types: ipip, gre
+			s.TUN[v.Kind] = append(s.TUN[v.Kind], v.Addr)
+		}
+	}
 	groups := map[string]*conf.VirtualServerGroup{}
 	for _, g := range cfg.VSGroups {
 		groups[g.Name] = g

@@ -374,3 +374,39 @@ func TestReconcileRemovalListsOnce(t *testing.T) {
 		t.Errorf("lo = %v, want %v", got, want)
 	}
 }
+
+// A real_server_vips block, in a file of its own or beside the
+// directors' virtual servers, adds its VIPs as listed.
+func TestFromConfigRealServerVIPs(t *testing.T) {
+	text := `
+real_server_vips {
+    192.0.2.10
+    192.0.2.20 tun
+    192.0.2.21 gre
+    2001:db8::10 dr
+}
+virtual_server 192.0.2.10 80 {
+    lb_kind DR
+    real_server 198.51.100.1 80 { }
+}
+`
+	cfg, diags := conf.Parse("rs.conf", text, conf.Options{ConfigID: "x"})
+	if conf.MaxLevel(diags) >= conf.Error {
+		t.Fatalf("parse: %v", diags)
+	}
+	spec, _ := FromConfig(cfg, addrs("198.51.100.1"))
+	if want := addrs("192.0.2.10", "2001:db8::10"); !reflect.DeepEqual(spec.DR, want) {
+		t.Errorf("DR = %v, want %v", spec.DR, want)
+	}
+	if want := addrs("192.0.2.20"); !reflect.DeepEqual(spec.TUN[TunnelIPIP], want) {
+		t.Errorf("ipip = %v, want %v", spec.TUN[TunnelIPIP], want)
+	}
+	if want := addrs("192.0.2.21"); !reflect.DeepEqual(spec.TUN[TunnelGRE], want) {
+		t.Errorf("gre = %v, want %v", spec.TUN[TunnelGRE], want)
+	}
+	// Without any virtual server (a real server's own file): the list.
+	cfg, _ = conf.Parse("rs.conf", "real_server_vips {\n 192.0.2.30\n}\n", conf.Options{ConfigID: "x"})
+	if spec, _ := FromConfig(cfg, nil); !reflect.DeepEqual(spec.DR, addrs("192.0.2.30")) {
+		t.Errorf("DR = %v, want 192.0.2.30", spec.DR)
+	}
+}

@@ -119,7 +119,9 @@ director_start() {
 			-r "$LAB_RUN/$1-vrrp.pid" -c "$LAB_RUN/$1-checkers.pid" > "$_log" 2>&1 &
 		;;
 	lvsd)
-		/usr/bin/ip netns exec "$1" lvsd -n -l -f "$3" -p "$LAB_RUN/$1.pid" > "$_log" 2>&1 &
+		# A control socket per director (lvsd ctl --socket $LAB_RUN/NAME.ctl):
+		# beside the pid file, two directors would share $LAB_RUN/lvsd.ctl.
+		/usr/bin/ip netns exec "$1" lvsd -n -l -f "$3" -p "$LAB_RUN/$1.pid" --ctl-socket "$LAB_RUN/$1.ctl" > "$_log" 2>&1 &
 		;;
 	*)
 		echo "director_start: unknown daemon $2" >&2
@@ -129,10 +131,15 @@ director_start() {
 	echo $! > "$LAB_RUN/$1-daemon.pid"
 }
 
-# director_kill NAME: power the director off: SIGKILL every process in its
-# namespace (no graceful VRRP shutdown), then delete the namespace, which
-# takes its interfaces (and addresses) away.
+# director_kill NAME: power the director off: its cables cut first (its
+# veths deleted, both ends at once: deleting a namespace takes IPVS away
+# before its interfaces, and in that window the kernel would answer the
+# VIP's packets with resets, which a powered-off box does not; and the
+# kernel frees a deleted namespace's veths late, so that the names would
+# not be free for a new director), SIGKILL every process in its namespace
+# (no graceful VRRP shutdown), then delete the namespace.
 director_kill() {
+	for _l in $(ip -o link show | sed -n "s/^[0-9]*: \($1-[^@:]*\)[@:].*/\1/p"); do ip link del "$_l"; done
 	for _p in $(ip netns pids "$1"); do kill -9 "$_p" 2>/dev/null; done
 	wait "$(cat "$LAB_RUN/$1-daemon.pid")" 2>/dev/null
 	ip netns del "$1"
