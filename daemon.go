@@ -155,6 +155,7 @@ func (d *daemon) buildVRRP(o *options, cfg *conf.Config, dp deps) error {
 	d.fw, d.fwOpts = newFirewall(cfg, fwLog), nftOptions(cfg)
 	eng, warnings, err := vrrp.NewEngine(cfg, vrrp.EngineOptions{
 		Filter:      vipFilter(d.fw, fwLog),
+		OnVMAC:      vmacHook(d.fw, fwLog),
 		Logger:      d.log.With("subsystem", "vrrp"),
 		Sink:        transitions{notify: d.vrrpNotify, rec: d.rec},
 		Kernel:      dp.vrrpKernel,

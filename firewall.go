@@ -2,8 +2,10 @@ package main
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"net"
+	"sync"
 
 	"github.com/lvsd/lvsd/conf"
 	"github.com/lvsd/lvsd/firewall"
@@ -61,6 +63,49 @@ func vipFilter(fw *firewall.Firewall, log *slog.Logger) func(string, []vrrp.VIP)
 		}
 		if err := fw.SetVIPs(instance, addrs); err != nil {
 			log.Error("("+instance+") setting firewall drop rule", "instance", instance, "err", err)
+		}
+	}
+}
+
+// vmacHook hands fw the macvlan VMACs the VRRP engine makes and removes
+// (keepalived's vmac_map: the IGMP/MLD reports of a VMAC copied to its
+// base). A VMAC made again (deleted by someone else) has a new index: the
+// old pair is removed first.
+func vmacHook(fw *firewall.Firewall, log *slog.Logger) func(vrrp.VMACSpec, bool) {
+	var mu sync.Mutex
+	set := map[string]firewall.VMAC{} // by name, what fw has
+	return func(v vrrp.VMACSpec, up bool) {
+		if v.IPvlan {
+			return // keepalived maps macvlans only
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		old, had := set[v.Name]
+		var cur firewall.VMAC
+		if up {
+			ifi, err1 := net.InterfaceByName(v.Name)
+			base, err2 := net.InterfaceByName(v.Base)
+			if err := errors.Join(err1, err2); err != nil {
+				log.Error("VMAC not in the firewall's vmac_map", "vmac", v.Name, "err", err)
+				return
+			}
+			cur = firewall.VMAC{Index: ifi.Index, Base: base.Index, IPv6: v.IPv6}
+			if had && old == cur {
+				return
+			}
+		}
+		if had {
+			if err := fw.SetVMAC(old, false); err != nil {
+				log.Error("removing a VMAC from the firewall's vmac_map", "vmac", v.Name, "err", err)
+			}
+			delete(set, v.Name)
+		}
+		if up {
+			if err := fw.SetVMAC(cur, true); err != nil {
+				log.Error("adding a VMAC to the firewall's vmac_map", "vmac", v.Name, "err", err)
+				return
+			}
+			set[v.Name] = cur
 		}
 	}
 }

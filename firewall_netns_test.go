@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
 	"net"
 	"os"
@@ -287,4 +288,121 @@ vrrp_instance B {
 	if strings.Contains(rl, "192.0.2.19") || !hasAddr(t, nl.a, "192.0.2.19/32") || !hasAddr(t, nk.a, "192.0.2.19/32") {
 		t.Errorf("strict_mode with accept: ruleset %q", rl)
 	}
+}
+
+// linkView is what `ip -d -j link` and `ip -j addr` say of a VMAC that
+// keepalived and lvsd must agree on.
+func linkView(t *testing.T, ns, dev string) string {
+	t.Helper()
+	out, err := exec.Command("ip", "-n", ns, "-d", "-j", "link", "show", "dev", dev).Output()
+	if err != nil {
+		return ""
+	}
+	var links []struct {
+		Ifname    string `json:"ifname"`
+		Link      string `json:"link"`
+		Address   string `json:"address"`
+		Operstate string `json:"operstate"`
+		Linkinfo  struct {
+			Kind string         `json:"info_kind"`
+			Data map[string]any `json:"info_data"`
+		} `json:"linkinfo"`
+	}
+	if err := json.Unmarshal(out, &links); err != nil || len(links) != 1 {
+		t.Fatalf("ip -d -j link show %s: %v %s", dev, err, out)
+	}
+	l := links[0]
+	addrs := runCmd(t, "ip", "-n", ns, "-o", "addr", "show", "dev", dev)
+	var a []string
+	for _, f := range strings.Split(strings.TrimSpace(addrs), "\n") {
+		w := strings.Fields(f)
+		if len(w) >= 4 {
+			a = append(a, w[2]+" "+w[3])
+		}
+	}
+	return fmt.Sprintf("%s@%s %s %s %s mode %v addrs %v", l.Ifname, l.Link, l.Address, l.Operstate, l.Linkinfo.Kind, l.Linkinfo.Data["mode"], a)
+}
+
+// TestNetnsStrictVMACLikeKeepalived is issue 13's acceptance case: one
+// MASTER instance with vrrp_strict and use_vmac. The macvlan (name, MAC,
+// mode, the VIP on it) and the whole nftables ruleset (vips, vmac_map and
+// its IGMP rule, handed to the firewall by the VRRP engine as it makes
+// the VMAC) are the same for lvsd and keepalived 2.2.7; a VMAC deleted by
+// hand is made again and mapped under its new index; on stop both the
+// VMAC and the table are gone.
+func TestNetnsStrictVMACLikeKeepalived(t *testing.T) {
+	integration(t, "ip", "nft", "keepalived")
+	bin := buildLvsd(t)
+	nl, nk := newOpsNet(t), newOpsNet(t)
+	conf := `global_defs {
+  vrrp_strict
+}
+vrrp_instance VI_1 {
+  state BACKUP
+  interface eth0
+  virtual_router_id 51
+  priority 150
+  advert_int 1
+  use_vmac
+  virtual_ipaddress {
+    192.0.2.100/24
+  }
+}
+`
+	l := startDirectorConf(t, bin, nl.a, "lb-vmac", conf, []string{"-P"})
+	k := startKeepalivedConf(t, nk.a, conf)
+	var rl, rk string
+	waitUntil(t, 15*time.Second, "both MASTER with the same ruleset", func() bool {
+		rl = nftCounters.ReplaceAllString(nftRuleset(t, nl.a), "counter packets N bytes N")
+		rk = nftCounters.ReplaceAllString(nftRuleset(t, nk.a), "counter packets N bytes N")
+		return rl == rk && strings.Contains(rl, "192.0.2.100") && strings.Contains(rl, "vmac_map") && strings.Contains(rl, `"vrrp.51"`)
+	})
+	for _, want := range []string{"set vips", "map vmac_map", `elements = { "vrrp.51" : "eth0" }`, "igmp"} {
+		if !strings.Contains(rl, want) {
+			t.Errorf("lvsd's ruleset lacks %q:\n%s", want, rl)
+		}
+	}
+	vl, vk := linkView(t, nl.a, "vrrp.51"), linkView(t, nk.a, "vrrp.51")
+	if vl != vk || !strings.Contains(vl, "00:00:5e:00:01:33") || !strings.Contains(vl, "macvlan mode private") || !strings.Contains(vl, "192.0.2.100/24") {
+		t.Fatalf("VMAC: lvsd %s\nkeepalived %s", vl, vk)
+	}
+	t.Logf("VMAC %s; ruleset:\n%s", vl, rl)
+
+	// Deleted by hand: made again (a new index) and mapped again.
+	runCmd(t, "ip", "-n", nl.a, "link", "del", "vrrp.51")
+	waitUntil(t, 10*time.Second, "the VMAC made again and mapped", func() bool {
+		r := nftCounters.ReplaceAllString(nftRuleset(t, nl.a), "counter packets N bytes N")
+		return linkView(t, nl.a, "vrrp.51") == vl && r == rl
+	})
+
+	stopProc(t, l.cmd.Process, l.exited)
+	stopProc(t, k.cmd.Process, k.exited)
+	for _, ns := range []string{nl.a, nk.a} {
+		if r := nftRuleset(t, ns); r != "" {
+			t.Errorf("%s: a table after stop:\n%s", ns, r)
+		}
+		if v := linkView(t, ns, "vrrp.51"); v != "" {
+			t.Errorf("%s: the VMAC after stop: %s", ns, v)
+		}
+	}
+
+	// use_vmac without vrrp_strict: keepalived writes the table for the
+	// VMAC alone (vmac_map, no VIP dropped), and so does lvsd.
+	plain := strings.Replace(conf, "  vrrp_strict\n", "", 1)
+	l = startDirectorConf(t, bin, nl.a, "lb-vmac2", plain, []string{"-P"})
+	k = startKeepalivedConf(t, nk.a, plain)
+	waitUntil(t, 15*time.Second, "the same VMAC-only ruleset", func() bool {
+		rl = nftCounters.ReplaceAllString(nftRuleset(t, nl.a), "counter packets N bytes N")
+		rk = nftCounters.ReplaceAllString(nftRuleset(t, nk.a), "counter packets N bytes N")
+		return rl == rk && strings.Contains(rl, `"vrrp.51" : "eth0"`) && hasAddrOn(t, nl.a, "vrrp.51", "192.0.2.100/24")
+	})
+	if strings.Contains(rl, "192.0.2.100") {
+		t.Errorf("use_vmac without strict drops the VIP:\n%s", rl)
+	}
+	stopProc(t, l.cmd.Process, l.exited)
+	stopProc(t, k.cmd.Process, k.exited)
+}
+
+func hasAddrOn(t *testing.T, ns, dev, addr string) bool {
+	return strings.Contains(runCmd(t, "ip", "-n", ns, "-o", "addr", "show", "dev", dev), " "+addr+" ")
 }

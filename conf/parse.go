@@ -43,19 +43,7 @@ func (o Options) withDefaults() Options {
 // outright: problems are diagnostics, and a Fatal one means the result must not
 // be run. The Config is always non-nil.
 func Load(path string, opt Options) (*Config, []Diag) {
-	opt = opt.withDefaults()
-	d := &diagList{}
-	tb := newTreeBuilder(d)
-	pre := newEarly()
-	tb.closed = pre.closed
-	lx := newLexer(opt.ConfigID, d, tb.line)
-	lx.inGlobalDefs = tb.inGlobalDefs
-	lx.readFile(path, Pos{}, true, Fatal)
-	root := tb.finish()
-	cfg := build(root, d, pre)
-	cfg.Files = lx.files
-	validate(cfg, d, opt)
-	return cfg, d.list
+	return run(opt, maxExpanded, func(lx *lexer) { lx.readFile(path, Pos{}, true, Fatal) })
 }
 
 // Parse is Load on text in memory (name is used in positions and for relative includes).
@@ -66,6 +54,18 @@ func Parse(name string, text string, opt Options) (*Config, []Diag) {
 // parseText is Parse with an expansion budget and, when noFiles, no file
 // system (fuzzing: an include then finds nothing).
 func parseText(name string, text string, opt Options, maxExp int, noFiles ...bool) (*Config, []Diag) {
+	return run(opt, maxExp, func(lx *lexer) {
+		if len(noFiles) > 0 && noFiles[0] {
+			lx.fsRead, lx.glob = noFile, noGlob
+		}
+		lx.files = []string{name}
+		lx.lexText(text, name)
+	})
+}
+
+// run is the pipeline: lex (what read feeds the lexer), the tree with the
+// virtual servers built as their blocks close, the rest built, validation.
+func run(opt Options, maxExp int, read func(*lexer)) (*Config, []Diag) {
 	opt = opt.withDefaults()
 	d := &diagList{}
 	tb := newTreeBuilder(d)
@@ -74,11 +74,7 @@ func parseText(name string, text string, opt Options, maxExp int, noFiles ...boo
 	lx := newLexer(opt.ConfigID, d, tb.line)
 	lx.inGlobalDefs = tb.inGlobalDefs
 	lx.maxExp = maxExp
-	if len(noFiles) > 0 && noFiles[0] {
-		lx.fsRead, lx.glob = noFile, noGlob
-	}
-	lx.files = []string{name}
-	lx.lexText(text, name)
+	read(lx)
 	root := tb.finish()
 	cfg := build(root, d, pre)
 	cfg.Files = lx.files

@@ -44,6 +44,8 @@ import (
 	"slices"
 	"sort"
 	"strings"
+
+	"github.com/lvsd/lvsd/internal/owner"
 )
 
 // Family is the table's address family.
@@ -227,26 +229,14 @@ func (f *Firewall) SetVIPs(instance string, addrs []Addr) error {
 // to its base interface, and IPv6 VMACs in vmac_set, whose router
 // solicitations are dropped. As keepalived, the table is made then, before
 // any VIP is dropped.
-//
-// TODO(use_vmac): the VMAC interfaces are made by the VRRP engine (issue
-// 13, point 1); the wiring calls SetVMAC when it creates and removes one.
+// The wiring calls it as the VRRP engine makes and removes VMACs.
 func (f *Firewall) SetVMAC(v VMAC, on bool) error {
 	return f.send(req{vmac: &vmacReq{vmac: v, on: on}})
 }
 
 func (f *Firewall) send(r req) error {
 	r.done = make(chan error, 1)
-	select {
-	case f.reqs <- r:
-	case <-f.done:
-		return errStopped
-	}
-	select {
-	case err := <-r.done:
-		return err
-	case <-f.done:
-		return errStopped
-	}
+	return owner.Call(f.reqs, r, r.done, f.done, errStopped)
 }
 
 // state is owned by Run.

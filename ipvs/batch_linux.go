@@ -323,65 +323,49 @@ func appendDest(buf []byte, d Destination) []byte {
 // persistenceEngines lists the services that have a persistence engine
 // (github.com/cloudflare/ipvs does not read IPVS_SVC_ATTR_PE_NAME).
 func (k *netlinkKernel) persistenceEngines() (map[ServiceKey]string, error) {
-	msgs, err := k.execute(cmdGetService, netlink.Request|netlink.Dump, nil)
-	if err != nil {
-		if errors.Is(err, syscall.ENOENT) {
-			return nil, nil
-		}
-		return nil, err
-	}
 	var out map[ServiceKey]string
-	for _, m := range msgs {
-		ad, err := netlink.NewAttributeDecoder(m.Data)
-		if err != nil {
-			return nil, err
-		}
-		for ad.Next() {
-			if ad.Type() != cmdAttrService {
-				continue
-			}
-			var sk ServiceKey
-			var pe string
-			var addr []byte
-			ad.Nested(func(nad *netlink.AttributeDecoder) error {
-				for nad.Next() {
-					switch nad.Type() {
-					case svcAttrAF:
-						sk.Family = Family(nad.Uint16())
-					case svcAttrProtocol:
-						sk.Proto = Protocol(nad.Uint16())
-					case svcAttrAddr:
-						addr = nad.Bytes()
-					case svcAttrPort:
-						if b := nad.Bytes(); len(b) == 2 {
-							sk.Port = uint16(b[0])<<8 | uint16(b[1])
-						}
-					case svcAttrFwmark:
-						sk.Fwmark = nad.Uint32()
-					case svcAttrPEName:
-						pe = nad.String()
-					}
+	err := k.dumpNested(cmdGetService, cmdAttrService, func(nad *netlink.AttributeDecoder) {
+		var sk ServiceKey
+		var pe string
+		var addr []byte
+		for nad.Next() {
+			switch nad.Type() {
+			case svcAttrAF:
+				sk.Family = Family(nad.Uint16())
+			case svcAttrProtocol:
+				sk.Proto = Protocol(nad.Uint16())
+			case svcAttrAddr:
+				addr = nad.Bytes()
+			case svcAttrPort:
+				if b := nad.Bytes(); len(b) == 2 {
+					sk.Port = uint16(b[0])<<8 | uint16(b[1])
 				}
-				return nil
-			})
-			if pe == "" {
-				continue
+			case svcAttrFwmark:
+				sk.Fwmark = nad.Uint32()
+			case svcAttrPEName:
+				pe = nad.String()
 			}
-			if sk.Fwmark != 0 {
-				sk.Proto, sk.Port = 0, 0
-			} else if sk.Family == INET && len(addr) >= 4 {
-				sk.Addr = netip.AddrFrom4([4]byte(addr[:4]))
-			} else if len(addr) == 16 {
-				sk.Addr = netip.AddrFrom16([16]byte(addr))
-			}
-			if out == nil {
-				out = map[ServiceKey]string{}
-			}
-			out[sk] = pe
 		}
-		if err := ad.Err(); err != nil {
-			return nil, err
+		if pe == "" {
+			return
 		}
+		if sk.Fwmark != 0 {
+			sk.Proto, sk.Port = 0, 0
+		} else if sk.Family == INET && len(addr) >= 4 {
+			sk.Addr = netip.AddrFrom4([4]byte(addr[:4]))
+		} else if len(addr) == 16 {
+			sk.Addr = netip.AddrFrom16([16]byte(addr))
+		}
+		if out == nil {
+			out = map[ServiceKey]string{}
+		}
+		out[sk] = pe
+	})
+	if errors.Is(err, syscall.ENOENT) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
 	}
 	return out, nil
 }

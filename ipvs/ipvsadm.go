@@ -211,13 +211,7 @@ func writeService(w *bufio.Writer, s ListedService, f ListFormat) {
 	switch {
 	case f.Rules:
 		fmt.Fprintf(w, "-A %s -s %s", name, s.Scheduler)
-		if s.Flags&FlagPersistent != 0 {
-			fmt.Fprintf(w, " -p %d", s.Timeout)
-			writeMask(w, s.Service, " -M ")
-			if s.PEName != "" {
-				w.WriteString(" --pe " + s.PEName)
-			}
-		}
+		writePersistence(w, s.Service, " -p ", " -M ", " --pe ")
 		if s.Flags&FlagOnePacket != 0 {
 			w.WriteString(" -o")
 		}
@@ -241,13 +235,7 @@ func writeService(w *bufio.Writer, s ListedService, f ListFormat) {
 		if sched != 0 {
 			w.WriteString(" (" + schedFlagNames(s.Service) + ")")
 		}
-		if s.Flags&FlagPersistent != 0 {
-			fmt.Fprintf(w, " persistent %d", s.Timeout)
-			writeMask(w, s.Service, " mask ")
-			if s.PEName != "" {
-				w.WriteString(" pe " + s.PEName)
-			}
-		}
+		writePersistence(w, s.Service, " persistent ", " mask ", " pe ")
 		if s.Flags&FlagOnePacket != 0 {
 			w.WriteString(" ops")
 		}
@@ -293,6 +281,20 @@ func writeService(w *bufio.Writer, s ListedService, f ListFormat) {
 
 // writeMask prints the persistence netmask unless it is the default
 // (/32, /128).
+// writePersistence writes the persistence of a persistent service: its
+// timeout, mask and persistence engine, each after its word (-S's options
+// or the listing's).
+func writePersistence(w *bufio.Writer, s Service, timeout, mask, pe string) {
+	if s.Flags&FlagPersistent == 0 {
+		return
+	}
+	w.WriteString(timeout + strconv.FormatUint(uint64(s.Timeout), 10))
+	writeMask(w, s, mask)
+	if s.PEName != "" {
+		w.WriteString(pe + s.PEName)
+	}
+}
+
 func writeMask(w *bufio.Writer, s Service, prefix string) {
 	if s.Family == INET6 {
 		if s.Netmask != 128 {

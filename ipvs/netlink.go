@@ -322,50 +322,58 @@ func (k *netlinkKernel) SetTimeouts(t Timeouts) error {
 	return err
 }
 
-func (k *netlinkKernel) SyncDaemons() ([]SyncDaemon, error) {
-	msgs, err := k.execute(cmdGetDaemon, netlink.Request|netlink.Dump, nil)
+// dumpNested runs the dump cmd and calls fn on the nested attributes of
+// each attribute attr of the answer.
+func (k *netlinkKernel) dumpNested(cmd uint8, attr uint16, fn func(nad *netlink.AttributeDecoder)) error {
+	msgs, err := k.execute(cmd, netlink.Request|netlink.Dump, nil)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	var out []SyncDaemon
 	for _, m := range msgs {
 		ad, err := netlink.NewAttributeDecoder(m.Data)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		for ad.Next() {
-			if ad.Type() != cmdAttrDaemon {
-				continue
+			if ad.Type() == attr {
+				ad.Nested(func(nad *netlink.AttributeDecoder) error { fn(nad); return nil })
 			}
-			var d SyncDaemon
-			ad.Nested(func(nad *netlink.AttributeDecoder) error {
-				for nad.Next() {
-					switch nad.Type() {
-					case daemonAttrState:
-						d.State = SyncState(nad.Uint32())
-					case daemonAttrMcastIfn:
-						d.Interface = nad.String()
-					case daemonAttrSyncID:
-						d.SyncID = nad.Uint32()
-					case daemonAttrSyncMaxlen:
-						d.MaxLen = nad.Uint16()
-					case daemonAttrMcastGroup, daemonAttrMcastGroup6:
-						if a, ok := netip.AddrFromSlice(nad.Bytes()); ok {
-							d.Group = a
-						}
-					case daemonAttrMcastPort:
-						d.Port = nad.Uint16()
-					case daemonAttrMcastTTL:
-						d.TTL = nad.Uint8()
-					}
-				}
-				return nil
-			})
-			out = append(out, d)
 		}
 		if err := ad.Err(); err != nil {
-			return nil, err
+			return err
 		}
+	}
+	return nil
+}
+
+func (k *netlinkKernel) SyncDaemons() ([]SyncDaemon, error) {
+	var out []SyncDaemon
+	err := k.dumpNested(cmdGetDaemon, cmdAttrDaemon, func(nad *netlink.AttributeDecoder) {
+		var d SyncDaemon
+		for nad.Next() {
+			switch nad.Type() {
+			case daemonAttrState:
+				d.State = SyncState(nad.Uint32())
+			case daemonAttrMcastIfn:
+				d.Interface = nad.String()
+			case daemonAttrSyncID:
+				d.SyncID = nad.Uint32()
+			case daemonAttrSyncMaxlen:
+				d.MaxLen = nad.Uint16()
+			case daemonAttrMcastGroup, daemonAttrMcastGroup6:
+				if a, ok := netip.AddrFromSlice(nad.Bytes()); ok {
+					d.Group = a
+				}
+			case daemonAttrMcastPort:
+				d.Port = nad.Uint16()
+			case daemonAttrMcastTTL:
+				d.TTL = nad.Uint8()
+			}
+		}
+		out = append(out, d)
+	})
+	if err != nil {
+		return nil, err
 	}
 	return out, nil
 }

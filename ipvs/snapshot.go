@@ -220,18 +220,7 @@ func (v *view) snapshot() *Snapshot {
 	s := &Snapshot{Time: v.time, Counters: v.counters, Fresh: v.fresh, KernelError: v.kernelError,
 		VirtualServers: v.vss, SyncDaemons: v.sync}
 	kt, ks := v.kernel, v.kstats
-	keys := make(map[ServiceKey]bool, len(v.desired.Table))
-	for k := range v.desired.Table {
-		keys[k] = true
-	}
-	for k := range kt {
-		keys[k] = true
-	}
-	all := make([]ServiceKey, 0, len(keys))
-	for k := range keys {
-		all = append(all, k)
-	}
-	slices.SortFunc(all, ServiceKey.cmp)
+	all := sortedKeys(ServiceKey.cmp, v.desired.Table, kt)
 	if len(all) > 0 {
 		s.Services = make([]ServiceStatus, 0, len(all))
 	}
@@ -247,26 +236,14 @@ func (v *view) snapshot() *Snapshot {
 			ss.Kernel = &sv
 		}
 		inSync := ds != nil && ks2 != nil && ds.Service.sameAttrs(ks2.Service)
-		n := 0
+		var dd0, kd0 map[DestKey]Destination
 		if ds != nil {
-			n = len(ds.Dests)
-		}
-		dkeys := make(map[DestKey]bool, n)
-		if ds != nil {
-			for dk := range ds.Dests {
-				dkeys[dk] = true
-			}
+			dd0 = ds.Dests
 		}
 		if ks2 != nil {
-			for dk := range ks2.Dests {
-				dkeys[dk] = true
-			}
+			kd0 = ks2.Dests
 		}
-		dl := make([]DestKey, 0, len(dkeys))
-		for dk := range dkeys {
-			dl = append(dl, dk)
-		}
-		slices.SortFunc(dl, DestKey.cmp)
+		dl := sortedKeys(DestKey.cmp, dd0, kd0)
 		if len(dl) > 0 {
 			ss.Dests = make([]DestStatus, 0, len(dl))
 		}
@@ -302,4 +279,24 @@ func (v *view) snapshot() *Snapshot {
 		s.Services = append(s.Services, ss)
 	}
 	return s
+}
+
+// sortedKeys returns the keys of the maps, each once, sorted by cmp.
+func sortedKeys[K comparable, V any](cmp func(a, b K) int, maps ...map[K]V) []K {
+	n := 0
+	for _, m := range maps {
+		n += len(m)
+	}
+	seen := make(map[K]bool, n)
+	out := make([]K, 0, n)
+	for _, m := range maps {
+		for k := range m {
+			if !seen[k] {
+				seen[k] = true
+				out = append(out, k)
+			}
+		}
+	}
+	slices.SortFunc(out, cmp)
+	return out
 }

@@ -146,6 +146,10 @@ type EngineOptions struct {
 	// VMACs makes the interfaces of use_vmac and use_ipvlan; default the
 	// real one.
 	VMACs VMACLinks
+	// OnVMAC, if set, is told of each VMAC interface made (up) or removed,
+	// from the engine's goroutine, after the fact (the firewall's
+	// vmac_map follows them).
+	OnVMAC func(v VMACSpec, up bool)
 }
 
 // Engine runs every VRRP instance and sync group of a configuration in the

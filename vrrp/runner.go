@@ -12,6 +12,7 @@ import (
 
 	"github.com/lvsd/lvsd/conf"
 	"github.com/lvsd/lvsd/internal/clock"
+	"github.com/lvsd/lvsd/internal/owner"
 	"github.com/lvsd/lvsd/vrrp/advert"
 )
 
@@ -475,17 +476,7 @@ func (c *instanceConfig) checkFamily() error {
 // running.
 func (r *runner) Reconfigure(cfgs []instanceConfig) error {
 	req := &reconfReq{cfgs: cfgs, done: make(chan error, 1)}
-	select {
-	case r.events <- runnerEvent{member: -1, reconf: req}:
-	case <-r.done:
-		return errStopped
-	}
-	select {
-	case err := <-req.done:
-		return err
-	case <-r.done:
-		return errStopped
-	}
+	return owner.Call(r.events, runnerEvent{member: -1, reconf: req}, req.done, r.done, errStopped)
 }
 
 func (r *runner) reconfigure(cfgs []instanceConfig) error {

@@ -173,6 +173,7 @@ func (st *engineState) applyVMACs(specs []runnerSpec) map[string]VMACSpec {
 		}
 		st.vmacs[name] = v
 		e.log.Info("vrrp: VMAC ready", "vmac", name, "interface", v.Base, "mac", v.MAC.String())
+		e.onVMAC(v, true)
 	}
 	e.mu.Lock()
 	e.wantVMACs = want
@@ -192,6 +193,7 @@ func (st *engineState) dropVMACs(want map[string]VMACSpec) {
 		} else {
 			st.e.log.Info("vrrp: VMAC removed", "vmac", name)
 		}
+		st.e.onVMAC(v, false)
 		delete(st.vmacs, name)
 	}
 }
@@ -212,5 +214,13 @@ func (e *Engine) checkVMACs(links map[string]LinkState) {
 		}
 		e.repairs.VMACs.Add(1)
 		e.log.Warn("vrrp: VMAC deleted by someone else; made again", "vmac", name)
+		e.onVMAC(v, true) // a new interface index
+	}
+}
+
+// onVMAC tells EngineOptions.OnVMAC of a VMAC made or removed.
+func (e *Engine) onVMAC(v VMACSpec, up bool) {
+	if e.opts.OnVMAC != nil {
+		e.opts.OnVMAC(v, up)
 	}
 }
