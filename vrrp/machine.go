@@ -22,18 +22,12 @@ const (
 	StateStopped
 )
 
+// stateNames are the names of the State values, by value.
+var stateNames = [...]string{StateInit: "INIT", StateBackup: "BACKUP", StateMaster: "MASTER", StateFault: "FAULT", StateStopped: "STOP"}
+
 func (s State) String() string {
-	switch s {
-	case StateInit:
-		return "INIT"
-	case StateBackup:
-		return "BACKUP"
-	case StateMaster:
-		return "MASTER"
-	case StateFault:
-		return "FAULT"
-	case StateStopped:
-		return "STOP"
+	if int(s) < len(stateNames) {
+		return stateNames[s]
 	}
 	return fmt.Sprintf("state(%d)", uint8(s))
 }
@@ -54,20 +48,12 @@ const (
 	numTimers
 )
 
+// timerIDNames are the names of the timerID values, by value.
+var timerIDNames = [...]string{timerMasterDown: "master_down", timerAdvert: "advert", timerGARPDelay: "garp_delay", timerGARPRefresh: "garp_refresh", timerGARPLowerPrio: "garp_lower_prio", timerResign: "resign"}
+
 func (t timerID) String() string {
-	switch t {
-	case timerMasterDown:
-		return "master_down"
-	case timerAdvert:
-		return "advert"
-	case timerGARPDelay:
-		return "garp_delay"
-	case timerGARPRefresh:
-		return "garp_refresh"
-	case timerGARPLowerPrio:
-		return "garp_lower_prio"
-	case timerResign:
-		return "resign"
+	if int(t) < len(timerIDNames) {
+		return timerIDNames[t]
 	}
 	return fmt.Sprintf("timer(%d)", uint8(t))
 }

@@ -77,14 +77,12 @@ const (
 	AuthAH   AuthType = 2 // IPsec AH; not implemented, received as a mismatch
 )
 
+// authTypeNames are the names of the AuthType values, by value.
+var authTypeNames = [...]string{AuthNone: "none", AuthPass: "PASS", AuthAH: "AH"}
+
 func (t AuthType) String() string {
-	switch t {
-	case AuthNone:
-		return "none"
-	case AuthPass:
-		return "PASS"
-	case AuthAH:
-		return "AH"
+	if int(t) < len(authTypeNames) {
+		return authTypeNames[t]
 	}
 	return fmt.Sprintf("auth(%d)", uint8(t))
 }
