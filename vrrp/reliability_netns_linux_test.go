@@ -345,3 +345,67 @@ func TestLvsdPrimaryChangedAndRenamed(t *testing.T) {
 	})
 	waitFor(t, 3*time.Second, "VIP back on eth0", func() bool { return hasAddr(t, n.a, "eth0", "192.0.2.100") })
 }
+
+// rtnetlinkBuffers counts lvsd's rtnetlink sockets in namespace ns by
+// receive buffer (ss's skmem rb, the kernel's SO_RCVBUF): lvsd is the only
+// process there.
+func rtnetlinkBuffers(t *testing.T, ns string) map[int]int {
+	t.Helper()
+	out, err := exec.Command("ip", "netns", "exec", ns, "ss", "-f", "netlink", "-m", "-n").CombinedOutput()
+	if err != nil {
+		t.Fatalf("ss: %v: %s", err, out)
+	}
+	got := map[int]int{}
+	f := strings.Fields(string(out))
+	for i, w := range f {
+		if !strings.HasPrefix(w, "skmem:(") || i < 3 || !strings.HasPrefix(f[i-2], "0:") { // protocol 0: NETLINK_ROUTE
+			continue
+		}
+		for _, kv := range strings.Split(strings.Trim(w[len("skmem:"):], "()"), ",") {
+			if v, ok := strings.CutPrefix(kv, "rb"); ok {
+				n, _ := strconv.Atoi(v)
+				got[n]++
+			}
+		}
+	}
+	return got
+}
+
+// The netlink receive buffers follow the configuration, and a reload
+// resizes the open sockets as keepalived does: lvsd starts with
+// vrrp_netlink_monitor_rcv_bufs 300000 and vrrp_netlink_cmd_rcv_bufs
+// 350000 (forced: the kernel then reports exactly twice the size); after
+// a SIGHUP with 500000 and 450000 every one of its link and address
+// watchers and its command socket has the new size, none the old.
+func TestLvsdNetlinkBuffersReload(t *testing.T) {
+	requireIntegration(t)
+	if _, err := exec.LookPath("ss"); err != nil {
+		t.Fatal("LVSD_INTEGRATION is set but ss (iproute2) is missing")
+	}
+	n := newTestNet(t)
+	bufs := func(mon, cmd int) string {
+		return fmt.Sprintf("global_defs {\n  vrrp_netlink_monitor_rcv_bufs %d\n  vrrp_netlink_monitor_rcv_bufs_force\n  vrrp_netlink_cmd_rcv_bufs %d\n  vrrp_netlink_cmd_rcv_bufs_force\n}\n", mon, cmd)
+	}
+	a := startLvsd(t, n.a, "A", bufs(300000, 350000)+lvsdConf(150, ""))
+	a.waitState(t, "VI_1", "MASTER", 6*time.Second)
+	var got map[int]int
+	// Link (eth0) and address watchers; the command socket opens with the
+	// first safety-net pass.
+	waitFor(t, 3*time.Second, "the watchers and the command socket at the configured sizes", func() bool {
+		got = rtnetlinkBuffers(t, n.a)
+		return got[600000] >= 2 && got[700000] == 1
+	})
+	t.Logf("before the reload, rtnetlink sockets by receive buffer: %v", got)
+	watchers := got[600000]
+
+	a.rewrite(t, bufs(500000, 450000)+lvsdConf(150, ""))
+	a.signal(syscall.SIGHUP)
+	waitFor(t, 3*time.Second, "the sockets resized by the reload", func() bool {
+		got = rtnetlinkBuffers(t, n.a)
+		return got[1000000] >= watchers && got[900000] == 1 && got[600000] == 0 && got[700000] == 0
+	})
+	t.Logf("after the reload: %v", got)
+	if s := a.state("VI_1"); s != "MASTER" {
+		t.Fatalf("A is %s after the reload", s)
+	}
+}
