@@ -409,3 +409,40 @@ func TestLvsdNetlinkBuffersReload(t *testing.T) {
 		t.Fatalf("A is %s after the reload", s)
 	}
 }
+
+// A tracked interface deleted and created again with the same name (a new
+// index): the MASTER enters FAULT within 1 s and releases its VIP while
+// the interface is gone, stays in FAULT (the safety net does not bring it
+// back), and leaves FAULT once the new one is up: MASTER again, the VIP
+// back, adverts on the wire.
+func TestLvsdTrackedInterfaceRecreated(t *testing.T) {
+	requireIntegration(t)
+	n := newTestNet(t)
+	capA := startCapture(t, n.br, "va")
+	mk := func() {
+		ipCmd(t, "-n", n.a, "link", "add", "tr0", "type", "veth", "peer", "name", "tr1")
+		ipCmd(t, "-n", n.a, "link", "set", "tr1", "up")
+		ipCmd(t, "-n", n.a, "link", "set", "tr0", "up")
+	}
+	mk()
+	a := startLvsd(t, n.a, "A", lvsdConf(150, "  track_interface {\n    tr0\n  }\n"))
+	a.waitState(t, "VI_1", "MASTER", 6*time.Second)
+	waitFor(t, 3*time.Second, "VIP on A", func() bool { return hasAddr(t, n.a, "eth0", "192.0.2.100") })
+
+	ipCmd(t, "-n", n.a, "link", "del", "tr0")
+	gone := time.Now()
+	a.waitState(t, "VI_1", "FAULT", time.Second)
+	t.Logf("FAULT %v after the tracked interface was deleted", time.Since(gone).Round(time.Millisecond))
+	waitFor(t, time.Second, "VIP released in FAULT", func() bool { return !hasAddr(t, n.a, "eth0", "192.0.2.100") })
+	time.Sleep(1500 * time.Millisecond) // a safety-net pass or two
+	if s := a.state("VI_1"); s != "FAULT" {
+		t.Fatalf("A is %s with its tracked interface gone", s)
+	}
+
+	mk()
+	back := time.Now()
+	a.waitState(t, "VI_1", "MASTER", 6*time.Second)
+	t.Logf("MASTER %v after the tracked interface came back", time.Since(back).Round(time.Millisecond))
+	waitFor(t, 3*time.Second, "VIP back", func() bool { return hasAddr(t, n.a, "eth0", "192.0.2.100") })
+	firstAdvertAfter(t, capA, netip.MustParseAddr("192.0.2.1"), back, 6*time.Second, "adverts after the tracked interface came back")
+}
