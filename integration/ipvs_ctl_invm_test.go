@@ -194,32 +194,8 @@ func TestIPVSInVMCtlListings(t *testing.T) {
 // the traffic (weight 0 in the kernel, in status and metrics) and keeps it
 // out across a reload, enable brings it back.
 func TestIPVSInVMCtl(t *testing.T) {
-	vmKernel(t)
-	if os.Getenv("LVSD_IPVS_TOPOLOGY") == "" {
-		t.Skip("needs the lab topology (client, dirA, rs1, rs2)")
-	}
+	conf, sock, text := natWRRSetup(t)
 	const bin = "/usr/sbin/lvsd"
-	if _, err := os.Stat(bin); err != nil {
-		t.Fatalf("lvsd is not in the image: %v", err)
-	}
-	dir := t.TempDir()
-	conf := filepath.Join(dir, "keepalived.conf")
-	sock := filepath.Join(dir, "ctl")
-	text := fmt.Sprintf(`virtual_server %s 80 {
-	protocol TCP
-	lvs_sched wrr
-	lvs_method NAT
-	real_server %s 80 {
-		weight 1
-	}
-	real_server %s 80 {
-		weight 3
-	}
-}
-`, lab.VIP, lab.RealServerIP(1), lab.RealServerIP(2))
-	if err := os.WriteFile(conf, []byte(text), 0o644); err != nil {
-		t.Fatal(err)
-	}
 	startVMLvsd(t, conf, sock)
 	ctl := func(args ...string) (string, error) {
 		out, err := exec.Command(bin, append([]string{"ctl", "--socket", sock}, args...)...).Output()
@@ -331,6 +307,26 @@ func TestIPVSInVMCtl(t *testing.T) {
 	if _, err := ctl("drain", vs, "198.51.100.99:80"); err == nil {
 		t.Error("drain of an unknown real server accepted")
 	}
+}
+
+// natWRRSetup is the start of an in-VM test of the lvsd binary in the lab
+// topology: the VM's IPVS flushed, natWRRConf written; it returns the
+// configuration's path, a control socket's path and the text.
+func natWRRSetup(t *testing.T) (conf, sock, text string) {
+	t.Helper()
+	vmKernel(t)
+	if os.Getenv("LVSD_IPVS_TOPOLOGY") == "" {
+		t.Skip("needs the lab topology (client, dirA, rs1, rs2)")
+	}
+	if _, err := os.Stat("/usr/sbin/lvsd"); err != nil {
+		t.Fatalf("lvsd is not in the image: %v", err)
+	}
+	dir := t.TempDir()
+	conf, sock, text = filepath.Join(dir, "keepalived.conf"), filepath.Join(dir, "ctl"), natWRRConf()
+	if err := os.WriteFile(conf, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return conf, sock, text
 }
 
 // clientGet makes n HTTP requests to the VIP from the client namespace.
