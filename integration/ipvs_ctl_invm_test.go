@@ -329,19 +329,30 @@ func natWRRSetup(t *testing.T) (conf, sock, text string) {
 	return conf, sock, text
 }
 
-// clientGet makes n HTTP requests to the VIP from the client namespace.
+// clientGet makes n HTTP requests to the VIP from the client namespace,
+// each given 2 s.
 func clientGet(t *testing.T, n int) lab.ClientReport {
 	t.Helper()
-	out, err := exec.Command("ip", "netns", "exec", "client", "labhelper", "get",
-		"-url", "http://"+lab.VIP+"/", "-n", fmt.Sprint(n), "-timeout", "2s").Output()
+	rep, err := clientGetWithin(n, "2s")
 	if err != nil {
-		t.Fatalf("client: %v: %s", err, out)
-	}
-	var rep lab.ClientReport
-	if err := json.Unmarshal(out, &rep); err != nil {
-		t.Fatalf("client report %q: %v", out, err)
+		t.Fatal(err)
 	}
 	return rep
+}
+
+// clientGetWithin is clientGet with the timeout of each request; it may
+// run in a goroutine of its own.
+func clientGetWithin(n int, timeout string) (lab.ClientReport, error) {
+	var rep lab.ClientReport
+	out, err := exec.Command("ip", "netns", "exec", "client", "labhelper", "get",
+		"-url", "http://"+lab.VIP+"/", "-n", fmt.Sprint(n), "-timeout", timeout).Output()
+	if err != nil {
+		return rep, fmt.Errorf("client: %v: %s", err, out)
+	}
+	if err := json.Unmarshal(out, &rep); err != nil {
+		return rep, fmt.Errorf("client report %q: %v", out, err)
+	}
+	return rep, nil
 }
 
 // vmLvsd is lvsd run by an in-VM test (in dirA), its output in logs.

@@ -74,6 +74,7 @@ func TestIPVSInVMRestartAdopts(t *testing.T) {
 	if rep := clientGet(t, 40); rep.Failed != 0 || rep.Answers["rs1"] == 0 || rep.Answers["rs2"] == 0 {
 		t.Fatalf("before the kill: %+v", rep)
 	}
+	time.Sleep(3 * time.Second) // the kernel sums its per-CPU counters every 2 s
 	table, conns := ipvsTable(t), serviceConns(t)
 	entries := ipvsadmOut(t, "-Lnc")
 	if conns < 10 || strings.Count(entries, lab.VIP+":80") == 0 { // 40 requests, some on one connection
@@ -102,8 +103,15 @@ func TestIPVSInVMRestartAdopts(t *testing.T) {
 	if rep := clientGet(t, 40); rep.Failed != 0 || rep.Answers["rs1"] == 0 || rep.Answers["rs2"] == 0 {
 		t.Errorf("after the restart: %+v", rep)
 	}
-	if c := serviceConns(t); c <= conns {
-		t.Errorf("connections counted after 40 more requests: %d, want more than %d", c, conns)
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+		c := serviceConns(t)
+		if c > conns {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Errorf("connections counted after 40 more requests: %d, want more than %d", c, conns)
+			break
+		}
 	}
 }
 
@@ -169,8 +177,15 @@ func TestIPVSInVMFlappingRealServer(t *testing.T) {
 		}
 	}
 
-	traffic := make(chan lab.ClientReport, 1)
-	go func() { traffic <- clientGet(t, 100) }()
+	type result struct {
+		rep lab.ClientReport
+		err error
+	}
+	traffic := make(chan result, 1)
+	go func() { // 5 s a request: the VM is emulated on a shared host
+		rep, err := clientGetWithin(100, "5s")
+		traffic <- result{rep, err}
+	}()
 	changes, present := 0, true
 	rs2Missing := 0
 	stop := time.Now().Add(12 * time.Second)
@@ -197,7 +212,11 @@ func TestIPVSInVMFlappingRealServer(t *testing.T) {
 		time.Sleep(100 * time.Millisecond)
 	}
 	os.WriteFile(flag, nil, 0o644)
-	rep := <-traffic
+	res := <-traffic
+	if res.err != nil {
+		t.Fatal(res.err)
+	}
+	rep := res.rep
 	t.Logf("12 s of flapping: rs1 left or came back %d times; 100 requests: %+v", changes, rep)
 	if changes < 4 {
 		t.Errorf("rs1 left or came back only %d times in 12 s of a check flipping every second", changes)

@@ -462,7 +462,11 @@ scrape_configs:
 			time.Sleep(250 * time.Millisecond)
 		}
 	}
-	waitFor(30*time.Second, "both directors scraped", `up{job="lvsd"} == 1`, 2)
+	upWait := 30 * time.Second
+	if inVM {
+		upWait = 90 * time.Second // Prometheus starts slowly under emulation
+	}
+	waitFor(upWait, "both directors scraped", `up{job="lvsd"} == 1`, 2)
 	waitFor(20*time.Second, "two MASTERs for VRID 51 (the split brain)", `lvsd:vrrp_masters:count{vrid="51"} == 2`, 1)
 	waitFor(10*time.Second, "LvsdVRRPSplitBrain raised", `ALERTS{alertname="LvsdVRRPSplitBrain", vrid="51"}`, 1)
 	waitFor(20*time.Second, "LvsdVRRPAdvertErrors firing for both directors", `ALERTS{alertname="LvsdVRRPAdvertErrors", alertstate="firing", iname="VI_1"}`, 2)
