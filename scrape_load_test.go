@@ -136,6 +136,7 @@ func TestFaultScrapesManyBackends(t *testing.T) {
 	if conf.MaxLevel(diags) >= conf.Error {
 		t.Fatalf("%v", diags[0])
 	}
+	reserveProcs() // as the daemon does
 	o := &options{metricsListen: freeLoopbackAddr(t)}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	mk, vk := newMemKernel(), &recKernel{}

@@ -433,17 +433,18 @@ func unix(t time.Time) float64 {
 	return float64(t.UnixNano()) / 1e9
 }
 
-// MaxScrapesInFlight bounds the scrapes collected at once; one more gets
-// 503 Service Unavailable at once. A scrape of a large IPVS table (10,000
-// backends) is CPU and garbage: 50 of them at once starved the VRRP
-// adverts by hundreds of milliseconds on a 2-core director.
+// MaxScrapesInFlight bounds the scrapes admitted at once; one more gets
+// 503 Service Unavailable at once. They are collected one at a time. A
+// scrape of a large IPVS table (10,000 backends) is CPU and garbage: 50 of
+// them at once starved the VRRP adverts by hundreds of milliseconds on a
+// 2-core director.
 const MaxScrapesInFlight = 2
 
 // Handler serves the Collector with Go runtime and process metrics in
 // Prometheus's text (or protobuf/OpenMetrics, as negotiated) format, at
-// most MaxScrapesInFlight at once.
+// most MaxScrapesInFlight admitted at once, collected one at a time.
 func Handler(c *Collector) http.Handler {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(c, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{ErrorHandling: promhttp.ContinueOnError, MaxRequestsInFlight: MaxScrapesInFlight})
+	return oneAtATime(promhttp.HandlerFor(reg, promhttp.HandlerOpts{ErrorHandling: promhttp.ContinueOnError}), MaxScrapesInFlight)
 }
