@@ -50,6 +50,9 @@ type daemon struct {
 	watchAddrs func(ctx context.Context, fn func(map[netip.Addr]bool)) error
 	// addrResyncs counts the resyncs of ha_suspend's address watch.
 	addrResyncs atomic.Uint64
+	// resizeAddrs resizes that watch's netlink buffer on reload (nil
+	// before it runs, or with a test's watchAddrs).
+	resizeAddrs atomic.Pointer[func(int, bool) error]
 	// newKernel opens the IPVS table (lvsd ctl ipvs reads it through its
 	// own socket); nil when rec is.
 	newKernel func() (ipvs.Kernel, error)
@@ -80,11 +83,12 @@ func newDaemon(o *options, log *slog.Logger, cfg *conf.Config, dp deps) (*daemon
 	d := &daemon{log: log, errs: make(chan error, 4), watchAddrs: dp.watchAddrs}
 	d.fifos = notify.NewFIFOs(cfg, log.With("subsystem", "notify"))
 	if d.watchAddrs == nil {
-		g := cfg.Global // the buffer sizes of the start; a reload does not resize them
+		g := cfg.Global // the buffer sizes of the start; apply resizes them
 		d.watchAddrs = func(ctx context.Context, fn func(map[netip.Addr]bool)) error {
 			return localaddr.Watch(ctx, localaddr.Options{
 				ReadBuffer: g.LVSNetlinkMonitorRcvBufs, ForceBuffer: g.LVSNetlinkMonitorRcvBufsForce,
 				Resynced: func() { d.addrResyncs.Add(1) },
+				Resize:   func(f func(int, bool) error) { d.resizeAddrs.Store(&f) },
 			}, fn)
 		}
 	}
@@ -293,6 +297,11 @@ func (d *daemon) apply(cfg *conf.Config) {
 		d.hc.Apply(cfg)
 		d.checkNotify.Apply(cfg)
 		d.logAddrsErr(cfg)
+		if f := d.resizeAddrs.Load(); f != nil {
+			if err := (*f)(cfg.Global.LVSNetlinkMonitorRcvBufs, cfg.Global.LVSNetlinkMonitorRcvBufsForce); err != nil {
+				d.log.Warn("cannot resize the netlink receive buffer of ha_suspend's address watch; kept", "err", err)
+			}
+		}
 	} else if d.ipvsErr != nil && len(cfg.VirtualServers) > 0 {
 		d.logIPVSUnavailable()
 	}

@@ -231,6 +231,7 @@ func serve(o *options, log *slog.Logger) int {
 
 	log.Info("configuration loaded", "instances", len(cfg.Instances), "virtual_servers", len(cfg.VirtualServers))
 	rec := newRecorders()
+	reserveProcs()
 	d, err := newDaemon(o, log, cfg, rec.deps())
 	if err != nil {
 		log.Error("cannot start", "err", err)

@@ -118,6 +118,7 @@ func startManyBackends(t testing.TB, vrrp bool) (string, *recKernel, *ops) {
 	if conf.MaxLevel(diags) >= conf.Error {
 		t.Fatalf("%v", diags[0])
 	}
+	reserveProcs() // as the daemon does
 	o := &options{metricsListen: freeLoopbackAddr(t)}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	mk, vk := newMemKernel(), &recKernel{}

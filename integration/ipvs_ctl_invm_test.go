@@ -17,6 +17,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -193,50 +194,9 @@ func TestIPVSInVMCtlListings(t *testing.T) {
 // the traffic (weight 0 in the kernel, in status and metrics) and keeps it
 // out across a reload, enable brings it back.
 func TestIPVSInVMCtl(t *testing.T) {
-	vmKernel(t)
-	if os.Getenv("LVSD_IPVS_TOPOLOGY") == "" {
-		t.Skip("needs the lab topology (client, dirA, rs1, rs2)")
-	}
+	conf, sock, text := natWRRSetup(t)
 	const bin = "/usr/sbin/lvsd"
-	if _, err := os.Stat(bin); err != nil {
-		t.Fatalf("lvsd is not in the image: %v", err)
-	}
-	dir := t.TempDir()
-	conf := filepath.Join(dir, "keepalived.conf")
-	sock := filepath.Join(dir, "ctl")
-	text := fmt.Sprintf(`virtual_server %s 80 {
-	protocol TCP
-	lvs_sched wrr
-	lvs_method NAT
-	real_server %s 80 {
-		weight 1
-	}
-	real_server %s 80 {
-		weight 3
-	}
-}
-`, lab.VIP, lab.RealServerIP(1), lab.RealServerIP(2))
-	if err := os.WriteFile(conf, []byte(text), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	var logs bytes.Buffer
-	d := exec.Command(bin, "--dont-fork", "--log-console", "-f", conf, "--ctl-socket", sock, "--metrics-listen", "127.0.0.1:9166")
-	d.Stdout, d.Stderr = &logs, &logs
-	if err := d.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan struct{})
-	go func() { d.Wait(); close(exited) }()
-	defer func() {
-		d.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-exited:
-		case <-time.After(20 * time.Second):
-			d.Process.Kill()
-			<-exited
-		}
-		t.Logf("lvsd:\n%s", logs.String())
-	}()
+	startVMLvsd(t, conf, sock)
 	ctl := func(args ...string) (string, error) {
 		out, err := exec.Command(bin, append([]string{"ctl", "--socket", sock}, args...)...).Output()
 		if ee, ok := err.(*exec.ExitError); ok {
@@ -256,19 +216,7 @@ func TestIPVSInVMCtl(t *testing.T) {
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
-	get := func(n int) lab.ClientReport {
-		t.Helper()
-		out, err := exec.Command("ip", "netns", "exec", "client", "labhelper", "get",
-			"-url", "http://"+lab.VIP+"/", "-n", fmt.Sprint(n), "-timeout", "2s").Output()
-		if err != nil {
-			t.Fatalf("client: %v: %s", err, out)
-		}
-		var rep lab.ClientReport
-		if err := json.Unmarshal(out, &rep); err != nil {
-			t.Fatalf("client report %q: %v", out, err)
-		}
-		return rep
-	}
+	get := func(n int) lab.ClientReport { return clientGet(t, n) }
 	if rep := get(40); rep.Failed != 0 || rep.Answers["rs1"] == 0 || rep.Answers["rs2"] == 0 {
 		t.Errorf("before the drain: %+v", rep)
 	}
@@ -359,6 +307,107 @@ func TestIPVSInVMCtl(t *testing.T) {
 	if _, err := ctl("drain", vs, "198.51.100.99:80"); err == nil {
 		t.Error("drain of an unknown real server accepted")
 	}
+}
+
+// natWRRSetup is the start of an in-VM test of the lvsd binary in the lab
+// topology: the VM's IPVS flushed, natWRRConf written; it returns the
+// configuration's path, a control socket's path and the text.
+func natWRRSetup(t *testing.T) (conf, sock, text string) {
+	t.Helper()
+	vmKernel(t)
+	if os.Getenv("LVSD_IPVS_TOPOLOGY") == "" {
+		t.Skip("needs the lab topology (client, dirA, rs1, rs2)")
+	}
+	if _, err := os.Stat("/usr/sbin/lvsd"); err != nil {
+		t.Fatalf("lvsd is not in the image: %v", err)
+	}
+	dir := t.TempDir()
+	conf, sock, text = filepath.Join(dir, "keepalived.conf"), filepath.Join(dir, "ctl"), natWRRConf()
+	if err := os.WriteFile(conf, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return conf, sock, text
+}
+
+// clientGet makes n HTTP requests to the VIP from the client namespace,
+// each given 2 s.
+func clientGet(t *testing.T, n int) lab.ClientReport {
+	t.Helper()
+	rep, err := clientGetWithin(n, "2s")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rep
+}
+
+// clientGetWithin is clientGet with the timeout of each request; it may
+// run in a goroutine of its own.
+func clientGetWithin(n int, timeout string) (lab.ClientReport, error) {
+	var rep lab.ClientReport
+	out, err := exec.Command("ip", "netns", "exec", "client", "labhelper", "get",
+		"-url", "http://"+lab.VIP+"/", "-n", fmt.Sprint(n), "-timeout", timeout).Output()
+	if err != nil {
+		return rep, fmt.Errorf("client: %v: %s", err, out)
+	}
+	if err := json.Unmarshal(out, &rep); err != nil {
+		return rep, fmt.Errorf("client report %q: %v", out, err)
+	}
+	return rep, nil
+}
+
+// vmLvsd is lvsd run by an in-VM test (in dirA), its output in logs.
+type vmLvsd struct {
+	cmd    *exec.Cmd
+	logs   *lockedLog
+	exited chan struct{}
+}
+
+type lockedLog struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedLog) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedLog) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// startVMLvsd runs /usr/sbin/lvsd with the configuration and the control
+// socket, metrics on 127.0.0.1:9166, until the test ends (SIGTERM) or
+// kill9.
+func startVMLvsd(t *testing.T, conf, sock string) *vmLvsd {
+	t.Helper()
+	d := &vmLvsd{logs: &lockedLog{}, exited: make(chan struct{})}
+	d.cmd = exec.Command("/usr/sbin/lvsd", "--dont-fork", "--log-console", "-f", conf, "--ctl-socket", sock, "--metrics-listen", "127.0.0.1:9166")
+	d.cmd.Stdout, d.cmd.Stderr = d.logs, d.logs
+	if err := d.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { d.cmd.Wait(); close(d.exited) }()
+	t.Cleanup(func() {
+		d.cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-d.exited:
+		case <-time.After(20 * time.Second):
+			d.cmd.Process.Kill()
+			<-d.exited
+		}
+		t.Logf("lvsd:\n%s", d.logs.String())
+	})
+	return d
+}
+
+// kill9 kills lvsd as a crash would: no cleanup of any kind.
+func (d *vmLvsd) kill9() {
+	d.cmd.Process.Kill()
+	<-d.exited
 }
 
 func metricsText(t *testing.T, url string) string {

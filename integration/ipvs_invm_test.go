@@ -788,12 +788,10 @@ virtual_server 10.1.6.1 80 {
 // 1:3 NAT service (client → dirA → rs1/rs2 of the lab topology) and checks
 // the split within 10%, then reloads with one weight changed: exactly one
 // mutation, and the service's counters are kept.
-func TestIPVSInVMWRRTraffic(t *testing.T) {
-	k := vmKernel(t)
-	if os.Getenv("LVSD_IPVS_TOPOLOGY") == "" {
-		t.Skip("needs the lab topology (client, dirA, rs1, rs2)")
-	}
-	text := fmt.Sprintf(`virtual_server %s 80 {
+// natWRRConf is the lab's NAT service of the VIP over rs1 (weight 1) and
+// rs2 (weight 3), scheduled wrr.
+func natWRRConf() string {
+	return fmt.Sprintf(`virtual_server %s 80 {
 	protocol TCP
 	lvs_sched wrr
 	lvs_method NAT
@@ -805,6 +803,14 @@ func TestIPVSInVMWRRTraffic(t *testing.T) {
 	}
 }
 `, lab.VIP, lab.RealServerIP(1), lab.RealServerIP(2))
+}
+
+func TestIPVSInVMWRRTraffic(t *testing.T) {
+	k := vmKernel(t)
+	if os.Getenv("LVSD_IPVS_TOPOLOGY") == "" {
+		t.Skip("needs the lab topology (client, dirA, rs1, rs2)")
+	}
+	text := natWRRConf()
 	cfg := vmParse(t, text)
 	v := startVMRec(t, k, cfg, ipvs.Options{})
 	out, err := exec.Command("ip", "netns", "exec", "client", "labhelper", "get",

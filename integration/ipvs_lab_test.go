@@ -82,6 +82,12 @@ LVSD_TRACKPROC_INVM=1 LVSD_TP_DASH=/tmp/tp-dash LVSD_TP_SLEEP=/tmp/tp-sleep LVSD
 	/tmp/vrrp.test -test.run '^TestTrackProcessInVM' -test.v -test.count 1 -test.timeout 3m > /results/trackproc-tests.txt 2>&1
 echo "$?" > /results/trackproc-tests.rc
 grep -E '^(--- |PASS|FAIL|ok)' /results/trackproc-tests.txt
+cp /lab/files/monitoring.test /tmp/monitoring.test && chmod +x /tmp/monitoring.test || exit 15
+say "running the monitoring test: a real Prometheus scraping two lvsd directors with IPVS"
+(cd /lab/files/monitoring && LVSD_INTEGRATION=1 LVSD_IPVS_INVM=1 LVSD_BIN=/usr/sbin/lvsd \
+	/tmp/monitoring.test -test.run '^TestPrometheusScrapesDirectors$' -test.v -test.count 1 -test.timeout 3m) > /results/monitoring-tests.txt 2>&1
+echo "$?" > /results/monitoring-tests.rc
+grep -E '^(--- |PASS|FAIL|ok)' /results/monitoring-tests.txt
 exit 0
 `
 
@@ -92,7 +98,7 @@ exit 0
 // against the configuration.
 func TestIPVSLab(t *testing.T) {
 	im := needLab(t)
-	bins := buildInVMTests(t, "integration", "ipvs", "vrrp")
+	bins := buildInVMTests(t, "integration", "ipvs", "vrrp", "monitoring")
 	// The host's dash and sleep (busybox's applets go by their name):
 	// copies of them are the tracked processes of the vrrp track_process test.
 	for name, path := range map[string]string{"dash": "/bin/dash", "sleep": "/bin/sleep"} {
@@ -102,21 +108,34 @@ func TestIPVSLab(t *testing.T) {
 		}
 		bins[name] = b
 	}
+	for _, f := range []string{"rules.yml", "dashboard.json"} {
+		b, err := os.ReadFile(filepath.Join("..", "monitoring", f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		bins["monitoring/"+f] = b
+	}
+	prometheus, err := exec.LookPath("prometheus")
+	if err != nil {
+		t.Fatal("the lab's monitoring test needs Debian's prometheus on the host (scripts/deps.sh)")
+	}
 	res := runLab(t, im, lab.Scenario{
-		Name:     "ipvs",
-		Script:   ipvsLabScript,
-		Files:    bins,
-		Timeout:  10 * time.Minute,
-		WithLVSD: true, // TestIPVSInVMCtl runs lvsd and lvsd ctl
-	}, "ipvs-tests.txt", "ipvs-kernel-tests.txt", "trackproc-tests.txt")
+		Name:      "ipvs",
+		Script:    ipvsLabScript,
+		Files:     bins,
+		HostFiles: []string{prometheus},
+		Timeout:   10 * time.Minute,
+		WithLVSD:  true, // TestIPVSInVMCtl runs lvsd and lvsd ctl
+	}, "ipvs-tests.txt", "ipvs-kernel-tests.txt", "trackproc-tests.txt", "monitoring-tests.txt")
 	if res.ExitCode != 0 {
 		t.Fatalf("scenario exit status %d (10 topology, 11 real servers, 12 addresses, 13, 14 and 15 test binaries)", res.ExitCode)
 	}
 	reportInVM(t, res, "ipvs-tests", "TestIPVSInVM", "",
-		"Schedulers", "Forwarding", "FwmarkPersistence", "Health", "DriftRepair", "Reload", "Globals", "WRRTraffic", "CtlListings", "Ctl", "Strict", "IPVlan")
+		"Schedulers", "Forwarding", "FwmarkPersistence", "Health", "DriftRepair", "Reload", "Globals", "WRRTraffic", "CtlListings", "Ctl", "Strict", "IPVlan", "RestartAdopts", "FlappingRealServer", "HASuspendOverrun")
 	reportInVM(t, res, "ipvs-kernel-tests", "TestKernel", "kernel/",
 		"Services", "Destinations", "Errors", "Batch", "Timeouts", "SyncDaemons", "Flush")
 	reportInVM(t, res, "trackproc-tests", "TestTrackProcessInVM", "trackproc/", "LikeKeepalived")
+	reportInVM(t, res, "monitoring-tests", "TestPrometheusScrapesDirectors", "monitoring", "")
 
 	// ipvsadm's view of every dumped case against the configuration.
 	var cases []string

@@ -443,8 +443,9 @@ func unix(t time.Time) float64 {
 	return float64(t.UnixNano()) / 1e9
 }
 
-// MaxScrapesInFlight bounds the scrapes collected at once; one more gets
-// 503 Service Unavailable at once. A scrape of a large IPVS table (10,000
-// backends) is CPU and garbage: 50 of them at once starved the VRRP
-// adverts by hundreds of milliseconds on a 2-core director.
+// MaxScrapesInFlight bounds the scrapes admitted at once; one more gets
+// 503 Service Unavailable at once. They are collected one at a time. A
+// scrape of a large IPVS table (10,000 backends) is CPU and garbage: 50 of
+// them at once starved the VRRP adverts by hundreds of milliseconds on a
+// 2-core director.
 const MaxScrapesInFlight = 2

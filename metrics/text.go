@@ -187,7 +187,7 @@ func Handler(c *Collector) http.Handler {
 	for range MaxScrapesInFlight {
 		h.sinks <- &textSink{}
 	}
-	return h
+	return oneAtATime(h, MaxScrapesInFlight)
 }
 
 type handler struct {

@@ -123,8 +123,8 @@ func (n *netlinkAddrs) DelAddr(v VIP) error {
 // the current network namespace until ctx is done, and resynced (if not
 // nil) after the addresses were listed again because notifications were
 // lost: the deletions missed were reported first.
-func watchAddrDeleted(ctx context.Context, bufs NetlinkBuffers, fn func(netip.Prefix), resynced func()) error {
-	return watch(ctx, "address", bufs, func(e netwatch.Event) {
+func watchAddrDeleted(ctx context.Context, k *linuxKernel, fn func(netip.Prefix), resynced func()) error {
+	return watch(ctx, "address", k, func(e netwatch.Event) {
 		switch {
 		case e.Kind == netwatch.AddrDeleted:
 			fn(e.Prefix)
@@ -139,7 +139,7 @@ func watchAddrDeleted(ctx context.Context, bufs NetlinkBuffers, fn func(netip.Pr
 // not nil) after the links were listed again because notifications were
 // lost. The interface is followed by name: one renamed away is down, one
 // that takes the name (created, or renamed to it) is reported as it is.
-func watchLink(ctx context.Context, bufs NetlinkBuffers, ifname string, fn func(up bool), resynced func()) error {
+func watchLink(ctx context.Context, k *linuxKernel, ifname string, fn func(up bool), resynced func()) error {
 	index := 0 // of the link that has the name, 0 if none known
 	last, known := false, false
 	report := func(up bool) {
@@ -148,7 +148,7 @@ func watchLink(ctx context.Context, bufs NetlinkBuffers, ifname string, fn func(
 			fn(up)
 		}
 	}
-	return watch(ctx, "link", bufs, func(e netwatch.Event) {
+	return watch(ctx, "link", k, func(e netwatch.Event) {
 		switch {
 		case e.Kind == netwatch.Resynced:
 			if resynced != nil {
@@ -170,13 +170,15 @@ func watchLink(ctx context.Context, bufs NetlinkBuffers, ifname string, fn func(
 
 // watch calls fn from a goroutine of its own with the links and addresses
 // of the current network namespace (see netwatch.Watcher.Run), then with
-// every change, until ctx is done.
-func watch(ctx context.Context, what string, bufs NetlinkBuffers, fn func(netwatch.Event)) error {
-	w, err := netwatch.New(netwatch.Options{ReadBuffer: bufs.Monitor, ForceBuffer: bufs.MonitorForce})
+// every change, until ctx is done. The socket has k's monitor buffer and
+// follows its changes (k nil: the kernel's default).
+func watch(ctx context.Context, what string, k *linuxKernel, fn func(netwatch.Event)) error {
+	w, err := k.newWatcher()
 	if err != nil {
 		return fmt.Errorf("vrrp: %s subscription: %w", what, err)
 	}
 	go func() {
+		defer k.forget(w)
 		_ = w.Run(ctx, func(evs []netwatch.Event) {
 			for _, e := range evs {
 				fn(e)

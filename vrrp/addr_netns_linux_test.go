@@ -73,13 +73,13 @@ func TestWatchLinkAndAddrDeletedNetns(t *testing.T) {
 	defer cancel()
 	ups, lateUps, dels := make(chan bool, 16), make(chan bool, 16), make(chan netip.Prefix, 16)
 	inNamespace(t, ns, func() {
-		if err := watchLink(ctx, NetlinkBuffers{}, "e0", func(up bool) { ups <- up }, nil); err != nil {
+		if err := watchLink(ctx, nil, "e0", func(up bool) { ups <- up }, nil); err != nil {
 			t.Fatal(err)
 		}
-		if err := watchLink(ctx, NetlinkBuffers{}, "late", func(up bool) { lateUps <- up }, nil); err != nil {
+		if err := watchLink(ctx, nil, "late", func(up bool) { lateUps <- up }, nil); err != nil {
 			t.Fatal(err)
 		}
-		if err := watchAddrDeleted(ctx, NetlinkBuffers{}, func(p netip.Prefix) { dels <- p }, nil); err != nil {
+		if err := watchAddrDeleted(ctx, nil, func(p netip.Prefix) { dels <- p }, nil); err != nil {
 			t.Fatal(err)
 		}
 	})

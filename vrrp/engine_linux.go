@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/lvsd/lvsd/internal/clock"
+	"github.com/lvsd/lvsd/internal/netwatch"
 	"github.com/lvsd/lvsd/vrrp/advert"
 
 	"github.com/lvsd/lvsd/conf"
@@ -70,8 +71,10 @@ type NetlinkBuffers struct {
 
 // linuxKernel is the real Kernel.
 type linuxKernel struct {
-	bufs NetlinkBuffers
-	cmd  cmdSocket
+	mu       sync.Mutex
+	bufs     NetlinkBuffers
+	watchers map[*netwatch.Watcher]bool // the notification sockets open, resized with bufs
+	cmd      cmdSocket
 }
 
 func (*linuxKernel) Listen(cfg ConnConfig) (PacketConn, error) { return listenConn(cfg) }
@@ -86,12 +89,14 @@ func (*linuxKernel) PrimaryIPv6(ifname string) (netip.Addr, error) {
 	return primaryIPv6(ifname)
 }
 func (k *linuxKernel) WatchLink(ctx context.Context, ifname string, fn func(bool), resynced func()) error {
-	return watchLink(ctx, k.bufs, ifname, fn, resynced)
+	return watchLink(ctx, k, ifname, fn, resynced)
 }
 func (k *linuxKernel) WatchAddrDeleted(ctx context.Context, fn func(netip.Prefix), resynced func()) error {
-	return watchAddrDeleted(ctx, k.bufs, fn, resynced)
+	return watchAddrDeleted(ctx, k, fn, resynced)
 }
-func (k *linuxKernel) State(routes bool) (*KernelState, error) { return k.cmd.state(k.bufs, routes) }
+func (k *linuxKernel) State(routes bool) (*KernelState, error) {
+	return k.cmd.state(k.buffers(), routes)
+}
 
 // Sink is where VRRP transitions leave the package: the engine calls
 // Transition for every state change of an instance or a sync group, from
@@ -232,11 +237,7 @@ func NewEngine(c *conf.Config, opts EngineOptions) (*Engine, []string, error) {
 		kick: make(chan struct{}, 1),
 	}
 	if e.k == nil {
-		g := &c.Global
-		e.k = &linuxKernel{bufs: NetlinkBuffers{
-			Monitor: g.VRRPNetlinkMonitorRcvBufs, MonitorForce: g.VRRPNetlinkMonitorRcvBufsForce,
-			Cmd: g.VRRPNetlinkCmdRcvBufs, CmdForce: g.VRRPNetlinkCmdRcvBufsForce,
-		}}
+		e.k = &linuxKernel{bufs: netlinkBuffers(&c.Global)}
 	}
 	if e.vmacs = opts.VMACs; e.vmacs == nil {
 		e.vmacs = &netlinkVMACs{}
@@ -421,6 +422,11 @@ func (e *Engine) Apply(c *conf.Config) error {
 		return err
 	}
 	req := &applyReq{specs: specs, scripts: scriptConfigs(c, specs), files: trackFileConfigs(c, specs), global: c.Global, done: make(chan error, 1)}
+	if r, ok := e.k.(netlinkResizer); ok { // as keepalived on reload
+		if err := r.SetNetlinkBuffers(netlinkBuffers(&c.Global)); err != nil {
+			e.log.Warn("vrrp: cannot resize the netlink receive buffers; kept", "err", err)
+		}
+	}
 	e.mu.Lock()
 	if !e.started {
 		e.pending = req

@@ -136,10 +136,10 @@ func helperMain(cfgJSON string) int {
 		return fail(err)
 	}
 	go func() { _ = conn.Serve(ctx, &d) }()
-	if err := watchAddrDeleted(ctx, NetlinkBuffers{}, r.AddrDeleted, nil); err != nil {
+	if err := watchAddrDeleted(ctx, nil, r.AddrDeleted, nil); err != nil {
 		return fail(err)
 	}
-	if err := watchLink(ctx, NetlinkBuffers{}, hc.Interface, func(up bool) { r.SetInterface(0, up) }, nil); err != nil {
+	if err := watchLink(ctx, nil, hc.Interface, func(up bool) { r.SetInterface(0, up) }, nil); err != nil {
 		return fail(err)
 	}
 	emit(helperLine{Event: "ready"})

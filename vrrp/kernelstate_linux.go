@@ -36,6 +36,17 @@ func (c *cmdSocket) handle(bufs NetlinkBuffers) (*netlink.Handle, error) {
 	return h, nil
 }
 
+// resize sets the command buffer of the open socket (a later one is
+// opened with the bufs it is given).
+func (c *cmdSocket) resize(bufs NetlinkBuffers) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.h == nil || bufs.Cmd <= 0 {
+		return nil
+	}
+	return c.h.SetSocketReceiveBufferSize(bufs.Cmd, bufs.CmdForce)
+}
+
 // drop forgets a socket that failed: the next listing opens another.
 func (c *cmdSocket) drop(h *netlink.Handle) {
 	c.mu.Lock()

@@ -142,21 +142,54 @@ func recreateEth0(t *testing.T, brNS, ns, port, addr string) {
 	ipCmd(t, "-n", ns, "link", "set", "eth0", "up")
 }
 
+// keepalivedState is the state keepalived's log entered last ("" if none).
+func keepalivedState(out string) string {
+	i := strings.LastIndex(out, "Entering ")
+	if i < 0 {
+		return ""
+	}
+	st, _, _ := strings.Cut(out[i+len("Entering "):], " ")
+	return st
+}
+
+// firstAdvertAfter waits up to d for an advert from src captured after t0
+// and returns when it was captured.
+func firstAdvertAfter(t *testing.T, c *capture, src netip.Addr, t0 time.Time, d time.Duration, what string) time.Time {
+	t.Helper()
+	var at time.Time
+	waitFor(t, d, what, func() bool {
+		frames, _ := c.snapshot()
+		for _, f := range advertsFrom(frames, src) {
+			if f.at.After(t0) {
+				at = f.at
+				return true
+			}
+		}
+		return false
+	})
+	return at
+}
+
 // The VRRP interface deleted and created again (same name, same address,
-// a new index and MAC), with a peer: A (priority 150) goes FAULT, comes
-// back and becomes MASTER again; its adverts are on the wire within one
-// advert interval of it becoming MASTER, and go on every interval, with
-// no send error; its gratuitous ARPs carry the new MAC; the peer B, MASTER
-// while A was away, is BACKUP within one interval of A's first advert and
-// stays so: never two masters once settled.
+// a new index and MAC), with keepalived 2.2.7 as the peer: A (lvsd,
+// priority 150) goes FAULT, comes back and becomes MASTER again; its
+// adverts are on the wire within one advert interval of it becoming
+// MASTER, and go on every interval, with no send error; its gratuitous
+// ARPs carry the new MAC; keepalived, MASTER while A was away, is BACKUP
+// within 1.5 s of A's first advert and stays so: never two masters once
+// settled. Then the reference: keepalived in A's place, the same
+// re-creation; lvsd's first advert after the interface came back is no
+// later than keepalived's (both leave FAULT for BACKUP and wait
+// Master_Down_Interval, since the peer's lower-priority adverts are
+// discarded while preempting).
 func TestLvsdInterfaceRecreated(t *testing.T) {
 	requireIntegration(t)
 	n := newTestNet(t)
 	capB := startCapture(t, n.br, "vb") // va is re-created: capture on the peer's port
 	a := startLvsd(t, n.a, "A", lvsdConf(150, ""), "--metrics-listen", reliabilityMetrics)
-	b := startLvsd(t, n.b, "B", lvsdConf(100, ""))
+	kB, _, _ := startKeepalivedText(t, n.b, lvsdConf(100, ""))
 	a.waitState(t, "VI_1", "MASTER", 6*time.Second)
-	b.waitState(t, "VI_1", "BACKUP", 6*time.Second)
+	waitFor(t, 6*time.Second, "keepalived BACKUP", func() bool { return keepalivedState(kB.String()) == "BACKUP" })
 
 	recreateEth0(t, n.br, n.a, "va", "192.0.2.1/24")
 	back := time.Now()
@@ -177,20 +210,12 @@ func TestLvsdInterfaceRecreated(t *testing.T) {
 		}
 		return false
 	})
-	// mastered is when the test saw it (polled every 20 ms).
+	// mastered is when the test saw it (polled every 50 ms).
 	src := netip.MustParseAddr("192.0.2.1")
-	waitFor(t, 1200*time.Millisecond, "an advert from A on the wire after it is MASTER again", func() bool {
-		frames, _ := capB.snapshot()
-		for _, f := range advertsFrom(frames, src) {
-			if f.at.After(back) {
-				return true
-			}
-		}
-		return false
-	})
-	first := time.Now()
-	t.Logf("A MASTER %v after eth0 came back; first advert seen within %v of it", mastered.Sub(back).Round(time.Millisecond), first.Sub(mastered).Round(time.Millisecond))
-	waitFor(t, 1500*time.Millisecond, "B BACKUP after A's advert", func() bool { return b.state("VI_1") == "BACKUP" })
+	lvsdFirst := firstAdvertAfter(t, capB, src, back, 1200*time.Millisecond, "an advert from A on the wire after it is MASTER again")
+	lvsdDelay := lvsdFirst.Sub(back)
+	t.Logf("lvsd: MASTER %v after eth0 came back; first advert %v after it came back", mastered.Sub(back).Round(time.Millisecond), lvsdDelay.Round(time.Millisecond))
+	waitFor(t, 1500*time.Millisecond, "keepalived BACKUP after A's advert", func() bool { return keepalivedState(kB.String()) == "BACKUP" })
 	settled := time.Now()
 	time.Sleep(2500 * time.Millisecond)
 	frames, arps := capB.snapshot()
@@ -209,10 +234,10 @@ func TestLvsdInterfaceRecreated(t *testing.T) {
 		}
 	}
 	if fromA < 2 || fromB != 0 {
-		t.Fatalf("in the 2.4 s after B went BACKUP: %d adverts from A (want 2 or more), %d from B (want 0)", fromA, fromB)
+		t.Fatalf("in the 2.4 s after keepalived went BACKUP: %d adverts from A (want 2 or more), %d from keepalived (want 0)", fromA, fromB)
 	}
-	if s := b.state("VI_1"); s != "BACKUP" {
-		t.Fatalf("B is %s: two masters", s)
+	if s := keepalivedState(kB.String()); s != "BACKUP" {
+		t.Fatalf("keepalived is %s: two masters", s)
 	}
 	newGARP := false
 	for _, f := range arps {
@@ -238,6 +263,22 @@ func TestLvsdInterfaceRecreated(t *testing.T) {
 	}
 	if v := metric(t, n.a, `lvsd_vrrp_repairs_total{what="socket"}`); v < 2 {
 		t.Fatalf("socket repairs %v; want the VRRP and the GARP sockets rebound", v)
+	}
+
+	// The reference: keepalived as A. lvsd stops (priority 0: keepalived
+	// B takes over), keepalived starts in A's namespace and preempts.
+	a.signal(syscall.SIGTERM)
+	<-a.done
+	kA, _, _ := startKeepalivedText(t, n.a, lvsdConf(150, ""))
+	waitFor(t, 10*time.Second, "keepalived A MASTER", func() bool { return keepalivedState(kA.String()) == "MASTER" })
+	waitFor(t, 3*time.Second, "keepalived B BACKUP", func() bool { return keepalivedState(kB.String()) == "BACKUP" })
+	recreateEth0(t, n.br, n.a, "va", "192.0.2.1/24")
+	back = time.Now()
+	kaFirst := firstAdvertAfter(t, capB, src, back, 10*time.Second, "an advert from keepalived A after eth0 came back")
+	kaDelay := kaFirst.Sub(back)
+	t.Logf("keepalived: first advert %v after eth0 came back (lvsd: %v)", kaDelay.Round(time.Millisecond), lvsdDelay.Round(time.Millisecond))
+	if lvsdDelay > kaDelay+500*time.Millisecond {
+		t.Fatalf("lvsd's first advert after the interface came back took %v, keepalived's %v", lvsdDelay, kaDelay)
 	}
 }
 
@@ -303,4 +344,105 @@ func TestLvsdPrimaryChangedAndRenamed(t *testing.T) {
 		return false
 	})
 	waitFor(t, 3*time.Second, "VIP back on eth0", func() bool { return hasAddr(t, n.a, "eth0", "192.0.2.100") })
+}
+
+// rtnetlinkBuffers counts lvsd's rtnetlink sockets in namespace ns by
+// receive buffer (ss's skmem rb, the kernel's SO_RCVBUF): lvsd is the only
+// process there.
+func rtnetlinkBuffers(t *testing.T, ns string) map[int]int {
+	t.Helper()
+	out, err := exec.Command("ip", "netns", "exec", ns, "ss", "-f", "netlink", "-m", "-n").CombinedOutput()
+	if err != nil {
+		t.Fatalf("ss: %v: %s", err, out)
+	}
+	got := map[int]int{}
+	f := strings.Fields(string(out))
+	for i, w := range f {
+		if !strings.HasPrefix(w, "skmem:(") || i < 3 || !strings.HasPrefix(f[i-2], "0:") { // protocol 0: NETLINK_ROUTE
+			continue
+		}
+		for _, kv := range strings.Split(strings.Trim(w[len("skmem:"):], "()"), ",") {
+			if v, ok := strings.CutPrefix(kv, "rb"); ok {
+				n, _ := strconv.Atoi(v)
+				got[n]++
+			}
+		}
+	}
+	return got
+}
+
+// The netlink receive buffers follow the configuration, and a reload
+// resizes the open sockets as keepalived does: lvsd starts with
+// vrrp_netlink_monitor_rcv_bufs 300000 and vrrp_netlink_cmd_rcv_bufs
+// 350000 (forced: the kernel then reports exactly twice the size); after
+// a SIGHUP with 500000 and 450000 every one of its link and address
+// watchers and its command socket has the new size, none the old.
+func TestLvsdNetlinkBuffersReload(t *testing.T) {
+	requireIntegration(t)
+	if _, err := exec.LookPath("ss"); err != nil {
+		t.Fatal("LVSD_INTEGRATION is set but ss (iproute2) is missing")
+	}
+	n := newTestNet(t)
+	bufs := func(mon, cmd int) string {
+		return fmt.Sprintf("global_defs {\n  vrrp_netlink_monitor_rcv_bufs %d\n  vrrp_netlink_monitor_rcv_bufs_force\n  vrrp_netlink_cmd_rcv_bufs %d\n  vrrp_netlink_cmd_rcv_bufs_force\n}\n", mon, cmd)
+	}
+	a := startLvsd(t, n.a, "A", bufs(300000, 350000)+lvsdConf(150, ""))
+	a.waitState(t, "VI_1", "MASTER", 6*time.Second)
+	var got map[int]int
+	// Link (eth0) and address watchers; the command socket opens with the
+	// first safety-net pass.
+	waitFor(t, 3*time.Second, "the watchers and the command socket at the configured sizes", func() bool {
+		got = rtnetlinkBuffers(t, n.a)
+		return got[600000] >= 2 && got[700000] == 1
+	})
+	t.Logf("before the reload, rtnetlink sockets by receive buffer: %v", got)
+	watchers := got[600000]
+
+	a.rewrite(t, bufs(500000, 450000)+lvsdConf(150, ""))
+	a.signal(syscall.SIGHUP)
+	waitFor(t, 3*time.Second, "the sockets resized by the reload", func() bool {
+		got = rtnetlinkBuffers(t, n.a)
+		return got[1000000] >= watchers && got[900000] == 1 && got[600000] == 0 && got[700000] == 0
+	})
+	t.Logf("after the reload: %v", got)
+	if s := a.state("VI_1"); s != "MASTER" {
+		t.Fatalf("A is %s after the reload", s)
+	}
+}
+
+// A tracked interface deleted and created again with the same name (a new
+// index): the MASTER enters FAULT within 1 s and releases its VIP while
+// the interface is gone, stays in FAULT (the safety net does not bring it
+// back), and leaves FAULT once the new one is up: MASTER again, the VIP
+// back, adverts on the wire.
+func TestLvsdTrackedInterfaceRecreated(t *testing.T) {
+	requireIntegration(t)
+	n := newTestNet(t)
+	capA := startCapture(t, n.br, "va")
+	mk := func() {
+		ipCmd(t, "-n", n.a, "link", "add", "tr0", "type", "veth", "peer", "name", "tr1")
+		ipCmd(t, "-n", n.a, "link", "set", "tr1", "up")
+		ipCmd(t, "-n", n.a, "link", "set", "tr0", "up")
+	}
+	mk()
+	a := startLvsd(t, n.a, "A", lvsdConf(150, "  track_interface {\n    tr0\n  }\n"))
+	a.waitState(t, "VI_1", "MASTER", 6*time.Second)
+	waitFor(t, 3*time.Second, "VIP on A", func() bool { return hasAddr(t, n.a, "eth0", "192.0.2.100") })
+
+	ipCmd(t, "-n", n.a, "link", "del", "tr0")
+	gone := time.Now()
+	a.waitState(t, "VI_1", "FAULT", time.Second)
+	t.Logf("FAULT %v after the tracked interface was deleted", time.Since(gone).Round(time.Millisecond))
+	waitFor(t, time.Second, "VIP released in FAULT", func() bool { return !hasAddr(t, n.a, "eth0", "192.0.2.100") })
+	time.Sleep(1500 * time.Millisecond) // a safety-net pass or two
+	if s := a.state("VI_1"); s != "FAULT" {
+		t.Fatalf("A is %s with its tracked interface gone", s)
+	}
+
+	mk()
+	back := time.Now()
+	a.waitState(t, "VI_1", "MASTER", 6*time.Second)
+	t.Logf("MASTER %v after the tracked interface came back", time.Since(back).Round(time.Millisecond))
+	waitFor(t, 3*time.Second, "VIP back", func() bool { return hasAddr(t, n.a, "eth0", "192.0.2.100") })
+	firstAdvertAfter(t, capA, netip.MustParseAddr("192.0.2.1"), back, 6*time.Second, "adverts after the tracked interface came back")
 }

@@ -46,6 +46,10 @@ type Scenario struct {
 	CPUs     int
 	// WithLVSD requires the lvsd binary in the image.
 	WithLVSD bool
+	// HostFiles are host files (absolute paths: programs whose shared
+	// libraries the base image already has, e.g. Debian's Go-built
+	// prometheus) copied into the VM at the same path.
+	HostFiles []string
 	// Logf receives the lab's progress lines for this run (default: the
 	// Logf given to Build).
 	Logf Logf
@@ -166,6 +170,13 @@ func (img *Image) overlay(sc Scenario, timeout time.Duration) ([]byte, error) {
 	t.file("lab/bin/labhelper", 0o755, img.Helper)
 	if img.LVSD != nil {
 		t.file("usr/sbin/lvsd", 0o755, img.LVSD)
+	}
+	for _, p := range sc.HostFiles {
+		fi, err := os.Stat(p)
+		if err != nil || !filepath.IsAbs(p) {
+			return nil, fmt.Errorf("lab: host file %q: %v", p, err)
+		}
+		t.hostFile(strings.TrimPrefix(p, "/"), uint32(fi.Mode().Perm()), p)
 	}
 	names := make([]string, 0, len(sc.Files))
 	for n := range sc.Files {

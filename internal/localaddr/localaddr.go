@@ -25,6 +25,9 @@ type Options struct {
 	// notifications or a failed socket were repaired by a new listing,
 	// after fn was given the addresses listed; nil: not told.
 	Resynced func()
+	// Resize, when not nil, is given the watch's socket resizer (for a
+	// reload: see netwatch.Watcher.SetReadBuffer) before Watch returns.
+	Resize func(func(n int, force bool) error)
 }
 
 type entry struct {
@@ -42,6 +45,9 @@ func Watch(ctx context.Context, opts Options, fn func(map[netip.Addr]bool)) erro
 	w, err := netwatch.New(netwatch.Options{Namespace: opts.Namespace, ReadBuffer: opts.ReadBuffer, ForceBuffer: opts.ForceBuffer})
 	if err != nil {
 		return fmt.Errorf("localaddr: %w", err)
+	}
+	if opts.Resize != nil {
+		opts.Resize(w.SetReadBuffer)
 	}
 	set := map[entry]bool{}
 	for _, a := range w.Addrs() {

@@ -46,8 +46,31 @@ func TestWatchNetns(t *testing.T) {
 	sets := make(chan map[netip.Addr]bool, 16)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	if err := Watch(ctx, Options{Namespace: &h}, func(m map[netip.Addr]bool) { sets <- m }); err != nil {
+	var resize func(int, bool) error
+	opts := Options{Namespace: &h, ReadBuffer: 300000, ForceBuffer: true, Resize: func(f func(int, bool) error) { resize = f }}
+	if err := Watch(ctx, opts, func(m map[netip.Addr]bool) { sets <- m }); err != nil {
 		t.Fatal(err)
+	}
+	// The socket's receive buffer as asked (forced: twice the size, as
+	// the kernel reports it), then resized as a reload does.
+	rb := func() string {
+		out, err := exec.Command("ip", "netns", "exec", name, "ss", "-f", "netlink", "-m", "-n").CombinedOutput()
+		if err != nil {
+			t.Fatalf("ss: %v: %s", err, out)
+		}
+		return string(out)
+	}
+	if out := rb(); !strings.Contains(out, "rb600000,") {
+		t.Fatalf("no netlink socket with the receive buffer asked for (600000):\n%s", out)
+	}
+	if resize == nil {
+		t.Fatal("Options.Resize not called")
+	}
+	if err := resize(400000, true); err != nil {
+		t.Fatal(err)
+	}
+	if out := rb(); !strings.Contains(out, "rb800000,") || strings.Contains(out, "rb600000,") {
+		t.Fatalf("after the resize, want the buffer 800000:\n%s", out)
 	}
 	vip := netip.MustParseAddr("198.51.100.7")
 	first := <-sets // before Watch returned

@@ -320,4 +320,25 @@ func TestWatchReadBufferNetns(t *testing.T) {
 			t.Errorf("ReadBuffer %d force %v: the kernel says %d; want %d", c.size, c.force, got, c.want)
 		}
 	}
+
+	// Resized while running (a reload), and the size kept by a reopened
+	// socket.
+	w, err := New(Options{Namespace: &n.h, ReadBuffer: 64 << 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	want := (rmemMax + 1<<20) * 2
+	if err := w.SetReadBuffer(rmemMax+1<<20, true); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := w.ReadBuffer(); err != nil || got != want {
+		t.Fatalf("after SetReadBuffer: %d %v; want %d", got, err, want)
+	}
+	if _, err := w.reopen(); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := w.ReadBuffer(); err != nil || got != want {
+		t.Fatalf("after a reopen: %d %v; want %d", got, err, want)
+	}
 }

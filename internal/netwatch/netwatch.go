@@ -133,7 +133,7 @@ type Watcher struct {
 	reopens  atomic.Uint64
 	closed   atomic.Bool // by Close or Run's context: no reopening
 
-	mu    sync.Mutex // guards st for Links and Addrs; only Run changes it
+	mu    sync.Mutex // guards st for Links and Addrs (only Run changes it), s, and opts.ReadBuffer and ForceBuffer
 	st    *state
 	first []Event // the listing made by New, delivered first by Run
 }
@@ -167,9 +167,12 @@ func (w *Watcher) open() (*socket, error) {
 	if err != nil {
 		return nil, fmt.Errorf("netwatch: subscribing to rtnetlink: %w", err)
 	}
-	if w.opts.ReadBuffer > 0 {
-		if err := s.setReadBuffer(w.opts.ReadBuffer, w.opts.ForceBuffer); err != nil {
-			w.log.Warn("netwatch: cannot set the receive buffer; using the kernel's", "bytes", w.opts.ReadBuffer, "force", w.opts.ForceBuffer, "err", err)
+	w.mu.Lock()
+	n, force := w.opts.ReadBuffer, w.opts.ForceBuffer
+	w.mu.Unlock()
+	if n > 0 {
+		if err := s.setReadBuffer(n, force); err != nil {
+			w.log.Warn("netwatch: cannot set the receive buffer; using the kernel's", "bytes", n, "force", force, "err", err)
 		}
 	}
 	if err := s.bind(); err != nil {
@@ -177,6 +180,28 @@ func (w *Watcher) open() (*socket, error) {
 		return nil, fmt.Errorf("netwatch: subscribing to rtnetlink: %w", err)
 	}
 	return s, nil
+}
+
+// SetReadBuffer changes the receive buffer (see Options.ReadBuffer and
+// ForceBuffer) of the socket and of those that replace it. 0 keeps the
+// current socket's size (the kernel cannot be asked for its default
+// again); the next socket gets the kernel's default.
+func (w *Watcher) SetReadBuffer(n int, force bool) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.opts.ReadBuffer, w.opts.ForceBuffer = n, force
+	if n <= 0 || w.s == nil || w.closed.Load() {
+		return nil
+	}
+	return w.s.setReadBuffer(n, force)
+}
+
+// ReadBuffer is the receive buffer the kernel gave the socket (SO_RCVBUF:
+// twice what was asked, as the kernel counts its bookkeeping).
+func (w *Watcher) ReadBuffer() (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.s.readBuffer()
 }
 
 // Close closes the socket. Run closes it when it returns.
