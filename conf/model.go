@@ -42,6 +42,8 @@ type Config struct {
 	StaticRoutes    []Route               `json:"static_routes,omitempty"`
 	VSGroups        []*VirtualServerGroup `json:"virtual_server_groups,omitempty"`
 	VirtualServers  []*VirtualServer      `json:"virtual_servers,omitempty"`
+	// BGP is lvsd's own bgp block (nil without one).
+	BGP *BGP `json:"bgp,omitempty"`
 }
 
 // Script is a command line to execute without a shell.

@@ -436,6 +436,8 @@ func build(root *Node, d *diagList) *Config {
 			c.VirtualServers = appendNonNil(c.VirtualServers, p.virtualServer(n))
 		case "static_ipaddress":
 			c.StaticAddresses = append(c.StaticAddresses, p.vips(n, nil)...)
+		case "bgp":
+			p.bgp(n)
 		case "static_routes":
 			if p.wantBlock(n) {
 				c.StaticRoutes = append(c.StaticRoutes, routeWords(n)...)

@@ -19,6 +19,7 @@ func validate(c *Config, d *diagList, opt Options) {
 	v.virtualServers()
 	v.global()
 	v.interfaces()
+	v.bgp()
 }
 
 type validator struct {
