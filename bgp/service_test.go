@@ -97,7 +97,7 @@ func (f *fakeSpeaker) Announce(r Route) error {
 	return f.rec("announce %s %v med %d prepend %d", r.Prefix, communityStrings(r.Communities), r.MED, r.Prepend)
 }
 func (f *fakeSpeaker) Withdraw(p netip.Prefix) error { return f.rec("withdraw %s", p) }
-func (f *fakeSpeaker) Peers() []PeerState           { return nil }
+func (f *fakeSpeaker) Peers() []PeerState            { return nil }
 
 type harness struct {
 	t      *testing.T
