@@ -10,6 +10,7 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/lvsd/lvsd/bgp"
 	"github.com/lvsd/lvsd/conf"
 	"github.com/lvsd/lvsd/healthcheck"
 	"github.com/lvsd/lvsd/internal/localaddr"
@@ -28,6 +29,7 @@ import (
 //	vrrp.Engine ──Sink──▶ transitions ──▶ notify (scripts, mail), ipvs (sync daemon role)
 //	healthcheck.Scheduler ──Events──▶ forwardHealth ──▶ ipvs.Reconciler
 //	localaddr.Watch ──▶ healthcheck (ha_suspend)
+//	ipvs.Reconciler (quorum) and vrrp (transitions) ──▶ bgp.Service (announcements)
 type daemon struct {
 	log *slog.Logger
 
@@ -37,6 +39,7 @@ type daemon struct {
 	rec         *ipvs.Reconciler       // nil with -P, or without IPVS in the kernel (ipvsErr)
 	hc          *healthcheck.Scheduler // the checks; nil when rec is
 	checkNotify *notify.Notifier       // smtp_alert of the checkers and of quorum changes; nil when rec is
+	bgp         *bgp.Service           // BGP announcements of the virtual servers; nil when rec is
 	ipvsErr     error                  // why IPVS is not programmed although -P was not given
 	addrsErr    error                  // why ha_suspend cannot follow this host's addresses
 
@@ -90,6 +93,7 @@ func newDaemon(o *options, log *slog.Logger, cfg *conf.Config, dp deps) (*daemon
 			return nil, err
 		}
 	}
+	d.logBGPUnavailable(cfg)
 	return d, nil
 }
 
@@ -122,8 +126,9 @@ func (d *daemon) buildIPVS(o *options, cfg *conf.Config, dp deps) {
 	nt := notify.New(cfg, notify.Options{Logger: d.log.With("subsystem", "notify")})
 	d.checkNotify = nt
 	d.newKernel = newKernel
+	d.bgp = bgp.New(cfg, bgp.Options{Logger: d.log.With("subsystem", "bgp")})
 	d.rec = ipvs.New(cfg, k, ipvs.Options{Logger: d.log.With("subsystem", "ipvs"), DontRelease: o.dontReleaseIPVS,
-		Reader: reader, Quorum: nt.QuorumAlert})
+		Reader: reader, Quorum: nt.QuorumAlert, QuorumStates: d.bgp.SetQuorum})
 	d.hc = healthcheck.New(cfg, healthcheck.Options{Logger: d.log.With("subsystem", "check"), Observe: dp.observe,
 		Alert: func(a healthcheck.Alert) {
 			nt.RealServerAlert(a.VS, a.RS, a.Up, a.RSChanged, notify.CheckerBody(a.Checker, a.CheckerUp, a.Reason))
@@ -140,7 +145,7 @@ func (d *daemon) buildVRRP(o *options, cfg *conf.Config, dp deps) error {
 	d.vrrpNotify = notify.New(cfg, notify.Options{Logger: d.log.With("subsystem", "notify")})
 	eng, warnings, err := vrrp.NewEngine(cfg, vrrp.EngineOptions{
 		Logger:      d.log.With("subsystem", "vrrp"),
-		Sink:        transitions{notify: d.vrrpNotify, rec: d.rec},
+		Sink:        transitions{notify: d.vrrpNotify, rec: d.rec, bgp: d.bgp},
 		Kernel:      dp.vrrpKernel,
 		ScriptExec:  dp.scriptExec,
 		DontRelease: o.dontReleaseVRRP,
@@ -161,6 +166,7 @@ func (d *daemon) buildVRRP(o *options, cfg *conf.Config, dp deps) error {
 type transitions struct {
 	notify *notify.Notifier
 	rec    *ipvs.Reconciler // nil without IPVS
+	bgp    *bgp.Service     // nil without IPVS
 }
 
 // Transition implements vrrp.Sink; it never blocks.
@@ -168,6 +174,9 @@ func (t transitions) Transition(n vrrp.Notification) {
 	t.notify.Post(notify.Event{Group: n.Group != "", Name: n.Instance + n.Group, State: n.To.String(), Priority: int(n.Priority)})
 	if t.rec != nil && n.Instance != "" {
 		t.rec.SetVRRPState(n.Instance, n.To == vrrp.StateMaster)
+	}
+	if t.bgp != nil && n.Instance != "" {
+		t.bgp.SetMaster(n.Instance, n.To == vrrp.StateMaster)
 	}
 }
 
@@ -198,6 +207,7 @@ func (d *daemon) start(ctx context.Context, cfg *conf.Config) {
 			return hc.Run(ctx)
 		})
 		d.goRun(ctx, "health", func(ctx context.Context) error { forwardHealth(ctx, hc, rec); return nil })
+		d.goRun(ctx, "bgp", d.bgp.Run)
 	}
 	if d.vrrp != nil {
 		eng, nt := d.vrrp, d.vrrpNotify
@@ -247,12 +257,14 @@ func forwardHealth(ctx context.Context, hc *healthcheck.Scheduler, rec *ipvs.Rec
 func (d *daemon) apply(cfg *conf.Config) {
 	if d.rec != nil {
 		d.rec.Apply(cfg) // first: it works in its own goroutine
+		d.bgp.Apply(cfg)
 		d.hc.Apply(cfg)
 		d.checkNotify.Apply(cfg)
 		d.logAddrsErr(cfg)
 	} else if d.ipvsErr != nil && len(cfg.VirtualServers) > 0 {
 		d.logIPVSUnavailable()
 	}
+	d.logBGPUnavailable(cfg)
 	if d.vrrp != nil {
 		d.vrrpNotify.Apply(cfg)
 		if err := d.vrrp.Apply(cfg); err != nil {

@@ -88,6 +88,9 @@ func newOps(o *options, log *slog.Logger, cfg *conf.Config, started time.Time, d
 	if d.hc != nil {
 		op.src.Health = d.hc.Snapshot
 	}
+	if d.bgp != nil {
+		op.src.BGP = d.bgp.Status
+	}
 	if d.rec != nil {
 		// The reconciler idles while the configuration has no virtual
 		// server: IPVS is reported from the first one on.

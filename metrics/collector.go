@@ -39,6 +39,7 @@ type Collector struct {
 
 	descs []*prometheus.Desc
 	d     descs
+	bgp   bgpDescs
 }
 
 // Checks accumulates what no snapshot holds: the duration and result of
@@ -141,6 +142,7 @@ func New(src status.Sources, checks *Checks) *Collector {
 	}
 	c := &Collector{src: src, checks: checks}
 	c.init()
+	c.initBGP()
 	return c
 }
 
@@ -255,6 +257,7 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 
 	gauge(d.up, 1)
 	gauge(d.buildInfo, 1, st.Version, st.GoVersion)
+	c.collectBGP(st.BGP, gauge, counter)
 	if !st.Started.IsZero() {
 		gauge(d.startTime, unix(st.Started))
 	}
