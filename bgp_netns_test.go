@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"flag"
 	"fmt"
 	"net"
@@ -15,6 +16,7 @@ import (
 	"time"
 
 	"github.com/lvsd/lvsd/ipvs"
+	"github.com/lvsd/lvsd/status"
 )
 
 // TestBGPHelperProcess is not a test: it is lvsd (serve, signals, control
@@ -78,11 +80,11 @@ protocol bgp d2 from director { neighbor 192.0.2.3 as 65001; }
 // bgpLab is a router namespace running BIRD 2 and two lvsd directors
 // peering with it over a bridge.
 type bgpLab struct {
-	t      *testing.T
-	net    *opsNet
-	sock   string // birdc's socket
-	ctl    map[string]string
-	listen map[string]net.Listener // the real server of each director
+	t       *testing.T
+	net     *opsNet
+	sock    string // birdc's socket
+	ctlSock map[string]string
+	listen  map[string]net.Listener // the real server of each director
 }
 
 var viaRE = regexp.MustCompile(`via (\S+)`)
@@ -148,9 +150,47 @@ func (l *bgpLab) realServer(ns string, up bool) {
 
 func (l *bgpLab) startDirector(ns, addr, drain string, community int) *director {
 	l.t.Helper()
-	l.ctl[ns] = filepath.Join(l.t.TempDir(), "ctl")
-	return startDirectorConf(l.t, "lvsd", ns, ns, fmt.Sprintf(bgpDirectorConf, addr, drain, community),
-		[]string{"-C", "--ctl-socket", l.ctl[ns]}, os.Args[0], "-test.run=^TestBGPHelperProcess$", "--")
+	return l.startDirectorText(ns, fmt.Sprintf(bgpDirectorConf, addr, drain, community), "-C")
+}
+
+// startDirectorText runs the helper lvsd in ns with the configuration
+// text and its control socket in a directory of its own.
+func (l *bgpLab) startDirectorText(ns, text string, extra ...string) *director {
+	l.t.Helper()
+	l.ctlSock[ns] = filepath.Join(l.t.TempDir(), "ctl")
+	return startDirectorConf(l.t, "lvsd", ns, ns, text, append(extra, "--ctl-socket", l.ctlSock[ns]),
+		os.Args[0], "-test.run=^TestBGPHelperProcess$", "--")
+}
+
+// ctl runs lvsd ctl against ns's director.
+func (l *bgpLab) ctl(ns string, args ...string) string {
+	l.t.Helper()
+	var stdout, stderr strings.Builder
+	if code := runCtl(append([]string{"--socket", l.ctlSock[ns]}, args...), &stdout, &stderr); code != ctlOK {
+		l.t.Fatalf("lvsd ctl %v: exit %d: %s %s", args, code, stdout.String(), stderr.String())
+	}
+	return stdout.String()
+}
+
+// peerSince is when the director's session with the router was
+// established (lvsd ctl status --json).
+func (l *bgpLab) peerSince(ns string) time.Time {
+	l.t.Helper()
+	var st status.Status
+	if err := json.Unmarshal([]byte(l.ctl(ns, "status", "--json")), &st); err != nil || st.BGP == nil || len(st.BGP.Peers) != 1 {
+		l.t.Fatalf("status: %v %+v", err, st.BGP)
+	}
+	return st.BGP.Peers[0].Since
+}
+
+// birdSince is BIRD's "since" of protocol p.
+func (l *bgpLab) birdSince(p string) string {
+	for _, line := range strings.Split(l.birdc("show", "protocols", p), "\n") {
+		if f := strings.Fields(line); len(f) >= 6 && f[0] == p {
+			return f[4] + " " + f[5]
+		}
+	}
+	return ""
 }
 
 // TestNetnsBGPBird: BGP between lvsd and BIRD 2, a real router, in
@@ -164,7 +204,8 @@ func (l *bgpLab) startDirector(ns, addr, drain string, community int) *director 
 // (SIGTERM, drain_time 0) withdraws within 1 s; kill -9 within the hold
 // time (3 s), and so when the director is frozen (SIGSTOP: no Cease, no
 // FIN, only the router's hold timer); a restarted director is a next hop
-// again.
+// again; a reload changing the announcement keeps the session; with
+// vrrp_master, the route is there only while the instance is MASTER.
 func TestNetnsBGPBird(t *testing.T) {
 	if os.Getenv("LVSD_INTEGRATION") == "" {
 		t.Skip("netns test: set LVSD_INTEGRATION=1 (needs root and BIRD 2: scripts/deps.sh)")
@@ -176,7 +217,7 @@ func TestNetnsBGPBird(t *testing.T) {
 		t.Fatal("BIRD 2 is not installed (bird2: scripts/deps.sh)")
 	}
 	t.Setenv("LVSD_BGP_HELPER", "1")
-	l := &bgpLab{t: t, net: newOpsNet(t), ctl: map[string]string{}, listen: map[string]net.Listener{}}
+	l := &bgpLab{t: t, net: newOpsNet(t), ctlSock: map[string]string{}, listen: map[string]net.Listener{}}
 	r, d1, d2 := l.net.a, l.net.b, l.net.c
 	dir := t.TempDir()
 	l.sock = filepath.Join(dir, "bird.ctl")
@@ -220,6 +261,28 @@ func TestNetnsBGPBird(t *testing.T) {
 		t.Fatalf("lvsd_bgp_prefixes_announced %v", v)
 	}
 
+	// A reload changing d1's community, not its neighbor: the route
+	// changes, the session is not reset (lvsd's and BIRD's view).
+	since, birdSince := l.peerSince(d1), l.birdSince("d1")
+	if since.IsZero() || birdSince == "" {
+		t.Fatalf("session since %v, BIRD %q", since, birdSince)
+	}
+	if err := os.WriteFile(a.conf, []byte(fmt.Sprintf(bgpDirectorConf, "192.0.2.2", "1", 11)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	reloaded := time.Now()
+	a.kill(syscall.SIGHUP)
+	for !strings.Contains(l.birdc("show", "route", "for", "203.0.113.10/32", "protocol", "d1", "all"), "(65001,11)") {
+		if time.Since(reloaded) > 10*time.Second {
+			t.Fatalf("the reloaded community did not reach BIRD:\n%s", l.birdc("show", "route", "all"))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if s, bs := l.peerSince(d1), l.birdSince("d1"); !s.Equal(since) || bs != birdSince {
+		t.Fatalf("the reload reset the session: lvsd since %v then %v, BIRD %q then %q", since, s, birdSince, bs)
+	}
+	t.Logf("reload (SIGHUP, new community): in BIRD after %v, session kept (established %v)", time.Since(reloaded).Round(time.Millisecond), since.Format(time.RFC3339))
+
 	// Quorum lost on d1 only: its next hop goes, d2's stays.
 	l.realServer(d1, false)
 	took = l.waitHops([]string{"192.0.2.3"}, 20*time.Second)
@@ -232,11 +295,8 @@ func TestNetnsBGPBird(t *testing.T) {
 	t.Logf("quorum back on d1: re-announced %v after its real server reopened", took.Round(time.Millisecond))
 
 	// lvsd ctl drain on d1 (drain_time 1 s).
-	var stdout, stderr strings.Builder
 	t0 := time.Now()
-	if code := runCtl([]string{"--socket", l.ctl[d1], "drain"}, &stdout, &stderr); code != ctlOK {
-		t.Fatalf("lvsd ctl drain: %d %s %s", code, stdout.String(), stderr.String())
-	}
+	l.ctl(d1, "drain")
 	for !strings.Contains(l.birdc("show", "route", "for", "203.0.113.10/32", "protocol", "d1", "all"), "(65535,0)") {
 		if time.Since(t0) > 5*time.Second {
 			t.Fatalf("no GRACEFUL_SHUTDOWN on d1's route:\n%s", l.birdc("show", "route", "all"))
@@ -250,9 +310,7 @@ func TestNetnsBGPBird(t *testing.T) {
 	if withdrawn < time.Second {
 		t.Fatalf("withdrawn %v after the drain, before drain_time", withdrawn)
 	}
-	if code := runCtl([]string{"--socket", l.ctl[d1], "enable"}, &stdout, &stderr); code != ctlOK {
-		t.Fatalf("lvsd ctl enable: %d %s", code, stderr.String())
-	}
+	l.ctl(d1, "enable")
 	l.waitHops([]string{"192.0.2.2", "192.0.2.3"}, 10*time.Second)
 	if strings.Contains(l.birdc("show", "route", "for", "203.0.113.10/32", "protocol", "d1", "all"), "(65535,0)") {
 		t.Fatal("GRACEFUL_SHUTDOWN still on d1's route after enable")
@@ -276,7 +334,7 @@ func TestNetnsBGPBird(t *testing.T) {
 	}
 
 	// d2 comes back: a next hop again.
-	l.startDirector(d2, "192.0.2.3", "0", 2)
+	b2 := l.startDirector(d2, "192.0.2.3", "0", 2)
 	took = l.waitHops([]string{"192.0.2.2", "192.0.2.3"}, 30*time.Second)
 	t.Logf("d2 restarted: a next hop again after %v", took.Round(time.Millisecond))
 
@@ -303,4 +361,40 @@ func TestNetnsBGPBird(t *testing.T) {
 		t.Fatalf("silent director: withdrawn after %v, want within the hold time (3 s, plus 1 s of scheduling margin)", took)
 	}
 	c.kill(syscall.SIGCONT)
+	c.kill(syscall.SIGKILL)
+
+	// A hybrid: d2 announces only while its VRRP instance is MASTER.
+	b2.kill(syscall.SIGTERM)
+	l.waitHops(nil, 5*time.Second)
+	hybrid := strings.Replace(fmt.Sprintf(bgpDirectorConf, "192.0.2.3", "0", 2), "  announce {", "  vrrp_master VI_1\n  announce {", 1) + `vrrp_instance VI_1 {
+  state BACKUP
+  interface eth0
+  virtual_router_id 51
+  priority 100
+  advert_int 1
+  virtual_ipaddress {
+    192.0.2.100/24
+  }
+}
+`
+	t0 = time.Now()
+	h := l.startDirectorText(d2, hybrid)
+	for {
+		hops := l.nextHops()
+		st := h.state(t)
+		if len(hops) > 0 {
+			if st != 2 {
+				t.Fatalf("d2 announced (next hops %v) while VI_1 is %v, not MASTER", hops, st)
+			}
+			break
+		}
+		if time.Since(t0) > 30*time.Second {
+			t.Fatalf("d2 never announced; VI_1 state %v", st)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Logf("hybrid: d2 announced once VI_1 became MASTER, %v after its start", time.Since(t0).Round(time.Millisecond))
+	l.ctl(d2, "failover", "VI_1")
+	took = l.waitHops(nil, 5*time.Second)
+	t.Logf("hybrid: withdrawn %v after lvsd ctl failover VI_1 (BACKUP)", took.Round(time.Millisecond))
 }
