@@ -611,11 +611,18 @@ var globalKeywords = keywords[Global]{
 var globalBlock = block([]string{"global_defs"}, globalKeywords)
 
 func (p *parser) lvsSyncDaemon(n *Node) {
-	if !p.noBlock(n) || !p.nargs(n, 2, -1) {
+	if !p.noBlock(n) || !p.nargs(n, 1, -1) {
 		return
 	}
-	s := &LVSSyncDaemon{Interface: n.Args[0].Text, Instance: n.Args[1].Text, SyncID: -1, Port: 8848, Pos: n.Pos}
-	o := p.options(n, 2)
+	// Without an instance (INTERFACE alone, or followed by its options),
+	// the master and the backup daemon both run: active-active directors
+	// behind ECMP, each sending its connections to the others.
+	s := &LVSSyncDaemon{Interface: n.Args[0].Text, SyncID: -1, Port: 8848, Pos: n.Pos}
+	first := 1
+	if len(n.Args) > 1 && !syncDaemonOptions[n.Args[1].Text] {
+		s.Instance, first = n.Args[1].Text, 2
+	}
+	o := p.options(n, first)
 	for kw, ok := o.next(); ok; kw, ok = o.next() {
 		switch kw {
 		case "id":
@@ -646,6 +653,10 @@ func (p *parser) lvsSyncDaemon(n *Node) {
 	}
 	p.cfg.Global.LVSSyncDaemon = s
 }
+
+// syncDaemonOptions are the options of lvs_sync_daemon after its
+// interface and instance.
+var syncDaemonOptions = map[string]bool{"id": true, "maxlen": true, "port": true, "ttl": true, "group": true}
 
 func (p *parser) lvsTimeouts(n *Node) {
 	if !p.noBlock(n) || !p.nargs(n, 2, -1) {

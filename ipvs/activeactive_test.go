@@ -53,3 +53,17 @@ func TestReconcilerQuorumStates(t *testing.T) {
 		t.Fatalf("reload: %v", s)
 	}
 }
+
+// TestReconcilerSyncDaemonBothRoles: lvs_sync_daemon without an instance
+// (active-active directors) runs the master and the backup daemon at once,
+// with the configured id, whatever VRRP says.
+func TestReconcilerSyncDaemonBothRoles(t *testing.T) {
+	h := newHarness(t, parse(t, "global_defs {\n\tlvs_sync_daemon eth1 id 7\n}\n"), nil, Options{})
+	h.start()
+	h.wantMutations("start-sync master eth1 id 7", "start-sync backup eth1 id 7")
+	h.r.SetVRRPState("VI_1", true)
+	h.r.Snapshot()
+	h.wantMutations()
+	h.stop()
+	h.wantMutations("stop-sync master", "stop-sync backup")
+}
