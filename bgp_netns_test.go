@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lvsd/lvsd/integration/lab"
 	"github.com/lvsd/lvsd/ipvs"
 	"github.com/lvsd/lvsd/status"
 )
@@ -58,23 +59,6 @@ bgp {
     203.0.113.10
   }
 }
-`
-
-const birdConf = `router id 192.0.2.1;
-protocol device { scan time 1; }
-protocol kernel {
-  merge paths on;
-  ipv4 { import none; export all; };
-}
-template bgp director {
-  local 192.0.2.1 as 65000;
-  hold time 3;
-  connect retry time 1;
-  error wait time 1, 2;
-  ipv4 { import all; export none; };
-}
-protocol bgp d1 from director { neighbor 192.0.2.2 as 65001; }
-protocol bgp d2 from director { neighbor 192.0.2.3 as 65001; }
 `
 
 // bgpLab is a router namespace running BIRD 2 and two lvsd directors
@@ -221,7 +205,7 @@ func TestNetnsBGPBird(t *testing.T) {
 	r, d1, d2 := l.net.a, l.net.b, l.net.c
 	dir := t.TempDir()
 	l.sock = filepath.Join(dir, "bird.ctl")
-	if err := os.WriteFile(filepath.Join(dir, "bird.conf"), []byte(birdConf), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(dir, "bird.conf"), []byte(lab.BirdRouter("192.0.2.1", map[string]string{"d1": "192.0.2.2", "d2": "192.0.2.3"})), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	bird := exec.Command("ip", "netns", "exec", r, "bird", "-f", "-c", filepath.Join(dir, "bird.conf"), "-s", l.sock, "-P", filepath.Join(dir, "bird.pid"))

@@ -9,37 +9,37 @@ import (
 	"github.com/lvsd/lvsd/conf"
 )
 
-const testConf = `vrrp_instance VI_1 {
-  interface lo
-  virtual_router_id 1
-}
-virtual_server 203.0.113.10 80 {
+const testConf = `virtual_server 203.0.113.10 80 {
+  lvs_sched mh
+  lvs_method DR
   protocol TCP
-  lb_algo mh
-  lb_kind DR
-  real_server 192.0.2.20 80 {
+  real_server 198.51.100.1 80 {
   }
 }
 virtual_server 203.0.113.10 443 {
+  lvs_sched mh
+  lvs_method DR
   protocol TCP
-  lb_algo mh
-  lb_kind DR
-  real_server 192.0.2.20 443 {
+  real_server 198.51.100.1 443 {
   }
 }
 virtual_server 203.0.113.20 80 {
+  lvs_sched mh
+  lvs_method DR
   protocol TCP
-  lb_algo mh
-  lb_kind DR
-  real_server 192.0.2.20 80 {
+  real_server 198.51.100.2 80 {
   }
 }
 virtual_server 2001:db8::10 80 {
+  lvs_sched mh
+  lvs_method DR
   protocol TCP
-  lb_algo mh
-  lb_kind DR
   real_server 2001:db8::20 80 {
   }
+}
+vrrp_instance VI_1 {
+  virtual_router_id 1
+  interface lo
 }
 bgp {
   router_id 192.0.2.11

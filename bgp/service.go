@@ -117,7 +117,7 @@ func New(cfg *conf.Config, opts Options) *Service {
 	}
 	s := &Service{log: opts.Logger, opts: opts, clk: opts.Clock, wake: make(chan struct{}, 1), ready: make(chan struct{}),
 		drained: make(chan struct{}), ann: NewAnnouncer(nil), peers: map[netip.Addr]conf.BGPNeighbor{}, announced: map[netip.Prefix]Route{}}
-	s.cfgIn = cfg
+	s.cfgIn, s.masters = cfg, map[string]bool{}
 	s.hasBGP = cfg != nil && cfg.BGP != nil
 	return s
 }
@@ -152,9 +152,6 @@ func (s *Service) SetQuorum(states map[string]bool) {
 // SetMaster records a VRRP instance's state. It never blocks.
 func (s *Service) SetMaster(instance string, master bool) {
 	s.mu.Lock()
-	if s.masters == nil {
-		s.masters = map[string]bool{}
-	}
 	s.masters[instance] = master
 	s.mu.Unlock()
 	s.poke()
@@ -229,7 +226,7 @@ func (s *Service) pass() {
 	now := s.clk.Now()
 	s.mu.Lock()
 	cfg, quorum, masters, drains := s.cfgIn, s.quorum, s.masters, s.drains
-	s.cfgIn, s.quorum, s.masters, s.drains = nil, nil, nil, nil
+	s.cfgIn, s.quorum, s.masters, s.drains = nil, nil, map[string]bool{}, nil
 	s.mu.Unlock()
 	if cfg != nil {
 		s.ann.Apply(cfg)

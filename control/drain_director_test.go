@@ -23,14 +23,7 @@ func TestDrainDirector(t *testing.T) {
 		},
 	}
 	path, _ := startServer(t, cmds, -1)
-	call := func(req Request) Response {
-		t.Helper()
-		r, err := Call(path, req, 5*time.Second)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return r
-	}
+	call := caller(t, path)
 	if r := call(Request{Command: CmdDrain}); !r.OK {
 		t.Errorf("drain: %+v", r)
 	}
@@ -49,5 +42,17 @@ func TestDrainDirector(t *testing.T) {
 	}
 	if want := []string{"director drain", "director enable", "rs v r"}; len(got) != 3 || got[0] != want[0] || got[1] != want[1] || got[2] != want[2] {
 		t.Errorf("calls %v, want %v", got, want)
+	}
+}
+
+// caller returns a function making one call to the server at path.
+func caller(t *testing.T, path string) func(Request) Response {
+	return func(req Request) Response {
+		t.Helper()
+		r, err := Call(path, req, 5*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r
 	}
 }
