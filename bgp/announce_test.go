@@ -34,7 +34,7 @@ virtual_server 2001:db8::10 80 {
   lvs_sched mh
   lvs_method DR
   protocol TCP
-  real_server 2001:db8::20 80 {
+  real_server 2001:db8::21 8080 {
   }
 }
 vrrp_instance VI_1 {

@@ -2,7 +2,8 @@ package lab
 
 import (
 	"fmt"
-	"sort"
+	"maps"
+	"slices"
 	"strings"
 )
 
@@ -27,12 +28,7 @@ template bgp director {
   ipv4 { import all; export none; };
 }
 `, addr, addr)
-	names := make([]string, 0, len(directors))
-	for n := range directors {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	for _, n := range names {
+	for _, n := range slices.Sorted(maps.Keys(directors)) {
 		fmt.Fprintf(&b, "protocol bgp %s from director { neighbor %s as 65001; }\n", n, directors[n])
 	}
 	return b.String()
