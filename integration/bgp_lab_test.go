@@ -17,7 +17,6 @@ package integration_test
 import (
 	"encoding/json"
 	"regexp"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -25,197 +24,12 @@ import (
 	"github.com/lvsd/lvsd/integration/lab"
 )
 
-const bgpLabDirector = `global_defs {
-  router_id @ID@
-  lvs_sync_daemon eth0 id 7
-}
-virtual_server 203.0.113.10 80 {
-  delay_loop 1
-  lb_algo mh
-  mh-port
-  lb_kind DR
-  protocol TCP
-  real_server 192.0.2.11 80 {
-    TCP_CHECK {
-      connect_timeout 1
-      @CHK@
-    }
-  }
-  real_server 192.0.2.12 80 {
-    TCP_CHECK {
-      connect_timeout 1
-      @CHK@
-    }
-  }
-  real_server 192.0.2.13 80 {
-    TCP_CHECK {
-      connect_timeout 1
-      @CHK@
-    }
-  }
-}
-virtual_server 203.0.113.10 9000 {
-  delay_loop 1
-  lb_algo mh
-  mh-port
-  lb_kind DR
-  protocol TCP
-  real_server 192.0.2.11 9000 {
-    TCP_CHECK {
-      connect_timeout 1
-      @CHK@
-    }
-  }
-  real_server 192.0.2.12 9000 {
-    TCP_CHECK {
-      connect_timeout 1
-      @CHK@
-    }
-  }
-  real_server 192.0.2.13 9000 {
-    TCP_CHECK {
-      connect_timeout 1
-      @CHK@
-    }
-  }
-}
-bgp {
-  router_id @ADDR@
-  local_as 65001
-  hold_time 3
-  neighbor 192.0.2.1 {
-    remote_as 65000
-  }
-  announce {
-    203.0.113.10
-  }
-}
-`
-
-const bgpLabBird = `router id 192.0.2.1;
-protocol device { scan time 1; }
-protocol kernel {
-  merge paths on;
-  ipv4 { import none; export all; };
-}
-template bgp director {
-  local 192.0.2.1 as 65000;
-  hold time 3;
-  connect retry time 1;
-  error wait time 1, 2;
-  ipv4 { import all; export none; };
-}
-protocol bgp dirA from director { neighbor 192.0.2.2 as 65001; }
-protocol bgp dirB from director { neighbor 192.0.2.3 as 65001; }
-protocol bgp dirC from director { neighbor 192.0.2.4 as 65001; }
-`
-
-const bgpLabScript = `
-VIP=203.0.113.10
-bridge_add br-lb || exit 10
-bridge_add br-cl || exit 10
-ns_add router && ns_link router eth1 br-lb 192.0.2.1/24 && ns_link router eth0 br-cl 198.51.100.1/24 || exit 10
-ip netns exec router sysctl -qw net.ipv4.ip_forward=1 || exit 10
-ip netns exec router sysctl -qw net.ipv4.fib_multipath_hash_policy=1 || exit 10
-ns_add client && ns_link client eth0 br-cl 198.51.100.10/24 && ip -n client route add default via 198.51.100.1 || exit 10
-for r in rs1:11 rs2:12 rs3:13; do
-	n=${r%%:*}
-	ns_add "$n" && ns_link "$n" eth0 br-lb "192.0.2.${r#*:}/24" && ip -n "$n" route add default via 192.0.2.1 || exit 10
-	rs_start "$n" || exit 11
-	/usr/bin/ip netns exec "$n" labhelper echo -name "$n" -listen :9000 >> "$LAB_RESULTS/$n-echo.log" 2>&1 &
-	/usr/bin/ip netns exec "$n" lvsd realserver -f /lab/files/rs.conf --arp-interface eth0 \
-		--state "$LAB_RUN/$n-state.json" > "$LAB_RESULTS/$n-realserver.log" 2>&1 &
-done
-# director_up NAME HOST PORT: the namespace, the VIP on lo, sloppy TCP, lvsd.
-director_up() {
-	ns_add "$1" && ns_link "$1" eth0 br-lb "192.0.2.$2/24" && ip -n "$1" route add default via 192.0.2.1 || return 1
-	ip -n "$1" addr add "$VIP/32" dev lo || return 1
-	ip netns exec "$1" sysctl -qw net.ipv4.vs.sloppy_tcp=1 || return 1
-	sed "s/@ID@/$1/; s/@ADDR@/192.0.2.$2/; s/@CHK@//" /lab/files/dir.conf.in > "$LAB_RUN/$1.conf"
-	director_start "$1" lvsd "$LAB_RUN/$1.conf"
-}
-director_up dirA 2 && director_up dirB 3 && director_up dirC 4 || exit 12
-mkdir -p "$LAB_RUN/bird"
-/usr/bin/ip netns exec router bird -f -c /lab/files/bird.conf -s "$LAB_RUN/bird/ctl" -P "$LAB_RUN/bird/pid" > "$LAB_RESULTS/bird.log" 2>&1 &
-hops() { ip -n router route show "$VIP/32" | grep -o 'via [0-9.]*' | sort | tr '\n' ' '; }
-has_hops() { [ "$(hops)" = "$1" ]; }
-record_hops() { echo "$1 $(hops)" >> "$LAB_RESULTS/hops.txt"; }
-ALL3="via 192.0.2.2 via 192.0.2.3 via 192.0.2.4 "
-wait_until 90 "three next hops in the router's kernel table" has_hops "$ALL3" || { record_hops start; birdc -s "$LAB_RUN/bird/ctl" show protocols all > "$LAB_RESULTS/bird-protocols.txt" 2>&1; exit 20; }
-record_hops start
-ip -n router route show "$VIP/32" > "$LAB_RESULTS/route-ecmp.txt"
-birdc -s "$LAB_RUN/bird/ctl" show route for "$VIP/32" all > "$LAB_RESULTS/bird-route.txt" 2>&1
-
-say "=== spread: $SPREAD new connections"
-stats() { for d in dirA dirB dirC; do echo "$d $(ip netns exec $d ipvsadm -Ln --stats -t $VIP:80 | sed -n 's/^TCP .*:80 *\([0-9]*\) .*/\1/p')"; done; }
-stats > "$LAB_RESULTS/spread-before.txt"
-ip netns exec client labhelper get -url "http://$VIP/" -n "$SPREAD" -parallel 16 -timeout 5s > "$LAB_RESULTS/spread-client.json"
-# The kernel folds its per-CPU counters into the ones it reports every 2 s.
-sleep 5
-stats > "$LAB_RESULTS/spread-after.txt"
-say "spread: $(report_line "$LAB_RESULTS/spread-client.json")"
-
-say "=== 200 long-lived connections"
-/usr/bin/ip netns exec client labhelper hold -addr "$VIP:9000" -n 200 -interval 1s -timeout 5s -max 150s \
-	-stop "$LAB_RUN/hold.stop" -ready "$LAB_RUN/hold.ready" > "$LAB_RESULTS/hold.json" 2> "$LAB_RESULTS/hold.err" &
-HOLD=$!
-wait_until 60 "200 connections exchanging" test -e "$LAB_RUN/hold.ready" || exit 21
-sleep 3
-for d in dirA dirB dirC; do ip netns exec $d ipvsadm -Lnc > "$LAB_RESULTS/conns-$d.txt" 2>&1; done
-
-say "=== kill -9 dirA"
-mark kill
-kill -9 "$(cat "$LAB_RUN/dirA-daemon.pid")"
-wait_until 15 "dirA's next hop gone" has_hops "via 192.0.2.3 via 192.0.2.4 " || exit 22
-mark gone
-director_kill dirA
-record_hops killed
-sleep 5
-ip netns exec client labhelper get -url "http://$VIP/" -n 30 -timeout 10s > "$LAB_RESULTS/after-kill-client.json"
-
-say "=== dirB loses its quorum (its checks go to a closed port)"
-sed "s/@ID@/dirB/; s/@ADDR@/192.0.2.3/; s/@CHK@/connect_port 1/" /lab/files/dir.conf.in > "$LAB_RUN/dirB.conf"
-kill -HUP "$(cat "$LAB_RUN/dirB-daemon.pid")"
-wait_until 20 "dirB's next hop withdrawn, dirC's kept" has_hops "via 192.0.2.4 " || exit 23
-record_hops quorum
-sleep 5
-ip netns exec client labhelper get -url "http://$VIP/" -n 30 -timeout 10s > "$LAB_RESULTS/after-quorum-client.json"
-sed "s/@ID@/dirB/; s/@ADDR@/192.0.2.3/; s/@CHK@//" /lab/files/dir.conf.in > "$LAB_RUN/dirB.conf"
-kill -HUP "$(cat "$LAB_RUN/dirB-daemon.pid")"
-wait_until 20 "dirB's quorum back: two next hops" has_hops "via 192.0.2.3 via 192.0.2.4 " || exit 24
-
-say "=== dirA comes back"
-director_up dirA 2 || exit 25
-wait_until 60 "dirA a next hop again" has_hops "$ALL3" || exit 26
-record_hops back
-sleep 5
-ip netns exec client labhelper get -url "http://$VIP/" -n 30 -timeout 10s > "$LAB_RESULTS/after-back-client.json"
-touch "$LAB_RUN/hold.stop"
-wait "$HOLD"
-say "hold: $(cat "$LAB_RESULTS/hold.json")"
-say "=== done"
-exit 0
-`
-
-// holdReport is labhelper hold's JSON.
-type holdReport struct {
-	Conns, Survived, Failed, Moved, Exchanges int
-	Servers                                   map[string]int
-	Errors                                    []string
-}
-
 func TestBGPActiveActiveLab(t *testing.T) {
 	im := needLab(t)
 	const spread = 2400
-	rsConf := strings.NewReplacer("@ID@", "rs", "@ADDR@", "192.0.2.99", "@CHK@", "").Replace(bgpLabDirector)
-	res := runLab(t, im, lab.Scenario{
-		Name:   "bgp-active-active",
-		Script: labShell + "SPREAD=" + strconv.Itoa(spread) + "\n" + bgpLabScript,
-		Files: map[string][]byte{"dir.conf.in": []byte(bgpLabDirector), "rs.conf": []byte(rsConf),
-			"bird.conf": []byte(bgpLabBird)},
-		WithLVSD: true,
-		Timeout:  6 * time.Minute,
-	}, "waits.txt", "hops.txt", "bird.log", "bird-protocols.txt", "dirA-lvsd.log", "dirB-lvsd.log", "hold.err", "spread-after.txt", "events.txt")
+	sc := lab.BGPActiveActive(spread)
+	sc.Timeout = 6 * time.Minute
+	res := runLab(t, im, sc, "waits.txt", "hops.txt", "bird.log", "bird-protocols.txt", "dirA-lvsd.log", "dirB-lvsd.log", "hold.err", "spread-after.txt", "events.txt")
 	keepResults(t, res, "bgp")
 	if res.ExitCode != 0 {
 		t.Fatalf("scenario exit status %d (10 topology, 11 real servers, 12 directors, 20 no ECMP, 21 hold, 22 kill, 23-24 quorum, 25-26 return)", res.ExitCode)
@@ -226,21 +40,14 @@ func TestBGPActiveActiveLab(t *testing.T) {
 	}
 	t.Logf("router: %s", strings.Join(strings.Fields(res.File("route-ecmp.txt")), " "))
 	// Spread of new connections over the directors.
-	counts := func(f string) map[string]int {
-		m := map[string]int{}
-		for _, l := range strings.Split(strings.TrimSpace(res.File(f)), "\n") {
-			if p := strings.Fields(l); len(p) == 2 {
-				m[p[0]], _ = strconv.Atoi(p[1])
-			}
-		}
-		return m
+	m, err := lab.BGPResults(res)
+	if err != nil {
+		t.Fatalf("results: %v\n%s", err, res.File("hold.json"))
 	}
-	before, after := counts("spread-before.txt"), counts("spread-after.txt")
 	total := 0
-	got := map[string]int{}
-	for _, d := range []string{"dirA", "dirB", "dirC"} {
-		got[d] = after[d] - before[d]
-		total += got[d]
+	got := m.Spread
+	for _, n := range got {
+		total += n
 	}
 	var cl lab.ClientReport
 	json.Unmarshal([]byte(res.File("spread-client.json")), &cl)
@@ -261,14 +68,8 @@ func TestBGPActiveActiveLab(t *testing.T) {
 	}
 	t.Logf("spread of %d new connections over the directors (IPVS counters): %v; answers %v", spread, got, cl.Answers)
 	// Withdrawal within the hold time after kill -9.
-	ev := map[string]float64{}
-	for _, l := range strings.Split(res.File("events.txt"), "\n") {
-		if p := strings.Fields(l); len(p) == 2 {
-			ev[p[0]], _ = strconv.ParseFloat(p[1], 64)
-		}
-	}
 	// Under TCG each poll of the route is slow: 2 s of margin.
-	if d := ev["gone"] - ev["kill"]; d <= 0 || d > 5 {
+	if d := m.KillToGone; d <= 0 || d > 5 {
 		t.Errorf("kill -9: next hop gone after %.2f s, want within the hold time (3 s, plus 2 s of emulation margin)", d)
 	} else {
 		t.Logf("kill -9 dirA: its next hop gone from the router after %.2f s", d)
@@ -284,10 +85,7 @@ func TestBGPActiveActiveLab(t *testing.T) {
 		}
 	}
 	// The long-lived connections.
-	var h holdReport
-	if err := json.Unmarshal([]byte(res.File("hold.json")), &h); err != nil {
-		t.Fatalf("hold report: %v\n%s", err, res.File("hold.json"))
-	}
+	h := m.Hold
 	t.Logf("long-lived connections: %d of %d kept exchanging (%d exchanges, %d failed, %d moved to another real server), first servers %v; errors %q",
 		h.Survived, h.Conns, h.Exchanges, h.Failed, h.Moved, h.Servers, h.Errors)
 	if h.Conns != 200 || h.Survived < 198 {
