@@ -10,6 +10,8 @@ import (
 	"os"
 	"sync"
 	"time"
+
+	"github.com/lvsd/lvsd/integration/lab"
 )
 
 // echo serves line echo on -listen: each line comes back prefixed with the
@@ -40,18 +42,6 @@ func echo(args []string) error {
 	}
 }
 
-// HoldReport is what hold prints: of N long-lived connections, how many
-// kept exchanging until the end, by the real server that answered them.
-type HoldReport struct {
-	Conns     int            `json:"conns"`
-	Survived  int            `json:"survived"`
-	Failed    int            `json:"failed"`
-	Servers   map[string]int `json:"servers"` // first answering server -> connections
-	Moved     int            `json:"moved"`   // connections answered by more than one server
-	Errors    []string       `json:"errors,omitempty"`
-	Exchanges int            `json:"exchanges"`
-}
-
 // hold opens -n connections to -addr and, on each, sends a line every
 // -interval and waits for its echo (within -timeout), until -stop exists
 // or -max passes. A connection that errs (reset, timeout, EOF) is failed.
@@ -68,7 +58,7 @@ func hold(args []string) error {
 	if *n < 1 || *n > 2000 {
 		return errors.New("hold: -n out of range")
 	}
-	rep := HoldReport{Conns: *n, Servers: map[string]int{}}
+	rep := lab.HoldReport{Conns: *n, Servers: map[string]int{}}
 	var mu sync.Mutex
 	var wg, first sync.WaitGroup
 	end := time.Now().Add(*max)
