@@ -54,6 +54,7 @@ func startControl(ctx context.Context, o *options, log *slog.Logger, d *daemon, 
 	if d.rec != nil {
 		cmds.IPVS = func(args []string) (string, error) { return ipvsListing(d.newKernel, args) }
 		cmds.Drain = d.rec.SetDrain
+		cmds.DrainDirector = d.drainDirector
 	}
 	if d.vrrp != nil {
 		cmds.Failover = d.vrrp.Failover
@@ -93,6 +94,9 @@ Commands:
   ipvs save                     ipvsadm -S -n: the commands that rebuild the table
   drain VS RS                   weight 0 for the real server RS of VS until enabled
   enable VS RS                  undo drain
+  drain                         this director: its BGP routes get GRACEFUL_SHUTDOWN,
+                                withdrawn after drain_time (IPVS goes on serving)
+  enable                        this director: its BGP routes announced again
   failover INSTANCE [--for D]   the MASTER gives up and stays BACKUP (for D, or until cleared)
   failover --clear INSTANCE     let the instance be MASTER again
   reload                        reload the configuration (as SIGHUP) and print the outcome
@@ -156,10 +160,13 @@ func runCtl(args []string, stdout, stderr io.Writer) int {
 		}
 		req.Args = cargs
 	case control.CmdDrain, control.CmdEnable:
-		if len(cargs) != 2 {
-			return usageErr("needs VS and RS")
+		switch len(cargs) {
+		case 0: // the whole director (BGP)
+		case 2:
+			req.VS, req.RS = cargs[0], cargs[1]
+		default:
+			return usageErr("needs VS and RS, or nothing (this director)")
 		}
-		req.VS, req.RS = cargs[0], cargs[1]
 	case control.CmdFailover:
 		for i := 0; i < len(cargs); i++ {
 			switch a := cargs[i]; {
@@ -235,9 +242,17 @@ func runCtl(args []string, stdout, stderr io.Writer) int {
 	case control.CmdIPVS:
 		io.WriteString(stdout, resp.Output)
 	case control.CmdDrain:
-		fmt.Fprintf(stdout, "drained %s of %s (weight 0 until enabled)\n", req.RS, req.VS)
+		if req.VS == "" {
+			fmt.Fprintln(stdout, "drained this director: its BGP routes carry GRACEFUL_SHUTDOWN and are withdrawn after drain_time")
+		} else {
+			fmt.Fprintf(stdout, "drained %s of %s (weight 0 until enabled)\n", req.RS, req.VS)
+		}
 	case control.CmdEnable:
-		fmt.Fprintf(stdout, "enabled %s of %s\n", req.RS, req.VS)
+		if req.VS == "" {
+			fmt.Fprintln(stdout, "enabled this director: its BGP routes are announced again")
+		} else {
+			fmt.Fprintf(stdout, "enabled %s of %s\n", req.RS, req.VS)
+		}
 	case control.CmdFailover:
 		switch {
 		case req.Clear:
@@ -278,6 +293,7 @@ func writeStatusTable(w io.Writer, st *status.Status) {
 	if !st.IPVS.Running && st.IPVS.Error != "" {
 		fmt.Fprintf(tw, "IPVS: %s\n\n", st.IPVS.Error)
 	}
+	writeBGPTable(tw, st.BGP)
 	if len(st.VirtualServers) > 0 {
 		fmt.Fprintln(tw, "VIRTUAL SERVER\tQUORUM\tREAL SERVER\tHEALTH\tWEIGHT\tNOTE")
 		for _, vs := range st.VirtualServers {

@@ -10,6 +10,7 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/lvsd/lvsd/bgp"
 	"github.com/lvsd/lvsd/conf"
 	"github.com/lvsd/lvsd/firewall"
 	"github.com/lvsd/lvsd/healthcheck"
@@ -31,6 +32,7 @@ import (
 //	healthcheck.Scheduler ──Events──▶ forwardHealth ──▶ ipvs.Reconciler
 //	localaddr.Watch ──▶ healthcheck (ha_suspend)
 //	proctrack.Tracker ──SetProcess──▶ vrrp.Engine (vrrp_track_process quorums)
+//	ipvs.Reconciler (quorum) and vrrp (transitions) ──▶ bgp.Service (announcements)
 type daemon struct {
 	log *slog.Logger
 
@@ -43,6 +45,7 @@ type daemon struct {
 	rec         *ipvs.Reconciler       // nil with -P, or without IPVS in the kernel (ipvsErr)
 	hc          *healthcheck.Scheduler // the checks; nil when rec is
 	checkNotify *notify.Notifier       // smtp_alert of the checkers and of quorum changes; nil when rec is
+	bgp         *bgp.Service           // BGP announcements of the virtual servers; nil when rec is
 	ipvsErr     error                  // why IPVS is not programmed although -P was not given
 	fifos       *notify.FIFOs          // the notify FIFOs, shared by both notifiers; closed by wait
 	addrsErr    error                  // why ha_suspend cannot follow this host's addresses
@@ -103,6 +106,7 @@ func newDaemon(o *options, log *slog.Logger, cfg *conf.Config, dp deps) (*daemon
 			return nil, err
 		}
 	}
+	d.logBGPUnavailable(cfg)
 	return d, nil
 }
 
@@ -135,8 +139,9 @@ func (d *daemon) buildIPVS(o *options, cfg *conf.Config, dp deps) {
 	nt := notify.New(cfg, notify.Options{Logger: d.log.With("subsystem", "notify"), FIFO: d.fifos})
 	d.checkNotify = nt
 	d.newKernel = newKernel
+	d.bgp = bgp.New(cfg, bgp.Options{Logger: d.log.With("subsystem", "bgp")})
 	d.rec = ipvs.New(cfg, k, ipvs.Options{Logger: d.log.With("subsystem", "ipvs"), DontRelease: o.dontReleaseIPVS,
-		Reader: reader, Quorum: func(vs *conf.VirtualServer, up, init bool, sum int) {
+		Reader: reader, QuorumStates: d.bgp.SetQuorum, Quorum: func(vs *conf.VirtualServer, up, init bool, sum int) {
 			nt.QuorumFIFO(vs, up)
 			nt.QuorumAlert(vs, up, init, sum)
 		}})
@@ -161,7 +166,7 @@ func (d *daemon) buildVRRP(o *options, cfg *conf.Config, dp deps) error {
 		Filter:      vipFilter(d.fw, fwLog),
 		OnVMAC:      vmacHook(d.fw, fwLog),
 		Logger:      d.log.With("subsystem", "vrrp"),
-		Sink:        transitions{notify: d.vrrpNotify, rec: d.rec},
+		Sink:        transitions{notify: d.vrrpNotify, rec: d.rec, bgp: d.bgp},
 		Kernel:      dp.vrrpKernel,
 		ScriptExec:  dp.scriptExec,
 		DontRelease: o.dontReleaseVRRP,
@@ -186,6 +191,7 @@ func (d *daemon) buildVRRP(o *options, cfg *conf.Config, dp deps) error {
 type transitions struct {
 	notify *notify.Notifier
 	rec    *ipvs.Reconciler // nil without IPVS
+	bgp    *bgp.Service     // nil without IPVS
 }
 
 // Transition implements vrrp.Sink; it never blocks.
@@ -193,6 +199,9 @@ func (t transitions) Transition(n vrrp.Notification) {
 	t.notify.Post(notify.Event{Group: n.Group != "", Name: n.Instance + n.Group, State: n.To.String(), Priority: int(n.Priority)})
 	if t.rec != nil && n.Instance != "" {
 		t.rec.SetVRRPState(n.Instance, n.To == vrrp.StateMaster)
+	}
+	if t.bgp != nil && n.Instance != "" {
+		t.bgp.SetMaster(n.Instance, n.To == vrrp.StateMaster)
 	}
 }
 
@@ -237,6 +246,7 @@ func (d *daemon) start(ctx context.Context, cfg *conf.Config) {
 			return hc.Run(ctx)
 		})
 		d.goRun(ctx, "health", func(ctx context.Context) error { forwardHealth(ctx, hc, rec); return nil })
+		d.goRun(ctx, "bgp", d.bgp.Run)
 	}
 	if d.vrrp != nil {
 		eng, nt := d.vrrp, d.vrrpNotify
@@ -294,6 +304,7 @@ func (d *daemon) apply(cfg *conf.Config) {
 	d.fifos.Apply(cfg)
 	if d.rec != nil {
 		d.rec.Apply(cfg) // first: it works in its own goroutine
+		d.bgp.Apply(cfg)
 		d.hc.Apply(cfg)
 		d.checkNotify.Apply(cfg)
 		d.logAddrsErr(cfg)
@@ -305,6 +316,7 @@ func (d *daemon) apply(cfg *conf.Config) {
 	} else if d.ipvsErr != nil && len(cfg.VirtualServers) > 0 {
 		d.logIPVSUnavailable()
 	}
+	d.logBGPUnavailable(cfg)
 	if d.vrrp != nil {
 		d.checkFirewallReload(cfg)
 		d.vrrpNotify.Apply(cfg)

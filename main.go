@@ -274,6 +274,7 @@ func serve(o *options, log *slog.Logger) int {
 				log.Warn("signal not supported by lvsd; ignored", "signal", int(sig.(syscall.Signal)))
 			default:
 				log.Info("stopping", "signal", sig.String())
+				d.gracefulStop(sigs)
 				cancel()
 				return exitOK
 			}

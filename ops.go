@@ -56,8 +56,12 @@ func newRecorders() recorders {
 
 // deps are the daemon's hooks that feed the recorders.
 func (r recorders) deps() deps {
-	return deps{observe: r.checks.Observe, scriptExec: r.scripts.ScriptExec(nil)}
+	return deps{observe: r.checks.Observe, scriptExec: r.scripts.ScriptExec(nil), newKernel: serveKernel}
 }
+
+// serveKernel, when set, replaces IPVS for serve: only the netns tests'
+// helper processes set it (the host kernel of CI has no IPVS).
+var serveKernel func() (ipvs.Kernel, error)
 
 func newOps(o *options, log *slog.Logger, cfg *conf.Config, started time.Time, d *daemon, rec recorders) *ops {
 	host, _ := os.Hostname()
@@ -91,6 +95,9 @@ func newOps(o *options, log *slog.Logger, cfg *conf.Config, started time.Time, d
 	}
 	if d.hc != nil {
 		op.src.Health = d.hc.Snapshot
+	}
+	if d.bgp != nil {
+		op.src.BGP = d.bgp.Status
 	}
 	if d.rec != nil {
 		// The reconciler idles while the configuration has no virtual

@@ -453,6 +453,13 @@ func TestKeywordsSetFields(t *testing.T) {
 			LVSSyncDaemon{Interface: "eth0", Instance: "VI_1", SyncID: 5, MaxLen: 1400, Port: 8849, TTL: 2, Group: addr("224.0.0.81")}},
 		{"lvs_sync_daemon defaults", globalDefs("lvs_sync_daemon eth0 VI_1") + vrrpInst(),
 			func(c *Config) any { s := G(c).LVSSyncDaemon; return [2]int{s.SyncID, s.Port} }, [2]int{-1, 8848}},
+		// Without an instance: master and backup both run (active-active).
+		{"lvs_sync_daemon without instance", globalDefs("lvs_sync_daemon eth1 id 7 port 8850"),
+			func(c *Config) any { s := *G(c).LVSSyncDaemon; s.Pos = Pos{}; return s },
+			LVSSyncDaemon{Interface: "eth1", SyncID: 7, Port: 8850}},
+		{"lvs_sync_daemon interface alone", globalDefs("lvs_sync_daemon eth1"),
+			func(c *Config) any { s := *G(c).LVSSyncDaemon; s.Pos = Pos{}; return s },
+			LVSSyncDaemon{Interface: "eth1", SyncID: -1, Port: 8848}},
 
 		// vrrp_script
 		{"script quoted with args", vrrpScript(`script "/bin/check -p 'a b' x"`), func(c *Config) any { return c.Scripts[0].Script.Args },

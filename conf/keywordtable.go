@@ -30,6 +30,7 @@ const notYet = "not supported yet"
 // directly.
 var keywordTable = map[string]map[string]kwInfo{
 	"top": {
+		"bgp":                   {test: "TestBGPConfig"},
 		"global_defs":           {test: "TestDefaultsGlobal"},
 		"track_file":            {test: "TestValidateGeneric", arg: true},
 		"virtual_server":        {test: "TestNewCheckerDiagnostics", arg: true},
@@ -182,6 +183,29 @@ var keywordTable = map[string]map[string]kwInfo{
 		"vrrp_skip_check_adv_addr":            {notice: "no effect: lvsd never drops an advert for its address list, it counts it"},
 		"vrrp_startup_delay":                  {test: "TestNetnsJSONDumpMatchesKeepalived", arg: true},
 		"vrrp_track_process":                  {notice: notYet},
+	},
+	// bgp is lvsd's own block (keepalived warns on it as unknown).
+	"bgp": {
+		"announce":        {test: "TestBGPConfig"},
+		"as_path_prepend": {test: "TestBGPConfig"},
+		"community":       {test: "TestBGPConfig"},
+		"drain_time":      {test: "TestBGPConfig"},
+		"hold_time":       {test: "TestBGPConfig"},
+		"listen_port":     {test: "TestBGPConfig"},
+		"local_as":        {test: "TestBGPConfig"},
+		"med":             {test: "TestBGPConfig"},
+		"neighbor":        {test: "TestBGPConfig"},
+		"router_id":       {test: "TestBGPConfig"},
+		"vrrp_master":     {test: "TestBGPConfig"},
+	},
+	"bgp_neighbor": {
+		"hold_time":     {test: "TestBGPConfig"},
+		"local_address": {test: "TestBGPConfig"},
+		"multihop":      {test: "TestBGPConfig"},
+		"passive":       {test: "TestBGPConfig"},
+		"password":      {test: "TestBGPConfig"},
+		"port":          {test: "TestBGPConfig"},
+		"remote_as":     {test: "TestBGPConfig"},
 	},
 	"vrrp_script": {
 		"fall":      {test: "TestEngineApplyInvalid", arg: true},

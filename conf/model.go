@@ -47,6 +47,8 @@ type Config struct {
 	// realserver only (the directors ignore it; keepalived warns of an
 	// unknown keyword and goes on).
 	RealServerVIPs []RealServerVIP `json:"real_server_vips,omitempty"`
+	// BGP is lvsd's own bgp block (nil without one).
+	BGP *BGP `json:"bgp,omitempty"`
 }
 
 // RealServerVIP is one line of real_server_vips: "ADDR [dr|tun|ipip|gre]",

@@ -495,6 +495,8 @@ func build(root *Node, d *diagList, pre *early) *Config {
 			c.StaticAddresses = append(c.StaticAddresses, p.vips(n, nil)...)
 		case "real_server_vips":
 			c.RealServerVIPs = append(c.RealServerVIPs, p.realServerVIPs(n)...)
+		case "bgp":
+			p.bgp(n)
 		case "static_routes":
 			if p.wantBlock(n) {
 				for _, r := range n.Children {
@@ -780,11 +782,18 @@ func (g *Global) fifo(kw string) *NotifyFIFO {
 var globalBlock = block([]string{"global_defs"}, globalKeywords)
 
 func (p *parser) lvsSyncDaemon(n *Node) {
-	if !p.noBlock(n) || !p.nargs(n, 2, -1) {
+	if !p.noBlock(n) || !p.nargs(n, 1, -1) {
 		return
 	}
-	s := &LVSSyncDaemon{Interface: n.Args[0].Text, Instance: n.Args[1].Text, SyncID: -1, Port: 8848, Pos: n.Pos}
-	o := p.options(n, 2)
+	// Without an instance (INTERFACE alone, or followed by its options),
+	// the master and the backup daemon both run: active-active directors
+	// behind ECMP, each sending its connections to the others.
+	s := &LVSSyncDaemon{Interface: n.Args[0].Text, SyncID: -1, Port: 8848, Pos: n.Pos}
+	first := 1
+	if len(n.Args) > 1 && !syncDaemonOptions[n.Args[1].Text] {
+		s.Instance, first = n.Args[1].Text, 2
+	}
+	o := p.options(n, first)
 	for kw, ok := o.next(); ok; kw, ok = o.next() {
 		switch kw {
 		case "id":
@@ -815,6 +824,10 @@ func (p *parser) lvsSyncDaemon(n *Node) {
 	}
 	p.cfg.Global.LVSSyncDaemon = s
 }
+
+// syncDaemonOptions are the options of lvs_sync_daemon after its
+// interface and instance.
+var syncDaemonOptions = map[string]bool{"id": true, "maxlen": true, "port": true, "ttl": true, "group": true}
 
 func (p *parser) lvsTimeouts(n *Node) {
 	if !p.noBlock(n) || !p.nargs(n, 2, -1) {

@@ -20,6 +20,7 @@ func validate(c *Config, d *diagList, opt Options) {
 	v.virtualServers()
 	v.global()
 	v.interfaces()
+	v.bgp()
 }
 
 type validator struct {
@@ -335,7 +336,7 @@ func (v *validator) syncGroups() {
 func (v *validator) global() {
 	g := &v.c.Global
 	if s := g.LVSSyncDaemon; s != nil {
-		if v.c.Instance(s.Instance) == nil {
+		if s.Instance != "" && v.c.Instance(s.Instance) == nil {
 			v.errf(s.Pos, "lvs_sync_daemon", "vrrp_instance %s does not exist - lvs_sync_daemon disabled", s.Instance)
 			g.LVSSyncDaemon = nil
 		}

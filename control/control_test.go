@@ -56,14 +56,7 @@ func TestCommands(t *testing.T) {
 		},
 	}
 	path, s := startServer(t, cmds, -1)
-	call := func(req Request) Response {
-		t.Helper()
-		r, err := Call(path, req, 5*time.Second)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return r
-	}
+	call := caller(t, path)
 	if r := call(Request{Command: CmdStatus}); !r.OK || string(r.Data) != `{"instances":2}` {
 		t.Errorf("status: %+v", r)
 	}

@@ -28,6 +28,9 @@ type Commands struct {
 	IPVS func(args []string) (string, error)
 	// Drain drains (on) or enables a real server of a virtual server.
 	Drain func(vs, rs string, on bool) error
+	// DrainDirector is drain and enable without a virtual and a real
+	// server: the whole director (its BGP announcements).
+	DrainDirector func(on bool) error
 	// Failover makes a VRRP instance give up (on) for d (0: until
 	// cleared), or clears it.
 	Failover func(instance string, on bool, d time.Duration) error
@@ -304,6 +307,12 @@ func (s *Server) handle(req Request) (resp Response) {
 		}
 		return Response{OK: true, Output: out}
 	case CmdDrain, CmdEnable:
+		if req.VS == "" && req.RS == "" && s.cmds.DrainDirector != nil {
+			if err := s.cmds.DrainDirector(req.Command == CmdDrain); err != nil {
+				return Response{Error: err.Error()}
+			}
+			return Response{OK: true}
+		}
 		if s.cmds.Drain == nil {
 			return errNotHere("IPVS")
 		}

@@ -41,6 +41,12 @@ type Options struct {
 	// healthy real servers. It is called from the reconciler's goroutine
 	// and must not block.
 	Quorum func(vs *conf.VirtualServer, up, init bool, sum int)
+	// QuorumStates, when set, receives the quorum state of every virtual
+	// server (by conf.VirtualServer.Key) once the table is first
+	// programmed, then after every reload and quorum change (BGP
+	// announces what has quorum). It is called from the reconciler's
+	// goroutine, owns the map, and must not block.
+	QuorumStates func(map[string]bool)
 	// Reader, when set, is a second access to the kernel's table that
 	// Snapshot reads the counters through, in its caller's goroutine. Nil:
 	// Run reads them, between two passes. A Kernel is a Reader.
@@ -154,6 +160,7 @@ type Reconciler struct {
 	kfailed      map[string]string // last error of other kernel calls, for log dedup
 	problems     map[string]bool
 	initChanges  []quorumChange
+	programmed   bool // the start-up programming is done (QuorumStates is told from then on)
 	c            Counters
 	syncMaster   bool
 	vrrpMaster   map[string]bool // the last known state of each VRRP instance (MASTER or not)
@@ -402,6 +409,8 @@ func (r *Reconciler) start() {
 		r.quorumNotify(ch)
 	}
 	r.initChanges = nil
+	r.programmed = true
+	r.publishQuorum()
 	r.ensureSync()
 	r.publish()
 }
@@ -560,7 +569,23 @@ func (r *Reconciler) takePending() pass {
 	for _, ch := range changes {
 		r.quorumNotify(ch)
 	}
+	if r.programmed && (cfg != nil || len(changes) > 0) {
+		r.publishQuorum()
+	}
 	return p
+}
+
+// publishQuorum hands every virtual server's quorum state to
+// Options.QuorumStates.
+func (r *Reconciler) publishQuorum() {
+	if r.opts.QuorumStates == nil {
+		return
+	}
+	m := make(map[string]bool, len(r.health))
+	for k, h := range r.health {
+		m[k] = h.QuorumUp
+	}
+	r.opts.QuorumStates(m)
 }
 
 func (r *Reconciler) processPending() {

@@ -37,6 +37,7 @@ type Collector struct {
 	descs []*prometheus.Desc
 	d     descs
 	fams  map[*prometheus.Desc]*family // for the text writer (text.go)
+	bgp   bgpDescs
 }
 
 // Checks accumulates what no snapshot holds: the duration and result of
@@ -140,6 +141,7 @@ func New(src status.Sources, checks *Checks) *Collector {
 	}
 	c := &Collector{src: src, checks: checks}
 	c.init()
+	c.initBGP()
 	return c
 }
 
@@ -267,6 +269,7 @@ func (c *Collector) collect(emit sink) {
 
 	gauge(d.up, 1)
 	gauge(d.buildInfo, 1, st.Version, st.GoVersion)
+	c.collectBGP(st.BGP, gauge, counter)
 	if !st.Started.IsZero() {
 		gauge(d.startTime, unix(st.Started))
 	}

@@ -33,6 +33,8 @@ have chroot           || need+=(coreutils)
 have git              || need+=(git)
 # monitoring/: promtool (rules and their unit tests) and a real Prometheus.
 have promtool         || need+=(prometheus)
+# BGP tests: BIRD 2, a real router peering with lvsd.
+have bird             || need+=(bird2)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" -eq 0 ] && have apt-get; then
     echo "deps: installing ${need[*]}"

@@ -17,6 +17,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/lvsd/lvsd/bgp"
 	"github.com/lvsd/lvsd/conf"
 	"github.com/lvsd/lvsd/healthcheck"
 	"github.com/lvsd/lvsd/ipvs"
@@ -61,6 +62,9 @@ type Sources struct {
 	// smtp_alert), by notifier: "vrrp" (transitions) and "check" (real
 	// servers and quorum). Nil when none runs.
 	Notify func() map[string]notify.Stats
+	// BGP returns the announcements and sessions. Nil when BGP does not
+	// run (no IPVS here).
+	BGP func() bgp.Status
 }
 
 // Daemon records what belongs to the process rather than to a subsystem.
@@ -155,6 +159,8 @@ type Status struct {
 	// by a new listing; VRRPRepairs what VRRP's safety net repaired.
 	NetlinkResyncs map[string]uint64 `json:"netlink_resyncs,omitempty"`
 	VRRPRepairs    map[string]uint64 `json:"vrrp_repairs,omitempty"`
+	// BGP is the BGP speaker's state (nil when BGP does not run).
+	BGP *bgp.Status `json:"bgp,omitempty"`
 }
 
 // Instance is one VRRP instance.
@@ -383,6 +389,10 @@ func Build(src Sources) *Status {
 	}
 	if src.Repairs != nil {
 		st.VRRPRepairs = src.Repairs()
+	}
+	if src.BGP != nil {
+		b := src.BGP()
+		st.BGP = &b
 	}
 	return st
 }

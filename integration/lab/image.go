@@ -38,7 +38,7 @@ var requiredModules = []string{"ip_vs", "veth", "bridge", "nf_conntrack", "nf_de
 var optionalModules = []string{"ipip", "ip_tunnel", "tunnel4", "ip6_tunnel", "tunnel6", "fou", "fou6", "gre", "ip_gre", "macvlan", "ipvlan", "8021q", "dummy", "nf_nat", "nf_tables", "nft_dup_ipv4"}
 
 // hostBinaries are copied into the image with their shared libraries.
-var hostBinaries = []string{"ipvsadm", "keepalived", "tcpdump", "ip"}
+var hostBinaries = []string{"ipvsadm", "keepalived", "tcpdump", "ip", "bird", "birdc"}
 
 // Image is a bootable lab image: a cached kernel + base initramfs, and the
 // freshly built Go binaries added on every run.

@@ -38,7 +38,7 @@ const EnvKernelDeb = "LVSD_LAB_KERNEL_DEB"
 const EnvAccel = "LVSD_LAB_ACCEL"
 
 // HostPackages are the Debian packages the lab needs on the host.
-var HostPackages = []string{"qemu-system-x86", "busybox-static", "kmod", "ipvsadm", "keepalived", "tcpdump", "iproute2"}
+var HostPackages = []string{"qemu-system-x86", "busybox-static", "kmod", "ipvsadm", "keepalived", "tcpdump", "iproute2", "bird2"}
 
 // hostTool is one executable the lab needs and the package that ships it.
 type hostTool struct {
@@ -54,6 +54,7 @@ var hostTools = []hostTool{
 	{"keepalived", "keepalived"},
 	{"tcpdump", "tcpdump"},
 	{"ip", "iproute2"},
+	{"bird", "bird2"},
 	{"ldd", "libc-bin"},
 	{"dpkg-deb", "dpkg"},
 	{"dpkg-query", "dpkg"},

@@ -63,7 +63,58 @@ func main() {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	if os.Getenv("LVSD_LAB_SCENARIO") == "bgp" {
+		os.Exit(runBGP(ctx, *verbose, *timeout))
+	}
 	os.Exit(run(ctx, daemon, *verbose, *timeout))
+}
+
+// runBGP is LVSD_LAB_SCENARIO=bgp make lab: three active-active lvsd
+// directors behind a BIRD router (ECMP), long-lived connections through
+// the loss of one.
+func runBGP(ctx context.Context, verbose bool, timeout time.Duration) int {
+	start := time.Now()
+	logf := func(f string, a ...any) { fmt.Printf(f+"\n", a...) }
+	fmt.Println("lvsd lab: three active-active lvsd directors (DR, mh, sync daemon, BGP) behind a BIRD 2 router (ECMP)")
+	img, err := lab.Build(ctx, lab.BuildOptions{Logf: logf})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 2
+	}
+	sc := lab.BGPActiveActive(2400)
+	sc.Console = &narrator{all: verbose}
+	if timeout < 6*time.Minute {
+		timeout = 6 * time.Minute
+	}
+	sc.Timeout = timeout
+	res, err := img.Run(ctx, sc)
+	if err == nil && res.ExitCode != 0 {
+		err = fmt.Errorf("scenario exit status %d", res.ExitCode)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	m, err := lab.BGPResults(res)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	fmt.Println()
+	fmt.Println("summary")
+	fmt.Printf("  timings: VM boot %v (%s), scenario %v, total %v\n", res.Boot.Round(time.Millisecond), res.Accel,
+		res.Scenario.Round(time.Millisecond), time.Since(start).Round(time.Millisecond))
+	fmt.Printf("  router: %s\n", strings.Join(strings.Fields(res.File("route-ecmp.txt")), " "))
+	fmt.Printf("  new connections by director (IPVS counters): %v\n", m.Spread)
+	fmt.Printf("  kill -9 dirA: its next hop gone from the router after %.2fs\n", m.KillToGone)
+	fmt.Printf("  long-lived connections: %d of %d kept exchanging (%d exchanges, %d moved to another real server)\n",
+		m.Hold.Survived, m.Hold.Conns, m.Hold.Exchanges, m.Hold.Moved)
+	if m.Hold.Survived*100 < m.Hold.Conns*99 {
+		fmt.Println("FAIL: fewer than 99% of the long-lived connections survived")
+		return 1
+	}
+	fmt.Println("PASS")
+	return 0
 }
 
 func run(ctx context.Context, daemon string, verbose bool, timeout time.Duration) int {

@@ -9,6 +9,8 @@
 //	labhelper loop  -url http://192.0.2.100/ -timeout 200ms -interval 20ms -max 60s -stop FILE
 //	labhelper wait  -addr 127.0.0.1:80 -timeout 5s
 //	labhelper hold  -addr 192.0.2.100:80 -n 200 -interval 1s -stop FILE -ready FILE -progress FILE
+//	labhelper echo  -name rs1 -listen :9000
+//	labhelper echohold -addr 203.0.113.10:9000 -n 200 -interval 200ms -stop FILE -ready FILE
 package main
 
 import (
@@ -46,6 +48,10 @@ func main() {
 		err = loop(os.Args[2:])
 	case "wait":
 		err = wait(os.Args[2:])
+	case "echo":
+		err = echo(os.Args[2:])
+	case "echohold":
+		err = echoHold(os.Args[2:])
 	case "hold":
 		err = hold(os.Args[2:])
 	default:
@@ -58,7 +64,7 @@ func main() {
 }
 
 func usage() {
-	fmt.Fprintln(os.Stderr, "usage: labhelper serve|get|loop|wait|hold [flags]")
+	fmt.Fprintln(os.Stderr, "usage: labhelper serve|get|loop|wait|hold|echo|echohold [flags]")
 	os.Exit(2)
 }
 
@@ -138,21 +144,38 @@ func get(args []string) error {
 	url := fs.String("url", "", "URL")
 	n := fs.Int("n", 10, "number of requests (at most 100000)")
 	timeout := fs.Duration("timeout", time.Second, "per-request timeout")
+	parallel := fs.Int("parallel", 1, "requests in flight at once (1-64)")
 	fs.Parse(args)
-	if *n < 0 || *n > 100000 {
-		return errors.New("get: -n out of range")
+	if *n < 0 || *n > 100000 || *parallel < 1 || *parallel > 64 {
+		return errors.New("get: -n or -parallel out of range")
 	}
 	c := client(*timeout)
 	rep := lab.ClientReport{Answers: map[string]int{}}
-	for i := 0; i < *n; i++ {
-		rep.Requests++
-		name, err := once(c, *url)
-		if err != nil {
-			addErr(&rep, err)
-			continue
-		}
-		rep.Answers[name]++
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	next := make(chan struct{})
+	for w := 0; w < *parallel; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range next {
+				name, err := once(c, *url)
+				mu.Lock()
+				rep.Requests++
+				if err != nil {
+					addErr(&rep, err)
+				} else {
+					rep.Answers[name]++
+				}
+				mu.Unlock()
+			}
+		}()
 	}
+	for i := 0; i < *n; i++ {
+		next <- struct{}{}
+	}
+	close(next)
+	wg.Wait()
 	return json.NewEncoder(os.Stdout).Encode(rep)
 }
 
