@@ -150,6 +150,7 @@ func missingParameterFiles(t *testing.T) []string {
 		"global_defs":          "global_defs {\n%s\n}\n",
 		"vrrp_script":          "vrrp_script s {\n script /bin/true\n%s\n}\n",
 		"track_file":           "track_file t {\n file /tmp/x\n%s\n}\n",
+		"vrrp_track_process":   "vrrp_track_process p {\n process sleep\n%s\n}\n",
 		"vrrp_sync_group":      strings.Replace(inst, "%s", "", 1) + "vrrp_sync_group G {\n group {\n  VI\n }\n%s\n}\n",
 		"vrrp_instance":        inst,
 		"notify":               inst,
