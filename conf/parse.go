@@ -1053,19 +1053,15 @@ func (p *parser) trackProcess(n *Node) *TrackProcess {
 	}
 	tp := &TrackProcess{Name: n.Args[0].Text, Quorum: 1, QuorumMax: 1<<32 - 1, Pos: n.Pos}
 	processSet := false
-	for _, ch := range n.Children {
-		info := trackProcessBlock.parse(p, ch, tp)
-		if info == nil {
-			continue
-		}
+	trackProcessBlock.each(p, n.Children, tp, func(ch *Node) bool {
 		switch ch.Key {
 		case "process":
 			if !p.noBlock(ch) {
-				continue
+				return true
 			}
 			if processSet {
 				p.errf(ch, "Process already set for track process %s - ignoring %s", tp.Name, ch.Args[0].Text)
-				continue
+				return true
 			}
 			processSet = true
 			tp.Process = ch.Args[0].Text
@@ -1080,7 +1076,7 @@ func (p *parser) trackProcess(n *Node) *TrackProcess {
 			}
 		case "param_match":
 			if !p.noBlock(ch) {
-				continue
+				return true
 			}
 			switch {
 			case len(ch.Args) == 0:
@@ -1089,37 +1085,37 @@ func (p *parser) trackProcess(n *Node) *TrackProcess {
 				tp.ParamMatch = ch.Args[0].Text
 			default:
 				p.errf(ch, "Invalid param_match type %s - ignoring", ch.Args[0].Text)
-				continue
+				return true
 			}
 			tp.FullCommand = true
 		case "weight":
 			if len(ch.Args) == 0 {
 				p.errf(ch, "No weight specified for track process %s - ignoring", tp.Name)
-				continue
+				return true
 			}
 			if tp.Weight != 0 {
 				p.errf(ch, "Weight already set for track process %s - ignoring %s", tp.Name, ch.Args[0].Text)
-				continue
+				return true
 			}
 			p.weightReverse(ch, -254, 254, &tp.Weight, &tp.Reverse)
 		case "quorum":
 			v, ok := p.int1(ch, 1, 65535)
 			if !ok {
-				continue
+				return true
 			}
 			if uint32(v) > tp.QuorumMax {
 				p.errf(ch, "Quorum is greater than quorum_max - ignoring")
-				continue
+				return true
 			}
 			tp.Quorum = v
 		case "quorum_max":
 			v, ok := p.int1(ch, 0, 65535)
 			if !ok {
-				continue
+				return true
 			}
 			if (v != 0 || tp.Quorum > 1) && v < tp.Quorum {
 				p.errf(ch, "quorum_max is less than quorum - ignoring")
-				continue
+				return true
 			}
 			tp.QuorumMax = uint32(v)
 			if v == 0 {
@@ -1130,7 +1126,7 @@ func (p *parser) trackProcess(n *Node) *TrackProcess {
 		case "delay", "fork_delay", "terminate_delay":
 			d, ok := p.dur(ch, 0.000001, 3600)
 			if !ok {
-				continue
+				return true
 			}
 			if ch.Key != "fork_delay" {
 				tp.TerminateDelay = d
@@ -1143,9 +1139,10 @@ func (p *parser) trackProcess(n *Node) *TrackProcess {
 				tp.FullCommand = true
 			}
 		default:
-			p.unhandled(ch, info)
+			return false
 		}
-	}
+		return true
+	})
 	if !processSet {
 		p.d.add(n.Pos, Error, "vrrp_track_process", fmt.Sprintf("track process '%s' process name not specified", tp.Name))
 		return nil

@@ -147,11 +147,7 @@ func (p *parser) bgp(n *Node) {
 	}
 	b := &BGP{ListenPort: DefaultBGPPort, HoldTime: DefaultBGPHoldTime, Pos: n.Pos}
 	var neighbors []*Node
-	for _, ch := range n.Children {
-		info := bgpBlock.parse(p, ch, b)
-		if info == nil {
-			continue
-		}
+	bgpBlock.each(p, n.Children, b, func(ch *Node) bool {
 		switch ch.Key {
 		case "neighbor":
 			neighbors = append(neighbors, ch) // after the block's own hold_time
@@ -164,9 +160,10 @@ func (p *parser) bgp(n *Node) {
 				}
 			}
 		default:
-			p.unhandled(ch, info)
+			return false
 		}
-	}
+		return true
+	})
 	for _, ch := range neighbors {
 		if nb := p.bgpNeighbor(ch, b.HoldTime); nb != nil {
 			b.Neighbors = append(b.Neighbors, nb)
@@ -184,11 +181,7 @@ func (p *parser) bgpNeighbor(n *Node, hold time.Duration) *BGPNeighbor {
 		return nil
 	}
 	nb := &BGPNeighbor{Addr: a, HoldTime: hold, Port: DefaultBGPPort, Pos: n.Pos}
-	for _, ch := range n.Children {
-		if info := bgpNeighborBlock.parse(p, ch, nb); info != nil {
-			p.unhandled(ch, info)
-		}
-	}
+	bgpNeighborBlock.each(p, n.Children, nb, nil)
 	if nb.RemoteAS == 0 {
 		p.errf(n, "neighbor %s: no remote_as - ignoring the neighbor", a)
 		return nil

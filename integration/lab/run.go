@@ -338,24 +338,11 @@ func (img *Image) Run(ctx context.Context, sc Scenario) (*Result, error) {
 }
 
 func catFiles(dst, base string, extra []byte) error {
-	in, err := os.Open(base)
+	b, err := os.ReadFile(base)
 	if err != nil {
 		return err
 	}
-	defer in.Close()
-	out, err := os.Create(dst)
-	if err != nil {
-		return err
-	}
-	if _, err := io.Copy(out, in); err != nil {
-		out.Close()
-		return err
-	}
-	if _, err := out.Write(extra); err != nil {
-		out.Close()
-		return err
-	}
-	return out.Close()
+	return os.WriteFile(dst, append(b, extra...), 0o644)
 }
 
 func makeSparse(p string, size int64) error {

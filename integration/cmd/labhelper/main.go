@@ -38,25 +38,15 @@ func main() {
 	if len(os.Args) < 2 {
 		usage()
 	}
-	var err error
-	switch os.Args[1] {
-	case "serve":
-		err = serve(os.Args[2:])
-	case "get":
-		err = get(os.Args[2:])
-	case "loop":
-		err = loop(os.Args[2:])
-	case "wait":
-		err = wait(os.Args[2:])
-	case "echo":
-		err = echo(os.Args[2:])
-	case "echohold":
-		err = echoHold(os.Args[2:])
-	case "hold":
-		err = hold(os.Args[2:])
-	default:
+	commands := map[string]func([]string) error{
+		"serve": serve, "get": get, "loop": loop, "wait": wait,
+		"hold": hold, "echo": echo, "echohold": echoHold,
+	}
+	cmd, ok := commands[os.Args[1]]
+	if !ok {
 		usage()
 	}
+	err := cmd(os.Args[2:])
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "labhelper:", err)
 		os.Exit(1)
