@@ -401,6 +401,9 @@ client_get c0 20
 # The 6.1 kernel refreshes the counters userspace reads in its 2 s
 # estimator timer: wait for them, then compare lvsd's with ipvsadm's.
 wait_until 10 "the kernel counts the 20 connections of VS1" conns_at_least "$VS1" $((C0 + 20))
+# lvsd reads the kernel's table at most once a second for its scrapes
+# (ipvs.DefaultReadEvery): its counters may be that much older.
+sleep 1.2
 scrape dirA m1
 ip netns exec dirA ipvsadm -Ln --stats > "$LAB_RESULTS/m1-stats.txt"
 

@@ -7,7 +7,7 @@ import "net/http"
 // scrape of a large IPVS table is about a second of CPU, and two of them
 // running together take both cores of a small director, delaying the VRRP
 // adverts by tens of milliseconds (docs/RELIABILITY.md, "Adverts under
-// scrape load"). A waiting request whose client goes away leaves.
+// scrape load").
 func oneAtATime(h http.Handler, admitted int) http.Handler {
 	admit := make(chan struct{}, admitted)
 	running := make(chan struct{}, 1)
@@ -19,11 +19,11 @@ func oneAtATime(h http.Handler, admitted int) http.Handler {
 			return
 		}
 		defer func() { <-admit }()
-		select {
-		case running <- struct{}{}:
-		case <-r.Context().Done():
-			return
-		}
+		// Not given up when the request's context ends: an HTTP/1.0
+		// scraper that half-closes its side after the request (busybox
+		// nc) ends it, and must still get its answer. At most admitted-1
+		// wait.
+		running <- struct{}{}
 		defer func() { <-running }()
 		h.ServeHTTP(w, r)
 	})

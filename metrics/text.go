@@ -56,6 +56,7 @@ type textSink struct {
 	bufs  []*famBuf // by family.idx
 	used  []*famBuf // in the order of their first sample
 	head  bytes.Buffer
+	body  bytes.Buffer // the whole response, sent at once
 	gz    *gzip.Writer
 	scrap []byte
 }
@@ -215,22 +216,28 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	w.Header().Set("Content-Type", string(expfmt.NewFormat(expfmt.TypeTextPlain)))
-	var out io.Writer = w
+	// The whole response is made before anything is sent, and sent with
+	// its length: a scraper gets every family or an error, never the
+	// runtime's metrics alone because the collection was slow.
+	s.body.Reset()
+	var out io.Writer = &s.body
 	if acceptsGzip(r) {
 		w.Header().Set("Content-Encoding", "gzip")
 		if s.gz == nil {
-			s.gz, _ = gzip.NewWriterLevel(w, gzip.BestSpeed)
+			s.gz, _ = gzip.NewWriterLevel(&s.body, gzip.BestSpeed)
 		} else {
-			s.gz.Reset(w)
+			s.gz.Reset(&s.body)
 		}
 		out = s.gz
-		defer s.gz.Close()
 	}
-	if _, err := out.Write(s.head.Bytes()); err != nil {
-		return // the scraper went away
-	}
+	_, _ = out.Write(s.head.Bytes())
 	_ = h.c.writeText(s, out)
+	if out == s.gz {
+		_ = s.gz.Close()
+	}
+	w.Header().Set("Content-Type", string(expfmt.NewFormat(expfmt.TypeTextPlain)))
+	w.Header().Set("Content-Length", strconv.Itoa(s.body.Len()))
+	_, _ = w.Write(s.body.Bytes())
 }
 
 func acceptsGzip(r *http.Request) bool {
