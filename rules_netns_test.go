@@ -4,7 +4,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 )
@@ -111,15 +110,8 @@ func TestNetnsRulesMatchKeepalived(t *testing.T) {
 	}
 	time.Sleep(300 * time.Millisecond)
 	same("MASTER again")
+	stopBoth(t, both)
 	for _, s := range both {
-		_ = s.cmd.Process.Signal(syscall.SIGTERM)
-	}
-	for _, s := range both {
-		select {
-		case <-s.exited:
-		case <-time.After(10 * time.Second):
-			t.Fatalf("%s did not stop", s.name)
-		}
 		if !none(s, static) || !none(s, virtual) {
 			t.Errorf("%s left rules behind:\n%s", s.name, view(s))
 		}
