@@ -78,6 +78,8 @@ func (recNop) AddAddr(vrrp.VIP) error                                { return ni
 func (recNop) DelAddr(vrrp.VIP) error                                { return nil }
 func (recNop) AddRoute(vrrp.Route) error                             { return nil }
 func (recNop) DelRoute(vrrp.Route) error                             { return nil }
+func (recNop) AddRule(vrrp.Rule) error                               { return nil }
+func (recNop) DelRule(vrrp.Rule) error                               { return nil }
 func (k *recKernel) Listen(vrrp.ConnConfig) (vrrp.PacketConn, error) { return recConn{k}, nil }
 func (k *recKernel) GARP(string) (vrrp.GARPConn, error)              { return recNop{}, nil }
 func (k *recKernel) Addrs(string) vrrp.AddrManager                   { return recAddrs{k} }

@@ -64,18 +64,26 @@ func TestNetnsStaticAddressesMatchKeepalived(t *testing.T) {
 	}
 	time.Sleep(300 * time.Millisecond)
 	same("after the deletion")
+	stopBoth(t, both)
 	for _, s := range both {
-		_ = s.cmd.Process.Signal(syscall.SIGTERM)
-	}
-	for _, s := range both {
-		select {
-		case <-s.exited:
-		case <-time.After(10 * time.Second):
-			t.Fatalf("%s did not stop", s.name)
-		}
 		if has(s, "198.51.100.5") || has(s, "203.0.113.7") || has(s, "198.51.100.128/25") {
 			t.Errorf("%s left static addresses or routes behind:\n%s", s.name, view(s))
 		}
 	}
 	same("after stop")
+}
+
+// stopBoth sends SIGTERM to each side and waits until it exits.
+func stopBoth(t *testing.T, sides []*kaSide) {
+	t.Helper()
+	for _, s := range sides {
+		_ = s.cmd.Process.Signal(syscall.SIGTERM)
+	}
+	for _, s := range sides {
+		select {
+		case <-s.exited:
+		case <-time.After(10 * time.Second):
+			t.Fatalf("%s did not stop", s.name)
+		}
+	}
 }

@@ -49,7 +49,7 @@ var keywordTable = map[string]map[string]kwInfo{
 		"net_namespace":         {notice: notYet},
 		"static_ipaddress":      {test: "TestNetnsStaticAddressesMatchKeepalived"},
 		"static_routes":         {test: "TestNetnsStaticAddressesMatchKeepalived"},
-		"static_rules":          {notice: notYet},
+		"static_rules":          {test: "TestNetnsRulesMatchKeepalived"},
 		"use_pid_dir":           {notice: notYet},
 		"vrrp_track_process":    {test: "TestTrackProcessParse", arg: true},
 	},
@@ -300,7 +300,7 @@ var keywordTable = map[string]map[string]kwInfo{
 		"track_bfd":                  {notice: notYet},
 		"track_process":              {test: "TestTrackProcessParse"},
 		"track_src_ip":               {notice: notYet},
-		"virtual_rules":              {notice: notYet},
+		"virtual_rules":              {test: "TestNetnsRulesMatchKeepalived"},
 		"vmac_ipvlan_xmit_base":      {notice: notYet},
 	},
 	"notify": {

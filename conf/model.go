@@ -41,6 +41,7 @@ type Config struct {
 	Instances       []*VRRPInstance       `json:"vrrp_instances,omitempty"`
 	StaticAddresses []VIP                 `json:"static_ipaddress,omitempty"`
 	StaticRoutes    []Route               `json:"static_routes,omitempty"`
+	StaticRules     []Route               `json:"static_rules,omitempty"`
 	VSGroups        []*VirtualServerGroup `json:"virtual_server_groups,omitempty"`
 	VirtualServers  []*VirtualServer      `json:"virtual_servers,omitempty"`
 	// RealServerVIPs is lvsd's real_server_vips block, read by lvsd
@@ -345,11 +346,13 @@ type VIP struct {
 	Pos          Pos     `json:"pos"`
 }
 
-// Route is one line of virtual_routes, virtual_rules or static_routes, as
-// words; for virtual_routes also parsed (Parsed nil when the line is in error).
+// Route is one line of virtual_routes, static_routes, virtual_rules or
+// static_rules, as words and parsed: Parsed for a route, Rule for a rule
+// (a line in error is left out).
 type Route struct {
 	Words  []string `json:"words"`
 	Parsed *VRoute  `json:"route,omitempty"`
+	Rule   *VRule   `json:"rule,omitempty"`
 	Pos    Pos      `json:"pos"`
 }
 

@@ -107,6 +107,9 @@ type parser struct {
 	// blocks. A block of these kinds never holds another of its own kind.
 	vsTimers, rsTimers timerSet
 	chk                checkerParse
+	// nextRulePrio4, 6 count the rules given no priority (keepalived's
+	// numbering, shared by static_rules and virtual_rules).
+	nextRulePrio4, nextRulePrio6 uint32
 }
 
 func (p *parser) errf(n *Node, format string, a ...any) {
@@ -506,6 +509,8 @@ func build(root *Node, d *diagList, pre *early) *Config {
 					}
 				}
 			}
+		case "static_rules":
+			c.StaticRules = append(c.StaticRules, p.rules(n, n.Key)...)
 		default:
 			p.unhandled(n, info)
 		}

@@ -88,9 +88,7 @@ func (p *parser) instance(n *Node) *VRRPInstance {
 				}
 			}
 		case "virtual_rules":
-			if p.wantBlock(ch) {
-				in.Rules = append(in.Rules, routeWords(ch)...)
-			}
+			in.Rules = append(in.Rules, p.rules(ch, ch.Key)...)
 		case "nopreempt":
 			in.NoPreempt = p.boolOpt(ch)
 			in.noPreemptPos = ch.Pos
@@ -288,15 +286,6 @@ func (p *parser) vips(n *Node, keep func(a *Node, v VIP) bool) []VIP {
 		if v, ok := p.vip(a); ok && (keep == nil || keep(a, v)) {
 			out = append(out, v)
 		}
-	}
-	return out
-}
-
-// routeWords keeps the lines of a block of routes or rules as words.
-func routeWords(n *Node) []Route {
-	var out []Route
-	for _, r := range n.Children {
-		out = append(out, Route{Words: append([]string{r.Key}, r.Words()...), Pos: r.Pos})
 	}
 	return out
 }

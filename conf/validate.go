@@ -497,7 +497,7 @@ func (c *Config) Interfaces() map[string]Pos {
 	for _, a := range c.StaticAddresses {
 		add(a.Dev, a.Pos)
 	}
-	for _, r := range c.StaticRoutes {
+	for _, r := range append(append([]Route(nil), c.StaticRoutes...), c.StaticRules...) {
 		add(r.dev(), r.Pos)
 	}
 	if s := c.Global.LVSSyncDaemon; s != nil {

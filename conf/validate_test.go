@@ -1003,14 +1003,13 @@ func TestValidateGeneric(t *testing.T) {
 		{
 			name: "parsed, not supported yet",
 			conf: "bfd_instance p { #a\n}\n" + globalDefs("enable_traps #b") +
-				vrrpInst("track_bfd { #c\n p\n}", "virtual_rules { #e\n from 10.1.0.0/16 table 1\n}",
+				vrrpInst("track_bfd { #c\n p\n}", "virtual_rules {\n from 10.1.0.0/16 table 1 priority 100\n}",
 					"virtual_ipaddress {\n 10.0.0.2 home #f\n}") +
 				virtServer("snmp_name web #g", realServer("BFD_CHECK { #h\n}", "TCP_CHECK {\n}")),
 			want: []string{
 				"b: notice: enable_traps: parsed, not supported yet",
 				"a: notice: bfd_instance: parsed, not supported yet",
 				"c: notice: track_bfd: parsed, not supported yet",
-				"e: notice: virtual_rules: parsed, not supported yet",
 				"f: notice: home: parsed, not supported yet",
 				"g: notice: snmp_name: parsed, not supported yet",
 				"h: notice: BFD_CHECK: parsed, not supported yet",

@@ -259,6 +259,9 @@ func fromConfig(c *conf.Config) ([]runnerSpec, []string, error) {
 			}
 			ic.Routes = append(ic.Routes, rt)
 		}
+		for _, r := range in.Rules {
+			ic.Rules = append(ic.Rules, *r.Rule)
+		}
 		if len(ic.VIPs) > advert.MaxAddrs {
 			// keepalived moves the excess to the excluded list.
 			warn("%s: %s: more than %d VIPs; the excess is not advertised", in.Pos, in.Name, advert.MaxAddrs)
@@ -319,13 +322,6 @@ func fromConfig(c *conf.Config) ([]runnerSpec, []string, error) {
 					warn("%s: (%s) IPv4 ipvlan requires a source ip address to be configured. setting instance to fault state", in.Pos, in.Name)
 					ic.Tracks = append(ic.Tracks, track{Name: "ipvlan:no_source"})
 				}
-			}
-		}
-		for what, set := range map[string]bool{
-			"virtual_rules": len(in.Rules) > 0,
-		} {
-			if set {
-				warn("%s: %s: %s is not implemented; ignored", in.Pos, in.Name, what)
 			}
 		}
 		if !in.DontTrackPrimary {

@@ -110,6 +110,9 @@ func (f fakeRoutes) DelRoute(r Route) error {
 	return nil
 }
 
+func (f fakeRoutes) AddRule(r Rule) error { f.k.rec("rule add %v", r.String()); return nil }
+func (f fakeRoutes) DelRule(r Rule) error { f.k.rec("rule del %v", r.String()); return nil }
+
 func (k *fakeKernel) Listen(cfg ConnConfig) (PacketConn, error) {
 	return &fakeConn{k: k, ifn: cfg.Interface}, nil
 }

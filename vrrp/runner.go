@@ -79,11 +79,16 @@ func (r Route) String() string {
 	return w.String()
 }
 
-// RouteManager adds and removes routes. Adding a route that is present
-// and removing one that is absent are not errors.
+// Rule is one ip rule (virtual_rules, static_rules), as conf parsed it.
+type Rule = conf.VRule
+
+// RouteManager adds and removes routes and ip rules. Adding one that is
+// present and removing one that is absent are not errors.
 type RouteManager interface {
 	AddRoute(r Route) error
 	DelRoute(r Route) error
+	AddRule(r Rule) error
+	DelRule(r Rule) error
 }
 
 // AdvertSender sends VRRP packets (the IP payload; the kernel builds the IP
@@ -131,6 +136,9 @@ type instanceConfig struct {
 	// Routes (virtual_routes) are added after the VIPs when the instance
 	// becomes MASTER and removed before them when it leaves MASTER.
 	Routes []Route
+	// Rules (virtual_rules) are added after the routes when the instance
+	// becomes MASTER and removed before them when it leaves MASTER.
+	Rules []Rule
 	// GARPInterval and GNAInterval (vrrp_garp_interval, vrrp_gna_interval)
 	// space out the gratuitous ARPs and the neighbour advertisements sent
 	// on one interface; 0: no spacing. The Engine applies them.
@@ -369,7 +377,7 @@ func newRunner(name string, members []memberSpec, opts runnerOptions) (*runner, 
 		if mb.Sender == nil || mb.Addrs == nil {
 			return nil, fmt.Errorf("vrrp: instance %s: sender and address manager are required", c.Machine.Name)
 		}
-		if len(c.Routes) > 0 && mb.Routes == nil {
+		if len(c.Routes)+len(c.Rules) > 0 && mb.Routes == nil {
 			return nil, fmt.Errorf("vrrp: instance %s: routes without a route manager", c.Machine.Name)
 		}
 		m, err := newMachine(c.Machine, r.clock)
@@ -500,7 +508,7 @@ func (r *runner) reconfigure(cfgs []instanceConfig) error {
 		if err := (&member{}).setConfig(c); err != nil {
 			return err
 		}
-		if len(c.Routes) > 0 && mm.dev.Routes == nil {
+		if len(c.Routes)+len(c.Rules) > 0 && mm.dev.Routes == nil {
 			return fmt.Errorf("vrrp: instance %s: routes without a route manager", mc.Name)
 		}
 		tr, err := newTracker(c.Tracks)
@@ -521,10 +529,12 @@ func (r *runner) reconfigure(cfgs []instanceConfig) error {
 		name := c.Machine.Name
 		removed, added := diffVIPs(mm.all, append(append([]VIP(nil), c.VIPs...), c.ExcludedVIPs...))
 		rtRemoved, rtAdded := diff(mm.cfg.Routes, c.Routes)
+		ruRemoved, ruAdded := diff(mm.cfg.Rules, c.Rules)
 		_ = mm.setConfig(c)
 		if mm.vipsSet {
 			// The addresses going stay filtered until they are gone.
 			r.setFilter(mm, append(append([]VIP(nil), mm.all...), removed...))
+			r.delRules(mm, ruRemoved)
 			r.delRoutes(mm, rtRemoved)
 			for _, v := range removed {
 				if err := mm.dev.Addrs.DelAddr(v); err != nil {
@@ -539,6 +549,7 @@ func (r *runner) reconfigure(cfgs []instanceConfig) error {
 				}
 			}
 			r.addRoutes(mm, rtAdded)
+			r.addRules(mm, ruAdded)
 			r.setFilter(mm, mm.all)
 			if mm.dev.GARP != nil && len(added) > 0 && c.Machine.GARPMasterRepeat > 0 {
 				for range c.Machine.GARPMasterRepeat {
@@ -564,7 +575,8 @@ func (r *runner) reconfigure(cfgs []instanceConfig) error {
 		}
 		r.log.Info("vrrp: instance reconfigured", "instance", name, "state", mm.m.State(),
 			"vips_added", len(added), "vips_removed", len(removed),
-			"routes_added", len(rtAdded), "routes_removed", len(rtRemoved))
+			"routes_added", len(rtAdded), "routes_removed", len(rtRemoved),
+			"rules_added", len(ruAdded), "rules_removed", len(ruRemoved))
 	}
 	r.publish()
 	return nil
@@ -604,6 +616,24 @@ func (r *runner) addRoutes(mm *member, routes []Route) {
 		if err := mm.dev.Routes.AddRoute(rt); err != nil {
 			mm.stats.RouteErrors.Add(1)
 			r.log.Error("vrrp: adding route", "instance", mm.cfg.Machine.Name, "route", rt.String(), "err", err)
+		}
+	}
+}
+
+// addRules and delRules add and remove ip rules of mm, logging failures
+// (counted with the route errors).
+func (r *runner) addRules(mm *member, rules []Rule) {
+	r.doRules(mm, rules, "adding", RouteManager.AddRule)
+}
+func (r *runner) delRules(mm *member, rules []Rule) {
+	r.doRules(mm, rules, "removing", RouteManager.DelRule)
+}
+
+func (r *runner) doRules(mm *member, rules []Rule, verb string, op func(RouteManager, Rule) error) {
+	for _, ru := range rules {
+		if err := op(mm.dev.Routes, ru); err != nil {
+			mm.stats.RouteErrors.Add(1)
+			r.log.Error("vrrp: "+verb+" rule", "instance", mm.cfg.Machine.Name, "rule", ru.String(), "err", err)
 		}
 	}
 }
@@ -917,9 +947,11 @@ func (r *runner) do(i int, a action) {
 			}
 		}
 		r.addRoutes(mm, mm.cfg.Routes)
+		r.addRules(mm, mm.cfg.Rules)
 		mm.vipsSet, mm.vipsAt = true, time.Now()
 	case removeVIPs:
-		// Routes first: they may use a VIP as source.
+		// Rules, then routes: they may use a VIP as source.
+		r.delRules(mm, mm.cfg.Rules)
 		r.delRoutes(mm, mm.cfg.Routes)
 		for _, v := range mm.all {
 			if err := mm.dev.Addrs.DelAddr(v); err != nil {

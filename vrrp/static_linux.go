@@ -12,7 +12,7 @@ import (
 // static_ipaddress without dev goes.
 const defaultStaticDev = "eth0"
 
-// statics are static_ipaddress and static_routes, as keepalived's VRRP
+// statics are static_ipaddress, static_routes and static_rules, as keepalived's VRRP
 // process keeps them: added when the engine starts, put back when someone
 // deletes an address, removed when it stops (unless DontRelease). They
 // belong to no instance. A reload does not change them (a notice).
@@ -20,10 +20,11 @@ type statics struct {
 	mu       sync.Mutex
 	addrs    []VIP
 	routes   []Route
+	rules    []Rule
 	stopping bool // removed: a deletion is no longer put back
 }
 
-// staticsFrom converts the configuration's static addresses and routes.
+// staticsFrom converts the configuration's static addresses, routes and rules.
 func staticsFrom(c *conf.Config) (*statics, []string) {
 	st := &statics{}
 	var warns []string
@@ -46,6 +47,9 @@ func staticsFrom(c *conf.Config) (*statics, []string) {
 		}
 		st.routes = append(st.routes, rt)
 	}
+	for _, r := range c.StaticRules {
+		st.rules = append(st.rules, *r.Rule)
+	}
 	return st, warns
 }
 
@@ -62,6 +66,11 @@ func (e *Engine) addStatics() {
 	for _, rt := range st.routes {
 		if err := e.k.Routes().AddRoute(rt); err != nil {
 			e.log.Error("vrrp: adding static route", "route", rt.String(), "err", err)
+		}
+	}
+	for _, ru := range st.rules {
+		if err := e.k.Routes().AddRule(ru); err != nil {
+			e.log.Error("vrrp: adding static rule", "rule", ru.String(), "err", err)
 		}
 	}
 }
@@ -94,6 +103,11 @@ func (e *Engine) delStatics(keep bool) {
 	st.stopping = true
 	if keep {
 		return
+	}
+	for _, ru := range st.rules {
+		if err := e.k.Routes().DelRule(ru); err != nil {
+			e.log.Warn("vrrp: removing static rule", "rule", ru.String(), "err", err)
+		}
 	}
 	for _, rt := range st.routes {
 		if err := e.k.Routes().DelRoute(rt); err != nil {
