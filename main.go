@@ -327,6 +327,7 @@ func (s *server) reload() control.ReloadResult {
 		res.Err = err
 		return res
 	}
+	keepStartNames(s.log, &s.op.cfg.Load().Global, &next.Global)
 	s.diags = diags
 	s.d.apply(next)
 	s.op.reloaded(s.o, next, nil)

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -87,4 +88,20 @@ func enterNetNamespace(cfg *conf.Config) error {
 		return nil
 	}
 	return nsenter.Enter(cfg.Global.NetNamespace, os.Args)
+}
+
+// keepStartNames keeps the running net_namespace and instance in a
+// reloaded configuration: as keepalived's, they are not changed by a
+// reload (the namespace lvsd runs in, its pid file); a reload naming
+// others says so.
+func keepStartNames(log *slog.Logger, running, next *conf.Global) {
+	for _, f := range []struct {
+		kw       string
+		old, new *string
+	}{{"net_namespace", &running.NetNamespace, &next.NetNamespace}, {"instance", &running.Instance, &next.Instance}} {
+		if *f.new != *f.old {
+			log.Warn(f.kw+" is not changed by a reload; restart lvsd to change it", "running", *f.old, "reloaded", *f.new)
+			*f.new = *f.old
+		}
+	}
 }
