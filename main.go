@@ -129,7 +129,7 @@ func configTest(o *options, stdout, stderr io.Writer) int {
 		file = o.configTestFile
 	}
 	cfg, diags := conf.Load(file, loadOptions(o))
-	if err := enterNetNamespace(cfg); err != nil {
+	if err := enterNetNamespace(o, cfg); err != nil {
 		// keepalived: "Unable to set network namespace NAME - exiting".
 		fmt.Fprintf(stderr, "lvsd: %v\n", err)
 		return exitConfig
@@ -206,7 +206,7 @@ func serve(o *options, log *slog.Logger) int {
 	startedAt := time.Now()
 	restoreGC := relaxGC()
 	cfg, diags := conf.Load(o.configFile, loadOptions(o))
-	if err := enterNetNamespace(cfg); err != nil {
+	if err := enterNetNamespace(o, cfg); err != nil {
 		log.Error("cannot run in the network namespace", "err", err)
 		return exitProgramError
 	}
@@ -327,7 +327,7 @@ func (s *server) reload() control.ReloadResult {
 		res.Err = err
 		return res
 	}
-	keepStartNames(s.log, &s.op.cfg.Load().Global, &next.Global)
+	keepStartNames(s.log, s.o, &s.op.cfg.Load().Global, &next.Global)
 	s.diags = diags
 	s.d.apply(next)
 	s.op.reloaded(s.o, next, nil)

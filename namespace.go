@@ -83,7 +83,11 @@ func writeOurPidFile(o *options, g *conf.Global) (remove func(), err error) {
 // lvsd is executed again inside it (same pid, same arguments), where it
 // reads the configuration again, its interfaces checked there. Without
 // net_namespace, or in it already, it returns at once.
-func enterNetNamespace(cfg *conf.Config) error {
+// -s NAME overrides net_namespace, as keepalived's.
+func enterNetNamespace(o *options, cfg *conf.Config) error {
+	if cfg != nil && o.netNamespace != "" {
+		cfg.Global.NetNamespace = o.netNamespace
+	}
 	if cfg == nil || cfg.Global.NetNamespace == "" {
 		return nil
 	}
@@ -94,7 +98,10 @@ func enterNetNamespace(cfg *conf.Config) error {
 // reloaded configuration: as keepalived's, they are not changed by a
 // reload (the namespace lvsd runs in, its pid file); a reload naming
 // others says so.
-func keepStartNames(log *slog.Logger, running, next *conf.Global) {
+func keepStartNames(log *slog.Logger, o *options, running, next *conf.Global) {
+	if o.netNamespace != "" {
+		next.NetNamespace = o.netNamespace // -s, as at start
+	}
 	for _, f := range []struct {
 		kw       string
 		old, new *string

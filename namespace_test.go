@@ -50,11 +50,31 @@ func TestReloadKeepsNamespaceAndInstance(t *testing.T) {
 	log := slog.New(slog.NewTextHandler(&buf, nil))
 	running := conf.Global{NetNamespace: "n", Instance: "a"}
 	next := conf.Global{NetNamespace: "m"}
-	keepStartNames(log, &running, &next)
+	keepStartNames(log, &options{}, &running, &next)
 	if next.NetNamespace != "n" || next.Instance != "a" {
 		t.Errorf("reloaded: net_namespace %q instance %q, want n a", next.NetNamespace, next.Instance)
 	}
 	if out := buf.String(); !strings.Contains(out, "net_namespace is not changed by a reload") || !strings.Contains(out, "instance is not changed") {
 		t.Errorf("log:\n%s", out)
+	}
+	// -s: the reloaded configuration has it too, without a warning.
+	buf.Reset()
+	running, next = conf.Global{NetNamespace: "s"}, conf.Global{NetNamespace: "n"}
+	keepStartNames(log, &options{netNamespace: "s"}, &running, &next)
+	if next.NetNamespace != "s" || buf.Len() != 0 {
+		t.Errorf("with -s s: reloaded net_namespace %q, log %q", next.NetNamespace, buf.String())
+	}
+}
+
+// -s NAME overrides net_namespace (keepalived's --namespace): lvsd tries
+// NAME, not the configuration's.
+func TestNamespaceFlagOverridesConfig(t *testing.T) {
+	cfg, _ := conf.Parse("k.conf", "net_namespace lvsd-from-conf\n", conf.Options{ConfigID: "x"})
+	err := enterNetNamespace(&options{netNamespace: "lvsd-no-such-ns"}, cfg)
+	if err == nil || !strings.Contains(err.Error(), "net_namespace lvsd-no-such-ns") {
+		t.Errorf("enter with -s lvsd-no-such-ns: %v", err)
+	}
+	if cfg.Global.NetNamespace != "lvsd-no-such-ns" {
+		t.Errorf("net_namespace %q, want the -s one", cfg.Global.NetNamespace)
 	}
 }
