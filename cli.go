@@ -20,6 +20,7 @@ type options struct {
 	vrrpOnly        bool
 	checkOnly       bool
 	pidFile         string
+	netNamespace    string // -s: overrides net_namespace
 	vrrpPidFile     string
 	checkPidFile    string
 	configID        string
@@ -79,6 +80,7 @@ var optSpecs = []optSpec{
 	{'p', "pid", argRequired, func(o *options, v string) error { o.pidFile = v; return nil }, "Use the specified pidfile"},
 	{'r', "vrrp_pid", argRequired, func(o *options, v string) error { o.vrrpPidFile = v; return nil }, "Accepted for compatibility (lvsd is one process)"},
 	{'c', "checkers_pid", argRequired, func(o *options, v string) error { o.checkPidFile = v; return nil }, "Accepted for compatibility (lvsd is one process)"},
+	{'s', "namespace", argRequired, func(o *options, v string) error { o.netNamespace = v; return nil }, "Run in network namespace NAME (overrides config)"},
 	{'i', "config-id", argRequired, func(o *options, v string) error { o.configID = v; return nil }, "Use the specified config id for @ID lines (default: short host name)"},
 	{'V', "dont-release-vrrp", argNone, func(o *options, _ string) error { o.dontReleaseVRRP = true; return nil }, "Don't remove VRRP VIPs on daemon stop"},
 	{'I', "dont-release-ipvs", argNone, func(o *options, _ string) error { o.dontReleaseIPVS = true; return nil }, "Don't remove IPVS topology on daemon stop"},

@@ -133,7 +133,13 @@ func newKASide(t *testing.T, name, shared, confText string) *kaSide {
 // (where both write their dumps).
 func (s *kaSide) start(t *testing.T, argv ...string) {
 	t.Helper()
-	s.cmd = exec.Command("ip", append([]string{"netns", "exec", s.ns}, argv...)...)
+	s.run(t, exec.Command("ip", append([]string{"netns", "exec", s.ns}, argv...)...))
+}
+
+// run starts cmd as the side's process, stopped (stop) at the end.
+func (s *kaSide) run(t *testing.T, cmd *exec.Cmd) {
+	t.Helper()
+	s.cmd = cmd
 	s.cmd.Env = append(os.Environ(), "TMPDIR="+s.dir)
 	s.cmd.Stdout, s.cmd.Stderr = s.out, s.out
 	if err := s.cmd.Start(); err != nil {
@@ -141,17 +147,22 @@ func (s *kaSide) start(t *testing.T, argv ...string) {
 	}
 	go func() { _ = s.cmd.Wait(); close(s.exited) }()
 	t.Cleanup(func() {
-		_ = s.cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-s.exited:
-		case <-time.After(10 * time.Second):
-			_ = s.cmd.Process.Kill()
-			<-s.exited
-		}
+		s.stop()
 		if t.Failed() {
 			t.Logf("%s output:\n%s", s.name, s.out.String())
 		}
 	})
+}
+
+// stop sends SIGTERM and waits for the process to end (killed after 10 s).
+func (s *kaSide) stop() {
+	_ = s.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-s.exited:
+	case <-time.After(10 * time.Second):
+		_ = s.cmd.Process.Kill()
+		<-s.exited
+	}
 }
 
 // startBoth starts keepalived and lvsd (bin), each on its side, with the

@@ -129,6 +129,11 @@ func configTest(o *options, stdout, stderr io.Writer) int {
 		file = o.configTestFile
 	}
 	cfg, diags := conf.Load(file, loadOptions(o))
+	if err := enterNetNamespace(o, cfg); err != nil {
+		// keepalived: "Unable to set network namespace NAME - exiting".
+		fmt.Fprintf(stderr, "lvsd: %v\n", err)
+		return exitConfig
+	}
 	for _, d := range diags {
 		fmt.Fprintln(stderr, d)
 	}
@@ -201,6 +206,10 @@ func serve(o *options, log *slog.Logger) int {
 	startedAt := time.Now()
 	restoreGC := relaxGC()
 	cfg, diags := conf.Load(o.configFile, loadOptions(o))
+	if err := enterNetNamespace(o, cfg); err != nil {
+		log.Error("cannot run in the network namespace", "err", err)
+		return exitProgramError
+	}
 	logDiags(log, diags)
 	if conf.MaxLevel(diags) == conf.Fatal {
 		log.Error("configuration cannot run; stopping", "config", o.configFile)
@@ -214,13 +223,12 @@ func serve(o *options, log *slog.Logger) int {
 		// notify FIFOs) and the scripts it runs; set at start.
 		syscall.Umask(cfg.Global.Umask)
 	}
-	if o.pidFile != "" {
-		if err := writePidFile(o.pidFile); err != nil {
-			log.Error("pid file", "err", err)
-			return exitProgramError
-		}
-		defer os.Remove(o.pidFile)
+	removePid, err := writeOurPidFile(o, &cfg.Global)
+	if err != nil {
+		log.Error("pid file", "err", err)
+		return exitProgramError
 	}
+	defer removePid()
 
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -319,6 +327,7 @@ func (s *server) reload() control.ReloadResult {
 		res.Err = err
 		return res
 	}
+	keepStartNames(s.log, s.o, &s.op.cfg.Load().Global, &next.Global)
 	s.diags = diags
 	s.d.apply(next)
 	s.op.reloaded(s.o, next, nil)

@@ -4,11 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
 	"net/netip"
 	"os"
+	"path/filepath"
 	"runtime"
 	"sync/atomic"
 	"time"
@@ -30,16 +32,17 @@ import (
 // accounting and systemd notifications. It only reads what the subsystems
 // publish.
 type ops struct {
-	log     *slog.Logger
-	info    *status.Daemon
-	d       *daemon
-	cfg     atomic.Pointer[conf.Config] // the configuration in force, for the HTTP goroutines
-	scripts *status.ScriptRecorder
-	checks  *metrics.Checks
-	src     status.Sources
-	srv     *http.Server
-	guard   *addrguard.Listener // nil when the endpoint answers on managed addresses
-	dumpDir string
+	log      *slog.Logger
+	info     *status.Daemon
+	d        *daemon
+	cfg      atomic.Pointer[conf.Config] // the configuration in force, for the HTTP goroutines
+	scripts  *status.ScriptRecorder
+	checks   *metrics.Checks
+	src      status.Sources
+	srv      *http.Server
+	guard    *addrguard.Listener // nil when the endpoint answers on managed addresses
+	dumpDir  string
+	dataFile string // the SIGUSR1 dump's name in dumpDir (dataDumpName)
 }
 
 // recorders are what ops records itself, handed to the subsystems as they
@@ -72,6 +75,8 @@ func newOps(o *options, log *slog.Logger, cfg *conf.Config, started time.Time, d
 		scripts: rec.scripts,
 		checks:  rec.checks,
 		dumpDir: status.DefaultDumpDir,
+		// instance and net_namespace are not changed by a reload.
+		dataFile: dataDumpName(&cfg.Global),
 	}
 	// LVSD_DUMP_DIR moves keepalived.data, keepalived.stats and
 	// keepalived.json (tests, containers with a read-only /tmp); else
@@ -214,12 +219,12 @@ func (op *ops) close() {
 // dump writes keepalived's dump for SIGUSR1 (state) or SIGUSR2 (counters).
 func (op *ops) dump(stats bool) {
 	st := status.Build(op.src)
-	write, what := status.DumpData, "data"
+	name, body, what := op.dataFile, status.WriteData, "data"
 	if stats {
-		write, what = status.DumpStats, "stats"
+		name, body, what = status.StatsFile, status.WriteStats, "stats"
 	}
-	path, err := write(op.dumpDir, st)
-	if err != nil {
+	path := filepath.Join(op.dumpDir, name)
+	if err := status.WriteDumpFile(path, func(w io.Writer) error { return body(w, st) }); err != nil {
 		op.log.Error("cannot write the "+what+" dump", "file", path, "err", err)
 		return
 	}

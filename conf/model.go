@@ -151,6 +151,15 @@ type Global struct {
 	// Umask is global_defs umask: the file mode creation mask lvsd (and
 	// the scripts it runs) work with; -1 when not given.
 	Umask int `json:"umask"`
+	// NetNamespace is net_namespace: lvsd runs in /run/netns/NAME (it
+	// joins it at start, before anything else; not changed by a reload).
+	NetNamespace string `json:"net_namespace,omitempty"`
+	// Instance is instance: the name keepalived puts in its pid files
+	// (and, with DataUseInstance, in the SIGUSR1 dump's name).
+	Instance string `json:"instance,omitempty"`
+	// DataUseInstance is data_use_instance: the SIGUSR1 dump's name
+	// carries the namespace and the instance (keepalived_NS_NAME.data).
+	DataUseInstance bool `json:"data_use_instance,omitempty"`
 
 	Pos Pos `json:"pos"`
 }

@@ -494,6 +494,8 @@ func build(root *Node, d *diagList, pre *early) *Config {
 			c.VSGroups = appendNonNil(c.VSGroups, p.vsGroup(n))
 		case "virtual_server":
 			c.VirtualServers = appendNonNil(c.VirtualServers, p.virtualServer(n))
+		case "net_namespace", "instance":
+			globalKeywords[n.Key](p, n, &c.Global)
 		case "static_ipaddress":
 			c.StaticAddresses = append(c.StaticAddresses, p.vips(n, nil)...)
 		case "real_server_vips":
@@ -747,6 +749,22 @@ var globalKeywords = keywords[Global]{
 	"nftables_counters": set(boolArg, func(g *Global) *bool { return &g.NFTablesCounters }),
 	"nftables_ifindex":  set(boolArg, func(g *Global) *bool { return &g.NFTablesIfindex }),
 	"rs_init_notifies":  set(boolArg, func(g *Global) *bool { return &g.RSInitNotifies }),
+
+	// Also at the top level, as keepalived allows (build's switch).
+	"net_namespace":     set(nameArg, func(g *Global) *string { return &g.NetNamespace }),
+	"instance":          set(nameArg, func(g *Global) *string { return &g.Instance }),
+	"data_use_instance": set(boolArg, func(g *Global) *bool { return &g.DataUseInstance }),
+}
+
+// nameArg is a net_namespace or instance name: one word that can be a
+// file name (keepalived makes /run/netns/NAME and keepalived_NAME.pid of it).
+func nameArg(p *parser, n *Node) (string, bool) {
+	v, ok := p.str(n)
+	if ok && (strings.Contains(v, "/") || v == "." || v == "..") {
+		p.errf(n, "invalid name '%s' (it names a file: no '/')", v)
+		return "", false
+	}
+	return v, ok
 }
 
 // umaskValue parses keepalived's "umask NUMBER|BITS": a number in C's

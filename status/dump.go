@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"strings"
 	"time"
 
@@ -90,18 +89,6 @@ func WriteDumpFile(path string, write func(io.Writer) error) error {
 		err = cerr
 	}
 	return err
-}
-
-// DumpData writes SIGUSR1's dump (keepalived.data) into dir.
-func DumpData(dir string, st *Status) (string, error) {
-	p := filepath.Join(dir, DataFile)
-	return p, WriteDumpFile(p, func(w io.Writer) error { return WriteData(w, st) })
-}
-
-// DumpStats writes SIGUSR2's dump (keepalived.stats) into dir.
-func DumpStats(dir string, st *Status) (string, error) {
-	p := filepath.Join(dir, StatsFile)
-	return p, WriteDumpFile(p, func(w io.Writer) error { return WriteStats(w, st) })
 }
 
 func onOff(b bool, on, off string) string {
