@@ -141,6 +141,38 @@ func freeLoopbackAddr(t testing.TB) string {
 	return ln.Addr().String()
 }
 
+// lvsdProc is the built binary run in the foreground by a test.
+type lvsdProc struct {
+	cmd    *exec.Cmd
+	out    *lockedBuffer // its stdout and stderr
+	exited chan error    // Wait's answer (put back by a test that reads it early)
+}
+
+// startLvsdProc runs bin with args, env added to the test's environment.
+// It is killed when the test ends, and its output logged if the test
+// failed.
+func startLvsdProc(t *testing.T, bin string, env []string, args ...string) *lvsdProc {
+	t.Helper()
+	p := &lvsdProc{cmd: exec.Command(bin, args...), out: &lockedBuffer{}, exited: make(chan error, 1)}
+	if env != nil {
+		p.cmd.Env = append(os.Environ(), env...)
+	}
+	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
+	if err := p.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { p.exited <- p.cmd.Wait() }()
+	t.Cleanup(func() {
+		_ = p.cmd.Process.Kill()
+		err := <-p.exited
+		p.exited <- err
+		if t.Failed() {
+			t.Logf("lvsd output:\n%s", p.out.String())
+		}
+	})
+	return p
+}
+
 // lockedBuffer collects a process's output for failure messages.
 type lockedBuffer struct {
 	mu sync.Mutex
@@ -211,22 +243,8 @@ func TestNotifyReloadDump(t *testing.T) {
 		t.Fatal(err)
 	}
 	addr := freeLoopbackAddr(t)
-	var out lockedBuffer
-	cmd := exec.Command(bin, "--dont-fork", "--log-console", "-f", cfgPath, "--metrics-listen", addr)
-	cmd.Env = append(os.Environ(), "NOTIFY_SOCKET="+sock, "LVSD_DUMP_DIR="+dumps)
-	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	defer func() {
-		_ = cmd.Process.Kill()
-		<-exited
-		if t.Failed() {
-			t.Logf("lvsd output:\n%s", out.String())
-		}
-	}()
+	p := startLvsdProc(t, bin, []string{"NOTIFY_SOCKET=" + sock, "LVSD_DUMP_DIR=" + dumps}, "--dont-fork", "--log-console", "-f", cfgPath, "--metrics-listen", addr)
+	cmd, out, exited := p.cmd, p.out, p.exited
 	signal := func(s syscall.Signal) {
 		if err := cmd.Process.Signal(s); err != nil {
 			t.Fatal(err)

@@ -15,7 +15,6 @@ import (
 	"net/http"
 	"net/netip"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -156,21 +155,8 @@ func TestWebConfigTLSAuthGuard(t *testing.T) {
 	}
 	writeConf("127.0.0.5")
 	port := strconv.Itoa(int(freeLoopbackAddrPort(t).Port()))
-	var out lockedBuffer
-	cmd := exec.Command(bin, "--dont-fork", "--log-console", "-f", cfgPath, "--metrics-listen", "0.0.0.0:"+port, "--web.config.file", webConf)
-	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	defer func() {
-		_ = cmd.Process.Kill()
-		<-exited
-		if t.Failed() {
-			t.Logf("lvsd output:\n%s", out.String())
-		}
-	}()
+	p := startLvsdProc(t, bin, nil, "--dont-fork", "--log-console", "-f", cfgPath, "--metrics-listen", "0.0.0.0:"+port, "--web.config.file", webConf)
+	cmd, out := p.cmd, p.out
 
 	client := tlsClient(pki.caPool)
 	url := func(ip string) string { return "https://" + net.JoinHostPort(ip, port) + "/metrics" }
@@ -274,21 +260,7 @@ func TestWebAllowManaged(t *testing.T) {
 		t.Fatal(err)
 	}
 	port := strconv.Itoa(int(freeLoopbackAddrPort(t).Port()))
-	var out lockedBuffer
-	cmd := exec.Command(bin, "--dont-fork", "--log-console", "-f", cfgPath, "--metrics-listen", "0.0.0.0:"+port, "--metrics-allow-managed-addresses")
-	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	defer func() {
-		_ = cmd.Process.Kill()
-		<-exited
-		if t.Failed() {
-			t.Logf("lvsd output:\n%s", out.String())
-		}
-	}()
+	startLvsdProc(t, bin, nil, "--dont-fork", "--log-console", "-f", cfgPath, "--metrics-listen", "0.0.0.0:"+port, "--metrics-allow-managed-addresses")
 	client := &http.Client{Timeout: 5 * time.Second}
 	var body string
 	waitUntil(t, 10*time.Second, "the endpoint on the managed address", func() bool {
@@ -316,21 +288,8 @@ func TestWebBadConfig(t *testing.T) {
 		t.Fatal(err)
 	}
 	addr := freeLoopbackAddr(t)
-	var out lockedBuffer
-	cmd := exec.Command(bin, "--dont-fork", "--log-console", "-f", cfgPath, "--metrics-listen", addr, "--web.config.file", webConf)
-	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	defer func() {
-		_ = cmd.Process.Kill()
-		<-exited
-		if t.Failed() {
-			t.Logf("lvsd output:\n%s", out.String())
-		}
-	}()
+	p := startLvsdProc(t, bin, nil, "--dont-fork", "--log-console", "-f", cfgPath, "--metrics-listen", addr, "--web.config.file", webConf)
+	out, exited := p.out, p.exited
 	waitUntil(t, 10*time.Second, "the log line", func() bool {
 		return strings.Contains(out.String(), "metrics and status endpoint not started: bad web configuration")
 	})
