@@ -56,7 +56,6 @@ type textSink struct {
 	bufs  []*famBuf // by family.idx
 	used  []*famBuf // in the order of their first sample
 	head  bytes.Buffer
-	body  bytes.Buffer // the whole response, sent at once
 	gz    *gzip.Writer
 	scrap []byte
 }
@@ -216,28 +215,22 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	// The whole response is made before anything is sent, and sent with
-	// its length: a scraper gets every family or an error, never the
-	// runtime's metrics alone because the collection was slow.
-	s.body.Reset()
-	var out io.Writer = &s.body
+	w.Header().Set("Content-Type", string(expfmt.NewFormat(expfmt.TypeTextPlain)))
+	var out io.Writer = w
 	if acceptsGzip(r) {
 		w.Header().Set("Content-Encoding", "gzip")
 		if s.gz == nil {
-			s.gz, _ = gzip.NewWriterLevel(&s.body, gzip.BestSpeed)
+			s.gz, _ = gzip.NewWriterLevel(w, gzip.BestSpeed)
 		} else {
-			s.gz.Reset(&s.body)
+			s.gz.Reset(w)
 		}
 		out = s.gz
+		defer s.gz.Close()
 	}
-	_, _ = out.Write(s.head.Bytes())
+	if _, err := out.Write(s.head.Bytes()); err != nil {
+		return // the scraper went away
+	}
 	_ = h.c.writeText(s, out)
-	if out == s.gz {
-		_ = s.gz.Close()
-	}
-	w.Header().Set("Content-Type", string(expfmt.NewFormat(expfmt.TypeTextPlain)))
-	w.Header().Set("Content-Length", strconv.Itoa(s.body.Len()))
-	_, _ = w.Write(s.body.Bytes())
 }
 
 func acceptsGzip(r *http.Request) bool {
