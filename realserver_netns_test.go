@@ -225,6 +225,15 @@ func TestRealserverDR(t *testing.T) {
 	}) {
 		t.Errorf("reload not applied: %s", loAddrs(t, r))
 	}
+	// The state file follows the kernel just after: kill -9 before it is
+	// written would leave 203.0.113.11 unknown to the next run.
+	if !waitFor(3*time.Second, func() bool {
+		b, _ := os.ReadFile(state)
+		return strings.Contains(string(b), "203.0.113.11/32") && !strings.Contains(string(b), "2001:db8::10")
+	}) {
+		b, _ := os.ReadFile(state)
+		t.Errorf("state file not updated after the reload: %s", b)
+	}
 
 	// kill -9 leaves the set-up; a new run adopts it and its stop
 	// restores the values from before the first run.
