@@ -152,6 +152,16 @@ func (p *parser) wantBlock(n *Node) bool {
 	return true
 }
 
+// blockLines calls line for each line of n's block; an error when n has
+// no block.
+func (p *parser) blockLines(n *Node, line func(l *Node)) {
+	if p.wantBlock(n) {
+		for _, l := range n.Children {
+			line(l)
+		}
+	}
+}
+
 // nargs checks the argument count (max < 0: no maximum).
 func (p *parser) nargs(n *Node, min, max int) bool {
 	if len(n.Args) < min {
@@ -503,14 +513,7 @@ func build(root *Node, d *diagList, pre *early) *Config {
 		case "bgp":
 			p.bgp(n)
 		case "static_routes":
-			if p.wantBlock(n) {
-				for _, r := range n.Children {
-					// A line in error is dropped, as in virtual_routes.
-					if vr := p.vroute(r); vr != nil {
-						c.StaticRoutes = append(c.StaticRoutes, Route{Words: append([]string{r.Key}, r.Words()...), Parsed: vr, Pos: r.Pos})
-					}
-				}
-			}
+			c.StaticRoutes = append(c.StaticRoutes, p.routes(n)...)
 		case "static_rules":
 			c.StaticRules = append(c.StaticRules, p.rules(n, n.Key)...)
 		default:
@@ -596,12 +599,10 @@ func (p *parser) global(n *Node) {
 	globalBlock.each(p, n.Children, g, func(ch *Node) bool {
 		switch ch.Key {
 		case "notification_email":
-			if p.wantBlock(ch) {
-				for _, e := range ch.Children {
-					g.NotificationEmail = append(g.NotificationEmail, e.Key)
-					g.NotificationEmail = append(g.NotificationEmail, e.Words()...)
-				}
-			}
+			p.blockLines(ch, func(e *Node) {
+				g.NotificationEmail = append(g.NotificationEmail, e.Key)
+				g.NotificationEmail = append(g.NotificationEmail, e.Words()...)
+			})
 		case "smtp_server":
 			if p.noBlock(ch) && p.nargs(ch, 1, 2) {
 				g.SMTPServer = ch.Args[0].Text
@@ -1188,15 +1189,13 @@ func (p *parser) syncGroup(n *Node) *SyncGroup {
 	syncGroupBlock.each(p, n.Children, g, func(ch *Node) bool {
 		switch ch.Key {
 		case "group":
-			if p.wantBlock(ch) {
-				for _, m := range ch.Children {
-					// keepalived takes one name per line and warns on the rest.
-					g.Group = append(g.Group, m.Key)
-					for _, extra := range m.Args {
-						p.d.add(m.Pos, Warning, "", fmt.Sprintf("unknown keyword '%s'", extra.Text))
-					}
+			p.blockLines(ch, func(m *Node) {
+				// keepalived takes one name per line and warns on the rest.
+				g.Group = append(g.Group, m.Key)
+				for _, extra := range m.Args {
+					p.d.add(m.Pos, Warning, "", fmt.Sprintf("unknown keyword '%s'", extra.Text))
 				}
-			}
+			})
 		default:
 			return false
 		}

@@ -152,13 +152,14 @@ func (p *parser) bgp(n *Node) {
 		case "neighbor":
 			neighbors = append(neighbors, ch) // after the block's own hold_time
 		case "announce":
-			if p.wantBlock(ch) && p.nargs(ch, 0, 0) {
-				for _, line := range ch.Children {
-					if a := p.bgpAnnounce(line); a != nil {
-						b.Announce = append(b.Announce, a)
-					}
-				}
+			if ch.HasBlock && !p.nargs(ch, 0, 0) {
+				break
 			}
+			p.blockLines(ch, func(line *Node) {
+				if a := p.bgpAnnounce(line); a != nil {
+					b.Announce = append(b.Announce, a)
+				}
+			})
 		default:
 			return false
 		}

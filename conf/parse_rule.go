@@ -108,18 +108,33 @@ var ruleValueWords = map[string]bool{
 	"protocol": true, "goto": true, "type": true,
 }
 
-// rules parses a block of static_rules or virtual_rules (kw); a line in
-// error is dropped, as keepalived drops it.
+// rules parses a block of static_rules or virtual_rules (kw).
 func (p *parser) rules(n *Node, kw string) []Route {
-	if !p.wantBlock(n) {
-		return nil
-	}
+	return p.routeLines(n, func(l *Node, r *Route) bool {
+		r.Rule = p.vrule(l, kw)
+		return r.Rule != nil
+	})
+}
+
+// routes parses a block of static_routes or virtual_routes.
+func (p *parser) routes(n *Node) []Route {
+	return p.routeLines(n, func(l *Node, r *Route) bool {
+		r.Parsed = p.vroute(l)
+		return r.Parsed != nil
+	})
+}
+
+// routeLines parses each line of a block of routes or rules with line,
+// which fills in the parsed form; a line in error is dropped, as
+// keepalived drops it.
+func (p *parser) routeLines(n *Node, line func(l *Node, r *Route) bool) []Route {
 	var out []Route
-	for _, l := range n.Children {
-		if r := p.vrule(l, kw); r != nil {
-			out = append(out, Route{Words: append([]string{l.Key}, l.Words()...), Rule: r, Pos: l.Pos})
+	p.blockLines(n, func(l *Node) {
+		r := Route{Words: append([]string{l.Key}, l.Words()...), Pos: l.Pos}
+		if line(l, &r) {
+			out = append(out, r)
 		}
-	}
+	})
 	return out
 }
 

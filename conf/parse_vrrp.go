@@ -79,14 +79,7 @@ func (p *parser) instance(n *Node) *VRRPInstance {
 		case "virtual_ipaddress_excluded":
 			in.ExcludedVIPs = append(in.ExcludedVIPs, p.vips(ch, nil)...)
 		case "virtual_routes":
-			if p.wantBlock(ch) {
-				for _, r := range ch.Children {
-					// A line in error is dropped, as a bad VIP.
-					if vr := p.vroute(r); vr != nil {
-						in.Routes = append(in.Routes, Route{Words: append([]string{r.Key}, r.Words()...), Parsed: vr, Pos: r.Pos})
-					}
-				}
-			}
+			in.Routes = append(in.Routes, p.routes(ch)...)
 		case "virtual_rules":
 			in.Rules = append(in.Rules, p.rules(ch, ch.Key)...)
 		case "nopreempt":

@@ -172,7 +172,7 @@ type Kernel interface {
 
 // built is what exists of one family's table.
 type built struct {
-	table, out, base, linkLocal, vmac bool
+	table, base, linkLocal, vmac bool // the table with its out chain; the parts of tableParts
 }
 
 type req struct {
@@ -346,12 +346,35 @@ func (e Elem) set() string {
 	return "vips"
 }
 
+// opName is an operation of tableParts.
+type opName struct {
+	kind OpKind
+	name string
+}
+
+// tableParts are, by family, the operations that build each part of the
+// table after the table and its out chain, in keepalived's order: the VMAC
+// sets and rules, the VIP sets and chains, the link-local VIPs.
+var tableParts = [2]struct{ vmac, base, linkLocal []opName }{
+	IPv4: {
+		vmac:      []opName{{AddSet, "vmac_map"}, {AddRule, RuleOutVMACIGMP}},
+		base:      []opName{{AddChain, "in"}, {AddSet, "vips"}, {AddRule, RuleInVIPs}, {AddRule, RuleOutVIPs}},
+		linkLocal: []opName{{AddSet, "vips_link_local"}, {AddRule, RuleInLL}, {AddRule, RuleOutLL}},
+	},
+	IPv6: {
+		vmac: []opName{{AddSet, "vmac_map"}, {AddSet, "vmac_set"}, {AddRule, RuleOutVMACMLD}, {AddRule, RuleOutVMACRS}},
+		base: []opName{{AddChain, "in"}, {AddChain, "in_link_local"}, {AddChain, "out_link_local"}, {AddSet, "vips"},
+			{AddSet, "neighbor-discovery"}, {AddRule, RuleInND}, {AddRule, RuleInLLGoto}, {AddRule, RuleOutND}, {AddRule, RuleOutLLGoto},
+			{AddRule, RuleInVIPs}, {AddRule, RuleOutVIPs}},
+		linkLocal: []opName{{AddSet, "vips_link_local"}, {AddRule, RuleInLL}, {AddRule, RuleOutLL}},
+	},
+}
+
 // structure returns the operations creating what elems need of family
 // fam's table, in keepalived's order, and marks them built.
 func (s *state) structure(fam Family, elems []Elem) []Op {
 	b := &s.built[fam]
 	var ops []Op
-	add := func(k OpKind, name string) { ops = append(ops, Op{Kind: k, Family: fam, Name: name}) }
 	needVMAC, needBase, needLL := false, false, false
 	for _, e := range elems {
 		switch e.set() {
@@ -363,53 +386,19 @@ func (s *state) structure(fam Family, elems []Elem) []Op {
 			needBase = true
 		}
 	}
-	if (needVMAC || needBase) && !b.table {
-		add(AddTable, "")
-		b.table = true
-	}
-	out := func() {
-		if !b.out {
-			add(AddChain, "out")
-			b.out = true
+	part := func(need bool, done *bool, kinds ...opName) {
+		if need && !*done {
+			for _, k := range kinds {
+				ops = append(ops, Op{Kind: k.kind, Family: fam, Name: k.name})
+			}
+			*done = true
 		}
 	}
-	if needVMAC && !b.vmac {
-		out()
-		add(AddSet, "vmac_map")
-		if fam == IPv6 {
-			add(AddSet, "vmac_set")
-			add(AddRule, RuleOutVMACMLD)
-			add(AddRule, RuleOutVMACRS)
-		} else {
-			add(AddRule, RuleOutVMACIGMP)
-		}
-		b.vmac = true
-	}
-	if needBase && !b.base {
-		out()
-		add(AddChain, "in")
-		if fam == IPv6 {
-			add(AddChain, "in_link_local")
-			add(AddChain, "out_link_local")
-		}
-		add(AddSet, "vips")
-		if fam == IPv6 {
-			add(AddSet, "neighbor-discovery")
-			add(AddRule, RuleInND)
-			add(AddRule, RuleInLLGoto)
-			add(AddRule, RuleOutND)
-			add(AddRule, RuleOutLLGoto)
-		}
-		add(AddRule, RuleInVIPs)
-		add(AddRule, RuleOutVIPs)
-		b.base = true
-	}
-	if needLL && !b.linkLocal {
-		add(AddSet, "vips_link_local")
-		add(AddRule, RuleInLL)
-		add(AddRule, RuleOutLL)
-		b.linkLocal = true
-	}
+	p := &tableParts[fam]
+	part(needVMAC || needBase, &b.table, opName{AddTable, ""}, opName{AddChain, "out"})
+	part(needVMAC, &b.vmac, p.vmac...)
+	part(needBase, &b.base, p.base...)
+	part(needLL, &b.linkLocal, p.linkLocal...)
 	return ops
 }
 

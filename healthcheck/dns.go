@@ -70,11 +70,10 @@ func dnsQuery(name string, typ uint16) ([]byte, error) {
 }
 
 func (p *dnsProbe) probe(ctx context.Context) result {
-	c, done, err := p.t.dial(ctx)
-	if err != nil {
-		return fail("connect: %s", describe(err))
-	}
-	defer done()
+	return p.t.with(ctx, func(c *net.UDPConn) result { return p.exchange(ctx, c) })
+}
+
+func (p *dnsProbe) exchange(ctx context.Context, c *net.UDPConn) result {
 	q := append([]byte(nil), p.query...)
 	id := uint16(rand.Uint32())
 	binary.BigEndian.PutUint16(q, id)

@@ -52,6 +52,17 @@ func (t *udpTarget) dial(ctx context.Context) (c *net.UDPConn, done func(), err 
 	return c, func() { stop(); c.Close() }, nil
 }
 
+// with runs one exchange on a freshly dialled socket (see dial): fn's
+// result, or the failure to connect.
+func (t *udpTarget) with(ctx context.Context, fn func(c *net.UDPConn) result) result {
+	c, done, err := t.dial(ctx)
+	if err != nil {
+		return fail("connect: %s", describe(err))
+	}
+	defer done()
+	return fn(c)
+}
+
 // defaultUDPPayload is what UDP_CHECK sends without payload: keepalived's
 // 32 octets, "keepalived check - " repeated.
 var defaultUDPPayload = checkFiller(32)
@@ -95,11 +106,10 @@ func newUDPProbe(c *conf.Checker, rs *conf.RealServer) (*udpProbe, error) {
 }
 
 func (p *udpProbe) probe(ctx context.Context) result {
-	c, done, err := p.t.dial(ctx)
-	if err != nil {
-		return fail("connect: %s", describe(err))
-	}
-	defer done()
+	return p.t.with(ctx, func(c *net.UDPConn) result { return p.exchange(ctx, c) })
+}
+
+func (p *udpProbe) exchange(ctx context.Context, c *net.UDPConn) result {
 	if _, err := c.Write(p.payload); err != nil {
 		if icmp := readICMPError(c); icmp != "" {
 			return fail("%s", icmp)

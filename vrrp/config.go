@@ -3,6 +3,7 @@ package vrrp
 import (
 	"fmt"
 	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -228,36 +229,19 @@ func fromConfig(c *conf.Config) ([]runnerSpec, []string, error) {
 		if in.IPv6() && in.Version != 3 {
 			return nil, nil, fmt.Errorf("%s: %s: VRRPv2 over IPv6 is not supported (an IPv6 instance runs VRRPv3)", in.Pos, in.Name)
 		}
-		for _, v := range in.VIPs {
+		for _, v := range slices.Concat(in.VIPs, in.ExcludedVIPs) {
 			if v.PreferredLft != nil && v.Prefix.Addr().Is4() {
 				warn("%s: %s: preferred_lft of the IPv4 address %v is not implemented; ignored", v.Pos, in.Name, v.Prefix)
 			}
 		}
-		for _, v := range in.ExcludedVIPs {
-			if v.PreferredLft != nil && v.Prefix.Addr().Is4() {
-				warn("%s: %s: preferred_lft of the IPv4 address %v is not implemented; ignored", v.Pos, in.Name, v.Prefix)
+		var err error
+		if ic.VIPs, err = convAll(in.VIPs, convVIP); err == nil {
+			if ic.ExcludedVIPs, err = convAll(in.ExcludedVIPs, convVIP); err == nil {
+				ic.Routes, err = convAll(in.Routes, convRoute)
 			}
 		}
-		for _, v := range in.VIPs {
-			vv, err := convVIP(v)
-			if err != nil {
-				return nil, nil, fmt.Errorf("%s: %w", in.Name, err)
-			}
-			ic.VIPs = append(ic.VIPs, vv)
-		}
-		for _, v := range in.ExcludedVIPs {
-			vv, err := convVIP(v)
-			if err != nil {
-				return nil, nil, fmt.Errorf("%s: %w", in.Name, err)
-			}
-			ic.ExcludedVIPs = append(ic.ExcludedVIPs, vv)
-		}
-		for _, r := range in.Routes {
-			rt, err := convRoute(r)
-			if err != nil {
-				return nil, nil, fmt.Errorf("%s: %w", in.Name, err)
-			}
-			ic.Routes = append(ic.Routes, rt)
+		if err != nil {
+			return nil, nil, fmt.Errorf("%s: %w", in.Name, err)
 		}
 		for _, r := range in.Rules {
 			ic.Rules = append(ic.Rules, *r.Rule)
@@ -393,4 +377,18 @@ func (ic *instanceConfig) defaultGroup() netip.Addr {
 		return advert.MulticastGroup6
 	}
 	return advert.MulticastGroup
+}
+
+// convAll converts each element of in with conv, stopping at the first
+// error.
+func convAll[T, U any](in []T, conv func(T) (U, error)) ([]U, error) {
+	var out []U
+	for _, x := range in {
+		y, err := conv(x)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, y)
+	}
+	return out, nil
 }
