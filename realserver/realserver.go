@@ -174,6 +174,24 @@ func desired(s Spec) (addrs map[string][]netip.Prefix, tunnels []string, sysctls
 // updated in place. It returns what it changed (nothing when the kernel
 // already matched) and every error met, after trying everything.
 func Reconcile(k Kernel, s Spec, saved *Saved) ([]Change, error) {
+	return ReconcileIntent(k, s, saved, nil)
+}
+
+// ReconcileIntent is Reconcile with intent first: before it adds an
+// address or changes a sysctl for the first time, it hands intent the
+// state that records it (the daemon saves it), so that a kill between the
+// change and the next save never leaves something the next run does not
+// know as its own. intent's error is reported with the others; the change
+// is made all the same.
+func ReconcileIntent(k Kernel, s Spec, saved *Saved, intent func(Saved) error) ([]Change, error) {
+	var errs []error
+	note := func() {
+		if intent != nil {
+			if err := intent(*saved); err != nil {
+				errs = append(errs, fmt.Errorf("recording the intent: %w", err))
+			}
+		}
+	}
 	if saved.Sysctls == nil {
 		saved.Sysctls = map[string]string{}
 	}
@@ -182,7 +200,6 @@ func Reconcile(k Kernel, s Spec, saved *Saved) ([]Change, error) {
 		return nil, err
 	}
 	var changes []Change
-	var errs []error
 	for _, dev := range tunnels {
 		up, err := k.TunnelUp(dev)
 		if err != nil {
@@ -221,14 +238,20 @@ func Reconcile(k Kernel, s Spec, saved *Saved) ([]Change, error) {
 			if slices.Contains(have, p) {
 				continue
 			}
+			la := LinkAddr{l, p}
+			known := slices.Contains(saved.Addrs, la)
+			if !known {
+				saved.Addrs = append(saved.Addrs, la)
+				note()
+			}
 			if err := k.AddAddr(l, p); err != nil {
 				errs = append(errs, fmt.Errorf("adding %v to %s: %w", p, l, err))
+				if !known {
+					saved.Addrs = slices.DeleteFunc(saved.Addrs, func(x LinkAddr) bool { return x == la })
+				}
 				continue
 			}
 			changes = append(changes, Change{fmt.Sprintf("added %v to %s", p, l)})
-			if !slices.Contains(saved.Addrs, LinkAddr{l, p}) {
-				saved.Addrs = append(saved.Addrs, LinkAddr{l, p})
-			}
 		}
 	}
 	// Addresses lvsd added that are no longer wanted.
@@ -269,6 +292,7 @@ func Reconcile(k Kernel, s Spec, saved *Saved) ([]Change, error) {
 		}
 		if _, ok := saved.Sysctls[key]; !ok {
 			saved.Sysctls[key] = cur
+			note()
 		}
 		if err := k.SetSysctl(key, v); err != nil {
 			errs = append(errs, fmt.Errorf("setting %s=%s: %w", key, v, err))

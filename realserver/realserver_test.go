@@ -410,3 +410,58 @@ virtual_server 192.0.2.10 80 {
 		t.Errorf("DR = %v, want 192.0.2.30", spec.DR)
 	}
 }
+
+// journalKernel checks, at each change, that the state file already
+// records it (intent first).
+type journalKernel struct {
+	*fakeKernel
+	t      *testing.T
+	path   string
+	added  int
+	set    int
+	refuse netip.Prefix // AddAddr fails for it
+}
+
+func (k *journalKernel) AddAddr(l string, p netip.Prefix) error {
+	s, err := LoadState(k.path)
+	if err != nil || !slices.Contains(s.Addrs, LinkAddr{l, p}) {
+		k.t.Errorf("adding %v to %s before the state file records it: %+v %v", p, l, s.Addrs, err)
+	}
+	k.added++
+	if p == k.refuse {
+		return fmt.Errorf("refused")
+	}
+	return k.fakeKernel.AddAddr(l, p)
+}
+
+func (k *journalKernel) SetSysctl(key, v string) error {
+	s, err := LoadState(k.path)
+	if _, ok := s.Sysctls[key]; err != nil || !ok {
+		k.t.Errorf("setting %s before the state file records its value: %v %v", key, s.Sysctls, err)
+	}
+	k.set++
+	return k.fakeKernel.SetSysctl(key, v)
+}
+
+func TestReconcileIntentFirst(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "state.json")
+	k := &journalKernel{fakeKernel: newFake(), t: t, path: path}
+	var saved Saved
+	save := func(s Saved) error { return SaveState(path, s) }
+	spec := Spec{DR: addrs("192.0.2.10", "2001:db8::10"), ARPInterfaces: []string{"eth0"}}
+	if _, err := ReconcileIntent(k, spec, &saved, save); err != nil {
+		t.Fatal(err)
+	}
+	if k.added != 2 || k.set != 6 {
+		t.Errorf("%d addresses added, %d sysctls set; want 2 and 6", k.added, k.set)
+	}
+	// An address the kernel refuses is not left in the state.
+	k.refuse = netip.MustParsePrefix("192.0.2.11/32")
+	spec.DR = append(spec.DR, k.refuse.Addr())
+	if _, err := ReconcileIntent(k, spec, &saved, save); err == nil || !strings.Contains(err.Error(), "192.0.2.11") {
+		t.Errorf("refused address: err %v", err)
+	}
+	if k.added != 3 || len(saved.Addrs) != 2 || slices.Contains(saved.Addrs, LinkAddr{"lo", k.refuse}) {
+		t.Errorf("after a refused add (%d adds): state %v", k.added, saved.Addrs)
+	}
+}

@@ -101,12 +101,12 @@ func (d *Daemon) Run(ctx context.Context, spec Spec) error {
 }
 
 func (d *Daemon) reconcile(spec Spec, saved *Saved, why string) {
-	changes, err := Reconcile(d.Kernel, spec, saved)
+	changes, err := ReconcileIntent(d.Kernel, spec, saved, func(s Saved) error { return SaveState(d.StatePath, s) })
 	if err != nil {
 		d.Log.Error("realserver: reconcile", "why", why, "err", err)
 	}
 	d.logChanges(why, changes)
-	if len(changes) > 0 {
+	if len(changes) > 0 || err != nil { // err: an intent recorded for a change that failed
 		if err := SaveState(d.StatePath, *saved); err != nil {
 			d.Log.Error("realserver: saving the state file", "err", err)
 		}
