@@ -142,6 +142,9 @@ func (p *parser) checker(n *Node, kind *checkerKind, rs *RealServer, rsTimers ti
 	}
 	c := &p.chk
 	*c = checkerParse{Checker: &Checker{Type: kind.name, Pos: n.Pos, VirtualHost: rs.VirtualHost}}
+	if kind.keywords != nil {
+		c.CheckerOptions = &CheckerOptions{} // nil for the kinds without keywords of their own
+	}
 	if kind.preset != nil {
 		kind.preset(c.Checker)
 	}

@@ -137,7 +137,7 @@ func TestCheckerKindsRegistry(t *testing.T) {
 		cfg, diags := Parse("test.conf", virtServer(realServer(checkerBlock(kind.name))), Options{ConfigID: "test"})
 		var why string
 		if kind.incomplete != nil {
-			why = kind.incomplete(&Checker{Type: kind.name})
+			why = kind.incomplete(&Checker{Type: kind.name, CheckerOptions: &CheckerOptions{}})
 		}
 		var got []string
 		for _, d := range diags {

@@ -313,6 +313,14 @@ func TestDefaultsCheckerByType(t *testing.T) {
 			if c.ConnectIP.IsValid() || c.BindTo.IsValid() || c.Alpha != nil {
 				t.Errorf("connect_ip %v bindto %v alpha %v, want unset", c.ConnectIP, c.BindTo, c.Alpha)
 			}
+			// The kinds without keywords of their own carry no options
+			// (the bytes a large director's TCP_CHECKs save).
+			if none := tc.typ == CheckTCP || tc.typ == CheckPing; none != (c.CheckerOptions == nil) {
+				t.Errorf("options %+v", c.CheckerOptions)
+			}
+			if c.CheckerOptions == nil {
+				c.CheckerOptions = &CheckerOptions{}
+			}
 			wantProto := ""
 			if tc.typ == CheckHTTP || tc.typ == CheckSSL {
 				wantProto = "1.0"

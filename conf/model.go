@@ -645,9 +645,22 @@ type Checker struct {
 	Timers         CheckTimers `json:"timers"` // resolved with inheritance and type defaults
 	LogAllFailures bool        `json:"log_all_failures,omitempty"`
 
+	// VirtualHost is the real server's (HTTP_GET / SSL_GET send it).
+	VirtualHost string `json:"virtualhost,omitempty"`
+
+	// CheckerOptions are the fields of the types that have keywords of
+	// their own; nil for TCP_CHECK and PING_CHECK, which have none (a
+	// TCP_CHECK is then about 200 bytes instead of 480: most of a large
+	// director's checkers).
+	*CheckerOptions
+
+	Pos Pos `json:"pos"`
+}
+
+// CheckerOptions are a checker's type-specific settings (see Checker).
+type CheckerOptions struct {
 	// HTTP_GET / SSL_GET
 	URLs         []URL  `json:"urls,omitempty"`
-	VirtualHost  string `json:"virtualhost,omitempty"`
 	HTTPProtocol string `json:"http_protocol,omitempty"`
 	EnableSNI    bool   `json:"enable_sni,omitempty"`
 	FastRecovery bool   `json:"fast_recovery,omitempty"`
@@ -683,8 +696,6 @@ type Checker struct {
 	FileWeight    int    `json:"file_weight,omitempty"`
 	FileReverse   bool   `json:"file_reverse,omitempty"`
 	fileWeightSet bool
-
-	Pos Pos `json:"pos"`
 }
 
 // Key identifies a virtual server stably across reloads and packages:

@@ -567,7 +567,7 @@ func (c *Config) AllScripts() []*Script {
 				}
 			}
 			for _, ch := range rs.Checkers {
-				if ch.MiscPath != nil {
+				if ch.CheckerOptions != nil && ch.MiscPath != nil {
 					out = append(out, ch.MiscPath)
 				}
 			}

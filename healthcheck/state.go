@@ -163,16 +163,20 @@ func alpha(c *conf.Checker, rs *conf.RealServer) bool {
 func fingerprint(c *conf.Checker, rs *conf.RealServer, g *conf.Global) (identity, settings digest) {
 	cc := *c
 	cc.Pos = conf.Pos{}
-	var urls []conf.URL
-	for _, u := range c.URLs {
-		u.Pos = conf.Pos{}
-		urls = append(urls, u)
-	}
-	cc.URLs = urls
-	if c.MiscPath != nil {
-		mp := *c.MiscPath
-		mp.Pos = conf.Pos{}
-		cc.MiscPath = &mp
+	if c.CheckerOptions != nil {
+		o := *c.CheckerOptions // a copy: the checker's own is left as it is
+		var urls []conf.URL
+		for _, u := range o.URLs {
+			u.Pos = conf.Pos{}
+			urls = append(urls, u)
+		}
+		o.URLs = urls
+		if o.MiscPath != nil {
+			mp := *o.MiscPath
+			mp.Pos = conf.Pos{}
+			o.MiscPath = &mp
+		}
+		cc.CheckerOptions = &o
 	}
 	timers, alpha, logAll := cc.Timers, cc.Alpha, cc.LogAllFailures
 	cc.Timers, cc.Alpha, cc.LogAllFailures = conf.CheckTimers{}, nil, false
