@@ -254,7 +254,7 @@ func choiceArg(errf string, upper bool, choices ...string) valueParser[string] {
 		}
 		for _, c := range choices {
 			if w == c {
-				return w, true
+				return c, true // not w: the model keeps no string of the file's text
 			}
 		}
 		p.errf(n, errf, v)

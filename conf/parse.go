@@ -182,7 +182,8 @@ func (p *parser) str(n *Node) (string, bool) {
 	if !p.noBlock(n) || !p.nargs(n, 1, 1) {
 		return "", false
 	}
-	return n.Args[0].Text, true
+	// A copy: a string of the file's text would keep the whole text alive.
+	return strings.Clone(n.Args[0].Text), true
 }
 
 // intIn parses argument i as an integer within [lo, hi].

@@ -97,13 +97,12 @@ func (p *parser) forwarding(n *Node) (Forwarding, bool) {
 	}
 	w := n.Words()
 	m := strings.ToUpper(w[0])
-	switch m {
-	case "NAT", "DR", "TUN":
-	case "MASQ":
+	switch m { // the names as constants: the model keeps no string of the file's text
+	case "NAT", "MASQ":
 		m = "NAT"
-	case "ROUTE", "GATE":
+	case "DR", "ROUTE", "GATE":
 		m = "DR"
-	case "IPIP":
+	case "TUN", "IPIP":
 		m = "TUN"
 	default:
 		p.errf(n, "unknown forwarding method '%s' (want NAT, DR or TUN)", w[0])
@@ -428,7 +427,8 @@ func schedulerArg(p *parser, n *Node) (string, bool) {
 		p.errf(n, "unknown scheduler '%s'", v)
 		return "", false
 	}
-	return v, ok
+	// A copy: a string of the file's text would keep the whole text alive.
+	return strings.Clone(v), ok
 }
 
 // rsForwarding reports whether any real_server block sets its own forwarding method.
