@@ -334,6 +334,7 @@ func (s *server) reload() control.ReloadResult {
 	keepStartNames(s.log, s.o, &s.op.cfg.Load().Global, &next.Global)
 	s.diags = diags
 	s.d.apply(next)
+	s.d.writeStatesOnReload(next)
 	s.op.reloaded(s.o, next, nil)
 	s.log.Info("configuration reloaded", "instances", len(next.Instances), "virtual_servers", len(next.VirtualServers),
 		"parse", parsed.Round(10*time.Microsecond), "took", time.Since(t0).Round(10*time.Microsecond))

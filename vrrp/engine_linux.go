@@ -923,6 +923,17 @@ func (e *Engine) Status() []InstanceStatus {
 	return out
 }
 
+// GroupStates returns the state of every sync group, by name.
+func (e *Engine) GroupStates() map[string]State {
+	out := map[string]State{}
+	for _, r := range e.currentRunners() {
+		if name, st, ok := r.GroupState(); ok {
+			out[name] = st
+		}
+	}
+	return out
+}
+
 // Failover makes an instance (or a sync group, named by the group or one
 // of its instances) give up: a MASTER sends a priority-0 advert, releases
 // its addresses and becomes BACKUP, and the instance stays BACKUP until
