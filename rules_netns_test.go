@@ -45,10 +45,7 @@ static_rules {
 `
 
 func TestNetnsRulesMatchKeepalived(t *testing.T) {
-	bin, shared := kaCompare(t, map[string]string{"down": "0\n"})
-	ka := newKASide(t, "keepalived", shared, rulesCompareConf)
-	lv := newKASide(t, "lvsd", shared, rulesCompareConf)
-	startBoth(t, ka, lv, bin)
+	ka, lv, shared := startPair(t, map[string]string{"down": "0\n"}, rulesCompareConf)
 	both := []*kaSide{ka, lv}
 	view := func(s *kaSide) string {
 		return runCmd(t, "ip", "-n", s.ns, "rule", "show") + runCmd(t, "ip", "-n", s.ns, "-6", "rule", "show")

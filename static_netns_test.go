@@ -28,10 +28,7 @@ static_routes {
 `
 
 func TestNetnsStaticAddressesMatchKeepalived(t *testing.T) {
-	bin, shared := kaCompare(t, nil)
-	ka := newKASide(t, "keepalived", shared, staticCompareConf)
-	lv := newKASide(t, "lvsd", shared, staticCompareConf)
-	startBoth(t, ka, lv, bin)
+	ka, lv, _ := startPair(t, nil, staticCompareConf)
 	both := []*kaSide{ka, lv}
 	view := func(s *kaSide) string {
 		var out []string

@@ -271,21 +271,7 @@ func kaRule(line conf.Route) string {
 		b.WriteString(" to " + to)
 	}
 	fmt.Fprintf(&b, " priority %d tos 0x0", r.Priority)
-	if r.HasFwMark || r.HasFwMask {
-		fmt.Fprintf(&b, " fwmark %#x", r.FwMark)
-		if r.HasFwMask && r.FwMask != 0xffffffff {
-			fmt.Fprintf(&b, "/%#x", r.FwMask)
-		}
-	}
-	if r.IIf != "" {
-		b.WriteString(" iif " + r.IIf)
-	}
-	if r.OIf != "" {
-		b.WriteString(" oif " + r.OIf)
-	}
-	if r.SuppressPrefixLen >= 0 {
-		fmt.Fprintf(&b, " suppress_prefixlen %d", r.SuppressPrefixLen)
-	}
+	b.WriteString(r.MatchWords(true))
 	if r.Proto != 0 {
 		fmt.Fprintf(&b, " protocol %d", r.Proto)
 	}

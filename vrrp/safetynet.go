@@ -205,31 +205,28 @@ func (r *runner) verify(ks *KernelState) {
 			continue
 		}
 		for _, rt := range mm.cfg.Routes {
-			if ks.Routes[rt.key()] {
-				continue
+			if !ks.Routes[rt.key()] {
+				r.restore(mm, "route", rt.String(), func() error { return mm.dev.Routes.AddRoute(rt) }, &r.repairs.Routes)
 			}
-			if err := mm.dev.Routes.AddRoute(rt); err != nil {
-				mm.stats.RouteErrors.Add(1)
-				r.log.Warn("vrrp: safety net: restoring route", "instance", mm.cfg.Machine.Name, "route", rt.String(), "err", err)
-				continue
-			}
-			r.repairs.Routes.Add(1)
-			r.log.Warn("vrrp: safety net: virtual route missing on a MASTER, restored", "instance", mm.cfg.Machine.Name, "route", rt.String())
 		}
 		for _, ru := range mm.cfg.Rules {
-			if ks.Rules == nil || ru.NoTrack || ks.Rules[ruleKeyOf(&ru)] {
-				continue
+			if ks.Rules != nil && !ru.NoTrack && !ks.Rules[ruleKeyOf(&ru)] {
+				r.restore(mm, "rule", ru.String(), func() error { return mm.dev.Routes.AddRule(ru) }, &r.repairs.Rules)
 			}
-			if err := mm.dev.Routes.AddRule(ru); err != nil {
-				mm.stats.RouteErrors.Add(1)
-				r.log.Warn("vrrp: safety net: restoring rule", "instance", mm.cfg.Machine.Name, "rule", ru.String(), "err", err)
-				continue
-			}
-			r.repairs.Rules.Add(1)
-			r.log.Warn("vrrp: safety net: virtual rule missing on a MASTER, restored", "instance", mm.cfg.Machine.Name, "rule", ru.String())
 		}
 	}
 	r.publish()
+}
+
+// restore puts back a virtual route or rule (what) missing on a MASTER.
+func (r *runner) restore(mm *member, what, desc string, add func() error, repairs *atomic.Uint64) {
+	if err := add(); err != nil {
+		mm.stats.RouteErrors.Add(1)
+		r.log.Warn("vrrp: safety net: restoring "+what, "instance", mm.cfg.Machine.Name, what, desc, "err", err)
+		return
+	}
+	repairs.Add(1)
+	r.log.Warn("vrrp: safety net: virtual "+what+" missing on a MASTER, restored", "instance", mm.cfg.Machine.Name, what, desc)
 }
 
 // verifyLinks makes member i's interface state and tracked interfaces
