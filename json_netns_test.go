@@ -17,6 +17,9 @@ import (
 // field by field with lvsd's for the same configuration and state: VI_1
 // MASTER (authentication, notify scripts, a tracked script and interface,
 // VIPs with options, an excluded VIP), VI_2 in FAULT (its tracked file).
+// VI_1 also has virtual_routes and virtual_rules (keepalived's vroutes and
+// vrules) and a vrrp_track_process (keepalived 2.2.7 writes no
+// track_process: the field came in 2.2.8; nor does lvsd).
 // With vrrp_startup_delay 2 both take VI_1 no earlier than the delay plus
 // the Master_Down_Interval, within a second of each other.
 const jsonCompareConf = `global_defs {
@@ -32,6 +35,10 @@ vrrp_script chk {
 track_file down {
   file {{SHARED}}/down
   weight 0
+}
+vrrp_track_process ka {
+  process nosuchproc
+  weight 2
 }
 ` + kaVI1 + `  preempt_delay 2
   garp_master_delay 3
@@ -56,6 +63,30 @@ track_file down {
   }
   track_interface {
     eth0
+  }
+  track_process {
+    ka
+  }
+  virtual_routes {
+    198.51.100.0/24 via 192.0.2.9 dev eth0
+    src 192.0.2.100 203.0.113.0/24 dev eth0 table 100 metric 5
+    blackhole 203.0.113.128/25
+    2001:db8:5::/64 dev eth0 table 101 no_track
+    203.0.113.64/26 via 192.0.2.9
+    203.0.113.16/28 dev eth0 scope link
+    198.51.100.128/25 via 192.0.2.9 dev eth0 onlink protocol 5 no_track
+    unreachable 2001:db8:9::/64
+    default via 192.0.2.9 table 7
+  }
+  virtual_rules {
+    from 192.0.2.100 table 200 priority 200
+    to 198.51.100.7 fwmark 7/0xff iif eth0 table 201
+    not from 203.0.113.0/24 oif eth0 goto 300 priority 202
+    from 2001:db8:2::1 table 202 priority 203 no_track
+    to 2001:db8:3::/64 suppress_prefixlength 0 lookup main priority 204
+    from all fwmark 5 priority 205 blackhole
+    from 192.0.2.0/24 priority 206 unreachable protocol 4 no_track
+    from all priority 207 nop
   }
 }
 vrrp_instance VI_2 {

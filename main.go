@@ -218,11 +218,15 @@ func serve(o *options, log *slog.Logger) int {
 		}
 		return exitConfig
 	}
+	// global_defs umask, or keepalived's own (0177, whatever the umask it
+	// was started with), as keepalived: for the files lvsd makes (the
+	// notify FIFOs; the pid files stay 0644, the dumps 0600) and the
+	// scripts it runs; set at start.
+	umask := keepalivedUmask
 	if cfg.Global.Umask >= 0 {
-		// global_defs umask, as keepalived: for the files lvsd makes (the
-		// notify FIFOs) and the scripts it runs; set at start.
-		syscall.Umask(cfg.Global.Umask)
+		umask = cfg.Global.Umask
 	}
+	syscall.Umask(umask)
 	removePid, err := writeOurPidFile(o, &cfg.Global)
 	if err != nil {
 		log.Error("pid file", "err", err)
@@ -330,6 +334,7 @@ func (s *server) reload() control.ReloadResult {
 	keepStartNames(s.log, s.o, &s.op.cfg.Load().Global, &next.Global)
 	s.diags = diags
 	s.d.apply(next)
+	s.d.writeStatesOnReload(next)
 	s.op.reloaded(s.o, next, nil)
 	s.log.Info("configuration reloaded", "instances", len(next.Instances), "virtual_servers", len(next.VirtualServers),
 		"parse", parsed.Round(10*time.Microsecond), "took", time.Since(t0).Round(10*time.Microsecond))
@@ -418,13 +423,22 @@ func logDiags(log *slog.Logger, diags []conf.Diag) {
 	}
 }
 
-// writePidFile writes our pid, refusing to follow a symlink.
+// keepalivedUmask is keepalived 2.2.7's umask when no umask keyword is
+// given (its processes' Umask in /proc/PID/status, whatever the umask it
+// was started with).
+const keepalivedUmask = 0o177
+
+// writePidFile writes our pid (mode 0644 whatever the umask, as
+// keepalived's), refusing to follow a symlink.
 func writePidFile(path string) error {
 	if fi, err := os.Lstat(path); err == nil && fi.Mode()&os.ModeSymlink != 0 {
 		return errors.New(path + " is a symbolic link; refusing to write it")
 	}
 	tmp := path + ".tmp"
 	if err := os.WriteFile(tmp, []byte(strconv.Itoa(os.Getpid())+"\n"), 0o644); err != nil {
+		return err
+	}
+	if err := os.Chmod(tmp, 0o644); err != nil {
 		return err
 	}
 	return os.Rename(tmp, path)

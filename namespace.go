@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/lvsd/lvsd/conf"
+	"github.com/lvsd/lvsd/internal/filemode"
 	"github.com/lvsd/lvsd/internal/nsenter"
 	"github.com/lvsd/lvsd/status"
 )
@@ -63,7 +64,7 @@ func writeOurPidFile(o *options, g *conf.Global) (remove func(), err error) {
 		return func() {}, nil
 	}
 	if dir != "" {
-		if err := os.MkdirAll(dir, 0o755); err != nil {
+		if err := filemode.MkdirAll(dir, 0o755); err != nil {
 			return nil, err
 		}
 	}

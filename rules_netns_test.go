@@ -45,10 +45,7 @@ static_rules {
 `
 
 func TestNetnsRulesMatchKeepalived(t *testing.T) {
-	bin, shared := kaCompare(t, map[string]string{"down": "0\n"})
-	ka := newKASide(t, "keepalived", shared, rulesCompareConf)
-	lv := newKASide(t, "lvsd", shared, rulesCompareConf)
-	startBoth(t, ka, lv, bin)
+	ka, lv, shared := startPair(t, map[string]string{"down": "0\n"}, rulesCompareConf)
 	both := []*kaSide{ka, lv}
 	view := func(s *kaSide) string {
 		return runCmd(t, "ip", "-n", s.ns, "rule", "show") + runCmd(t, "ip", "-n", s.ns, "-6", "rule", "show")
@@ -92,6 +89,20 @@ func TestNetnsRulesMatchKeepalived(t *testing.T) {
 	}
 	time.Sleep(300 * time.Millisecond)
 	same("MASTER")
+	// A static rule and a virtual one deleted by hand: keepalived puts the
+	// static one back at once and its MASTER resigns and takes over again
+	// (adding its rules back), lvsd's safety net puts both back; either
+	// way ip rule show is as before. (runCmd fails the test unless the
+	// deletion succeeds: the rule was there.)
+	for _, s := range both {
+		runCmd(t, "ip", "-n", s.ns, "rule", "del", "from", "203.0.113.0/24", "table", "100", "priority", "100")
+		runCmd(t, "ip", "-n", s.ns, "rule", "del", "from", "192.0.2.100", "table", "200", "priority", "200")
+	}
+	for _, s := range both {
+		waitUntil(t, 15*time.Second, s.name+": the rules deleted by hand back", func() bool { return all(s, static) && all(s, virtual) })
+	}
+	time.Sleep(300 * time.Millisecond)
+	same("rules deleted by hand")
 	setDown := func(v string) {
 		t.Helper()
 		if err := os.WriteFile(filepath.Join(shared, "down"), []byte(v+"\n"), 0o644); err != nil {

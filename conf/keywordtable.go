@@ -115,7 +115,7 @@ var keywordTable = map[string]map[string]kwInfo{
 		"enable_snmp_rfcv3":                   {notice: notYet},
 		"enable_snmp_vrrp":                    {notice: notYet},
 		"enable_traps":                        {notice: notYet},
-		"fifo_write_vrrp_states_on_reload":    {notice: notYet},
+		"fifo_write_vrrp_states_on_reload":    {test: "TestNetnsFIFOStatesOnReloadMatchKeepalived"},
 		"instance":                            {test: "TestInstanceFileNames"},
 		"ipvs_process_name":                   {notice: notYet},
 		"linkbeat_interfaces":                 {notice: notYet},

@@ -87,6 +87,9 @@ type Global struct {
 	ScriptUser           string `json:"script_user,omitempty"`
 	ScriptGroup          string `json:"script_group,omitempty"`
 	EnableScriptSecurity bool   `json:"enable_script_security"`
+	// FIFOWriteVRRPStatesOnReload: after a reload, the sync groups' and the
+	// instances' states are written to the VRRP notify FIFOs.
+	FIFOWriteVRRPStatesOnReload bool `json:"fifo_write_vrrp_states_on_reload,omitempty"`
 
 	VRRPVersion                 int           `json:"vrrp_version"`
 	VRRPMcastGroup4             netip.Addr    `json:"vrrp_mcast_group4"`

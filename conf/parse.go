@@ -715,14 +715,15 @@ var globalKeywords = keywords[Global]{
 	"router_id": set(stringArg, func(g *Global) *string { return &g.RouterID }),
 	"lvs_id":    set(stringArg, func(g *Global) *string { return &g.RouterID }), // keepalived 1.x name of router_id
 
-	"notification_email_from": set(stringArg, func(g *Global) *string { return &g.NotificationEmailFrom }),
-	"smtp_helo_name":          set(stringArg, func(g *Global) *string { return &g.SMTPHeloName }),
-	"smtp_connect_timeout":    set(secondsArg(1, 3600), func(g *Global) *time.Duration { return &g.SMTPConnectTimeout }),
-	"smtp_alert":              set(boolPtrArg, func(g *Global) **bool { return &g.SMTPAlert }),
-	"smtp_alert_vrrp":         set(boolPtrArg, func(g *Global) **bool { return &g.SMTPAlertVRRP }),
-	"smtp_alert_checker":      set(boolPtrArg, func(g *Global) **bool { return &g.SMTPAlertChecker }),
-	"no_checker_emails":       set(boolArg, func(g *Global) *bool { return &g.NoCheckerEmails }),
-	"enable_script_security":  set(boolArg, func(g *Global) *bool { return &g.EnableScriptSecurity }),
+	"notification_email_from":          set(stringArg, func(g *Global) *string { return &g.NotificationEmailFrom }),
+	"smtp_helo_name":                   set(stringArg, func(g *Global) *string { return &g.SMTPHeloName }),
+	"smtp_connect_timeout":             set(secondsArg(1, 3600), func(g *Global) *time.Duration { return &g.SMTPConnectTimeout }),
+	"smtp_alert":                       set(boolPtrArg, func(g *Global) **bool { return &g.SMTPAlert }),
+	"smtp_alert_vrrp":                  set(boolPtrArg, func(g *Global) **bool { return &g.SMTPAlertVRRP }),
+	"smtp_alert_checker":               set(boolPtrArg, func(g *Global) **bool { return &g.SMTPAlertChecker }),
+	"no_checker_emails":                set(boolArg, func(g *Global) *bool { return &g.NoCheckerEmails }),
+	"enable_script_security":           set(boolArg, func(g *Global) *bool { return &g.EnableScriptSecurity }),
+	"fifo_write_vrrp_states_on_reload": set(boolArg, func(g *Global) *bool { return &g.FIFOWriteVRRPStatesOnReload }),
 
 	"vrrp_version":                    set(intArg(2, 3), func(g *Global) *int { return &g.VRRPVersion }),
 	"vrrp_garp_master_delay":          set(secondsArg(0, 255), func(g *Global) *time.Duration { return &g.VRRPGarpMasterDelay }),

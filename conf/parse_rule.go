@@ -62,21 +62,7 @@ func (r *VRule) String() string {
 		fmt.Fprintf(&b, " to %v", r.To)
 	}
 	fmt.Fprintf(&b, " priority %d", r.Priority)
-	if r.HasFwMark {
-		fmt.Fprintf(&b, " fwmark %#x", r.FwMark)
-		if r.HasFwMask {
-			fmt.Fprintf(&b, "/%#x", r.FwMask)
-		}
-	}
-	if r.IIf != "" {
-		b.WriteString(" iif " + r.IIf)
-	}
-	if r.OIf != "" {
-		b.WriteString(" oif " + r.OIf)
-	}
-	if r.SuppressPrefixLen >= 0 {
-		fmt.Fprintf(&b, " suppress_prefixlength %d", r.SuppressPrefixLen)
-	}
+	b.WriteString(r.MatchWords(false))
 	switch r.Action {
 	case "lookup":
 		fmt.Fprintf(&b, " lookup %d", r.Table)
@@ -87,6 +73,33 @@ func (r *VRule) String() string {
 	}
 	if r.Proto != 0 {
 		fmt.Fprintf(&b, " protocol %d", r.Proto)
+	}
+	return b.String()
+}
+
+// MatchWords are the rule's fwmark, iif, oif and suppress_prefixlength,
+// each with a leading space; keepalived: as keepalived's format_iprule
+// writes them (no mask 0xffffffff, "suppress_prefixlen").
+func (r *VRule) MatchWords(keepalived bool) string {
+	var b strings.Builder
+	if r.HasFwMark || (keepalived && r.HasFwMask) {
+		fmt.Fprintf(&b, " fwmark %#x", r.FwMark)
+		if r.HasFwMask && (!keepalived || r.FwMask != 0xffffffff) {
+			fmt.Fprintf(&b, "/%#x", r.FwMask)
+		}
+	}
+	if r.IIf != "" {
+		b.WriteString(" iif " + r.IIf)
+	}
+	if r.OIf != "" {
+		b.WriteString(" oif " + r.OIf)
+	}
+	if r.SuppressPrefixLen >= 0 {
+		word := "suppress_prefixlength"
+		if keepalived {
+			word = "suppress_prefixlen"
+		}
+		fmt.Fprintf(&b, " %s %d", word, r.SuppressPrefixLen)
 	}
 	return b.String()
 }

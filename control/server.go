@@ -16,6 +16,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/lvsd/lvsd/internal/filemode"
 	"golang.org/x/sys/unix"
 )
 
@@ -77,7 +78,7 @@ func NewServer(cmds Commands, opts Options) *Server {
 // missing), replacing a stale one, and sets it to mode 0660 with group gid
 // (-1: the daemon's own group; root only may then use it, see Authorized).
 func Listen(path string, gid int) (*net.UnixListener, error) {
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+	if err := filemode.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return nil, err
 	}
 	if fi, err := os.Lstat(path); err == nil {

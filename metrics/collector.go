@@ -184,7 +184,7 @@ func (c *Collector) init() {
 		scriptRuns:  c.desc("lvsd_vrrp_script_runs_total", "Runs of a vrrp_script, by result (success or failure).", "name", "result"),
 
 		netlinkResyncs: c.desc("lvsd_netlink_resyncs_total", "Netlink subscriptions repaired by listing the kernel again (notifications lost to a receive buffer overrun, or the socket reopened), by watch.", "watch"),
-		vrrpRepairs:    c.desc("lvsd_vrrp_repairs_total", "What VRRP's safety net found different from what the instances need and repaired, by what: vip, route (missing on a MASTER), link (an interface state the instance did not know), socket (rebound to a re-created interface), source (the advert source followed the primary address).", "what"),
+		vrrpRepairs:    c.desc("lvsd_vrrp_repairs_total", "What VRRP's safety net found different from what the instances need and repaired, by what: vip, route (missing on a MASTER), rule (a virtual rule missing on a MASTER, a static rule missing), link (an interface state the instance did not know), socket (rebound to a re-created interface), source (the advert source followed the primary address).", "what"),
 
 		ipvsUp:        c.desc("lvsd_ipvs_up", "Whether the IPVS table is programmed and the kernel was read for this scrape."),
 		reconciles:    c.desc("lvsd_ipvs_reconciles_total", "Reconcile passes (desired vs kernel)."),

@@ -2,7 +2,9 @@ package status
 
 import (
 	"encoding/json"
+	"fmt"
 	"io"
+	"net/netip"
 	"os/exec"
 	"path/filepath"
 	"strconv"
@@ -73,6 +75,8 @@ type kaJSONData struct {
 	ScriptRxLowerPri     string   `json:"script_master_rx_lower_pri,omitempty"`
 	VIPs                 []string `json:"vips,omitempty"`
 	EVIPs                []string `json:"evips,omitempty"`
+	VRoutes              []string `json:"vroutes,omitempty"`
+	VRules               []string `json:"vrules,omitempty"`
 	TrackIfp             []string `json:"track_ifp,omitempty"`
 	TrackScript          []string `json:"track_script,omitempty"`
 	AuthType             int      `json:"auth_type"`
@@ -160,6 +164,133 @@ func kaVIP(v conf.VIP, dev string, set bool) string {
 	return s
 }
 
+// kaPrefix writes a prefix as keepalived's ipaddresstos: a host without
+// its length.
+func kaPrefix(p netip.Prefix) string {
+	if p.IsSingleIP() {
+		return p.Addr().String()
+	}
+	return p.String()
+}
+
+// kaScopes are the route scopes keepalived writes as numbers.
+var kaScopes = map[string]string{"global": "0", "site": "200", "link": "253", "host": "254", "nowhere": "255"}
+
+// kaRoute writes a virtual route as keepalived 2.2.7's format_iproute
+// does: "prepend" (a unicast route) or "add TYPE", the gateway with its
+// family, the scope as a number, keepalived's protocol unless no_track was
+// given, and no_track also for a route without a device (keepalived does
+// not track those).
+func kaRoute(r *conf.VRoute) string {
+	var b strings.Builder
+	if r.Type == "" {
+		b.WriteString("prepend ")
+	} else {
+		b.WriteString("add " + r.Type + " ")
+	}
+	b.WriteString(kaPrefix(r.Dst))
+	if r.Src.IsValid() {
+		b.WriteString(" src " + r.Src.String())
+	}
+	if r.Via.IsValid() {
+		fam := "inet"
+		if r.Via.Is6() {
+			fam = "inet6"
+		}
+		b.WriteString(" via " + fam + " " + r.Via.String())
+	}
+	if r.Dev != "" {
+		b.WriteString(" dev " + r.Dev)
+	}
+	if r.Table != 0 && r.Table != 254 {
+		fmt.Fprintf(&b, " table %d", r.Table)
+	}
+	switch {
+	case !r.NoTrack:
+		b.WriteString(" proto 18")
+	case r.Proto != 0:
+		fmt.Fprintf(&b, " proto %d", r.Proto)
+	}
+	if r.Scope != "" {
+		sc, ok := kaScopes[r.Scope]
+		if !ok {
+			sc = r.Scope
+		}
+		b.WriteString(" scope " + sc)
+	}
+	if r.Metric != 0 {
+		fmt.Fprintf(&b, " metric %d", r.Metric)
+	}
+	if r.OnLink && r.Dst.Addr().Is4() {
+		b.WriteString(" onlink")
+	}
+	if r.NoTrack || r.Dev == "" {
+		b.WriteString(" no_track")
+	}
+	return b.String()
+}
+
+// kaRule writes a virtual rule as keepalived 2.2.7's format_iprule does:
+// an address given as all/any/default is the family's whole range (keepalived
+// parses it as an address), the tos always, the action last.
+func kaRule(line conf.Route) string {
+	r := line.Rule
+	given := map[string]bool{}
+	for i := 0; i+1 < len(line.Words); i++ {
+		if w := line.Words[i]; w == "from" || w == "to" {
+			switch line.Words[i+1] {
+			case "all", "any", "default":
+				given[w] = true
+			}
+		}
+	}
+	addr := func(p netip.Prefix, word string) string {
+		switch {
+		case p.IsValid():
+			return kaPrefix(p)
+		case !given[word]:
+			return ""
+		case r.IPv6:
+			return "::/0"
+		}
+		return "0.0.0.0/0"
+	}
+	from, to := addr(r.From, "from"), addr(r.To, "to")
+	var b strings.Builder
+	if from == "" && to == "" && r.IPv6 {
+		b.WriteString("inet6 ")
+	}
+	if r.Not {
+		b.WriteString("not ")
+	}
+	if from == "" {
+		from = "all"
+	}
+	b.WriteString("from " + from)
+	if to != "" {
+		b.WriteString(" to " + to)
+	}
+	fmt.Fprintf(&b, " priority %d tos 0x0", r.Priority)
+	b.WriteString(r.MatchWords(true))
+	if r.Proto != 0 {
+		fmt.Fprintf(&b, " protocol %d", r.Proto)
+	}
+	switch r.Action {
+	case "lookup":
+		fmt.Fprintf(&b, " lookup %d", r.Table)
+	case "goto":
+		fmt.Fprintf(&b, " goto %d", r.Goto)
+	case "nop":
+		b.WriteString(" nop")
+	default:
+		b.WriteString(" type " + r.Action)
+	}
+	if r.NoTrack {
+		b.WriteString(" no_track")
+	}
+	return b.String()
+}
+
 // WriteJSON writes the JSON dump of keepalived 2.2.7 (its SIGJSON, the
 // file /tmp/keepalived.json): an array with, for each VRRP instance of cfg
 // (the configuration VRRP runs), its "data" and "stats" as keepalived
@@ -212,6 +343,16 @@ func WriteJSON(w io.Writer, st *Status, cfg *conf.Config) error {
 		}
 		for _, v := range in.ExcludedVIPs {
 			d.EVIPs = append(d.EVIPs, kaVIP(v, in.Interface, run.VIPsSet))
+		}
+		for _, r := range in.Routes {
+			if r.Parsed != nil {
+				d.VRoutes = append(d.VRoutes, kaRoute(r.Parsed))
+			}
+		}
+		for _, r := range in.Rules {
+			if r.Rule != nil {
+				d.VRules = append(d.VRules, kaRule(r))
+			}
 		}
 		for _, ti := range in.TrackInterface {
 			// keepalived does not list the instance's own interface: it

@@ -184,7 +184,7 @@ type Engine struct {
 	procUp    map[string]bool     // vrrp_track_process quorum, from SetProcess
 	fileVal   map[string]int      // track_file values
 	rebinders []rebinder          // the sockets that follow their interface
-	hasRoutes bool                // an instance has virtual_routes
+	hasRoutes bool                // an instance has virtual_routes or virtual_rules, or static routes or rules exist
 	managed   map[netip.Addr]bool // the VIPs of all instances
 	statics   *statics            // static_ipaddress and static_routes
 	vmacs     VMACLinks
@@ -512,7 +512,7 @@ func (st *engineState) apply(req *applyReq) error {
 	hasRoutes, managed := false, map[netip.Addr]bool{}
 	for _, s := range specs {
 		for _, ic := range s.Instances {
-			hasRoutes = hasRoutes || len(ic.Routes) > 0
+			hasRoutes = hasRoutes || len(ic.Routes) > 0 || len(ic.Rules) > 0
 			for _, v := range append(append([]VIP(nil), ic.VIPs...), ic.ExcludedVIPs...) {
 				managed[v.Addr.Addr().Unmap()] = true
 			}
@@ -923,6 +923,17 @@ func (e *Engine) Status() []InstanceStatus {
 	return out
 }
 
+// GroupStates returns the state of every sync group, by name.
+func (e *Engine) GroupStates() map[string]State {
+	out := map[string]State{}
+	for _, r := range e.currentRunners() {
+		if name, st, ok := r.GroupState(); ok {
+			out[name] = st
+		}
+	}
+	return out
+}
+
 // Failover makes an instance (or a sync group, named by the group or one
 // of its instances) give up: a MASTER sends a priority-0 advert, releases
 // its addresses and becomes BACKUP, and the instance stays BACKUP until
@@ -1049,13 +1060,14 @@ const minCheckGap = 100 * time.Millisecond
 // checkOnce lists the kernel once and hands the listing to every runner.
 func (e *Engine) checkOnce() error {
 	e.mu.Lock()
-	routes, managed := e.hasRoutes, e.managed
+	routes, managed := e.hasRoutes || e.statics.listed(), e.managed
 	e.mu.Unlock()
 	ks, err := e.k.State(routes)
 	if err != nil {
 		return err
 	}
 	ks.managed = managed
+	e.verifyStatics(ks)
 	e.checkVMACs(ks.Links)
 	e.rebind(ks.Links, "")
 	for _, r := range e.currentRunners() {

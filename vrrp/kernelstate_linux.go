@@ -2,6 +2,7 @@ package vrrp
 
 import (
 	"fmt"
+	"net"
 	"net/netip"
 	"sync"
 	"time"
@@ -121,5 +122,29 @@ func listState(h *netlink.Handle, routes bool) (*KernelState, error) {
 		}
 		ks.Routes[routeKey{Type: uint8(r.Type), Dst: dst.Masked(), Table: uint32(r.Table), Metric: uint32(r.Priority)}] = true
 	}
+	rules, err := h.RuleList(netlink.FAMILY_ALL)
+	if err != nil {
+		return nil, fmt.Errorf("vrrp: listing rules: %w", err)
+	}
+	ks.Rules = make(map[ruleKey]bool, len(rules))
+	for _, r := range rules {
+		k := ruleKey{IPv6: r.Family == netlink.FAMILY_V6, Not: r.Invert, Priority: uint32(r.Priority), Table: uint32(r.Table),
+			Goto: uint32(max(r.Goto, 0)), Mark: r.Mark, IIf: r.IifName, OIf: r.OifName}
+		k.From, k.To = ipNetPrefix(r.Src), ipNetPrefix(r.Dst)
+		ks.Rules[k] = true
+	}
 	return ks, nil
+}
+
+// ipNetPrefix is n as a masked prefix; invalid for nil (any address).
+func ipNetPrefix(n *net.IPNet) netip.Prefix {
+	if n == nil {
+		return netip.Prefix{}
+	}
+	ip, ok := netip.AddrFromSlice(n.IP)
+	if !ok {
+		return netip.Prefix{}
+	}
+	bits, _ := n.Mask.Size()
+	return netip.PrefixFrom(ip.Unmap(), bits).Masked()
 }

@@ -269,6 +269,7 @@ type runner struct {
 
 	mu     sync.Mutex
 	status []InstanceStatus
+	gstate State // the sync group's state (with a group)
 }
 
 // garpFor is the sender announcing v: the one of its own interface.
@@ -672,7 +673,18 @@ func (r *runner) publish() {
 	}
 	r.mu.Lock()
 	r.status = st
+	if r.group != nil {
+		r.gstate = r.group.State()
+	}
 	r.mu.Unlock()
+}
+
+// GroupState returns the sync group's name and state; ok is false for a
+// plain instance.
+func (r *runner) GroupState() (name string, st State, ok bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.name, r.gstate, r.group != nil
 }
 
 func (r *runner) post(e runnerEvent) {

@@ -13,7 +13,11 @@ import (
 // difference, counting each repair by what it repaired:
 //
 //   - a MASTER missing one of its VIPs (or excluded VIPs) gets it back;
-//   - a MASTER missing one of its virtual_routes gets it back;
+//   - a MASTER missing one of its virtual_routes or (tracked)
+//     virtual_rules gets it back, and so does the engine for its
+//     static_rules (keepalived restores a deleted static rule at once, not
+//     a static route; a deleted virtual rule makes its MASTER resign and
+//     take over again, adding them all back);
 //   - an instance whose interface, or a tracked interface, is up or down
 //     other than the instance believes enters or leaves FAULT (or
 //     changes its priority) as the kernel says;
@@ -23,8 +27,8 @@ import (
 //   - an instance whose advert source is the interface's primary address
 //     (no unicast_src_ip / mcast_src_ip) follows a change of it.
 //
-// One pass lists the namespace's links and addresses (and its routes when
-// an instance has virtual_routes) once, whatever the number of instances,
+// One pass lists the namespace's links and addresses (and its routes and
+// rules when an instance or the statics have some) once, whatever the number of instances,
 // then hands the listing to every runner, whose goroutine compares its
 // instances with it; docs/RELIABILITY.md gives the cost.
 
@@ -40,6 +44,8 @@ type KernelState struct {
 	Addrs map[string][]netip.Prefix
 	// Routes present, by routeKey; nil when not listed.
 	Routes map[routeKey]bool
+	// Rules present, by ruleKey; nil when not listed (with Routes).
+	Rules map[ruleKey]bool
 	// At is when the listing began: a runner compares with it only what
 	// it learnt before (a newer notification is more recent than the
 	// listing).
@@ -75,7 +81,41 @@ func (r Route) key() routeKey {
 	if typ == 0 {
 		typ = routeUnicast
 	}
-	return routeKey{Type: typ, Dst: r.Dst.Masked(), Table: t, Metric: r.Metric}
+	m := r.Metric
+	if m == 0 && r.Dst.Addr().Is6() {
+		m = ip6DefaultMetric // the kernel's for an IPv6 route given none
+	}
+	return routeKey{Type: typ, Dst: r.Dst.Masked(), Table: t, Metric: m}
+}
+
+// ip6DefaultMetric is the metric the kernel gives an IPv6 route without one.
+const ip6DefaultMetric = 1024
+
+// ruleKey is what the safety net compares of an ip rule: its family,
+// priority, selectors and target (the kernel's listing does not give the
+// action of a rule; no two of ours differ by it alone).
+type ruleKey struct {
+	IPv6        bool
+	Not         bool
+	Priority    uint32
+	From, To    netip.Prefix
+	Table, Goto uint32
+	Mark        uint32
+	IIf, OIf    string
+}
+
+func ruleKeyOf(r *Rule) ruleKey {
+	k := ruleKey{IPv6: r.IPv6, Not: r.Not, Priority: r.Priority, From: r.From.Masked(), To: r.To.Masked(), IIf: r.IIf, OIf: r.OIf}
+	switch r.Action {
+	case "lookup":
+		k.Table = r.Table
+	case "goto":
+		k.Goto = r.Goto
+	}
+	if r.HasFwMark {
+		k.Mark = r.FwMark
+	}
+	return k
 }
 
 // has reports whether dev carries ip.
@@ -107,6 +147,7 @@ func (ks *KernelState) primary(dev string, ipv6 bool) netip.Addr {
 type Repairs struct {
 	VIPs    atomic.Uint64 // VIPs put back on a MASTER
 	Routes  atomic.Uint64 // virtual_routes put back on a MASTER
+	Rules   atomic.Uint64 // virtual_rules put back on a MASTER, static_rules put back
 	Links   atomic.Uint64 // interface states corrected (FAULT entered or left)
 	Sockets atomic.Uint64 // sockets rebound to a re-created interface
 	Sources atomic.Uint64 // advert sources that followed the primary address
@@ -116,7 +157,7 @@ type Repairs struct {
 // Map returns the counters by name (lvsd_vrrp_repairs_total{what}).
 func (r *Repairs) Map() map[string]uint64 {
 	return map[string]uint64{
-		"vip": r.VIPs.Load(), "route": r.Routes.Load(), "link": r.Links.Load(),
+		"vip": r.VIPs.Load(), "route": r.Routes.Load(), "rule": r.Rules.Load(), "link": r.Links.Load(),
 		"socket": r.Sockets.Load(), "source": r.Sources.Load(), "vmac": r.VMACs.Load(),
 	}
 }
@@ -164,19 +205,28 @@ func (r *runner) verify(ks *KernelState) {
 			continue
 		}
 		for _, rt := range mm.cfg.Routes {
-			if ks.Routes[rt.key()] {
-				continue
+			if !ks.Routes[rt.key()] {
+				r.restore(mm, "route", rt.String(), func() error { return mm.dev.Routes.AddRoute(rt) }, &r.repairs.Routes)
 			}
-			if err := mm.dev.Routes.AddRoute(rt); err != nil {
-				mm.stats.RouteErrors.Add(1)
-				r.log.Warn("vrrp: safety net: restoring route", "instance", mm.cfg.Machine.Name, "route", rt.String(), "err", err)
-				continue
+		}
+		for _, ru := range mm.cfg.Rules {
+			if ks.Rules != nil && !ru.NoTrack && !ks.Rules[ruleKeyOf(&ru)] {
+				r.restore(mm, "rule", ru.String(), func() error { return mm.dev.Routes.AddRule(ru) }, &r.repairs.Rules)
 			}
-			r.repairs.Routes.Add(1)
-			r.log.Warn("vrrp: safety net: virtual route missing on a MASTER, restored", "instance", mm.cfg.Machine.Name, "route", rt.String())
 		}
 	}
 	r.publish()
+}
+
+// restore puts back a virtual route or rule (what) missing on a MASTER.
+func (r *runner) restore(mm *member, what, desc string, add func() error, repairs *atomic.Uint64) {
+	if err := add(); err != nil {
+		mm.stats.RouteErrors.Add(1)
+		r.log.Warn("vrrp: safety net: restoring "+what, "instance", mm.cfg.Machine.Name, what, desc, "err", err)
+		return
+	}
+	repairs.Add(1)
+	r.log.Warn("vrrp: safety net: virtual "+what+" missing on a MASTER, restored", "instance", mm.cfg.Machine.Name, what, desc)
 }
 
 // verifyLinks makes member i's interface state and tracked interfaces

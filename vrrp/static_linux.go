@@ -95,6 +95,41 @@ func (e *Engine) restoreStatic(p netip.Prefix) {
 	}
 }
 
+// listed reports whether the safety net lists routes and rules for the
+// statics.
+func (st *statics) listed() bool {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	return !st.stopping && len(st.rules) > 0
+}
+
+// verifyStatics puts back the static rules missing from the safety net's
+// listing, as keepalived 2.2.7 restores a deleted static rule (not a static
+// route: neither does it).
+func (e *Engine) verifyStatics(ks *KernelState) {
+	if ks.Routes == nil || ks.Rules == nil {
+		return
+	}
+	st := e.statics
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if st.stopping {
+		return
+	}
+	for i := range st.rules {
+		ru := &st.rules[i]
+		if ru.NoTrack || ks.Rules[ruleKeyOf(ru)] {
+			continue
+		}
+		if err := e.k.Routes().AddRule(*ru); err != nil {
+			e.log.Error("vrrp: restoring static rule", "rule", ru.String(), "err", err)
+			continue
+		}
+		e.repairs.Rules.Add(1)
+		e.log.Info("Restoring deleted static rule", "rule", ru.String())
+	}
+}
+
 // delStatics removes them (routes first), unless keep (-V).
 func (e *Engine) delStatics(keep bool) {
 	st := e.statics
