@@ -864,21 +864,8 @@ func TestMachineQuickReturn(t *testing.T) {
 		}
 	})
 	t.Run("sync group: BACKUP (keepalived's path)", func(t *testing.T) {
-		clk := newFakeClock()
-		var ms []*machine
-		for _, id := range []uint8{51, 52} {
-			cfg := baseCfg()
-			cfg.VRID = id
-			m, err := newMachine(cfg, clk)
-			if err != nil {
-				t.Fatal(err)
-			}
-			ms = append(ms, m)
-		}
-		g, err := newSyncGroup("G", ms)
-		if err != nil {
-			t.Fatal(err)
-		}
+		g, clk := newTestGroup(t, 2)
+		ms := g.Members()
 		run := func(i int, ev event, sendOK func(uint8) bool) {
 			for _, ma := range g.Dispatch(i, ev) {
 				if sa, ok := ma.Action.(sendAdvert); ok && ma.Member >= 0 {
