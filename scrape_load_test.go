@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/netip"
+	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -198,12 +199,20 @@ func TestFaultScrapesManyBackends(t *testing.T) {
 	time.Sleep(3 * time.Second)
 	idle := vk.intervals(idleFrom, time.Now())
 
-	const scrapers, window = 50, 5 * time.Second
+	const scrapers = 50
+	window := 5 * time.Second
+	if w, err := time.ParseDuration(os.Getenv("LVSD_SCRAPE_WINDOW")); err == nil && w > window {
+		window = w // longer, for measurements (docs/RELIABILITY.md)
+	}
 	var wg sync.WaitGroup
 	var mu sync.Mutex
 	scrapes, failed, busy := 0, 0, 0
 	from := time.Now()
 	stopAt := from.Add(window)
+	if os.Getenv("LVSD_SCRAPE_PROBE") != "" {
+		defer startWakeProbes(t, stopAt)()
+	}
+	gc0 := readGC()
 	for range scrapers {
 		wg.Add(1)
 		go func() {
@@ -238,8 +247,9 @@ func TestFaultScrapesManyBackends(t *testing.T) {
 	}
 	wg.Wait()
 	to := time.Now()
+	gc := readGC().since(gc0)
 	loaded := vk.intervals(from, stopAt)
-	worst := func(iv []time.Duration) (time.Duration, time.Duration) {
+	worst := func(iv []time.Duration) (time.Duration, time.Duration, time.Duration) {
 		var devs []time.Duration
 		for _, x := range iv {
 			dev := x - time.Second
@@ -250,25 +260,28 @@ func TestFaultScrapesManyBackends(t *testing.T) {
 		}
 		slices.Sort(devs)
 		if len(devs) == 0 {
-			return 0, 0
+			return 0, 0, 0
 		}
-		return devs[len(devs)*99/100], devs[len(devs)-1]
+		return devs[len(devs)/2], devs[len(devs)*99/100], devs[len(devs)-1]
 	}
-	ip99, imax := worst(idle)
-	lp99, lmax := worst(loaded)
+	ip50, ip99, imax := worst(idle)
+	lp50, lp99, lmax := worst(loaded)
 	t.Logf("%d scrapes of 10,000 backends by %d clients in %v (%d answered 503, over %d in flight; %d failed; the last ended %v after the window)",
 		scrapes, scrapers, window, busy, metrics.MaxScrapesInFlight, failed, to.Sub(stopAt).Round(time.Millisecond))
-	t.Logf("advert interval deviation from 1s: idle p99 %v max %v (%d intervals); under the scrapes p99 %v max %v (%d intervals)",
-		ip99.Round(time.Microsecond), imax.Round(time.Microsecond), len(idle), lp99.Round(time.Microsecond), lmax.Round(time.Microsecond), len(loaded))
+	us := func(d time.Duration) time.Duration { return d.Round(time.Microsecond) }
+	t.Logf("advert interval deviation from 1s: idle p50 %v p99 %v max %v (%d intervals); under the scrapes p50 %v p99 %v max %v (%d intervals)",
+		us(ip50), us(ip99), us(imax), len(idle), us(lp50), us(lp99), us(lmax), len(loaded))
+	t.Logf("GC under the scrapes: %d cycles, %d stop-the-world pauses over 1ms, the longest %v", gc.cycles, gc.over1ms, gc.longest)
 	if scrapes < 2 || failed > 0 {
 		t.Errorf("%d scrapes served, %d failed (neither 200 nor 503)", scrapes, failed)
 	}
 	// The bound that matters for safety: no gap between two adverts
 	// reaches a backup's Master_Down_Interval (3 intervals and a skew), so
 	// no peer takes over; and none missed. The deviation itself is only
-	// logged: on this loaded 2-core machine it is tens to hundreds of
-	// milliseconds under such a load, not the 1ms issue 12 asks for (see
-	// docs/RELIABILITY.md).
+	// logged: on this loaded 2-core machine its median is 0.1-0.4 ms but
+	// its worst case milliseconds to ~100 ms (the OS's and Go's
+	// scheduling, GC pauses), not the 1ms issue 12 asks for (see
+	// docs/RELIABILITY.md, "Where the remaining tail comes from").
 	var longest time.Duration
 	for _, x := range loaded {
 		longest = max(longest, x)

@@ -113,4 +113,9 @@
 //     --dont-release-vrrp (EngineOptions.DontRelease) are keepalived's.
 //   - The Master_Down_Timer counts from the arrival of the last advert in
 //     the kernel (PacketInfo.At), not from when the runner got to it.
+//   - A MASTER whose interface went away and comes back before any backup
+//     can have timed it out re-enters MASTER at once rather than BACKUP
+//     (machine.mayReturn, ReturnWindow; the runner reports each send's
+//     result with machine.advertSent). keepalived always waits
+//     Master_Down_Interval in BACKUP.
 package vrrp

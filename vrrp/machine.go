@@ -159,6 +159,10 @@ type transition struct {
 	Priority uint8 // effective priority at the time
 }
 
+// returned precedes the FAULT to MASTER of a quick return (see
+// machine.mayReturn), for the log.
+type returned struct{ Since time.Duration } // since the last advert
+
 func (sendAdvert) isAction() {}
 func (addVIPs) isAction()    {}
 func (removeVIPs) isAction() {}
@@ -166,6 +170,7 @@ func (sendGARP) isAction()   {}
 func (setTimer) isAction()   {}
 func (stopTimer) isAction()  {}
 func (transition) isAction() {}
+func (returned) isAction()   {}
 
 // machineConfig is the protocol configuration of one instance.
 type machineConfig struct {
@@ -259,6 +264,14 @@ type machine struct {
 	masterAddr netip.Addr
 	masterPrio uint8
 	out        []action
+
+	// The quick return from FAULT (see mayReturn). lastAdvert is when an
+	// advert at our priority last went out to every destination
+	// (advertSent); returnable is set on leaving MASTER for FAULT
+	// because the interface went, and cleared by anything that makes a
+	// return unsafe.
+	lastAdvert time.Time
+	returnable bool
 }
 
 // newMachine returns a machine in INIT. cfg is normalized (see Normalize).
@@ -354,6 +367,45 @@ func (m *machine) transition(to State) {
 	m.emit(transition{From: from, To: to, Priority: m.effPrio})
 }
 
+// advertSent is the driver's report of a sendAdvert action: every when it
+// went out to every destination, some when to at least one.
+func (m *machine) advertSent(prio uint8, every, some bool) {
+	switch {
+	case prio == advert.PriorityStop && some:
+		// A peer may have heard it and takes over after Skew_Time.
+		m.returnable = false
+	case prio != advert.PriorityStop && every && m.state == StateMaster:
+		m.lastAdvert = m.clock.Now()
+	}
+}
+
+// ReturnWindow is how long after its last advert an instance that went
+// FAULT as MASTER, because its interface went away, may come back as
+// MASTER at once: the peers time a master out after Master_Down_Interval,
+// at least 3 x advert_int from the arrival of its last advert (Skew_Time
+// is not negative). The margin, one advert interval and at least 300 ms,
+// covers the send, the wire and the peer's processing; 0 (never) for
+// intervals of 150 ms and below.
+func ReturnWindow(advertInt time.Duration) time.Duration {
+	w := 3*advertInt - max(advertInt, 300*time.Millisecond)
+	return max(w, 0)
+}
+
+// mayReturn reports whether an instance leaving FAULT re-enters MASTER
+// at once rather than BACKUP (a difference from keepalived and the RFCs,
+// docs/migrating-from-keepalived.md): it was MASTER when its interface
+// went away or down, that was its only fault all along (no tracked
+// object, no sync group), its priority 0 advert reached nobody, it heard
+// no other router meanwhile, and its last advert went out less than
+// ReturnWindow ago, so that no backup can have taken over: for the peers
+// the master merely skipped an advert or two.
+func (m *machine) mayReturn() bool {
+	ok := m.returnable && !m.resigned && m.held() == 0 && !m.lastAdvert.IsZero() &&
+		m.clock.Now().Sub(m.lastAdvert) < ReturnWindow(m.cfg.AdvertInterval)
+	m.returnable = false
+	return ok
+}
+
 // Handle feeds one event to the machine and returns the actions to carry
 // out, in order.
 func (m *machine) Handle(ev event) []action {
@@ -375,6 +427,9 @@ func (m *machine) Handle(ev event) []action {
 			m.backupAdvert(e)
 		case StateMaster:
 			m.masterAdvert(e)
+		case StateFault:
+			// Another router is advertising: it may be master now.
+			m.returnable = false
 		}
 	case timerFired:
 		m.timerFired(e.Timer)
@@ -641,13 +696,20 @@ func (m *machine) setWeight(w int) {
 }
 
 func (m *machine) evalFault() {
+	if m.trackFault || m.groupFault {
+		m.returnable = false
+	}
 	switch {
 	case (m.state == StateBackup || m.state == StateMaster) && m.faulty():
 		m.enterFault()
 	case m.state == StateFault && !m.faulty():
-		if m.isOwnerMaster() {
+		switch {
+		case m.isOwnerMaster():
 			m.becomeMaster()
-		} else {
+		case m.mayReturn():
+			m.emit(returned{Since: m.clock.Now().Sub(m.lastAdvert)})
+			m.becomeMaster()
+		default:
 			m.enterBackup()
 		}
 	}
@@ -656,6 +718,8 @@ func (m *machine) evalFault() {
 // enterFault: a master sends priority 0 so that a backup takes over after
 // Skew_Time, and releases its addresses.
 func (m *machine) enterFault() {
+	// The stop advert's fate comes back through advertSent.
+	m.returnable = m.state == StateMaster && m.ifDown && !m.trackFault && !m.groupFault
 	if m.state == StateMaster {
 		m.emit(sendAdvert{Priority: advert.PriorityStop}, removeVIPs{})
 	}

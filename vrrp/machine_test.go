@@ -719,3 +719,176 @@ func TestMachineStartupDelay(t *testing.T) {
 		t.Fatalf("owner after the delay: %v, want MASTER", own.State())
 	}
 }
+
+// The quick return from FAULT: a MASTER whose interface went away comes
+// back as MASTER at once when no backup can have taken over (its last
+// advert less than ReturnWindow ago, its priority 0 advert lost, nothing
+// heard, no other fault); otherwise BACKUP and Master_Down_Interval, as
+// keepalived.
+func TestMachineQuickReturn(t *testing.T) {
+	if w := ReturnWindow(time.Second); w != 2*time.Second {
+		t.Fatalf("ReturnWindow(1s) = %v, want 2s", w)
+	}
+	if w := ReturnWindow(200 * time.Millisecond); w != 300*time.Millisecond {
+		t.Fatalf("ReturnWindow(200ms) = %v, want 300ms", w)
+	}
+	if w := ReturnWindow(100 * time.Millisecond); w != 0 {
+		t.Fatalf("ReturnWindow(100ms) = %v, want 0 (never)", w)
+	}
+	// feed hands the actions' sends back as the runner does: sendOK
+	// decides whether each advert went out.
+	feed := func(m *machine, acts []action, sendOK func(prio uint8) bool) []action {
+		for _, a := range acts {
+			if sa, ok := a.(sendAdvert); ok {
+				ok := sendOK(sa.Priority)
+				m.advertSent(sa.Priority, ok, ok)
+			}
+		}
+		return acts
+	}
+	always := func(uint8) bool { return true }
+	gone := func(uint8) bool { return false }
+	// master: a MASTER that sent its first advert and one more, 500 ms
+	// before its interface goes.
+	master := func(t *testing.T, mods ...func(*machineConfig)) (*machine, *fakeClock) {
+		clk := newFakeClock()
+		cfg := baseCfg()
+		for _, f := range mods {
+			f(&cfg)
+		}
+		m, err := newMachine(cfg, clk)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m.Handle(start{})
+		clk.Advance(mdi100)
+		feed(m, m.Handle(timerFired{timerMasterDown}), always)
+		clk.Advance(time.Second)
+		feed(m, m.Handle(timerFired{timerAdvert}), always)
+		if m.State() != StateMaster {
+			t.Fatalf("state %v, want MASTER", m.State())
+		}
+		clk.Advance(500 * time.Millisecond)
+		return m, clk
+	}
+	down := func(t *testing.T, m *machine, stopOK func(uint8) bool) {
+		acts := feed(m, m.Handle(interfaceChanged{Up: false}), stopOK)
+		if m.State() != StateFault || len(acts) == 0 || acts[0] != (sendAdvert{0}) {
+			t.Fatalf("interface down: state %v, actions %s; want FAULT after a priority 0 advert", m.State(), fmtActions(acts))
+		}
+	}
+	wantMaster := []action{returned{Since: 1200 * time.Millisecond}, sendAdvert{100}, addVIPs{}, sendGARP{5},
+		transition{StateFault, StateMaster, 100}, setTimer{timerAdvert, time.Second}, setTimer{timerGARPDelay, 5 * time.Second}}
+	wantBackup := []action{setTimer{timerMasterDown, mdi100}, transition{StateFault, StateBackup, 100}}
+	up := func(t *testing.T, m *machine, want []action) {
+		t.Helper()
+		acts := feed(m, m.Handle(interfaceChanged{Up: true}), always)
+		if !reflect.DeepEqual(acts, want) {
+			t.Fatalf("interface back: actions %s\nwant %s", fmtActions(acts), fmtActions(want))
+		}
+	}
+
+	t.Run("quick return: MASTER at once", func(t *testing.T) {
+		m, clk := master(t)
+		down(t, m, gone)
+		clk.Advance(700 * time.Millisecond) // 1.2 s after the last advert
+		up(t, m, wantMaster)
+		// An ordinary master afterwards: the next advert one interval on.
+		clk.Advance(time.Second)
+		if acts := m.Handle(timerFired{timerAdvert}); len(acts) == 0 || acts[0] != (sendAdvert{100}) {
+			t.Fatalf("advert timer after the return: %s", fmtActions(acts))
+		}
+	})
+	t.Run("nopreempt: MASTER at once too (nobody took over)", func(t *testing.T) {
+		m, clk := master(t, func(c *machineConfig) { c.Nopreempt = true })
+		down(t, m, gone)
+		clk.Advance(700 * time.Millisecond)
+		up(t, m, wantMaster)
+	})
+	t.Run("slow return: BACKUP", func(t *testing.T) {
+		m, clk := master(t)
+		down(t, m, gone)
+		clk.Advance(1500 * time.Millisecond) // 2.0 s: the window is over
+		up(t, m, wantBackup)
+	})
+	t.Run("priority 0 advert went out: BACKUP", func(t *testing.T) {
+		m, clk := master(t)
+		down(t, m, always) // a backup heard it and takes over after Skew_Time
+		clk.Advance(100 * time.Millisecond)
+		up(t, m, wantBackup)
+	})
+	t.Run("another router heard in FAULT: BACKUP", func(t *testing.T) {
+		m, clk := master(t)
+		down(t, m, gone)
+		clk.Advance(100 * time.Millisecond)
+		m.Handle(advertReceived{Src: peer, Priority: 50, Interval: time.Second, At: clk.Now()})
+		up(t, m, wantBackup)
+	})
+	t.Run("adverts failing before the fault: BACKUP", func(t *testing.T) {
+		m, clk := master(t)
+		clk.Advance(500 * time.Millisecond)
+		feed(m, m.Handle(timerFired{timerAdvert}), gone) // the peer's timer runs from the one before
+		clk.Advance(500 * time.Millisecond)
+		down(t, m, gone)
+		clk.Advance(100 * time.Millisecond) // the last advert that went out 1.6 s ago: inside the window
+		up(t, m, []action{returned{Since: 1600 * time.Millisecond}, sendAdvert{100}, addVIPs{}, sendGARP{5},
+			transition{StateFault, StateMaster, 100}, setTimer{timerAdvert, time.Second}, setTimer{timerGARPDelay, 5 * time.Second}})
+		m2, clk2 := master(t)
+		clk2.Advance(500 * time.Millisecond)
+		feed(m2, m2.Handle(timerFired{timerAdvert}), gone)
+		clk2.Advance(900 * time.Millisecond)
+		down(t, m2, gone)
+		clk2.Advance(100 * time.Millisecond) // 2.0 s after the last good one
+		up(t, m2, wantBackup)
+	})
+	t.Run("a tracked object faulty meanwhile: BACKUP once it clears", func(t *testing.T) {
+		m, clk := master(t)
+		down(t, m, gone)
+		m.Handle(trackingChanged{Fault: true})
+		clk.Advance(100 * time.Millisecond)
+		if acts := m.Handle(interfaceChanged{Up: true}); len(acts) != 0 || m.State() != StateFault {
+			t.Fatalf("interface back, track script still in fault: state %v, actions %s", m.State(), fmtActions(acts))
+		}
+		up2 := m.Handle(trackingChanged{Fault: false})
+		if !reflect.DeepEqual(up2, wantBackup) {
+			t.Fatalf("track script clear: %s\nwant %s", fmtActions(up2), fmtActions(wantBackup))
+		}
+	})
+	t.Run("address owner: MASTER at once as before", func(t *testing.T) {
+		m, clk := master(t, func(c *machineConfig) { c.Priority = 255 })
+		down(t, m, always)
+		clk.Advance(5 * time.Second)
+		acts := m.Handle(interfaceChanged{Up: true})
+		if m.State() != StateMaster || len(acts) == 0 || acts[0] != (sendAdvert{255}) {
+			t.Fatalf("owner back: state %v, actions %s", m.State(), fmtActions(acts))
+		}
+	})
+	t.Run("sync group: BACKUP (keepalived's path)", func(t *testing.T) {
+		g, clk := newTestGroup(t, 2)
+		ms := g.Members()
+		run := func(i int, ev event, sendOK func(uint8) bool) {
+			for _, ma := range g.Dispatch(i, ev) {
+				if sa, ok := ma.Action.(sendAdvert); ok && ma.Member >= 0 {
+					ok := sendOK(sa.Priority)
+					ms[ma.Member].advertSent(sa.Priority, ok, ok)
+				}
+			}
+		}
+		run(0, start{}, always)
+		run(1, start{}, always)
+		clk.Advance(mdi100)
+		run(0, timerFired{timerMasterDown}, always)
+		if g.State() != StateMaster {
+			t.Fatalf("group %v, want MASTER", g.State())
+		}
+		clk.Advance(500 * time.Millisecond)
+		run(0, interfaceChanged{Up: false}, gone)
+		clk.Advance(100 * time.Millisecond)
+		run(0, interfaceChanged{Up: true}, always)
+		for i, m := range ms {
+			if m.State() != StateBackup {
+				t.Fatalf("member %d is %v after the interface came back, want BACKUP", i, m.State())
+			}
+		}
+	})
+}

@@ -136,6 +136,12 @@ func TestLvsdNetlinkOverrunWhileStopped(t *testing.T) {
 func recreateEth0(t *testing.T, brNS, ns, port, addr string) {
 	t.Helper()
 	ipCmd(t, "-n", brNS, "link", "del", port)
+	createEth0(t, brNS, ns, port, addr)
+}
+
+// createEth0 is the second half of recreateEth0.
+func createEth0(t *testing.T, brNS, ns, port, addr string) {
+	t.Helper()
 	ipCmd(t, "-n", brNS, "link", "add", port, "type", "veth", "peer", "name", "eth0", "netns", ns)
 	ipCmd(t, "-n", brNS, "link", "set", port, "master", "br0", "up")
 	ipCmd(t, "-n", ns, "addr", "add", addr, "dev", "eth0")
@@ -171,17 +177,26 @@ func firstAdvertAfter(t *testing.T, c *capture, src netip.Addr, t0 time.Time, d 
 }
 
 // The VRRP interface deleted and created again (same name, same address,
-// a new index and MAC), with keepalived 2.2.7 as the peer: A (lvsd,
-// priority 150) goes FAULT, comes back and becomes MASTER again; its
-// adverts are on the wire within one advert interval of it becoming
+// a new index and MAC), with keepalived 2.2.7 as the peer, A (lvsd,
+// priority 150) MASTER.
+//
+// Quick: eth0 deleted just after one of A's adverts and back 0.6 s
+// later. A returns to MASTER at once (no BACKUP between): its advert is
+// on the wire within one advert interval of the interface coming back,
+// and every interval after; keepalived never becomes MASTER (its log, no
+// advert from it, the VIP never on it) through the time its
+// Master_Down_Interval would have ended.
+//
+// Slow: eth0 deleted until keepalived has taken over (MASTER), then back.
+// A goes FAULT, BACKUP, MASTER (Master_Down_Interval, keepalived's path);
+// its adverts are on the wire within one advert interval of it becoming
 // MASTER, and go on every interval, with no send error; its gratuitous
-// ARPs carry the new MAC; keepalived, MASTER while A was away, is BACKUP
-// within 1.5 s of A's first advert and stays so: never two masters once
-// settled. Then the reference: keepalived in A's place, the same
-// re-creation; lvsd's first advert after the interface came back is no
-// later than keepalived's (both leave FAULT for BACKUP and wait
-// Master_Down_Interval, since the peer's lower-priority adverts are
-// discarded while preempting).
+// ARPs carry the new MAC; keepalived is BACKUP within 1.5 s of A's first
+// advert and stays so. Then the reference: keepalived in A's place, a
+// re-creation at once; lvsd's slow first advert after the interface came
+// back is no later than keepalived's (keepalived leaves FAULT for BACKUP
+// and waits Master_Down_Interval, since the peer's lower-priority
+// adverts are discarded while preempting).
 func TestLvsdInterfaceRecreated(t *testing.T) {
 	requireIntegration(t)
 	n := newTestNet(t)
@@ -190,9 +205,62 @@ func TestLvsdInterfaceRecreated(t *testing.T) {
 	kB, _, _ := startKeepalivedText(t, n.b, lvsdConf(100, ""))
 	a.waitState(t, "VI_1", "MASTER", 6*time.Second)
 	waitFor(t, 6*time.Second, "keepalived BACKUP", func() bool { return keepalivedState(kB.String()) == "BACKUP" })
+	src, srcB := netip.MustParseAddr("192.0.2.1"), netip.MustParseAddr("192.0.2.2")
+	mastersB := strings.Count(kB.String(), "Entering MASTER")
 
-	recreateEth0(t, n.br, n.a, "va", "192.0.2.1/24")
+	// Quick.
+	last := firstAdvertAfter(t, capB, src, time.Now(), 2*time.Second, "an advert from A")
+	ipCmd(t, "-n", n.br, "link", "del", "va")
+	gone := time.Now()
+	a.waitState(t, "VI_1", "FAULT", time.Second)
+	time.Sleep(time.Until(gone.Add(600 * time.Millisecond)))
+	createEth0(t, n.br, n.a, "va", "192.0.2.1/24")
 	back := time.Now()
+	first := firstAdvertAfter(t, capB, src, back, 1500*time.Millisecond, "an advert from A after eth0 came back")
+	t.Logf("quick: eth0 deleted %v after A's advert, back %v later; A's first advert %v after it came back",
+		gone.Sub(last).Round(time.Millisecond), back.Sub(gone).Round(time.Millisecond), first.Sub(back).Round(time.Millisecond))
+	if d := first.Sub(back); d > time.Second {
+		t.Fatalf("A's first advert %v after eth0 came back; want within one advert interval (1 s)", d)
+	}
+	tr := a.transitions()
+	if l := tr[len(tr)-1]; l.from != "FAULT" || l.to != "MASTER" || !strings.Contains(a.out.String(), "MASTER again at once") {
+		t.Fatalf("A's last transition %+v; want FAULT to MASTER, the quick return", l)
+	}
+	// keepalived's Master_Down_Interval (3.61 s) would have ended 3.61 s
+	// after A's last advert before the deletion: watch beyond it.
+	for end := last.Add(5 * time.Second); time.Now().Before(end); time.Sleep(100 * time.Millisecond) {
+		if hasAddr(t, n.b, "eth0", "192.0.2.100") {
+			t.Fatalf("the VIP on keepalived's eth0: two masters\nkeepalived:\n%s", kB.String())
+		}
+	}
+	frames, _ := capB.snapshot()
+	fromA := 0
+	for _, f := range frames {
+		switch {
+		case f.at.Before(gone):
+		case f.src == srcB && f.adv.Priority != 0:
+			t.Fatalf("keepalived advertised (priority %d) at %v, %v after eth0 came back: it became MASTER", f.adv.Priority, f.at, f.at.Sub(back))
+		case f.src == src:
+			fromA++
+		}
+	}
+	if c := strings.Count(kB.String(), "Entering MASTER"); c != mastersB || keepalivedState(kB.String()) != "BACKUP" {
+		t.Fatalf("keepalived entered MASTER (%d times, was %d), last state %s", c, mastersB, keepalivedState(kB.String()))
+	}
+	if fromA < 3 {
+		t.Fatalf("%d adverts from A since eth0 came back (%v); want one every second", fromA, time.Since(back))
+	}
+	if out := a.out.String(); strings.Contains(out[strings.LastIndex(out, "socket follows it"):], "sending advert") {
+		t.Fatalf("A failed to send on the re-created interface:\n%s", out)
+	}
+
+	// Slow.
+	ipCmd(t, "-n", n.br, "link", "del", "va")
+	waitFor(t, 6*time.Second, "keepalived MASTER while A's eth0 is gone", func() bool { return keepalivedState(kB.String()) == "MASTER" })
+	nTr := len(a.transitions())
+	createEth0(t, n.br, n.a, "va", "192.0.2.1/24")
+	back = time.Now()
+
 	ifi := ipCmd(t, "-n", n.a, "-o", "link", "show", "dev", "eth0")
 	f := strings.Fields(ifi[strings.Index(ifi, "link/ether"):])
 	mac, err := net.ParseMAC(f[1])
@@ -202,8 +270,8 @@ func TestLvsdInterfaceRecreated(t *testing.T) {
 	var mastered time.Time
 	waitFor(t, 10*time.Second, "A MASTER again", func() bool {
 		tr := a.transitions()
-		for i := len(tr) - 1; i >= 1; i-- {
-			if tr[i].to == "MASTER" && tr[i-1].to != "MASTER" && strings.Contains(fmt.Sprint(tr[:i]), "FAULT") {
+		for i := len(tr) - 1; i >= nTr+1; i-- {
+			if tr[i].to == "MASTER" && tr[i-1].to == "BACKUP" && tr[i-2].to == "FAULT" {
 				mastered = time.Now()
 				return true
 			}
@@ -211,7 +279,6 @@ func TestLvsdInterfaceRecreated(t *testing.T) {
 		return false
 	})
 	// mastered is when the test saw it (polled every 50 ms).
-	src := netip.MustParseAddr("192.0.2.1")
 	lvsdFirst := firstAdvertAfter(t, capB, src, back, 1200*time.Millisecond, "an advert from A on the wire after it is MASTER again")
 	lvsdDelay := lvsdFirst.Sub(back)
 	t.Logf("lvsd: MASTER %v after eth0 came back; first advert %v after it came back", mastered.Sub(back).Round(time.Millisecond), lvsdDelay.Round(time.Millisecond))
@@ -254,7 +321,7 @@ func TestLvsdInterfaceRecreated(t *testing.T) {
 	// An advert sent as the interface was being deleted may fail; none
 	// once its sockets follow the new one.
 	out := a.out.String()
-	i := strings.Index(out, "socket follows it")
+	i := strings.LastIndex(out, "socket follows it")
 	if i < 0 {
 		t.Fatal("A never logged its sockets following the new interface")
 	}

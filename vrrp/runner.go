@@ -949,7 +949,8 @@ func (r *runner) do(i int, a action) {
 	name := mm.cfg.Machine.Name
 	switch a := a.(type) {
 	case sendAdvert:
-		r.sendAdvert(mm, a.Priority)
+		every, some := r.sendAdvert(mm, a.Priority)
+		mm.m.advertSent(a.Priority, every, some)
 	case addVIPs:
 		r.setFilter(mm, mm.all)
 		for _, v := range mm.all {
@@ -1002,6 +1003,8 @@ func (r *runner) do(i int, a action) {
 			mm.timers[a.Timer] = nil
 		}
 		mm.gen[a.Timer]++
+	case returned:
+		r.log.Info("vrrp: interface back before a backup can have taken over: MASTER again at once", "instance", name, "since_last_advert", a.Since.Round(time.Millisecond))
 	case transition:
 		mm.transAt = r.clock.Now()
 		switch {
@@ -1036,7 +1039,9 @@ func (r *runner) setFilter(mm *member, vips []VIP) {
 	r.filter(mm.cfg.Machine.Name, out)
 }
 
-func (r *runner) sendAdvert(mm *member, prio uint8) {
+// sendAdvert sends one advert to each destination and reports whether
+// every send succeeded, and whether one did.
+func (r *runner) sendAdvert(mm *member, prio uint8) (every, some bool) {
 	c := mm.cfg
 	adv := advert.Advert{
 		Version: c.Machine.Version, Type: advert.TypeAdvertisement, VRID: c.Machine.VRID, Priority: prio,
@@ -1046,6 +1051,7 @@ func (r *runner) sendAdvert(mm *member, prio uint8) {
 		adv.AuthType, adv.AuthData = c.AuthType, advert.Password(c.AuthPass)
 	}
 	src := c.Machine.PrimaryIP
+	every = true
 	for _, dst := range mm.dsts {
 		b, err := adv.Marshal(src, dst)
 		if err == nil {
@@ -1054,13 +1060,16 @@ func (r *runner) sendAdvert(mm *member, prio uint8) {
 		if err != nil {
 			mm.stats.SendErrors.Add(1)
 			r.log.Warn("vrrp: sending advert", "instance", c.Machine.Name, "dst", dst, "err", err)
+			every = false
 			continue
 		}
+		some = true
 		mm.stats.AdvertSent.Add(1)
 		if prio == advert.PriorityStop {
 			mm.stats.PriZeroSent.Add(1)
 		}
 	}
+	return every && some, some
 }
 
 // dispatcher demultiplexes the packets of one socket to the instances on
