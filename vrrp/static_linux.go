@@ -3,6 +3,7 @@ package vrrp
 import (
 	"fmt"
 	"net/netip"
+	"slices"
 	"sync"
 
 	"github.com/lvsd/lvsd/conf"
@@ -53,24 +54,55 @@ func staticsFrom(c *conf.Config) (*statics, []string) {
 	return st, warns
 }
 
+// staticChange is one static's kernel change, with what the log says of it.
+type staticChange struct {
+	what  string // address, route, rule
+	apply func() error
+	attrs []any
+}
+
+// changes lists the kernel changes that add (or remove) the statics, in
+// the order to make them: addresses, routes, rules when adding (a route may
+// use an address), the reverse when removing. st.mu is held.
+func (e *Engine) staticChanges(st *statics, add bool) []staticChange {
+	var out []staticChange
+	for _, a := range st.addrs {
+		m := e.k.Addrs(a.Dev)
+		f := m.DelAddr
+		if add {
+			f = m.AddAddr
+		}
+		out = append(out, staticChange{"address", func() error { return f(a) }, []any{"addr", a.Addr, "dev", a.Dev}})
+	}
+	r := e.k.Routes()
+	for _, rt := range st.routes {
+		f := r.DelRoute
+		if add {
+			f = r.AddRoute
+		}
+		out = append(out, staticChange{"route", func() error { return f(rt) }, []any{"route", rt.String()}})
+	}
+	for _, ru := range st.rules {
+		f := r.DelRule
+		if add {
+			f = r.AddRule
+		}
+		out = append(out, staticChange{"rule", func() error { return f(ru) }, []any{"rule", ru.String()}})
+	}
+	if !add {
+		slices.Reverse(out)
+	}
+	return out
+}
+
 // add installs them (addresses first: a route may use one).
 func (e *Engine) addStatics() {
 	st := e.statics
 	st.mu.Lock()
 	defer st.mu.Unlock()
-	for _, a := range st.addrs {
-		if err := e.k.Addrs(a.Dev).AddAddr(a); err != nil {
-			e.log.Error("vrrp: adding static address", "addr", a.Addr, "dev", a.Dev, "err", err)
-		}
-	}
-	for _, rt := range st.routes {
-		if err := e.k.Routes().AddRoute(rt); err != nil {
-			e.log.Error("vrrp: adding static route", "route", rt.String(), "err", err)
-		}
-	}
-	for _, ru := range st.rules {
-		if err := e.k.Routes().AddRule(ru); err != nil {
-			e.log.Error("vrrp: adding static rule", "rule", ru.String(), "err", err)
+	for _, c := range e.staticChanges(st, true) {
+		if err := c.apply(); err != nil {
+			e.log.Error("vrrp: adding static "+c.what, append(c.attrs, "err", err)...)
 		}
 	}
 }
@@ -130,7 +162,7 @@ func (e *Engine) verifyStatics(ks *KernelState) {
 	}
 }
 
-// delStatics removes them (routes first), unless keep (-V).
+// delStatics removes them (rules, routes, then addresses), unless keep (-V).
 func (e *Engine) delStatics(keep bool) {
 	st := e.statics
 	st.mu.Lock()
@@ -139,19 +171,9 @@ func (e *Engine) delStatics(keep bool) {
 	if keep {
 		return
 	}
-	for _, ru := range st.rules {
-		if err := e.k.Routes().DelRule(ru); err != nil {
-			e.log.Warn("vrrp: removing static rule", "rule", ru.String(), "err", err)
-		}
-	}
-	for _, rt := range st.routes {
-		if err := e.k.Routes().DelRoute(rt); err != nil {
-			e.log.Warn("vrrp: removing static route", "route", rt.String(), "err", err)
-		}
-	}
-	for _, a := range st.addrs {
-		if err := e.k.Addrs(a.Dev).DelAddr(a); err != nil {
-			e.log.Warn("vrrp: removing static address", "addr", a.Addr, "dev", a.Dev, "err", err)
+	for _, c := range e.staticChanges(st, false) {
+		if err := c.apply(); err != nil {
+			e.log.Warn("vrrp: removing static "+c.what, append(c.attrs, "err", err)...)
 		}
 	}
 }
