@@ -4,15 +4,17 @@ package integration_test
 // lab VM's real IPVS: a router namespace running BIRD 2 (merge paths:
 // one kernel route with a next hop per director, layer-4 multipath hash),
 // three lvsd directors in DR mode (mh with mh-port, the sync daemon in
-// both roles, sloppy_tcp), three real servers set up by lvsd realserver, a
-// client behind the router.
+// both roles, sloppy_tcp set by lvsd), three real servers set up by lvsd
+// realserver, a client behind the router.
 //
 // Asserted: three next hops; new connections spread over the directors
 // within ±15% (each director's IPVS counters); 200 long-lived connections
 // exchanging data: at least 99% keep exchanging through kill -9 of a
 // director (its next hop gone within the hold time), a quorum loss on
 // another (its next hop only withdrawn), and the first one's return (a
-// next hop again); new connections succeed after each event.
+// next hop again); new connections succeed after each event and
+// throughout (a loop of them across the events); the IPVS sysctls are
+// lvsd's.
 
 import (
 	"encoding/json"
@@ -29,7 +31,7 @@ func TestBGPActiveActiveLab(t *testing.T) {
 	const spread = 2400
 	sc := lab.BGPActiveActive(spread)
 	sc.Timeout = 6 * time.Minute
-	res := runLab(t, im, sc, "waits.txt", "hops.txt", "bird.log", "bird-protocols.txt", "dirA-lvsd.log", "dirB-lvsd.log", "hold.err", "spread-after.txt", "events.txt")
+	res := runLab(t, im, sc, "waits.txt", "hops.txt", "bird.log", "bird-protocols.txt", "dirA-lvsd.log", "dirB-lvsd.log", "hold.err", "spread-after.txt", "events.txt", "sysctls.txt", "loop.json", "loop.err")
 	keepResults(t, res, "bgp")
 	if res.ExitCode != 0 {
 		t.Fatalf("scenario exit status %d (10 topology, 11 real servers, 12 directors, 20 no ECMP, 21 hold, 22 kill, 23-24 quorum, 25-26 return)", res.ExitCode)
@@ -83,6 +85,30 @@ func TestBGPActiveActiveLab(t *testing.T) {
 		if err := json.Unmarshal([]byte(res.File(f+"-client.json")), &r); err != nil || r.Requests != 30 || r.Failed != 0 {
 			t.Errorf("%s: new connections: %+v %v", f, r, err)
 		}
+	}
+	// The IPVS sysctls, set by lvsd (the scenario does not): sloppy_tcp
+	// and sloppy_sctp 1, backup_only 0 (the sync daemon in both roles), in
+	// each director's namespace at the start and in dirA's new one.
+	for _, k := range []string{"start dirA", "start dirB", "start dirC", "back dirA"} {
+		if v := m.Sysctls[k]; v != "1 1 0" {
+			t.Errorf("%s: sloppy_tcp sloppy_sctp backup_only = %q, want \"1 1 0\" (set by lvsd)\n%s", k, v, res.File("sysctls.txt"))
+		}
+	}
+	t.Logf("IPVS sysctls set by lvsd (sloppy_tcp sloppy_sctp backup_only): %v", m.Sysctls)
+	// New connections throughout the events (from before the kill -9 to
+	// after dirA's return), one after another with 50 ms between them.
+	// The rule: every one answered within 5 s (connect and request, the
+	// SYN retransmissions at 1 s and 3 s included), none failed; those
+	// whose handshake took 900 ms or more needed a retry (a SYN
+	// retransmitted) and are counted.
+	l := m.Loop
+	t.Logf("new connections throughout the events: %d over %.1f s, %d failed, %d needed a SYN retransmission (longest handshake %d ms), longest gap between two answers %d ms; answers %v; errors %q",
+		l.Requests, float64(l.DurationMS)/1000, l.Failed, l.Retried, l.MaxConnectMS, l.LongestGapMS, l.Answers, l.Errors)
+	if l.Requests < 100 || l.Failed != 0 || l.DurationMS < 20000 {
+		t.Errorf("new connections throughout: %d requests over %d ms, %d failed (want at least 100 over 20 s, none failed): %q", l.Requests, l.DurationMS, l.Failed, l.Errors)
+	}
+	if len(l.Answers) != 3 {
+		t.Errorf("new connections throughout: answered by %v, want the three real servers", l.Answers)
 	}
 	// The long-lived connections.
 	h := m.Hold
