@@ -34,9 +34,9 @@ func TestBGPHelperProcess(t *testing.T) {
 	os.Exit(run(args[0], args[1:], os.Stdout, os.Stderr))
 }
 
-const bgpDirectorConf = `virtual_server 203.0.113.10 80 {
-  protocol TCP
-  lb_algo mh
+// bgpVSBody is the body of the test's virtual servers: mh, DR, a real
+// server checked by TCP_CHECK at the director's listener.
+const bgpVSBody = `  lb_algo mh
   lb_kind DR
   delay_loop 1
   real_server 127.0.0.1 8080 {
@@ -46,7 +46,9 @@ const bgpDirectorConf = `virtual_server 203.0.113.10 80 {
     }
   }
 }
-bgp {
+`
+
+const bgpDirectorConf = "virtual_server 203.0.113.10 80 {\n  protocol TCP\n" + bgpVSBody + `bgp {
   router_id %s
   local_as 65001
   drain_time %s
@@ -403,28 +405,7 @@ const bgpGroupConf = `virtual_server_group VSG_1 {
 }
 virtual_server group VSG_1 {
   protocol TCP
-  lb_algo mh
-  lb_kind DR
-  delay_loop 1
-  real_server 127.0.0.1 8080 {
-    TCP_CHECK {
-      connect_timeout 1
-      retry 0
-    }
-  }
-}
-virtual_server fwmark 7 {
-  lb_algo mh
-  lb_kind DR
-  delay_loop 1
-  real_server 127.0.0.1 8080 {
-    TCP_CHECK {
-      connect_timeout 1
-      retry 0
-    }
-  }
-}
-bgp {
+` + bgpVSBody + "virtual_server fwmark 7 {\n" + bgpVSBody + `bgp {
   router_id 192.0.2.2
   local_as 65001
   neighbor 192.0.2.1 {

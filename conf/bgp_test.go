@@ -243,17 +243,11 @@ func TestBGPAnnounceGroupsFwmarks(t *testing.T) {
 		}
 		got = append(got, a.Prefix.String()+" med "+med+" "+strings.Join(a.VirtualServers, ","))
 	}
-	want := []string{
-		"203.0.113.20/32 med 5 GROUP/VSG_1/TCP",
-		"203.0.113.21/32 med 5 GROUP/VSG_1/TCP",
-		"203.0.113.22/32 med 5 GROUP/VSG_1/TCP",
-		"203.0.113.30/32 med 5 GROUP/VSG_1/TCP,TCP/203.0.113.30:443",
-		"2001:db8::20/128 med 5 GROUP/VSG_1/TCP",
-		"203.0.113.40/32 med - FWM/7",
-		"203.0.113.41/32 med - GROUP/VSG_1/TCP",
-	}
-	if strings.Join(got, "\n") != strings.Join(want, "\n") {
-		t.Errorf("announced:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	const want = "203.0.113.20/32 med 5 GROUP/VSG_1/TCP; 203.0.113.21/32 med 5 GROUP/VSG_1/TCP; " +
+		"203.0.113.22/32 med 5 GROUP/VSG_1/TCP; 203.0.113.30/32 med 5 GROUP/VSG_1/TCP,TCP/203.0.113.30:443; " +
+		"2001:db8::20/128 med 5 GROUP/VSG_1/TCP; 203.0.113.40/32 med - FWM/7; 203.0.113.41/32 med - GROUP/VSG_1/TCP"
+	if strings.Join(got, "; ") != want {
+		t.Errorf("announced:\n%s\nwant:\n%s", strings.Join(got, "; "), want)
 	}
 
 	// An address line naming a group member; ipvs_sysctls off.
