@@ -146,6 +146,7 @@ sleep 3
 for d in dirA dirB dirC; do ip netns exec $d ipvsadm -Lnc > "$LAB_RESULTS/conns-$d.txt" 2>&1; done
 
 say "=== new connections throughout the events: one every 50 ms, 5 s each"
+mark loop
 /usr/bin/ip netns exec client labhelper loop -url "http://$VIP/" -timeout 5s -interval 50ms -max 200s \
 	-stop "$LAB_RUN/loop.stop" > "$LAB_RESULTS/loop.json" 2> "$LAB_RESULTS/loop.err" &
 LOOP=$!
@@ -163,8 +164,10 @@ ip netns exec client labhelper get -url "http://$VIP/" -n 30 -timeout 10s > "$LA
 
 say "=== dirB loses its quorum (its checks go to a closed port)"
 sed "s/@ID@/dirB/; s/@ADDR@/192.0.2.3/; s/@CHK@/connect_port 1/" /lab/files/dir.conf.in > "$LAB_RUN/dirB.conf"
+mark quorum
 kill -HUP "$(cat "$LAB_RUN/dirB-daemon.pid")"
 wait_until 20 "dirB's next hop withdrawn, dirC's kept" has_hops "via 192.0.2.4 " || exit 23
+mark quorum-gone
 record_hops quorum
 sleep 5
 ip netns exec client labhelper get -url "http://$VIP/" -n 30 -timeout 10s > "$LAB_RESULTS/after-quorum-client.json"
@@ -225,6 +228,9 @@ type BGPResult struct {
 	KillToGone float64
 	// Loop is the new connections made throughout the events.
 	Loop ClientReport
+	// Events are the scenario's marks (kill, gone, loop, quorum,
+	// quorum-gone), in seconds of the VM's uptime.
+	Events map[string]float64
 	// Sysctls: "WHEN DIRECTOR" → "sloppy_tcp sloppy_sctp backup_only" as
 	// lvsd set them.
 	Sysctls map[string]string
@@ -253,6 +259,7 @@ func BGPResults(res *Result) (BGPResult, error) {
 		}
 	}
 	r.KillToGone = ev["gone"] - ev["kill"]
+	r.Events = ev
 	r.Sysctls = map[string]string{}
 	for _, l := range strings.Split(res.File("sysctls.txt"), "\n") {
 		if p := strings.Fields(l); len(p) > 2 {

@@ -16,6 +16,9 @@ type ClientReport struct {
 	// longest handshake.
 	Retried      int   `json:"retried,omitempty"`
 	MaxConnectMS int64 `json:"max_connect_ms,omitempty"`
+	// Loop only: when the first 20 failures happened, in ms since the
+	// start.
+	FailAtMS []int64 `json:"fail_at_ms,omitempty"`
 }
 
 // HoldReport is what `labhelper hold` prints as JSON: long-lived TCP

@@ -216,6 +216,9 @@ func loop(args []string) error {
 			if rep.FirstFailMS < 0 {
 				rep.FirstFailMS = now.Sub(start).Milliseconds()
 			}
+			if len(rep.FailAtMS) < 20 {
+				rep.FailAtMS = append(rep.FailAtMS, now.Sub(start).Milliseconds())
+			}
 			addErr(&rep, err)
 		} else {
 			rep.Answers[name]++
