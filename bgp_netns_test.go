@@ -34,9 +34,9 @@ func TestBGPHelperProcess(t *testing.T) {
 	os.Exit(run(args[0], args[1:], os.Stdout, os.Stderr))
 }
 
-const bgpDirectorConf = `virtual_server 203.0.113.10 80 {
-  protocol TCP
-  lb_algo mh
+// bgpVSBody is the body of the test's virtual servers: mh, DR, a real
+// server checked by TCP_CHECK at the director's listener.
+const bgpVSBody = `  lb_algo mh
   lb_kind DR
   delay_loop 1
   real_server 127.0.0.1 8080 {
@@ -46,7 +46,9 @@ const bgpDirectorConf = `virtual_server 203.0.113.10 80 {
     }
   }
 }
-bgp {
+`
+
+const bgpDirectorConf = "virtual_server 203.0.113.10 80 {\n  protocol TCP\n" + bgpVSBody + `bgp {
   router_id %s
   local_as 65001
   drain_time %s
@@ -381,4 +383,62 @@ func TestNetnsBGPBird(t *testing.T) {
 	l.ctl(d2, "failover", "VI_1")
 	took = l.waitHops(nil, 5*time.Second)
 	t.Logf("hybrid: withdrawn %v after lvsd ctl failover VI_1 (BACKUP)", took.Round(time.Millisecond))
+
+	// A virtual_server_group (an address range and an address) and an
+	// fwmark virtual server: every member address in BIRD's table as a
+	// /32, the fwmark one at the address its line names; withdrawn
+	// together when their quorum goes.
+	t0 = time.Now()
+	l.startDirectorText(d1, bgpGroupConf)
+	groupPrefixes := []string{"203.0.113.20/32", "203.0.113.21/32", "203.0.113.22/32", "203.0.113.40/32"}
+	l.waitBirdPrefixes("d1", groupPrefixes, 30*time.Second)
+	t.Logf("group and fwmark: %v in BIRD's table, %v after d1's start", groupPrefixes, time.Since(t0).Round(time.Millisecond))
+	t0 = time.Now()
+	l.realServer(d1, false)
+	l.waitBirdPrefixes("d1", nil, 20*time.Second)
+	t.Logf("group and fwmark: all withdrawn %v after their quorum went", time.Since(t0).Round(time.Millisecond))
+}
+
+const bgpGroupConf = `virtual_server_group VSG_1 {
+  203.0.113.20-21 80
+  203.0.113.22 80
+}
+virtual_server group VSG_1 {
+  protocol TCP
+` + bgpVSBody + "virtual_server fwmark 7 {\n" + bgpVSBody + `bgp {
+  router_id 192.0.2.2
+  local_as 65001
+  neighbor 192.0.2.1 {
+    remote_as 65000
+    hold_time 3
+  }
+  announce {
+    group VSG_1
+    203.0.113.40 fwmark 7
+  }
+}
+`
+
+var birdPrefixRE = regexp.MustCompile(`(?m)^(\d+\.\d+\.\d+\.\d+/\d+)\s`)
+
+// waitBirdPrefixes waits until the prefixes BIRD has from protocol p are
+// want (sorted).
+func (l *bgpLab) waitBirdPrefixes(p string, want []string, timeout time.Duration) {
+	l.t.Helper()
+	t0 := time.Now()
+	var got []string
+	for {
+		got = nil
+		for _, m := range birdPrefixRE.FindAllStringSubmatch(l.birdc("show", "route", "protocol", p), -1) {
+			got = append(got, m[1])
+		}
+		slices.Sort(got)
+		if slices.Equal(got, want) {
+			return
+		}
+		if time.Since(t0) > timeout {
+			l.t.Fatalf("BIRD's prefixes from %s: %v after %v, want %v\n%s", p, got, timeout, want, l.birdc("show", "route", "all"))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }

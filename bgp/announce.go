@@ -1,7 +1,9 @@
 // Package bgp announces virtual-server addresses to routers over BGP, so
 // that several directors serve the same VIPs at once behind ECMP
 // (active-active). What is announced follows health: an address is
-// announced while every virtual server of that address has quorum (the
+// announced while every virtual server of that address (at that
+// address:port, in a virtual_server_group with that address among its
+// members, or of the fwmark its announce line names) has quorum (the
 // quorum_up/quorum_down rule of the IPVS reconciler, which reports it), and,
 // for an announcement bound to a VRRP instance (vrrp_master), while that
 // instance is MASTER. A graceful shutdown (SIGTERM, lvsd ctl drain) first
@@ -62,7 +64,7 @@ func (d DrainReason) String() string {
 // It has no clock and no goroutine: every method takes the time it acts at.
 type Announcer struct {
 	cfg    *conf.BGP
-	vsOf   map[netip.Addr][]string // virtual-server keys by address
+	vsOf   map[netip.Addr][]string // virtual-server keys by announced address (conf.BGPAnnounce.VirtualServers)
 	quorum map[string]bool         // by virtual-server key; absent: not known, not up
 	master map[string]bool         // VRRP instance → MASTER
 
@@ -87,10 +89,11 @@ func (a *Announcer) Apply(cfg *conf.Config) {
 		return
 	}
 	a.cfg = cfg.BGP
-	for _, vs := range cfg.VirtualServers {
-		if vs.Kind == conf.VSByAddr {
-			a.vsOf[vs.Addr] = append(a.vsOf[vs.Addr], vs.Key())
-		}
+	if cfg.BGP == nil {
+		return
+	}
+	for _, ann := range cfg.BGP.Announce {
+		a.vsOf[ann.Prefix.Addr()] = ann.VirtualServers
 	}
 }
 
@@ -150,7 +153,8 @@ func (a *Announcer) Deadline(now time.Time) (t time.Time, ok bool) {
 	return time.Time{}, false
 }
 
-// Healthy reports whether addr's virtual servers all have quorum.
+// Healthy reports whether the virtual servers an announced address follows
+// (by address, group member or fwmark) all have quorum.
 func (a *Announcer) Healthy(addr netip.Addr) bool {
 	keys := a.vsOf[addr]
 	if len(keys) == 0 {

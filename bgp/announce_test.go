@@ -200,3 +200,86 @@ func TestAnnouncerDrain(t *testing.T) {
 		t.Fatalf("shutdown: %v", prefixes(rs))
 	}
 }
+
+const groupConf = `virtual_server_group VSG_1 {
+  203.0.113.20-21 80
+  2001:db8::20 80
+}
+virtual_server group VSG_1 {
+  lvs_sched mh
+  lvs_method DR
+  protocol TCP
+  real_server 198.51.100.1 80 {
+  }
+}
+virtual_server 203.0.113.21 443 {
+  lvs_sched mh
+  lvs_method DR
+  protocol TCP
+  real_server 198.51.100.1 443 {
+  }
+}
+virtual_server fwmark 7 {
+  lvs_sched mh
+  lvs_method DR
+  real_server 198.51.100.1 0 {
+  }
+}
+bgp {
+  router_id 192.0.2.11
+  local_as 65001
+  drain_time 4
+  neighbor 192.0.2.1 {
+    remote_as 65000
+  }
+  announce {
+    group VSG_1 med 5
+    203.0.113.40 fwmark 7
+  }
+}
+`
+
+// TestAnnouncerGroupsFwmarks: the addresses of a virtual_server_group's
+// members (a range, an IPv6 address) are announced as host routes while the
+// group's virtual server has quorum (an address also served by a virtual
+// server of its own follows both); an fwmark virtual server's quorum drives
+// the address its line names; the drain (clock injected as times) applies
+// to them as to the others.
+func TestAnnouncerGroupsFwmarks(t *testing.T) {
+	g20, g21, g6 := netip.MustParsePrefix("203.0.113.20/32"), netip.MustParsePrefix("203.0.113.21/32"), netip.MustParsePrefix("2001:db8::20/128")
+	fw := netip.MustParsePrefix("203.0.113.40/32")
+	up := map[string]bool{"GROUP/VSG_1/TCP": true, "TCP/203.0.113.21:443": true, "FWM/7": true}
+	a := NewAnnouncer(parse(t, groupConf))
+	if rs := a.Routes(t0); len(rs) != 0 {
+		t.Fatalf("quorum unknown: %v announced", prefixes(rs))
+	}
+	a.SetQuorum(up)
+	rs := a.Routes(t0)
+	if got := prefixes(rs); !slices.Equal(got, []netip.Prefix{g20, g21, g6, fw}) {
+		t.Fatalf("all up: %v", got)
+	}
+	if !rs[0].HasMED || rs[0].MED != 5 || rs[3].HasMED {
+		t.Errorf("attributes: %+v", rs)
+	}
+	a.SetQuorum(with(up, "TCP/203.0.113.21:443", false))
+	if got := prefixes(a.Routes(t0)); !slices.Equal(got, []netip.Prefix{g20, g6, fw}) {
+		t.Fatalf("203.0.113.21:443 down: %v", got)
+	}
+	a.SetQuorum(with(up, "GROUP/VSG_1/TCP", false))
+	if got := prefixes(a.Routes(t0)); !slices.Equal(got, []netip.Prefix{fw}) {
+		t.Fatalf("group down: %v", got)
+	}
+	a.SetQuorum(with(up, "FWM/7", false))
+	if got := prefixes(a.Routes(t0)); !slices.Equal(got, []netip.Prefix{g20, g21, g6}) {
+		t.Fatalf("fwmark down: %v", got)
+	}
+	a.SetQuorum(up)
+	a.Drain(DrainOperator, t0)
+	rs = a.Routes(t0.Add(3 * time.Second))
+	if len(rs) != 4 || !slices.Contains(rs[0].Communities, GracefulShutdown) || !slices.Contains(rs[3].Communities, GracefulShutdown) {
+		t.Fatalf("draining: %+v", rs)
+	}
+	if rs := a.Routes(t0.Add(4 * time.Second)); len(rs) != 0 {
+		t.Fatalf("after drain_time: %v", prefixes(rs))
+	}
+}

@@ -163,3 +163,121 @@ func relLines(s string) string {
 		return strconv.Itoa(bgpLine(n))
 	})
 }
+
+const bgpGroupServers = `virtual_server_group VSG_1 {
+  203.0.113.20-22 80
+  203.0.113.30 80
+  2001:db8::20 80
+  fwmark 9
+}
+virtual_server_group VSG_F {
+  fwmark 8
+}
+virtual_server_group VSG_BIG {
+  2001:db8:1::/100 80
+}
+virtual_server group VSG_1 {
+  protocol TCP
+  lb_algo mh
+  lb_kind DR
+  real_server 192.0.2.20 80 {
+  }
+}
+virtual_server group VSG_F {
+  protocol TCP
+  lb_algo mh
+  lb_kind DR
+  real_server 192.0.2.20 80 {
+  }
+}
+virtual_server group VSG_BIG {
+  protocol TCP
+  lb_algo mh
+  lb_kind DR
+  real_server 2001:db8::20 80 {
+  }
+}
+virtual_server fwmark 7 {
+  lb_algo mh
+  lb_kind DR
+  real_server 192.0.2.20 0 {
+  }
+}
+virtual_server 203.0.113.30 443 {
+  protocol TCP
+  lb_algo mh
+  lb_kind DR
+  real_server 192.0.2.20 443 {
+  }
+}
+`
+
+// TestBGPAnnounceGroupsFwmarks: a group line announces every address of
+// the group's members (ranges expanded), each following the quorum of the
+// virtual servers of its address (the group's, and one at that
+// address:port); an address line can name a group member; an fwmark
+// virtual server is announced at the address its line names; ipvs_sysctls
+// is on by default. Mistakes at their file:line.
+func TestBGPAnnounceGroupsFwmarks(t *testing.T) {
+	const head = "bgp {\n router_id 192.0.2.11\n local_as 1\n neighbor 192.0.2.1 {\n  remote_as 2\n }\n"
+	cfg, diags := Parse("b.conf", bgpGroupServers+head+` announce {
+  group VSG_1 med 5
+  203.0.113.40 fwmark 7 community 65001:7
+  203.0.113.41 fwmark 9
+ }
+}
+`, Options{ConfigID: "x"})
+	for _, d := range diags {
+		if d.Level >= Warning {
+			t.Errorf("%v", d)
+		}
+	}
+	if cfg.BGP == nil || !cfg.BGP.IPVSSysctls {
+		t.Fatalf("bgp: %+v", cfg.BGP)
+	}
+	var got []string
+	for _, a := range cfg.BGP.Announce {
+		med := "-"
+		if a.Attrs.MED != nil {
+			med = strconv.Itoa(int(*a.Attrs.MED))
+		}
+		got = append(got, a.Prefix.String()+" med "+med+" "+strings.Join(a.VirtualServers, ","))
+	}
+	const want = "203.0.113.20/32 med 5 GROUP/VSG_1/TCP; 203.0.113.21/32 med 5 GROUP/VSG_1/TCP; " +
+		"203.0.113.22/32 med 5 GROUP/VSG_1/TCP; 203.0.113.30/32 med 5 GROUP/VSG_1/TCP,TCP/203.0.113.30:443; " +
+		"2001:db8::20/128 med 5 GROUP/VSG_1/TCP; 203.0.113.40/32 med - FWM/7; 203.0.113.41/32 med - GROUP/VSG_1/TCP"
+	if strings.Join(got, "; ") != want {
+		t.Errorf("announced:\n%s\nwant:\n%s", strings.Join(got, "; "), want)
+	}
+
+	// An address line naming a group member; ipvs_sysctls off.
+	cfg, _ = Parse("b.conf", bgpGroupServers+head+" ipvs_sysctls off\n announce {\n  203.0.113.21\n }\n}\n", Options{ConfigID: "x"})
+	if b := cfg.BGP; b == nil || b.IPVSSysctls || len(b.Announce) != 1 || strings.Join(b.Announce[0].VirtualServers, ",") != "GROUP/VSG_1/TCP" {
+		t.Errorf("member line: %+v", cfg.BGP)
+	}
+
+	hl := strings.Count(bgpGroupServers, "\n")
+	for _, c := range []struct{ text, want string }{
+		{" announce {\n  group VSG_9\n }\n", "b.conf:8: error: announce: announce group VSG_9: no virtual_server uses a virtual_server_group of that name - ignoring"},
+		{" announce {\n  group VSG_F\n }\n", "b.conf:8: error: announce: announce group VSG_F: the group has no address"},
+		{" announce {\n  group VSG_BIG\n }\n", "b.conf:8: error: announce: announce group VSG_BIG: more than 1024 addresses - ignoring the line"},
+		{" announce {\n  203.0.113.40 fwmark 6\n }\n", "b.conf:8: error: announce: announce 203.0.113.40: no virtual_server has fwmark 6 - ignoring"},
+		{" announce {\n  group VSG_1 fwmark 7\n }\n", "b.conf:8: error: announce: announce group VSG_1: invalid fwmark '7'"},
+		{" announce {\n  group VSG_1\n  203.0.113.21\n }\n", "b.conf:9: error: announce: announce 203.0.113.21 already given at b.conf:8 - ignoring"},
+		{" announce {\n  group\n }\n", "b.conf:8: error: group: announce group: no group name"},
+		{" ipvs_sysctls maybe\n}\n", "b.conf:7: error: ipvs_sysctls: invalid boolean 'maybe'"},
+	} {
+		_, diags := Parse("b.conf", bgpGroupServers+head+c.text+"}\n", Options{ConfigID: "x"})
+		want := regexp.MustCompile(`b\.conf:(\d+)`).ReplaceAllStringFunc(c.want, func(m string) string {
+			n, _ := strconv.Atoi(m[len("b.conf:"):])
+			return "b.conf:" + strconv.Itoa(hl+n)
+		})
+		found := false
+		for _, d := range diags {
+			found = found || strings.HasPrefix(d.String(), want)
+		}
+		if !found {
+			t.Errorf("%q: want %q, got %v", c.text, want, diagStrings(diags))
+		}
+	}
+}

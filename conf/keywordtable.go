@@ -191,6 +191,7 @@ var keywordTable = map[string]map[string]kwInfo{
 		"community":       {test: "TestBGPConfig"},
 		"drain_time":      {test: "TestBGPConfig"},
 		"hold_time":       {test: "TestBGPConfig"},
+		"ipvs_sysctls":    {test: "TestBGPConfig"},
 		"listen_port":     {test: "TestBGPConfig"},
 		"local_as":        {test: "TestBGPConfig"},
 		"med":             {test: "TestBGPConfig"},

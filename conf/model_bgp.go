@@ -22,6 +22,11 @@ type BGP struct {
 	DrainTime time.Duration `json:"drain_time"`
 	// Attrs are the path attributes of every announcement (an announce line
 	// can override them); VRRPInstance the default of the lines.
+	// IPVSSysctls: while addresses are announced, lvsd sets the IPVS
+	// sysctls active-active directors need (sloppy_tcp, sloppy_sctp;
+	// backup_only 0 with the sync daemon in both roles; ipvs/sysctl.go).
+	// ipvs_sysctls off leaves them to the operator.
+	IPVSSysctls  bool           `json:"ipvs_sysctls"`
 	Attrs        BGPAttrs       `json:"attrs"`
 	VRRPInstance string         `json:"vrrp_master,omitempty"`
 	Neighbors    []*BGPNeighbor `json:"neighbors,omitempty"`
@@ -57,13 +62,25 @@ type BGPNeighbor struct {
 	Pos  Pos `json:"pos"`
 }
 
-// BGPAnnounce is one line of the announce block: a virtual-server address,
-// announced as a host route (/32, /128) while every virtual server of that
-// address has quorum (and, with VRRPInstance, while that instance is
-// MASTER).
+// BGPAnnounce is one announced address: a line of the announce block, or
+// one address of a group line (validation expands those). It is announced
+// as a host route (/32, /128) while every virtual server of that address
+// has quorum (and, with VRRPInstance, while that instance is MASTER). The
+// virtual servers of an address are those at that address:port, those of
+// a virtual_server_group with that address among its members (an address
+// or a range), and, with Fwmark, those of that fwmark (a virtual server
+// by fwmark, or a group with an fwmark line of it): an fwmark has no
+// address, the operator names the one its clients reach.
 type BGPAnnounce struct {
 	Prefix       netip.Prefix `json:"prefix"`
 	Attrs        BGPAttrs     `json:"attrs"`
 	VRRPInstance string       `json:"vrrp_master,omitempty"`
-	Pos          Pos          `json:"pos"`
+	// Group: the line was group NAME (every address of that
+	// virtual_server_group); Fwmark: the line's fwmark option.
+	Group  string `json:"group,omitempty"`
+	Fwmark uint32 `json:"fwmark,omitempty"`
+	// VirtualServers are the keys (VirtualServer.Key) of the virtual
+	// servers whose quorum the address follows, set by validation.
+	VirtualServers []string `json:"virtual_servers,omitempty"`
+	Pos            Pos      `json:"pos"`
 }

@@ -3,6 +3,7 @@ package conf
 import (
 	"fmt"
 	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -20,6 +21,7 @@ import (
 //	    med 10
 //	    as_path_prepend 1
 //	    vrrp_master VI_1
+//	    ipvs_sysctls off
 //	    neighbor 192.0.2.1 {
 //	        remote_as 65000
 //	        hold_time 9
@@ -31,6 +33,8 @@ import (
 //	    announce {
 //	        203.0.113.10
 //	        2001:db8::10 med 20 community 65001:7 as_path_prepend 2 vrrp_master VI_6
+//	        group VSG_1 med 5
+//	        203.0.113.30 fwmark 7
 //	    }
 //	}
 
@@ -48,6 +52,7 @@ var bgpKeywords = keywords[BGP]{
 	"hold_time":       set(holdTimeArg, func(b *BGP) *time.Duration { return &b.HoldTime }),
 	"drain_time":      set(secondsArg(0, 3600), func(b *BGP) *time.Duration { return &b.DrainTime }),
 	"vrrp_master":     set(stringArg, func(b *BGP) *string { return &b.VRRPInstance }),
+	"ipvs_sysctls":    set(boolArg, func(b *BGP) *bool { return &b.IPVSSysctls }),
 	"med":             setPtr(medArg, func(b *BGP) **uint32 { return &b.Attrs.MED }),
 	"as_path_prepend": set(intArg(0, 32), func(b *BGP) *int { return &b.Attrs.Prepend }),
 	"community": func(p *parser, n *Node, b *BGP) {
@@ -145,7 +150,7 @@ func (p *parser) bgp(n *Node) {
 		p.errf(n, "bgp already defined at %s - ignoring", p.cfg.BGP.Pos)
 		return
 	}
-	b := &BGP{ListenPort: DefaultBGPPort, HoldTime: DefaultBGPHoldTime, Pos: n.Pos}
+	b := &BGP{ListenPort: DefaultBGPPort, HoldTime: DefaultBGPHoldTime, IPVSSysctls: true, Pos: n.Pos}
 	var neighbors []*Node
 	bgpBlock.each(p, n.Children, b, func(ch *Node) bool {
 		switch ch.Key {
@@ -191,22 +196,33 @@ func (p *parser) bgpNeighbor(n *Node, hold time.Duration) *BGPNeighbor {
 }
 
 // bgpAnnounce parses a line of the announce block:
-// ADDR [med N] [as_path_prepend N] [community C]... [vrrp_master NAME].
-// Attributes not given are the block's (see resolveBGP).
+// ADDR|group NAME [med N] [as_path_prepend N] [community C]...
+// [vrrp_master NAME] [fwmark N]. Attributes not given are the block's (see
+// resolveBGP).
 func (p *parser) bgpAnnounce(n *Node) *BGPAnnounce {
 	if !p.noBlock(n) {
 		return nil
 	}
-	a, ok := p.addr(n, n.Key)
-	if !ok {
-		return nil
-	}
-	errf := func(format string, args ...any) {
-		p.d.add(n.Pos, Error, "announce", fmt.Sprintf("announce %s: ", a)+fmt.Sprintf(format, args...))
-	}
-	out := &BGPAnnounce{Prefix: netip.PrefixFrom(a, a.BitLen()), Pos: n.Pos}
+	out := &BGPAnnounce{Pos: n.Pos}
 	out.Attrs.Prepend = -1
 	w := n.Words()
+	what := ""
+	if n.Key == "group" {
+		if len(w) == 0 {
+			p.errf(n, "announce group: no group name")
+			return nil
+		}
+		out.Group, what, w = w[0], "group "+w[0], w[1:]
+	} else {
+		a, ok := p.addr(n, n.Key)
+		if !ok {
+			return nil
+		}
+		out.Prefix, what = netip.PrefixFrom(a, a.BitLen()), a.String()
+	}
+	errf := func(format string, args ...any) {
+		p.d.add(n.Pos, Error, "announce", fmt.Sprintf("announce %s: ", what)+fmt.Sprintf(format, args...))
+	}
 	for i := 0; i < len(w); i += 2 {
 		if i+1 >= len(w) {
 			errf("'%s' needs a value", w[i])
@@ -235,8 +251,15 @@ func (p *parser) bgpAnnounce(n *Node) *BGPAnnounce {
 			out.Attrs.Communities = append(out.Attrs.Communities, c)
 		case "vrrp_master":
 			out.VRRPInstance = val
+		case "fwmark":
+			v, err := strconv.ParseUint(val, 0, 32)
+			if err != nil || v == 0 || out.Group != "" {
+				errf("invalid fwmark '%s' (1-4294967295, on an address line)", val)
+				return nil
+			}
+			out.Fwmark = uint32(v)
 		default:
-			errf("unknown option '%s' (want med, as_path_prepend, community, vrrp_master)", w[i])
+			errf("unknown option '%s' (want med, as_path_prepend, community, vrrp_master, fwmark)", w[i])
 			return nil
 		}
 	}
@@ -281,35 +304,120 @@ func (v *validator) bgp() {
 	if len(b.Neighbors) == 0 {
 		v.warnf(b.Pos, "bgp", "no neighbor: nothing is announced")
 	}
-	vsAddrs := map[netip.Addr]bool{}
-	for _, vs := range v.c.VirtualServers {
-		if vs.Kind == VSByAddr {
-			vsAddrs[vs.Addr] = true
-		}
-	}
 	if b.VRRPInstance != "" && v.c.Instance(b.VRRPInstance) == nil {
 		v.errf(b.Pos, "vrrp_master", "bgp: vrrp_master %s is not defined", b.VRRPInstance)
 		b.VRRPInstance = ""
 	}
 	annSeen := map[netip.Prefix]Pos{}
-	out := b.Announce[:0]
-	for _, a := range b.Announce {
-		switch p, dup := annSeen[a.Prefix]; {
-		case dup:
-			v.errf(a.Pos, "announce", "announce %s already given at %s - ignoring", a.Prefix.Addr(), p)
-			continue
-		case !vsAddrs[a.Prefix.Addr()]:
-			v.errf(a.Pos, "announce", "announce %s: no virtual_server has this address (an announced address follows the quorum of its virtual servers) - ignoring", a.Prefix.Addr())
-			continue
-		case a.VRRPInstance != "" && v.c.Instance(a.VRRPInstance) == nil:
-			v.errf(a.Pos, "announce", "announce %s: vrrp_master %s is not defined - ignoring", a.Prefix.Addr(), a.VRRPInstance)
+	var out []*BGPAnnounce
+	for _, line := range b.Announce {
+		if line.VRRPInstance != "" && v.c.Instance(line.VRRPInstance) == nil {
+			v.errf(line.Pos, "announce", "announce %s: vrrp_master %s is not defined - ignoring", line.what(), line.VRRPInstance)
 			continue
 		}
-		annSeen[a.Prefix] = a.Pos
-		resolveBGP(b, a)
-		out = append(out, a)
+		for _, a := range v.expandAnnounce(line) {
+			switch p, dup := annSeen[a.Prefix]; {
+			case dup:
+				v.errf(a.Pos, "announce", "announce %s already given at %s - ignoring", a.Prefix.Addr(), p)
+				continue
+			case len(a.VirtualServers) == 0 && a.Fwmark != 0:
+				v.errf(a.Pos, "announce", "announce %s: no virtual_server has fwmark %d - ignoring", a.Prefix.Addr(), a.Fwmark)
+				continue
+			case len(a.VirtualServers) == 0:
+				v.errf(a.Pos, "announce", "announce %s: no virtual_server has this address (an announced address follows the quorum of its virtual servers: by address, by a virtual_server_group member, or by the line's fwmark) - ignoring", a.Prefix.Addr())
+				continue
+			}
+			annSeen[a.Prefix] = a.Pos
+			resolveBGP(b, a)
+			out = append(out, a)
+		}
 	}
 	b.Announce = out
+}
+
+// MaxBGPGroupAddrs bounds the addresses an announce group line expands to.
+const MaxBGPGroupAddrs = 1024
+
+func (a *BGPAnnounce) what() string {
+	if a.Group != "" {
+		return "group " + a.Group
+	}
+	return a.Prefix.Addr().String()
+}
+
+// expandAnnounce returns the addresses of an announce line, each with the
+// virtual servers it follows: the line itself, or one per address of its
+// group's members (nil, with an error, for a group that is not defined, not
+// used by a virtual server, or too large).
+func (v *validator) expandAnnounce(line *BGPAnnounce) []*BGPAnnounce {
+	if line.Group == "" {
+		line.VirtualServers = v.announcedVS(line.Prefix.Addr(), line.Fwmark)
+		return []*BGPAnnounce{line}
+	}
+	var g *VirtualServerGroup
+	for _, x := range v.c.VSGroups {
+		if x.Name == line.Group {
+			g = x
+		}
+	}
+	used := false
+	for _, vs := range v.c.VirtualServers {
+		used = used || (vs.Kind == VSByGroup && vs.Group == line.Group)
+	}
+	switch {
+	case g == nil || !used:
+		v.errf(line.Pos, "announce", "announce group %s: no virtual_server uses a virtual_server_group of that name - ignoring", line.Group)
+		return nil
+	case len(g.Addrs) == 0:
+		v.errf(line.Pos, "announce", "announce group %s: the group has no address (an fwmark has none: announce the address its clients reach with ADDR fwmark N) - ignoring", line.Group)
+		return nil
+	}
+	var out []*BGPAnnounce
+	seen := map[netip.Addr]bool{}
+	for _, e := range g.Addrs {
+		for a := e.First; a.IsValid() && !e.Last.Less(a); a = a.Next() {
+			if seen[a] {
+				continue
+			}
+			if len(out) == MaxBGPGroupAddrs {
+				v.errf(line.Pos, "announce", "announce group %s: more than %d addresses - ignoring the line", line.Group, MaxBGPGroupAddrs)
+				return nil
+			}
+			seen[a] = true
+			c := *line
+			c.Prefix = netip.PrefixFrom(a, a.BitLen())
+			c.VirtualServers = v.announcedVS(a, 0)
+			out = append(out, &c)
+		}
+	}
+	return out
+}
+
+// announcedVS returns the keys of the virtual servers an announced address
+// follows: at addr, in a group with addr among its members, and of fwmark
+// (0: none).
+func (v *validator) announcedVS(addr netip.Addr, fwmark uint32) []string {
+	groups := map[string]bool{}
+	for _, g := range v.c.VSGroups {
+		for _, e := range g.Addrs {
+			groups[g.Name] = groups[g.Name] || (!addr.Less(e.First) && !e.Last.Less(addr) && addr.Is4() == e.First.Is4())
+		}
+		for _, f := range g.Fwmarks {
+			groups[g.Name] = groups[g.Name] || (fwmark != 0 && f.Mark == fwmark)
+		}
+	}
+	var keys []string
+	for _, vs := range v.c.VirtualServers {
+		switch {
+		case vs.Kind == VSByAddr && vs.Addr == addr,
+			vs.Kind == VSByGroup && groups[vs.Group],
+			vs.Kind == VSByFwmark && fwmark != 0 && vs.Fwmark == fwmark:
+			if !slices.Contains(keys, vs.Key()) {
+				keys = append(keys, vs.Key())
+			}
+		}
+	}
+	return keys
 }
 
 // resolveBGP gives an announcement the block's attributes it does not set.

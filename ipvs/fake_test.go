@@ -16,6 +16,7 @@ type fakeKernel struct {
 	timeouts Timeouts
 	daemons  map[SyncState]SyncDaemon
 	flushes  int
+	sysctls  map[string]string // SysctlKernel
 	// fail makes an operation fail: key "create-service TCP 1.2.3.4:80" etc.,
 	// or by scheduler name "sched:NAME".
 	fail map[string]error
@@ -23,7 +24,8 @@ type fakeKernel struct {
 
 func newFakeKernel() *fakeKernel {
 	return &fakeKernel{t: Table{}, daemons: map[SyncState]SyncDaemon{}, fail: map[string]error{},
-		timeouts: Timeouts{TCP: 900e9, TCPFin: 120e9, UDP: 300e9}}
+		timeouts: Timeouts{TCP: 900e9, TCPFin: 120e9, UDP: 300e9},
+		sysctls:  map[string]string{"sloppy_tcp": "0", "sloppy_sctp": "0", "backup_only": "0", "conn_reuse_mode": "1", "expire_nodest_conn": "0"}}
 }
 
 func (f *fakeKernel) record(s string) { f.log = append(f.log, s) }
@@ -191,6 +193,26 @@ func (f *fakeKernel) SetTimeouts(t Timeouts) error {
 		f.timeouts.UDP = t.UDP
 	}
 	f.record(fmt.Sprintf("set-timeouts %v %v %v", t.TCP, t.TCPFin, t.UDP))
+	return nil
+}
+
+func (f *fakeKernel) Sysctl(name string) (string, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	v, ok := f.sysctls[name]
+	if !ok {
+		return "", fmt.Errorf("no sysctl %s", name)
+	}
+	return v, nil
+}
+
+func (f *fakeKernel) SetSysctl(name, value string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if _, ok := f.sysctls[name]; !ok {
+		return fmt.Errorf("no sysctl %s", name)
+	}
+	f.sysctls[name] = value
 	return nil
 }
 

@@ -52,6 +52,8 @@ type netlinkKernel struct {
 	g   *genetlink.Conn
 	fam genetlink.Family
 	b   *batcher // nil: one operation per round trip
+	// procSysctls: the IPVS sysctls (sysctl.go), in this network namespace.
+	procSysctls
 	// pe: a service with a persistence engine was programmed (or seen):
 	// Services reads the engines too, with a dump of its own.
 	pe atomic.Bool
@@ -75,7 +77,7 @@ func NewKernel() (Kernel, error) {
 		closeClient(c)
 		return nil, fmt.Errorf("ipvs: generic netlink family %s: %w", genlName, err)
 	}
-	k := &netlinkKernel{c: c, g: g, fam: fam}
+	k := &netlinkKernel{c: c, g: g, fam: fam, procSysctls: procSysctls{root: "/proc/sys/net/ipv4/vs"}}
 	if b, err := newBatcher(fam.ID); err == nil {
 		k.b = b
 	}

@@ -166,7 +166,8 @@ type Reconciler struct {
 	vrrpMaster   map[string]bool // the last known state of each VRRP instance (MASTER or not)
 	syncStarted  map[SyncState]SyncDaemon
 	origTimeouts *Timeouts
-	setTimeouts  Timeouts // configured timeouts applied
+	setTimeouts  Timeouts          // configured timeouts applied
+	origSysctls  map[string]string // IPVS sysctls set (sysctl.go): their values before
 }
 
 type kernelStats struct {
@@ -390,6 +391,7 @@ func (r *Reconciler) start() {
 	}
 	r.ensureDesired()
 	r.applyTimeouts()
+	r.applySysctls()
 	r.takePending() // health and configuration known before the first programming
 	t0 := time.Now()
 	if err := r.readKernel(); err != nil {
@@ -492,6 +494,7 @@ func (r *Reconciler) takePending() pass {
 		r.health, ch = carryHealth(cfg, r.vsKeys, r.health, same)
 		changes = append(changes, ch...)
 		r.applyTimeouts()
+		r.applySysctls()
 		if r.syncConfig() != oldSync {
 			r.stopAllSync()
 		}

@@ -10,10 +10,11 @@ import (
 // it, make lab shows it with LVSD_LAB_SCENARIO=bgp): a router namespace
 // running BIRD 2 (merge paths, layer-4 multipath hash), three lvsd
 // directors in DR mode (mh with mh-port, the sync daemon in both roles,
-// sloppy_tcp, the VIP on lo, BGP), three real servers set up by lvsd
-// realserver, a client behind the router. Phases: ECMP, the spread of new
-// connections, 200 long-lived connections through kill -9 of a director,
-// a quorum loss on another, the first one's return.
+// sloppy_tcp set by lvsd, the VIP on lo, BGP), three real servers set up
+// by lvsd realserver, a client behind the router. Phases: ECMP, the spread
+// of new connections, 200 long-lived connections and a loop of new ones
+// through kill -9 of a director, a quorum loss on another, the first
+// one's return.
 
 const bgpDirector = `global_defs {
   router_id @ID@
@@ -98,11 +99,11 @@ for r in rs1:11 rs2:12 rs3:13; do
 	/usr/bin/ip netns exec "$n" lvsd realserver -f /lab/files/rs.conf --arp-interface eth0 \
 		--state "$LAB_RUN/$n-state.json" > "$LAB_RESULTS/$n-realserver.log" 2>&1 &
 done
-# director_up NAME HOST PORT: the namespace, the VIP on lo, sloppy TCP, lvsd.
+# director_up NAME HOST: the namespace, the VIP on lo, lvsd (which sets
+# sloppy_tcp itself: sysctls.txt records what it set).
 director_up() {
 	ns_add "$1" && ns_link "$1" eth0 br-lb "192.0.2.$2/24" && ip -n "$1" route add default via 192.0.2.1 || return 1
 	ip -n "$1" addr add "$VIP/32" dev lo || return 1
-	ip netns exec "$1" sysctl -qw net.ipv4.vs.sloppy_tcp=1 || return 1
 	sed "s/@ID@/$1/; s/@ADDR@/192.0.2.$2/; s/@CHK@//" /lab/files/dir.conf.in > "$LAB_RUN/$1.conf"
 	director_start "$1" lvsd "$LAB_RUN/$1.conf"
 }
@@ -116,6 +117,15 @@ ALL3="via 192.0.2.2 via 192.0.2.3 via 192.0.2.4 "
 wait_until 90 "three next hops in the router's kernel table" has_hops "$ALL3" || { record_hops start; birdc -s "$LAB_RUN/bird/ctl" show protocols all > "$LAB_RESULTS/bird-protocols.txt" 2>&1; exit 20; }
 record_hops start
 ip -n router route show "$VIP/32" > "$LAB_RESULTS/route-ecmp.txt"
+# sysctls WHEN DIR...: the IPVS sysctls lvsd set, in each director's namespace.
+sysctls() {
+	_w=$1
+	shift
+	for _d in "$@"; do
+		echo "$_w $_d $(for _s in sloppy_tcp sloppy_sctp backup_only; do ip netns exec "$_d" cat /proc/sys/net/ipv4/vs/$_s; done | tr '\n' ' ')"
+	done >> "$LAB_RESULTS/sysctls.txt"
+}
+sysctls start dirA dirB dirC
 birdc -s "$LAB_RUN/bird/ctl" show route for "$VIP/32" all > "$LAB_RESULTS/bird-route.txt" 2>&1
 
 say "=== spread: $SPREAD new connections"
@@ -135,6 +145,13 @@ wait_until 60 "200 connections exchanging" test -e "$LAB_RUN/hold.ready" || exit
 sleep 3
 for d in dirA dirB dirC; do ip netns exec $d ipvsadm -Lnc > "$LAB_RESULTS/conns-$d.txt" 2>&1; done
 
+say "=== new connections throughout the events: one every 50 ms, 5 s each"
+mark loop
+/usr/bin/ip netns exec client labhelper loop -url "http://$VIP/" -timeout 5s -interval 50ms -max 200s \
+	-stop "$LAB_RUN/loop.stop" > "$LAB_RESULTS/loop.json" 2> "$LAB_RESULTS/loop.err" &
+LOOP=$!
+sleep 2
+
 say "=== kill -9 dirA"
 mark kill
 kill -9 "$(cat "$LAB_RUN/dirA-daemon.pid")"
@@ -147,8 +164,10 @@ ip netns exec client labhelper get -url "http://$VIP/" -n 30 -timeout 10s > "$LA
 
 say "=== dirB loses its quorum (its checks go to a closed port)"
 sed "s/@ID@/dirB/; s/@ADDR@/192.0.2.3/; s/@CHK@/connect_port 1/" /lab/files/dir.conf.in > "$LAB_RUN/dirB.conf"
+mark quorum
 kill -HUP "$(cat "$LAB_RUN/dirB-daemon.pid")"
 wait_until 20 "dirB's next hop withdrawn, dirC's kept" has_hops "via 192.0.2.4 " || exit 23
+mark quorum-gone
 record_hops quorum
 sleep 5
 ip netns exec client labhelper get -url "http://$VIP/" -n 30 -timeout 10s > "$LAB_RESULTS/after-quorum-client.json"
@@ -160,8 +179,12 @@ say "=== dirA comes back"
 director_up dirA 2 || exit 25
 wait_until 60 "dirA a next hop again" has_hops "$ALL3" || exit 26
 record_hops back
+sysctls back dirA
 sleep 5
 ip netns exec client labhelper get -url "http://$VIP/" -n 30 -timeout 10s > "$LAB_RESULTS/after-back-client.json"
+touch "$LAB_RUN/loop.stop"
+wait "$LOOP"
+say "new connections throughout: $(cat "$LAB_RESULTS/loop.json")"
 touch "$LAB_RUN/hold.stop"
 wait "$HOLD"
 say "hold: $(cat "$LAB_RESULTS/hold.json")"
@@ -203,6 +226,14 @@ type BGPResult struct {
 	// KillToGone is the time from kill -9 of dirA to its next hop gone
 	// from the router's kernel table, in seconds.
 	KillToGone float64
+	// Loop is the new connections made throughout the events.
+	Loop ClientReport
+	// Events are the scenario's marks (kill, gone, loop, quorum,
+	// quorum-gone), in seconds of the VM's uptime.
+	Events map[string]float64
+	// Sysctls: "WHEN DIRECTOR" → "sloppy_tcp sloppy_sctp backup_only" as
+	// lvsd set them.
+	Sysctls map[string]string
 }
 
 // BGPResults reads the scenario's results.
@@ -228,6 +259,16 @@ func BGPResults(res *Result) (BGPResult, error) {
 		}
 	}
 	r.KillToGone = ev["gone"] - ev["kill"]
+	r.Events = ev
+	r.Sysctls = map[string]string{}
+	for _, l := range strings.Split(res.File("sysctls.txt"), "\n") {
+		if p := strings.Fields(l); len(p) > 2 {
+			r.Sysctls[p[0]+" "+p[1]] = strings.Join(p[2:], " ")
+		}
+	}
+	if err := json.Unmarshal([]byte(res.File("loop.json")), &r.Loop); err != nil {
+		return r, err
+	}
 	err := json.Unmarshal([]byte(res.File("hold.json")), &r.Hold)
 	return r, err
 }

@@ -11,6 +11,14 @@ type ClientReport struct {
 	LongestGapMS int64 `json:"longest_gap_ms,omitempty"`
 	DurationMS   int64 `json:"duration_ms,omitempty"`
 	FirstFailMS  int64 `json:"first_fail_ms,omitempty"` // loop: first failure since start, -1 none
+	// Loop only: answered requests whose TCP handshake took 900 ms or
+	// more (a SYN retransmitted: the connection needed a retry), and the
+	// longest handshake.
+	Retried      int   `json:"retried,omitempty"`
+	MaxConnectMS int64 `json:"max_connect_ms,omitempty"`
+	// Loop only: when the first 20 failures happened, in ms since the
+	// start.
+	FailAtMS []int64 `json:"fail_at_ms,omitempty"`
 }
 
 // HoldReport is what `labhelper hold` prints as JSON: long-lived TCP

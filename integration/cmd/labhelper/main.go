@@ -181,6 +181,17 @@ func loop(args []string) error {
 		return errors.New("loop: -max above 10m")
 	}
 	c := client(*timeout)
+	// Each request's TCP handshake is timed: one taking a second or more
+	// had its SYN retransmitted (the kernel's first retransmission is at
+	// 1 s), a connection that needed a retry.
+	var dialTook time.Duration
+	d := &net.Dialer{Timeout: *timeout}
+	c.Transport.(*http.Transport).DialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
+		t0 := time.Now()
+		conn, err := d.DialContext(ctx, network, addr)
+		dialTook = time.Since(t0)
+		return conn, err
+	}
 	rep := lab.ClientReport{Answers: map[string]int{}, FirstFailMS: -1}
 	start := time.Now()
 	last := start
@@ -192,11 +203,21 @@ func loop(args []string) error {
 			}
 		}
 		rep.Requests++
+		dialTook = 0
 		name, err := once(c, *url)
 		now := time.Now()
+		if ms := dialTook.Milliseconds(); err == nil && ms >= 900 {
+			rep.Retried++
+		}
+		if ms := dialTook.Milliseconds(); ms > rep.MaxConnectMS {
+			rep.MaxConnectMS = ms
+		}
 		if err != nil {
 			if rep.FirstFailMS < 0 {
 				rep.FirstFailMS = now.Sub(start).Milliseconds()
+			}
+			if len(rep.FailAtMS) < 20 {
+				rep.FailAtMS = append(rep.FailAtMS, now.Sub(start).Milliseconds())
 			}
 			addErr(&rep, err)
 		} else {
