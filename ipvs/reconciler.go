@@ -442,12 +442,7 @@ func (r *Reconciler) stop() {
 			r.execute(ops, false)
 		}
 	}
-	for st := range r.syncStarted {
-		if err := r.k.StopSyncDaemon(st); err != nil {
-			r.kernelError("stop sync daemon "+st.String(), err)
-		}
-		delete(r.syncStarted, st)
-	}
+	r.stopAllSync()
 	r.publish()
 }
 
@@ -999,7 +994,11 @@ func (r *Reconciler) wantedSync() map[SyncState]SyncDaemon {
 // missing ones (stop first: the kernel binds the same port for both).
 func (r *Reconciler) ensureSync() {
 	want := r.wantedSync()
-	for st, d := range r.syncStarted {
+	for _, st := range syncStates { // in order: the map's is random
+		d, running := r.syncStarted[st]
+		if !running {
+			continue
+		}
 		if w, ok := want[st]; !ok || w != d {
 			if err := r.k.StopSyncDaemon(st); err != nil {
 				r.kernelError("stop sync daemon "+st.String(), err)
@@ -1009,7 +1008,7 @@ func (r *Reconciler) ensureSync() {
 			delete(r.syncStarted, st)
 		}
 	}
-	for _, st := range []SyncState{SyncMaster, SyncBackup} {
+	for _, st := range syncStates {
 		d, ok := want[st]
 		if !ok {
 			continue
@@ -1027,8 +1026,15 @@ func (r *Reconciler) ensureSync() {
 	}
 }
 
+// syncStates are the sync daemon's roles, in the order they are started
+// and stopped.
+var syncStates = []SyncState{SyncMaster, SyncBackup}
+
 func (r *Reconciler) stopAllSync() {
-	for st := range r.syncStarted {
+	for _, st := range syncStates {
+		if _, running := r.syncStarted[st]; !running {
+			continue
+		}
 		if err := r.k.StopSyncDaemon(st); err != nil {
 			r.kernelError("stop sync daemon "+st.String(), err)
 		}

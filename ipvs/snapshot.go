@@ -205,7 +205,7 @@ func (r *Reconciler) view(read bool) *view {
 		}
 		v.vss = append(v.vss, vst)
 	}
-	for _, st := range []SyncState{SyncMaster, SyncBackup} {
+	for _, st := range syncStates {
 		if d, ok := r.syncStarted[st]; ok {
 			v.sync = append(v.sync, d)
 		}
