@@ -694,6 +694,17 @@ func (r *runner) post(e runnerEvent) {
 	}
 }
 
+// postNoWait posts e without blocking its caller, a timer's function
+// (clock.Precise runs the timers of every instance on one goroutine): when
+// the runner's queue is full, a goroutine of its own waits to post it.
+func (r *runner) postNoWait(e runnerEvent) {
+	select {
+	case r.events <- e:
+	default:
+		go r.post(e)
+	}
+}
+
 // HandlePacket delivers a received VRRP packet (IP payload) to member i;
 // it is called by the receive loop of the member's socket (see dispatcher).
 func (r *runner) HandlePacket(i int, payload []byte, info advert.PacketInfo) {
@@ -995,7 +1006,7 @@ func (r *runner) do(i int, a action) {
 		mm.gen[a.Timer]++
 		gen, t := mm.gen[a.Timer], a.Timer
 		mm.timers[a.Timer] = r.clock.AfterFunc(a.After, func() {
-			r.post(runnerEvent{member: i, ev: timerFired{Timer: t}, gen: gen})
+			r.postNoWait(runnerEvent{member: i, ev: timerFired{Timer: t}, gen: gen})
 		})
 	case stopTimer:
 		if mm.timers[a.Timer] != nil {

@@ -9,7 +9,9 @@ import "time"
 // Clock is a time source; tests inject a fake one.
 type Clock interface {
 	Now() time.Time
-	// AfterFunc calls f in its own goroutine after d, like time.AfterFunc.
+	// AfterFunc calls f after d. f must return quickly without blocking:
+	// Precise calls the functions of all its timers from one goroutine
+	// (System from a goroutine each, like time.AfterFunc).
 	AfterFunc(d time.Duration, f func()) Timer
 }
 

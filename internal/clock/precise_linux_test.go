@@ -53,3 +53,68 @@ func TestPrecise(t *testing.T) {
 		t.Fatal("zero timer did not fire")
 	}
 }
+
+// Many timers share the one timerfd: each fires once, not before its
+// deadline, a stopped one never, and timers set from a firing one work.
+func TestPreciseShared(t *testing.T) {
+	var c Precise
+	const n = 300
+	start := time.Now()
+	type fire struct {
+		i    int
+		late time.Duration
+	}
+	ch := make(chan fire, 2*n)
+	stopped := map[int]bool{}
+	var timers []Timer
+	for i := range n {
+		d := time.Duration(n-i) * 100 * time.Microsecond // added latest first
+		timers = append(timers, c.AfterFunc(d, func() { ch <- fire{i, time.Since(start) - d} }))
+	}
+	for i := 0; i < n; i += 7 {
+		if !timers[i].Stop() {
+			t.Fatalf("timer %d: Stop of a pending timer reported false", i)
+		}
+		stopped[i] = true
+	}
+	chained := make(chan time.Duration, 1)
+	c.AfterFunc(time.Millisecond, func() {
+		s := time.Now()
+		c.AfterFunc(2*time.Millisecond, func() { chained <- time.Since(s) })
+	})
+	seen := map[int]bool{}
+	deadline := time.After(5 * time.Second)
+	for len(seen) < n-len(stopped) {
+		select {
+		case f := <-ch:
+			if stopped[f.i] || seen[f.i] {
+				t.Fatalf("timer %d fired twice or after Stop", f.i)
+			}
+			if f.late < 0 {
+				t.Fatalf("timer %d fired %v early", f.i, -f.late)
+			}
+			seen[f.i] = true
+		case <-deadline:
+			t.Fatalf("%d of %d timers fired", len(seen), n-len(stopped))
+		}
+	}
+	select {
+	case d := <-chained:
+		if d < 2*time.Millisecond {
+			t.Fatalf("chained timer fired after %v", d)
+		}
+	case <-deadline:
+		t.Fatal("a timer set from a firing timer did not fire")
+	}
+	time.Sleep(50 * time.Millisecond)
+	select {
+	case f := <-ch:
+		t.Fatalf("timer %d fired late or twice", f.i)
+	default:
+	}
+	for i := range timers {
+		if timers[i].Stop() {
+			t.Fatalf("timer %d: Stop after firing or stopping reported true", i)
+		}
+	}
+}
