@@ -64,11 +64,22 @@ func main() {
 	delay := flag.Int("delay", 10, "delay_loop in seconds")
 	scrapeEvery := flag.Duration("scrape", 5*time.Second, "scrape and sample period")
 	reloadEvery := flag.Duration("reload", 30*time.Second, "SIGHUP period")
+	judgeFile := flag.String("judge", "", "judge the samples.tsv of a run (finished or not) and exit")
 	out := flag.String("out", "", "directory for the configuration, lvsd's log, the samples and the profiles (default: a new one under /tmp)")
 	flag.Parse()
 	*duration = min(*duration, 3*time.Hour)
 	if *settle == 0 {
 		*settle = *duration / 6
+	}
+	if *judgeFile != "" {
+		ok, err := judgeSamples(*judgeFile, *settle)
+		if err != nil {
+			fatal(err)
+		}
+		if !ok {
+			os.Exit(1)
+		}
+		return
 	}
 	if *out == "" {
 		d, err := os.MkdirTemp("", "lvsd-soak-")
@@ -88,6 +99,47 @@ func main() {
 	if !ok {
 		os.Exit(1)
 	}
+}
+
+// newSeries are the series a soak samples, in the columns' order.
+func newSeries() []*series {
+	return []*series{
+		{name: "VmRSS", unit: "MiB", rule: memRule},
+		{name: "process_resident_memory_bytes", unit: "MiB", rule: memRule},
+		{name: "go_memstats_heap_inuse_bytes", unit: "MiB", rule: memRule},
+		{name: "go_goroutines", rule: gorRule},
+	}
+}
+
+// judgeSamples judges a samples.tsv (columns: seconds, then the series of
+// newSeries), as far as it goes.
+func judgeSamples(path string, settle time.Duration) (bool, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return false, err
+	}
+	all := newSeries()
+	var until time.Duration
+	for _, l := range strings.Split(string(b), "\n")[1:] {
+		f := strings.Fields(l)
+		if len(f) < 1+len(all) {
+			continue
+		}
+		sec, err := strconv.ParseFloat(f[0], 64)
+		if err != nil {
+			return false, fmt.Errorf("%s: %v", path, err)
+		}
+		until = time.Duration(sec * float64(time.Second))
+		for i, s := range all {
+			v, err := strconv.ParseFloat(f[1+i], 64)
+			if err != nil {
+				return false, fmt.Errorf("%s: %v", path, err)
+			}
+			s.pts = append(s.pts, soak.Point{At: until, V: v})
+		}
+	}
+	fmt.Printf("%s: %v of samples\n\n", path, until)
+	return judge(os.Stdout, all, settle, until), nil
 }
 
 func fatal(err error) {
@@ -360,11 +412,7 @@ func run(ctx context.Context, lvsd, dir string, duration, settle time.Duration, 
 	ready := time.Since(start)
 	t0, cpu0 := time.Now(), cpuSeconds(pid)
 
-	vmrss := &series{name: "VmRSS", unit: "MiB", rule: memRule}
-	procRSS := &series{name: "process_resident_memory_bytes", unit: "MiB", rule: memRule}
-	heap := &series{name: "go_memstats_heap_inuse_bytes", unit: "MiB", rule: memRule}
-	gor := &series{name: "go_goroutines", unit: "", rule: gorRule}
-	all := []*series{vmrss, procRSS, heap, gor}
+	all := newSeries()
 	samples, err := os.Create(filepath.Join(dir, "samples.tsv"))
 	if err != nil {
 		return false, err
@@ -476,55 +524,7 @@ func report(w io.Writer, r reportIn) bool {
 		"ready (every real server reported, one round of checks) %.1f s after the start; files in %s.\n\n",
 		time.Now().UTC().Format("2006-01-02 15:04 UTC"), r.nVS, r.nRS, r.delay, want, r.reloadEvery, r.scrapeEvery,
 		strings.Join(strings.Fields(string(load))[:3], " "), r.ready.Seconds(), r.dir)
-	fmt.Fprint(w, "| sample at |")
-	for _, s := range r.all {
-		u := ""
-		if s.unit != "" {
-			u = " (" + s.unit + ")"
-		}
-		fmt.Fprintf(w, " %s%s |", s.name, u)
-	}
-	fmt.Fprint(w, "\n|---:|")
-	for range r.all {
-		fmt.Fprint(w, "---:|")
-	}
-	fmt.Fprintln(w)
-	for m := r.settle; m <= r.duration+r.scrapeEvery; m += r.settle {
-		fmt.Fprintf(w, "| %v |", m.Round(time.Second))
-		for _, s := range r.all {
-			v, _ := soak.At(s.pts, m)
-			fmt.Fprintf(w, " %s |", s.show(v))
-		}
-		fmt.Fprintln(w)
-	}
-	fmt.Fprintf(w, "\nFrom %v on (flat: the least-squares line grows across the window by at most the growth limit, and max − min "+
-		"is at most the spread limit; memory: 5%% of the mean or 2 MiB, spread 50%% or 8 MiB; goroutines: 2%% or 2, spread 10%% or 10):\n\n", r.settle)
-	fmt.Fprintln(w, "| series | samples | mean | min | max | slope per hour | growth over the window (limit) | max − min (limit) | flat |")
-	fmt.Fprintln(w, "|:---|---:|---:|---:|---:|---:|---:|---:|:---|")
-	ok := true
-	for _, s := range r.all {
-		v := soak.Judge(s.pts, r.settle, s.rule)
-		verdict := "**yes**"
-		if !v.Flat {
-			ok = false
-			switch {
-			case v.N < 3:
-				verdict = "**no**: too few samples"
-			case v.Grows && v.Spreads:
-				verdict = "**no**: grows and spreads"
-			case v.Grows:
-				verdict = "**no**: grows"
-			default:
-				verdict = "**no**: spreads"
-			}
-		}
-		sl := s.show(v.SlopePerHour)
-		if s.unit == "MiB" {
-			sl = fmt.Sprintf("%+.0f KiB", v.SlopePerHour/1024)
-		}
-		fmt.Fprintf(w, "| %s | %d | %s | %s | %s | %s | %s (%s) | %s (%s) | %s |\n", s.name, v.N, s.show(v.Mean), s.show(v.Min), s.show(v.Max),
-			sl, s.show(v.Growth), s.show(v.GrowthLimit), s.show(v.Spread), s.show(v.SpreadLimit), verdict)
-	}
+	ok := judge(w, r.all, r.settle, r.duration+r.scrapeEvery)
 	fmt.Fprintf(w, "\nChecks: %.0f made (%.0f/s, %.0f%% of those due), %.0f failed in all; real servers up at the end: %d of %d. "+
 		"Reloads: %d sent, %.0f applied, %.0f rejected. Scrapes: %d bytes each, slowest %v, %d failed. lvsd CPU: %.1f s (%.1f%% of one CPU).\n",
 		checks, rate, 100*rate/want, r.last.checksFailed, r.last.rsUp, r.last.rsTotal,
@@ -552,4 +552,60 @@ func report(w io.Writer, r reportIn) bool {
 	}
 	fmt.Fprintln(w, "\nVerdict: **flat**, no leak.")
 	return true
+}
+
+// judge prints the samples at every multiple of settle up to until and
+// the verdict of each series from settle on; it returns whether all are
+// flat.
+func judge(w io.Writer, all []*series, settle, until time.Duration) bool {
+	ok := true
+	fmt.Fprint(w, "| sample at |")
+	for _, s := range all {
+		u := ""
+		if s.unit != "" {
+			u = " (" + s.unit + ")"
+		}
+		fmt.Fprintf(w, " %s%s |", s.name, u)
+	}
+	fmt.Fprint(w, "\n|---:|")
+	for range all {
+		fmt.Fprint(w, "---:|")
+	}
+	fmt.Fprintln(w)
+	for m := settle; m <= until; m += settle {
+		fmt.Fprintf(w, "| %v |", m.Round(time.Second))
+		for _, s := range all {
+			v, _ := soak.At(s.pts, m)
+			fmt.Fprintf(w, " %s |", s.show(v))
+		}
+		fmt.Fprintln(w)
+	}
+	fmt.Fprintf(w, "\nFrom %v on (flat: the least-squares line grows across the window by at most the growth limit, and max − min "+
+		"is at most the spread limit; memory: 5%% of the mean or 2 MiB, spread 50%% or 8 MiB; goroutines: 2%% or 2, spread 10%% or 10):\n\n", settle)
+	fmt.Fprintln(w, "| series | samples | mean | min | max | slope per hour | growth over the window (limit) | max − min (limit) | flat |")
+	fmt.Fprintln(w, "|:---|---:|---:|---:|---:|---:|---:|---:|:---|")
+	for _, s := range all {
+		v := soak.Judge(s.pts, settle, s.rule)
+		verdict := "**yes**"
+		if !v.Flat {
+			ok = false
+			switch {
+			case v.N < 3:
+				verdict = "**no**: too few samples"
+			case v.Grows && v.Spreads:
+				verdict = "**no**: grows and spreads"
+			case v.Grows:
+				verdict = "**no**: grows"
+			default:
+				verdict = "**no**: spreads"
+			}
+		}
+		sl := s.show(v.SlopePerHour)
+		if s.unit == "MiB" {
+			sl = fmt.Sprintf("%+.2f MiB", v.SlopePerHour/(1<<20))
+		}
+		fmt.Fprintf(w, "| %s | %d | %s | %s | %s | %s | %s (%s) | %s (%s) | %s |\n", s.name, v.N, s.show(v.Mean), s.show(v.Min), s.show(v.Max),
+			sl, s.show(v.Growth), s.show(v.GrowthLimit), s.show(v.Spread), s.show(v.SpreadLimit), verdict)
+	}
+	return ok
 }
