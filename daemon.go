@@ -116,7 +116,7 @@ func newDaemon(o *options, log *slog.Logger, cfg *conf.Config, dp deps) (*daemon
 func (d *daemon) buildIPVS(o *options, cfg *conf.Config, dp deps) {
 	newKernel := dp.newKernel
 	if newKernel == nil {
-		newKernel = ipvs.NewKernel
+		newKernel = defaultNewKernel
 	}
 	k, err := newKernel()
 	if err != nil {
@@ -151,6 +151,10 @@ func (d *daemon) buildIPVS(o *options, cfg *conf.Config, dp deps) {
 			nt.RealServerAlert(a.VS, a.RS, a.Up, a.RSChanged, notify.CheckerBody(a.Checker, a.CheckerUp, a.Reason))
 		}})
 }
+
+// defaultNewKernel opens the kernel's IPVS table; the soak benchmark's build
+// (-tags lvsdbench, soak_lvsdbench.go) replaces it with an in-memory one.
+var defaultNewKernel = ipvs.NewKernel
 
 func (d *daemon) logIPVSUnavailable() {
 	d.log.Error("IPVS is not available: virtual servers are not programmed and not checked", "err", d.ipvsErr)

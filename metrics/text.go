@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -183,28 +184,49 @@ func Handler(c *Collector) http.Handler {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		c.checks.duration, c.checks.results)
-	h := &handler{c: c, reg: reg, sinks: make(chan *textSink, MaxScrapesInFlight)}
+	h := &handler{c: c, reg: reg}
 	for range MaxScrapesInFlight {
-		h.sinks <- &textSink{}
+		h.free = append(h.free, &textSink{})
 	}
 	return oneAtATime(h, MaxScrapesInFlight)
 }
 
 type handler struct {
-	c     *Collector
-	reg   *prometheus.Registry
-	sinks chan *textSink // a free one per scrape allowed in flight
+	c   *Collector
+	reg *prometheus.Registry
+	// free are the sinks not in use, one per scrape allowed in flight; the
+	// last one put back is the next one taken, so that one scraper at a
+	// time grows one sink only (a FIFO took turns: both grew to a whole
+	// scrape, 20 MB more at 10,000 backends; the soak benchmark).
+	mu   sync.Mutex
+	free []*textSink
+}
+
+// sink takes a free sink (nil when none).
+func (h *handler) sink() *textSink {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if len(h.free) == 0 {
+		return nil
+	}
+	s := h.free[len(h.free)-1]
+	h.free = h.free[:len(h.free)-1]
+	return s
+}
+
+func (h *handler) put(s *textSink) {
+	h.mu.Lock()
+	h.free = append(h.free, s)
+	h.mu.Unlock()
 }
 
 func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	var s *textSink
-	select {
-	case s = <-h.sinks:
-		defer func() { h.sinks <- s }()
-	default:
+	s := h.sink()
+	if s == nil {
 		http.Error(w, fmt.Sprintf("Limit of concurrent requests reached (%d), try again later.", MaxScrapesInFlight), http.StatusServiceUnavailable)
 		return
 	}
+	defer h.put(s)
 	s.head.Reset()
 	// A family that fails to gather is left out (promhttp's
 	// ContinueOnError); the rest is served.

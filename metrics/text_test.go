@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
@@ -156,5 +157,25 @@ func TestScrapesDoNotGrow(t *testing.T) {
 	}
 	if h1 > h0+256<<10 {
 		t.Errorf("the heap grew by %d bytes over 1,000 scrapes", h1-h0)
+	}
+}
+
+// TestOneScraperOneSink: scrapes one after the other reuse the same sink
+// (the one put back last), so the other keeps no scrape-sized buffers.
+func TestOneScraperOneSink(t *testing.T) {
+	src, _ := fakeSources(t)
+	h := &handler{c: New(src, nil), reg: prometheus.NewRegistry(), free: []*textSink{{}, {}}}
+	w := &discardWriter{h: http.Header{}}
+	for range 5 {
+		h.ServeHTTP(w, httptest.NewRequest("GET", "/metrics", nil))
+	}
+	grown := 0
+	for _, s := range h.free {
+		if len(s.bufs) > 0 {
+			grown++
+		}
+	}
+	if len(h.free) != 2 || grown != 1 {
+		t.Fatalf("%d sinks free, %d of them grown; want 2 and 1", len(h.free), grown)
 	}
 }
