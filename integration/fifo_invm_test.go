@@ -22,7 +22,6 @@ import (
 	"slices"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -218,34 +217,7 @@ func fifoScenario(t *testing.T, name, dir string, argv ...string) fifoRun {
 		}
 	}
 	lvs, all := readFIFO(t, filepath.Join(dir, "lvs.fifo")), readFIFO(t, filepath.Join(dir, "all.fifo"))
-	out, err := os.Create(filepath.Join(dir, name+".out"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer out.Close()
-	output := func() string { b, _ := os.ReadFile(out.Name()); return string(b) }
-	cmd := exec.Command("ip", append([]string{"netns", "exec", fifoCmpNS}, argv...)...)
-	cmd.Stdout, cmd.Stderr = out, out
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan struct{})
-	go func() { cmd.Wait(); close(exited) }()
-	stopped := false
-	stop := func() {
-		if stopped {
-			return
-		}
-		stopped = true
-		cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-exited:
-		case <-time.After(30 * time.Second):
-			t.Errorf("%s: not stopped 30s after SIGTERM", name)
-			cmd.Process.Kill()
-			<-exited
-		}
-	}
+	output, stop := startInNetns(t, fifoCmpNS, filepath.Join(dir, name+".out"), argv...)
 	defer stop()
 	// waitLine waits for line in lvs_notify_fifo, then a quiet moment for
 	// any line that comes with it.
@@ -284,6 +256,40 @@ func fifoScenario(t *testing.T, name, dir string, argv ...string) fifoRun {
 	lvs.close()
 	all.close()
 	return fifoRun{lvs: lvs.lines(), all: all.lines(), log: output()}
+}
+
+// startInNetns starts argv in network namespace ns, its output into the
+// file out (output reads it back); stop sends SIGTERM and waits for the end
+// (30 s, then SIGKILL and an error). stop may be called more than once.
+func startInNetns(t *testing.T, ns, out string, argv ...string) (output func() string, stop func()) {
+	t.Helper()
+	f, err := os.Create(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	output = func() string { b, _ := os.ReadFile(out); return string(b) }
+	cmd := exec.Command("ip", append([]string{"netns", "exec", ns}, argv...)...)
+	cmd.Stdout, cmd.Stderr = f, f
+	if err := cmd.Start(); err != nil {
+		f.Close()
+		t.Fatal(err)
+	}
+	exited := make(chan struct{})
+	go func() { cmd.Wait(); f.Close(); close(exited) }()
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			cmd.Process.Signal(unix.SIGTERM)
+			select {
+			case <-exited:
+			case <-time.After(30 * time.Second):
+				t.Errorf("%s: not stopped 30s after SIGTERM", argv[0])
+				cmd.Process.Kill()
+				<-exited
+			}
+		})
+	}
+	return output, stop
 }
 
 // splitKinds splits notify_fifo's lines into the VRRP ones and the
