@@ -19,7 +19,8 @@ import (
 // smtp_alert of the checkers, end to end: a real server whose listener
 // closes is taken out of the table and its TCP_CHECK mails a DOWN, its
 // virtual server's quorum loss mails too; when it listens again, UP and
-// gained quorum. The mails go to a real SMTP server on loopback.
+// gained quorum; at start-up, as keepalived, "Starting with quorum up". The
+// mails go to a real SMTP server on loopback.
 func TestCheckerSMTPAlerts(t *testing.T) {
 	sink := smtptest.Start(t)
 	l, err := net.Listen("tcp", "127.0.0.1:0")
@@ -77,13 +78,19 @@ virtual_server 192.0.2.1 80 {
 		t.Fatalf("weight %d in the table, want %d", k.weight(sk, dk), want)
 	}
 	waitWeight(1)
+	// As keepalived: the quorum is gained at start-up, and mailed.
+	start := sink.Wait(t, 1, 10*time.Second)
+	checkMails(t, start, []string{"Subject: [lb1] Virtualserver [192.0.2.1]:tcp:80 - UP\r\n"})
+	if !strings.Contains(start[0].Data, "=> Starting with quorum up 1+0=1 <= 1 <=") {
+		t.Errorf("start-up mail:\n%s", start[0].Data)
+	}
 	time.Sleep(1500 * time.Millisecond) // a check or two that succeed: no mail
-	if n := len(sink.Received()); n != 0 {
-		t.Fatalf("%d mails while the real server is up", n)
+	if n := len(sink.Received()); n != 1 {
+		t.Fatalf("%d mails while the real server is up", n-1)
 	}
 	l.Close()
 	waitWeight(-1)
-	msgs := sink.Wait(t, 2, 10*time.Second)
+	msgs := sink.Wait(t, 3, 10*time.Second)[1:]
 	rs := fmt.Sprintf("[127.0.0.1]:tcp:%d", rsPort)
 	wantDown := []string{
 		"Subject: [lb1] Realserver " + rs + " of virtual server [192.0.2.1]:tcp:80 - DOWN\r\n",
@@ -99,8 +106,8 @@ virtual_server 192.0.2.1 80 {
 	}
 	defer l2.Close()
 	waitWeight(1)
-	msgs = sink.Wait(t, 4, 10*time.Second)
-	checkMails(t, msgs[2:], []string{
+	msgs = sink.Wait(t, 5, 10*time.Second)
+	checkMails(t, msgs[3:], []string{
 		"Subject: [lb1] Realserver " + rs + " of virtual server [192.0.2.1]:tcp:80 - UP\r\n",
 		"Subject: [lb1] Virtualserver [192.0.2.1]:tcp:80 - UP\r\n",
 	})

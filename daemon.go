@@ -137,6 +137,7 @@ func (d *daemon) buildIPVS(o *options, cfg *conf.Config, dp deps) {
 	// keepalived's checker process has: a slow mail server delays no VRRP
 	// alert.
 	nt := notify.New(cfg, notify.Options{Logger: d.log.With("subsystem", "notify"), FIFO: d.fifos})
+	nt.HoldStart(cfg) // released once the checks have started: keepalived's order of the start-up lines
 	d.checkNotify = nt
 	d.newKernel = newKernel
 	d.bgp = bgp.New(cfg, bgp.Options{Logger: d.log.With("subsystem", "bgp")})
@@ -144,9 +145,15 @@ func (d *daemon) buildIPVS(o *options, cfg *conf.Config, dp deps) {
 		Reader: reader, QuorumStates: d.bgp.SetQuorum, Quorum: func(vs *conf.VirtualServer, up, init bool, sum int) {
 			nt.QuorumFIFO(vs, up)
 			nt.QuorumAlert(vs, up, init, sum)
+		}, Omega: func(vs *conf.VirtualServer, up []*conf.RealServer) {
+			nt.ReleaseStart() // stopped before the checks started
+			for _, rs := range up {
+				nt.RealServerFIFO(vs, rs, false)
+			}
+			nt.QuorumFIFO(vs, false)
 		}})
 	d.hc = healthcheck.New(cfg, healthcheck.Options{Logger: d.log.With("subsystem", "check"), Observe: dp.observe,
-		RealServer: nt.RealServerFIFO,
+		RealServer: nt.RealServerFIFO, Started: nt.ReleaseStart,
 		Alert: func(a healthcheck.Alert) {
 			nt.RealServerAlert(a.VS, a.RS, a.Up, a.RSChanged, notify.CheckerBody(a.Checker, a.CheckerUp, a.Reason))
 		}})

@@ -173,6 +173,10 @@ virtual_server 192.0.2.1 80 {
 			mu.Lock()
 			got = append(got, fmt.Sprintf("%s %v", rs.AddrPort(), up))
 			mu.Unlock()
+		}, Started: func() {
+			mu.Lock()
+			got = append(got, "started")
+			mu.Unlock()
 		}})
 		ctx, cancel := context.WithCancel(context.Background())
 		done := make(chan struct{})
@@ -181,9 +185,9 @@ virtual_server 192.0.2.1 80 {
 		cancel()
 		<-done
 		mu.Lock()
-		want := ""
+		want := "started" // Options.Started: after the initial states
 		if on {
-			want = "10.0.0.1:80 true"
+			want = "10.0.0.1:80 true,started"
 		}
 		if strings.Join(got, ",") != want {
 			t.Errorf("rs_init_notifies %v: reported %v, want %q", on, got, want)

@@ -67,6 +67,10 @@ type Options struct {
 	// start of one that is up), with the scheduler's lock held: it must
 	// not block (keepalived's FIFO RS line).
 	RealServer func(vs *conf.VirtualServer, rs *conf.RealServer, up bool)
+	// Started, when set, is called once Run has emitted the initial
+	// states (and the rs_init_notifies RealServer calls), before any
+	// check completes, with the scheduler's lock held: it must not block.
+	Started func()
 }
 
 // Alert is one checker's transition.
@@ -547,6 +551,9 @@ func (s *Scheduler) start(ctx context.Context, now time.Time) {
 			// server that starts up.
 			s.notifyChange(r, true)
 		}
+	}
+	if s.opts.Started != nil {
+		s.opts.Started()
 	}
 }
 

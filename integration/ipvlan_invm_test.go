@@ -11,7 +11,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 )
@@ -89,28 +88,9 @@ func TestIPVSInVMIPVlan(t *testing.T) {
 		t.Fatal(err)
 	}
 	state := func(name string, ready func(string) bool, argv ...string) string {
-		// The output goes to a file the test reads while it runs.
-		f, err := os.Create(filepath.Join(dir, name+".out"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer f.Close()
-		output := func() string { b, _ := os.ReadFile(f.Name()); return string(b) }
-		cmd := exec.Command("ip", append([]string{"netns", "exec", ns}, argv...)...)
-		cmd.Stdout, cmd.Stderr = f, f
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		done := make(chan struct{})
-		go func() { cmd.Wait(); close(done) }()
+		output, stop := startInNetns(t, ns, filepath.Join(dir, name+".out"), argv...)
 		defer func() {
-			cmd.Process.Signal(syscall.SIGTERM)
-			select {
-			case <-done:
-			case <-time.After(20 * time.Second):
-				cmd.Process.Kill()
-				<-done
-			}
+			stop()
 			if t.Failed() {
 				t.Logf("%s output:\n%s", name, output())
 			}

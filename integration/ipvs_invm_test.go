@@ -561,7 +561,8 @@ virtual_server 10.1.3.2 80 {
 		want    string
 		scripts string
 	}{
-		{want: lns("TCP 10.1.3.1:80 wrr", "  -> 10.2.3.1:80 masq w2", "  -> 10.2.3.2:80 masq w2", "  -> 10.2.3.3:80 masq w2") + otherUp},
+		// Started with the quorum up: quorum_up runs, as keepalived's.
+		{scripts: "/bin/up web", want: lns("TCP 10.1.3.1:80 wrr", "  -> 10.2.3.1:80 masq w2", "  -> 10.2.3.2:80 masq w2", "  -> 10.2.3.3:80 masq w2") + otherUp},
 		// 4 left: above quorum-hysteresis (3), quorum kept; inhibited: weight 0.
 		{ev: ptr(vmEvent(web, "10.2.3.2:80", false, -1)),
 			want: lns("TCP 10.1.3.1:80 wrr", "  -> 10.2.3.1:80 masq w2", "  -> 10.2.3.2:80 masq w0", "  -> 10.2.3.3:80 masq w2") + otherUp},

@@ -131,7 +131,7 @@ func TestIPVSLab(t *testing.T) {
 		t.Fatalf("scenario exit status %d (10 topology, 11 real servers, 12 addresses, 13, 14 and 15 test binaries)", res.ExitCode)
 	}
 	reportInVM(t, res, "ipvs-tests", "TestIPVSInVM", "",
-		"Schedulers", "Forwarding", "FwmarkPersistence", "Health", "DriftRepair", "Reload", "Globals", "WRRTraffic", "CtlListings", "Ctl", "Strict", "IPVlan", "RestartAdopts", "FlappingRealServer", "HASuspendOverrun")
+		"Schedulers", "Forwarding", "FwmarkPersistence", "Health", "DriftRepair", "Reload", "Globals", "WRRTraffic", "CtlListings", "Ctl", "Strict", "IPVlan", "RestartAdopts", "FlappingRealServer", "HASuspendOverrun", "NotifyFIFO")
 	reportInVM(t, res, "ipvs-kernel-tests", "TestKernel", "kernel/",
 		"Services", "Destinations", "Errors", "Batch", "Timeouts", "SyncDaemons", "Flush")
 	reportInVM(t, res, "trackproc-tests", "TestTrackProcessInVM", "trackproc/", "LikeKeepalived")

@@ -361,7 +361,7 @@ func TestHealthInhibitAndRemoval(t *testing.T) {
 	}`)
 	vs := "TCP/192.0.2.1:80"
 	runHealth(t, cfg, []healthStep{
-		{want: lines("TCP 192.0.2.1:80 wlc", "  -> 10.0.0.1:80 masq w2", "  -> 10.0.0.2:80 masq w3"), quorum: true},
+		{want: lines("TCP 192.0.2.1:80 wlc", "  -> 10.0.0.1:80 masq w2", "  -> 10.0.0.2:80 masq w3"), quorum: true, changes: "init-up"},
 		{ev: ev(vs, "10.0.0.1:80", false, -1), quorum: true,
 			want: lines("TCP 192.0.2.1:80 wlc", "  -> 10.0.0.2:80 masq w3")},
 		{ev: ev(vs, "10.0.0.2:80", false, -1), quorum: false, changes: "down",
@@ -382,7 +382,7 @@ func TestHealthInhibitInheritedFromVirtualServer(t *testing.T) {
 	}`)
 	vs := "TCP/192.0.2.1:80"
 	runHealth(t, cfg, []healthStep{
-		{want: lines("TCP 192.0.2.1:80 wlc", "  -> 10.0.0.1:80 masq w1", "  -> 10.0.0.2:80 masq w1"), quorum: true},
+		{want: lines("TCP 192.0.2.1:80 wlc", "  -> 10.0.0.1:80 masq w1", "  -> 10.0.0.2:80 masq w1"), quorum: true, changes: "init-up"},
 		{ev: ev(vs, "10.0.0.1:80", false, -1), quorum: true,
 			want: lines("TCP 192.0.2.1:80 wlc", "  -> 10.0.0.1:80 masq w0", "  -> 10.0.0.2:80 masq w1")},
 		{ev: ev(vs, "10.0.0.2:80", false, -1), quorum: false, changes: "down",
@@ -399,7 +399,7 @@ func TestHealthSorryServer(t *testing.T) {
 	}`)
 	vs := "TCP/192.0.2.1:80"
 	runHealth(t, cfg, []healthStep{
-		{want: lines("TCP 192.0.2.1:80 wlc", "  -> 10.0.0.1:80 masq w1", "  -> 10.0.0.2:80 masq w1"), quorum: true},
+		{want: lines("TCP 192.0.2.1:80 wlc", "  -> 10.0.0.1:80 masq w1", "  -> 10.0.0.2:80 masq w1"), quorum: true, changes: "init-up"},
 		{ev: ev(vs, "10.0.0.1:80", false, -1), quorum: true,
 			want: lines("TCP 192.0.2.1:80 wlc", "  -> 10.0.0.2:80 masq w1")},
 		// Quorum lost: the sorry server replaces the real servers; an
@@ -423,7 +423,7 @@ func TestHealthSorryServerInhibitAndMethod(t *testing.T) {
 	}`)
 	vs := "TCP/192.0.2.1:80"
 	runHealth(t, cfg, []healthStep{
-		{want: lines("TCP 192.0.2.1:80 wlc", "  -> 10.0.0.1:80 route w1", "  -> 10.0.0.99:80 masq w0"), quorum: true},
+		{want: lines("TCP 192.0.2.1:80 wlc", "  -> 10.0.0.1:80 route w1", "  -> 10.0.0.99:80 masq w0"), quorum: true, changes: "init-up"},
 		{ev: ev(vs, "10.0.0.1:80", false, -1), quorum: false, changes: "down",
 			want: lines("TCP 192.0.2.1:80 wlc", "  -> 10.0.0.99:80 masq w1")},
 	})
@@ -444,7 +444,7 @@ func TestHealthQuorumHysteresis(t *testing.T) {
 	all := lines("TCP 192.0.2.1:80 wlc", "  -> 10.0.0.1:80 masq w2", "  -> 10.0.0.2:80 masq w2", "  -> 10.0.0.3:80 masq w2")
 	sorry := lines("TCP 192.0.2.1:80 wlc", "  -> 10.0.0.99:80 masq w1")
 	runHealth(t, cfg, []healthStep{
-		{want: all, quorum: true}, // 6 >= 5
+		{want: all, quorum: true, changes: "init-up"}, // 6 >= 5
 		{ev: ev(vs, "10.0.0.1:80", false, -1), quorum: true, // 4: not below 3
 			want: lines("TCP 192.0.2.1:80 wlc", "  -> 10.0.0.2:80 masq w2", "  -> 10.0.0.3:80 masq w2")},
 		{ev: ev(vs, "10.0.0.2:80", false, -1), quorum: false, changes: "down", want: sorry}, // 2 < 3
@@ -467,7 +467,7 @@ func TestHealthQuorumWithoutSorryServerKeepsServers(t *testing.T) {
 	}`)
 	vs := "TCP/192.0.2.1:80"
 	runHealth(t, cfg, []healthStep{
-		{want: lines("TCP 192.0.2.1:80 wlc", "  -> 10.0.0.1:80 masq w2", "  -> 10.0.0.2:80 masq w2"), quorum: true},
+		{want: lines("TCP 192.0.2.1:80 wlc", "  -> 10.0.0.1:80 masq w2", "  -> 10.0.0.2:80 masq w2"), quorum: true, changes: "init-up"},
 		{ev: ev(vs, "10.0.0.1:80", false, -1), quorum: false, changes: "down",
 			want: lines("TCP 192.0.2.1:80 wlc", "  -> 10.0.0.2:80 masq w2")},
 	})
@@ -480,7 +480,7 @@ func TestHealthDynamicWeights(t *testing.T) {
 	}`)
 	vs := "TCP/192.0.2.1:80"
 	runHealth(t, cfg, []healthStep{
-		{want: lines("TCP 192.0.2.1:80 wlc", "  -> 10.0.0.1:80 masq w5"), quorum: true},
+		{want: lines("TCP 192.0.2.1:80 wlc", "  -> 10.0.0.1:80 masq w5"), quorum: true, changes: "init-up"},
 		{ev: ev(vs, "10.0.0.1:80", true, 17), quorum: true, want: lines("TCP 192.0.2.1:80 wlc", "  -> 10.0.0.1:80 masq w17")},
 		// -1 leaves the dynamic weight as it was.
 		{ev: ev(vs, "10.0.0.1:80", true, -1), quorum: true, want: lines("TCP 192.0.2.1:80 wlc", "  -> 10.0.0.1:80 masq w17")},
@@ -505,7 +505,7 @@ func TestHealthAlphaStartsDown(t *testing.T) {
 	vs := "TCP/192.0.2.1:80"
 	// 10.0.0.3 has no checker: up. Sum 1 >= quorum 1: quorum up.
 	runHealth(t, cfg, []healthStep{
-		{want: lines("TCP 192.0.2.1:80 wlc", "  -> 10.0.0.2:80 masq w0", "  -> 10.0.0.3:80 masq w1"), quorum: true},
+		{want: lines("TCP 192.0.2.1:80 wlc", "  -> 10.0.0.2:80 masq w0", "  -> 10.0.0.3:80 masq w1"), quorum: true, changes: "init-up"},
 		{ev: ev(vs, "10.0.0.1:80", true, -1), quorum: true,
 			want: lines("TCP 192.0.2.1:80 wlc", "  -> 10.0.0.1:80 masq w1", "  -> 10.0.0.2:80 masq w0", "  -> 10.0.0.3:80 masq w1")},
 	})
@@ -526,7 +526,7 @@ func TestHealthAlphaSorryAtStart(t *testing.T) {
 	vs := "TCP/192.0.2.1:80"
 	// 10.0.0.2's only checker is not alpha: up. Start with quorum up.
 	runHealth(t, cfg, []healthStep{
-		{want: lines("TCP 192.0.2.1:80 wlc", "  -> 10.0.0.2:80 masq w1"), quorum: true},
+		{want: lines("TCP 192.0.2.1:80 wlc", "  -> 10.0.0.2:80 masq w1"), quorum: true, changes: "init-up"},
 		{ev: ev(vs, "10.0.0.2:80", false, -1), quorum: false, changes: "down",
 			want: lines("TCP 192.0.2.1:80 wlc", "  -> 10.0.0.99:80 masq w1")},
 	})

@@ -173,9 +173,10 @@ func carryHealth(cfg *conf.Config, keys []string, prev map[string]*VSHealth, sam
 		if old != nil {
 			h.QuorumUp = old.QuorumUp
 			h.sorryIn = old.sorryIn
-		} else {
-			h.QuorumUp = WeightSum(vs, h) >= vs.Quorum+vs.Hysteresis
 		}
+		// A new virtual server starts with its quorum down, as
+		// keepalived's: reaching it is the change notified at start-up
+		// ("Starting with quorum up": quorum_up, its VS UP FIFO line).
 		if ch := updateQuorum(vs, h, true); ch != nil {
 			changes = append(changes, *ch)
 		}

@@ -41,6 +41,12 @@ type Options struct {
 	// healthy real servers. It is called from the reconciler's goroutine
 	// and must not block.
 	Quorum func(vs *conf.VirtualServer, up, init bool, sum int)
+	// Omega, when set, is told at shutdown, as the table is released
+	// (not with DontRelease), of each virtual server with omega and of
+	// its real servers that were up, in the configuration's order: what
+	// keepalived notifies as it removes them (their DOWN FIFO lines). It
+	// is called from the reconciler's goroutine and must not block.
+	Omega func(vs *conf.VirtualServer, up []*conf.RealServer)
 	// QuorumStates, when set, receives the quorum state of every virtual
 	// server (by conf.VirtualServer.Key) once the table is first
 	// programmed, then after every reload and quorum change (BGP
@@ -426,6 +432,7 @@ func (r *Reconciler) stop() {
 		}
 	}
 	if !r.opts.DontRelease {
+		r.omegaNotify()
 		if r.cfg.Global.LVSFlushOnStop == "all" {
 			if err := r.k.Flush(); err != nil {
 				r.kernelError("flush", err)
@@ -444,6 +451,32 @@ func (r *Reconciler) stop() {
 	}
 	r.stopAllSync()
 	r.publish()
+}
+
+// omegaNotify tells Options.Omega of the virtual servers with omega and
+// their real servers that are up. With lvs_flush_onstop keepalived
+// removes no real server one by one: only the virtual servers' lines.
+func (r *Reconciler) omegaNotify() {
+	if r.opts.Omega == nil {
+		return
+	}
+	seen := map[string]bool{}
+	for _, vs := range r.cfg.VirtualServers {
+		key := vs.Key()
+		if !vs.Omega || seen[key] {
+			continue
+		}
+		seen[key] = true
+		var up []*conf.RealServer
+		if h := r.health[key]; h != nil && r.cfg.Global.LVSFlushOnStop == "" {
+			for _, rs := range vs.RealServers {
+				if st := h.RS[rs.AddrPort()]; st != nil && st.Up {
+					up = append(up, rs)
+				}
+			}
+		}
+		r.opts.Omega(vs, up)
+	}
 }
 
 // pass is what takePending found to do.

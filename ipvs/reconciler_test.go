@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -284,6 +285,10 @@ func TestReconcilerHealthEvents(t *testing.T) {
 	h := newHarness(t, cfg, nil, Options{})
 	h.start()
 	h.k.mutations()
+	// As keepalived: starting with the quorum up runs quorum_up.
+	if s := h.takeScripts(); strings.Join(s, ";") != "/bin/up web" {
+		t.Errorf("scripts at start: %q", s)
+	}
 	vs := "TCP/192.0.2.1:80"
 	h.r.SetHealth(*ev(vs, "10.0.0.2:80", false, -1))
 	h.r.Snapshot()
@@ -535,6 +540,10 @@ func TestReconcilerOmega(t *testing.T) {
 	quorum_down /bin/down
 	real_server 10.0.0.1 80 {
 	}
+	real_server 10.0.0.2 80 {
+	}
+	real_server 10.0.0.3 80 {
+	}
 }
 virtual_server 192.0.2.2 80 {
 	protocol TCP
@@ -542,11 +551,36 @@ virtual_server 192.0.2.2 80 {
 	real_server 10.0.0.1 80 {
 	}
 }`)
-	h := newHarness(t, cfg, nil, Options{})
-	h.start()
-	h.stop()
-	if s := h.takeScripts(); strings.Join(s, ";") != "/bin/down" {
-		t.Errorf("scripts at stop: %q", s)
+	// The omega lines: the real servers up (in order), then the virtual
+	// server; with lvs_flush_onstop only the virtual server, with -I none.
+	for _, tc := range []struct {
+		flush       string
+		dontRelease bool
+		want        string
+	}{
+		{"", false, "192.0.2.1:80: 10.0.0.1:80 10.0.0.3:80"},
+		{"vs", false, "192.0.2.1:80:"},
+		{"", true, ""},
+	} {
+		cfg.Global.LVSFlushOnStop = tc.flush
+		var got []string
+		h := newHarness(t, cfg, nil, Options{DontRelease: tc.dontRelease, Omega: func(vs *conf.VirtualServer, up []*conf.RealServer) {
+			l := vs.Addr.String() + ":" + strconv.Itoa(vs.Port) + ":"
+			for _, rs := range up {
+				l += " " + rs.AddrPort().String()
+			}
+			got = append(got, l)
+		}})
+		h.start()
+		h.r.SetHealth(*ev("TCP/192.0.2.1:80", "10.0.0.2:80", false, -1))
+		h.r.Snapshot()
+		h.stop()
+		if s := h.takeScripts(); strings.Join(s, ";") != "/bin/down" {
+			t.Errorf("scripts at stop: %q", s)
+		}
+		if g := strings.Join(got, ";"); g != tc.want {
+			t.Errorf("flush %q, -I %v: omega %q, want %q", tc.flush, tc.dontRelease, g, tc.want)
+		}
 	}
 }
 

@@ -1,8 +1,10 @@
 package notify
 
 import (
+	"cmp"
 	"fmt"
 	"net/netip"
+	"slices"
 	"strings"
 
 	"github.com/lvsd/lvsd/conf"
@@ -135,11 +137,80 @@ func CheckerBody(checker string, up bool, reason string) string {
 // RealServerFIFO writes a real server's change of state to the FIFOs
 // (keepalived's RS line).
 func (n *Notifier) RealServerFIFO(vs *conf.VirtualServer, rs *conf.RealServer, up bool) {
-	n.opts.FIFO.WriteLVS(RSLine(vs, rs, up))
+	n.writeLVS(vs, rs, RSLine(vs, rs, up))
 }
 
 // QuorumFIFO writes a virtual server's quorum change to the FIFOs
 // (keepalived's VS line).
 func (n *Notifier) QuorumFIFO(vs *conf.VirtualServer, up bool) {
-	n.opts.FIFO.WriteLVS(VSLine(vs, up))
+	n.writeLVS(vs, nil, VSLine(vs, up))
+}
+
+// heldLine is a checker's FIFO line of the start-up, held by HoldStart.
+type heldLine struct {
+	vs, kind, rs int // keepalived's order: the virtual server, its real servers (kind 0) then its quorum (1)
+	line         string
+}
+
+// startHold holds the start-up lines and the configuration's order.
+type startHold struct {
+	vsIndex map[*conf.VirtualServer]int
+	rsIndex map[*conf.RealServer]int
+	lines   []heldLine
+}
+
+// HoldStart makes the checkers' FIFO lines wait for ReleaseStart. At
+// start-up the virtual servers' quorum lines (the reconciler's) and the
+// rs_init_notifies lines (the checkers') come from two goroutines;
+// keepalived writes them virtual server by virtual server, in the
+// configuration's order, each one's real servers and then its quorum.
+func (n *Notifier) HoldStart(c *conf.Config) {
+	h := &startHold{vsIndex: map[*conf.VirtualServer]int{}, rsIndex: map[*conf.RealServer]int{}}
+	for i, vs := range c.VirtualServers {
+		h.vsIndex[vs] = i
+		for j, rs := range vs.RealServers {
+			h.rsIndex[rs] = j
+		}
+	}
+	n.mu.Lock()
+	n.hold = h
+	n.mu.Unlock()
+}
+
+// ReleaseStart writes the lines held since HoldStart in keepalived's
+// order; the later ones are written as they come. Safe to call again.
+func (n *Notifier) ReleaseStart() {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	h := n.hold
+	if h == nil {
+		return
+	}
+	n.hold = nil
+	slices.SortStableFunc(h.lines, func(a, b heldLine) int {
+		return cmp.Or(cmp.Compare(a.vs, b.vs), cmp.Compare(a.kind, b.kind), cmp.Compare(a.rs, b.rs))
+	})
+	for _, l := range h.lines {
+		n.opts.FIFO.WriteLVS(l.line)
+	}
+}
+
+// writeLVS writes a checker's line, or holds it (HoldStart). Under n.mu:
+// the held lines and the later ones keep their order.
+func (n *Notifier) writeLVS(vs *conf.VirtualServer, rs *conf.RealServer, line string) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	h := n.hold
+	if h == nil {
+		n.opts.FIFO.WriteLVS(line)
+		return
+	}
+	l := heldLine{vs: len(h.vsIndex), kind: 1, line: line}
+	if i, ok := h.vsIndex[vs]; ok {
+		l.vs = i
+	}
+	if rs != nil {
+		l.kind, l.rs = 0, h.rsIndex[rs]
+	}
+	h.lines = append(h.lines, l)
 }

@@ -157,3 +157,56 @@ func TestNotifyFIFOReloadSamePath(t *testing.T) {
 		t.Errorf("the FIFO lvsd made is still there after Close: %v", err)
 	}
 }
+
+// TestNotifyFIFOStartOrder: the start-up lines, held from HoldStart, come
+// out at ReleaseStart in keepalived's order (virtual server by virtual
+// server, each one's real servers then its quorum) whatever the order
+// they came in; the later ones as they come.
+func TestNotifyFIFOStartOrder(t *testing.T) {
+	dir := t.TempDir()
+	lvs := filepath.Join(dir, "lvs")
+	c := parseConf(t, `
+global_defs {
+  lvs_notify_fifo `+lvs+`
+}
+virtual_server 192.0.2.1 80 {
+  protocol TCP
+  real_server 10.0.0.1 80 {
+  }
+  real_server 10.0.0.2 80 {
+  }
+}
+virtual_server 192.0.2.1 81 {
+  protocol TCP
+  real_server 10.0.0.1 81 {
+  }
+}
+`)
+	fifos := NewFIFOs(c, nil)
+	defer fifos.Close()
+	read := fifoReader(t, lvs)
+	n := New(c, Options{FIFO: fifos})
+	defer n.Close()
+	vs1, vs2 := c.VirtualServers[0], c.VirtualServers[1]
+	n.HoldStart(c)
+	n.QuorumFIFO(vs1, true) // the reconciler's, first
+	n.QuorumFIFO(vs2, true)
+	n.RealServerFIFO(vs1, vs1.RealServers[0], true) // then the checkers'
+	n.RealServerFIFO(vs1, vs1.RealServers[1], true)
+	n.RealServerFIFO(vs2, vs2.RealServers[0], true)
+	if got := read(); got != "" {
+		t.Fatalf("lines before ReleaseStart: %q", got)
+	}
+	n.ReleaseStart()
+	n.RealServerFIFO(vs2, vs2.RealServers[0], false)
+	n.ReleaseStart() // again: nothing more
+	want := "RS [10.0.0.1]:tcp:80 [192.0.2.1]:tcp:80 UP\n" +
+		"RS [10.0.0.2]:tcp:80 [192.0.2.1]:tcp:80 UP\n" +
+		"VS [192.0.2.1]:tcp:80 UP\n" +
+		"RS [10.0.0.1]:tcp:81 [192.0.2.1]:tcp:81 UP\n" +
+		"VS [192.0.2.1]:tcp:81 UP\n" +
+		"RS [10.0.0.1]:tcp:81 [192.0.2.1]:tcp:81 DOWN\n"
+	if got := read(); got != want {
+		t.Errorf("lvs_notify_fifo:\n%s\nwant:\n%s", got, want)
+	}
+}

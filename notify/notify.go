@@ -88,6 +88,7 @@ type Notifier struct {
 	lastMail  map[string]string
 	mail      *scriptqueue.Queue[Mail]
 	closed    bool
+	hold      *startHold // the checkers' start-up lines (HoldStart)
 	wg        sync.WaitGroup
 	ctx       context.Context
 	cancel    context.CancelFunc
