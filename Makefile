@@ -29,12 +29,17 @@ unit:
 	LVSD_INTEGRATION= $(GO) test -count=1 ./...
 
 # Each fuzz target runs for FUZZTIME (go test -fuzz takes one target at a time).
+# A bare "context deadline exceeded" with no failing input is Go 1.26's
+# coordinator race at the -fuzztime deadline (golang/go#75804), not a finding.
 fuzz:
 	@set -eo pipefail; for t in conf:FuzzLex conf:FuzzParse vrrp/advert:FuzzDecode; do \
 	  pkg=$${t%%:*}; fn=$${t##*:}; \
 	  if grep -qs "func $$fn(" $$pkg/*_test.go; then \
 	    echo "fuzz $$pkg $$fn for $(FUZZTIME)"; \
-	    out=$$($(GO) test ./$$pkg -run '^$$' -fuzz "^$$fn\$$" -fuzztime $(FUZZTIME) 2>&1) || { echo "$$out" | grep -v '^fuzz: elapsed'; exit 1; }; \
+	    out=$$($(GO) test ./$$pkg -run '^$$' -fuzz "^$$fn\$$" -fuzztime $(FUZZTIME) 2>&1) || \
+	    if echo "$$out" | grep -qx '    context deadline exceeded' && ! echo "$$out" | grep -q 'Failing input written'; then \
+	      echo "$$fn: the -fuzztime deadline race of Go's fuzz coordinator (golang/go#75804, fixed in Go 1.27), no failing input written: not a failure"; \
+	    else echo "$$out" | grep -v '^fuzz: elapsed'; exit 1; fi; \
 	    echo "$$out" | tail -n 3; \
 	  fi; \
 	done
