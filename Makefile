@@ -44,6 +44,7 @@ bench: deps
 	./scripts/bench.sh
 	./scripts/bench-failover.sh
 	./scripts/bench-memory.sh
+	./scripts/bench-ipvs.sh
 
 # The man pages, generated from the Markdown manual (a test fails when the
 # committed ones are stale).
