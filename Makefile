@@ -50,6 +50,7 @@ bench: deps
 	./scripts/bench-failover.sh
 	./scripts/bench-memory.sh
 	./scripts/bench-vrrp-scale.sh
+	./scripts/bench-ipvs.sh
 	./scripts/bench-soak.sh
 
 # The man pages, generated from the Markdown manual (a test fails when the
